@@ -1,0 +1,47 @@
+# detinfer — the two commands: `make run` and `make test`. Everything else is optional.
+BUILD      ?= build
+SAN_BUILD  ?= build-sanitize
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := -G Ninja
+
+.PHONY: all deps configure build run test test-default test-sanitize test-large bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job. Until a model runs, that is reporting the CPU and the kernel path chosen.
+run: build
+	./$(BUILD)/detinfer cpu-info
+
+# The default suite, then the same suite under ASan+UBSan.
+test: test-default test-sanitize
+
+test-default: build
+	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
+	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS)
+
+# Slow tests (big shapes), not part of `make test`.
+test-large: build
+	ctest --test-dir $(BUILD) -L large --output-on-failure
+
+# Benchmarks with the machine's own limits beside every figure; JSON in $(BUILD)/bench.json.
+bench: build
+	./$(BUILD)/detinfer_bench --benchmark_out=$(BUILD)/bench.json --benchmark_out_format=json
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

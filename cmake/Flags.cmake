@@ -1,0 +1,36 @@
+# Compiler flags that the invariance contract (SPEC §K4) depends on.
+#
+# -ffp-contract=off: the compiler may not fuse a*b+c into an FMA on its own. Every FMA in
+#   detinfer is written explicitly (std::fma or an _mm*_fmadd intrinsic), so the scalar and
+#   every SIMD path round at exactly the same places.
+# No -ffast-math / -Ofast, ever: they allow reassociation and flush-to-zero, which change bits.
+add_compile_options(
+  -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wno-sign-conversion
+  -ffp-contract=off
+  -fno-strict-aliasing)
+
+if(DETINFER_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Per-ISA translation units. A file named *_avx2.cc or *_avx512.cc is compiled for that
+# instruction set and is only ever called after runtime detection (src/core/isa.h).
+# Such files must include nothing but <immintrin.h>, <cstddef>, <cstdint>, detinfer's
+# declaration-only *_isa.h headers and headers whose functions are all `static inline`
+# (internal linkage, e.g. src/kernels/simd/*.h): an ordinary inline function (std::vector's,
+# <cmath>'s) instantiated in an AVX-512 file could otherwise be the copy the linker keeps,
+# and then run on a CPU without AVX-512.
+set(DETINFER_AVX2_FLAGS -mavx2 -mfma -mf16c)
+set(DETINFER_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c)
+
+function(detinfer_isa_sources)
+  foreach(src IN LISTS ARGN)
+    if(src MATCHES "_avx512\\.cc$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DETINFER_AVX512_FLAGS}")
+    elseif(src MATCHES "_avx2\\.cc$")
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DETINFER_AVX2_FLAGS}")
+    endif()
+  endforeach()
+endfunction()

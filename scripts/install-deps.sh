@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages detinfer builds with, if any are missing.
+# As root it runs apt-get itself; otherwise it prints the exact command to run.
+set -euo pipefail
+packages=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
+          libcli11-dev nlohmann-json3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "detinfer: missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "detinfer: run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

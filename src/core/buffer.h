@@ -1,0 +1,38 @@
+// AlignedBuffer: an owning, zero-initialised, 64-byte-aligned block of bytes.
+//
+// Zero-initialised because SPEC §A9 forbids any output depending on uninitialised memory:
+// padding lanes of packed weights, for instance, must be the same bits on every run.
+#ifndef DETINFER_CORE_BUFFER_H_
+#define DETINFER_CORE_BUFFER_H_
+
+#include <cstddef>
+#include <memory>
+
+#include "core/status.h"
+
+namespace detinfer {
+
+inline constexpr size_t kBufferAlignment = 64;  // one cache line; enough for AVX-512 loads
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  // Allocates `bytes` (rounded up to the alignment), zero-filled. Fails cleanly on OOM.
+  static Result<AlignedBuffer> Allocate(size_t bytes);
+
+  void* data() { return data_.get(); }
+  const void* data() const { return data_.get(); }
+  template <typename T> T* as() { return static_cast<T*>(data()); }
+  template <typename T> const T* as() const { return static_cast<const T*>(data()); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  struct Free { void operator()(void* p) const; };
+  std::unique_ptr<void, Free> data_;
+  size_t size_ = 0;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_CORE_BUFFER_H_

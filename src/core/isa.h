@@ -1,0 +1,45 @@
+// Instruction-set paths and their runtime selection.
+//
+// Every kernel exists once per path (scalar, avx2, avx512) and all paths produce identical
+// bits (SPEC §A7): the path only changes speed. The path in use is chosen once per
+// KernelContext: the best one this CPU (and OS) supports, or the one named by the
+// environment variable DETINFER_ISA=scalar|avx2|avx512, where asking for a path the CPU lacks
+// is an error rather than a silent fallback.
+#ifndef DETINFER_CORE_ISA_H_
+#define DETINFER_CORE_ISA_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace detinfer {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512"
+Result<Isa> ParseIsa(std::string_view name);
+
+struct CpuFeatures {
+  std::string vendor;
+  std::string brand;
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false;
+  bool os_saves_ymm = false, os_saves_zmm = false;  // XCR0 says the OS preserves the state
+};
+
+CpuFeatures DetectCpuFeatures();
+bool IsaSupported(Isa isa, const CpuFeatures& cpu);
+// Every path this CPU can run, slowest (scalar) first.
+std::vector<Isa> SupportedIsas(const CpuFeatures& cpu);
+Isa BestIsa(const CpuFeatures& cpu);
+// The path to use: `requested` if non-empty (the value of DETINFER_ISA), else the best.
+// Unknown names and unsupported paths are errors naming the variable and the CPU's paths.
+Result<Isa> SelectIsa(std::string_view requested, const CpuFeatures& cpu);
+// SelectIsa with the process's DETINFER_ISA.
+Result<Isa> SelectIsaFromEnvironment(const CpuFeatures& cpu);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_CORE_ISA_H_

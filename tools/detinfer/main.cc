@@ -1,0 +1,13 @@
+// The detinfer command-line tool: one subcommand per file in this folder.
+#include <CLI/CLI.hpp>
+
+#include "cpu_info.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"detinfer: bitwise-reproducible LLM inference"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", DETINFER_VERSION);
+  detinfer::cli::RegisterCpuInfo(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
