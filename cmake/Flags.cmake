@@ -23,7 +23,10 @@ endif()
 # <cmath>'s) instantiated in an AVX-512 file could otherwise be the copy the linker keeps,
 # and then run on a CPU without AVX-512.
 set(DETINFER_AVX2_FLAGS -mavx2 -mfma -mf16c)
-set(DETINFER_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c)
+# -Wno-maybe-uninitialized: GCC 12's own avx512fintrin.h seeds masked intrinsics with a
+# self-initialised `_mm512_undefined_epi32()`, which trips the warning in every caller.
+set(DETINFER_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
+    -Wno-maybe-uninitialized)
 
 function(detinfer_isa_sources)
   foreach(src IN LISTS ARGN)

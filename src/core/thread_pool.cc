@@ -12,7 +12,9 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  // Workers start from generation 0, not from whatever they would read once running: a job
+  // (or the destructor) may bump the generation before a new thread gets to its first load.
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(0); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -55,8 +57,7 @@ void ThreadPool::Run(int64_t num_tasks, TaskFn fn, void* ctx) {
   }
 }
 
-void ThreadPool::WorkerLoop() {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::WorkerLoop(uint64_t seen) {
   for (;;) {
     int spins = 0;
     uint64_t now;

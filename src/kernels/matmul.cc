@@ -1,0 +1,131 @@
+// Matmul validation, weight packing and the split into tasks.
+#include "kernels/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kernels/matmul_isa.h"
+
+namespace detinfer {
+
+namespace {
+
+// A task is a block of rows x a block of panels. The split only decides who computes which
+// outputs; see matmul.h for why it cannot change any bit.
+constexpr int64_t kRowsPerTask = 96;
+constexpr int64_t kPanelsPerTask = 8;
+
+kernels::PackedDType ToPacked(DType d) {
+  switch (d) {
+    case DType::kF32: return kernels::PackedDType::kF32;
+    case DType::kBF16: return kernels::PackedDType::kBF16;
+    case DType::kF16: return kernels::PackedDType::kF16;
+  }
+  return kernels::PackedDType::kF32;
+}
+
+bool Overlaps(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
+  const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
+  return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+size_t SpanBytes(const TensorView& v) {
+  if (v.numel() == 0) return 0;
+  size_t last = 0;
+  for (int i = 0; i < v.rank; ++i) last += static_cast<size_t>((v.shape[i] - 1) * v.stride[i]);
+  return (last + 1) * DTypeSize(v.dtype);
+}
+
+}  // namespace
+
+Result<PackedMatrix> PackedMatrix::Pack(const TensorView& w) {
+  DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(w, "matmul: weight", 2));
+  PackedMatrix pm;
+  pm.n_ = w.shape[0];
+  pm.k_ = w.shape[1];
+  pm.dtype_ = w.dtype;
+  const size_t elem = DTypeSize(w.dtype);
+  const size_t bytes = static_cast<size_t>(pm.num_panels()) * kMatmulPanelWidth *
+                       static_cast<size_t>(pm.k_) * elem;
+  DETINFER_ASSIGN_OR_RETURN(pm.buf_, AlignedBuffer::Allocate(bytes));
+  auto* dst = pm.buf_.as<uint8_t>();
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = 0; n < pm.n_; ++n) {
+    const int64_t p = n / kMatmulPanelWidth, j = n % kMatmulPanelWidth;
+    const uint8_t* row = src + static_cast<size_t>(n * w.stride[0]) * elem;
+    uint8_t* col = dst + static_cast<size_t>(p * pm.k_ * kMatmulPanelWidth + j) * elem;
+    for (int64_t k = 0; k < pm.k_; ++k) {
+      std::memcpy(col + static_cast<size_t>(k * kMatmulPanelWidth) * elem,
+                  row + static_cast<size_t>(k) * elem, elem);
+    }
+  }
+  return pm;
+}
+
+float PackedMatrix::At(int64_t n, int64_t k) const {
+  const int64_t index = (n / kMatmulPanelWidth * k_ + k) * kMatmulPanelWidth + n % kMatmulPanelWidth;
+  switch (dtype_) {
+    case DType::kF32: return buf_.as<float>()[index];
+    case DType::kBF16: return BF16ToF32(buf_.as<uint16_t>()[index]);
+    case DType::kF16: return F16ToF32(buf_.as<uint16_t>()[index]);
+  }
+  return 0.f;
+}
+
+Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+              const TensorView* bias, const TensorView& y) {
+  DETINFER_RETURN_IF_ERROR(CheckTensor(x, "matmul: x", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(y, "matmul: y", 2, DType::kF32));
+  const int64_t m = x.shape[0], k = x.shape[1], n = w.n();
+  if (k != w.k()) {
+    return Status::InvalidArgument("matmul: x is " + x.ShapeString() + " (K=" +
+                                   std::to_string(k) + ") but the weight is [" +
+                                   std::to_string(w.n()) + ", " + std::to_string(w.k()) + "] (K=" +
+                                   std::to_string(w.k()) + ")");
+  }
+  if (y.shape[0] != m || y.shape[1] != n) {
+    return Status::InvalidArgument("matmul: y is " + y.ShapeString() + " but must be [" +
+                                   std::to_string(m) + ", " + std::to_string(n) + "] f32 for x " +
+                                   x.ShapeString() + " and weight [" + std::to_string(n) + ", " +
+                                   std::to_string(k) + "]");
+  }
+  if (bias != nullptr) {
+    DETINFER_RETURN_IF_ERROR(CheckTensor(*bias, "matmul: bias", 1, DType::kF32));
+    if (bias->shape[0] != n) {
+      return Status::InvalidArgument("matmul: bias is " + bias->ShapeString() + " but N=" +
+                                     std::to_string(n));
+    }
+    if (Overlaps(y.data, SpanBytes(y), bias->data, SpanBytes(*bias))) {
+      return Status::InvalidArgument("matmul: y overlaps bias");
+    }
+  }
+  if (Overlaps(y.data, SpanBytes(y), x.data, SpanBytes(x))) {
+    return Status::InvalidArgument("matmul: y overlaps x");
+  }
+  if (m == 0 || n == 0) return Status::Ok();
+  if (k > 0 && w.data() == nullptr) return Status::InvalidArgument("matmul: weight is empty");
+
+  const kernels::MatmulArgs args{x.as<const float>(), x.stride[0], m, k, n,
+                                 w.data(), ToPacked(w.dtype()),
+                                 bias ? bias->as<const float>() : nullptr,
+                                 y.as<float>(), y.stride[0]};
+  auto* tile = &kernels::scalar::MatmulTile;
+  switch (ctx.isa) {
+    case Isa::kScalar: tile = &kernels::scalar::MatmulTile; break;
+    case Isa::kAvx2: tile = &kernels::avx2::MatmulTile; break;
+    case Isa::kAvx512: tile = &kernels::avx512::MatmulTile; break;
+  }
+  const int64_t panels = w.num_panels();
+  const int64_t row_tasks = (m + kRowsPerTask - 1) / kRowsPerTask;
+  const int64_t panel_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  ctx.ParallelFor(row_tasks * panel_tasks, [&](int64_t t) {
+    const int64_t rt = t / panel_tasks, pt = t % panel_tasks;
+    const int64_t m0 = rt * kRowsPerTask, m1 = std::min(m, m0 + kRowsPerTask);
+    const int64_t p0 = pt * kPanelsPerTask, p1 = std::min(panels, p0 + kPanelsPerTask);
+    tile(args, m0, m1, p0, p1);
+  });
+  return Status::Ok();
+}
+
+}  // namespace detinfer

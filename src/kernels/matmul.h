@@ -1,0 +1,61 @@
+// Matmul: Y[M,N] = X[M,K] · W[N,K]^T (+ bias[N]), the one reduction order of SPEC §K1.
+//
+// Reduction order (the whole contract of this op):
+//     acc = +0.0f
+//     for k = 0, 1, ..., K-1:  acc = fma(X[m,k], W[n,k], acc)      (fp32, one rounding each)
+//     Y[m,n] = bias ? acc + bias[n] : acc
+// Every output element is one sequential fused-multiply-add chain over k. Nothing in it
+// depends on M, on which rows share the call, on the thread count, or on the vector width:
+// SIMD lanes hold *different output columns* (never different k of one output), threads own
+// different output tiles, and cache blocking over k stores the running fp32 accumulator and
+// reloads it unchanged. So the scalar, AVX2 and AVX-512 paths agree bit for bit, and the
+// decode shape (M = 1) and the prefill shape (M = 4096) compute every row identically.
+//
+// Weights are repacked once (PackedMatrix::Pack) into panels of 16 output columns with k
+// running down the panel, in their stored dtype (f32, bf16 or f16; widening is exact). That
+// layout is what lets lanes be columns while every load stays contiguous.
+#ifndef DETINFER_KERNELS_MATMUL_H_
+#define DETINFER_KERNELS_MATMUL_H_
+
+#include <cstdint>
+
+#include "core/buffer.h"
+#include "core/dtype.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "kernels/context.h"
+
+namespace detinfer {
+
+inline constexpr int64_t kMatmulPanelWidth = 16;
+
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  // Packs w [N, K] (f32, bf16 or f16, unit stride in K) as stored: the values are not
+  // converted, only reordered. Columns past N in the last panel are zero.
+  static Result<PackedMatrix> Pack(const TensorView& w);
+
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+  DType dtype() const { return dtype_; }
+  int64_t num_panels() const { return (n_ + kMatmulPanelWidth - 1) / kMatmulPanelWidth; }
+  const void* data() const { return buf_.data(); }
+  size_t bytes() const { return buf_.size(); }
+  // The stored value of W[n, k], widened to f32 (for tests and debugging).
+  float At(int64_t n, int64_t k) const;
+
+ private:
+  AlignedBuffer buf_;
+  int64_t n_ = 0, k_ = 0;
+  DType dtype_ = DType::kF32;
+};
+
+// y [M, N] f32 = x [M, K] f32 · w^T (+ bias [N] f32 when bias is non-null).
+// y must not overlap x or bias. Errors name the operand and both shapes.
+Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+              const TensorView* bias, const TensorView& y);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_KERNELS_MATMUL_H_

@@ -1,0 +1,32 @@
+// Per-ISA matmul entry points (declarations only; see matmul.h for the contract).
+#ifndef DETINFER_KERNELS_MATMUL_ISA_H_
+#define DETINFER_KERNELS_MATMUL_ISA_H_
+
+#include <cstdint>
+
+namespace detinfer::kernels {
+
+enum class PackedDType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+
+struct MatmulArgs {
+  const float* x;      // [M, K], row stride ldx
+  int64_t ldx;
+  int64_t m, k, n;
+  const void* w;       // packed panels: panel p, element (k, j) at (p * K + k) * 16 + j
+  PackedDType w_dtype;
+  const float* bias;   // [N] or null
+  float* y;            // [M, N], row stride ldy
+  int64_t ldy;
+};
+
+// Computes y rows [m0, m1) for the output columns of panels [p0, p1).
+#define DETINFER_DECLARE_MATMUL(ns) \
+  namespace ns { void MatmulTile(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1); }
+DETINFER_DECLARE_MATMUL(scalar)
+DETINFER_DECLARE_MATMUL(avx2)
+DETINFER_DECLARE_MATMUL(avx512)
+#undef DETINFER_DECLARE_MATMUL
+
+}  // namespace detinfer::kernels
+
+#endif  // DETINFER_KERNELS_MATMUL_ISA_H_

@@ -1,0 +1,130 @@
+// The matmul tile loop shared by the AVX2 and AVX-512 paths, written once over a "panel
+// register" type P that holds one 16-column panel row (one zmm, or two ymm).
+//
+// Included only by *_avx2.cc / *_avx512.cc; everything here has internal linkage (anonymous
+// namespace), per the rule in cmake/Flags.cmake.
+//
+// Why the loops are ordered as they are (the arithmetic per output never changes, see
+// matmul.h; only speed does):
+//  - a micro-tile keeps MR rows x NP panels of accumulators in registers; per k it loads NP
+//    weight vectors and broadcasts MR activations, then issues MR*NP FMAs;
+//  - over k the tile runs in blocks of kKBlock: the partial accumulators go to y and come
+//    back unchanged, so an MR-row slice of x (MR * kKBlock floats) stays in L1 while the
+//    tile walks across the task's panels, whose kKBlock-deep slices stay in L2;
+//  - small M (decode) takes the whole K in one block: nothing is reused, weights stream once.
+#ifndef DETINFER_KERNELS_SIMD_MATMUL_TILE_H_
+#define DETINFER_KERNELS_SIMD_MATMUL_TILE_H_
+
+#include <cstdint>
+
+#include "kernels/matmul_isa.h"
+
+namespace detinfer::kernels {
+namespace {
+
+constexpr int64_t kKBlock = 256;
+
+template <typename P, PackedDType DT, int MR, int NP>
+void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1) {
+  typename P::Reg acc[MR][NP];
+  typename P::Mask mask[NP];
+  const int64_t panel_stride = a.k * 16;
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q) {
+    const int64_t valid = a.n - (p + q) * 16;
+    mask[q] = P::ValidMask(valid >= 16 ? 16 : static_cast<int>(valid));
+  }
+  const bool first = k0 == 0;
+  const bool last = k1 == a.k;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      acc[r][q] = first ? P::Zero() : P::LoadY(a.y + (m + r) * a.ldy + (p + q) * 16, mask[q]);
+    }
+  }
+  const float* xr[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) xr[r] = a.x + (m + r) * a.ldx;
+  const int64_t w0 = p * panel_stride;
+  for (int64_t k = k0; k < k1; ++k) {
+    typename P::Reg w[NP];
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) w[q] = P::template LoadW<DT>(a.w, w0 + q * panel_stride + k * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const typename P::Bcast xb = P::Broadcast(xr[r][k]);
+#pragma GCC unroll 8
+      for (int q = 0; q < NP; ++q) acc[r][q] = P::Fma(xb, w[q], acc[r][q]);
+    }
+  }
+  if (last && a.bias != nullptr) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      const typename P::Reg b = P::LoadY(a.bias + (p + q) * 16, mask[q]);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) acc[r][q] = P::Add(acc[r][q], b);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) P::StoreY(a.y + (m + r) * a.ldy + (p + q) * 16, mask[q], acc[r][q]);
+  }
+}
+
+using MicroFn = void (*)(const MatmulArgs&, int64_t, int64_t, int64_t, int64_t);
+
+// kTable[mr-1][np-1] for 1 <= mr <= MRMax, 1 <= np <= NPMax.
+template <typename P, PackedDType DT, int MRMax, int NPMax>
+struct MicroTable {
+  MicroFn fn[MRMax][NPMax];
+  constexpr MicroTable() : fn() { Fill<1>(); }
+  template <int MR>
+  constexpr void Fill() {
+    if constexpr (MR <= MRMax) {
+      FillRow<MR, 1>();
+      Fill<MR + 1>();
+    }
+  }
+  template <int MR, int NP>
+  constexpr void FillRow() {
+    if constexpr (NP <= NPMax) {
+      fn[MR - 1][NP - 1] = &MicroTile<P, DT, MR, NP>;
+      FillRow<MR, NP + 1>();
+    }
+  }
+};
+
+// Rows [m0, m1) x panels [p0, p1), tiles of up to MRMax x NPMax.
+template <typename P, PackedDType DT, int MRMax, int NPMax>
+void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  static constexpr MicroTable<P, DT, MRMax, NPMax> kTable;
+  const bool small_m = (m1 - m0) <= MRMax;
+  const int64_t kblock = small_m ? a.k : kKBlock;
+  for (int64_t k0 = 0; k0 < a.k || k0 == 0; k0 += kblock) {
+    const int64_t k1 = k0 + kblock < a.k ? k0 + kblock : a.k;
+    for (int64_t m = m0; m < m1; m += MRMax) {
+      const int64_t mr = m1 - m < MRMax ? m1 - m : MRMax;
+      for (int64_t p = p0; p < p1; p += NPMax) {
+        const int64_t np = p1 - p < NPMax ? p1 - p : NPMax;
+        kTable.fn[mr - 1][np - 1](a, m, p, k0, k1);
+      }
+    }
+    if (a.k == 0) break;
+  }
+}
+
+template <typename P, int MRMax, int NPMax>
+void TileDispatch(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  switch (a.w_dtype) {
+    case PackedDType::kF32: TileLoop<P, PackedDType::kF32, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case PackedDType::kBF16: TileLoop<P, PackedDType::kBF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case PackedDType::kF16: TileLoop<P, PackedDType::kF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+  }
+}
+
+}  // namespace
+}  // namespace detinfer::kernels
+
+#endif  // DETINFER_KERNELS_SIMD_MATMUL_TILE_H_
