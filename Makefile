@@ -41,7 +41,7 @@ test-large: build
 
 # Benchmarks with the machine's own limits beside every figure; JSON in $(BUILD)/bench.json.
 bench: build
-	./$(BUILD)/detinfer_bench --benchmark_out=$(BUILD)/bench.json --benchmark_out_format=json
+	DETINFER_BENCH_SUMMARY=$(BUILD)/bench-summary.json ./$(BUILD)/detinfer_bench --benchmark_out=$(BUILD)/bench.json --benchmark_out_format=json
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

@@ -104,8 +104,12 @@ void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p
   const int64_t kblock = small_m ? a.k : kKBlock;
   for (int64_t k0 = 0; k0 < a.k || k0 == 0; k0 += kblock) {
     const int64_t k1 = k0 + kblock < a.k ? k0 + kblock : a.k;
-    for (int64_t m = m0; m < m1; m += MRMax) {
-      const int64_t mr = m1 - m < MRMax ? m1 - m : MRMax;
+    // Rows are dealt into equal tiles (8 rows with MRMax 6 -> 4 + 4, not 6 + 2): a thin tail
+    // tile would convert and load every weight vector for too few FMAs.
+    const int64_t tiles = (m1 - m0 + MRMax - 1) / MRMax;
+    const int64_t tile_rows = (m1 - m0 + tiles - 1) / tiles;
+    for (int64_t m = m0; m < m1; m += tile_rows) {
+      const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
       for (int64_t p = p0; p < p1; p += NPMax) {
         const int64_t np = p1 - p < NPMax ? p1 - p : NPMax;
         kTable.fn[mr - 1][np - 1](a, m, p, k0, k1);

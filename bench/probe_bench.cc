@@ -1,0 +1,89 @@
+// Machine probes as benchmarks: read-stream bandwidth, triad bandwidth, fp32 FMA peak, each
+// at the thread count the kernels use, on the best ISA path of this CPU.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+
+#include "bench_common.h"
+#include "core/buffer.h"
+#include "probes.h"
+
+namespace detinfer::bench {
+
+namespace {
+
+constexpr size_t kStreamBytes = size_t{512} << 20;  // far beyond the 32 MiB L3
+
+void BM_ProbeReadBandwidth(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  auto buf = AlignedBuffer::Allocate(kStreamBytes);
+  const size_t n = kStreamBytes / sizeof(float);
+  std::memset(buf->data(), 1, kStreamBytes);
+  ThreadPool pool(threads);
+  const int64_t chunks = 64;  // equal slices; each thread claims whole slices
+  const size_t per = n / chunks;
+  float sink = 0;
+  for (auto _ : state) {
+    pool.ParallelFor(chunks, [&](int64_t c) {
+      const float* p = buf->as<float>() + static_cast<size_t>(c) * per;
+      const float s = avx512 ? ReadStreamAvx512(p, per) : ReadStreamAvx2(p, per);
+      benchmark::DoNotOptimize(s);
+    });
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["GB"] = benchmark::Counter(static_cast<double>(kStreamBytes) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_ProbeTriadBandwidth(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  const size_t bytes = kStreamBytes / 4;
+  auto a = AlignedBuffer::Allocate(bytes), b = AlignedBuffer::Allocate(bytes),
+       c = AlignedBuffer::Allocate(bytes);
+  std::memset(b->data(), 1, bytes);
+  std::memset(c->data(), 1, bytes);
+  const size_t n = bytes / sizeof(float);
+  ThreadPool pool(threads);
+  const int64_t chunks = 64;
+  const size_t per = n / chunks;
+  for (auto _ : state) {
+    pool.ParallelFor(chunks, [&](int64_t ch) {
+      const size_t off = static_cast<size_t>(ch) * per;
+      if (avx512) {
+        TriadAvx512(a->as<float>() + off, b->as<float>() + off, c->as<float>() + off, 3.f, per);
+      } else {
+        TriadAvx2(a->as<float>() + off, b->as<float>() + off, c->as<float>() + off, 3.f, per);
+      }
+    });
+    benchmark::ClobberMemory();
+  }
+  // STREAM's convention: two arrays read, one written.
+  state.counters["GB"] = benchmark::Counter(3.0 * static_cast<double>(bytes) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_ProbeFmaPeak(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  const int64_t iters = 1 << 22;
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    pool.ParallelFor(threads, [&](int64_t) {
+      const float s = avx512 ? FmaPeakAvx512(iters) : FmaPeakAvx2(iters);
+      benchmark::DoNotOptimize(s);
+    });
+  }
+  const double lanes = avx512 ? 16 : 8;
+  state.counters["GFLOP"] = benchmark::Counter(2.0 * lanes * 12 * iters * threads * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+BENCHMARK(BM_ProbeReadBandwidth)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProbeTriadBandwidth)->ArgName("threads")->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProbeFmaPeak)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace detinfer::bench

@@ -1,0 +1,58 @@
+// avx2 versions of the machine probes (see probes.h).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "probes.h"
+
+namespace detinfer::bench {
+
+namespace {
+float HorizontalSum(__m256 v) {
+  alignas(64) float t[8];
+  _mm256_store_ps(t, v);
+  float s = 0;
+  for (int i = 0; i < 8; ++i) s += t[i];
+  return s;
+}
+}  // namespace
+
+float ReadStreamAvx2(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (size_t i = 0; i < n; i += 8 * 8) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i + 0 * 8));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 1 * 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 2 * 8));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 3 * 8));
+    a4 = _mm256_add_ps(a4, _mm256_load_ps(p + i + 4 * 8));
+    a5 = _mm256_add_ps(a5, _mm256_load_ps(p + i + 5 * 8));
+    a6 = _mm256_add_ps(a6, _mm256_load_ps(p + i + 6 * 8));
+    a7 = _mm256_add_ps(a7, _mm256_load_ps(p + i + 7 * 8));
+  }
+  a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                  _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+  return HorizontalSum(a0);
+}
+
+void TriadAvx2(float* a, const float* b, const float* c, float s, size_t n) {
+  const __m256 vs = _mm256_set1_ps(s);
+  for (size_t i = 0; i < n; i += 8) {
+    _mm256_store_ps(a + i, _mm256_fmadd_ps(vs, _mm256_load_ps(c + i), _mm256_load_ps(b + i)));
+  }
+}
+
+float FmaPeakAvx2(int64_t iters) {
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  __m256 x[12];
+  for (int j = 0; j < 12; ++j) x[j] = _mm256_set1_ps(1.0f + 0.01f * static_cast<float>(j));
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; ++j) x[j] = _mm256_fmadd_ps(x[j], m, c);
+  }
+  __m256 s = x[0];
+  for (int j = 1; j < 12; ++j) s = _mm256_add_ps(s, x[j]);
+  return HorizontalSum(s);
+}
+
+}  // namespace detinfer::bench
