@@ -56,7 +56,11 @@ void ThreadPool::Run(int64_t num_tasks, TaskFn fn, void* ctx) {
 }
 
 void ThreadPool::WorkerLoop() {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+  // Generation 0 is the pool's state at construction. Starting from a fresh load instead would
+  // lose a job (or the destructor's stop) published before this thread got to run: the thread
+  // would then wait for a bump that never comes and Run/~ThreadPool would hang. A worker can be
+  // at most one generation behind, since Run waits for every worker before returning.
+  uint64_t seen = 0;
   for (;;) {
     int spins = 0;
     uint64_t now;
