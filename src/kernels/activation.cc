@@ -1,0 +1,36 @@
+// SwiGLU: operand validation and dispatch to the context's ISA path.
+#include "kernels/activation.h"
+
+#include <string>
+
+#include "kernels/activation_isa.h"
+#include "kernels/view_checks.h"
+
+namespace detinfer {
+
+Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
+  namespace vc = kernels::view_checks;
+  DETINFER_RETURN_IF_ERROR(CheckTensor(gate, "swiglu: gate", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(up, "swiglu: up", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(out, "swiglu: out", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("swiglu", up, "up", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("swiglu", out, "out", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("swiglu", out, "out", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("swiglu", out, "out", up, "up"));
+  const int64_t m = gate.dim(0), f = gate.dim(1);
+  if (m == 0 || f == 0) return Status::Ok();
+
+  auto fn = kernels::scalar::SwiGluRows;
+  if (ctx.isa == Isa::kAvx2) fn = kernels::avx2::SwiGluRows;
+  if (ctx.isa == Isa::kAvx512) fn = kernels::avx512::SwiGluRows;
+  const int64_t rpt = vc::RowsPerTask(f);
+  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
+    const int64_t r0 = t * rpt;
+    const int64_t rows = m - r0 < rpt ? m - r0 : rpt;
+    fn(gate.row<const float>(r0), gate.stride[0], up.row<const float>(r0), up.stride[0],
+       out.row<float>(r0), out.stride[0], f, rows);
+  });
+  return Status::Ok();
+}
+
+}  // namespace detinfer

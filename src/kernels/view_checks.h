@@ -1,0 +1,77 @@
+// Validation helpers for the math/softmax/activation dispatchers (never included by ISA files).
+//
+// Kernels that write in place accept an output that is *exactly* one of their inputs (same
+// pointer, shape and strides): every element is then read by the task that overwrites it, before
+// it overwrites it. Any other overlap would make results depend on the order tasks and vector
+// lanes run in, so it is rejected before memory is touched.
+#ifndef DETINFER_KERNELS_VIEW_CHECKS_H_
+#define DETINFER_KERNELS_VIEW_CHECKS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace detinfer::kernels::view_checks {
+
+inline bool SameShape(const TensorView& a, const TensorView& b) {
+  if (a.rank != b.rank || a.dtype != b.dtype) return false;
+  for (int i = 0; i < a.rank; ++i) {
+    if (a.shape[i] != b.shape[i]) return false;
+  }
+  return true;
+}
+
+inline bool SameView(const TensorView& a, const TensorView& b) {
+  if (a.data != b.data || !SameShape(a, b)) return false;
+  for (int i = 0; i < a.rank; ++i) {
+    if (a.shape[i] > 1 && a.stride[i] != b.stride[i]) return false;
+  }
+  return true;
+}
+
+// Whether the byte ranges the two (already validated) views span intersect.
+inline bool Overlaps(const TensorView& a, const TensorView& b) {
+  auto span = [](const TensorView& v, uintptr_t* begin, uintptr_t* end) {
+    if (v.numel() == 0 || v.data == nullptr) return false;
+    int64_t last = 0;
+    for (int i = 0; i < v.rank; ++i) last += (v.shape[i] - 1) * v.stride[i];
+    *begin = reinterpret_cast<uintptr_t>(v.data);
+    *end = *begin + static_cast<uintptr_t>(last + 1) * DTypeSize(v.dtype);
+    return true;
+  };
+  uintptr_t ab, ae, bb, be;
+  if (!span(a, &ab, &ae) || !span(b, &bb, &be)) return false;
+  return ab < be && bb < ae;
+}
+
+// "<op>: out has shape [3, 5] f32 but x is [3, 4] f32" unless the shapes (and dtypes) agree.
+inline Status CheckSameShape(const char* op, const TensorView& out, const char* out_name,
+                             const TensorView& in, const char* in_name) {
+  if (SameShape(out, in)) return Status::Ok();
+  return Status::InvalidArgument(std::string(op) + ": " + out_name + " has shape " +
+                                 out.ShapeString() + " but " + in_name + " is " +
+                                 in.ShapeString());
+}
+
+// out must be `in` itself or not overlap it.
+inline Status CheckInPlaceOrDisjoint(const char* op, const TensorView& out, const char* out_name,
+                                     const TensorView& in, const char* in_name) {
+  if (SameView(out, in) || !Overlaps(out, in)) return Status::Ok();
+  return Status::InvalidArgument(std::string(op) + ": " + out_name + " " + out.ShapeString() +
+                                 " partially overlaps " + in_name + " " + in.ShapeString() +
+                                 " (only exact in-place aliasing is allowed)");
+}
+
+// Rows of about this many elements form one ParallelFor task. Every row is computed by one task
+// with the same arithmetic whatever its neighbours, so this only affects speed.
+inline constexpr int64_t kElementsPerTask = 16384;
+
+inline int64_t RowsPerTask(int64_t n) {
+  const int64_t r = kElementsPerTask / (n > 0 ? n : 1);
+  return r > 0 ? r : 1;
+}
+
+}  // namespace detinfer::kernels::view_checks
+
+#endif  // DETINFER_KERNELS_VIEW_CHECKS_H_
