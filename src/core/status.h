@@ -55,7 +55,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
+  Result(T val) : v_(std::move(val)) {}                // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}     // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(v_); }

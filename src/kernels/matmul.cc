@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
@@ -110,12 +111,10 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
                                  w.data(), ToPacked(w.dtype()),
                                  bias ? bias->as<const float>() : nullptr,
                                  y.as<float>(), y.stride[0]};
-  auto* tile = &kernels::scalar::MatmulTile;
-  switch (ctx.isa) {
-    case Isa::kScalar: tile = &kernels::scalar::MatmulTile; break;
-    case Isa::kAvx2: tile = &kernels::avx2::MatmulTile; break;
-    case Isa::kAvx512: tile = &kernels::avx512::MatmulTile; break;
-  }
+  static const auto kRegistry =
+      CpuOpRegistry("matmul", &kernels::scalar::MatmulTile, &kernels::avx2::MatmulTile,
+                    &kernels::avx512::MatmulTile);
+  DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
   const int64_t panels = w.num_panels();
   const int64_t row_tasks = (m + kRowsPerTask - 1) / kRowsPerTask;
   const int64_t panel_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;

@@ -1,0 +1,76 @@
+// OpRegistry: the implementations of one op and the rule that picks one.
+//
+// Each op registers one implementation per (device, ISA path) with a priority. For a device,
+// the implementation used is the highest-priority one whose path the machine supports, unless
+// a caller (a test, DETINFER_ISA through KernelContext::isa) names a path, in which case that
+// exact path is used or the call fails — never a silent fallback, since a test that asked for
+// AVX2 and silently got scalar would prove nothing. Choosing among paths never changes bits
+// (SPEC §A7); it only changes speed. A GPU backend will register under its own device.
+#ifndef DETINFER_KERNELS_REGISTRY_H_
+#define DETINFER_KERNELS_REGISTRY_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/isa.h"
+#include "core/status.h"
+
+namespace detinfer {
+
+enum class Device { kCpu };
+
+template <typename Fn>
+class OpRegistry {
+ public:
+  struct Entry {
+    Device device;
+    Isa isa;
+    int priority;  // higher wins
+    Fn fn;
+  };
+
+  explicit OpRegistry(std::string_view op, std::vector<Entry> entries)
+      : op_(op), entries_(std::move(entries)) {}
+
+  std::string_view op() const { return op_; }
+
+  // The implementation for exactly `isa` on `device`.
+  Result<Fn> For(Device device, Isa isa) const {
+    for (const Entry& e : entries_) {
+      if (e.device == device && e.isa == isa) return e.fn;
+    }
+    return Status::Unsupported(std::string(op_) + ": no implementation for the " +
+                               std::string(IsaName(isa)) + " path");
+  }
+
+  // The highest-priority implementation on `device` that `cpu` can run.
+  Result<Entry> Best(Device device, const CpuFeatures& cpu) const {
+    const Entry* best = nullptr;
+    for (const Entry& e : entries_) {
+      if (e.device != device || !IsaSupported(e.isa, cpu)) continue;
+      if (best == nullptr || e.priority > best->priority) best = &e;
+    }
+    if (best == nullptr) {
+      return Status::Unsupported(std::string(op_) + ": no implementation runs on this CPU");
+    }
+    return *best;
+  }
+
+ private:
+  std::string op_;
+  std::vector<Entry> entries_;
+};
+
+// The usual CPU registration: scalar < avx2 < avx512.
+template <typename Fn>
+OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512) {
+  using E = typename OpRegistry<Fn>::Entry;
+  return OpRegistry<Fn>(op, {E{Device::kCpu, Isa::kScalar, 0, scalar},
+                             E{Device::kCpu, Isa::kAvx2, 1, avx2},
+                             E{Device::kCpu, Isa::kAvx512, 2, avx512}});
+}
+
+}  // namespace detinfer
+
+#endif  // DETINFER_KERNELS_REGISTRY_H_
