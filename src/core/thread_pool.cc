@@ -12,7 +12,10 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  // Workers start from generation 0, captured here rather than read when the thread gets
+  // going: a worker scheduled late would otherwise read a generation already bumped by the
+  // first Run(), never join that job, and leave Run() waiting on workers_busy_ forever.
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(0); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -55,8 +58,7 @@ void ThreadPool::Run(int64_t num_tasks, TaskFn fn, void* ctx) {
   }
 }
 
-void ThreadPool::WorkerLoop() {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::WorkerLoop(uint64_t seen) {
   for (;;) {
     int spins = 0;
     uint64_t now;
