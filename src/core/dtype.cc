@@ -98,7 +98,12 @@ float F16ToF32(uint16_t bits) {
   const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
   const uint32_t exp = (bits >> 10) & 0x1fu;
   const uint32_t mant = bits & 0x3ffu;
-  if (exp == 0x1f) return BitsFloat(sign | 0x7f800000u | (mant << 13));  // Inf / NaN
+  if (exp == 0x1f) {
+    // Inf, or NaN made quiet (bit 22) with its payload kept: exactly what F16C's vcvtph2ps
+    // returns, so the scalar and SIMD widening paths agree on every one of the 65536 patterns.
+    const uint32_t quiet = mant != 0 ? 0x400000u : 0u;
+    return BitsFloat(sign | 0x7f800000u | quiet | (mant << 13));
+  }
   if (exp != 0) return BitsFloat(sign | ((exp + 112u) << 23) | (mant << 13));
   if (mant == 0) return BitsFloat(sign);
   // Subnormal: mant * 2^-24, exactly representable as a normal f32.

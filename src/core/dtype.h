@@ -1,7 +1,8 @@
 // Storage dtypes and their exact conversions.
 //
 // Activations and accumulators are always fp32 (SPEC §K5); bf16 and f16 exist only as storage
-// (weights, K/V cache). Widening bf16/f16 -> f32 is exact. Narrowing f32 -> bf16/f16 rounds to
+// (weights, K/V cache). Widening bf16/f16 -> f32 is exact (an f16 NaN comes out quiet with
+// its payload kept, as F16C's vcvtph2ps does; bf16 widening is a plain 16-bit shift). Narrowing f32 -> bf16/f16 rounds to
 // nearest, ties to even, exactly as IEEE 754 roundTiesToEven would for the target format:
 //   - NaN stays NaN (sign kept, made quiet; payload bits kept where they fit),
 //   - values beyond the largest finite number round to +-Inf (per RNE, i.e. only once they

@@ -12,8 +12,9 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  // Workers start from generation 0, not from whatever they would read once running: a job
-  // (or the destructor) may bump the generation before a new thread gets to its first load.
+  // Workers start from generation 0, captured here rather than read when the thread gets
+  // going: a worker scheduled late would otherwise read a generation already bumped by the
+  // first Run(), never join that job, and leave Run() waiting on workers_busy_ forever.
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(0); });
 }
 

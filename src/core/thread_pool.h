@@ -35,6 +35,7 @@ class ThreadPool {
       for (int64_t t = 0; t < num_tasks; ++t) fn(t);
       return;
     }
+    // Fn may be deduced as an lvalue reference (KernelContext passes its fn by name).
     using F = std::remove_reference_t<Fn>;
     Run(num_tasks, [](void* ctx, int64_t t) { (*static_cast<F*>(ctx))(t); },
         const_cast<void*>(static_cast<const void*>(&fn)));
@@ -46,6 +47,7 @@ class ThreadPool {
  private:
   using TaskFn = void (*)(void*, int64_t);
   void Run(int64_t num_tasks, TaskFn fn, void* ctx);
+  // `seen` is the generation the worker starts from (see the constructor).
   void WorkerLoop(uint64_t seen);
   void DrainTasks();
 

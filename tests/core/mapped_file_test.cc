@@ -1,0 +1,78 @@
+// MappedFile: maps a temporary file; errors name the path.
+#include "core/mapped_file.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace detinfer {
+namespace {
+
+// A file in a fresh temporary directory, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "detinfer_mf_XXXXXX";
+    path_ = mkdtemp(tmpl.data()) ? tmpl : "";
+  }
+  ~TempDir() {
+    for (const auto& f : files_) std::remove(f.c_str());
+    rmdir(path_.c_str());
+  }
+  std::string Write(const std::string& name, const std::string& contents) {
+    const std::string p = path_ + "/" + name;
+    FILE* f = std::fopen(p.c_str(), "wb");
+    EXPECT_NE(f, nullptr);
+    if (f) {
+      std::fwrite(contents.data(), 1, contents.size(), f);
+      std::fclose(f);
+    }
+    files_.push_back(p);
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+TEST(MappedFileTest, MapsAFileReadOnly) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string contents("detinfer\0weights\x01\x02", 18);  // embedded NUL on purpose
+  const std::string path = dir.Write("w.bin", contents);
+  auto f = MappedFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_EQ(f->size(), contents.size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(f->data()), f->size()), contents);
+  EXPECT_EQ(f->path(), path);
+  MappedFile moved = std::move(f).value();
+  EXPECT_EQ(moved.size(), contents.size());
+}
+
+TEST(MappedFileTest, EmptyFileIsFine) {
+  TempDir dir;
+  auto f = MappedFile::Open(dir.Write("empty.bin", ""));
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->size(), 0u);
+  EXPECT_EQ(f->data(), nullptr);
+}
+
+TEST(MappedFileTest, MissingFileAndDirectoryAreNamedErrors) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/no-such-model.gguf";
+  auto f = MappedFile::Open(missing);
+  EXPECT_EQ(f.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(f.status().message().find(missing), std::string::npos) << f.status().message();
+  auto d = MappedFile::Open(dir.path());
+  EXPECT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find(dir.path()), std::string::npos) << d.status().message();
+}
+
+}  // namespace
+}  // namespace detinfer
