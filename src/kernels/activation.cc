@@ -4,12 +4,13 @@
 #include <string>
 
 #include "kernels/activation_isa.h"
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
 Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
-  namespace vc = kernels::view_checks;
+  namespace vc = kernels;
   DETINFER_RETURN_IF_ERROR(CheckTensor(gate, "swiglu: gate", 2, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(up, "swiglu: up", 2, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(out, "swiglu: out", 2, DType::kF32));
@@ -20,9 +21,11 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
   const int64_t m = gate.dim(0), f = gate.dim(1);
   if (m == 0 || f == 0) return Status::Ok();
 
-  auto fn = kernels::scalar::SwiGluRows;
-  if (ctx.isa == Isa::kAvx2) fn = kernels::avx2::SwiGluRows;
-  if (ctx.isa == Isa::kAvx512) fn = kernels::avx512::SwiGluRows;
+  using RowsFn = decltype(&kernels::scalar::SwiGluRows);
+  static const auto kRegistry =
+      CpuOpRegistry<RowsFn>("swiglu", kernels::scalar::SwiGluRows, kernels::avx2::SwiGluRows,
+                            kernels::avx512::SwiGluRows);
+  const RowsFn fn = kRegistry.For(Device::kCpu, ctx.isa).value();
   const int64_t rpt = vc::RowsPerTask(f);
   ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
     const int64_t r0 = t * rpt;

@@ -7,6 +7,7 @@
 
 #include "kernels/elementwise_isa.h"
 #include "kernels/operand_checks.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
@@ -24,12 +25,11 @@ struct Fns {
 
 Fns SelectFns(Isa isa) {
   namespace k = kernels;
-  switch (isa) {
-    case Isa::kAvx512: return {k::avx512::Add, k::avx512::WidenBF16, k::avx512::WidenF16};
-    case Isa::kAvx2: return {k::avx2::Add, k::avx2::WidenBF16, k::avx2::WidenF16};
-    case Isa::kScalar: break;
-  }
-  return {k::scalar::Add, k::scalar::WidenBF16, k::scalar::WidenF16};
+  static const auto kRegistry = CpuOpRegistry<Fns>(
+      "elementwise", {k::scalar::Add, k::scalar::WidenBF16, k::scalar::WidenF16},
+      {k::avx2::Add, k::avx2::WidenBF16, k::avx2::WidenF16},
+      {k::avx512::Add, k::avx512::WidenBF16, k::avx512::WidenF16});
+  return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
 int64_t RowsPerTask(int64_t d) { return std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(d, 1)); }

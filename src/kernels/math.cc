@@ -9,7 +9,8 @@
 
 #include "kernels/math_isa.h"
 #include "kernels/simd/math_constants.h"
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
@@ -104,7 +105,7 @@ namespace {
 using RowsFn = void (*)(const float*, int64_t, float*, int64_t, int64_t, int64_t);
 
 Status Elementwise(const KernelContext& ctx, const char* op, TensorView x, TensorView out,
-                   RowsFn scalar_fn, RowsFn avx2_fn, RowsFn avx512_fn) {
+                   const OpRegistry<RowsFn>& registry) {
   const std::string o(op);
   if (x.rank != 1 && x.rank != 2) {
     return Status::InvalidArgument(o + ": x must have rank 1 or 2, got " + x.ShapeString());
@@ -112,23 +113,21 @@ Status Elementwise(const KernelContext& ctx, const char* op, TensorView x, Tenso
   const int rank = x.rank;
   DETINFER_RETURN_IF_ERROR(CheckTensor(x, o + ": x", rank, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(out, o + ": out", rank, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(kernels::view_checks::CheckSameShape(op, out, "out", x, "x"));
-  DETINFER_RETURN_IF_ERROR(kernels::view_checks::CheckInPlaceOrDisjoint(op, out, "out", x, "x"));
+  DETINFER_RETURN_IF_ERROR(kernels::CheckSameShape(op, out, "out", x, "x"));
+  DETINFER_RETURN_IF_ERROR(kernels::CheckInPlaceOrDisjoint(op, out, "out", x, "x"));
   const int64_t m = rank == 2 ? x.dim(0) : 1;
   const int64_t n = x.dim(rank - 1);
   if (m == 0 || n == 0) return Status::Ok();
   const int64_t xs = rank == 2 ? x.stride[0] : n;
   const int64_t os = rank == 2 ? out.stride[0] : n;
 
-  RowsFn fn = scalar_fn;
-  if (ctx.isa == Isa::kAvx2) fn = avx2_fn;
-  if (ctx.isa == Isa::kAvx512) fn = avx512_fn;
+  DETINFER_ASSIGN_OR_RETURN(const RowsFn fn, registry.For(Device::kCpu, ctx.isa));
   const float* xp = x.as<const float>();
   float* op_ = out.as<float>();
 
   // Elementwise: an element's bits depend only on its own value, so long rows may also be cut
   // into column chunks; chunk boundaries are multiples of 16 only for speed.
-  constexpr int64_t kChunk = kernels::view_checks::kElementsPerTask;
+  constexpr int64_t kChunk = kernels::kElementsPerTask;
   if (n > kChunk) {
     const int64_t per_row = (n + kChunk - 1) / kChunk;
     ctx.ParallelFor(m * per_row, [&](int64_t t) {
@@ -138,7 +137,7 @@ Status Elementwise(const KernelContext& ctx, const char* op, TensorView x, Tenso
     });
     return Status::Ok();
   }
-  const int64_t rpt = kernels::view_checks::RowsPerTask(n);
+  const int64_t rpt = kernels::RowsPerTask(n);
   ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
     const int64_t r0 = t * rpt;
     const int64_t rows = m - r0 < rpt ? m - r0 : rpt;
@@ -150,13 +149,15 @@ Status Elementwise(const KernelContext& ctx, const char* op, TensorView x, Tenso
 }  // namespace
 
 Status Exp(const KernelContext& ctx, TensorView x, TensorView out) {
-  return Elementwise(ctx, "exp", x, out, kernels::scalar::ExpRows, kernels::avx2::ExpRows,
-                     kernels::avx512::ExpRows);
+  static const auto kRegistry = CpuOpRegistry<RowsFn>(
+      "exp", kernels::scalar::ExpRows, kernels::avx2::ExpRows, kernels::avx512::ExpRows);
+  return Elementwise(ctx, "exp", x, out, kRegistry);
 }
 
 Status Log(const KernelContext& ctx, TensorView x, TensorView out) {
-  return Elementwise(ctx, "log", x, out, kernels::scalar::LogRows, kernels::avx2::LogRows,
-                     kernels::avx512::LogRows);
+  static const auto kRegistry = CpuOpRegistry<RowsFn>(
+      "log", kernels::scalar::LogRows, kernels::avx2::LogRows, kernels::avx512::LogRows);
+  return Elementwise(ctx, "log", x, out, kRegistry);
 }
 
 }  // namespace detinfer

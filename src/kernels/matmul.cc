@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/operand_checks.h"
 #include "kernels/registry.h"
 
 namespace detinfer {
@@ -24,18 +25,6 @@ kernels::PackedDType ToPacked(DType d) {
     case DType::kF16: return kernels::PackedDType::kF16;
   }
   return kernels::PackedDType::kF32;
-}
-
-bool Overlaps(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
-  const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
-  return a_bytes && b_bytes && pa < pb + b_bytes && pb < pa + a_bytes;
-}
-
-size_t SpanBytes(const TensorView& v) {
-  if (v.numel() == 0) return 0;
-  size_t last = 0;
-  for (int i = 0; i < v.rank; ++i) last += static_cast<size_t>((v.shape[i] - 1) * v.stride[i]);
-  return (last + 1) * DTypeSize(v.dtype);
 }
 
 }  // namespace
@@ -97,11 +86,11 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
       return Status::InvalidArgument("matmul: bias is " + bias->ShapeString() + " but N=" +
                                      std::to_string(n));
     }
-    if (Overlaps(y.data, SpanBytes(y), bias->data, SpanBytes(*bias))) {
+    if (kernels::Overlaps(y, *bias)) {
       return Status::InvalidArgument("matmul: y overlaps bias");
     }
   }
-  if (Overlaps(y.data, SpanBytes(y), x.data, SpanBytes(x))) {
+  if (kernels::Overlaps(y, x)) {
     return Status::InvalidArgument("matmul: y overlaps x");
   }
   if (m == 0 || n == 0) return Status::Ok();

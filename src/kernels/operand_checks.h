@@ -1,52 +1,79 @@
-// Small validation helpers shared by the kernel dispatchers (never by ISA files).
+// Operand validation shared by the kernel dispatchers (never included by ISA files).
 //
 // Kernels that write in place accept an output that is *exactly* one of their inputs (same
-// pointer, same strides), because then every element is read before it is overwritten by the
-// same task. Any other overlap would make the result depend on the order in which tasks and
-// lanes run, so it is rejected before any memory is touched.
+// pointer, shape and strides): every element is then read by the task that overwrites it, before
+// it overwrites it. Any other overlap would make results depend on the order tasks and vector
+// lanes run in, so it is rejected before memory is touched.
 #ifndef DETINFER_KERNELS_OPERAND_CHECKS_H_
 #define DETINFER_KERNELS_OPERAND_CHECKS_H_
 
 #include <cstdint>
+#include <string>
 
+#include "core/status.h"
 #include "core/tensor.h"
 
 namespace detinfer::kernels {
 
-// Byte range [begin, end) spanned by a view (empty views span nothing).
-struct ByteSpan {
-  uintptr_t begin = 0, end = 0;
-};
 
-inline ByteSpan SpanOf(const TensorView& v) {
-  if (v.numel() == 0 || v.data == nullptr) return {};
-  int64_t last = 0;  // offset of the last element, in elements
-  for (int i = 0; i < v.rank; ++i) last += (v.shape[i] - 1) * v.stride[i];
-  const uintptr_t b = reinterpret_cast<uintptr_t>(v.data);
-  return {b, b + static_cast<uintptr_t>(last + 1) * DTypeSize(v.dtype)};
-}
-
-inline bool Overlaps(const TensorView& a, const TensorView& b) {
-  const ByteSpan x = SpanOf(a), y = SpanOf(b);
-  if (x.begin == x.end || y.begin == y.end) return false;
-  return x.begin < y.end && y.begin < x.end;
-}
-
-// True when `out` is the very same view as `in` (in-place operation).
-inline bool SameView(const TensorView& out, const TensorView& in) {
-  if (out.data != in.data || out.rank != in.rank || out.dtype != in.dtype) return false;
-  for (int i = 0; i < out.rank; ++i) {
-    if (out.shape[i] != in.shape[i] || out.stride[i] != in.stride[i]) return false;
-  }
-  return true;
-}
-
+// Same rank and dimensions (dtype not compared).
 inline bool SameShape(const TensorView& a, const TensorView& b) {
   if (a.rank != b.rank) return false;
   for (int i = 0; i < a.rank; ++i) {
     if (a.shape[i] != b.shape[i]) return false;
   }
   return true;
+}
+
+// True when `a` is the very same view as `b` (in-place operation).
+inline bool SameView(const TensorView& a, const TensorView& b) {
+  if (a.data != b.data || a.dtype != b.dtype || !SameShape(a, b)) return false;
+  for (int i = 0; i < a.rank; ++i) {
+    if (a.shape[i] > 1 && a.stride[i] != b.stride[i]) return false;
+  }
+  return true;
+}
+
+// Whether the byte ranges the two (already validated) views span intersect.
+inline bool Overlaps(const TensorView& a, const TensorView& b) {
+  auto span = [](const TensorView& v, uintptr_t* begin, uintptr_t* end) {
+    if (v.numel() == 0 || v.data == nullptr) return false;
+    int64_t last = 0;
+    for (int i = 0; i < v.rank; ++i) last += (v.shape[i] - 1) * v.stride[i];
+    *begin = reinterpret_cast<uintptr_t>(v.data);
+    *end = *begin + static_cast<uintptr_t>(last + 1) * DTypeSize(v.dtype);
+    return true;
+  };
+  uintptr_t ab, ae, bb, be;
+  if (!span(a, &ab, &ae) || !span(b, &bb, &be)) return false;
+  return ab < be && bb < ae;
+}
+
+// "<op>: out has shape [3, 5] f32 but x is [3, 4] f32" unless the shapes (and dtypes) agree.
+inline Status CheckSameShape(const char* op, const TensorView& out, const char* out_name,
+                             const TensorView& in, const char* in_name) {
+  if (SameShape(out, in) && out.dtype == in.dtype) return Status::Ok();
+  return Status::InvalidArgument(std::string(op) + ": " + out_name + " has shape " +
+                                 out.ShapeString() + " but " + in_name + " is " +
+                                 in.ShapeString());
+}
+
+// out must be `in` itself or not overlap it.
+inline Status CheckInPlaceOrDisjoint(const char* op, const TensorView& out, const char* out_name,
+                                     const TensorView& in, const char* in_name) {
+  if (SameView(out, in) || !Overlaps(out, in)) return Status::Ok();
+  return Status::InvalidArgument(std::string(op) + ": " + out_name + " " + out.ShapeString() +
+                                 " partially overlaps " + in_name + " " + in.ShapeString() +
+                                 " (only exact in-place aliasing is allowed)");
+}
+
+// Rows of about this many elements form one ParallelFor task. Every row is computed by one task
+// with the same arithmetic whatever its neighbours, so this only affects speed.
+inline constexpr int64_t kElementsPerTask = 16384;
+
+inline int64_t RowsPerTask(int64_t n) {
+  const int64_t r = kElementsPerTask / (n > 0 ? n : 1);
+  return r > 0 ? r : 1;
 }
 
 }  // namespace detinfer::kernels

@@ -7,6 +7,7 @@
 
 #include "kernels/operand_checks.h"
 #include "kernels/rms_norm_isa.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
@@ -29,12 +30,10 @@ using RowsFn = void (*)(const float*, int64_t, const void*, int, int64_t, float,
                         int64_t, int64_t);
 
 RowsFn SelectRows(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return kernels::avx512::RmsNormRows;
-    case Isa::kAvx2: return kernels::avx2::RmsNormRows;
-    case Isa::kScalar: break;
-  }
-  return kernels::scalar::RmsNormRows;
+  static const auto kRegistry =
+      CpuOpRegistry<RowsFn>("rms_norm", kernels::scalar::RmsNormRows,
+                            kernels::avx2::RmsNormRows, kernels::avx512::RmsNormRows);
+  return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
 // Checks shared by RmsNorm and RmsNormHeads: weight is a 1-D f32/bf16/f16 vector, eps is

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/rope_isa.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
@@ -20,12 +21,10 @@ constexpr int64_t kMaxTableEntries = int64_t{1} << 28;
 using HeadsFn = void (*)(float*, int64_t, int64_t, int64_t, const float*, const float*, int);
 
 HeadsFn SelectHeads(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return kernels::avx512::RopeHeads;
-    case Isa::kAvx2: return kernels::avx2::RopeHeads;
-    case Isa::kScalar: break;
-  }
-  return kernels::scalar::RopeHeads;
+  static const auto kRegistry =
+      CpuOpRegistry<HeadsFn>("rope", kernels::scalar::RopeHeads, kernels::avx2::RopeHeads,
+                             kernels::avx512::RopeHeads);
+  return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
 }  // namespace

@@ -10,13 +10,14 @@
 
 #include "kernels/math.h"
 #include "kernels/softmax_isa.h"
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
+#include "kernels/registry.h"
 
 namespace detinfer {
 
 namespace {
 
-namespace vc = kernels::view_checks;
+namespace vc = kernels;
 
 struct RowKernels {
   float (*row_max)(const float*, int64_t);
@@ -28,17 +29,15 @@ struct RowKernels {
 
 RowKernels Select(Isa isa) {
   namespace k = kernels;
-  switch (isa) {
-    case Isa::kAvx512:
-      return {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::LogSoftmaxRow,
-              k::avx512::DivideRow, k::avx512::ArgmaxRow};
-    case Isa::kAvx2:
-      return {k::avx2::RowMax, k::avx2::RowSumExp, k::avx2::LogSoftmaxRow, k::avx2::DivideRow,
-              k::avx2::ArgmaxRow};
-    case Isa::kScalar: break;
-  }
-  return {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::LogSoftmaxRow,
-          k::scalar::DivideRow, k::scalar::ArgmaxRow};
+  static const auto kRegistry = CpuOpRegistry<RowKernels>(
+      "softmax",
+      {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::LogSoftmaxRow, k::scalar::DivideRow,
+       k::scalar::ArgmaxRow},
+      {k::avx2::RowMax, k::avx2::RowSumExp, k::avx2::LogSoftmaxRow, k::avx2::DivideRow,
+       k::avx2::ArgmaxRow},
+      {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::LogSoftmaxRow,
+       k::avx512::DivideRow, k::avx512::ArgmaxRow});
+  return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
 float CanonicalNaN() {
