@@ -1,0 +1,40 @@
+#include "model/config.h"
+
+namespace detinfer {
+
+std::string_view ArchName(Arch arch) {
+  switch (arch) {
+    case Arch::kLlama: return "llama";
+    case Arch::kQwen2: return "qwen2";
+    case Arch::kQwen3: return "qwen3";
+  }
+  return "?";
+}
+
+Status ModelConfig::Validate(const std::string& source) const {
+  auto bad = [&](const std::string& what) {
+    return Status::InvalidArgument(source + ": " + what);
+  };
+  auto positive = [&](const char* name, int64_t v) -> Status {
+    if (v <= 0) return bad(std::string(name) + " must be positive, got " + std::to_string(v));
+    return Status::Ok();
+  };
+  DETINFER_RETURN_IF_ERROR(positive("dim", dim));
+  DETINFER_RETURN_IF_ERROR(positive("n_layers", n_layers));
+  DETINFER_RETURN_IF_ERROR(positive("n_heads", n_heads));
+  DETINFER_RETURN_IF_ERROR(positive("n_kv_heads", n_kv_heads));
+  DETINFER_RETURN_IF_ERROR(positive("head_dim", head_dim));
+  DETINFER_RETURN_IF_ERROR(positive("ffn_dim", ffn_dim));
+  DETINFER_RETURN_IF_ERROR(positive("vocab_size", vocab_size));
+  DETINFER_RETURN_IF_ERROR(positive("max_seq_len", max_seq_len));
+  if (n_heads % n_kv_heads != 0) {
+    return bad("n_heads (" + std::to_string(n_heads) + ") is not a multiple of n_kv_heads (" +
+               std::to_string(n_kv_heads) + ")");
+  }
+  if (head_dim % 2 != 0) return bad("head_dim must be even for RoPE, got " + std::to_string(head_dim));
+  if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
+  if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
+  return Status::Ok();
+}
+
+}  // namespace detinfer

@@ -1,0 +1,14 @@
+#include "model/weights.h"
+
+namespace detinfer {
+
+std::string_view ModelFormatName(ModelFormat format) {
+  switch (format) {
+    case ModelFormat::kLlama2c: return "llama2.c";
+    case ModelFormat::kHuggingFace: return "huggingface";
+    case ModelFormat::kGguf: return "gguf";
+  }
+  return "?";
+}
+
+}  // namespace detinfer

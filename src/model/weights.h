@@ -1,0 +1,50 @@
+// ModelWeights: every tensor of a decoder-only Llama-family model, as views into the model
+// file's memory map (used in place, in their stored dtype) or into buffers the loader owns
+// (when a format needs a conversion, e.g. a transposition).
+//
+// Shapes follow the Hugging Face / GGUF convention for linear layers, W [out, in], so that
+// y = x · W^T (kernels/matmul.h). 1-D norms are [dim] (or [head_dim] for q/k norm).
+#ifndef DETINFER_MODEL_WEIGHTS_H_
+#define DETINFER_MODEL_WEIGHTS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/mapped_file.h"
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace detinfer {
+
+struct LayerWeights {
+  TensorView attn_norm;        // [dim]
+  TensorView wq, wk, wv, wo;   // [n_heads*head_dim, dim], [n_kv*head_dim, dim] x2, [dim, n_heads*head_dim]
+  TensorView bq, bk, bv;       // Qwen2 biases (rank 0 / null when absent)
+  TensorView q_norm, k_norm;   // Qwen3 [head_dim] (rank 0 / null when absent)
+  TensorView ffn_norm;         // [dim]
+  TensorView w_gate, w_up;     // [ffn_dim, dim]
+  TensorView w_down;           // [dim, ffn_dim]
+};
+
+enum class ModelFormat { kLlama2c, kHuggingFace, kGguf };
+std::string_view ModelFormatName(ModelFormat format);  // "llama2.c", "huggingface", "gguf"
+
+struct ModelWeights {
+  ModelConfig config;
+  ModelFormat format = ModelFormat::kLlama2c;
+  std::string source;          // the path the model was loaded from
+  TensorView token_embedding;  // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  TensorView final_norm;       // [dim]
+  TensorView lm_head;          // [vocab, dim]; the token embedding when tied
+
+  // What the views point into. Kept alive as long as the weights.
+  std::vector<MappedFile> files;
+  std::vector<AlignedBuffer> owned;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_WEIGHTS_H_
