@@ -1,0 +1,92 @@
+// PagedKvCache: K and V of every layer in fixed-size blocks, per-sequence block tables.
+//
+// SPEC §K5: K/V are rounded to the storage dtype exactly once, when written, and every reader
+// (decode, prefill, re-scoring, the no-cache path) reads that rounded value through the same
+// views. SPEC §R2 (slot identity) follows: the stored row for position p is a function of the
+// first p+1 tokens only.
+//
+// Storage per layer, for K and for V alike: [num_blocks, block_size, n_kv_heads, head_dim] in the
+// storage dtype — the paged layout of kernels/attention.h's KvView.
+#ifndef DETINFER_KV_PAGED_KV_CACHE_H_
+#define DETINFER_KV_PAGED_KV_CACHE_H_
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/dtype.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "kv/block_allocator.h"
+
+namespace detinfer {
+
+struct KvCacheConfig {
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 16;        // tokens per block
+  DType dtype = DType::kF32;      // storage dtype
+  int64_t capacity_tokens = 0;    // rounded up to whole blocks
+};
+
+using SeqId = int64_t;
+
+class PagedKvCache {
+ public:
+  static Result<PagedKvCache> Create(const KvCacheConfig& config);
+
+  const KvCacheConfig& config() const { return config_; }
+  int32_t num_blocks() const { return allocator_.num_blocks(); }
+  int32_t free_blocks() const { return allocator_.num_free(); }
+  size_t bytes() const { return storage_.size(); }
+
+  // Registers an empty sequence. Error if the id is in use.
+  Status AddSequence(SeqId seq);
+  bool HasSequence(SeqId seq) const { return seqs_.count(seq) != 0; }
+  // Makes room for positions [0, length): allocates the missing blocks all at once or, when
+  // they are not free, fails with ResourceExhausted naming the sequence and changes nothing.
+  Status Reserve(SeqId seq, int64_t length);
+  // Releases the sequence's blocks.
+  Status FreeSequence(SeqId seq);
+  // Forgets positions >= length (their blocks, when wholly past the end, are released).
+  Status Truncate(SeqId seq, int64_t length);
+
+  // Rounds and stores rows for positions [pos, pos + n) of one layer. k and v are [n, n_kv_heads,
+  // head_dim] f32, row stride `ld` floats. The positions must be reserved.
+  Status Write(int64_t layer, SeqId seq, int64_t pos, int64_t n, const float* k, const float* v,
+               int64_t ld);
+  // Records that every layer now holds positions [0, length) (called once per forward step,
+  // after all layers wrote). Length never shrinks here; use Truncate.
+  Status Commit(SeqId seq, int64_t length);
+  // Number of committed positions of the sequence (0 for an unknown one).
+  int64_t Length(SeqId seq) const;
+  std::span<const int32_t> BlockTable(SeqId seq) const;
+
+  // Views of one layer's storage, [num_blocks, block_size, n_kv_heads, head_dim].
+  TensorView Keys(int64_t layer) const;
+  TensorView Values(int64_t layer) const;
+  // The stored (rounded) K and V rows of one position, widened to f32 ([n_kv_heads*head_dim]).
+  Status ReadRow(int64_t layer, SeqId seq, int64_t pos, float* k, float* v) const;
+
+ private:
+  struct Sequence {
+    std::vector<int32_t> blocks;
+    int64_t length = 0;  // written positions
+  };
+  Result<Sequence*> Find(SeqId seq);
+  Result<const Sequence*> Find(SeqId seq) const;
+  size_t RowOffset(int64_t layer, bool value, int32_t block, int64_t slot) const;  // bytes
+
+  KvCacheConfig config_;
+  BlockAllocator allocator_{0};
+  AlignedBuffer storage_;
+  int64_t row_elems_ = 0;  // n_kv_heads * head_dim
+  std::unordered_map<SeqId, Sequence> seqs_;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_KV_PAGED_KV_CACHE_H_

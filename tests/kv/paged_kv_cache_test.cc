@@ -1,0 +1,120 @@
+#include "kv/paged_kv_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "test_util.h"
+
+namespace detinfer {
+namespace {
+
+KvCacheConfig SmallConfig(DType dt) {
+  KvCacheConfig c;
+  c.n_layers = 2;
+  c.n_kv_heads = 3;
+  c.head_dim = 8;
+  c.block_size = 4;
+  c.dtype = dt;
+  c.capacity_tokens = 40;  // 10 blocks
+  return c;
+}
+
+TEST(PagedKvCacheTest, RowsAreRoundedOnceOnWriteAndReadBackExactly) {
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+    auto cache = PagedKvCache::Create(SmallConfig(dt));
+    ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+    ASSERT_TRUE(cache->AddSequence(7).ok());
+    ASSERT_TRUE(cache->Reserve(7, 11).ok());
+    const int64_t row = 3 * 8;
+    const auto k = testing::RandomFloats(11 * row, 1), v = testing::RandomFloats(11 * row, 2);
+    for (int64_t layer = 0; layer < 2; ++layer) {
+      // Written in two pieces, as chunked prefill does.
+      ASSERT_TRUE(cache->Write(layer, 7, 0, 5, k.data(), v.data(), row).ok());
+      ASSERT_TRUE(cache->Write(layer, 7, 5, 6, k.data() + 5 * row, v.data() + 5 * row, row).ok());
+    }
+    ASSERT_TRUE(cache->Commit(7, 11).ok());
+    EXPECT_EQ(cache->Length(7), 11);
+    std::vector<float> rk(row), rv(row), want(row);
+    for (int64_t p = 0; p < 11; ++p) {
+      ASSERT_TRUE(cache->ReadRow(1, 7, p, rk.data(), rv.data()).ok());
+      // Oracle: one rounding of the f32 value to the storage dtype, widened back.
+      for (int64_t i = 0; i < row; ++i) {
+        const float x = k[p * row + i];
+        want[i] = dt == DType::kF32 ? x : dt == DType::kBF16 ? BF16ToF32(F32ToBF16(x))
+                                                            : F16ToF32(F32ToF16(x));
+      }
+      ASSERT_TRUE(testing::BitsEqual(rk.data(), want.data(), row)) << DTypeName(dt) << " p=" << p;
+    }
+  }
+}
+
+TEST(PagedKvCacheTest, BlockTableMapsPositionsToSlotsOfTheStorageView) {
+  auto cache = PagedKvCache::Create(SmallConfig(DType::kF32));
+  ASSERT_TRUE(cache->AddSequence(1).ok());
+  ASSERT_TRUE(cache->AddSequence(2).ok());
+  ASSERT_TRUE(cache->Reserve(1, 4).ok());
+  ASSERT_TRUE(cache->Reserve(2, 4).ok());
+  ASSERT_TRUE(cache->Reserve(1, 9).ok());  // interleaved growth: blocks are not contiguous
+  const auto table = cache->BlockTable(1);
+  ASSERT_EQ(table.size(), 3u);
+  const int64_t row = 24;
+  const auto k = testing::RandomFloats(9 * row, 3), v = testing::RandomFloats(9 * row, 4);
+  ASSERT_TRUE(cache->Write(0, 1, 0, 9, k.data(), v.data(), row).ok());
+  const TensorView keys = cache->Keys(0);
+  for (int64_t p = 0; p < 9; ++p) {
+    const float* stored = keys.as<float>() + (table[p / 4] * 4 + p % 4) * row;
+    ASSERT_TRUE(testing::BitsEqual(stored, k.data() + p * row, row)) << p;
+  }
+}
+
+TEST(PagedKvCacheTest, OutOfMemoryIsAnErrorThatLosesNothing) {
+  auto cache = PagedKvCache::Create(SmallConfig(DType::kF16));
+  ASSERT_TRUE(cache->AddSequence(1).ok());
+  ASSERT_TRUE(cache->AddSequence(2).ok());
+  ASSERT_TRUE(cache->Reserve(1, 30).ok());  // 8 blocks
+  const auto before = std::vector<int32_t>(cache->BlockTable(1).begin(), cache->BlockTable(1).end());
+  Status s = cache->Reserve(2, 12);  // 3 blocks, 2 free
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("sequence 2"), std::string::npos) << s.message();
+  EXPECT_EQ(cache->free_blocks(), 2);
+  EXPECT_TRUE(cache->BlockTable(2).empty());
+  EXPECT_EQ(std::vector<int32_t>(cache->BlockTable(1).begin(), cache->BlockTable(1).end()), before);
+  ASSERT_TRUE(cache->FreeSequence(1).ok());
+  EXPECT_TRUE(cache->Reserve(2, 12).ok());
+}
+
+TEST(PagedKvCacheTest, TruncateReleasesWholeBlocksPastTheEnd) {
+  auto cache = PagedKvCache::Create(SmallConfig(DType::kF32));
+  ASSERT_TRUE(cache->AddSequence(1).ok());
+  ASSERT_TRUE(cache->Reserve(1, 10).ok());
+  ASSERT_TRUE(cache->Commit(1, 10).ok());
+  EXPECT_EQ(cache->free_blocks(), 7);
+  ASSERT_TRUE(cache->Truncate(1, 5).ok());
+  EXPECT_EQ(cache->BlockTable(1).size(), 2u);
+  EXPECT_EQ(cache->free_blocks(), 8);
+  EXPECT_EQ(cache->Length(1), 5);
+  EXPECT_FALSE(cache->Truncate(1, 6).ok());
+}
+
+TEST(PagedKvCacheTest, BadUseIsAnErrorNamingTheThing) {
+  auto cache = PagedKvCache::Create(SmallConfig(DType::kF32));
+  std::vector<float> k(24), v(24);
+  EXPECT_EQ(cache->Reserve(5, 1).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(cache->AddSequence(5).ok());
+  EXPECT_FALSE(cache->AddSequence(5).ok());
+  Status s = cache->Write(0, 5, 0, 1, k.data(), v.data(), 24);
+  EXPECT_EQ(s.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(s.message().find("reserved"), std::string::npos);
+  ASSERT_TRUE(cache->Reserve(5, 1).ok());
+  EXPECT_EQ(cache->Write(2, 5, 0, 1, k.data(), v.data(), 24).code(), StatusCode::kOutOfRange);
+  KvCacheConfig bad = SmallConfig(DType::kF32);
+  bad.block_size = 0;
+  EXPECT_FALSE(PagedKvCache::Create(bad).ok());
+  bad = SmallConfig(DType::kF32);
+  bad.capacity_tokens = int64_t{1} << 62;
+  EXPECT_FALSE(PagedKvCache::Create(bad).ok());
+}
+
+}  // namespace
+}  // namespace detinfer
