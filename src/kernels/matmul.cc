@@ -30,24 +30,40 @@ kernels::PackedDType ToPacked(DType d) {
 }  // namespace
 
 Result<PackedMatrix> PackedMatrix::Pack(const TensorView& w) {
-  DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(w, "matmul: weight", 2));
+  return PackRows(std::span<const TensorView>(&w, 1));
+}
+
+Result<PackedMatrix> PackedMatrix::PackRows(std::span<const TensorView> parts) {
+  if (parts.empty()) return Status::InvalidArgument("matmul: no weight to pack");
   PackedMatrix pm;
-  pm.n_ = w.shape[0];
-  pm.k_ = w.shape[1];
-  pm.dtype_ = w.dtype;
-  const size_t elem = DTypeSize(w.dtype);
+  pm.k_ = parts[0].rank == 2 ? parts[0].shape[1] : 0;
+  pm.dtype_ = parts[0].dtype;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string name = "matmul: weight part " + std::to_string(i);
+    DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(parts[i], name, 2));
+    if (parts[i].shape[1] != pm.k_ || parts[i].dtype != pm.dtype_) {
+      return Status::InvalidArgument(name + " is " + parts[i].ShapeString() +
+                                     " but part 0 is " + parts[0].ShapeString() +
+                                     " (K and dtype must agree)");
+    }
+    pm.n_ += parts[i].shape[0];
+  }
+  const size_t elem = DTypeSize(pm.dtype_);
   const size_t bytes = static_cast<size_t>(pm.num_panels()) * kMatmulPanelWidth *
                        static_cast<size_t>(pm.k_) * elem;
   DETINFER_ASSIGN_OR_RETURN(pm.buf_, AlignedBuffer::Allocate(bytes));
   auto* dst = pm.buf_.as<uint8_t>();
-  const auto* src = static_cast<const uint8_t*>(w.data);
-  for (int64_t n = 0; n < pm.n_; ++n) {
-    const int64_t p = n / kMatmulPanelWidth, j = n % kMatmulPanelWidth;
-    const uint8_t* row = src + static_cast<size_t>(n * w.stride[0]) * elem;
-    uint8_t* col = dst + static_cast<size_t>(p * pm.k_ * kMatmulPanelWidth + j) * elem;
-    for (int64_t k = 0; k < pm.k_; ++k) {
-      std::memcpy(col + static_cast<size_t>(k * kMatmulPanelWidth) * elem,
-                  row + static_cast<size_t>(k) * elem, elem);
+  int64_t n = 0;
+  for (const TensorView& w : parts) {
+    const auto* src = static_cast<const uint8_t*>(w.data);
+    for (int64_t r = 0; r < w.shape[0]; ++r, ++n) {
+      const int64_t p = n / kMatmulPanelWidth, j = n % kMatmulPanelWidth;
+      const uint8_t* row = src + static_cast<size_t>(r * w.stride[0]) * elem;
+      uint8_t* col = dst + static_cast<size_t>(p * pm.k_ * kMatmulPanelWidth + j) * elem;
+      for (int64_t k = 0; k < pm.k_; ++k) {
+        std::memcpy(col + static_cast<size_t>(k * kMatmulPanelWidth) * elem,
+                    row + static_cast<size_t>(k) * elem, elem);
+      }
     }
   }
   return pm;

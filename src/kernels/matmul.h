@@ -18,6 +18,7 @@
 #define DETINFER_KERNELS_MATMUL_H_
 
 #include <cstdint>
+#include <span>
 
 #include "core/buffer.h"
 #include "core/dtype.h"
@@ -35,6 +36,10 @@ class PackedMatrix {
   // Packs w [N, K] (f32, bf16 or f16, unit stride in K) as stored: the values are not
   // converted, only reordered. Columns past N in the last panel are zero.
   static Result<PackedMatrix> Pack(const TensorView& w);
+  // Packs the rows of several weights [N_i, K] (same K and dtype) as one [sum N_i, K] weight,
+  // e.g. q/k/v projections as one matmul. Each output column keeps its own arithmetic, so
+  // y[:, columns of part i] is bit-identical to a matmul with part i alone.
+  static Result<PackedMatrix> PackRows(std::span<const TensorView> parts);
 
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }

@@ -234,3 +234,36 @@ TEST(MatmulLargeTest, PrefillShapeMatchesScalarRowsAlone) {
 
 }  // namespace
 }  // namespace detinfer
+
+namespace detinfer {
+namespace {
+
+// Packing q/k/v (or gate/up) as one weight changes no column's bits.
+TEST(MatmulTest, PackRowsEqualsSeparateMatmuls) {
+  const int64_t m = 5, k = 40;
+  const auto x = testing::RandomFloats(m * k, 1);
+  const auto a = testing::RandomFloats(17 * k, 2), b = testing::RandomFloats(9 * k, 3);
+  const TensorView parts[2] = {TensorView::Contiguous(a.data(), DType::kF32, {17, k}),
+                               TensorView::Contiguous(b.data(), DType::kF32, {9, k})};
+  auto both = PackedMatrix::PackRows(parts);
+  auto pa = PackedMatrix::Pack(parts[0]), pb = PackedMatrix::Pack(parts[1]);
+  ASSERT_TRUE(both.ok() && pa.ok() && pb.ok());
+  for (Isa isa : testing::TestableIsas()) {
+    KernelContext ctx{isa, nullptr};
+    std::vector<float> y(m * 26), ya(m * 17), yb(m * 9);
+    const TensorView xv = TensorView::Contiguous(x.data(), DType::kF32, {m, k});
+    ASSERT_TRUE(Matmul(ctx, xv, *both, nullptr, TensorView::Contiguous(y.data(), DType::kF32, {m, 26})).ok());
+    ASSERT_TRUE(Matmul(ctx, xv, *pa, nullptr, TensorView::Contiguous(ya.data(), DType::kF32, {m, 17})).ok());
+    ASSERT_TRUE(Matmul(ctx, xv, *pb, nullptr, TensorView::Contiguous(yb.data(), DType::kF32, {m, 9})).ok());
+    for (int64_t i = 0; i < m; ++i) {
+      ASSERT_TRUE(testing::BitsEqual(y.data() + i * 26, ya.data() + i * 17, 17));
+      ASSERT_TRUE(testing::BitsEqual(y.data() + i * 26 + 17, yb.data() + i * 9, 9));
+    }
+  }
+  std::vector<uint16_t> h(9 * k);
+  const TensorView mixed[2] = {parts[0], TensorView::Contiguous(h.data(), DType::kBF16, {9, k})};
+  EXPECT_FALSE(PackedMatrix::PackRows(mixed).ok());
+}
+
+}  // namespace
+}  // namespace detinfer
