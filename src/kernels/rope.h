@@ -37,6 +37,8 @@ class RopeTable {
   // head_dim > 0; rotary_dim even, in (0, head_dim]; theta finite and > 0;
   // max_positions > 0. Errors name the bad argument.
   static Result<RopeTable> Create(int head_dim, int rotary_dim, double theta, int max_positions);
+  // An empty table (no positions): every ApplyRope with it is OutOfRange.
+  RopeTable() = default;
 
   int head_dim() const { return head_dim_; }
   int rotary_dim() const { return rotary_dim_; }
@@ -47,7 +49,6 @@ class RopeTable {
   const float* sin_row(int64_t pos) const { return sin_.data() + pos * (rotary_dim_ / 2); }
 
  private:
-  RopeTable() = default;
   int head_dim_ = 0, rotary_dim_ = 0, max_positions_ = 0;
   double theta_ = 0;
   std::vector<float> cos_, sin_;

@@ -1,0 +1,250 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/activation.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/rms_norm.h"
+
+namespace detinfer {
+
+namespace {
+
+bool Present(const TensorView& v) { return v.rank > 0 && v.data != nullptr; }
+
+std::vector<float> ToF32(const TensorView& v) {
+  std::vector<float> out(static_cast<size_t>(v.numel()));
+  ConvertToF32(v.dtype, v.data, out.data(), out.size());
+  return out;
+}
+
+TensorView Rows(std::vector<float>& buf, int64_t rows, int64_t cols) {
+  return TensorView::Contiguous(buf.data(), DType::kF32, {rows, cols});
+}
+
+// A [rows, cols] view of columns [col0, col0 + cols) of a row-major buffer of width `width`.
+TensorView Columns(std::vector<float>& buf, int64_t rows, int64_t width, int64_t col0,
+                   int64_t cols) {
+  TensorView v = TensorView::Contiguous(buf.data() + col0, DType::kF32, {rows, cols});
+  v.stride[0] = width;
+  return v;
+}
+
+// The same columns seen as [rows, heads, head_dim].
+TensorView Heads(std::vector<float>& buf, int64_t rows, int64_t width, int64_t col0,
+                 int64_t heads, int64_t head_dim) {
+  TensorView v = TensorView::Contiguous(buf.data() + col0, DType::kF32, {rows, heads, head_dim});
+  v.stride[0] = width;
+  return v;
+}
+
+}  // namespace
+
+Result<Transformer> Transformer::Create(ModelWeights weights) {
+  const ModelConfig& c = weights.config;
+  DETINFER_RETURN_IF_ERROR(c.Validate(weights.source));
+  Transformer t;
+  t.layers_.resize(static_cast<size_t>(c.n_layers));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = weights.layers[static_cast<size_t>(l)];
+    LayerPacked& p = t.layers_[static_cast<size_t>(l)];
+    const TensorView qkv[3] = {w.wq, w.wk, w.wv};
+    DETINFER_ASSIGN_OR_RETURN(p.qkv, PackedMatrix::PackRows(qkv));
+    DETINFER_ASSIGN_OR_RETURN(p.wo, PackedMatrix::Pack(w.wo));
+    const TensorView gate_up[2] = {w.w_gate, w.w_up};
+    DETINFER_ASSIGN_OR_RETURN(p.gate_up, PackedMatrix::PackRows(gate_up));
+    DETINFER_ASSIGN_OR_RETURN(p.down, PackedMatrix::Pack(w.w_down));
+    if (c.qkv_bias) {
+      for (const TensorView* b : {&w.bq, &w.bk, &w.bv}) {
+        if (!Present(*b)) {
+          return Status::InvalidArgument(weights.source + ": layer " + std::to_string(l) +
+                                         " is missing a q/k/v bias");
+        }
+        const auto f = ToF32(*b);
+        p.qkv_bias.insert(p.qkv_bias.end(), f.begin(), f.end());
+      }
+    }
+  }
+  DETINFER_ASSIGN_OR_RETURN(t.lm_head_, PackedMatrix::Pack(weights.lm_head));
+  DETINFER_ASSIGN_OR_RETURN(
+      t.rope_, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
+                                 c.rope_theta, static_cast<int>(c.max_seq_len)));
+  t.weights_ = std::move(weights);
+  return t;
+}
+
+Result<PagedKvCache> Transformer::NewCache(int64_t capacity_tokens, DType dtype,
+                                           int64_t block_size) const {
+  KvCacheConfig kc;
+  kc.n_layers = config().n_layers;
+  kc.n_kv_heads = config().n_kv_heads;
+  kc.head_dim = config().head_dim;
+  kc.block_size = block_size;
+  kc.dtype = dtype;
+  kc.capacity_tokens = capacity_tokens;
+  return PagedKvCache::Create(kc);
+}
+
+Status Transformer::CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const {
+  const ModelConfig& c = config();
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const Segment& s = segs[i];
+    const std::string name = "forward: segment " + std::to_string(i) + " (sequence " +
+                             std::to_string(s.seq) + ")";
+    if (s.tokens.empty()) return Status::InvalidArgument(name + " has no tokens");
+    if (!cache.HasSequence(s.seq)) return Status::NotFound(name + " is not in the KV cache");
+    if (s.pos != cache.Length(s.seq)) {
+      return Status::InvalidArgument(name + " starts at position " + std::to_string(s.pos) +
+                                     " but the cache holds " +
+                                     std::to_string(cache.Length(s.seq)) + " positions");
+    }
+    const int64_t end = s.pos + static_cast<int64_t>(s.tokens.size());
+    if (end > c.max_seq_len) {
+      return Status::OutOfRange(name + " reaches position " + std::to_string(end - 1) +
+                                " beyond the context length " + std::to_string(c.max_seq_len));
+    }
+    for (int32_t id : s.tokens) {
+      if (id < 0 || id >= c.vocab_size) {
+        return Status::OutOfRange(name + " has token id " + std::to_string(id) +
+                                  " outside the vocabulary [0, " + std::to_string(c.vocab_size) +
+                                  ")");
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (segs[j].seq == s.seq) {
+        return Status::InvalidArgument(name + " appears twice in one step");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
+                            std::span<const Segment> segs, std::vector<float>* logits) const {
+  DETINFER_RETURN_IF_ERROR(CheckSegments(cache, segs));
+  const ModelConfig& c = config();
+  // Reserve every segment's room first, so that running out of KV memory fails the step before
+  // any K/V is written (nothing already accepted is lost).
+  {
+    std::vector<std::pair<SeqId, int64_t>> before;
+    for (const Segment& s : segs) {
+      before.emplace_back(s.seq, static_cast<int64_t>(cache.BlockTable(s.seq).size()));
+      Status st = cache.Reserve(s.seq, s.pos + static_cast<int64_t>(s.tokens.size()));
+      if (!st.ok()) {
+        for (auto& [seq, blocks] : before) {  // give back what this step took
+          const int64_t keep_len = std::min(cache.Length(seq), blocks * cache.config().block_size);
+          (void)cache.Truncate(seq, keep_len);
+        }
+        return st;
+      }
+    }
+  }
+
+  int64_t t_total = 0;
+  for (const Segment& s : segs) t_total += static_cast<int64_t>(s.tokens.size());
+  std::vector<int32_t> ids, positions;
+  ids.reserve(static_cast<size_t>(t_total));
+  positions.reserve(static_cast<size_t>(t_total));
+  std::vector<AttentionSeq> aseqs;
+  for (const Segment& s : segs) {
+    AttentionSeq a;
+    a.q_begin = static_cast<int64_t>(ids.size());
+    a.q_len = static_cast<int64_t>(s.tokens.size());
+    a.q_pos = s.pos;
+    a.kv_len = s.pos + a.q_len;
+    a.blocks = cache.BlockTable(s.seq);
+    aseqs.push_back(a);
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      ids.push_back(s.tokens[i]);
+      positions.push_back(static_cast<int32_t>(s.pos + static_cast<int64_t>(i)));
+    }
+  }
+
+  const int64_t dim = c.dim, hd = c.head_dim, hq = c.n_heads, hkv = c.n_kv_heads;
+  const int64_t qkv_w = (hq + 2 * hkv) * hd, ffn = c.ffn_dim;
+  std::vector<float> x(static_cast<size_t>(t_total * dim)), h(x.size());
+  std::vector<float> qkv(static_cast<size_t>(t_total * qkv_w));
+  std::vector<float> attn(static_cast<size_t>(t_total * hq * hd));
+  std::vector<float> lse(static_cast<size_t>(t_total * hq));
+  std::vector<float> proj(x.size());
+  std::vector<float> gate_up(static_cast<size_t>(t_total * 2 * ffn));
+  std::vector<float> act(static_cast<size_t>(t_total * ffn));
+
+  const TensorView xv = Rows(x, t_total, dim), hv = Rows(h, t_total, dim);
+  DETINFER_RETURN_IF_ERROR(
+      EmbeddingGather(ctx, weights_.token_embedding, ids.data(), t_total, xv));
+  AttentionOptions aopts;  // causal, scale 1/sqrt(head_dim)
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+    const LayerPacked& p = layers_[static_cast<size_t>(l)];
+    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.attn_norm, c.norm_eps, hv));
+    const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});
+    DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias,
+                                    Rows(qkv, t_total, qkv_w)));
+    const TensorView q = Heads(qkv, t_total, qkv_w, 0, hq, hd);
+    const TensorView k = Heads(qkv, t_total, qkv_w, hq * hd, hkv, hd);
+    if (c.qk_norm) {
+      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, w.q_norm, c.norm_eps, q));
+      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, w.k_norm, c.norm_eps, k));
+    }
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, c.rope_style, q, positions.data()));
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, c.rope_style, k, positions.data()));
+    for (size_t i = 0; i < segs.size(); ++i) {
+      const float* row = qkv.data() + aseqs[i].q_begin * qkv_w;
+      DETINFER_RETURN_IF_ERROR(cache.Write(l, segs[i].seq, segs[i].pos, aseqs[i].q_len,
+                                           row + hq * hd, row + (hq + hkv) * hd, qkv_w));
+    }
+    KvView kv;
+    kv.k = cache.Keys(l);
+    kv.v = cache.Values(l);
+    kv.paged = true;
+    const TensorView av = TensorView::Contiguous(attn.data(), DType::kF32, {t_total, hq, hd});
+    DETINFER_RETURN_IF_ERROR(Attention(ctx, q, kv, aseqs, aopts, av,
+                                       TensorView::Contiguous(lse.data(), DType::kF32,
+                                                              {t_total, hq})));
+    DETINFER_RETURN_IF_ERROR(
+        Matmul(ctx, Rows(attn, t_total, hq * hd), p.wo, nullptr, Rows(proj, t_total, dim)));
+    DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
+    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.ffn_norm, c.norm_eps, hv));
+    DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.gate_up, nullptr, Rows(gate_up, t_total, 2 * ffn)));
+    DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
+                                    Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
+                                    Rows(act, t_total, ffn)));
+    DETINFER_RETURN_IF_ERROR(
+        Matmul(ctx, Rows(act, t_total, ffn), p.down, nullptr, Rows(proj, t_total, dim)));
+    DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
+  }
+  for (const Segment& s : segs) {
+    DETINFER_RETURN_IF_ERROR(cache.Commit(s.seq, s.pos + static_cast<int64_t>(s.tokens.size())));
+  }
+
+  // Final norm and LM head only for the rows asked for.
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    const int64_t b = aseqs[i].q_begin, n = aseqs[i].q_len;
+    for (int64_t r = segs[i].all_logits ? b : b + n - 1; r < b + n; ++r) rows.push_back(r);
+  }
+  const int64_t nr = static_cast<int64_t>(rows.size());
+  std::vector<float> picked(static_cast<size_t>(nr * dim));
+  for (int64_t i = 0; i < nr; ++i) {
+    std::copy_n(x.data() + rows[static_cast<size_t>(i)] * dim, dim, picked.data() + i * dim);
+  }
+  DETINFER_RETURN_IF_ERROR(
+      RmsNorm(ctx, Rows(picked, nr, dim), weights_.final_norm, c.norm_eps, Rows(picked, nr, dim)));
+  logits->assign(static_cast<size_t>(nr * c.vocab_size), 0.0f);
+  return Matmul(ctx, Rows(picked, nr, dim), lm_head_, nullptr, Rows(*logits, nr, c.vocab_size));
+}
+
+Status Transformer::ForwardNoCache(const KernelContext& ctx, std::span<const int32_t> tokens,
+                                   std::vector<float>* logits, DType kv_dtype) const {
+  DETINFER_ASSIGN_OR_RETURN(PagedKvCache cache,
+                            NewCache(std::max<int64_t>(1, static_cast<int64_t>(tokens.size())),
+                                     kv_dtype));
+  DETINFER_RETURN_IF_ERROR(cache.AddSequence(0));
+  const Segment seg{0, 0, tokens, false};
+  return Forward(ctx, cache, std::span<const Segment>(&seg, 1), logits);
+}
+
+}  // namespace detinfer

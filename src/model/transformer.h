@@ -1,0 +1,85 @@
+// Transformer: the decoder-only Llama-family forward pass over a batch of segments.
+//
+// One call takes any mix of segments — (sequence, first absolute position, tokens) — so prefill
+// chunks and decode tokens of many sequences run in one step. Per layer (as llama2.c reads):
+//
+//   h = RmsNorm(x, attn_norm)
+//   [q | k | v] = h · [Wq | Wk | Wv]^T (+ bias)         one matmul over the fused weight
+//   q, k = RmsNormHeads(q, q_norm), RmsNormHeads(k, k_norm)          (Qwen3 only)
+//   q, k = RoPE(q, pos), RoPE(k, pos)                     the file's convention and theta
+//   cache[layer, seq, pos] = round(k), round(v)           the one rounding of K/V (SPEC §K5)
+//   a = Attention(q, cache)                               kernels/attention.h, paged
+//   x = x + a · Wo^T
+//   h = RmsNorm(x, ffn_norm)
+//   [g | u] = h · [Wgate | Wup]^T
+//   x = x + SwiGlu(g, u) · Wdown^T
+// then logits = RmsNorm(x, final_norm) · lm_head^T for the rows the caller asks for.
+//
+// Why the bits of a token never depend on the rest of the batch: every kernel computes a row
+// (or a (query, head)) alone, in an order fixed by the model's shapes (kernels/*.h); fusing
+// weights along their output dimension leaves every column's arithmetic as it was; and a
+// token's K/V reach attention only through the cache, already rounded, on every path.
+#ifndef DETINFER_MODEL_TRANSFORMER_H_
+#define DETINFER_MODEL_TRANSFORMER_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "kernels/context.h"
+#include "kernels/matmul.h"
+#include "kernels/rope.h"
+#include "kv/paged_kv_cache.h"
+#include "model/weights.h"
+
+namespace detinfer {
+
+struct Segment {
+  SeqId seq = 0;
+  int64_t pos = 0;                  // absolute position of tokens[0]
+  std::span<const int32_t> tokens;  // at least one
+  bool all_logits = false;          // logits for every token, else for the last one only
+};
+
+class Transformer {
+ public:
+  // Packs the weights for the matmul kernels and builds the RoPE table. The weights stay
+  // owned by the transformer (norms and embeddings are read in place).
+  static Result<Transformer> Create(ModelWeights weights);
+
+  const ModelConfig& config() const { return weights_.config; }
+  const ModelWeights& weights() const { return weights_; }
+
+  // A KV cache shaped for this model.
+  Result<PagedKvCache> NewCache(int64_t capacity_tokens, DType dtype = DType::kF32,
+                                int64_t block_size = 16) const;
+
+  // Runs one step. Every segment's sequence must exist in `cache` and hold exactly `pos`
+  // committed positions (its tokens continue it); room is reserved here, all or nothing
+  // before anything is written. On success logits holds, segment after segment, one row of
+  // vocab_size fp32 logits per requested position.
+  Status Forward(const KernelContext& ctx, PagedKvCache& cache, std::span<const Segment> segs,
+                 std::vector<float>* logits) const;
+
+  // SPEC §A5 (cache off): logits of the last token of `tokens`, computed from scratch in a
+  // fresh cache that lives only for this call.
+  Status ForwardNoCache(const KernelContext& ctx, std::span<const int32_t> tokens,
+                        std::vector<float>* logits, DType kv_dtype = DType::kF32) const;
+
+ private:
+  struct LayerPacked {
+    PackedMatrix qkv, wo, gate_up, down;
+    std::vector<float> qkv_bias;  // empty when the model has none
+  };
+  Status CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const;
+
+  ModelWeights weights_;
+  std::vector<LayerPacked> layers_;
+  PackedMatrix lm_head_;
+  RopeTable rope_;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_TRANSFORMER_H_
