@@ -5,13 +5,13 @@
 #include <limits>
 #include <string>
 
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
 
 namespace detinfer::kernels::attention_backward_check {
 
 namespace {
 
-namespace vc = view_checks;
+namespace vc = ::detinfer::kernels;
 constexpr const char* kOp = "attention_backward";
 constexpr int64_t kMaxHeadDim = 256;
 
