@@ -1,0 +1,342 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <string>
+
+#include "kernels/softmax.h"
+
+namespace detinfer {
+
+namespace {
+
+std::string Named(const Request& r) { return "request '" + r.id + "'"; }
+
+// LogSoftmax of one logits row.
+std::vector<float> RowLogprobs(const KernelContext& ctx, const float* row, int64_t vocab) {
+  std::vector<float> out(static_cast<size_t>(vocab));
+  const Status s = LogSoftmax(ctx, TensorView::Contiguous(row, DType::kF32, {1, vocab}),
+                              TensorView::Contiguous(out.data(), DType::kF32, {1, vocab}));
+  (void)s;  // shapes are ours and valid
+  return out;
+}
+
+std::vector<TokenLogprob> TopN(const std::vector<float>& logprobs, int32_t n) {
+  std::vector<int32_t> ids(logprobs.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  const size_t k = std::min(ids.size(), static_cast<size_t>(n));
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                    [&](int32_t a, int32_t b) {
+                      const float la = logprobs[size_t(a)], lb = logprobs[size_t(b)];
+                      return la > lb || (la == lb && a < b);
+                    });
+  std::vector<TokenLogprob> out;
+  for (size_t i = 0; i < k; ++i) out.push_back({ids[i], logprobs[size_t(ids[i])]});
+  return out;
+}
+
+}  // namespace
+
+Engine::Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
+               PagedKvCache cache)
+    : model_(model), ctx_(ctx), options_(options), cache_(std::move(cache)) {}
+
+Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const KernelContext& ctx,
+                                               const EngineOptions& options) {
+  if (options.chunk_size < 1) {
+    return Status::InvalidArgument("chunk size must be >= 1, got " +
+                                   std::to_string(options.chunk_size));
+  }
+  if (options.step_token_budget < 1) {
+    return Status::InvalidArgument("step token budget must be >= 1, got " +
+                                   std::to_string(options.step_token_budget));
+  }
+  DETINFER_ASSIGN_OR_RETURN(
+      PagedKvCache cache,
+      model.NewCache(options.kv_capacity_tokens, options.kv_dtype, options.block_size));
+  return std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache)));
+}
+
+int64_t Engine::BlocksFor(int64_t tokens) const {
+  return (tokens + options_.block_size - 1) / options_.block_size;
+}
+
+Status Engine::ValidateRequest(const Request& r) const {
+  const ModelConfig& c = model_.config();
+  if (r.prompt.empty()) return Status::InvalidArgument(Named(r) + ": empty prompt");
+  if (r.max_new_tokens < 1) {
+    return Status::InvalidArgument(Named(r) + ": max_new_tokens must be >= 1, got " +
+                                   std::to_string(r.max_new_tokens));
+  }
+  for (size_t i = 0; i < r.prompt.size(); ++i) {
+    if (r.prompt[i] < 0 || r.prompt[i] >= c.vocab_size) {
+      return Status::OutOfRange(Named(r) + ": prompt token " + std::to_string(i) + " has id " +
+                                std::to_string(r.prompt[i]) + " outside the vocabulary [0, " +
+                                std::to_string(c.vocab_size) + ")");
+    }
+  }
+  if (static_cast<int64_t>(r.prompt.size()) > c.max_seq_len) {
+    return Status::OutOfRange(Named(r) + ": prompt of " + std::to_string(r.prompt.size()) +
+                              " tokens exceeds the context length " +
+                              std::to_string(c.max_seq_len));
+  }
+  if (BlocksFor(static_cast<int64_t>(r.prompt.size())) > cache_.num_blocks()) {
+    return Status::ResourceExhausted(Named(r) + ": prompt of " + std::to_string(r.prompt.size()) +
+                                     " tokens can never fit the KV capacity of " +
+                                     std::to_string(cache_.num_blocks() * options_.block_size) +
+                                     " tokens");
+  }
+  if (r.top_logprobs < 0 || r.top_logprobs > c.vocab_size) {
+    return Status::InvalidArgument(Named(r) + ": top_logprobs must be in [0, vocab size], got " +
+                                   std::to_string(r.top_logprobs));
+  }
+  Status s = ValidateSamplingParams(r.sampling);
+  if (!s.ok()) return Status::InvalidArgument(Named(r) + ": " + s.message());
+  return Status::Ok();
+}
+
+Status Engine::Submit(Request request) {
+  DETINFER_RETURN_IF_ERROR(ValidateRequest(request));
+  auto s = std::make_unique<Sequence>();
+  s->tokens = request.prompt;
+  s->result.id = request.id;
+  s->request = std::move(request);
+  active_.push_back(std::move(s));
+  return Status::Ok();
+}
+
+void Engine::Preempt(Sequence& s) {
+  if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
+  s.kv_id = -1;
+  s.computed = 0;
+  ++s.result.preemptions;
+}
+
+void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
+  if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
+  s.kv_id = -1;
+  s.result.finish = reason;
+  s.result.status = std::move(status);
+  s.result.fingerprint = Fingerprint(s.result.tokens, s.result.logprobs);
+  finished_.push_back(std::move(s.result));
+}
+
+Status Engine::Step() {
+  if (active_.empty()) return Status::Ok();
+  // 1. Plan, in arrival order: each sequence feeds its pending tokens (one when decoding, a
+  // chunk when prefilling or recomputing) within the step's budget. When KV blocks run out,
+  // sequences that arrived later are preempted first; a sequence that still cannot fit waits.
+  struct Planned {
+    Sequence* s;
+    int64_t n;
+  };
+  std::vector<Planned> plan;
+  int64_t budget = options_.step_token_budget;
+  int64_t free_blocks = cache_.free_blocks();
+  for (size_t i = 0; i < active_.size() && budget > 0; ++i) {
+    Sequence& s = *active_[i];
+    const int64_t pending = static_cast<int64_t>(s.tokens.size()) - s.computed;
+    const int64_t n = std::min({pending, options_.chunk_size, budget});
+    const int64_t have = s.kv_id >= 0 ? static_cast<int64_t>(cache_.BlockTable(s.kv_id).size()) : 0;
+    const int64_t need = BlocksFor(s.computed + n) - have;
+    for (size_t j = active_.size(); need > free_blocks && j-- > i + 1;) {
+      Sequence& victim = *active_[j];
+      if (victim.kv_id < 0) continue;
+      free_blocks += static_cast<int64_t>(cache_.BlockTable(victim.kv_id).size());
+      Preempt(victim);
+    }
+    if (need > free_blocks) break;  // first come, first served: later ones wait too
+    free_blocks -= need;
+    budget -= n;
+    plan.push_back({&s, n});
+  }
+  if (plan.empty()) {
+    // The oldest sequence cannot grow even with everything else preempted: it has outgrown the
+    // KV capacity. It ends with an error; the others go on.
+    Sequence& s = *active_.front();
+    Finish(s, FinishReason::kError,
+           Status::ResourceExhausted(Named(s.request) + ": " + std::to_string(s.tokens.size()) +
+                                     " tokens do not fit the KV capacity of " +
+                                     std::to_string(cache_.num_blocks() * options_.block_size) +
+                                     " tokens"));
+    active_.pop_front();
+    return Status::Ok();
+  }
+
+  // 2. Admit and build the batch.
+  std::vector<Segment> segs;
+  for (const Planned& p : plan) {
+    Sequence& s = *p.s;
+    if (s.kv_id < 0) {
+      s.kv_id = next_kv_id_++;
+      DETINFER_RETURN_IF_ERROR(cache_.AddSequence(s.kv_id));
+    }
+    const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
+    const bool all = s.request.prompt_logprobs &&
+                     static_cast<int64_t>(s.result.prompt_logprobs.size()) < prompt - 1 &&
+                     s.computed < prompt - 1;
+    segs.push_back({s.kv_id, s.computed,
+                    std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.computed),
+                                                               static_cast<size_t>(p.n)),
+                    all});
+  }
+  std::vector<float> logits;
+  DETINFER_RETURN_IF_ERROR(options_.no_cache ? ForwardNoCache(segs, &logits)
+                                             : model_.Forward(ctx_, cache_, segs, &logits));
+
+  // 3. Take each segment's logits.
+  const int64_t vocab = model_.config().vocab_size;
+  const float* row = logits.data();
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const int64_t rows = segs[i].all_logits ? plan[i].n : 1;
+    DETINFER_RETURN_IF_ERROR(Absorb(*plan[i].s, segs[i], row, rows));
+    row += rows * vocab;
+  }
+  for (size_t i = 0; i < active_.size();) {
+    if (active_[i]->result.finish != FinishReason::kNone) {
+      active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int64_t rows) {
+  const int64_t vocab = model_.config().vocab_size;
+  const int64_t n = static_cast<int64_t>(seg.tokens.size());
+  const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
+  if (seg.all_logits) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t p = seg.pos + r;  // logits at p predict token p + 1
+      if (p + 1 < prompt && p == static_cast<int64_t>(s.result.prompt_logprobs.size())) {
+        s.result.prompt_logprobs.push_back(
+            RowLogprobs(ctx_, logits + r * vocab, vocab)[size_t(s.request.prompt[size_t(p + 1)])]);
+      }
+    }
+  }
+  s.computed += n;
+  if (s.computed < static_cast<int64_t>(s.tokens.size())) return Status::Ok();
+
+  const float* last = logits + (rows - 1) * vocab;
+  const uint64_t index = s.result.tokens.size();
+  DETINFER_ASSIGN_OR_RETURN(
+      SampledToken t,
+      SampleToken(ctx_, std::span<const float>(last, static_cast<size_t>(vocab)),
+                  s.request.sampling, index));
+  s.result.tokens.push_back(t.token);
+  s.result.logprobs.push_back(t.logprob);
+  s.result.sampling_logprobs.push_back(t.sampling_logprob);
+  if (s.request.top_logprobs > 0) {
+    s.result.top_logprobs.push_back(TopN(RowLogprobs(ctx_, last, vocab), s.request.top_logprobs));
+  }
+  s.tokens.push_back(t.token);
+  const auto& stop = s.request.stop_ids;
+  if (std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
+    Finish(s, FinishReason::kStop);
+  } else if (static_cast<int64_t>(s.result.tokens.size()) >= s.request.max_new_tokens) {
+    Finish(s, FinishReason::kLength);
+  } else if (static_cast<int64_t>(s.tokens.size()) > model_.config().max_seq_len) {
+    Finish(s, FinishReason::kContext);  // the new token has no position left to be fed at
+  }
+  return Status::Ok();
+}
+
+Status Engine::ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits) {
+  // Every segment's whole prefix is recomputed in a throw-away cache; the engine's cache only
+  // tracks how far each sequence has got.
+  logits->clear();
+  const int64_t vocab = model_.config().vocab_size;
+  for (const Segment& seg : segs) {
+    const int64_t end = seg.pos + static_cast<int64_t>(seg.tokens.size());
+    const int32_t* start = seg.tokens.data() - seg.pos;
+    DETINFER_ASSIGN_OR_RETURN(PagedKvCache scratch,
+                              model_.NewCache(end, options_.kv_dtype, options_.block_size));
+    DETINFER_RETURN_IF_ERROR(scratch.AddSequence(0));
+    const Segment whole{0, 0, std::span<const int32_t>(start, static_cast<size_t>(end)),
+                        seg.all_logits};
+    std::vector<float> out;
+    DETINFER_RETURN_IF_ERROR(model_.Forward(ctx_, scratch, std::span(&whole, 1), &out));
+    const int64_t rows = seg.all_logits ? static_cast<int64_t>(seg.tokens.size()) : 1;
+    logits->insert(logits->end(), out.end() - rows * vocab, out.end());
+    DETINFER_RETURN_IF_ERROR(cache_.Reserve(seg.seq, end));
+    DETINFER_RETURN_IF_ERROR(cache_.Commit(seg.seq, end));
+  }
+  return Status::Ok();
+}
+
+std::vector<RequestResult> Engine::TakeFinished() {
+  std::vector<RequestResult> out;
+  out.swap(finished_);
+  return out;
+}
+
+std::vector<RequestResult> Engine::Generate(std::vector<Request> requests) {
+  std::vector<RequestResult> results(requests.size());
+  std::vector<bool> pending(requests.size(), false);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    results[i].id = requests[i].id;
+    results[i].status = Submit(requests[i]);
+    if (!results[i].status.ok()) {
+      results[i].finish = FinishReason::kError;
+    } else {
+      pending[i] = true;
+    }
+  }
+  while (HasWork()) {
+    Status s = Step();
+    if (!s.ok()) {  // an engine fault: report it on every unfinished request
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (pending[i]) {
+          results[i].status = s;
+          results[i].finish = FinishReason::kError;
+        }
+      }
+      active_.clear();
+      break;
+    }
+    for (RequestResult& r : TakeFinished()) {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        if (pending[i] && requests[i].id == r.id) {
+          results[i] = std::move(r);
+          pending[i] = false;
+          break;
+        }
+      }
+    }
+  }
+  return results;
+}
+
+Result<std::vector<float>> Engine::Score(const std::vector<int32_t>& prompt,
+                                         const std::vector<int32_t>& completion) {
+  Request probe;
+  probe.id = "score";
+  probe.prompt = prompt;
+  probe.prompt.insert(probe.prompt.end(), completion.begin(), completion.end());
+  DETINFER_RETURN_IF_ERROR(ValidateRequest(probe));
+  if (prompt.empty()) return Status::InvalidArgument("score: empty prompt");
+  const std::vector<int32_t>& all = probe.prompt;
+  DETINFER_ASSIGN_OR_RETURN(
+      PagedKvCache scratch,
+      model_.NewCache(static_cast<int64_t>(all.size()), options_.kv_dtype, options_.block_size));
+  DETINFER_RETURN_IF_ERROR(scratch.AddSequence(0));
+  const int64_t vocab = model_.config().vocab_size;
+  const int64_t first = static_cast<int64_t>(prompt.size()) - 1;  // row predicting completion[0]
+  std::vector<float> out, logits;
+  for (int64_t pos = 0; pos < static_cast<int64_t>(all.size()); pos += options_.chunk_size) {
+    const int64_t n = std::min<int64_t>(options_.chunk_size, static_cast<int64_t>(all.size()) - pos);
+    const Segment seg{0, pos, std::span(all).subspan(static_cast<size_t>(pos), static_cast<size_t>(n)),
+                      true};
+    DETINFER_RETURN_IF_ERROR(model_.Forward(ctx_, scratch, std::span(&seg, 1), &logits));
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t p = pos + r;
+      if (p >= first && p - first < static_cast<int64_t>(completion.size())) {
+        out.push_back(RowLogprobs(ctx_, logits.data() + r * vocab,
+                                  vocab)[size_t(completion[size_t(p - first)])]);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace detinfer

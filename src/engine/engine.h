@@ -1,0 +1,89 @@
+// Engine: continuous batching over a Transformer, with chunked prefill, preemption, seeded
+// sampling, logprobs and teacher-forced re-scoring.
+//
+// Why no scheduling decision can change a request's bits: a step packs whatever segments the
+// scheduler picks (decode tokens of running sequences, prefill chunks of waiting ones) into one
+// Transformer::Forward, whose every row is computed alone (model/transformer.h); the draw for
+// generated token t is keyed by (seed, t) (engine/philox.h); and a preempted sequence is
+// recomputed from its tokens, which reproduces its K/V and logits exactly. So batching, chunk
+// size, KV capacity and arrival order decide only *when* a request's tokens are computed.
+#ifndef DETINFER_ENGINE_ENGINE_H_
+#define DETINFER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/request.h"
+#include "kernels/context.h"
+#include "kv/paged_kv_cache.h"
+#include "model/transformer.h"
+
+namespace detinfer {
+
+struct EngineOptions {
+  int64_t chunk_size = 64;           // most prefill tokens of one sequence in one step
+  int64_t step_token_budget = 512;   // most tokens of all sequences in one step
+  int64_t kv_capacity_tokens = 4096;
+  int64_t block_size = 16;
+  DType kv_dtype = DType::kF32;
+  bool no_cache = false;  // SPEC §A5: recompute every sequence from scratch at every step
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Create(const Transformer& model, const KernelContext& ctx,
+                                                const EngineOptions& options);
+
+  // Queues a request. An invalid one (empty prompt, unknown token id, bad sampling values,
+  // max_new_tokens < 1, a prompt that cannot fit the context or the KV capacity) is an error
+  // for it alone; nothing is queued then.
+  Status Submit(Request request);
+  bool HasWork() const { return !active_.empty(); }
+  // Runs one scheduler step (one forward pass over a batch of segments).
+  Status Step();
+  // Results of the requests that finished since the last call, in finishing order.
+  std::vector<RequestResult> TakeFinished();
+
+  // Submits all, steps until done, returns one result per request in input order (a request
+  // rejected by Submit has its error in `status`).
+  std::vector<RequestResult> Generate(std::vector<Request> requests);
+
+  // Teacher-forced raw logprobs of `completion` after `prompt`, from one (chunked) prefill:
+  // bit-identical to the logprobs generation reports for the same tokens (SPEC §R1).
+  Result<std::vector<float>> Score(const std::vector<int32_t>& prompt,
+                                   const std::vector<int32_t>& completion);
+
+  const PagedKvCache& cache() const { return cache_; }
+
+ private:
+  struct Sequence {
+    Request request;
+    std::vector<int32_t> tokens;  // prompt + generated so far
+    int64_t computed = 0;         // positions whose K/V are in the cache
+    SeqId kv_id = -1;             // -1 while not admitted
+    RequestResult result;
+  };
+  Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
+         PagedKvCache cache);
+  Status ValidateRequest(const Request& r) const;
+  int64_t BlocksFor(int64_t tokens) const;
+  void Preempt(Sequence& s);
+  Status ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits);
+  Status Absorb(Sequence& s, const Segment& seg, const float* logits, int64_t rows);
+  void Finish(Sequence& s, FinishReason reason, Status status = Status::Ok());
+
+  const Transformer& model_;
+  KernelContext ctx_;
+  EngineOptions options_;
+  PagedKvCache cache_;
+  std::deque<std::unique_ptr<Sequence>> active_;  // arrival order
+  std::vector<RequestResult> finished_;
+  SeqId next_kv_id_ = 0;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_ENGINE_ENGINE_H_

@@ -1,0 +1,52 @@
+// What a caller asks of the engine, and what it gets back.
+#ifndef DETINFER_ENGINE_REQUEST_H_
+#define DETINFER_ENGINE_REQUEST_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/sampler.h"
+
+namespace detinfer {
+
+struct Request {
+  std::string id;
+  std::vector<int32_t> prompt;     // token ids, at least one
+  int32_t max_new_tokens = 16;     // at least one
+  std::vector<int32_t> stop_ids;   // generation ends after emitting one of these
+  SamplingParams sampling;
+  int32_t top_logprobs = 0;        // how many alternatives to report per generated token
+  bool prompt_logprobs = false;    // also report the logprob of prompt tokens 1..n-1
+};
+
+enum class FinishReason { kNone, kLength, kStop, kContext, kError };
+std::string_view FinishReasonName(FinishReason reason);  // "length", "stop", ...
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct RequestResult {
+  std::string id;
+  Status status;  // not OK: this request failed (others are unaffected)
+  std::vector<int32_t> tokens;              // generated ids
+  std::vector<float> logprobs;              // raw (temperature 1) logprob of each
+  std::vector<float> sampling_logprobs;     // under the sampling distribution
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
+  std::vector<float> prompt_logprobs;       // for prompt[1..n-1], when asked
+  FinishReason finish = FinishReason::kNone;
+  uint64_t fingerprint = 0;                 // hash of tokens and logprob bits
+  int64_t preemptions = 0;                  // times its KV was freed and recomputed
+};
+
+// XXH3-64 of the generated ids and the exact bits of their raw logprobs: two runs anywhere can
+// be compared at a glance.
+uint64_t Fingerprint(const std::vector<int32_t>& tokens, const std::vector<float>& logprobs);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_ENGINE_REQUEST_H_
