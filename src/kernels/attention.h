@@ -1,20 +1,41 @@
-// Attention over a packed variable-length batch (SPEC §K3).
+// Attention over a packed variable-length batch (SPEC §K3), a KV-cache form and a padded form.
 //
-// Reduction order (the contract; the kernels implement exactly this):
+// Reduction order (the contract; the scalar, AVX2 and AVX-512 kernels implement exactly this,
+// and every step below is one IEEE fp32 operation, FMAs explicit):
 //   For one query row (sequence s, query index i, head h) at absolute position p = q_pos + i,
 //   with kv head g = h / (Hq / Hkv):
-//     keys are visited in blocks of kAttentionKeyBlock positions aligned to absolute position 0,
-//     [j*B, (j+1)*B), j = 0, 1, ... in increasing order, up to kv_len (and up to p when causal);
-//     a key is *visible* iff its position < kv_len, (not causal or position <= p) and
-//     key_mask (if given) keeps it. Invisible keys are skipped: they contribute exactly nothing.
-//     score = dot(q, k) * scale, the dot product over D in a fixed order that depends only on D
-//     (documented in attention.cc), fp32;
-//     online softmax in fp32: per block, running max m, running sum l, running output acc[D];
-//     after the last block: out = acc / l, lse = m + log(l) (natural log, the engine's LogF).
-//   A query with no visible key yields out = 0 and lse = -Inf, never NaN.
-// Nothing depends on which other queries or sequences are in the call, on Tq, on the thread
-// count or on the ISA path: work is parallelised over (sequence, head, query block) only, and
-// one query's KV range is never split at shape-dependent points.
+//   * A key is *visible* iff its position t < kv_len, (not causal or t <= p) and key_mask (if
+//     given) keeps it. Invisible keys are skipped: they never enter any arithmetic (no zero
+//     probability is ever multiplied in, so 0*Inf = NaN or a -0 cannot leak).
+//   * Keys are visited in blocks of B = kAttentionKeyBlock positions aligned to absolute
+//     position 0, [j*B, (j+1)*B), j = 0, 1, ... in increasing order. A block with no visible key
+//     is skipped entirely. Within block j the visible keys, in increasing position, are
+//     numbered u = 0, 1, ..., c-1 (c = their count); u depends only on the positions and the
+//     mask, never on kv_len beyond p, on other queries or on the batch.
+//   * score(u) = dot * scale, where dot = +0; dot = fma(q[d], k_u[d], dot) for d = 0 .. D-1
+//     (one sequential FMA chain over D; k widened exactly from its storage dtype).
+//   * Block max: 16 lanes start at -Inf; lane u % 16 = MaxCombine(lane, score(u)) for u
+//     ascending; m_b = TreeMax16(lanes) (reduction_order.h; MaxCombine(a, b) = a > b ? a : b).
+//   * m_new = MaxCombine(m, m_b), with the running max m starting at -Inf.
+//     Shift(x, y) := (x == y) ? +0 : x - y   (so -Inf - -Inf and Inf - Inf never occur)
+//     alpha = ExpF(Shift(m, m_new))          (first block: ExpF(-Inf) = +0; exactly 1 if m = m_new)
+//     prob(u) = ExpF(Shift(score(u), m_new))
+//   * Running sum, 16 lanes starting at +0: every lane L[j] = L[j] * alpha; then
+//     L[u % 16] = L[u % 16] + prob(u) for u ascending.
+//   * Running output acc[D] starting at +0: acc[d] = acc[d] * alpha for every d; then
+//     acc[d] = fma(prob(u), v_u[d], acc[d]) for u ascending (ascending key position).
+//   * m = m_new.
+//   After the last block: l = TreeSum16(L); out[d] = acc[d] / l (one correctly rounded
+//   division); lse = m + LogF(l) (natural log). l >= 1 whenever a key was visible (the key
+//   holding the maximum contributes exp(+0) = 1), so no division by zero can occur.
+//   A query with no visible key yields out = +0 and lse = -Inf, never NaN.
+// Nothing depends on which other queries or sequences are in the call, on Tq, on kv_len
+// (beyond the keys a query sees), on where K/V are stored (contiguous, paged, cache + new
+// rows), on the thread count or on the ISA path: work is parallelised over (sequence, kv head,
+// block of query rows) only, one query's KV range is never split, and the SIMD paths put
+// *different keys* (scores) or *different d* (acc) in their lanes, never parts of one sum.
+// Non-finite inputs (Inf/NaN in q, k or v) propagate but their bits are not part of the
+// contract.
 #ifndef DETINFER_KERNELS_ATTENTION_H_
 #define DETINFER_KERNELS_ATTENTION_H_
 
@@ -29,6 +50,8 @@ namespace detinfer {
 
 // B in the order above. A compile-time constant: changing it changes bits.
 inline constexpr int64_t kAttentionKeyBlock = 64;
+// The largest head dimension the kernels accept (D must also be a multiple of 8).
+inline constexpr int64_t kAttentionMaxHeadDim = 256;
 
 // One sequence of a packed batch.
 struct AttentionSeq {
@@ -53,14 +76,41 @@ struct KvView {
 
 struct AttentionOptions {
   bool causal = true;
-  float scale = 0.0f;  // 0 means 1/sqrt(D)
+  float scale = 0.0f;  // 0 means 1/sqrt(D); otherwise any finite value
 };
 
 // q: [Tq, Hq, D] f32; out: [Tq, Hq, D] f32; lse: [Tq, Hq] f32. Hq % Hkv == 0; D a multiple of 8,
-// at most 256. Errors name the operand, the sequence index and the sizes at fault.
+// at most 256. Sequences' query rows must not overlap. With causal, every query position must
+// be stored (q_pos + q_len <= kv_len). Rows of q/out/lse that no sequence names are left
+// untouched. out and lse must not overlap q, k, v or each other.
+// Errors name the operand, the sequence index and the sizes at fault.
 Status Attention(const KernelContext& ctx, const TensorView& q, const KvView& kv,
                  std::span<const AttentionSeq> seqs, const AttentionOptions& opts,
                  const TensorView& out, const TensorView& lse);
+
+// KV-cache attention for one sequence: the T new queries q_new [T, Hq, D] f32 sit at absolute
+// positions S_cache .. S_cache+T-1 and attend to the cached keys k_cache/v_cache
+// [S_cache, Hkv, D] followed by the new rows k_new/v_new [T, Hkv, D] (the same storage dtype as
+// the cache: the new rows are already rounded to it, SPEC §K5). Bit for bit the same as
+// Attention over the concatenation [cache; new] (the same key-visiting code runs, only the row
+// lookup differs), so prefill, chunked prefill and token-by-token decode agree (SPEC §A3).
+// S_cache may be 0. Inputs are never modified. out: [T, Hq, D] f32; lse: [T, Hq] f32.
+Status AttentionWithCache(const KernelContext& ctx, const TensorView& q_new,
+                          const TensorView& k_cache, const TensorView& v_cache,
+                          const TensorView& k_new, const TensorView& v_new,
+                          const AttentionOptions& opts, const TensorView& out,
+                          const TensorView& lse);
+
+// Padded batch (SPEC §A8): q [B, S, Hq, D] f32, k/v [B, S, Hkv, D] (f32/bf16/f16), and
+// key_padding_mask [B, S] row-major (nonzero = a real token; empty = all real). Row b is the
+// sequence made of its real positions in order (wherever the padding sits: left, right or
+// between), at positions 0, 1, ...: every real position gets exactly the bits the packed
+// variable-length call gives for that sequence. Padded positions get out = 0, lse = -Inf.
+// out: [B, S, Hq, D] f32; lse: [B, S, Hq] f32.
+Status AttentionPadded(const KernelContext& ctx, const TensorView& q, const TensorView& k,
+                       const TensorView& v, std::span<const uint8_t> key_padding_mask,
+                       const AttentionOptions& opts, const TensorView& out,
+                       const TensorView& lse);
 
 }  // namespace detinfer
 

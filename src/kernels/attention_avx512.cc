@@ -1,0 +1,263 @@
+// AVX-512 path of the attention block kernel (attention.h gives the order; attention_scalar.cc
+// is the plain reference). Why it matches the scalar bits:
+//   * Scores: K is transposed once per block into kt[d][key], so a zmm holds 16 *different
+//     keys* and each lane runs exactly the scalar chain dot = fma(q[d], k[d], dot), d = 0..D-1,
+//     from +0. Tiles of 4 queries x 64 keys share every kt load (prefill and GQA decode reuse).
+//   * Block max / running-sum lanes: lane j of a zmm is lane j = u % 16 of the order; tails are
+//     merge-masked (untouched lanes keep their value, never fed padding).
+//   * Output: a zmm holds 16 *different d*; acc = acc * alpha, then one fmadd per visible key in
+//     ascending order. Tiles of 4 queries x 64 d share every V load.
+//   * exp: Exp16 is ExpF lane for lane (simd/math_avx512.h).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/attention_isa.h"
+#include "kernels/simd/math_avx512.h"
+#include "kernels/simd/reduce_tree.h"
+
+namespace detinfer::kernels::avx512 {
+
+namespace {
+
+using avx512_math::kAll16;
+constexpr int64_t kB = kAttnBlock;
+
+// Rows past the block's visible list (padding of the last 16-key chunk) read this: their
+// scores are computed but never used (no query's count reaches them).
+alignas(64) const float kZeroRow[256] = {};
+
+inline __mmask16 DMask(int64_t remaining) {
+  return remaining >= 16 ? kAll16 : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+// 16 elements (fewer under `m`, the rest +0) of a storage row from element d0, widened exactly.
+template <AttnKvDType DT>
+inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
+  if constexpr (DT == AttnKvDType::kF32) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + d0);
+  } else {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + d0);
+    if constexpr (DT == AttnKvDType::kBF16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+  }
+}
+
+// In-register 16x16 transpose: r[i] lane j -> r[j] lane i (pure data movement, no arithmetic).
+inline void Transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  __m512 u[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
+  }
+  // u[4i + c] holds, in 128-bit lane L, column 4L + c of rows 4i .. 4i+3.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+    const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+    r[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+  }
+}
+
+// kt[d][u] = K_u[d] for u < nk16 (rows past nvis are zero); vf[u] = V_u widened (f32 storage
+// is used in place).
+template <AttnKvDType DT>
+void Widen(const AttnBlockArgs& a, int32_t nk16) {
+  const int64_t dim = a.d;
+  for (int32_t t0 = 0; t0 < nk16; t0 += 16) {
+    const void* rows[16];
+    for (int i = 0; i < 16; ++i) rows[i] = t0 + i < a.nvis ? a.k_rows[t0 + i] : kZeroRow;
+    for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+      const __mmask16 m = DMask(dim - d0);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = Load16<DT>(rows[i], d0, m);
+      Transpose16(r);
+      const int64_t nd = dim - d0 < 16 ? dim - d0 : 16;
+      for (int64_t j = 0; j < nd; ++j) _mm512_store_ps(a.kt + (d0 + j) * kB + t0, r[j]);
+    }
+  }
+  for (int32_t u = 0; u < a.nvis; ++u) {
+    if constexpr (DT == AttnKvDType::kF32) {
+      a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
+    } else {
+      float* dst = a.vc + u * dim;
+      for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+        const __mmask16 m = DMask(dim - d0);
+        _mm512_mask_storeu_ps(dst + d0, m, Load16<DT>(a.v_rows[u], d0, m));
+      }
+      a.v_f32[u] = dst;
+    }
+  }
+}
+
+// scores[u] = (fma chain over d) * scale for u < 16*NC, NQ queries at once.
+template <int NQ, int NC>
+void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
+  __m512 acc[NQ][NC];
+  for (int r = 0; r < NQ; ++r) {
+    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
+  }
+  const float* qp[NQ];
+  for (int r = 0; r < NQ; ++r) qp[r] = qs[r]->q;
+  for (int64_t d = 0; d < dim; ++d) {
+    __m512 k[NC];
+    for (int c = 0; c < NC; ++c) k[c] = _mm512_load_ps(kt + d * kB + 16 * c);
+    for (int r = 0; r < NQ; ++r) {
+      const __m512 b = _mm512_set1_ps(qp[r][d]);
+      for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(b, k[c], acc[r][c]);
+    }
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  for (int r = 0; r < NQ; ++r) {
+    for (int c = 0; c < NC; ++c) _mm512_storeu_ps(qs[r]->scores + 16 * c, _mm512_mul_ps(acc[r][c], s));
+  }
+}
+
+template <int NQ>
+void ScoresN(AttnQuery* const* qs, int nc, const float* kt, int64_t dim, float scale) {
+  switch (nc) {
+    case 1: Scores<NQ, 1>(qs, kt, dim, scale); break;
+    case 2: Scores<NQ, 2>(qs, kt, dim, scale); break;
+    case 3: Scores<NQ, 3>(qs, kt, dim, scale); break;
+    default: Scores<NQ, 4>(qs, kt, dim, scale); break;
+  }
+}
+
+inline float Shift(float x, float y) { return x == y ? 0.0f : x - y; }
+inline float ExpScalar(float x) { return _mm512_cvtss_f32(avx512_math::Exp16(_mm512_set1_ps(x))); }
+
+// One query's block max, alpha, probabilities (in place of the scores) and running-sum lanes.
+// Returns alpha.
+float OnlineSoftmax(AttnQuery& q) {
+  const int32_t c = q.count;
+  const int nc = (c + 15) / 16;
+  __m512 mx = _mm512_set1_ps(-__builtin_inff());
+  for (int j = 0; j < nc; ++j) {
+    mx = _mm512_mask_max_ps(mx, DMask(c - 16 * j), mx, _mm512_loadu_ps(q.scores + 16 * j));
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, mx);
+  const float m_new = reduce_tree::MaxCombine(q.m, reduce_tree::TreeMax16(lanes));
+  const float alpha = ExpScalar(Shift(q.m, m_new));
+  const __m512 vm = _mm512_set1_ps(m_new);
+  __m512 l = _mm512_mul_ps(_mm512_loadu_ps(q.lanes), _mm512_set1_ps(alpha));
+  for (int j = 0; j < nc; ++j) {
+    const __mmask16 m = DMask(c - 16 * j);
+    const __m512 x = _mm512_loadu_ps(q.scores + 16 * j);
+    // Shift(x, m_new) lane-wise: zero the lanes equal to m_new.
+    const __mmask16 ne = static_cast<__mmask16>(~_mm512_cmp_ps_mask(x, vm, _CMP_EQ_OQ));
+    const __m512 p = avx512_math::Exp16(_mm512_maskz_sub_ps(ne, x, vm));
+    _mm512_storeu_ps(q.scores + 16 * j, p);
+    l = _mm512_mask_add_ps(l, m, l, p);
+  }
+  _mm512_storeu_ps(q.lanes, l);
+  q.m = m_new;
+  return alpha;
+}
+
+// acc[d0 .. d0+16*NC) of NQ queries: acc * alpha, then fma(p_u, v_u, acc) for u ascending —
+// first the keys all NQ queries see, then each query's own remaining keys.
+template <int NQ, int NC>
+void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0,
+        __mmask16 last) {
+  __mmask16 mk[NC];
+  for (int c = 0; c < NC; ++c) mk[c] = c == NC - 1 ? last : kAll16;
+  __m512 acc[NQ][NC];
+  int32_t common = qs[0]->count;
+  for (int r = 0; r < NQ; ++r) {
+    common = qs[r]->count < common ? qs[r]->count : common;
+    const __m512 al = _mm512_set1_ps(alpha[r]);
+    for (int c = 0; c < NC; ++c) {
+      acc[r][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[c], qs[r]->acc + d0 + 16 * c), al);
+    }
+  }
+  for (int32_t u = 0; u < common; ++u) {
+    __m512 v[NC];
+    for (int c = 0; c < NC; ++c) v[c] = _mm512_maskz_loadu_ps(mk[c], vf[u] + d0 + 16 * c);
+    for (int r = 0; r < NQ; ++r) {
+      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
+      for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(p, v[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < NQ; ++r) {
+    for (int32_t u = common; u < qs[r]->count; ++u) {
+      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
+      for (int c = 0; c < NC; ++c) {
+        acc[r][c] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(mk[c], vf[u] + d0 + 16 * c), acc[r][c]);
+      }
+    }
+    for (int c = 0; c < NC; ++c) _mm512_mask_storeu_ps(qs[r]->acc + d0 + 16 * c, mk[c], acc[r][c]);
+  }
+}
+
+template <int NQ>
+void PvAll(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t dim) {
+  for (int64_t d0 = 0; d0 < dim; d0 += 64) {
+    const int64_t rem = dim - d0;
+    const int nc = static_cast<int>(rem >= 64 ? 4 : (rem + 15) / 16);
+    const __mmask16 last = DMask(rem - 16 * (nc - 1));
+    switch (nc) {
+      case 1: Pv<NQ, 1>(qs, alpha, vf, d0, last); break;
+      case 2: Pv<NQ, 2>(qs, alpha, vf, d0, last); break;
+      case 3: Pv<NQ, 3>(qs, alpha, vf, d0, last); break;
+      default: Pv<NQ, 4>(qs, alpha, vf, d0, last); break;
+    }
+  }
+}
+
+template <int NQ>
+void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
+  int32_t maxc = 0;
+  for (int r = 0; r < NQ; ++r) maxc = qs[r]->count > maxc ? qs[r]->count : maxc;
+  ScoresN<NQ>(qs, (maxc + 15) / 16, a.kt, a.d, a.scale);
+  float alpha[NQ];
+  for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
+  PvAll<NQ>(qs, alpha, a.v_f32, a.d);
+}
+
+}  // namespace
+
+void AttendBlock(const AttnBlockArgs& a) {
+  const int32_t nk16 = (a.nvis + 15) / 16 * 16;
+  switch (a.dtype) {
+    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
+    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;
+    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16); break;
+  }
+  // Queries that see this block, four at a time (who shares a tile never changes a bit).
+  AttnQuery* group[4];
+  int n = 0;
+  for (int32_t i = 0; i < a.nq; ++i) {
+    if (a.queries[i].count == 0) continue;
+    group[n++] = &a.queries[i];
+    if (n == 4) {
+      Group<4>(group, a);
+      n = 0;
+    }
+  }
+  switch (n) {
+    case 1: Group<1>(group, a); break;
+    case 2: Group<2>(group, a); break;
+    case 3: Group<3>(group, a); break;
+    default: break;
+  }
+}
+
+}  // namespace detinfer::kernels::avx512

@@ -1,0 +1,209 @@
+// The key-visiting code shared by every attention entry point (attention.cc: contiguous and
+// paged K/V; attention_cache.cc: cache + new rows). Operands are validated before this runs.
+//
+// Only *where a key row lives* differs between the entry points, and that is the Locator:
+//     void Row(int64_t seq, int64_t pos, int64_t g, const void** k, const void** v) const
+// returns the storage rows of K and V for absolute position `pos` of sequence `seq`, kv head g.
+// Everything that decides bits — which keys are visible, the blocks, their order, the per-block
+// arithmetic (attention_isa.h) and the final division — is this one code path.
+//
+// Not an ISA file: it may use the standard library freely.
+#ifndef DETINFER_KERNELS_ATTENTION_DRIVER_H_
+#define DETINFER_KERNELS_ATTENTION_DRIVER_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/attention.h"
+#include "kernels/attention_isa.h"
+#include "kernels/context.h"
+#include "kernels/math.h"
+#include "kernels/simd/reduce_tree.h"
+
+namespace detinfer::kernels::attention_driver {
+
+static_assert(kAttnBlock == kAttentionKeyBlock, "the ISA kernels' block must be the contract's");
+static_assert(kAttnBlock % kAttnLanes == 0, "blocks must hold whole 16-lane chunks");
+
+// Queries per task, about: a task is (sequence, kv head, kRowsPerTask rows) with all the
+// Hq/Hkv query heads of that kv head, so each K/V block is read (and widened) once for all
+// of them. It decides only who computes what, never how: each query's arithmetic is the same
+// whatever its task mates.
+inline constexpr int64_t kQueriesPerTask = 32;
+
+inline AttnKvDType ToKvDType(DType d) {
+  switch (d) {
+    case DType::kBF16: return AttnKvDType::kBF16;
+    case DType::kF16: return AttnKvDType::kF16;
+    case DType::kF32: break;
+  }
+  return AttnKvDType::kF32;
+}
+
+using BlockKernel = void (*)(const AttnBlockArgs&);
+
+inline BlockKernel SelectKernel(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return &avx512::AttendBlock;
+    case Isa::kAvx2: return &avx2::AttendBlock;
+    case Isa::kScalar: break;
+  }
+  return &scalar::AttendBlock;
+}
+
+// A float scratch array aligned to 64 bytes (the SIMD kernels' rows of kt are 256 bytes).
+class Scratch {
+ public:
+  explicit Scratch(size_t floats) : raw_(floats + 16, 0.0f) {
+    const auto p = reinterpret_cast<uintptr_t>(raw_.data());
+    base_ = raw_.data() + ((64 - p % 64) % 64) / sizeof(float);
+  }
+  float* data() { return base_; }
+
+ private:
+  std::vector<float> raw_;
+  float* base_;
+};
+
+struct Shape {
+  int64_t hq, hkv, d;
+  float scale;  // resolved (never 0)
+  bool causal;
+};
+
+// Runs one task: rows [r0, r1) of sequence `si`, every query head of kv head g.
+template <typename Locator>
+void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDType dtype,
+             size_t kv_elem, const AttentionSeq& seq, int64_t si, int64_t g, int64_t r0,
+             int64_t r1, const TensorView& out, const TensorView& lse, const Locator& loc) {
+  const int64_t group = sh.hq / sh.hkv, dim = sh.d;
+  const int64_t nq = (r1 - r0) * group;
+  constexpr int64_t kB = kAttnBlock;
+  // Layout: kt [dim][B] | vc [B][dim] | per query acc [dim], lanes [16], scores [B].
+  const int64_t per_query = dim + kAttnLanes + kB;
+  Scratch scratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
+  float* const kt = scratch.data();
+  float* const vc = kt + dim * kB;
+  float* const qstate = vc + dim * kB;
+  std::vector<AttnQuery> queries(static_cast<size_t>(nq));
+  std::vector<uint8_t> seen(static_cast<size_t>(nq), 0);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const int64_t qi = (r - r0) * group + hh;
+      float* st = qstate + qi * per_query;
+      AttnQuery& aq = queries[static_cast<size_t>(qi)];
+      aq.q = q.as<const float>() + (seq.q_begin + r) * q.stride[0] + (g * group + hh) * q.stride[1];
+      aq.acc = st;
+      aq.lanes = st + dim;
+      aq.scores = st + dim + kAttnLanes;
+      aq.m = -INFINITY;
+      aq.count = 0;
+    }
+  }
+  const void* k_rows[kB];
+  const void* v_rows[kB];
+  const float* v_f32[kB];
+  int64_t vis[kB];
+  AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, queries.data(),
+                     static_cast<int32_t>(nq)};
+  // Keys beyond the last row's position are invisible to every query of the task.
+  const int64_t last_pos = seq.q_pos + r1 - 1;
+  const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
+  const size_t row_bytes = static_cast<size_t>(dim) * kv_elem;
+  for (int64_t lo = 0; lo < upper; lo += kB) {
+    const int64_t hi = std::min(lo + kB, upper);
+    int32_t nvis = 0;
+    for (int64_t t = lo; t < hi; ++t) {
+      if (seq.key_mask.empty() || seq.key_mask[static_cast<size_t>(t)] != 0) vis[nvis++] = t;
+    }
+    if (nvis == 0) continue;
+    // Start fetching the next block's rows from memory while this one computes (decode
+    // streams K/V from DRAM; the rows of one kv head are strided, which defeats the
+    // hardware prefetcher).
+    for (int64_t t = hi; t < std::min(hi + kB, upper); ++t) {
+      const void *kp, *vp;
+      loc.Row(si, t, g, &kp, &vp);
+      for (size_t off = 0; off < row_bytes; off += 64) {
+        __builtin_prefetch(static_cast<const char*>(kp) + off);
+        __builtin_prefetch(static_cast<const char*>(vp) + off);
+      }
+    }
+    for (int32_t u = 0; u < nvis; ++u) loc.Row(si, vis[u], g, &k_rows[u], &v_rows[u]);
+    for (int64_t r = r0; r < r1; ++r) {
+      // The visible keys of this row: the prefix of the list at or before its position.
+      int32_t count = nvis;
+      if (sh.causal) {
+        const int64_t pos = seq.q_pos + r;
+        count = static_cast<int32_t>(std::upper_bound(vis, vis + nvis, pos) - vis);
+      }
+      for (int64_t hh = 0; hh < group; ++hh) {
+        const size_t qi = static_cast<size_t>((r - r0) * group + hh);
+        queries[qi].count = count;
+        seen[qi] = static_cast<uint8_t>(seen[qi] | (count > 0 ? 1 : 0));
+      }
+    }
+    args.nvis = nvis;
+    kernel(args);
+  }
+  // Final division and LSE, shared by every path (so they cannot differ).
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t hh = 0; hh < group; ++hh) {
+      const int64_t qi = (r - r0) * group + hh;
+      const int64_t h = g * group + hh;
+      const AttnQuery& aq = queries[static_cast<size_t>(qi)];
+      float* o = out.as<float>() + (seq.q_begin + r) * out.stride[0] + h * out.stride[1];
+      float* l_out = lse.as<float>() + (seq.q_begin + r) * lse.stride[0] + h * lse.stride[1];
+      if (!seen[static_cast<size_t>(qi)]) {
+        for (int64_t d = 0; d < dim; ++d) o[d] = 0.0f;
+        *l_out = -INFINITY;
+        continue;
+      }
+      float lanes[kAttnLanes];
+      std::memcpy(lanes, aq.lanes, sizeof lanes);
+      const float l = reduce_tree::TreeSum16(lanes);
+      for (int64_t d = 0; d < dim; ++d) o[d] = aq.acc[d] / l;
+      *l_out = aq.m + LogF(l);
+    }
+  }
+}
+
+// Splits the call into tasks and runs them. seqs, shapes and storage are already validated.
+template <typename Locator>
+void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType kv_dtype,
+         std::span<const AttentionSeq> seqs, const TensorView& out, const TensorView& lse,
+         const Locator& loc) {
+  const int64_t group = sh.hq / sh.hkv;
+  const int64_t rows_per_task = std::max<int64_t>(1, kQueriesPerTask / group);
+  struct Task {
+    int64_t seq, g, r0, r1;
+  };
+  std::vector<Task> tasks;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int64_t n = seqs[s].q_len;
+    // Later rows see more keys under causal masking: list them first so the heaviest tasks
+    // start first (only the schedule changes).
+    for (int64_t r0 = ((n - 1) / rows_per_task) * rows_per_task; n > 0 && r0 >= 0;
+         r0 -= rows_per_task) {
+      for (int64_t g = 0; g < sh.hkv; ++g) {
+        tasks.push_back({static_cast<int64_t>(s), g, r0, std::min(n, r0 + rows_per_task)});
+      }
+    }
+  }
+  const BlockKernel kernel = SelectKernel(ctx.isa);
+  const AttnKvDType dtype = ToKvDType(kv_dtype);
+  const size_t elem = DTypeSize(kv_dtype);
+  ctx.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t t) {
+    const Task& tk = tasks[static_cast<size_t>(t)];
+    RunTask(kernel, q, sh, dtype, elem, seqs[static_cast<size_t>(tk.seq)], tk.seq, tk.g, tk.r0,
+            tk.r1, out, lse, loc);
+  });
+}
+
+}  // namespace detinfer::kernels::attention_driver
+
+#endif  // DETINFER_KERNELS_ATTENTION_DRIVER_H_

@@ -1,0 +1,54 @@
+// Per-ISA attention block kernels (declarations only: included by the per-ISA translation units,
+// see cmake/Flags.cmake). attention_driver.h validates nothing here: it has already checked the
+// operands, chosen the visible keys of one key block and resolved their storage rows; the kernel
+// applies one block of the online softmax (attention.h gives the exact order) to every query of
+// a task. Every path returns identical bits.
+#ifndef DETINFER_KERNELS_ATTENTION_ISA_H_
+#define DETINFER_KERNELS_ATTENTION_ISA_H_
+
+#include <cstdint>
+
+namespace detinfer::kernels {
+
+// Must equal kAttentionKeyBlock (checked in attention_driver.h) and be a multiple of 16.
+inline constexpr int kAttnBlock = 64;
+inline constexpr int kAttnLanes = 16;
+
+enum class AttnKvDType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
+
+// The running state of one query (owned by the driver, updated block after block).
+struct AttnQuery {
+  const float* q;   // [D]
+  float* acc;       // [D] running output
+  float* lanes;     // [16] running-sum lanes L
+  float* scores;    // [kAttnBlock] scratch: this block's scores, then probabilities
+  float m;          // running max
+  int32_t count;    // visible keys of this block for this query: entries [0, count) of the list
+};
+
+struct AttnBlockArgs {
+  int64_t d;                  // head dim, a multiple of 8, <= 256
+  float scale;
+  int32_t nvis;               // keys in the block's visible list (>= every query's count)
+  const void* const* k_rows;  // nvis storage rows of K (D elements each), ascending position
+  const void* const* v_rows;  // the matching V rows
+  AttnKvDType dtype;
+  // Scratch, 64-byte aligned: kt [d][kAttnBlock] f32 (K transposed), vc [kAttnBlock][d] f32
+  // (V widened), v_f32 [kAttnBlock] row pointers. Contents on entry are irrelevant.
+  float* kt;
+  float* vc;
+  const float** v_f32;
+  AttnQuery* queries;  // nq queries; those with count == 0 are left untouched
+  int32_t nq;
+};
+
+#define DETINFER_DECLARE_ATTENTION(ns) \
+  namespace ns { void AttendBlock(const AttnBlockArgs& a); }
+DETINFER_DECLARE_ATTENTION(scalar)
+DETINFER_DECLARE_ATTENTION(avx2)
+DETINFER_DECLARE_ATTENTION(avx512)
+#undef DETINFER_DECLARE_ATTENTION
+
+}  // namespace detinfer::kernels
+
+#endif  // DETINFER_KERNELS_ATTENTION_ISA_H_
