@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
 
 namespace detinfer::kernels::attention_checks {
 
@@ -38,7 +38,7 @@ Status CheckKv(const std::string& op, const TensorView& k, const char* k_name,
                const TensorView& v, const char* v_name, int rank, int64_t hq, int64_t d) {
   DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(k, op + ": " + k_name, rank));
   DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(v, op + ": " + v_name, rank));
-  if (!view_checks::SameShape(k, v)) {
+  if (!kernels::SameShape(k, v) || k.dtype != v.dtype) {
     return Status::InvalidArgument(op + ": " + k_name + " is " + k.ShapeString() + " but " +
                                    v_name + " is " + v.ShapeString() +
                                    " (want the same shape and dtype)");
@@ -58,13 +58,13 @@ Status CheckKv(const std::string& op, const TensorView& k, const char* k_name,
 
 Status CheckNoOverlap(const std::string& op, const TensorView& out, const TensorView& lse,
                       const TensorView* inputs[], const char* const input_names[], int n_inputs) {
-  if (view_checks::Overlaps(out, lse)) {
+  if (kernels::Overlaps(out, lse)) {
     return Status::InvalidArgument(op + ": out " + out.ShapeString() + " overlaps lse " +
                                    lse.ShapeString());
   }
   for (int i = 0; i < n_inputs; ++i) {
     for (const auto& [view, name] : {std::pair{&out, "out"}, std::pair{&lse, "lse"}}) {
-      if (view_checks::Overlaps(*view, *inputs[i])) {
+      if (kernels::Overlaps(*view, *inputs[i])) {
         return Status::InvalidArgument(op + ": " + name + " " + view->ShapeString() +
                                        " overlaps " + input_names[i] + " " +
                                        inputs[i]->ShapeString());

@@ -12,7 +12,7 @@
 #include "core/buffer.h"
 #include "kernels/attention.h"
 #include "kernels/attention_checks.h"
-#include "kernels/view_checks.h"
+#include "kernels/operand_checks.h"
 
 namespace detinfer {
 
@@ -30,7 +30,7 @@ Status CheckPadded(const std::string& op, const TensorView& q, const TensorView&
                    const TensorView& v, std::span<const uint8_t> mask, const TensorView& out,
                    const TensorView& lse) {
   namespace ac = kernels::attention_checks;
-  namespace vc = kernels::view_checks;
+  namespace vc = kernels;
   DETINFER_RETURN_IF_ERROR(CheckTensor(q, op + ": q", 4, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(out, op + ": out", 4, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(lse, op + ": lse", 3, DType::kF32));
@@ -45,7 +45,7 @@ Status CheckPadded(const std::string& op, const TensorView& q, const TensorView&
     return Status::InvalidArgument(op + ": k is " + k.ShapeString() + " but q is " +
                                    q.ShapeString() + " (want the same B and S)");
   }
-  if (!vc::SameShape(out, q)) {
+  if (!vc::SameShape(out, q) || out.dtype != q.dtype) {
     return Status::InvalidArgument(op + ": out is " + out.ShapeString() + " but q is " +
                                    q.ShapeString());
   }
