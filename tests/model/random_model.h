@@ -107,7 +107,8 @@ inline std::vector<double> ReferenceForward(const ModelWeights& w, const std::ve
   }
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
-    std::vector<std::vector<double>> q(size_t(T)), k(size_t(T)), v(size_t(T));
+    std::vector<std::vector<double>> q(static_cast<size_t>(T)), k(static_cast<size_t>(T)),
+        v(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) {
       const auto h = rmsnorm(x[size_t(t)], L.attn_norm, 0, D);
       q[size_t(t)] = matvec(L.wq, h, hq * hd, D);
@@ -128,10 +129,10 @@ inline std::vector<double> ReferenceForward(const ModelWeights& w, const std::ve
       rope(k[size_t(t)], hkv, t);
     }
     for (int64_t t = 0; t < T; ++t) {
-      std::vector<double> att(size_t(hq * hd), 0.0);
+      std::vector<double> att(static_cast<size_t>(hq * hd), 0.0);
       for (int64_t h2 = 0; h2 < hq; ++h2) {
         const int64_t g = h2 / (hq / hkv);
-        std::vector<double> s(size_t(t + 1));
+        std::vector<double> s(static_cast<size_t>(t + 1));
         double mx = -INFINITY;
         for (int64_t j = 0; j <= t; ++j) {
           double d = 0;
@@ -149,13 +150,13 @@ inline std::vector<double> ReferenceForward(const ModelWeights& w, const std::ve
       for (int64_t i = 0; i < D; ++i) x[size_t(t)][size_t(i)] += o[size_t(i)];
       const auto h = rmsnorm(x[size_t(t)], L.ffn_norm, 0, D);
       const auto gt = matvec(L.w_gate, h, F, D), up = matvec(L.w_up, h, F, D);
-      std::vector<double> a(size_t(F));
+      std::vector<double> a(static_cast<size_t>(F));
       for (int64_t i = 0; i < F; ++i) a[size_t(i)] = gt[size_t(i)] / (1 + std::exp(-gt[size_t(i)])) * up[size_t(i)];
       const auto dn = matvec(L.w_down, a, D, F);
       for (int64_t i = 0; i < D; ++i) x[size_t(t)][size_t(i)] += dn[size_t(i)];
     }
   }
-  std::vector<double> logits(size_t(T * V));
+  std::vector<double> logits(static_cast<size_t>(T * V));
   for (int64_t t = 0; t < T; ++t) {
     const auto h = rmsnorm(x[size_t(t)], w.final_norm, 0, D);
     const auto y = matvec(w.lm_head, h, V, D);

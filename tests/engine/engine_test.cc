@@ -1,0 +1,221 @@
+// Engine tests: a request's bits do not depend on what else runs, how it is chunked, whether
+// the cache is on, KV pressure (preemption), threads or ISA; generation and re-scoring agree.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "model/random_model.h"
+#include "test_util.h"
+
+namespace detinfer {
+namespace {
+
+ModelConfig EngineConfig() {
+  ModelConfig c;
+  c.arch = Arch::kQwen3;
+  c.dim = 32;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.head_dim = 8;
+  c.ffn_dim = 48;
+  c.vocab_size = 64;
+  c.max_seq_len = 256;
+  c.rope_style = RopeStyle::kRotateHalf;
+  c.qk_norm = true;
+  return c;
+}
+
+const Transformer& Model() {
+  static const Transformer* m = [] {
+    auto t = Transformer::Create(testing::RandomModel(EngineConfig(), 21));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return new Transformer(std::move(t).value());
+  }();
+  return *m;
+}
+
+Request MakeRequest(const std::string& id, size_t prompt_len, uint64_t seed, float temperature,
+                    int32_t max_new) {
+  std::mt19937_64 rng(seed);
+  Request r;
+  r.id = id;
+  for (size_t i = 0; i < prompt_len; ++i) r.prompt.push_back(static_cast<int32_t>(rng() % 64));
+  r.max_new_tokens = max_new;
+  r.sampling.temperature = temperature;
+  r.sampling.top_p = temperature > 0 ? 0.9f : 1.0f;
+  r.sampling.seed = seed;
+  r.top_logprobs = 3;
+  r.prompt_logprobs = true;
+  return r;
+}
+
+::testing::AssertionResult SameBits(const RequestResult& a, const RequestResult& b) {
+  if (!a.status.ok() || !b.status.ok()) {
+    return ::testing::AssertionFailure() << a.status.ToString() << " / " << b.status.ToString();
+  }
+  if (a.tokens != b.tokens) return ::testing::AssertionFailure() << "tokens differ";
+  if (a.finish != b.finish) return ::testing::AssertionFailure() << "finish differs";
+  for (auto [x, y] : {std::pair{&a.logprobs, &b.logprobs},
+                      std::pair{&a.sampling_logprobs, &b.sampling_logprobs},
+                      std::pair{&a.prompt_logprobs, &b.prompt_logprobs}}) {
+    auto r = testing::BitsEqual(*x, *y);
+    if (!r) return r;
+  }
+  if (a.top_logprobs.size() != b.top_logprobs.size()) return ::testing::AssertionFailure() << "top";
+  for (size_t i = 0; i < a.top_logprobs.size(); ++i) {
+    for (size_t j = 0; j < a.top_logprobs[i].size(); ++j) {
+      if (a.top_logprobs[i][j].token != b.top_logprobs[i][j].token ||
+          testing::Bits(a.top_logprobs[i][j].logprob) != testing::Bits(b.top_logprobs[i][j].logprob)) {
+        return ::testing::AssertionFailure() << "top logprobs differ at " << i;
+      }
+    }
+  }
+  if (a.fingerprint != b.fingerprint) return ::testing::AssertionFailure() << "fingerprint";
+  return ::testing::AssertionSuccess();
+}
+
+RequestResult Solo(const Request& r, EngineOptions opts = {}) {
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, opts);
+  EXPECT_TRUE(e.ok());
+  return (*e)->Generate({r})[0];
+}
+
+const Request kTargets[] = {MakeRequest("greedy", 23, 1, 0.0f, 20),
+                            MakeRequest("sampled", 40, 2, 0.9f, 24)};
+
+// §A1/§A2: alone vs among other traffic of different lengths, sampling and arrival steps.
+TEST(EngineTest, CoBatchedTrafficNeverChangesARequest) {
+  for (const Request& target : kTargets) {
+    const RequestResult alone = Solo(target);
+    ASSERT_TRUE(alone.status.ok()) << alone.status.ToString();
+    EXPECT_EQ(alone.tokens.size(), 20u + (target.id == "sampled" ? 4u : 0u));
+    auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+    EngineOptions opts;
+    opts.chunk_size = 16;
+    auto e = Engine::Create(Model(), h.ctx, opts);
+    ASSERT_TRUE(e.ok());
+    // Two requests before, the target, then three more arriving over the next steps.
+    ASSERT_TRUE((*e)->Submit(MakeRequest("a", 50, 10, 0.7f, 30)).ok());
+    ASSERT_TRUE((*e)->Submit(MakeRequest("b", 5, 11, 0.0f, 8)).ok());
+    ASSERT_TRUE((*e)->Step().ok());
+    ASSERT_TRUE((*e)->Submit(target).ok());
+    std::vector<RequestResult> done;
+    for (int step = 0; (*e)->HasWork(); ++step) {
+      if (step == 2) {
+        ASSERT_TRUE((*e)->Submit(MakeRequest("c", 70, 12, 1.0f, 12)).ok());
+      }
+      if (step == 5) {
+        ASSERT_TRUE((*e)->Submit(MakeRequest("d", 1, 13, 0.5f, 40)).ok());
+      }
+      ASSERT_TRUE((*e)->Step().ok());
+      for (auto& r : (*e)->TakeFinished()) done.push_back(std::move(r));
+    }
+    bool found = false;
+    for (const auto& r : done) {
+      if (r.id == target.id) {
+        found = true;
+        EXPECT_TRUE(SameBits(r, alone)) << target.id;
+      }
+    }
+    EXPECT_TRUE(found);
+  }
+}
+
+// §A3/§A5: chunk sizes and cache off; threads and ISA (§A6/§A7).
+TEST(EngineTest, ChunkingCacheOffThreadsAndIsaNeverChangeARequest) {
+  for (const Request& target : kTargets) {
+    const RequestResult alone = Solo(target);
+    for (int64_t chunk : {1, 3, 16, 64, 1000}) {
+      EngineOptions opts;
+      opts.chunk_size = chunk;
+      EXPECT_TRUE(SameBits(Solo(target, opts), alone)) << "chunk " << chunk;
+    }
+    EngineOptions nocache;
+    nocache.no_cache = true;
+    nocache.chunk_size = 7;
+    EXPECT_TRUE(SameBits(Solo(target, nocache), alone)) << "no cache";
+    for (Isa isa : testing::TestableIsas()) {
+      for (int threads : {2, 3}) {
+        auto h = testing::MakeContext(isa, threads);
+        auto e = Engine::Create(Model(), h.ctx, EngineOptions{});
+        EXPECT_TRUE(SameBits((*e)->Generate({target})[0], alone)) << testing::IsaString(isa);
+      }
+    }
+  }
+}
+
+// Preemption forced by a tiny KV capacity (recompute from tokens) changes nothing.
+TEST(EngineTest, PreemptionUnderKvPressureChangesNothing) {
+  std::vector<Request> reqs;
+  for (int i = 0; i < 5; ++i) reqs.push_back(MakeRequest("r" + std::to_string(i), 20 + 7 * i, 30 + i, i % 2 ? 0.8f : 0.0f, 20));
+  std::vector<RequestResult> alone;
+  for (const auto& r : reqs) alone.push_back(Solo(r));
+  auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+  EngineOptions tight;
+  tight.kv_capacity_tokens = 96;  // 6 blocks of 16 for five requests of up to 68 tokens
+  tight.chunk_size = 8;
+  auto e = Engine::Create(Model(), h.ctx, tight);
+  ASSERT_TRUE(e.ok());
+  const auto got = (*e)->Generate(reqs);
+  int64_t preemptions = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_TRUE(SameBits(got[i], alone[i])) << reqs[i].id;
+    preemptions += got[i].preemptions;
+  }
+  EXPECT_GT(preemptions, 0) << "the capacity was meant to force preemption";
+}
+
+// §R1: the logprob reported for each generated token equals the teacher-forced re-score.
+TEST(EngineTest, GenerateThenRescoreIsBitIdentical) {
+  for (const Request& target : kTargets) {
+    auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+    EngineOptions opts;
+    opts.chunk_size = 5;  // generation fed in chunks of 5, re-score in chunks of 64
+    auto e = Engine::Create(Model(), h.ctx, opts);
+    const RequestResult r = (*e)->Generate({target})[0];
+    ASSERT_TRUE(r.status.ok());
+    EngineOptions score_opts;
+    score_opts.chunk_size = 64;
+    auto s = Engine::Create(Model(), h.ctx, score_opts);
+    auto scored = (*s)->Score(target.prompt, r.tokens);
+    ASSERT_TRUE(scored.ok()) << scored.status().ToString();
+    EXPECT_TRUE(testing::BitsEqual(*scored, r.logprobs)) << target.id;
+    // The prompt's own logprobs agree with scoring the prompt as a completion of its first token.
+    auto prompt_scored = (*s)->Score({target.prompt[0]},
+                                     std::vector<int32_t>(target.prompt.begin() + 1, target.prompt.end()));
+    EXPECT_TRUE(testing::BitsEqual(*prompt_scored, r.prompt_logprobs));
+  }
+}
+
+TEST(EngineTest, BadRequestsFailAloneAndOthersContinue) {
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  EngineOptions opts;
+  opts.kv_capacity_tokens = 64;
+  auto e = Engine::Create(Model(), h.ctx, opts);
+  Request empty = MakeRequest("empty", 0, 1, 0, 4);
+  Request bad_id = MakeRequest("bad-id", 3, 1, 0, 4);
+  bad_id.prompt[1] = 64;
+  Request zero = MakeRequest("zero", 3, 1, 0, 0);
+  Request nan_t = MakeRequest("nan", 3, 1, 0, 4);
+  nan_t.sampling.temperature = NAN;
+  Request huge = MakeRequest("huge", 300, 1, 0, 4);
+  Request too_big = MakeRequest("too-big", 100, 1, 0, 4);
+  const Request good = MakeRequest("good", 9, 5, 0.0f, 6);
+  const auto out = (*e)->Generate({empty, bad_id, zero, nan_t, huge, too_big, good});
+  const char* expect[] = {"empty prompt", "id 64", "max_new_tokens", "temperature",
+                          "context length", "KV capacity"};
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_FALSE(out[i].status.ok()) << out[i].id;
+    EXPECT_NE(out[i].status.message().find(expect[i]), std::string::npos) << out[i].status.message();
+    EXPECT_NE(out[i].status.message().find(out[i].id), std::string::npos);
+  }
+  EXPECT_TRUE(SameBits(out[6], Solo(good)));
+}
+
+}  // namespace
+}  // namespace detinfer
