@@ -53,6 +53,8 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const K
   DETINFER_ASSIGN_OR_RETURN(
       PagedKvCache cache,
       model.NewCache(options.kv_capacity_tokens, options.kv_dtype, options.block_size));
+  // The no-cache mode recomputes everything by definition, so it never reuses a prefix.
+  cache.EnablePrefixCache(options.prefix_cache && !options.no_cache);
   return std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache)));
 }
 
@@ -104,6 +106,16 @@ Status Engine::Submit(Request request) {
   return Status::Ok();
 }
 
+Status Engine::Admit(Sequence& s) {
+  s.kv_id = next_kv_id_++;
+  DETINFER_RETURN_IF_ERROR(cache_.AddSequence(s.kv_id));
+  // A request that wants every prompt logprob needs every prompt position computed.
+  if (!s.request.prompt_logprobs) {
+    DETINFER_ASSIGN_OR_RETURN(s.computed, cache_.AttachPrefix(s.kv_id, s.tokens));
+  }
+  return Status::Ok();
+}
+
 void Engine::Preempt(Sequence& s) {
   if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
   s.kv_id = -1;
@@ -131,9 +143,15 @@ Status Engine::Step() {
   };
   std::vector<Planned> plan;
   int64_t budget = options_.step_token_budget;
-  int64_t free_blocks = cache_.free_blocks();
+  int64_t free_blocks = cache_.available_blocks();
+  int64_t planned_blocks = 0;  // taken by the sequences planned so far
   for (size_t i = 0; i < active_.size() && budget > 0; ++i) {
     Sequence& s = *active_[i];
+    if (s.kv_id < 0) {
+      // Attaching cached blocks takes some of the available ones: count again.
+      DETINFER_RETURN_IF_ERROR(Admit(s));
+      free_blocks = cache_.available_blocks() - planned_blocks;
+    }
     const int64_t pending = static_cast<int64_t>(s.tokens.size()) - s.computed;
     const int64_t n = std::min({pending, options_.chunk_size, budget});
     const int64_t have = s.kv_id >= 0 ? static_cast<int64_t>(cache_.BlockTable(s.kv_id).size()) : 0;
@@ -146,6 +164,7 @@ Status Engine::Step() {
     }
     if (need > free_blocks) break;  // first come, first served: later ones wait too
     free_blocks -= need;
+    planned_blocks += need;
     budget -= n;
     plan.push_back({&s, n});
   }
@@ -162,14 +181,10 @@ Status Engine::Step() {
     return Status::Ok();
   }
 
-  // 2. Admit and build the batch.
+  // 2. Build the batch.
   std::vector<Segment> segs;
   for (const Planned& p : plan) {
     Sequence& s = *p.s;
-    if (s.kv_id < 0) {
-      s.kv_id = next_kv_id_++;
-      DETINFER_RETURN_IF_ERROR(cache_.AddSequence(s.kv_id));
-    }
     const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
     const bool all = s.request.prompt_logprobs &&
                      static_cast<int64_t>(s.result.prompt_logprobs.size()) < prompt - 1 &&
@@ -187,8 +202,11 @@ Status Engine::Step() {
   const int64_t vocab = model_.config().vocab_size;
   const float* row = logits.data();
   for (size_t i = 0; i < plan.size(); ++i) {
+    Sequence& s = *plan[i].s;
     const int64_t rows = segs[i].all_logits ? plan[i].n : 1;
-    DETINFER_RETURN_IF_ERROR(Absorb(*plan[i].s, segs[i], row, rows));
+    // Published before Absorb may finish (and free) the sequence: its blocks stay cached.
+    DETINFER_RETURN_IF_ERROR(cache_.Publish(s.kv_id, s.tokens));
+    DETINFER_RETURN_IF_ERROR(Absorb(s, segs[i], row, rows));
     row += rows * vocab;
   }
   for (size_t i = 0; i < active_.size();) {

@@ -30,6 +30,7 @@ struct EngineOptions {
   int64_t block_size = 16;
   DType kv_dtype = DType::kF32;
   bool no_cache = false;  // SPEC §A5: recompute every sequence from scratch at every step
+  bool prefix_cache = true;  // reuse cached KV blocks of earlier prompts and generations (§A4)
 };
 
 class Engine {
@@ -70,6 +71,7 @@ class Engine {
          PagedKvCache cache);
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
+  Status Admit(Sequence& s);
   void Preempt(Sequence& s);
   Status ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits);
   Status Absorb(Sequence& s, const Segment& seg, const float* logits, int64_t rows);

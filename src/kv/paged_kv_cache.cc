@@ -79,7 +79,7 @@ Status PagedKvCache::Reserve(SeqId seq, int64_t length) {
   const int64_t need = (length + config_.block_size - 1) / config_.block_size;
   const int64_t have = static_cast<int64_t>(s->blocks.size());
   if (need <= have) return Status::Ok();
-  Status st = allocator_.Allocate(static_cast<int32_t>(need - have), &s->blocks);
+  Status st = AllocateOrEvict(static_cast<int32_t>(need - have), &s->blocks);
   if (!st.ok()) {
     return Status::ResourceExhausted("kv cache: " + SeqName(seq) + " needs room for " +
                                      std::to_string(length) + " tokens: " + st.message());
@@ -105,7 +105,82 @@ Status PagedKvCache::Truncate(SeqId seq, int64_t length) {
     DETINFER_RETURN_IF_ERROR(allocator_.Release(s->blocks.back()));
     s->blocks.pop_back();
   }
+  const size_t full = static_cast<size_t>(length / config_.block_size);
+  if (s->chain.size() > full) s->chain.resize(full);
   s->length = length;
+  return Status::Ok();
+}
+
+int32_t PagedKvCache::available_blocks() const {
+  int32_t cached_idle = 0;
+  if (prefix_on_) {
+    for (int32_t b = 0; b < num_blocks(); ++b) {
+      if (allocator_.RefCount(b) == 1 && prefix_.Contains(b)) ++cached_idle;
+    }
+  }
+  return allocator_.num_free() + cached_idle;
+}
+
+Status PagedKvCache::AllocateOrEvict(int32_t n, std::vector<int32_t>* out) {
+  // Cached blocks that only the index holds (reference count 1) are given back, least
+  // recently used first, until the request fits or nothing more can be evicted.
+  while (allocator_.num_free() < n) {
+    const int32_t b = prefix_.EvictOne([&](int32_t blk) { return allocator_.RefCount(blk) == 1; });
+    if (b < 0) break;
+    DETINFER_RETURN_IF_ERROR(allocator_.Release(b));
+    ++stats_.evictions;
+  }
+  return allocator_.Allocate(n, out);
+}
+
+Result<int64_t> PagedKvCache::AttachPrefix(SeqId seq, std::span<const int32_t> tokens) {
+  DETINFER_ASSIGN_OR_RETURN(Sequence * s, Find(seq));
+  if (!s->blocks.empty()) {
+    return Status::InvalidArgument("kv cache: " + SeqName(seq) + " is not empty");
+  }
+  if (!prefix_on_ || tokens.empty()) return int64_t{0};
+  ++stats_.lookups;
+  stats_.looked_up_tokens += static_cast<int64_t>(tokens.size());
+  const int64_t bs = config_.block_size;
+  const int64_t max_blocks = (static_cast<int64_t>(tokens.size()) - 1) / bs;
+  BlockHash parent;
+  for (int64_t i = 0; i < max_blocks; ++i) {
+    const auto ids = tokens.subspan(static_cast<size_t>(i * bs), static_cast<size_t>(bs));
+    const BlockHash h = ChainHash(parent, ids);
+    const int32_t b = prefix_.Find(parent, h, ids);
+    if (b < 0) break;
+    DETINFER_RETURN_IF_ERROR(allocator_.AddRef(b));
+    s->blocks.push_back(b);
+    s->chain.push_back(h);
+    parent = h;
+  }
+  s->length = static_cast<int64_t>(s->blocks.size()) * bs;
+  stats_.hit_tokens += s->length;
+  return s->length;
+}
+
+Status PagedKvCache::Publish(SeqId seq, std::span<const int32_t> tokens) {
+  DETINFER_ASSIGN_OR_RETURN(Sequence * s, Find(seq));
+  if (!prefix_on_) return Status::Ok();
+  const int64_t bs = config_.block_size;
+  if (static_cast<int64_t>(tokens.size()) < s->length) {
+    return Status::InvalidArgument("kv cache: publishing " + SeqName(seq) + " with " +
+                                   std::to_string(tokens.size()) + " tokens but " +
+                                   std::to_string(s->length) + " are committed");
+  }
+  const size_t full = static_cast<size_t>(s->length / bs);
+  while (s->chain.size() < full) {
+    const size_t i = s->chain.size();
+    const BlockHash parent = i == 0 ? BlockHash{} : s->chain[i - 1];
+    const auto ids = tokens.subspan(i * static_cast<size_t>(bs), static_cast<size_t>(bs));
+    const BlockHash h = ChainHash(parent, ids);
+    // If an equal block is already cached (computed by another sequence), this one stays
+    // private; the chain goes on under the same hash either way.
+    if (prefix_.Insert(parent, h, ids, s->blocks[i])) {
+      DETINFER_RETURN_IF_ERROR(allocator_.AddRef(s->blocks[i]));
+    }
+    s->chain.push_back(h);
+  }
   return Status::Ok();
 }
 
@@ -136,6 +211,11 @@ Status PagedKvCache::Write(int64_t layer, SeqId seq, int64_t pos, int64_t n, con
     const int64_t p = pos + i;
     const int32_t block = s->blocks[static_cast<size_t>(p / config_.block_size)];
     const int64_t slot = p % config_.block_size;
+    if (allocator_.RefCount(block) > 1 || prefix_.Contains(block)) {
+      // Shared and cached blocks are immutable: other sequences read them as their prefix.
+      return Status::Internal("kv cache: " + SeqName(seq) + " would overwrite shared block " +
+                              std::to_string(block) + " at position " + std::to_string(p));
+    }
     // The one rounding of this K/V row (SPEC §K5).
     ConvertFromF32(k + i * ld, config_.dtype, base + RowOffset(layer, false, block, slot),
                    static_cast<size_t>(row_elems_));

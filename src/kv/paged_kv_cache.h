@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "kv/block_allocator.h"
+#include "kv/prefix_index.h"
 
 namespace detinfer {
 
@@ -41,6 +42,8 @@ class PagedKvCache {
   const KvCacheConfig& config() const { return config_; }
   int32_t num_blocks() const { return allocator_.num_blocks(); }
   int32_t free_blocks() const { return allocator_.num_free(); }
+  // Free blocks plus cached blocks no sequence uses (evicted on demand, least recent first).
+  int32_t available_blocks() const;
   size_t bytes() const { return storage_.size(); }
 
   // Registers an empty sequence. Error if the id is in use.
@@ -65,6 +68,22 @@ class PagedKvCache {
   int64_t Length(SeqId seq) const;
   std::span<const int32_t> BlockTable(SeqId seq) const;
 
+  // Prefix cache (off by default). When on, full blocks a sequence publishes stay cached after
+  // it is freed, and a new sequence can start from the longest cached prefix of its tokens.
+  void EnablePrefixCache(bool on) { prefix_on_ = on; }
+  bool prefix_cache_enabled() const { return prefix_on_; }
+  // For a new, empty sequence: attaches the cached blocks holding the longest prefix of
+  // `tokens` made of whole blocks, leaving at least one token to compute (whose logits the
+  // caller needs). Returns the number of positions reused (a multiple of the block size).
+  Result<int64_t> AttachPrefix(SeqId seq, std::span<const int32_t> tokens);
+  // Publishes the sequence's full, committed blocks (tokens[0, Length(seq)) are its tokens),
+  // so that later sequences can reuse them — generated tokens included.
+  Status Publish(SeqId seq, std::span<const int32_t> tokens);
+  struct PrefixStats {
+    int64_t lookups = 0, hit_tokens = 0, looked_up_tokens = 0, evictions = 0;
+  };
+  const PrefixStats& prefix_stats() const { return stats_; }
+
   // Views of one layer's storage, [num_blocks, block_size, n_kv_heads, head_dim].
   TensorView Keys(int64_t layer) const;
   TensorView Values(int64_t layer) const;
@@ -75,9 +94,11 @@ class PagedKvCache {
   struct Sequence {
     std::vector<int32_t> blocks;
     int64_t length = 0;  // written positions
+    std::vector<BlockHash> chain;  // hashes of its published (leading, full) blocks
   };
   Result<Sequence*> Find(SeqId seq);
   Result<const Sequence*> Find(SeqId seq) const;
+  Status AllocateOrEvict(int32_t n, std::vector<int32_t>* out);
   size_t RowOffset(int64_t layer, bool value, int32_t block, int64_t slot) const;  // bytes
 
   KvCacheConfig config_;
@@ -85,6 +106,9 @@ class PagedKvCache {
   AlignedBuffer storage_;
   int64_t row_elems_ = 0;  // n_kv_heads * head_dim
   std::unordered_map<SeqId, Sequence> seqs_;
+  bool prefix_on_ = false;
+  PrefixIndex prefix_;
+  PrefixStats stats_;
 };
 
 }  // namespace detinfer

@@ -219,3 +219,72 @@ TEST(EngineTest, BadRequestsFailAloneAndOthersContinue) {
 
 }  // namespace
 }  // namespace detinfer
+
+namespace detinfer {
+namespace {
+
+// §A4: a cold prefill vs a prefix-cache hit at every boundary 0..2 blocks + 3 (on and off block
+// boundaries), and a hit on blocks written while decoding (an earlier request's generation).
+TEST(EngineTest, PrefixCacheHitsAtAnyBoundaryGiveColdBits) {
+  auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+  EngineOptions cold_opts;
+  cold_opts.prefix_cache = false;
+  auto cold = Engine::Create(Model(), h.ctx, cold_opts);
+  auto warm = Engine::Create(Model(), h.ctx, EngineOptions{});
+  ASSERT_TRUE(cold.ok() && warm.ok());
+  Request first = MakeRequest("first", 45, 40, 0.0f, 24);
+  first.prompt_logprobs = false;
+  const RequestResult a = (*warm)->Generate({first})[0];
+  ASSERT_TRUE(a.status.ok());
+  const int64_t bs = EngineOptions{}.block_size;
+  for (int64_t shared = 0; shared <= 2 * bs + 3; ++shared) {
+    Request r = MakeRequest("shared" + std::to_string(shared), 12, 100 + static_cast<uint64_t>(shared),
+                            shared % 2 ? 0.7f : 0.0f, 6);
+    r.prompt_logprobs = false;
+    r.prompt.insert(r.prompt.begin(), first.prompt.begin(), first.prompt.begin() + shared);
+    const int64_t hits_before = (*warm)->cache().prefix_stats().hit_tokens;
+    const RequestResult got = (*warm)->Generate({r})[0];
+    EXPECT_TRUE(SameBits(got, (*cold)->Generate({r})[0])) << "shared " << shared;
+    const int64_t reused = (*warm)->cache().prefix_stats().hit_tokens - hits_before;
+    EXPECT_EQ(reused, std::min(shared, static_cast<int64_t>(r.prompt.size()) - 1) / bs * bs)
+        << "shared " << shared;
+  }
+  // Multi-turn: the next prompt is the first prompt, its whole generation and a new turn.
+  Request turn2 = MakeRequest("turn2", 9, 41, 0.8f, 10);
+  turn2.prompt_logprobs = false;
+  std::vector<int32_t> history = first.prompt;
+  history.insert(history.end(), a.tokens.begin(), a.tokens.end());
+  turn2.prompt.insert(turn2.prompt.begin(), history.begin(), history.end());
+  const int64_t hits_before = (*warm)->cache().prefix_stats().hit_tokens;
+  EXPECT_TRUE(SameBits((*warm)->Generate({turn2})[0], (*cold)->Generate({turn2})[0]));
+  // 45 prompt + 24 generated = 69 tokens, of which 68 were fed: 4 whole blocks (64 tokens),
+  // the last of them holding generated tokens only.
+  EXPECT_EQ((*warm)->cache().prefix_stats().hit_tokens - hits_before, 64);
+}
+
+// A prefix cache under pressure: cached blocks are evicted (least recently used first) to make
+// room, and nothing changes.
+TEST(EngineTest, PrefixCacheEvictionUnderPressureChangesNothing) {
+  auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+  EngineOptions tight;
+  tight.kv_capacity_tokens = 128;
+  auto warm = Engine::Create(Model(), h.ctx, tight);
+  EngineOptions cold_opts;
+  cold_opts.prefix_cache = false;
+  auto cold = Engine::Create(Model(), h.ctx, cold_opts);
+  std::vector<Request> reqs;
+  for (int i = 0; i < 6; ++i) {
+    // Pairs share a seed, hence a prompt prefix: the second of a pair hits the first.
+    Request r = MakeRequest("p" + std::to_string(i), 40 + 5 * i, 60 + static_cast<uint64_t>(i / 2), 0.5f, 12);
+    r.prompt_logprobs = false;
+    reqs.push_back(r);
+  }
+  for (const Request& r : reqs) {
+    EXPECT_TRUE(SameBits((*warm)->Generate({r})[0], (*cold)->Generate({r})[0])) << r.id;
+  }
+  EXPECT_GT((*warm)->cache().prefix_stats().evictions, 0);
+  EXPECT_GT((*warm)->cache().prefix_stats().hit_tokens, 0);
+}
+
+}  // namespace
+}  // namespace detinfer
