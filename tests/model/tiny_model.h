@@ -78,7 +78,10 @@ inline Bytes TinySafetensors(const std::vector<TinyTensor>& tensors) {
   Bytes data;
   for (const auto& t : tensors) {
     std::string shape;
-    for (int64_t s : t.shape) shape += (shape.empty() ? "" : ",") + std::to_string(s);
+    for (int64_t s : t.shape) {
+      if (!shape.empty()) shape += ',';
+      shape += std::to_string(s);
+    }
     const size_t begin = data.size();
     PutBytes(&data, t.values.data(), t.values.size() * 4);
     header += ", \"" + t.name + "\": {\"dtype\": \"F32\", \"shape\": [" + shape +
