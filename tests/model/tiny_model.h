@@ -111,7 +111,11 @@ inline GgufBuilder TinyGguf(Arch arch, bool tied = true) {
   g.KvF32(a + ".rope.freq_base", 1e6f);
   g.KvF32(a + ".attention.layer_norm_rms_epsilon", 1e-6f);
   std::vector<std::string> tokens;
-  for (int i = 0; i < kTinyVocab; ++i) tokens.push_back("t" + std::to_string(i));
+  for (int i = 0; i < kTinyVocab; ++i) {
+    std::string tok = "t";  // not "t" + ...: GCC 12 warns falsely (-Wrestrict) on that
+    tok += std::to_string(i);
+    tokens.push_back(tok);
+  }
   g.KvStrings("tokenizer.ggml.tokens", tokens);
   for (const auto& t : TinyTensors(arch, false, tied)) {
     std::vector<uint64_t> ne(t.shape.rbegin(), t.shape.rend());
