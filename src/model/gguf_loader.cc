@@ -1,0 +1,166 @@
+#include "model/gguf_loader.h"
+
+#include <cmath>
+
+#include "model/tensor_source.h"
+
+namespace detinfer {
+
+namespace {
+
+// Bounded like llama.cpp's int32 hparams, so later products of two cannot overflow int64.
+constexpr int64_t kMaxParam = INT32_MAX;
+
+std::string LayerName(int64_t layer, LayerSlot slot) {
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  switch (slot) {
+    case LayerSlot::kAttnNorm: return p + "attn_norm.weight";
+    case LayerSlot::kWq: return p + "attn_q.weight";
+    case LayerSlot::kWk: return p + "attn_k.weight";
+    case LayerSlot::kWv: return p + "attn_v.weight";
+    case LayerSlot::kWo: return p + "attn_output.weight";
+    case LayerSlot::kBq: return p + "attn_q.bias";
+    case LayerSlot::kBk: return p + "attn_k.bias";
+    case LayerSlot::kBv: return p + "attn_v.bias";
+    case LayerSlot::kQNorm: return p + "attn_q_norm.weight";
+    case LayerSlot::kKNorm: return p + "attn_k_norm.weight";
+    case LayerSlot::kFfnNorm: return p + "ffn_norm.weight";
+    case LayerSlot::kWGate: return p + "ffn_gate.weight";
+    case LayerSlot::kWUp: return p + "ffn_up.weight";
+    case LayerSlot::kWDown: return p + "ffn_down.weight";
+  }
+  return p + "?";
+}
+
+class GgufLookup : public TensorLookup {
+ public:
+  explicit GgufLookup(const GgufFile& f) : f_(f) {}
+  bool Has(const std::string& name) const override { return f_.tensors().count(name) != 0; }
+  Result<TensorView> Get(const std::string& name) const override { return f_.View(name); }
+
+ private:
+  const GgufFile& f_;
+};
+
+}  // namespace
+
+Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
+  const std::string& path = g.path();
+  DETINFER_ASSIGN_OR_RETURN(std::string_view arch_name, g.GetString("general.architecture"));
+  ModelConfig c;
+  if (arch_name == "llama") {
+    c.arch = Arch::kLlama;
+    c.rope_style = RopeStyle::kInterleaved;
+  } else if (arch_name == "qwen2" || arch_name == "qwen3") {
+    c.arch = arch_name == "qwen2" ? Arch::kQwen2 : Arch::kQwen3;
+    c.rope_style = RopeStyle::kRotateHalf;
+  } else {
+    return Status::Unsupported(path + ": general.architecture '" + std::string(arch_name) +
+                               "' is not supported (llama, qwen2, qwen3)");
+  }
+  const std::string a(arch_name);
+  auto get = [&](const char* suffix, int64_t* out) -> Status {
+    DETINFER_ASSIGN_OR_RETURN(*out, g.GetInt(a + suffix, 1, kMaxParam));
+    return Status::Ok();
+  };
+  auto has = [&](const char* suffix) { return g.Find(a + suffix) != nullptr; };
+  DETINFER_RETURN_IF_ERROR(get(".embedding_length", &c.dim));
+  DETINFER_RETURN_IF_ERROR(get(".block_count", &c.n_layers));
+  DETINFER_RETURN_IF_ERROR(get(".attention.head_count", &c.n_heads));
+  c.n_kv_heads = c.n_heads;
+  if (has(".attention.head_count_kv")) {
+    DETINFER_RETURN_IF_ERROR(get(".attention.head_count_kv", &c.n_kv_heads));
+  }
+  DETINFER_RETURN_IF_ERROR(get(".feed_forward_length", &c.ffn_dim));
+  DETINFER_RETURN_IF_ERROR(get(".context_length", &c.max_seq_len));
+  if (has(".attention.key_length")) {
+    DETINFER_RETURN_IF_ERROR(get(".attention.key_length", &c.head_dim));
+  } else {
+    if (c.dim % c.n_heads != 0) {
+      return Status::InvalidArgument(path + ": " + a + ".embedding_length " +
+                                     std::to_string(c.dim) + " is not a multiple of " + a +
+                                     ".attention.head_count " + std::to_string(c.n_heads));
+    }
+    c.head_dim = c.dim / c.n_heads;
+  }
+  if (has(".attention.value_length")) {
+    int64_t v = 0;
+    DETINFER_RETURN_IF_ERROR(get(".attention.value_length", &v));
+    if (v != c.head_dim) {
+      return Status::Unsupported(path + ": " + a + ".attention.value_length " +
+                                 std::to_string(v) + " differs from the key length " +
+                                 std::to_string(c.head_dim));
+    }
+  }
+  if (has(".rope.dimension_count")) {
+    int64_t rot = 0;
+    DETINFER_RETURN_IF_ERROR(get(".rope.dimension_count", &rot));
+    if (rot != c.head_dim) {
+      return Status::Unsupported(path + ": " + a + ".rope.dimension_count " +
+                                 std::to_string(rot) + " (partial rotary) differs from "
+                                 "head_dim " + std::to_string(c.head_dim));
+    }
+  }
+  if (has(".rope.scaling.type")) {
+    DETINFER_ASSIGN_OR_RETURN(std::string_view s, g.GetString(a + ".rope.scaling.type"));
+    if (s != "none") {
+      return Status::Unsupported(path + ": " + a + ".rope.scaling.type '" + std::string(s) +
+                                 "' is not supported");
+    }
+  }
+  c.rope_theta = 10000.0;  // llama.cpp's default when the key is absent
+  if (has(".rope.freq_base")) {
+    DETINFER_ASSIGN_OR_RETURN(c.rope_theta, g.GetFloat(a + ".rope.freq_base"));
+  }
+  DETINFER_ASSIGN_OR_RETURN(double eps, g.GetFloat(a + ".attention.layer_norm_rms_epsilon"));
+  if (!(eps > 0) || !std::isfinite(eps) || !std::isfinite(c.rope_theta)) {
+    return Status::InvalidArgument(path + ": " + a + ".attention.layer_norm_rms_epsilon " +
+                                   std::to_string(eps) + " / rope.freq_base " +
+                                   std::to_string(c.rope_theta) + " out of range");
+  }
+  c.norm_eps = static_cast<float>(eps);
+
+  auto embd = g.tensors().find("token_embd.weight");
+  if (embd == g.tensors().end()) {
+    return Status::NotFound(path + ": missing tensor 'token_embd.weight'");
+  }
+  if (embd->second.ne.size() != 2 || embd->second.ne[1] <= 0 ||
+      embd->second.ne[1] > kMaxParam) {
+    std::string dims;
+    for (int64_t d : embd->second.ne) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+    return Status::InvalidArgument(path + ": tensor 'token_embd.weight' has ne [" + dims +
+                                   "], expected [embedding_length, vocab_size]");
+  }
+  c.vocab_size = embd->second.ne[1];
+  if (const GgufValue* tokens = g.Find("tokenizer.ggml.tokens")) {
+    if (tokens->type != GgufType::kArray || tokens->count != static_cast<uint64_t>(c.vocab_size)) {
+      return Status::InvalidArgument(path + ": tokenizer.ggml.tokens has " +
+                                     std::to_string(tokens->count) + " entries but "
+                                     "token_embd.weight has " + std::to_string(c.vocab_size) +
+                                     " rows");
+    }
+  }
+  c.tied_embeddings = g.tensors().count("output.weight") == 0;
+  c.qkv_bias = g.tensors().count("blk.0.attn_q.bias") != 0;
+  if (g.tensors().count("blk.0.attn_output.bias") != 0) {
+    return Status::Unsupported(path + ": tensor 'blk.0.attn_output.bias' (an output projection "
+                               "bias) is not supported");
+  }
+  c.qk_norm = c.arch == Arch::kQwen3;
+  DETINFER_RETURN_IF_ERROR(c.Validate(path));
+  return c;
+}
+
+Result<ModelWeights> LoadGguf(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(path));
+  ModelWeights w;
+  DETINFER_ASSIGN_OR_RETURN(w.config, GgufModelConfig(g));
+  w.format = ModelFormat::kGguf;
+  w.source = path;
+  const NameScheme names{"token_embd.weight", "output_norm.weight", "output.weight", &LayerName};
+  DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
+  w.files.push_back(g.TakeFile());
+  return w;
+}
+
+}  // namespace detinfer

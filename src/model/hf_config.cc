@@ -1,0 +1,156 @@
+// config.json parsing for hf_loader.h (kept apart from the tensor plumbing).
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include "model/hf_loader.h"
+
+namespace detinfer {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Config integers are bounded by INT32_MAX (as llama.cpp's are) so that products of two of
+// them, e.g. n_heads * head_dim, cannot overflow int64 anywhere later.
+Status GetInt(const json& cfg, const char* key, const std::string& src, bool required,
+              int64_t* out) {
+  auto it = cfg.find(key);
+  if (it == cfg.end() || it->is_null()) {
+    if (required) return Status::InvalidArgument(src + ": missing field \"" + key + "\"");
+    return Status::Ok();
+  }
+  if (!it->is_number_integer() ||
+      (it->is_number_unsigned() && it->get<uint64_t>() > INT32_MAX) ||
+      (!it->is_number_unsigned() && (it->get<int64_t>() > INT32_MAX ||
+                                     it->get<int64_t>() < INT32_MIN))) {
+    return Status::InvalidArgument(src + ": field \"" + key + "\" must be an integer in int32 "
+                                   "range, got " + it->dump());
+  }
+  *out = it->get<int64_t>();
+  return Status::Ok();
+}
+
+Status GetDouble(const json& cfg, const char* key, const std::string& src, double* out) {
+  auto it = cfg.find(key);
+  if (it == cfg.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number()) {
+    return Status::InvalidArgument(src + ": field \"" + key + "\" must be a number, got " +
+                                   it->dump());
+  }
+  *out = it->get<double>();
+  return Status::Ok();
+}
+
+Status GetBool(const json& cfg, const char* key, const std::string& src, bool* out) {
+  auto it = cfg.find(key);
+  if (it == cfg.end() || it->is_null()) return Status::Ok();
+  if (!it->is_boolean()) {
+    return Status::InvalidArgument(src + ": field \"" + key + "\" must be true or false, got " +
+                                   it->dump());
+  }
+  *out = it->get<bool>();
+  return Status::Ok();
+}
+
+Result<Arch> ParseArch(const json& cfg, const std::string& src) {
+  auto arch = cfg.find("architectures");
+  if (arch != cfg.end() && !arch->is_null()) {
+    if (!arch->is_array() || arch->empty() || !(*arch)[0].is_string()) {
+      return Status::InvalidArgument(src + ": field \"architectures\" must be a non-empty "
+                                     "array of strings, got " + arch->dump());
+    }
+    const std::string name = (*arch)[0].get<std::string>();
+    if (name == "LlamaForCausalLM") return Arch::kLlama;
+    if (name == "Qwen2ForCausalLM") return Arch::kQwen2;
+    if (name == "Qwen3ForCausalLM") return Arch::kQwen3;
+    return Status::Unsupported(src + ": architecture '" + name + "' is not supported "
+                               "(LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+  }
+  auto type = cfg.find("model_type");
+  if (type == cfg.end() || !type->is_string()) {
+    return Status::InvalidArgument(src + ": missing field \"architectures\" (and no "
+                                   "\"model_type\")");
+  }
+  const std::string name = type->get<std::string>();
+  if (name == "llama") return Arch::kLlama;
+  if (name == "qwen2") return Arch::kQwen2;
+  if (name == "qwen3") return Arch::kQwen3;
+  return Status::Unsupported(src + ": model_type '" + name + "' is not supported");
+}
+
+}  // namespace
+
+Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& src) {
+  const json cfg = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (cfg.is_discarded() || !cfg.is_object()) {
+    return Status::InvalidArgument(src + ": not a JSON object (malformed config.json)");
+  }
+  ModelConfig c;
+  DETINFER_ASSIGN_OR_RETURN(c.arch, ParseArch(cfg, src));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "hidden_size", src, true, &c.dim));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_hidden_layers", src, true, &c.n_layers));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_attention_heads", src, true, &c.n_heads));
+  c.n_kv_heads = c.n_heads;  // HF's default: no GQA
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_key_value_heads", src, false, &c.n_kv_heads));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "intermediate_size", src, true, &c.ffn_dim));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "vocab_size", src, true, &c.vocab_size));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "max_position_embeddings", src, true, &c.max_seq_len));
+  if (c.n_heads <= 0) {
+    return Status::InvalidArgument(src + ": num_attention_heads must be positive, got " +
+                                   std::to_string(c.n_heads));
+  }
+  if (auto hd = cfg.find("head_dim"); hd != cfg.end() && !hd->is_null()) {
+    DETINFER_RETURN_IF_ERROR(GetInt(cfg, "head_dim", src, true, &c.head_dim));
+  } else {
+    if (c.dim % c.n_heads != 0) {
+      return Status::InvalidArgument(src + ": hidden_size " + std::to_string(c.dim) +
+                                     " is not a multiple of num_attention_heads " +
+                                     std::to_string(c.n_heads) + " (and no head_dim)");
+    }
+    c.head_dim = c.dim / c.n_heads;
+  }
+  c.rope_theta = 10000.0;
+  DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_theta", src, &c.rope_theta));
+  double eps = 1e-6;  // the transformers default for all three architectures
+  DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
+  c.norm_eps = static_cast<float>(eps);
+  c.tied_embeddings = false;
+  DETINFER_RETURN_IF_ERROR(GetBool(cfg, "tie_word_embeddings", src, &c.tied_embeddings));
+  c.rope_style = RopeStyle::kRotateHalf;
+  c.qk_norm = c.arch == Arch::kQwen3;
+
+  // Qwen2's q/k/v projections always carry a bias in transformers; Llama and Qwen3 put one on
+  // all four projections when attention_bias is set, and o_proj biases are not implemented.
+  bool attention_bias = c.arch == Arch::kQwen2;
+  DETINFER_RETURN_IF_ERROR(GetBool(cfg, "attention_bias", src, &attention_bias));
+  if (attention_bias && c.arch != Arch::kQwen2) {
+    return Status::Unsupported(src + ": attention_bias = true (an o_proj bias) is not supported "
+                               "for " + std::string(ArchName(c.arch)));
+  }
+  c.qkv_bias = attention_bias;
+  bool flag = false;
+  DETINFER_RETURN_IF_ERROR(GetBool(cfg, "mlp_bias", src, &flag));
+  if (flag) return Status::Unsupported(src + ": mlp_bias = true is not supported");
+  flag = false;
+  DETINFER_RETURN_IF_ERROR(GetBool(cfg, "use_sliding_window", src, &flag));
+  if (flag) return Status::Unsupported(src + ": use_sliding_window = true is not supported");
+  auto scaling = cfg.find("rope_scaling");
+  if (scaling != cfg.end() && !scaling->is_null()) {
+    return Status::Unsupported(src + ": rope_scaling " + scaling->dump() + " is not supported");
+  }
+  auto act = cfg.find("hidden_act");
+  if (act != cfg.end() && !(act->is_string() && act->get<std::string>() == "silu")) {
+    return Status::Unsupported(src + ": hidden_act " + act->dump() +
+                               " is not supported (only \"silu\")");
+  }
+  DETINFER_RETURN_IF_ERROR(c.Validate(src));
+  if (!(c.norm_eps > 0) || !std::isfinite(c.rope_theta)) {
+    return Status::InvalidArgument(src + ": rms_norm_eps " + std::to_string(eps) +
+                                   " / rope_theta " + std::to_string(c.rope_theta) +
+                                   " out of range");
+  }
+  return c;
+}
+
+}  // namespace detinfer

@@ -1,0 +1,145 @@
+#include "model/hf_loader.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "model/safetensors.h"
+#include "model/tensor_source.h"
+
+namespace detinfer {
+
+namespace {
+
+using json = nlohmann::json;
+
+// config.json / the index are small; anything larger is not one.
+constexpr size_t kMaxJsonBytes = 64u << 20;
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<std::string> ReadJsonFile(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(MappedFile f, MappedFile::Open(path));
+  if (f.size() > kMaxJsonBytes) {
+    return Status::InvalidArgument(path + ": " + std::to_string(f.size()) +
+                                   " bytes is too large for a JSON file (limit " +
+                                   std::to_string(kMaxJsonBytes) + ")");
+  }
+  return std::string(reinterpret_cast<const char*>(f.data()), f.size());
+}
+
+std::string LayerName(int64_t layer, LayerSlot slot) {
+  const std::string p = "model.layers." + std::to_string(layer) + ".";
+  switch (slot) {
+    case LayerSlot::kAttnNorm: return p + "input_layernorm.weight";
+    case LayerSlot::kWq: return p + "self_attn.q_proj.weight";
+    case LayerSlot::kWk: return p + "self_attn.k_proj.weight";
+    case LayerSlot::kWv: return p + "self_attn.v_proj.weight";
+    case LayerSlot::kWo: return p + "self_attn.o_proj.weight";
+    case LayerSlot::kBq: return p + "self_attn.q_proj.bias";
+    case LayerSlot::kBk: return p + "self_attn.k_proj.bias";
+    case LayerSlot::kBv: return p + "self_attn.v_proj.bias";
+    case LayerSlot::kQNorm: return p + "self_attn.q_norm.weight";
+    case LayerSlot::kKNorm: return p + "self_attn.k_norm.weight";
+    case LayerSlot::kFfnNorm: return p + "post_attention_layernorm.weight";
+    case LayerSlot::kWGate: return p + "mlp.gate_proj.weight";
+    case LayerSlot::kWUp: return p + "mlp.up_proj.weight";
+    case LayerSlot::kWDown: return p + "mlp.down_proj.weight";
+  }
+  return p + "?";
+}
+
+class ShardLookup : public TensorLookup {
+ public:
+  std::string dir;
+  std::vector<SafetensorsFile> shards;
+  std::map<std::string, size_t> where;  // tensor name -> shard
+
+  bool Has(const std::string& name) const override { return where.count(name) != 0; }
+  Result<TensorView> Get(const std::string& name) const override {
+    auto it = where.find(name);
+    if (it == where.end()) return Status::NotFound(dir + ": missing tensor '" + name + "'");
+    return shards[it->second].View(name);
+  }
+};
+
+// Shard names come from the index file, i.e. from the untrusted input: only plain file names
+// inside the model directory are accepted (no path separators, no "..").
+Status CheckShardName(const std::string& name, const std::string& index_path) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos) {
+    return Status::InvalidArgument(index_path + ": weight_map names shard '" + name +
+                                   "', which is not a plain file name in the model directory");
+  }
+  return Status::Ok();
+}
+
+Status OpenShards(const std::string& dir, ShardLookup* lookup) {
+  const std::string single = dir + "/model.safetensors";
+  const std::string index_path = dir + "/model.safetensors.index.json";
+  lookup->dir = dir;
+  if (IsRegularFile(single)) {
+    DETINFER_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(single));
+    for (const auto& [name, t] : f.tensors()) lookup->where[name] = 0;
+    lookup->shards.push_back(std::move(f));
+    return Status::Ok();
+  }
+  if (!IsRegularFile(index_path)) {
+    return Status::NotFound(dir + ": neither model.safetensors nor "
+                            "model.safetensors.index.json exists");
+  }
+  DETINFER_ASSIGN_OR_RETURN(std::string text, ReadJsonFile(index_path));
+  const json index = json::parse(text, nullptr, false);
+  if (index.is_discarded() || !index.is_object()) {
+    return Status::InvalidArgument(index_path + ": not a JSON object");
+  }
+  auto map = index.find("weight_map");
+  if (map == index.end() || !map->is_object()) {
+    return Status::InvalidArgument(index_path + ": missing object \"weight_map\"");
+  }
+  std::map<std::string, size_t> shard_index;
+  for (const auto& [tensor, file] : map->items()) {
+    if (!file.is_string()) {
+      return Status::InvalidArgument(index_path + ": weight_map entry for '" + tensor +
+                                     "' is not a file name: " + file.dump());
+    }
+    const std::string name = file.get<std::string>();
+    DETINFER_RETURN_IF_ERROR(CheckShardName(name, index_path));
+    auto [it, inserted] = shard_index.emplace(name, lookup->shards.size());
+    if (inserted) {
+      DETINFER_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(dir + "/" + name));
+      lookup->shards.push_back(std::move(f));
+    }
+    if (lookup->shards[it->second].Find(tensor) == nullptr) {
+      return Status::NotFound(index_path + ": weight_map puts tensor '" + tensor + "' in " +
+                              name + ", which does not contain it");
+    }
+    lookup->where[tensor] = it->second;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ModelWeights> LoadHfDirectory(const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  DETINFER_ASSIGN_OR_RETURN(std::string config_text, ReadJsonFile(config_path));
+  ModelWeights w;
+  DETINFER_ASSIGN_OR_RETURN(w.config, ParseHfConfig(config_text, config_path));
+  w.format = ModelFormat::kHuggingFace;
+  w.source = dir;
+  ShardLookup lookup;
+  DETINFER_RETURN_IF_ERROR(OpenShards(dir, &lookup));
+  const NameScheme names{"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
+                         &LayerName};
+  DETINFER_RETURN_IF_ERROR(AssembleWeights(lookup, names, &w));
+  for (SafetensorsFile& f : lookup.shards) w.files.push_back(f.TakeFile());
+  return w;
+}
+
+}  // namespace detinfer

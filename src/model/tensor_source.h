@@ -1,0 +1,43 @@
+// Shared plumbing for the loaders of formats that name their tensors (Hugging Face, GGUF): a
+// name -> tensor lookup, the per-format naming scheme, and one routine that fills ModelWeights
+// from them, so both formats find the same slots by the same rules.
+#ifndef DETINFER_MODEL_TENSOR_SOURCE_H_
+#define DETINFER_MODEL_TENSOR_SOURCE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "model/weights.h"
+
+namespace detinfer {
+
+// A contiguous row-major view with dimensions given outermost-first (rank <= kMaxTensorRank).
+TensorView MakeView(const void* data, DType dtype, const int64_t* dims, int rank);
+
+enum class LayerSlot {
+  kAttnNorm, kWq, kWk, kWv, kWo, kBq, kBk, kBv, kQNorm, kKNorm, kFfnNorm, kWGate, kWUp, kWDown
+};
+
+struct NameScheme {
+  std::string embed, final_norm, lm_head;
+  std::string (*layer)(int64_t layer, LayerSlot slot);
+};
+
+class TensorLookup {
+ public:
+  virtual ~TensorLookup() = default;
+  virtual bool Has(const std::string& name) const = 0;
+  // NotFound naming the file and the tensor when absent; Unsupported for a dtype detinfer
+  // cannot use (naming the tensor and the dtype).
+  virtual Result<TensorView> Get(const std::string& name) const = 0;
+};
+
+// Fills token_embedding, layers, final_norm and lm_head from `lookup`, following w->config
+// (n_layers, qkv_bias, qk_norm, tied_embeddings). Shapes are checked later (ValidateWeights).
+Status AssembleWeights(const TensorLookup& lookup, const NameScheme& names, ModelWeights* w);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_TENSOR_SOURCE_H_
