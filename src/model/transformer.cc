@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "kernels/activation.h"
@@ -40,6 +41,31 @@ TensorView Heads(std::vector<float>& buf, int64_t rows, int64_t width, int64_t c
   return v;
 }
 
+// Rows of a q or k projection (or bias) reordered from the interleaved RoPE convention to
+// rotate-half: rotate-half row h*hd + i (i < hd/2) is interleaved row h*hd + 2i, and row
+// h*hd + hd/2 + i is interleaved row h*hd + 2i + 1. See Transformer::Create for why.
+Result<TensorView> ToRotateHalf(const TensorView& w, int64_t heads, int64_t hd,
+                                std::vector<AlignedBuffer>* keep) {
+  const size_t row_bytes = static_cast<size_t>(w.rank == 2 ? w.shape[1] : 1) * DTypeSize(w.dtype);
+  DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
+                            AlignedBuffer::Allocate(static_cast<size_t>(heads * hd) * row_bytes));
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  auto* dst = buf.as<uint8_t>();
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < hd / 2; ++i) {
+      std::memcpy(dst + static_cast<size_t>(h * hd + i) * row_bytes,
+                  src + static_cast<size_t>(h * hd + 2 * i) * row_bytes, row_bytes);
+      std::memcpy(dst + static_cast<size_t>(h * hd + hd / 2 + i) * row_bytes,
+                  src + static_cast<size_t>(h * hd + 2 * i + 1) * row_bytes, row_bytes);
+    }
+  }
+  TensorView v = w;
+  v.data = buf.data();
+  if (v.rank == 2) v.stride[0] = v.shape[1];
+  keep->push_back(std::move(buf));
+  return v;
+}
+
 }  // namespace
 
 Result<Transformer> Transformer::Create(ModelWeights weights) {
@@ -47,8 +73,26 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
   DETINFER_RETURN_IF_ERROR(c.Validate(weights.source));
   Transformer t;
   t.layers_.resize(static_cast<size_t>(c.n_layers));
+  // One internal RoPE layout. A file in the interleaved convention (llama2.c, GGUF llama) has
+  // its q/k rows reordered to rotate-half here, once: RoPE rotates the same pairs with the same
+  // table entries either way, but the q.k dot product sums over head_dim in storage order, so
+  // only one layout makes the same weights give the same bits whatever file they came from.
+  const bool reorder = c.rope_style == RopeStyle::kInterleaved;
+  std::vector<AlignedBuffer> reordered;  // lives until the weights are packed
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    const LayerWeights& w = weights.layers[static_cast<size_t>(l)];
+    LayerWeights w = weights.layers[static_cast<size_t>(l)];
+    if (reorder) {
+      if (c.qk_norm) {
+        return Status::Unsupported(weights.source +
+                                   ": q/k norm with interleaved RoPE is not supported");
+      }
+      DETINFER_ASSIGN_OR_RETURN(w.wq, ToRotateHalf(w.wq, c.n_heads, c.head_dim, &reordered));
+      DETINFER_ASSIGN_OR_RETURN(w.wk, ToRotateHalf(w.wk, c.n_kv_heads, c.head_dim, &reordered));
+      if (c.qkv_bias) {
+        DETINFER_ASSIGN_OR_RETURN(w.bq, ToRotateHalf(w.bq, c.n_heads, c.head_dim, &reordered));
+        DETINFER_ASSIGN_OR_RETURN(w.bk, ToRotateHalf(w.bk, c.n_kv_heads, c.head_dim, &reordered));
+      }
+    }
     LayerPacked& p = t.layers_[static_cast<size_t>(l)];
     const TensorView qkv[3] = {w.wq, w.wk, w.wv};
     DETINFER_ASSIGN_OR_RETURN(p.qkv, PackedMatrix::PackRows(qkv));
@@ -68,6 +112,7 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
     }
   }
   DETINFER_ASSIGN_OR_RETURN(t.lm_head_, PackedMatrix::Pack(weights.lm_head));
+  t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(
       t.rope_, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
                                  c.rope_theta, static_cast<int>(c.max_seq_len)));
@@ -189,8 +234,8 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
       DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, w.q_norm, c.norm_eps, q));
       DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, w.k_norm, c.norm_eps, k));
     }
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, c.rope_style, q, positions.data()));
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, c.rope_style, k, positions.data()));
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, q, positions.data()));
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, k, positions.data()));
     for (size_t i = 0; i < segs.size(); ++i) {
       const float* row = qkv.data() + aseqs[i].q_begin * qkv_w;
       DETINFER_RETURN_IF_ERROR(cache.Write(l, segs[i].seq, segs[i].pos, aseqs[i].q_len,

@@ -6,7 +6,7 @@
 //   h = RmsNorm(x, attn_norm)
 //   [q | k | v] = h · [Wq | Wk | Wv]^T (+ bias)         one matmul over the fused weight
 //   q, k = RmsNormHeads(q, q_norm), RmsNormHeads(k, k_norm)          (Qwen3 only)
-//   q, k = RoPE(q, pos), RoPE(k, pos)                     the file's convention and theta
+//   q, k = RoPE(q, pos), RoPE(k, pos)                     rotate-half pairs, the file's theta
 //   cache[layer, seq, pos] = round(k), round(v)           the one rounding of K/V (SPEC §K5)
 //   a = Attention(q, cache)                               kernels/attention.h, paged
 //   x = x + a · Wo^T
@@ -14,6 +14,10 @@
 //   [g | u] = h · [Wgate | Wup]^T
 //   x = x + SwiGlu(g, u) · Wdown^T
 // then logits = RmsNorm(x, final_norm) · lm_head^T for the rows the caller asks for.
+//
+// Internally q/k rows are always in the rotate-half layout (files in the interleaved convention
+// are reordered once, at Create), so the same weights give the same bits from any file format;
+// the K rows in the cache are in that layout too.
 //
 // Why the bits of a token never depend on the rest of the batch: every kernel computes a row
 // (or a (query, head)) alone, in an order fixed by the model's shapes (kernels/*.h); fusing
@@ -78,6 +82,7 @@ class Transformer {
   std::vector<LayerPacked> layers_;
   PackedMatrix lm_head_;
   RopeTable rope_;
+  RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows
 };
 
 }  // namespace detinfer
