@@ -56,7 +56,9 @@ Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>
     const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
                                md.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) return Status::Internal(what_ + ": regex match failed: " + Pcre2Message(rc));
+    // A pattern from the file can backtrack past PCRE2's match limit on some input: that is
+    // the file's fault, reported as such, not a crash or a silent partial split.
+    if (rc < 0) return Status::InvalidArgument(what_ + ": regex match failed: " + Pcre2Message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
     const size_t begin = ov[0], end = ov[1];
     if (end == begin) {
