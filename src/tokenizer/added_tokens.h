@@ -1,0 +1,52 @@
+// AddedTokenMatcher: finds special / added tokens (e.g. "<|endoftext|>", "<|im_start|>")
+// verbatim in the input before any normalization or pre-tokenization, as Hugging Face's
+// AddedVocabulary does: at each position the longest token that starts there wins, scanning
+// left to right (aho-corasick LeftmostLongest).
+#ifndef DETINFER_TOKENIZER_ADDED_TOKENS_H_
+#define DETINFER_TOKENIZER_ADDED_TOKENS_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace detinfer {
+
+struct AddedToken {
+  std::string content;
+  int32_t id = -1;
+  bool lstrip = false;  // the match also takes the whitespace to its left
+  bool rstrip = false;  // ... and to its right
+  bool special = false;
+};
+
+// A piece of the input: plain text (id == -1) or one added token.
+struct TextSegment {
+  std::string_view text;
+  int32_t id = -1;
+};
+
+class AddedTokenMatcher {
+ public:
+  // Empty contents are ignored (they would match everywhere).
+  void Add(AddedToken token);
+  bool empty() const { return tokens_.empty(); }
+
+  // Splits `text` into plain segments (never empty) and token segments, in order.
+  std::vector<TextSegment> Split(std::string_view text) const;
+
+ private:
+  std::vector<AddedToken> tokens_;
+  std::array<std::vector<size_t>, 256> by_first_byte_;  // indices into tokens_
+};
+
+// Unicode White_Space (char::is_whitespace in Rust), for lstrip/rstrip. Returns the length of
+// the whitespace character at text[pos], 0 if none.
+size_t WhitespaceLengthAt(std::string_view text, size_t pos);
+// Length of the whitespace character ending at text[end - 1], 0 if none.
+size_t WhitespaceLengthBefore(std::string_view text, size_t end);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_TOKENIZER_ADDED_TOKENS_H_

@@ -1,0 +1,38 @@
+// Hugging Face tokenizer.json loader for byte-level BPE models (GPT-2, Llama-3, Qwen2/3).
+//
+// Read: model (type "BPE": vocab, merges as "a b" strings or ["a", "b"] pairs, ignore_merges,
+// unk_token), added_tokens, normalizer (null, NFC/NFD/NFKC/NFKD, Sequence of them),
+// pre_tokenizer (ByteLevel, Split with a Regex or String pattern and behavior Isolated or
+// Removed, Sequence of them; ByteLevel must come last), and post_processor only to find the BOS
+// (the first SpecialToken of a TemplateProcessing "single" template). Anything that would
+// change the result and is not implemented is an Unsupported error naming it, never ignored.
+#ifndef DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_
+#define DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "tokenizer/tokenizer.h"
+
+namespace detinfer {
+
+struct HfTokenizerOptions {
+  // Token texts for BOS / EOS (from tokenizer_config.json or the model config). Empty: BOS from
+  // the post_processor template, no EOS. A name not in the vocabulary is an error.
+  std::string bos_token;
+  std::string eos_token;
+};
+
+Result<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string& path,
+                                                       const HfTokenizerOptions& options = {});
+
+// `source` names the document in error messages.
+Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view json,
+                                                        const std::string& source,
+                                                        const HfTokenizerOptions& options = {});
+
+}  // namespace detinfer
+
+#endif  // DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_

@@ -1,0 +1,78 @@
+#include "tokenizer/regex_split.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+namespace detinfer {
+
+struct RegexSplitter::Code {
+  pcre2_code* code = nullptr;
+  ~Code() { pcre2_code_free(code); }
+};
+
+namespace {
+
+std::string Pcre2Message(int err) {
+  PCRE2_UCHAR buf[256];
+  const int n = pcre2_get_error_message(err, buf, sizeof(buf));
+  return n < 0 ? "PCRE2 error " + std::to_string(err) : std::string(reinterpret_cast<char*>(buf));
+}
+
+}  // namespace
+
+Result<RegexSplitter> RegexSplitter::Compile(std::string_view pattern, bool literal,
+                                             SplitBehavior behavior, const std::string& what) {
+  uint32_t options = PCRE2_UTF | PCRE2_UCP;
+  if (literal) options |= PCRE2_LITERAL;
+  int err = 0;
+  PCRE2_SIZE offset = 0;
+  auto code = std::make_shared<Code>();
+  code->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                             options, &err, &offset, nullptr);
+  if (code->code == nullptr) {
+    return Status::InvalidArgument(what + ": invalid regex '" + std::string(pattern) +
+                                   "': " + Pcre2Message(err) + " at offset " +
+                                   std::to_string(offset));
+  }
+  // JIT only changes speed, never the matches; a platform without it falls back silently.
+  (void)pcre2_jit_compile(code->code, PCRE2_JIT_COMPLETE);
+  RegexSplitter s;
+  s.code_ = std::move(code);
+  s.behavior_ = behavior;
+  s.what_ = what;
+  return s;
+}
+
+Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>* out) const {
+  // Match data per call: the compiled pattern is shared read-only between threads.
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+      pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
+  if (!md) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t gap_start = 0;  // start of the text not yet covered by a match
+  size_t pos = 0;
+  while (pos < text.size()) {
+    // The text was validated as UTF-8 by the caller, so PCRE2's own check is skipped.
+    const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
+                               md.get(), nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    // A pattern from the file can backtrack past PCRE2's match limit on some input: that is
+    // the file's fault, reported as such, not a crash or a silent partial split.
+    if (rc < 0) return Status::InvalidArgument(what_ + ": regex match failed: " + Pcre2Message(rc));
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const size_t begin = ov[0], end = ov[1];
+    if (end == begin) {
+      // An empty match covers nothing (Hugging Face drops empty pieces); step one character.
+      pos = begin + 1;
+      while (pos < text.size() && (static_cast<uint8_t>(text[pos]) & 0xC0) == 0x80) ++pos;
+      continue;
+    }
+    if (begin > gap_start) out->push_back(text.substr(gap_start, begin - gap_start));
+    if (behavior_ == SplitBehavior::kIsolated) out->push_back(text.substr(begin, end - begin));
+    gap_start = pos = end;
+  }
+  if (gap_start < text.size()) out->push_back(text.substr(gap_start));
+  return Status::Ok();
+}
+
+}  // namespace detinfer

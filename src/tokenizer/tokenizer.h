@@ -1,0 +1,56 @@
+// Tokenizer: text <-> token ids, the interface every tokenizer format implements.
+//
+// Implementations (each a factory returning std::unique_ptr<Tokenizer>):
+//   hf_tokenizer_json.h  Hugging Face tokenizer.json, byte-level BPE (GPT-2, Llama-3, Qwen2/3)
+//   llama2c_tokenizer.h  llama2.c tokenizer.bin (SentencePiece-style score merging, run.c)
+//   vocab_tokenizer.h    a vocabulary given as lists (GGUF tokenizer.ggml.* metadata)
+// Algorithms and known differences from the reference implementations: docs/tokenizers.md.
+//
+// All methods are const and keep no mutable state, so one tokenizer may serve many threads.
+#ifndef DETINFER_TOKENIZER_TOKENIZER_H_
+#define DETINFER_TOKENIZER_TOKENIZER_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace detinfer {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // `text` must be well-formed UTF-8 (the error names the byte offset otherwise). add_bos
+  // prepends bos_id() when the tokenizer has one and does nothing when it has none (as Hugging
+  // Face's add_special_tokens does for GPT-2).
+  virtual Result<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const = 0;
+
+  // The text of `ids`: the bytes of each token (TokenBytes) concatenated, with ill-formed UTF-8
+  // replaced by U+FFFD per maximal subpart. Special tokens appear as their text. An id outside
+  // [0, vocab_size()) is an error naming the id and the vocabulary size.
+  virtual Result<std::string> Decode(std::span<const int32_t> ids) const;
+
+  // The bytes token `id` contributes to decoded text when it follows `prev_id` (-1: it starts
+  // the sequence). The previous token matters for SentencePiece vocabularies, which drop the
+  // space the encoder prepended. May be a partial UTF-8 character (byte-fallback tokens).
+  virtual Result<std::string> TokenBytes(int32_t id, int32_t prev_id) const = 0;
+
+  // The token's string as stored in the vocabulary (e.g. "Ġthe", "▁the", "<0x0A>").
+  virtual Result<std::string_view> TokenText(int32_t id) const = 0;
+
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos_id() const = 0;  // -1 if none
+  virtual int32_t eos_id() const = 0;  // -1 if none
+
+ protected:
+  // Ok if 0 <= id < vocab_size(), else an OutOfRange error naming both.
+  Status CheckId(int32_t id) const;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_TOKENIZER_TOKENIZER_H_
