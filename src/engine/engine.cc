@@ -248,6 +248,7 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
     s.result.top_logprobs.push_back(TopN(RowLogprobs(ctx_, last, vocab), s.request.top_logprobs));
   }
   s.tokens.push_back(t.token);
+  if (on_token_) on_token_(s.request.id, t.token);
   const auto& stop = s.request.stop_ids;
   if (std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
     Finish(s, FinishReason::kStop);

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -58,6 +60,10 @@ class Engine {
                                    const std::vector<int32_t>& completion);
 
   const PagedKvCache& cache() const { return cache_; }
+  // Called for every generated token as soon as it is sampled (for streaming output).
+  void SetOnToken(std::function<void(const std::string& id, int32_t token)> fn) {
+    on_token_ = std::move(fn);
+  }
 
  private:
   struct Sequence {
@@ -84,6 +90,7 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> active_;  // arrival order
   std::vector<RequestResult> finished_;
   SeqId next_kv_id_ = 0;
+  std::function<void(const std::string&, int32_t)> on_token_;
 };
 
 }  // namespace detinfer

@@ -1,0 +1,34 @@
+#include "engine/schedule_id.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/reduction_order.h"
+
+namespace detinfer {
+
+std::string Hex64(uint64_t value) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(value));
+  return buf;
+}
+
+std::string ScheduleDescription(const ScheduleInputs& in) {
+  return std::string("detinfer ") + DETINFER_VERSION +
+         "; attention_key_block=" + std::to_string(kAttentionKeyBlock) +
+         "; matmul_panel=" + std::to_string(kMatmulPanelWidth) +
+         "; reduction_lanes=" + std::to_string(kReductionLanes) +
+         "; isa=" + std::string(IsaName(in.isa)) +
+         "; kv_dtype=" + std::string(DTypeName(in.kv_dtype)) +
+         "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash);
+}
+
+std::string ScheduleId(const ScheduleInputs& in) {
+  const std::string d = ScheduleDescription(in);
+  return Hex64(XXH3_64bits(d.data(), d.size()));
+}
+
+}  // namespace detinfer

@@ -1,0 +1,160 @@
+#include "model/model_bundle.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/mapped_file.h"
+#include "model/gguf.h"
+#include "model/loader.h"
+#include "tokenizer/hf_tokenizer_json.h"
+#include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/vocab_tokenizer.h"
+
+namespace detinfer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t HashFiles(const std::vector<MappedFile>& files) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  for (const MappedFile& f : files) XXH3_64bits_update(st, f.data(), f.size());
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
+Result<uint64_t> HashFile(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(MappedFile f, MappedFile::Open(path));
+  return XXH3_64bits(f.data(), f.size());
+}
+
+// tokenizer_config.json names BOS/EOS either as a string or as {"content": "..."}.
+HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
+  HfTokenizerOptions o;
+  std::ifstream in(dir / "tokenizer_config.json");
+  if (!in) return o;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return o;
+  auto name = [&](const char* key) -> std::string {
+    auto it = j.find(key);
+    if (it == j.end()) return "";
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
+      return (*it)["content"].get<std::string>();
+    }
+    return "";
+  };
+  o.bos_token = name("bos_token");
+  o.eos_token = name("eos_token");
+  return o;
+}
+
+template <typename T>
+std::vector<T> NumericArray(const GgufValue& v) {
+  std::vector<T> out(static_cast<size_t>(v.count));
+  if (v.count > 0) std::memcpy(out.data(), v.raw, out.size() * sizeof(T));
+  return out;
+}
+
+Result<std::unique_ptr<Tokenizer>> GgufTokenizer(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(path));
+  const GgufValue* tokens = g.Find("tokenizer.ggml.tokens");
+  if (tokens == nullptr) return std::unique_ptr<Tokenizer>();
+  GgufVocab v;
+  v.source = path;
+  auto model = g.GetString("tokenizer.ggml.model");
+  v.model = model.ok() ? std::string(*model) : "llama";
+  auto pre = g.GetString("tokenizer.ggml.pre");
+  if (pre.ok()) v.pre = std::string(*pre);
+  for (std::string_view t : tokens->strings) v.tokens.emplace_back(t);
+  if (const GgufValue* s = g.Find("tokenizer.ggml.scores"); s && s->elem_type == GgufType::kF32) {
+    v.scores = NumericArray<float>(*s);
+  }
+  if (const GgufValue* t = g.Find("tokenizer.ggml.token_type");
+      t && (t->elem_type == GgufType::kI32 || t->elem_type == GgufType::kU32)) {
+    v.types = NumericArray<int32_t>(*t);
+  }
+  if (const GgufValue* m = g.Find("tokenizer.ggml.merges")) {
+    for (std::string_view s : m->strings) v.merges.emplace_back(s);
+  }
+  const int64_t n = static_cast<int64_t>(v.tokens.size());
+  auto id = [&](const char* key) -> int32_t {
+    auto r = g.GetInt(key, 0, n > 0 ? n - 1 : 0);
+    return r.ok() ? static_cast<int32_t>(*r) : -1;
+  };
+  v.bos_id = id("tokenizer.ggml.bos_token_id");
+  v.eos_id = id("tokenizer.ggml.eos_token_id");
+  v.unk_id = id("tokenizer.ggml.unknown_token_id");
+  if (const GgufValue* a = g.Find("tokenizer.ggml.add_space_prefix"); a && a->type == GgufType::kBool) {
+    v.add_space_prefix = a->u != 0;
+  }
+  return MakeGgufTokenizer(std::move(v));
+}
+
+Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, int64_t vocab) {
+  if (fs::path(path).extension() == ".json") {
+    return LoadHfTokenizerJson(path, HfSpecialTokens(fs::path(path).parent_path()));
+  }
+  return LoadLlama2cTokenizer(path, static_cast<int32_t>(vocab));
+}
+
+}  // namespace
+
+Result<ModelBundle> LoadModelBundle(const std::string& model_path,
+                                    const std::string& tokenizer_path) {
+  DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
+  ModelBundle b;
+  b.model_hash = HashFiles(weights.files);
+  const ModelFormat format = weights.format;
+  const int64_t vocab = weights.config.vocab_size;
+  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights)));
+  b.model = std::make_unique<Transformer>(std::move(t));
+
+  std::string tok_path = tokenizer_path;
+  if (tok_path.empty()) {
+    const fs::path p(model_path);
+    if (format == ModelFormat::kHuggingFace) {
+      const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+      if (fs::exists(dir / "tokenizer.json")) tok_path = (dir / "tokenizer.json").string();
+    } else if (format == ModelFormat::kLlama2c) {
+      if (fs::exists(p.parent_path() / "tokenizer.bin")) {
+        tok_path = (p.parent_path() / "tokenizer.bin").string();
+      }
+    }
+  }
+  if (!tok_path.empty()) {
+    DETINFER_ASSIGN_OR_RETURN(b.tokenizer, TokenizerFromFile(tok_path, vocab));
+    DETINFER_ASSIGN_OR_RETURN(b.tokenizer_hash, HashFile(tok_path));
+    b.tokenizer_source = tok_path;
+  } else if (format == ModelFormat::kGguf) {
+    auto tok = GgufTokenizer(model_path);
+    if (tok.ok() && *tok) {
+      b.tokenizer = std::move(tok).value();
+      b.tokenizer_hash = b.model_hash;
+      b.tokenizer_source = model_path + " (embedded vocabulary)";
+    } else {
+      b.tokenizer_source = tok.ok() ? "none: the GGUF file has no vocabulary"
+                                    : "none: " + tok.status().message();
+    }
+  } else {
+    b.tokenizer_source = "none found (pass --tokenizer, or use token ids)";
+  }
+  if (b.tokenizer && b.tokenizer->vocab_size() != vocab) {
+    return Status::InvalidArgument("tokenizer " + b.tokenizer_source + " has " +
+                                   std::to_string(b.tokenizer->vocab_size()) +
+                                   " tokens but the model " + model_path + " has a vocabulary of " +
+                                   std::to_string(vocab));
+  }
+  return b;
+}
+
+}  // namespace detinfer

@@ -1,0 +1,32 @@
+// ModelBundle: a model ready to run and the tokenizer that goes with it, found the way a user
+// would expect: an explicit --tokenizer path, else tokenizer.json in a Hugging Face directory,
+// the vocabulary embedded in a GGUF file, or tokenizer.bin beside a llama2.c file.
+#ifndef DETINFER_MODEL_MODEL_BUNDLE_H_
+#define DETINFER_MODEL_MODEL_BUNDLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "model/transformer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace detinfer {
+
+struct ModelBundle {
+  std::unique_ptr<Transformer> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (token ids still work)
+  std::string tokenizer_source;          // where it came from, or why there is none
+  uint64_t model_hash = 0;               // XXH3-64 of the model file bytes (all files, in order)
+  uint64_t tokenizer_hash = 0;           // XXH3-64 of the tokenizer file bytes, 0 without one
+};
+
+// `tokenizer_path` may be empty (then the defaults above apply). A tokenizer whose vocabulary
+// size differs from the model's is an error naming both.
+Result<ModelBundle> LoadModelBundle(const std::string& model_path,
+                                    const std::string& tokenizer_path = "");
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_MODEL_BUNDLE_H_

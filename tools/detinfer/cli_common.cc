@@ -1,0 +1,75 @@
+#include "cli_common.h"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdio>
+
+namespace detinfer::cli {
+
+Result<std::vector<int32_t>> ParseIds(const std::string& flag, const std::string& text) {
+  std::vector<int32_t> ids;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    int32_t v = 0;
+    const auto r = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || r.ec != std::errc() || r.ptr != item.data() + item.size()) {
+      return Status::InvalidArgument(flag + ": '" + item + "' is not a token id (expected e.g. 1,2,3)");
+    }
+    ids.push_back(v);
+    start = end + 1;
+  }
+  return ids;
+}
+
+Result<Runtime> MakeRuntime(int threads) {
+  if (threads < 0) {
+    return Status::InvalidArgument("--threads must be >= 1, got " + std::to_string(threads));
+  }
+  Runtime rt;
+  DETINFER_ASSIGN_OR_RETURN(rt.ctx.isa, SelectIsaFromEnvironment(DetectCpuFeatures()));
+  const int n = threads == 0 ? ThreadPool::HardwareThreads() : threads;
+  if (n > 1) rt.pool = std::make_unique<ThreadPool>(n);
+  rt.ctx.pool = rt.pool.get();
+  return rt;
+}
+
+void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
+  cmd->add_option("--threads", f->threads, "Threads (default: all hardware threads)");
+  cmd->add_option("--kv-dtype", f->kv_dtype, "KV cache storage dtype: f32, bf16 or f16");
+  cmd->add_option("--chunk", f->chunk, "Prefill chunk size in tokens (default 64)");
+  cmd->add_option("--block", f->block, "KV block size in tokens (default 16)");
+  cmd->add_option("--kv-capacity", f->kv_capacity, "KV capacity in tokens (default: 8 contexts)");
+  cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not reuse cached prompt prefixes");
+  cmd->add_flag("--no-cache", f->no_cache,
+                "Recompute every sequence from scratch at every step (slow; for checks)");
+}
+
+Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len) {
+  EngineOptions o;
+  auto dt = ParseDType(f.kv_dtype);
+  if (!dt.ok()) return Status::InvalidArgument("--kv-dtype: " + dt.status().message());
+  o.kv_dtype = *dt;
+  if (f.chunk < 1) return Status::InvalidArgument("--chunk must be >= 1, got " + std::to_string(f.chunk));
+  if (f.block < 1) return Status::InvalidArgument("--block must be >= 1, got " + std::to_string(f.block));
+  if (f.kv_capacity < 0) {
+    return Status::InvalidArgument("--kv-capacity must be >= 1, got " + std::to_string(f.kv_capacity));
+  }
+  o.chunk_size = f.chunk;
+  o.block_size = f.block;
+  o.kv_capacity_tokens = f.kv_capacity > 0 ? f.kv_capacity : 8 * context_len;
+  o.prefix_cache = !f.no_prefix_cache;
+  o.no_cache = f.no_cache;
+  return o;
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "detinfer: %s\n", status.message().c_str());
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace detinfer::cli

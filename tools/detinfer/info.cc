@@ -1,0 +1,89 @@
+// `detinfer info MODEL`: architecture, shapes, dtypes, parameter count, tokenizer.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "engine/schedule_id.h"
+#include "model/model_bundle.h"
+#include "subcommands.h"
+
+namespace detinfer::cli {
+
+namespace {
+
+struct InfoOptions {
+  std::string model, tokenizer;
+  bool json = false;
+};
+
+int RunInfo(const InfoOptions& o) {
+  auto b = LoadModelBundle(o.model, o.tokenizer);
+  if (!b.ok()) return Fail(b.status());
+  const ModelWeights& w = b->model->weights();
+  const ModelConfig& c = w.config;
+  int64_t params = w.token_embedding.numel() + w.final_norm.numel();
+  if (!c.tied_embeddings) params += w.lm_head.numel();
+  std::map<std::string, int64_t> dtypes;
+  auto count = [&](const TensorView& t) {
+    if (t.rank == 0 || t.data == nullptr) return;
+    dtypes[std::string(DTypeName(t.dtype))] += t.numel();
+  };
+  count(w.token_embedding);
+  count(w.final_norm);
+  if (!c.tied_embeddings) count(w.lm_head);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
+                                &l.q_norm, &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down}) {
+      if (t->rank > 0 && t->data != nullptr) params += t->numel();
+      count(*t);
+    }
+  }
+  nlohmann::json j = {
+      {"path", o.model},
+      {"format", ModelFormatName(w.format)},
+      {"architecture", ArchName(c.arch)},
+      {"dim", c.dim}, {"layers", c.n_layers}, {"heads", c.n_heads}, {"kv_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim}, {"vocab_size", c.vocab_size},
+      {"context_length", c.max_seq_len}, {"rope_theta", c.rope_theta},
+      {"rope_style", c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half"},
+      {"norm_eps", c.norm_eps}, {"tied_embeddings", c.tied_embeddings},
+      {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
+      {"parameters", params}, {"parameters_by_dtype", dtypes},
+      {"model_hash", Hex64(b->model_hash)},
+      {"tokenizer", b->tokenizer ? nlohmann::json(b->tokenizer_source) : nlohmann::json(nullptr)},
+      {"tokenizer_note", b->tokenizer ? std::string() : b->tokenizer_source},
+  };
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%s (%s, %s)\n", o.model.c_str(), std::string(ModelFormatName(w.format)).c_str(),
+              std::string(ArchName(c.arch)).c_str());
+  std::printf("  dim %lld, %lld layers, %lld heads (%lld kv, head_dim %lld), ffn %lld\n",
+              (long long)c.dim, (long long)c.n_layers, (long long)c.n_heads,
+              (long long)c.n_kv_heads, (long long)c.head_dim, (long long)c.ffn_dim);
+  std::printf("  vocab %lld, context %lld, rope theta %g (%s in the file)%s%s%s\n",
+              (long long)c.vocab_size, (long long)c.max_seq_len, c.rope_theta,
+              c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half",
+              c.tied_embeddings ? ", tied embeddings" : "", c.qkv_bias ? ", qkv bias" : "",
+              c.qk_norm ? ", q/k norm" : "");
+  std::printf("  %lld parameters:", (long long)params);
+  for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
+  std::printf("\n  tokenizer: %s\n", b->tokenizer_source.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterInfo(CLI::App& app) {
+  auto o = std::make_shared<InfoOptions>();
+  CLI::App* cmd = app.add_subcommand("info", "Show a model's architecture, shapes, dtypes and tokenizer");
+  cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
+  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->callback([o] { std::exit(RunInfo(*o)); });
+}
+
+}  // namespace detinfer::cli

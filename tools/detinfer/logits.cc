@@ -1,0 +1,59 @@
+// `detinfer logits MODEL --ids 1,2,3`: the last position's logits, fp32, printed so that they
+// round-trip to the same bits (%.9g).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "model/model_bundle.h"
+#include "subcommands.h"
+
+namespace detinfer::cli {
+
+namespace {
+
+struct LogitsOptions {
+  std::string model, ids;
+  int threads = 0;
+  std::string kv_dtype = "f32";
+  bool json = false;
+};
+
+int RunLogits(const LogitsOptions& o) {
+  auto ids = ParseIds("--ids", o.ids);
+  if (!ids.ok()) return Fail(ids.status());
+  if (ids->empty()) return Fail(Status::InvalidArgument("--ids: no token ids given"));
+  auto dt = ParseDType(o.kv_dtype);
+  if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
+  auto rt = MakeRuntime(o.threads);
+  if (!rt.ok()) return Fail(rt.status());
+  auto b = LoadModelBundle(o.model);
+  if (!b.ok()) return Fail(b.status());
+  std::vector<float> logits;
+  Status s = b->model->ForwardNoCache(rt->ctx, *ids, &logits, *dt);
+  if (!s.ok()) return Fail(s);
+  if (o.json) {
+    nlohmann::json j = {{"ids", *ids}, {"position", ids->size() - 1}, {"logits", logits}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  for (size_t i = 0; i < logits.size(); ++i) {
+    std::printf("%zu\t%.9g\n", i, static_cast<double>(logits[i]));
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterLogits(CLI::App& app) {
+  auto o = std::make_shared<LogitsOptions>();
+  CLI::App* cmd = app.add_subcommand("logits", "Print the logits of the last position of --ids");
+  cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
+  cmd->add_option("--ids", o->ids, "Token ids, e.g. 1,2,3")->required();
+  cmd->add_option("--threads", o->threads, "Threads (default: all hardware threads)");
+  cmd->add_option("--kv-dtype", o->kv_dtype, "KV storage dtype: f32, bf16 or f16");
+  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->callback([o] { std::exit(RunLogits(*o)); });
+}
+
+}  // namespace detinfer::cli

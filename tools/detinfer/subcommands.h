@@ -1,0 +1,16 @@
+// Registration of every detinfer subcommand (one file each in this folder).
+#ifndef DETINFER_TOOLS_SUBCOMMANDS_H_
+#define DETINFER_TOOLS_SUBCOMMANDS_H_
+
+namespace CLI { class App; }
+
+namespace detinfer::cli {
+
+void RegisterInfo(CLI::App& app);
+void RegisterLogits(CLI::App& app);
+void RegisterGenerate(CLI::App& app);
+void RegisterScore(CLI::App& app);
+
+}  // namespace detinfer::cli
+
+#endif  // DETINFER_TOOLS_SUBCOMMANDS_H_
