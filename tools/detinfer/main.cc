@@ -2,12 +2,14 @@
 #include <CLI/CLI.hpp>
 
 #include "cpu_info.h"
+#include "init.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"detinfer: bitwise-reproducible LLM inference"};
   app.require_subcommand(1);
   app.set_version_flag("--version", DETINFER_VERSION);
   detinfer::cli::RegisterCpuInfo(app);
+  detinfer::cli::RegisterInit(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
