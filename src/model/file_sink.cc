@@ -59,7 +59,9 @@ Status FileSink::WriteZeros(size_t bytes) {
 }
 
 Status FileSink::Commit() {
-  if (file_ == nullptr) return Status::Internal("FileSink: commit of '" + path_ + "' when not open");
+  if (file_ == nullptr) {
+    return Status::Internal("FileSink: commit of '" + path_ + "' when not open");
+  }
   errno = 0;
   if (std::fflush(file_) != 0) return Fail("write");
   std::FILE* f = file_;

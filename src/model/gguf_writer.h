@@ -1,5 +1,5 @@
-// WriteGguf: a model as one GGUF v3 file (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md),
-// little-endian:
+// WriteGguf: a model as one GGUF v3 file, little-endian
+// (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md):
 //   "GGUF" | u32 version = 3 | u64 tensor count | u64 kv count
 //   kv pairs: string key | u32 value type | value          (strings: u64 length + bytes)
 //   tensor infos: string name | u32 n_dims | u64 ne[n_dims] (innermost first: W [out, in] has

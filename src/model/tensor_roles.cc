@@ -129,7 +129,9 @@ Result<std::vector<TensorEntry>> ListTensors(const ModelWeights& w) {
     for (int d = 0; d < rank; ++d) {
       if (v->shape[d] != shape[static_cast<size_t>(d)]) {
         std::string want = "[";
-        for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
+        for (size_t i = 0; i < shape.size(); ++i) {
+          want += (i ? ", " : "") + std::to_string(shape[i]);
+        }
         return Status::InvalidArgument(name + " has shape " + v->ShapeString() +
                                        " but the config implies " + want + "]");
       }

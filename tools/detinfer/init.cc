@@ -19,9 +19,13 @@ constexpr int64_t kMaxSize = int64_t{1} << 24;
 struct InitOptions {
   std::string arch, dtype, format, out;
   int64_t dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
-  int64_t head_dim = 0;  // 0: dim / heads
+  int64_t head_dim = 0;
   int64_t context = 2048;
-  double theta = 0;      // 0: the arch's usual value
+  double theta = 0;
+  // Whether --head-dim / --theta were given (their absence picks a default, so a value of 0
+  // must still be checked rather than read as "absent").
+  const CLI::Option* head_dim_opt = nullptr;
+  const CLI::Option* theta_opt = nullptr;
   bool tied = false;
   uint64_t seed = 0;
 };
@@ -61,7 +65,8 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
     return Bad("--kv-heads", std::to_string(o.kv_heads) + " does not divide --heads (" +
                                  std::to_string(o.heads) + ")");
   }
-  if (o.head_dim != 0) {
+  const bool has_theta = o.theta_opt != nullptr && o.theta_opt->count() > 0;
+  if (o.head_dim_opt != nullptr && o.head_dim_opt->count() > 0) {
     DETINFER_RETURN_IF_ERROR(CheckSize("--head-dim", o.head_dim));
     if (o.head_dim % 2 != 0) {
       return Bad("--head-dim", "must be even for RoPE, got " + std::to_string(o.head_dim));
@@ -78,7 +83,7 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
                               " is odd, but RoPE needs an even head dim; pass --head-dim");
     }
   }
-  if (o.theta != 0 && !(o.theta > 0 && o.theta < 1e30)) {
+  if (has_theta && !(o.theta > 0 && o.theta < 1e30)) {
     return Bad("--theta", "must be positive and finite, got " + std::to_string(o.theta));
   }
   c.dim = o.dim;
@@ -90,7 +95,7 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
   c.max_seq_len = o.context;
   // Llama 2 / Qwen2-3 defaults.
   const bool qwen = c.arch != Arch::kLlama;
-  c.rope_theta = o.theta != 0 ? o.theta : (qwen ? 1000000.0 : 10000.0);
+  c.rope_theta = has_theta ? o.theta : (qwen ? 1000000.0 : 10000.0);
   c.norm_eps = qwen ? 1e-6f : 1e-5f;
   c.rope_style = RopeStyle::kRotateHalf;  // Hugging Face order; the GGUF writer permutes for llama
   c.tied_embeddings = o.tied;
@@ -103,7 +108,9 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
 Status RunInit(const InitOptions& o) {
   DETINFER_ASSIGN_OR_RETURN(const ModelConfig config, BuildConfig(o));
   const Result<DType> dtype = ParseDType(o.dtype);
-  if (!dtype.ok()) return Bad("--dtype", "unknown dtype '" + o.dtype + "' (expected f32, bf16 or f16)");
+  if (!dtype.ok()) {
+    return Bad("--dtype", "unknown dtype '" + o.dtype + "' (expected f32, bf16 or f16)");
+  }
   if (o.format != "hf" && o.format != "gguf") {
     return Bad("--format", "unknown format '" + o.format + "' (expected hf or gguf)");
   }
@@ -136,10 +143,12 @@ void RegisterInit(CLI::App& app) {
   cmd->add_option("--kv-heads", o->kv_heads, "Key/value heads (divides --heads)")->required();
   cmd->add_option("--ffn", o->ffn, "SwiGLU hidden size")->required();
   cmd->add_option("--vocab", o->vocab, "Vocabulary size")->required();
-  cmd->add_option("--head-dim", o->head_dim, "Head dim (default --dim / --heads)");
+  o->head_dim_opt =
+      cmd->add_option("--head-dim", o->head_dim, "Head dim (default --dim / --heads)");
   cmd->add_option("--context", o->context, "Context length the file declares")
       ->capture_default_str();
-  cmd->add_option("--theta", o->theta, "RoPE base (default 10000 for llama, 1e6 for qwen)");
+  o->theta_opt = cmd->add_option("--theta", o->theta,
+                                 "RoPE base (default 10000 for llama, 1e6 for qwen)");
   cmd->add_flag("--tied", o->tied, "Tie the output head to the token embedding");
   cmd->add_option("--seed", o->seed, "Seed: the same seed gives the same file bytes")->required();
   cmd->add_option("--dtype", o->dtype, "Matrix dtype: f32, bf16 or f16 (norms stay f32)")
