@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cpu_info.h"
+#include "init.h"
 #include "subcommands.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,8 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterLogits(app);
   detinfer::cli::RegisterGenerate(app);
   detinfer::cli::RegisterScore(app);
+  detinfer::cli::RegisterInit(app);
+  detinfer::cli::RegisterConvert(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -10,6 +10,7 @@ void RegisterInfo(CLI::App& app);
 void RegisterLogits(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterScore(CLI::App& app);
+void RegisterConvert(CLI::App& app);
 
 }  // namespace detinfer::cli
 

@@ -1,0 +1,183 @@
+#include "model/gguf_writer.h"
+
+#include <bit>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "model/file_sink.h"
+#include "model/tensor_roles.h"
+
+namespace detinfer {
+
+static_assert(std::endian::native == std::endian::little,
+              "GGUF is written little-endian; the writer copies native bytes");
+
+namespace {
+
+// gguf_type values of the GGUF spec.
+enum : uint32_t { kGgufU32 = 4, kGgufF32 = 6, kGgufString = 8 };
+// ggml_type values.
+uint32_t GgmlType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 0;
+    case DType::kF16: return 1;
+    case DType::kBF16: return 30;
+  }
+  return 0;
+}
+// llama_ftype: ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_BF16 = 32.
+uint32_t FileType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 0;
+    case DType::kF16: return 1;
+    case DType::kBF16: return 32;
+  }
+  return 0;
+}
+
+std::string GgufName(TensorRole role, int64_t layer) {
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  switch (role) {
+    case TensorRole::kTokenEmbedding: return "token_embd.weight";
+    case TensorRole::kFinalNorm: return "output_norm.weight";
+    case TensorRole::kLmHead: return "output.weight";
+    case TensorRole::kAttnNorm: return p + "attn_norm.weight";
+    case TensorRole::kWq: return p + "attn_q.weight";
+    case TensorRole::kWk: return p + "attn_k.weight";
+    case TensorRole::kWv: return p + "attn_v.weight";
+    case TensorRole::kWo: return p + "attn_output.weight";
+    case TensorRole::kBq: return p + "attn_q.bias";
+    case TensorRole::kBk: return p + "attn_k.bias";
+    case TensorRole::kBv: return p + "attn_v.bias";
+    case TensorRole::kQNorm: return p + "attn_q_norm.weight";
+    case TensorRole::kKNorm: return p + "attn_k_norm.weight";
+    case TensorRole::kFfnNorm: return p + "ffn_norm.weight";
+    case TensorRole::kGate: return p + "ffn_gate.weight";
+    case TensorRole::kUp: return p + "ffn_up.weight";
+    case TensorRole::kDown: return p + "ffn_down.weight";
+  }
+  return "?";
+}
+
+// The header (everything before the data section) is built in memory: it is small.
+class HeaderBuilder {
+ public:
+  void U32(uint32_t v) { Raw(&v, sizeof v); }
+  void U64(uint64_t v) { Raw(&v, sizeof v); }
+  void F32(float v) { Raw(&v, sizeof v); }
+  void Str(const std::string& s) {
+    U64(s.size());
+    Raw(s.data(), s.size());
+  }
+  void KvU32(const std::string& key, uint32_t v) {
+    Str(key);
+    U32(kGgufU32);
+    U32(v);
+    ++kv_count;
+  }
+  void KvF32(const std::string& key, float v) {
+    Str(key);
+    U32(kGgufF32);
+    F32(v);
+    ++kv_count;
+  }
+  void KvStr(const std::string& key, const std::string& v) {
+    Str(key);
+    U32(kGgufString);
+    Str(v);
+    ++kv_count;
+  }
+  std::vector<uint8_t> bytes;
+  uint64_t kv_count = 0;
+
+ private:
+  void Raw(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    bytes.insert(bytes.end(), b, b + n);
+  }
+};
+
+uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+RopeStyle GgufRopeStyle(Arch arch) {
+  return arch == Arch::kLlama ? RopeStyle::kInterleaved : RopeStyle::kRotateHalf;
+}
+
+Status WriteGguf(const ModelWeights& w, const std::string& path) {
+  const ModelConfig& c = w.config;
+  DETINFER_RETURN_IF_ERROR(c.Validate("GGUF writer"));
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> entries, ListTensors(w));
+  // GGUF stores these counts as u32 (llama.cpp checks the type).
+  const std::pair<const char*, int64_t> counts[] = {
+      {"dim", c.dim},           {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
+      {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim},
+      {"max_seq_len", c.max_seq_len}};
+  for (const auto& [name, v] : counts) {
+    if (v > static_cast<int64_t>(UINT32_MAX)) {
+      return Status::OutOfRange("GGUF writer: " + std::string(name) + " = " + std::to_string(v) +
+                                " does not fit GGUF's u32");
+    }
+  }
+
+  const std::string arch(ArchName(c.arch));
+  HeaderBuilder kv;
+  auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  kv.KvStr("general.architecture", arch);
+  kv.KvU32("general.alignment", kGgufWriteAlignment);
+  kv.KvStr("general.name", "detinfer-" + arch);
+  kv.KvU32("general.file_type", FileType(w.token_embedding.dtype));
+  kv.KvU32(arch + ".context_length", u32(c.max_seq_len));
+  kv.KvU32(arch + ".embedding_length", u32(c.dim));
+  kv.KvU32(arch + ".block_count", u32(c.n_layers));
+  kv.KvU32(arch + ".feed_forward_length", u32(c.ffn_dim));
+  kv.KvU32(arch + ".attention.head_count", u32(c.n_heads));
+  kv.KvU32(arch + ".attention.head_count_kv", u32(c.n_kv_heads));
+  kv.KvU32(arch + ".attention.key_length", u32(c.head_dim));
+  kv.KvU32(arch + ".attention.value_length", u32(c.head_dim));
+  kv.KvU32(arch + ".rope.dimension_count", u32(c.head_dim));
+  kv.KvF32(arch + ".rope.freq_base", static_cast<float>(c.rope_theta));
+  kv.KvF32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+
+  HeaderBuilder infos;
+  std::vector<uint64_t> offsets;
+  uint64_t data_size = 0;
+  for (const TensorEntry& e : entries) {
+    const TensorView& t = *e.view;
+    infos.Str(GgufName(e.role, e.layer));
+    infos.U32(static_cast<uint32_t>(t.rank));
+    for (int d = t.rank - 1; d >= 0; --d) infos.U64(static_cast<uint64_t>(t.shape[d]));
+    infos.U32(GgmlType(t.dtype));
+    data_size = AlignUp(data_size, kGgufWriteAlignment);
+    offsets.push_back(data_size);
+    infos.U64(data_size);
+    data_size += TensorBytes(t);
+  }
+
+  HeaderBuilder head;
+  head.U32(0x46554747u);  // "GGUF" read as a little-endian u32
+  head.U32(3);
+  head.U64(entries.size());
+  head.U64(kv.kv_count);
+
+  FileSink sink;
+  DETINFER_RETURN_IF_ERROR(sink.Open(path));
+  DETINFER_RETURN_IF_ERROR(sink.Write(head.bytes.data(), head.bytes.size()));
+  DETINFER_RETURN_IF_ERROR(sink.Write(kv.bytes.data(), kv.bytes.size()));
+  DETINFER_RETURN_IF_ERROR(sink.Write(infos.bytes.data(), infos.bytes.size()));
+  const uint64_t data_start = AlignUp(sink.offset(), kGgufWriteAlignment);
+  DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start - sink.offset()));
+  const RopeStyle target = GgufRopeStyle(c.arch);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const TensorEntry& e = entries[i];
+    DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + offsets[i] - sink.offset()));
+    const bool permute = IsRopeOrdered(e.role);
+    DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, *e.view, c.head_dim,
+                                             permute ? c.rope_style : target, target));
+  }
+  return sink.Commit();
+}
+
+}  // namespace detinfer

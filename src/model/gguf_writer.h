@@ -1,0 +1,41 @@
+// WriteGguf: a model as one GGUF v3 file, little-endian
+// (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md):
+//   "GGUF" | u32 version = 3 | u64 tensor count | u64 kv count
+//   kv pairs: string key | u32 value type | value          (strings: u64 length + bytes)
+//   tensor infos: string name | u32 n_dims | u64 ne[n_dims] (innermost first: W [out, in] has
+//                 ne = [in, out]) | u32 ggml type | u64 offset (from the data section, aligned)
+//   zero padding to general.alignment (32) | data, each tensor at a multiple of 32
+//
+// Metadata: general.architecture (llama / qwen2 / qwen3), general.alignment, general.name,
+// general.file_type, and <arch>.context_length, .embedding_length, .block_count,
+// .feed_forward_length, .attention.head_count, .attention.head_count_kv, .attention.key_length,
+// .attention.value_length, .rope.dimension_count, .rope.freq_base,
+// .attention.layer_norm_rms_epsilon, with the value types llama.cpp checks (u32 counts, f32
+// floats). No tokenizer metadata: ModelWeights has no vocabulary, so llama.cpp itself would not
+// load the file; detinfer's reader does.
+//
+// RoPE: llama.cpp's llama arch rotates interleaved pairs (its converter permutes Hugging Face's
+// q/k rows); qwen2/qwen3 use NEOX (rotate-half) order, unpermuted. q/k rows, biases and q/k
+// norms are reordered when the weights' convention differs from the arch's.
+#ifndef DETINFER_MODEL_GGUF_WRITER_H_
+#define DETINFER_MODEL_GGUF_WRITER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "model/weights.h"
+
+namespace detinfer {
+
+inline constexpr uint32_t kGgufWriteAlignment = 32;
+
+// The RoPE convention GGUF files of `arch` use.
+RopeStyle GgufRopeStyle(Arch arch);
+
+// Writes `path` (through a temporary file renamed into place). Errors name the tensor or path.
+Status WriteGguf(const ModelWeights& w, const std::string& path);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_GGUF_WRITER_H_

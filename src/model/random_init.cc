@@ -1,0 +1,133 @@
+#include "model/random_init.h"
+
+#include <cmath>
+#include <string>
+
+#include "core/buffer.h"
+
+namespace detinfer {
+
+namespace {
+
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+
+// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mixer.
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The element-th output of a SplitMix64 stream whose state is keyed by (seed, tensor). Counter-
+// based: element i is computed directly, not by stepping through 0..i-1.
+uint64_t Draw(uint64_t seed, TensorRole role, int64_t layer, int64_t element) {
+  const uint64_t tensor_id =
+      static_cast<uint64_t>(static_cast<int>(role)) +
+      static_cast<uint64_t>(kNumTensorRoles) * static_cast<uint64_t>(layer + 1);
+  const uint64_t stream = Mix(seed ^ Mix(tensor_id * kGolden + kGolden));
+  return Mix(stream + (static_cast<uint64_t>(element) + 1) * kGolden);
+}
+
+// Uniform in [-1, 1) on a grid of 2^-23: the top 24 bits as a signed integer, converted and
+// scaled exactly (|n| <= 2^23 is representable, the power-of-two scale is exact).
+float Uniform(uint64_t bits) {
+  const int64_t n = static_cast<int64_t>(bits >> 40) - (int64_t{1} << 23);
+  return static_cast<float>(n) * 0x1p-23f;
+}
+
+// Approximately N(0, 1): the Irwin-Hall sum of four 16-bit uniforms, centred (an exact integer
+// in [-131070, 131070]) and divided by its standard deviation. Bounded tails (|z| <= 3.46).
+float NormalIsh(uint64_t bits) {
+  int64_t sum = 0;
+  for (int i = 0; i < 4; ++i) sum += static_cast<int64_t>((bits >> (16 * i)) & 0xFFFF);
+  // Var of one uniform integer on [0, 65535] is (65536^2 - 1) / 12; four of them, 4x that.
+  static const float kInvStd =
+      static_cast<float>(1.0 / std::sqrt(4.0 * (65536.0 * 65536.0 - 1.0) / 12.0));
+  return static_cast<float>(sum - 131070) * kInvStd;
+}
+
+// 1/sqrt(n) in double, rounded once to float: sqrt and division are correctly rounded in IEEE
+// 754, so this is the same float everywhere.
+float InvSqrt(int64_t n) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))); }
+
+TensorView& Slot(ModelWeights& w, TensorRole role, int64_t layer) {
+  if (layer < 0) {
+    if (role == TensorRole::kTokenEmbedding) return w.token_embedding;
+    if (role == TensorRole::kFinalNorm) return w.final_norm;
+    return w.lm_head;
+  }
+  LayerWeights& L = w.layers[static_cast<size_t>(layer)];
+  switch (role) {
+    case TensorRole::kAttnNorm: return L.attn_norm;
+    case TensorRole::kWq: return L.wq;
+    case TensorRole::kWk: return L.wk;
+    case TensorRole::kWv: return L.wv;
+    case TensorRole::kWo: return L.wo;
+    case TensorRole::kBq: return L.bq;
+    case TensorRole::kBk: return L.bk;
+    case TensorRole::kBv: return L.bv;
+    case TensorRole::kQNorm: return L.q_norm;
+    case TensorRole::kKNorm: return L.k_norm;
+    case TensorRole::kFfnNorm: return L.ffn_norm;
+    case TensorRole::kGate: return L.w_gate;
+    case TensorRole::kUp: return L.w_up;
+    default: return L.w_down;
+  }
+}
+
+}  // namespace
+
+float RandomInitValue(const ModelConfig& c, uint64_t seed, TensorRole role, int64_t layer,
+                      int64_t index) {
+  const uint64_t bits = Draw(seed, role, layer, index);
+  switch (role) {
+    case TensorRole::kTokenEmbedding: return NormalIsh(bits) * InvSqrt(c.dim);
+    case TensorRole::kAttnNorm:
+    case TensorRole::kFfnNorm:
+    case TensorRole::kFinalNorm:
+    case TensorRole::kQNorm:
+    case TensorRole::kKNorm: return 1.0f + Uniform(bits) * 0.125f;
+    case TensorRole::kWo: return Uniform(bits) * InvSqrt(c.n_heads * c.head_dim);
+    case TensorRole::kDown: return Uniform(bits) * InvSqrt(c.ffn_dim);
+    default: return Uniform(bits) * InvSqrt(c.dim);  // fan_in = dim (q/k/v, gate, up, lm_head)
+  }
+}
+
+Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed, DType dtype) {
+  const std::string who = "random model";
+  DETINFER_RETURN_IF_ERROR(config.Validate(who));
+  DETINFER_RETURN_IF_ERROR(CheckArchFeatures(config, who));
+  ModelWeights w;
+  w.config = config;
+  w.format = ModelFormat::kHuggingFace;
+  w.source = "random:seed=" + std::to_string(seed);
+  w.layers.resize(static_cast<size_t>(config.n_layers));
+  for (const auto& [role, layer] : ListRoles(config)) {
+    const std::vector<int64_t> shape = ExpectedShape(config, role);
+    const DType stored = IsVectorRole(role) ? DType::kF32 : dtype;
+    int64_t n = 1;
+    for (int64_t s : shape) n *= s;
+    auto buf = AlignedBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(stored));
+    if (!buf.ok()) {
+      return Status::ResourceExhausted("random model: cannot allocate " + EntryName(role, layer) +
+                                       ": " + buf.status().message());
+    }
+    void* data = buf->data();
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = RandomInitValue(config, seed, role, layer, i);
+      switch (stored) {
+        case DType::kF32: static_cast<float*>(data)[i] = v; break;
+        case DType::kBF16: static_cast<uint16_t*>(data)[i] = F32ToBF16(v); break;
+        case DType::kF16: static_cast<uint16_t*>(data)[i] = F32ToF16(v); break;
+      }
+    }
+    TensorView& slot = Slot(w, role, layer);
+    slot = shape.size() == 1 ? TensorView::Contiguous(data, stored, {shape[0]})
+                             : TensorView::Contiguous(data, stored, {shape[0], shape[1]});
+    w.owned.push_back(std::move(buf).value());
+  }
+  if (config.tied_embeddings) w.lm_head = w.token_embedding;
+  return w;
+}
+
+}  // namespace detinfer

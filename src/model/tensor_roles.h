@@ -1,0 +1,92 @@
+// The tensors of a ModelWeights as a flat list of (role, layer, view), shared by the random
+// initialiser and the file writers, so that each of them names, shapes and orders tensors from
+// one table instead of repeating the per-layer field list.
+//
+// Also the RoPE row permutation between the two pair conventions: the same rotation is
+// expressed by different row orders of q_proj/k_proj (kernels/rope.h), and each file format
+// fixes one convention, so a writer whose target convention differs from the weights' must
+// reorder those rows when it writes them.
+#ifndef DETINFER_MODEL_TENSOR_ROLES_H_
+#define DETINFER_MODEL_TENSOR_ROLES_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "model/weights.h"
+
+namespace detinfer {
+
+// Numbered explicitly: the random initialiser keys each tensor's stream by its role number, so
+// renumbering would change every generated model.
+enum class TensorRole : int {
+  kTokenEmbedding = 0,
+  kFinalNorm = 1,
+  kLmHead = 2,
+  kAttnNorm = 3,
+  kWq = 4,
+  kWk = 5,
+  kWv = 6,
+  kWo = 7,
+  kBq = 8,
+  kBk = 9,
+  kBv = 10,
+  kQNorm = 11,
+  kKNorm = 12,
+  kFfnNorm = 13,
+  kGate = 14,
+  kUp = 15,
+  kDown = 16,
+};
+inline constexpr int kNumTensorRoles = 17;
+
+struct TensorEntry {
+  TensorRole role;
+  int64_t layer;           // -1 for the global tensors (embedding, final norm, lm_head)
+  const TensorView* view;  // points into the ModelWeights the list was made from
+};
+
+// The expected shape of a role under `config` (rank 1 or 2; W [out, in]).
+std::vector<int64_t> ExpectedShape(const ModelConfig& config, TensorRole role);
+
+// True for norms and biases: kept in f32 by HF/GGUF exports whatever the matrices' dtype.
+bool IsVectorRole(TensorRole role);
+
+// True for the tensors whose rows (or elements) are indexed by (head, position within head) and
+// therefore follow the RoPE pair convention: wq, wk, bq, bk, and the Qwen3 q/k norms (which
+// scale q/k element-wise before RoPE, so they must be reordered along with the rows).
+bool IsRopeOrdered(TensorRole role);
+
+// Which tensors `config` has (biases only with qkv_bias, q/k norms only with qk_norm, no
+// lm_head when tied), in a fixed order: embedding, then each layer's, then final norm, lm_head.
+// Does not look at any view.
+std::vector<std::pair<TensorRole, int64_t>> ListRoles(const ModelConfig& config);
+
+// ListRoles with the views of `w`, each checked: present, rank/shape as the config says, unit
+// stride within a row, a supported dtype. Errors name the tensor ("layer 3 wk: ...").
+Result<std::vector<TensorEntry>> ListTensors(const ModelWeights& w);
+
+// "wq", "ffn_norm", ... and "layer 3 wq" for messages.
+std::string_view RoleName(TensorRole role);
+std::string EntryName(TensorRole role, int64_t layer);
+
+// The arch's own optional tensors must match its flags: llama has neither q/k/v bias nor q/k
+// norm, qwen2 has q/k/v bias, qwen3 has q/k norm. (Hugging Face's Llama/Qwen3 "attention_bias"
+// would also add an o_proj bias that ModelWeights does not hold, so other mixes are not
+// representable there.) `who` prefixes the message.
+Status CheckArchFeatures(const ModelConfig& config, std::string_view who);
+
+// For a tensor whose rows are laid out in `from` convention, the source row that lands at row
+// `dst_row` once the rows are laid out in `to` convention. Rows come in blocks of head_dim (one
+// per head). Interleaved pairs (2i, 2i+1) and rotate-half pairs (i, i + hd/2) of one head:
+//   rotate-half row i        <- interleaved row 2i
+//   rotate-half row hd/2 + i <- interleaved row 2i + 1
+int64_t RopeSourceRow(int64_t dst_row, int64_t head_dim, RopeStyle from, RopeStyle to);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_TENSOR_ROLES_H_

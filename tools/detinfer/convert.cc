@@ -1,0 +1,48 @@
+// `detinfer convert IN OUT [--format hf|gguf]`: the same weights in another format, so they can
+// be fed to other engines for comparison. Values are copied as stored (no re-rounding); only
+// the q/k row order changes where the target's RoPE convention differs.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli_common.h"
+#include "model/gguf_writer.h"
+#include "model/hf_writer.h"
+#include "model/loader.h"
+#include "subcommands.h"
+
+namespace detinfer::cli {
+
+namespace {
+
+struct ConvertOptions {
+  std::string in, out, format;
+};
+
+int RunConvert(const ConvertOptions& o) {
+  std::string format = o.format;
+  if (format.empty()) {
+    format = o.out.size() >= 5 && o.out.compare(o.out.size() - 5, 5, ".gguf") == 0 ? "gguf" : "hf";
+  }
+  if (format != "hf" && format != "gguf") {
+    return Fail(Status::InvalidArgument("--format: expected hf or gguf, got '" + format + "'"));
+  }
+  auto w = LoadModel(o.in);
+  if (!w.ok()) return Fail(w.status());
+  Status s = format == "gguf" ? WriteGguf(*w, o.out) : WriteHuggingFace(*w, o.out);
+  if (!s.ok()) return Fail(s);
+  std::printf("wrote %s (%s) from %s\n", o.out.c_str(), format.c_str(), o.in.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterConvert(CLI::App& app) {
+  auto o = std::make_shared<ConvertOptions>();
+  CLI::App* cmd = app.add_subcommand("convert", "Write a model in another format (hf or gguf)");
+  cmd->add_option("IN", o->in, "Model file or Hugging Face directory")->required();
+  cmd->add_option("OUT", o->out, "Output: a .gguf file or a directory")->required();
+  cmd->add_option("--format", o->format, "hf or gguf (default: from OUT's name)");
+  cmd->callback([o] { std::exit(RunConvert(*o)); });
+}
+
+}  // namespace detinfer::cli
