@@ -80,11 +80,11 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
   const bool reorder = c.rope_style == RopeStyle::kInterleaved;
   std::vector<AlignedBuffer> reordered;  // lives until the weights are packed
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    LayerWeights w = weights.layers[static_cast<size_t>(l)];
+    LayerWeights w = weights.layers[static_cast<size_t>(l)];  // views; reordered ones replaced
     if (reorder) {
-      if (c.qk_norm) {
-        return Status::Unsupported(weights.source +
-                                   ": q/k norm with interleaved RoPE is not supported");
+      if (c.qk_norm) {  // they scale q/k element-wise before RoPE: they move with the rows
+        DETINFER_ASSIGN_OR_RETURN(w.q_norm, ToRotateHalf(w.q_norm, 1, c.head_dim, &t.owned_));
+        DETINFER_ASSIGN_OR_RETURN(w.k_norm, ToRotateHalf(w.k_norm, 1, c.head_dim, &t.owned_));
       }
       DETINFER_ASSIGN_OR_RETURN(w.wq, ToRotateHalf(w.wq, c.n_heads, c.head_dim, &reordered));
       DETINFER_ASSIGN_OR_RETURN(w.wk, ToRotateHalf(w.wk, c.n_kv_heads, c.head_dim, &reordered));
@@ -94,6 +94,8 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
       }
     }
     LayerPacked& p = t.layers_[static_cast<size_t>(l)];
+    p.q_norm = w.q_norm;
+    p.k_norm = w.k_norm;
     const TensorView qkv[3] = {w.wq, w.wk, w.wv};
     DETINFER_ASSIGN_OR_RETURN(p.qkv, PackedMatrix::PackRows(qkv));
     DETINFER_ASSIGN_OR_RETURN(p.wo, PackedMatrix::Pack(w.wo));
@@ -231,8 +233,8 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
     const TensorView q = Heads(qkv, t_total, qkv_w, 0, hq, hd);
     const TensorView k = Heads(qkv, t_total, qkv_w, hq * hd, hkv, hd);
     if (c.qk_norm) {
-      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, w.q_norm, c.norm_eps, q));
-      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, w.k_norm, c.norm_eps, k));
+      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, p.q_norm, c.norm_eps, q));
+      DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, p.k_norm, c.norm_eps, k));
     }
     DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, q, positions.data()));
     DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, k, positions.data()));

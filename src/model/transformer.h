@@ -75,12 +75,14 @@ class Transformer {
   struct LayerPacked {
     PackedMatrix qkv, wo, gate_up, down;
     std::vector<float> qkv_bias;  // empty when the model has none
+    TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
   };
   Status CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const;
 
   ModelWeights weights_;
   std::vector<LayerPacked> layers_;
   PackedMatrix lm_head_;
+  std::vector<AlignedBuffer> owned_;  // reordered q/k norms
   RopeTable rope_;
   RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows
 };

@@ -66,7 +66,8 @@ struct Variant {
 const Variant kVariants[] = {{RopeStyle::kInterleaved, false, false, false},
                              {RopeStyle::kRotateHalf, true, false, false},
                              {RopeStyle::kRotateHalf, true, false, true},
-                             {RopeStyle::kRotateHalf, true, true, false}};
+                             {RopeStyle::kRotateHalf, true, true, false},
+                             {RopeStyle::kInterleaved, true, true, true}};
 
 TEST(TransformerTest, MatchesTheDoublePrecisionReference) {
   for (const Variant& v : kVariants) {

@@ -7,6 +7,7 @@
 #include "cli_common.h"
 #include "model/gguf_writer.h"
 #include "model/hf_writer.h"
+#include "model/llama2c_writer.h"
 #include "model/loader.h"
 #include "subcommands.h"
 
@@ -21,14 +22,20 @@ struct ConvertOptions {
 int RunConvert(const ConvertOptions& o) {
   std::string format = o.format;
   if (format.empty()) {
-    format = o.out.size() >= 5 && o.out.compare(o.out.size() - 5, 5, ".gguf") == 0 ? "gguf" : "hf";
+    auto ends = [&](const std::string& suffix) {
+      return o.out.size() >= suffix.size() &&
+             o.out.compare(o.out.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    format = ends(".gguf") ? "gguf" : ends(".bin") ? "llama2c" : "hf";
   }
-  if (format != "hf" && format != "gguf") {
-    return Fail(Status::InvalidArgument("--format: expected hf or gguf, got '" + format + "'"));
+  if (format != "hf" && format != "gguf" && format != "llama2c") {
+    return Fail(Status::InvalidArgument("--format: expected hf, gguf or llama2c, got '" + format + "'"));
   }
   auto w = LoadModel(o.in);
   if (!w.ok()) return Fail(w.status());
-  Status s = format == "gguf" ? WriteGguf(*w, o.out) : WriteHuggingFace(*w, o.out);
+  Status s = format == "gguf"      ? WriteGguf(*w, o.out)
+             : format == "llama2c" ? WriteLlama2c(*w, o.out)
+                                   : WriteHuggingFace(*w, o.out);
   if (!s.ok()) return Fail(s);
   std::printf("wrote %s (%s) from %s\n", o.out.c_str(), format.c_str(), o.in.c_str());
   return 0;
@@ -38,10 +45,10 @@ int RunConvert(const ConvertOptions& o) {
 
 void RegisterConvert(CLI::App& app) {
   auto o = std::make_shared<ConvertOptions>();
-  CLI::App* cmd = app.add_subcommand("convert", "Write a model in another format (hf or gguf)");
+  CLI::App* cmd = app.add_subcommand("convert", "Write a model in another format (hf, gguf or llama2c)");
   cmd->add_option("IN", o->in, "Model file or Hugging Face directory")->required();
-  cmd->add_option("OUT", o->out, "Output: a .gguf file or a directory")->required();
-  cmd->add_option("--format", o->format, "hf or gguf (default: from OUT's name)");
+  cmd->add_option("OUT", o->out, "Output: a .gguf or .bin file, or a directory")->required();
+  cmd->add_option("--format", o->format, "hf, gguf or llama2c (default: from OUT's name)");
   cmd->callback([o] { std::exit(RunConvert(*o)); });
 }
 
