@@ -27,6 +27,26 @@ kernels::PackedDType ToPacked(DType d) {
   return kernels::PackedDType::kF32;
 }
 
+// Copies the rows of w [rows, K] into panel columns n0, n0+1, ...; T is the stored element's
+// bit pattern (values are copied, never converted). Rows are taken 16 at a time, k-major, so
+// every panel row is written once, contiguously (the load is the transpose of 16 rows).
+template <typename T>
+void PackPart(const TensorView& w, int64_t k, int64_t n0, T* dst) {
+  const T* src = static_cast<const T*>(w.data);
+  const int64_t rows = w.shape[0];
+  for (int64_t r0 = 0; r0 < rows;) {
+    const int64_t n = n0 + r0;
+    const int64_t j0 = n % kMatmulPanelWidth;
+    const int64_t count = std::min(rows - r0, kMatmulPanelWidth - j0);  // up to the panel's end
+    T* panel = dst + (n / kMatmulPanelWidth) * k * kMatmulPanelWidth + j0;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      T* out = panel + kk * kMatmulPanelWidth;
+      for (int64_t j = 0; j < count; ++j) out[j] = src[(r0 + j) * w.stride[0] + kk];
+    }
+    r0 += count;
+  }
+}
+
 }  // namespace
 
 Result<PackedMatrix> PackedMatrix::Pack(const TensorView& w) {
@@ -52,19 +72,14 @@ Result<PackedMatrix> PackedMatrix::PackRows(std::span<const TensorView> parts) {
   const size_t bytes = static_cast<size_t>(pm.num_panels()) * kMatmulPanelWidth *
                        static_cast<size_t>(pm.k_) * elem;
   DETINFER_ASSIGN_OR_RETURN(pm.buf_, AlignedBuffer::Allocate(bytes));
-  auto* dst = pm.buf_.as<uint8_t>();
   int64_t n = 0;
   for (const TensorView& w : parts) {
-    const auto* src = static_cast<const uint8_t*>(w.data);
-    for (int64_t r = 0; r < w.shape[0]; ++r, ++n) {
-      const int64_t p = n / kMatmulPanelWidth, j = n % kMatmulPanelWidth;
-      const uint8_t* row = src + static_cast<size_t>(r * w.stride[0]) * elem;
-      uint8_t* col = dst + static_cast<size_t>(p * pm.k_ * kMatmulPanelWidth + j) * elem;
-      for (int64_t k = 0; k < pm.k_; ++k) {
-        std::memcpy(col + static_cast<size_t>(k * kMatmulPanelWidth) * elem,
-                    row + static_cast<size_t>(k) * elem, elem);
-      }
+    if (elem == 4) {
+      PackPart<uint32_t>(w, pm.k_, n, pm.buf_.as<uint32_t>());
+    } else {
+      PackPart<uint16_t>(w, pm.k_, n, pm.buf_.as<uint16_t>());
     }
+    n += w.shape[0];
   }
   return pm;
 }

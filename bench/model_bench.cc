@@ -1,0 +1,150 @@
+// Model-level throughput on the 110M shape: decode (tg128: 128 tokens one at a time after a
+// one-token prompt) and prefill (pp512: one 512-token forward), for f32, bf16 and f16 weights at
+// 1 and 2 threads; and load time (memory map + validation, then packing) of that model's file.
+// Counters: tok/s, and for decode the weight bytes streamed per second ("GB"), which the
+// summary sets beside the measured read bandwidth (the decode roofline).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "bench_common.h"
+#include "bench_model.h"
+#include "model/gguf_writer.h"
+#include "model/loader.h"
+#include "model/random_init.h"
+
+namespace detinfer::bench {
+
+ModelConfig Bench110MConfig() {
+  ModelConfig c;
+  c.arch = Arch::kLlama;
+  c.dim = 768;
+  c.n_layers = 12;
+  c.n_heads = 12;
+  c.n_kv_heads = 12;
+  c.head_dim = 64;
+  c.ffn_dim = 2048;
+  c.vocab_size = 32000;
+  c.max_seq_len = 1024;
+  c.rope_theta = 10000.0;
+  c.norm_eps = 1e-5f;
+  c.tied_embeddings = false;
+  return c;
+}
+
+const Transformer& Bench110M(DType dtype) {
+  static std::unique_ptr<Transformer> model;
+  static DType current = DType::kF32;
+  if (!model || current != dtype) {
+    model.reset();
+    auto w = InitRandomModel(Bench110MConfig(), 1, dtype);
+    auto t = Transformer::Create(std::move(w).value());
+    model = std::make_unique<Transformer>(std::move(t).value());
+    current = dtype;
+  }
+  return *model;
+}
+
+namespace {
+
+// Bytes of weights one decode step reads: every matrix once (the embedding row is negligible).
+double WeightBytesPerToken(DType dtype) {
+  const ModelConfig c = Bench110MConfig();
+  const double per_layer = double(c.dim) * double(c.n_heads * c.head_dim) * 2 +
+                           double(c.dim) * double(c.n_kv_heads * c.head_dim) * 2 +
+                           3.0 * double(c.dim) * double(c.ffn_dim);
+  return (per_layer * double(c.n_layers) + double(c.vocab_size) * double(c.dim)) *
+         double(DTypeSize(dtype));
+}
+
+void BM_ModelDecode(benchmark::State& state) {
+  const DType dtype = static_cast<DType>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const Transformer& m = Bench110M(dtype);
+  ThreadPool pool(threads);
+  const KernelContext ctx{BenchIsa(), &pool};
+  const int steps = 128;
+  std::vector<float> logits;
+  for (auto _ : state) {
+    auto cache = m.NewCache(steps + 1);
+    (void)cache->AddSequence(0);
+    int32_t tok = 1;
+    for (int p = 0; p < steps; ++p) {
+      const Segment seg{0, p, std::span<const int32_t>(&tok, 1), false};
+      Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits);
+      if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+      tok = static_cast<int32_t>((p * 7919 + 13) % 32000);
+    }
+  }
+  state.counters["tok/s"] = benchmark::Counter(steps, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB"] = benchmark::Counter(steps * WeightBytesPerToken(dtype) * 1e-9,
+                                            benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(DTypeName(dtype)));
+}
+
+void BM_ModelPrefill(benchmark::State& state) {
+  const DType dtype = static_cast<DType>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  const Transformer& m = Bench110M(dtype);
+  ThreadPool pool(threads);
+  const KernelContext ctx{BenchIsa(), &pool};
+  const int n = 512;
+  std::vector<int32_t> tokens(n);
+  for (int i = 0; i < n; ++i) tokens[size_t(i)] = (i * 7919 + 13) % 32000;
+  std::vector<float> logits;
+  for (auto _ : state) {
+    auto cache = m.NewCache(n);
+    (void)cache->AddSequence(0);
+    const Segment seg{0, 0, tokens, false};
+    Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.counters["tok/s"] = benchmark::Counter(n, benchmark::Counter::kIsIterationInvariantRate);
+  // Matmul FLOPs only (2 per weight per token), the figure set beside the FMA peak.
+  const double flops = 2.0 * WeightBytesPerToken(DType::kF32) / 4.0 * n;
+  state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(DTypeName(dtype)));
+}
+
+// Load time of the 110M model from a GGUF file: LoadModel (map + validate every tensor) and
+// Transformer::Create (repacking the matrices into 16-column panels).
+void BM_ModelLoad(benchmark::State& state) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "detinfer-bench-110m-bf16.gguf").string();
+  {
+    auto w = InitRandomModel(Bench110MConfig(), 1, DType::kBF16);
+    if (!WriteGguf(*w, path).ok()) state.SkipWithError("cannot write the benchmark model");
+  }
+  double map_s = 0, pack_s = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto w = LoadModel(path);
+    const auto t1 = std::chrono::steady_clock::now();
+    auto t = Transformer::Create(std::move(w).value());
+    const auto t2 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(t);
+    map_s += std::chrono::duration<double>(t1 - t0).count();
+    pack_s += std::chrono::duration<double>(t2 - t1).count();
+  }
+  state.counters["map_validate_ms"] = 1e3 * map_s / double(state.iterations());
+  state.counters["pack_ms"] = 1e3 * pack_s / double(state.iterations());
+  std::filesystem::remove(path);
+}
+
+void DecodeArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"dtype", "threads"});
+  for (int64_t dt : {int64_t(DType::kF32), int64_t(DType::kBF16), int64_t(DType::kF16)}) {
+    for (int64_t th : {1, 2}) b->Args({dt, th});
+  }
+}
+
+}  // namespace
+
+BENCHMARK(BM_ModelDecode)->Apply(DecodeArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_ModelPrefill)->ArgNames({"dtype", "threads"})->Args({0, 1})->Args({0, 2})
+    ->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_ModelLoad)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace detinfer::bench
