@@ -56,19 +56,16 @@ inline BlockKernel SelectKernel(Isa isa) {
   return &scalar::AttendBlock;
 }
 
-// A float scratch array aligned to 64 bytes (the SIMD kernels' rows of kt are 256 bytes).
-class Scratch {
- public:
-  explicit Scratch(size_t floats) : raw_(floats + 16, 0.0f) {
-    const auto p = reinterpret_cast<uintptr_t>(raw_.data());
-    base_ = raw_.data() + ((64 - p % 64) % 64) / sizeof(float);
-  }
-  float* data() { return base_; }
-
- private:
-  std::vector<float> raw_;
-  float* base_;
-};
+// Per-thread float scratch, 64-byte aligned (the SIMD kernels' rows of kt are 256 bytes), kept
+// across tasks and calls so that a task does not pay for allocating, zeroing and (after the
+// heap trims it) page-faulting fresh memory. Nothing is ever read from it before this task
+// wrote it: RunTask initialises every query state, and the kernels write kt / vc before use.
+inline float* ThreadScratch(size_t floats) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < floats + 16) buf.resize(floats + 16);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
 
 struct Shape {
   int64_t hq, hkv, d;
@@ -86,8 +83,7 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   constexpr int64_t kB = kAttnBlock;
   // Layout: kt [dim][B] | vc [B][dim] | per query acc [dim], lanes [16], scores [B].
   const int64_t per_query = dim + kAttnLanes + kB;
-  Scratch scratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
-  float* const kt = scratch.data();
+  float* const kt = ThreadScratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
   float* const vc = kt + dim * kB;
   float* const qstate = vc + dim * kB;
   std::vector<AttnQuery> queries(static_cast<size_t>(nq));
@@ -98,6 +94,7 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
       float* st = qstate + qi * per_query;
       AttnQuery& aq = queries[static_cast<size_t>(qi)];
       aq.q = q.as<const float>() + (seq.q_begin + r) * q.stride[0] + (g * group + hh) * q.stride[1];
+      std::fill(st, st + dim + kAttnLanes, 0.0f);  // acc and lanes start at +0
       aq.acc = st;
       aq.lanes = st + dim;
       aq.scores = st + dim + kAttnLanes;
@@ -107,14 +104,16 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   }
   const void* k_rows[kB];
   const void* v_rows[kB];
+  const void* pf_k[kB];
+  const void* pf_v[kB];
   const float* v_f32[kB];
   int64_t vis[kB];
+  const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
   AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, queries.data(),
-                     static_cast<int32_t>(nq)};
+                     static_cast<int32_t>(nq), pf_k, pf_v, 0, row_bytes};
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
   const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
-  const size_t row_bytes = static_cast<size_t>(dim) * kv_elem;
   for (int64_t lo = 0; lo < upper; lo += kB) {
     const int64_t hi = std::min(lo + kB, upper);
     int32_t nvis = 0;
@@ -122,17 +121,14 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
       if (seq.key_mask.empty() || seq.key_mask[static_cast<size_t>(t)] != 0) vis[nvis++] = t;
     }
     if (nvis == 0) continue;
-    // Start fetching the next block's rows from memory while this one computes (decode
-    // streams K/V from DRAM; the rows of one kv head are strided, which defeats the
-    // hardware prefetcher).
-    for (int64_t t = hi; t < std::min(hi + kB, upper); ++t) {
-      const void *kp, *vp;
-      loc.Row(si, t, g, &kp, &vp);
-      for (size_t off = 0; off < row_bytes; off += 64) {
-        __builtin_prefetch(static_cast<const char*>(kp) + off);
-        __builtin_prefetch(static_cast<const char*>(vp) + off);
-      }
+    // The next block's rows, for the kernel to prefetch while it computes this one (decode
+    // streams K/V from DRAM; one kv head's rows are strided, which the hardware prefetcher
+    // follows poorly).
+    int32_t npf = 0;
+    for (int64_t t = hi; t < std::min(hi + kB, upper); ++t, ++npf) {
+      loc.Row(si, t, g, &pf_k[npf], &pf_v[npf]);
     }
+    args.npf = npf;
     for (int32_t u = 0; u < nvis; ++u) loc.Row(si, vis[u], g, &k_rows[u], &v_rows[u]);
     for (int64_t r = r0; r < r1; ++r) {
       // The visible keys of this row: the prefix of the list at or before its position.
