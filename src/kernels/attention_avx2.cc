@@ -176,13 +176,20 @@ void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_
     }
   }
   for (int r = 0; r < NQ; ++r) {
-    for (int32_t u = common; u < qs[r]->count; ++u) {
-      const __m256 p = _mm256_set1_ps(qs[r]->scores[u]);
-      for (int c = 0; c < NC; ++c) {
-        acc[r][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vf[u] + d0 + 8 * c), acc[r][c]);
-      }
-    }
     for (int c = 0; c < NC; ++c) _mm256_storeu_ps(qs[r]->acc + d0 + 8 * c, acc[r][c]);
+  }
+  // Each query's own remaining keys, continuing the same chain (see attention_avx512.cc).
+  for (int r = 0; r < NQ; ++r) {
+    const AttnQuery& q = *qs[r];
+    for (int c = 0; c < NC; ++c) {
+      if (q.count == common) break;
+      float* dst = q.acc + d0 + 8 * c;
+      __m256 x = _mm256_loadu_ps(dst);
+      for (int32_t u = common; u < q.count; ++u) {
+        x = _mm256_fmadd_ps(_mm256_set1_ps(q.scores[u]), _mm256_loadu_ps(vf[u] + d0 + 8 * c), x);
+      }
+      _mm256_storeu_ps(dst, x);
+    }
   }
 }
 

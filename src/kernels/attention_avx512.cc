@@ -148,9 +148,12 @@ void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
   for (int r = 0; r < NQ; ++r) qp[r] = qs[r]->q;
   for (int64_t d = 0; d < dim; ++d) {
     __m512 k[NC];
+#pragma GCC unroll 4
     for (int c = 0; c < NC; ++c) k[c] = _mm512_load_ps(kt + d * kB + 16 * c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m512 b = _mm512_set1_ps(qp[r][d]);
+#pragma GCC unroll 4
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(b, k[c], acc[r][c]);
     }
   }
@@ -203,52 +206,78 @@ float OnlineSoftmax(AttnQuery& q) {
 }
 
 // acc[d0 .. d0+16*NC) of NQ queries: acc * alpha, then fma(p_u, v_u, acc) for u ascending —
-// first the keys all NQ queries see, then each query's own remaining keys.
-template <int NQ, int NC>
-void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0,
-        __mmask16 last) {
-  __mmask16 mk[NC];
-  for (int c = 0; c < NC; ++c) mk[c] = c == NC - 1 ? last : kAll16;
+// first the keys all NQ queries see, then each query's own remaining keys. TAIL: the last
+// chunk is 8 wide (D % 16 == 8). Everything is compile-time so acc[][] stays in registers.
+template <int NQ, int NC, bool TAIL>
+void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0) {
+  constexpr __mmask16 kLast = TAIL ? static_cast<__mmask16>(0xff) : kAll16;
+  const auto load = [](const float* p, int c) {
+    return (TAIL && c == NC - 1) ? _mm512_maskz_loadu_ps(kLast, p) : _mm512_loadu_ps(p);
+  };
+  const auto store = [](float* p, int c, __m512 v) {
+    if (TAIL && c == NC - 1) {
+      _mm512_mask_storeu_ps(p, kLast, v);
+    } else {
+      _mm512_storeu_ps(p, v);
+    }
+  };
   __m512 acc[NQ][NC];
+  const float* ps[NQ];
   int32_t common = qs[0]->count;
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
+    ps[r] = qs[r]->scores;
     common = qs[r]->count < common ? qs[r]->count : common;
     const __m512 al = _mm512_set1_ps(alpha[r]);
-    for (int c = 0; c < NC; ++c) {
-      acc[r][c] = _mm512_mul_ps(LoadF(qs[r]->acc + d0 + 16 * c, mk[c]), al);
-    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_mul_ps(load(qs[r]->acc + d0 + 16 * c, c), al);
   }
   for (int32_t u = 0; u < common; ++u) {
+    const float* vr = vf[u] + d0;
     __m512 v[NC];
-    for (int c = 0; c < NC; ++c) v[c] = LoadF(vf[u] + d0 + 16 * c, mk[c]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) v[c] = load(vr + 16 * c, c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
-      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
+      const __m512 p = _mm512_set1_ps(ps[r][u]);
+#pragma GCC unroll 4
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(p, v[c], acc[r][c]);
     }
   }
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
-    for (int32_t u = common; u < qs[r]->count; ++u) {
-      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
-      for (int c = 0; c < NC; ++c) {
-        acc[r][c] = _mm512_fmadd_ps(p, LoadF(vf[u] + d0 + 16 * c, mk[c]), acc[r][c]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) store(qs[r]->acc + d0 + 16 * c, c, acc[r][c]);
+  }
+  // Each query's own remaining keys (the causal diagonal), continuing the same per-element
+  // chain from the stored value; kept out of the loop above so that acc stays in registers.
+  for (int r = 0; r < NQ; ++r) {
+    const AttnQuery& q = *qs[r];
+    if (q.count == common) continue;
+    for (int c = 0; c < NC; ++c) {
+      float* dst = q.acc + d0 + 16 * c;
+      __m512 x = load(dst, c);
+      for (int32_t u = common; u < q.count; ++u) {
+        x = _mm512_fmadd_ps(_mm512_set1_ps(q.scores[u]), load(vf[u] + d0 + 16 * c, c), x);
       }
+      store(dst, c, x);
     }
-    for (int c = 0; c < NC; ++c) StoreF(qs[r]->acc + d0 + 16 * c, mk[c], acc[r][c]);
   }
 }
 
 template <int NQ>
 void PvAll(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t dim) {
-  for (int64_t d0 = 0; d0 < dim; d0 += 64) {
-    const int64_t rem = dim - d0;
-    const int nc = static_cast<int>(rem >= 64 ? 4 : (rem + 15) / 16);
-    const __mmask16 last = DMask(rem - 16 * (nc - 1));
-    switch (nc) {
-      case 1: Pv<NQ, 1>(qs, alpha, vf, d0, last); break;
-      case 2: Pv<NQ, 2>(qs, alpha, vf, d0, last); break;
-      case 3: Pv<NQ, 3>(qs, alpha, vf, d0, last); break;
-      default: Pv<NQ, 4>(qs, alpha, vf, d0, last); break;
-    }
+  int64_t d0 = 0;
+  for (; d0 + 64 <= dim; d0 += 64) Pv<NQ, 4, false>(qs, alpha, vf, d0);
+  switch (dim - d0) {  // a multiple of 8 below 64
+    case 8: Pv<NQ, 1, true>(qs, alpha, vf, d0); break;
+    case 16: Pv<NQ, 1, false>(qs, alpha, vf, d0); break;
+    case 24: Pv<NQ, 2, true>(qs, alpha, vf, d0); break;
+    case 32: Pv<NQ, 2, false>(qs, alpha, vf, d0); break;
+    case 40: Pv<NQ, 3, true>(qs, alpha, vf, d0); break;
+    case 48: Pv<NQ, 3, false>(qs, alpha, vf, d0); break;
+    case 56: Pv<NQ, 4, true>(qs, alpha, vf, d0); break;
+    default: break;
   }
 }
 

@@ -34,7 +34,7 @@ static_assert(kAttnBlock % kAttnLanes == 0, "blocks must hold whole 16-lane chun
 // Hq/Hkv query heads of that kv head, so each K/V block is read (and widened) once for all
 // of them. It decides only who computes what, never how: each query's arithmetic is the same
 // whatever its task mates.
-inline constexpr int64_t kQueriesPerTask = 32;
+inline constexpr int64_t kQueriesPerTask = 64;
 
 inline AttnKvDType ToKvDType(DType d) {
   switch (d) {
