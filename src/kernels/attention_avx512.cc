@@ -63,6 +63,25 @@ inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
   }
 }
 
+// Load16 with the mask known at compile time (MASKED: the 8-wide tail).
+template <AttnKvDType DT, bool MASKED>
+inline __m512 LoadV(const void* row, int64_t d0) {
+  constexpr __mmask16 kHalf = static_cast<__mmask16>(0xff);
+  if constexpr (DT == AttnKvDType::kF32) {
+    const float* p = static_cast<const float*>(row) + d0;
+    return MASKED ? _mm512_maskz_loadu_ps(kHalf, p) : _mm512_loadu_ps(p);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + d0;
+    const __m256i h = MASKED ? _mm256_maskz_loadu_epi16(kHalf, p)
+                             : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if constexpr (DT == AttnKvDType::kBF16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+  }
+}
+
 // In-register 16x16 transpose: r[i] lane j -> r[j] lane i (pure data movement, no arithmetic).
 inline void Transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -105,7 +124,7 @@ inline void Prefetch(const AttnBlockArgs& a, int32_t u0, int32_t u1) {
 }
 
 template <AttnKvDType DT>
-void Widen(const AttnBlockArgs& a, int32_t nk16) {
+void Widen(const AttnBlockArgs& a, int32_t nk16, bool widen_v) {
   const int64_t dim = a.d;
   // Spread the next block's prefetches over this block's K tiles (16 keys each).
   const int32_t tiles = nk16 / 16, per = tiles > 0 ? (a.npf + tiles - 1) / tiles : a.npf;
@@ -123,7 +142,7 @@ void Widen(const AttnBlockArgs& a, int32_t nk16) {
       for (int64_t j = 0; j < nd; ++j) _mm512_store_ps(a.kt + (d0 + j) * kB + t0, r[j]);
     }
   }
-  for (int32_t u = 0; u < a.nvis; ++u) {
+  for (int32_t u = 0; u < a.nvis && widen_v; ++u) {
     if constexpr (DT == AttnKvDType::kF32) {
       a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
     } else {
@@ -208,11 +227,16 @@ float OnlineSoftmax(AttnQuery& q) {
 // acc[d0 .. d0+16*NC) of NQ queries: acc * alpha, then fma(p_u, v_u, acc) for u ascending —
 // first the keys all NQ queries see, then each query's own remaining keys. TAIL: the last
 // chunk is 8 wide (D % 16 == 8). Everything is compile-time so acc[][] stays in registers.
-template <int NQ, int NC, bool TAIL>
-void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0) {
+// V rows are read in their storage dtype DT (widened in the load) or, when the block was
+// widened up front, as f32 (DT = kF32).
+template <int NQ, int NC, bool TAIL, AttnKvDType DT>
+void Pv(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t d0) {
   constexpr __mmask16 kLast = TAIL ? static_cast<__mmask16>(0xff) : kAll16;
   const auto load = [](const float* p, int c) {
     return (TAIL && c == NC - 1) ? _mm512_maskz_loadu_ps(kLast, p) : _mm512_loadu_ps(p);
+  };
+  const auto load_v = [](const void* row, int64_t off, int c) {
+    return (TAIL && c == NC - 1) ? LoadV<DT, true>(row, off) : LoadV<DT, false>(row, off);
   };
   const auto store = [](float* p, int c, __m512 v) {
     if (TAIL && c == NC - 1) {
@@ -233,10 +257,9 @@ void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_
     for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_mul_ps(load(qs[r]->acc + d0 + 16 * c, c), al);
   }
   for (int32_t u = 0; u < common; ++u) {
-    const float* vr = vf[u] + d0;
     __m512 v[NC];
 #pragma GCC unroll 4
-    for (int c = 0; c < NC; ++c) v[c] = load(vr + 16 * c, c);
+    for (int c = 0; c < NC; ++c) v[c] = load_v(vf[u], d0 + 16 * c, c);
 #pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m512 p = _mm512_set1_ps(ps[r][u]);
@@ -258,47 +281,61 @@ void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_
       float* dst = q.acc + d0 + 16 * c;
       __m512 x = load(dst, c);
       for (int32_t u = common; u < q.count; ++u) {
-        x = _mm512_fmadd_ps(_mm512_set1_ps(q.scores[u]), load(vf[u] + d0 + 16 * c, c), x);
+        x = _mm512_fmadd_ps(_mm512_set1_ps(q.scores[u]), load_v(vf[u], d0 + 16 * c, c), x);
       }
       store(dst, c, x);
     }
   }
 }
 
-template <int NQ>
-void PvAll(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t dim) {
+template <int NQ, AttnKvDType DT>
+void PvAll(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t dim) {
   int64_t d0 = 0;
-  for (; d0 + 64 <= dim; d0 += 64) Pv<NQ, 4, false>(qs, alpha, vf, d0);
+  for (; d0 + 64 <= dim; d0 += 64) Pv<NQ, 4, false, DT>(qs, alpha, vf, d0);
   switch (dim - d0) {  // a multiple of 8 below 64
-    case 8: Pv<NQ, 1, true>(qs, alpha, vf, d0); break;
-    case 16: Pv<NQ, 1, false>(qs, alpha, vf, d0); break;
-    case 24: Pv<NQ, 2, true>(qs, alpha, vf, d0); break;
-    case 32: Pv<NQ, 2, false>(qs, alpha, vf, d0); break;
-    case 40: Pv<NQ, 3, true>(qs, alpha, vf, d0); break;
-    case 48: Pv<NQ, 3, false>(qs, alpha, vf, d0); break;
-    case 56: Pv<NQ, 4, true>(qs, alpha, vf, d0); break;
+    case 8: Pv<NQ, 1, true, DT>(qs, alpha, vf, d0); break;
+    case 16: Pv<NQ, 1, false, DT>(qs, alpha, vf, d0); break;
+    case 24: Pv<NQ, 2, true, DT>(qs, alpha, vf, d0); break;
+    case 32: Pv<NQ, 2, false, DT>(qs, alpha, vf, d0); break;
+    case 40: Pv<NQ, 3, true, DT>(qs, alpha, vf, d0); break;
+    case 48: Pv<NQ, 3, false, DT>(qs, alpha, vf, d0); break;
+    case 56: Pv<NQ, 4, true, DT>(qs, alpha, vf, d0); break;
     default: break;
   }
 }
 
+// direct_v: V is read in its storage dtype inside the PV loop (one group: each V element is
+// used by this group only, so widening it up front would only add a store and a reload).
 template <int NQ>
-void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
+void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
   int32_t maxc = 0;
   for (int r = 0; r < NQ; ++r) maxc = qs[r]->count > maxc ? qs[r]->count : maxc;
   ScoresN<NQ>(qs, (maxc + 15) / 16, a.kt, a.d, a.scale);
   float alpha[NQ];
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
-  PvAll<NQ>(qs, alpha, a.v_f32, a.d);
+  const void* const* vf_f32 = reinterpret_cast<const void* const*>(a.v_f32);
+  if (!direct_v) {
+    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, vf_f32, a.d);
+  } else if (a.dtype == AttnKvDType::kBF16) {
+    PvAll<NQ, AttnKvDType::kBF16>(qs, alpha, a.v_rows, a.d);
+  } else if (a.dtype == AttnKvDType::kF16) {
+    PvAll<NQ, AttnKvDType::kF16>(qs, alpha, a.v_rows, a.d);
+  } else {
+    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, a.v_rows, a.d);
+  }
 }
 
 }  // namespace
 
 void AttendBlock(const AttnBlockArgs& a) {
   const int32_t nk16 = (a.nvis + 15) / 16 * 16;
+  int32_t active = 0;
+  for (int32_t i = 0; i < a.nq; ++i) active += a.queries[i].count > 0 ? 1 : 0;
+  const bool direct_v = active <= 4;
   switch (a.dtype) {
-    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
-    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;
-    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16); break;
+    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16, !direct_v); break;
+    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16, !direct_v); break;
+    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16, !direct_v); break;
   }
   // Queries that see this block, four at a time (who shares a tile never changes a bit).
   AttnQuery* group[4];
@@ -307,14 +344,14 @@ void AttendBlock(const AttnBlockArgs& a) {
     if (a.queries[i].count == 0) continue;
     group[n++] = &a.queries[i];
     if (n == 4) {
-      Group<4>(group, a);
+      Group<4>(group, a, direct_v);
       n = 0;
     }
   }
   switch (n) {
-    case 1: Group<1>(group, a); break;
-    case 2: Group<2>(group, a); break;
-    case 3: Group<3>(group, a); break;
+    case 1: Group<1>(group, a, direct_v); break;
+    case 2: Group<2>(group, a, direct_v); break;
+    case 3: Group<3>(group, a, direct_v); break;
     default: break;
   }
 }
