@@ -102,6 +102,7 @@ void Scores16(AttnQuery* const* qs, const float* kt, int64_t dim, float scale, i
   for (int64_t d = 0; d < dim; ++d) {
     const __m256 k0 = _mm256_load_ps(kt + d * kB + 16 * c);
     const __m256 k1 = _mm256_load_ps(kt + d * kB + 16 * c + 8);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m256 b = _mm256_set1_ps(qs[r]->q[d]);
       acc[r][0] = _mm256_fmadd_ps(b, k0, acc[r][0]);
@@ -161,17 +162,23 @@ float OnlineSoftmax(AttnQuery& q) {
 template <int NQ, int NC>
 void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0) {
   __m256 acc[NQ][NC];
+  const float* ps[NQ];
   int32_t common = qs[0]->count;
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
+    ps[r] = qs[r]->scores;
     common = qs[r]->count < common ? qs[r]->count : common;
     const __m256 al = _mm256_set1_ps(alpha[r]);
     for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_mul_ps(_mm256_loadu_ps(qs[r]->acc + d0 + 8 * c), al);
   }
   for (int32_t u = 0; u < common; ++u) {
     __m256 v[NC];
+#pragma GCC unroll 2
     for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vf[u] + d0 + 8 * c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
-      const __m256 p = _mm256_set1_ps(qs[r]->scores[u]);
+      const __m256 p = _mm256_set1_ps(ps[r][u]);
+#pragma GCC unroll 2
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_fmadd_ps(p, v[c], acc[r][c]);
     }
   }
