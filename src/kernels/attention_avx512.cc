@@ -23,6 +23,10 @@ namespace {
 
 using avx512_math::kAll16;
 constexpr int64_t kB = kAttnBlock;
+// GCC 12 warns inside the plain forms of several AVX-512 intrinsics (built on
+// _mm512_undefined_*), so the zero-masked forms with all-ones masks are used: the same
+// instructions, the same bits (see simd/math_avx512.h).
+constexpr __mmask8 kAll8 = static_cast<__mmask8>(0xff);
 
 // Rows past the block's visible list (padding of the last 16-key chunk) read this: their
 // scores are computed but never used (no query's count reaches them).
@@ -86,28 +90,28 @@ inline __m512 LoadV(const void* row, int64_t d0) {
 inline void Transpose16(__m512 r[16]) {
   __m512 t[16];
   for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i] = _mm512_maskz_unpacklo_ps(kAll16, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll16, r[2 * i], r[2 * i + 1]);
   }
   __m512 u[16];
   for (int i = 0; i < 4; ++i) {
     const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
     const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
-    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
-    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
+    u[4 * i] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, c, e));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, c, e));
   }
   // u[4i + c] holds, in 128-bit lane L, column 4L + c of rows 4i .. 4i+3.
   for (int c = 0; c < 4; ++c) {
-    const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-    const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-    const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
-    r[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
-    r[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    const __m512 x0 = _mm512_maskz_shuffle_f32x4(kAll16, u[c], u[4 + c], 0x44);
+    const __m512 x1 = _mm512_maskz_shuffle_f32x4(kAll16, u[c], u[4 + c], 0xEE);
+    const __m512 y0 = _mm512_maskz_shuffle_f32x4(kAll16, u[8 + c], u[12 + c], 0x44);
+    const __m512 y1 = _mm512_maskz_shuffle_f32x4(kAll16, u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_maskz_shuffle_f32x4(kAll16, x0, y0, 0x88);
+    r[4 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x0, y0, 0xDD);
+    r[8 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x1, y1, 0x88);
+    r[12 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x1, y1, 0xDD);
   }
 }
 
