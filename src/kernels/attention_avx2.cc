@@ -56,26 +56,26 @@ inline void Transpose8(__m256 r[8]) {
   }
 }
 
-// Prefetches the next block's rows [u0, u1) (see AttnBlockArgs::pf_k).
-inline void Prefetch(const AttnBlockArgs& a, int32_t u0, int32_t u1) {
-  for (int32_t u = u0; u < u1 && u < a.npf; ++u) {
+// Demand-loads every cache line of the block's K/V rows first (see attention_avx512.cc).
+inline void Touch(const AttnBlockArgs& a) {
+  __m128 sink = _mm_setzero_ps();
+  for (int32_t u = 0; u < a.nvis; ++u) {
+    const char* kr = static_cast<const char*>(a.k_rows[u]);
+    const char* vr = static_cast<const char*>(a.v_rows[u]);
     for (int64_t off = 0; off < a.row_bytes; off += 64) {
-      _mm_prefetch(static_cast<const char*>(a.pf_k[u]) + off, _MM_HINT_T0);
-      _mm_prefetch(static_cast<const char*>(a.pf_v[u]) + off, _MM_HINT_T0);
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(kr + off)));
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(vr + off)));
     }
   }
+  __asm__ volatile("" : : "x"(sink));  // keep the loads; the value is never used
 }
 
 template <AttnKvDType DT>
 void Widen(const AttnBlockArgs& a, int32_t nk16) {
   const int64_t dim = a.d;
-  // Spread the next block's prefetches over this block's K tiles (8 keys each).
-  const int32_t tiles = nk16 / 8, per = tiles > 0 ? (a.npf + tiles - 1) / tiles : a.npf;
-  if (tiles == 0) Prefetch(a, 0, a.npf);
   for (int32_t t0 = 0; t0 < nk16; t0 += 8) {
     const void* rows[8];
     for (int i = 0; i < 8; ++i) rows[i] = t0 + i < a.nvis ? a.k_rows[t0 + i] : kZeroRow;
-    Prefetch(a, t0 / 8 * per, (t0 / 8 + 1) * per);
     for (int64_t d0 = 0; d0 < dim; d0 += 8) {
       __m256 r[8];
       for (int i = 0; i < 8; ++i) r[i] = Load8<DT>(rows[i], d0);
@@ -216,6 +216,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
 
 void AttendBlock(const AttnBlockArgs& a) {
   const int32_t nk16 = (a.nvis + 15) / 16 * 16;
+  Touch(a);
   switch (a.dtype) {
     case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
     case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;

@@ -109,14 +109,12 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   }
   const void* k_rows[kB];
   const void* v_rows[kB];
-  const void* pf_k[kB];
-  const void* pf_v[kB];
   const float* v_f32[kB];
   int64_t vis[kB];
   int32_t row_count[kQueriesPerTask];
   const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
   AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, nullptr,
-                     static_cast<int32_t>(per_head), pf_k, pf_v, 0, row_bytes};
+                     static_cast<int32_t>(per_head), row_bytes};
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
   const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
@@ -147,13 +145,6 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
         uint8_t& sn = seen[static_cast<size_t>((g - g0) * per_head + i)];
         sn = static_cast<uint8_t>(sn | (count > 0 ? 1 : 0));
       }
-      // The next block's rows of this head, for the kernel to prefetch while it computes
-      // (decode streams K/V from DRAM).
-      int32_t npf = 0;
-      for (int64_t t = hi; t < std::min(hi + kB, upper); ++t, ++npf) {
-        loc.Row(tk.seq, t, g, &pf_k[npf], &pf_v[npf]);
-      }
-      args.npf = npf;
       for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
       args.queries = qs;
       kernel(args);

@@ -40,13 +40,7 @@ struct AttnBlockArgs {
   const float** v_f32;
   AttnQuery* queries;  // nq queries; those with count == 0 are left untouched
   int32_t nq;
-  // The next block's K/V rows (npf of each, row_bytes each): a pure performance hint; the SIMD
-  // kernels prefetch them a few rows at a time while they work, so that decode, which streams
-  // K/V from DRAM, keeps memory busy without stalling on a burst of prefetches.
-  const void* const* pf_k;
-  const void* const* pf_v;
-  int32_t npf;
-  int64_t row_bytes;
+  int64_t row_bytes;  // bytes of one K/V row (D * element size)
 };
 
 #define DETINFER_DECLARE_ATTENTION(ns) \
