@@ -122,7 +122,7 @@ inline void Transpose16(__m512 r[16]) {
 // other instead of trickling in behind the transposes and FMAs. Measured on a 2-core Zen 4
 // (single-thread decode, 4096 bf16 keys from DRAM): 4.9 -> 6.9 GB/s. Software prefetches of
 // the next block (T0/T1/NTA, bursts or spread over the score loop) gave nothing there:
-// the core drops prefetches it has no miss buffer for; demand loads are never dropped.
+// most likely the core drops prefetches it has no miss buffer for, while demand loads wait.
 inline void Touch(const AttnBlockArgs& a) {
   __m128 sink = _mm_setzero_ps();
   for (int32_t u = 0; u < a.nvis; ++u) {
