@@ -128,7 +128,7 @@ inline void Touch(const AttnBlockArgs& a) {
   for (int32_t u = 0; u < a.nvis; ++u) {
     const char* kr = static_cast<const char*>(a.k_rows[u]);
     const char* vr = static_cast<const char*>(a.v_rows[u]);
-    for (int64_t off = 0; off < a.row_bytes; off += 64) {
+    for (int64_t off = 0; off < a.touch_bytes; off += 64) {
       sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(kr + off)));
       sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(vr + off)));
     }

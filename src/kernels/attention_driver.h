@@ -114,7 +114,7 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   int32_t row_count[kQueriesPerTask];
   const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
   AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, nullptr,
-                     static_cast<int32_t>(per_head), row_bytes};
+                     static_cast<int32_t>(per_head), row_bytes, row_bytes};
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
   const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
@@ -137,7 +137,19 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
     }
     // The task's kv heads one after the other on this block: their rows are adjacent in
     // memory, so the task streams [g0, g1) * D contiguous elements per position.
+    // When the task's heads sit side by side at every visible position (the usual [T, Hkv, D]
+    // layouts), the first head's kernel touches all of them at once: longer contiguous runs.
+    bool adjacent = tk.g1 - g0 > 1;
+    for (int32_t u = 0; u < nvis && adjacent; ++u) {
+      const void *k0, *v0, *k1, *v1;
+      loc.Row(tk.seq, vis[u], g0, &k0, &v0);
+      loc.Row(tk.seq, vis[u], tk.g1 - 1, &k1, &v1);
+      const int64_t span = (tk.g1 - 1 - g0) * row_bytes;
+      adjacent = static_cast<const char*>(k1) - static_cast<const char*>(k0) == span &&
+                 static_cast<const char*>(v1) - static_cast<const char*>(v0) == span;
+    }
     for (int64_t g = g0; g < tk.g1; ++g) {
+      args.touch_bytes = !adjacent ? row_bytes : g == g0 ? (tk.g1 - g0) * row_bytes : 0;
       AttnQuery* qs = queries.data() + (g - g0) * per_head;
       for (int64_t i = 0; i < per_head; ++i) {
         const int32_t count = row_count[i / group];
