@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
   const double peak = Get(collector, "BM_ProbeFmaPeak/threads:2/real_time", "GFLOP");
   const double decode_bw = Get(collector, MatmulName(1, 4096, 4096, 1, 2), "GB");
   const double prefill = Get(collector, MatmulName(512, 4096, 4096, 0, 2), "GFLOP");
+  const double attn_decode = Get(collector, "BM_AttentionDecode/S:4096/cold:1/real_time", "GB");
+  const double attn_prefill = Get(collector, "BM_AttentionPrefill/S:2048/real_time", "GFLOP");
   nlohmann::json summary = {
       {"isa", detinfer::IsaName(BenchIsa())},
       {"threads", 2},
@@ -95,15 +97,21 @@ int main(int argc, char** argv) {
       {"probe_fma_peak_gflops", peak},
       {"matmul_decode_bf16_4096_weight_gbs", decode_bw},
       {"matmul_prefill_f32_512x4096x4096_gflops", prefill},
+      {"attention_decode_bf16_s4096_kv_gbs", attn_decode},
+      {"attention_prefill_bf16_s2048_gflops", attn_prefill},
   };
-  std::printf("\n%-52s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
+  std::printf("\n%-76s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
   auto row = [&](const char* what, double v, double limit, const char* key) {
     if (v == 0 || limit == 0) return;  // filtered out of this run
-    std::printf("%-52s %10.1f %10.1f %7.0f%%\n", what, v, limit, 100 * v / limit);
+    std::printf("%-76s %10.1f %10.1f %7.0f%%\n", what, v, limit, 100 * v / limit);
     summary[key] = v / limit;
   };
   row("matmul M=1 K=N=4096 bf16: weight GB/s vs read BW", decode_bw, read_bw, "decode_ratio");
   row("matmul M=512 K=N=4096 f32: GFLOP/s vs FMA peak", prefill, peak, "prefill_ratio");
+  row("attention decode S=4096 32/8 heads D=128 bf16: KV GB/s vs read BW", attn_decode, read_bw,
+      "attention_decode_ratio");
+  row("attention prefill S=2048 causal 32/8 heads D=128 bf16: GFLOP/s vs FMA peak", attn_prefill,
+      peak, "attention_prefill_ratio");
   const char* out = std::getenv("DETINFER_BENCH_SUMMARY");
   const std::string path = out ? out : "bench-summary.json";
   std::ofstream(path) << summary.dump(2) << "\n";

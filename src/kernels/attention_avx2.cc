@@ -56,6 +56,20 @@ inline void Transpose8(__m256 r[8]) {
   }
 }
 
+// Demand-loads every cache line of the block's K/V rows first (see attention_avx512.cc).
+inline void Touch(const AttnBlockArgs& a) {
+  __m128 sink = _mm_setzero_ps();
+  for (int32_t u = 0; u < a.nvis; ++u) {
+    const char* kr = static_cast<const char*>(a.k_rows[u]);
+    const char* vr = static_cast<const char*>(a.v_rows[u]);
+    for (int64_t off = 0; off < a.touch_bytes; off += 64) {
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(kr + off)));
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(vr + off)));
+    }
+  }
+  __asm__ volatile("" : : "x"(sink));  // keep the loads; the value is never used
+}
+
 template <AttnKvDType DT>
 void Widen(const AttnBlockArgs& a, int32_t nk16) {
   const int64_t dim = a.d;
@@ -88,6 +102,7 @@ void Scores16(AttnQuery* const* qs, const float* kt, int64_t dim, float scale, i
   for (int64_t d = 0; d < dim; ++d) {
     const __m256 k0 = _mm256_load_ps(kt + d * kB + 16 * c);
     const __m256 k1 = _mm256_load_ps(kt + d * kB + 16 * c + 8);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m256 b = _mm256_set1_ps(qs[r]->q[d]);
       acc[r][0] = _mm256_fmadd_ps(b, k0, acc[r][0]);
@@ -147,28 +162,41 @@ float OnlineSoftmax(AttnQuery& q) {
 template <int NQ, int NC>
 void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0) {
   __m256 acc[NQ][NC];
+  const float* ps[NQ];
   int32_t common = qs[0]->count;
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
+    ps[r] = qs[r]->scores;
     common = qs[r]->count < common ? qs[r]->count : common;
     const __m256 al = _mm256_set1_ps(alpha[r]);
     for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_mul_ps(_mm256_loadu_ps(qs[r]->acc + d0 + 8 * c), al);
   }
   for (int32_t u = 0; u < common; ++u) {
     __m256 v[NC];
+#pragma GCC unroll 2
     for (int c = 0; c < NC; ++c) v[c] = _mm256_loadu_ps(vf[u] + d0 + 8 * c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
-      const __m256 p = _mm256_set1_ps(qs[r]->scores[u]);
+      const __m256 p = _mm256_set1_ps(ps[r][u]);
+#pragma GCC unroll 2
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm256_fmadd_ps(p, v[c], acc[r][c]);
     }
   }
   for (int r = 0; r < NQ; ++r) {
-    for (int32_t u = common; u < qs[r]->count; ++u) {
-      const __m256 p = _mm256_set1_ps(qs[r]->scores[u]);
-      for (int c = 0; c < NC; ++c) {
-        acc[r][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vf[u] + d0 + 8 * c), acc[r][c]);
-      }
-    }
     for (int c = 0; c < NC; ++c) _mm256_storeu_ps(qs[r]->acc + d0 + 8 * c, acc[r][c]);
+  }
+  // Each query's own remaining keys, continuing the same chain (see attention_avx512.cc).
+  for (int r = 0; r < NQ; ++r) {
+    const AttnQuery& q = *qs[r];
+    for (int c = 0; c < NC; ++c) {
+      if (q.count == common) break;
+      float* dst = q.acc + d0 + 8 * c;
+      __m256 x = _mm256_loadu_ps(dst);
+      for (int32_t u = common; u < q.count; ++u) {
+        x = _mm256_fmadd_ps(_mm256_set1_ps(q.scores[u]), _mm256_loadu_ps(vf[u] + d0 + 8 * c), x);
+      }
+      _mm256_storeu_ps(dst, x);
+    }
   }
 }
 
@@ -188,6 +216,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
 
 void AttendBlock(const AttnBlockArgs& a) {
   const int32_t nk16 = (a.nvis + 15) / 16 * 16;
+  Touch(a);
   switch (a.dtype) {
     case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
     case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;

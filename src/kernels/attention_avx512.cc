@@ -23,6 +23,10 @@ namespace {
 
 using avx512_math::kAll16;
 constexpr int64_t kB = kAttnBlock;
+// GCC 12 warns inside the plain forms of several AVX-512 intrinsics (built on
+// _mm512_undefined_*), so the zero-masked forms with all-ones masks are used: the same
+// instructions, the same bits (see simd/math_avx512.h).
+constexpr __mmask8 kAll8 = static_cast<__mmask8>(0xff);
 
 // Rows past the block's visible list (padding of the last 16-key chunk) read this: their
 // scores are computed but never used (no query's count reaches them).
@@ -32,13 +36,48 @@ inline __mmask16 DMask(int64_t remaining) {
   return remaining >= 16 ? kAll16 : static_cast<__mmask16>((1u << remaining) - 1u);
 }
 
+// Masked loads and stores are far slower than plain ones on some CPUs (measured: AMD Zen 4),
+// so they are used only where a chunk is partial (the 8-wide tail when D % 16 == 8).
+inline __m512 LoadF(const float* p, __mmask16 m) {
+  return m == kAll16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+inline void StoreF(float* p, __mmask16 m, __m512 v) {
+  if (m == kAll16) {
+    _mm512_storeu_ps(p, v);
+  } else {
+    _mm512_mask_storeu_ps(p, m, v);
+  }
+}
+
 // 16 elements (fewer under `m`, the rest +0) of a storage row from element d0, widened exactly.
 template <AttnKvDType DT>
 inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
   if constexpr (DT == AttnKvDType::kF32) {
-    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + d0);
+    const float* p = static_cast<const float*>(row) + d0;
+    return m == kAll16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
   } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + d0);
+    const uint16_t* p = static_cast<const uint16_t*>(row) + d0;
+    const __m256i h = m == kAll16 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                                  : _mm256_maskz_loadu_epi16(m, p);
+    if constexpr (DT == AttnKvDType::kBF16) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+  }
+}
+
+// Load16 with the mask known at compile time (MASKED: the 8-wide tail).
+template <AttnKvDType DT, bool MASKED>
+inline __m512 LoadV(const void* row, int64_t d0) {
+  constexpr __mmask16 kHalf = static_cast<__mmask16>(0xff);
+  if constexpr (DT == AttnKvDType::kF32) {
+    const float* p = static_cast<const float*>(row) + d0;
+    return MASKED ? _mm512_maskz_loadu_ps(kHalf, p) : _mm512_loadu_ps(p);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + d0;
+    const __m256i h = MASKED ? _mm256_maskz_loadu_epi16(kHalf, p)
+                             : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     if constexpr (DT == AttnKvDType::kBF16) {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     } else {
@@ -51,35 +90,54 @@ inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
 inline void Transpose16(__m512 r[16]) {
   __m512 t[16];
   for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i] = _mm512_maskz_unpacklo_ps(kAll16, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll16, r[2 * i], r[2 * i + 1]);
   }
   __m512 u[16];
   for (int i = 0; i < 4; ++i) {
     const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
     const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
-    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
-    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
+    u[4 * i] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(kAll8, c, e));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(kAll8, c, e));
   }
   // u[4i + c] holds, in 128-bit lane L, column 4L + c of rows 4i .. 4i+3.
   for (int c = 0; c < 4; ++c) {
-    const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-    const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-    const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-    r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
-    r[4 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
-    r[8 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    const __m512 x0 = _mm512_maskz_shuffle_f32x4(kAll16, u[c], u[4 + c], 0x44);
+    const __m512 x1 = _mm512_maskz_shuffle_f32x4(kAll16, u[c], u[4 + c], 0xEE);
+    const __m512 y0 = _mm512_maskz_shuffle_f32x4(kAll16, u[8 + c], u[12 + c], 0x44);
+    const __m512 y1 = _mm512_maskz_shuffle_f32x4(kAll16, u[8 + c], u[12 + c], 0xEE);
+    r[c] = _mm512_maskz_shuffle_f32x4(kAll16, x0, y0, 0x88);
+    r[4 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x0, y0, 0xDD);
+    r[8 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x1, y1, 0x88);
+    r[12 + c] = _mm512_maskz_shuffle_f32x4(kAll16, x1, y1, 0xDD);
   }
 }
 
 // kt[d][u] = K_u[d] for u < nk16 (rows past nvis are zero); vf[u] = V_u widened (f32 storage
 // is used in place).
+// Demand-loads one word of every cache line of this block's K/V rows before any arithmetic:
+// independent loads that the core issues back to back, so the block's DRAM misses overlap each
+// other instead of trickling in behind the transposes and FMAs. Measured on a 2-core Zen 4
+// (single-thread decode, 4096 bf16 keys from DRAM): 4.9 -> 6.9 GB/s. Software prefetches of
+// the next block (T0/T1/NTA, bursts or spread over the score loop) gave nothing there:
+// most likely the core drops prefetches it has no miss buffer for, while demand loads wait.
+inline void Touch(const AttnBlockArgs& a) {
+  __m128 sink = _mm_setzero_ps();
+  for (int32_t u = 0; u < a.nvis; ++u) {
+    const char* kr = static_cast<const char*>(a.k_rows[u]);
+    const char* vr = static_cast<const char*>(a.v_rows[u]);
+    for (int64_t off = 0; off < a.touch_bytes; off += 64) {
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(kr + off)));
+      sink = _mm_or_ps(sink, _mm_load_ss(reinterpret_cast<const float*>(vr + off)));
+    }
+  }
+  __asm__ volatile("" : : "x"(sink));  // keep the loads; the value is never used
+}
+
 template <AttnKvDType DT>
-void Widen(const AttnBlockArgs& a, int32_t nk16) {
+void Widen(const AttnBlockArgs& a, int32_t nk16, bool widen_v) {
   const int64_t dim = a.d;
   for (int32_t t0 = 0; t0 < nk16; t0 += 16) {
     const void* rows[16];
@@ -93,14 +151,14 @@ void Widen(const AttnBlockArgs& a, int32_t nk16) {
       for (int64_t j = 0; j < nd; ++j) _mm512_store_ps(a.kt + (d0 + j) * kB + t0, r[j]);
     }
   }
-  for (int32_t u = 0; u < a.nvis; ++u) {
+  for (int32_t u = 0; u < a.nvis && widen_v; ++u) {
     if constexpr (DT == AttnKvDType::kF32) {
       a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
     } else {
       float* dst = a.vc + u * dim;
       for (int64_t d0 = 0; d0 < dim; d0 += 16) {
         const __mmask16 m = DMask(dim - d0);
-        _mm512_mask_storeu_ps(dst + d0, m, Load16<DT>(a.v_rows[u], d0, m));
+        StoreF(dst + d0, m, Load16<DT>(a.v_rows[u], d0, m));
       }
       a.v_f32[u] = dst;
     }
@@ -118,9 +176,12 @@ void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
   for (int r = 0; r < NQ; ++r) qp[r] = qs[r]->q;
   for (int64_t d = 0; d < dim; ++d) {
     __m512 k[NC];
+#pragma GCC unroll 4
     for (int c = 0; c < NC; ++c) k[c] = _mm512_load_ps(kt + d * kB + 16 * c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m512 b = _mm512_set1_ps(qp[r][d]);
+#pragma GCC unroll 4
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(b, k[c], acc[r][c]);
     }
   }
@@ -173,73 +234,118 @@ float OnlineSoftmax(AttnQuery& q) {
 }
 
 // acc[d0 .. d0+16*NC) of NQ queries: acc * alpha, then fma(p_u, v_u, acc) for u ascending —
-// first the keys all NQ queries see, then each query's own remaining keys.
-template <int NQ, int NC>
-void Pv(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t d0,
-        __mmask16 last) {
-  __mmask16 mk[NC];
-  for (int c = 0; c < NC; ++c) mk[c] = c == NC - 1 ? last : kAll16;
+// first the keys all NQ queries see, then each query's own remaining keys. TAIL: the last
+// chunk is 8 wide (D % 16 == 8). Everything is compile-time so acc[][] stays in registers.
+// V rows are read in their storage dtype DT (widened in the load) or, when the block was
+// widened up front, as f32 (DT = kF32).
+template <int NQ, int NC, bool TAIL, AttnKvDType DT>
+void Pv(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t d0) {
+  constexpr __mmask16 kLast = TAIL ? static_cast<__mmask16>(0xff) : kAll16;
+  const auto load = [](const float* p, int c) {
+    return (TAIL && c == NC - 1) ? _mm512_maskz_loadu_ps(kLast, p) : _mm512_loadu_ps(p);
+  };
+  const auto load_v = [](const void* row, int64_t off, int c) {
+    return (TAIL && c == NC - 1) ? LoadV<DT, true>(row, off) : LoadV<DT, false>(row, off);
+  };
+  const auto store = [](float* p, int c, __m512 v) {
+    if (TAIL && c == NC - 1) {
+      _mm512_mask_storeu_ps(p, kLast, v);
+    } else {
+      _mm512_storeu_ps(p, v);
+    }
+  };
   __m512 acc[NQ][NC];
+  const float* ps[NQ];
   int32_t common = qs[0]->count;
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
+    ps[r] = qs[r]->scores;
     common = qs[r]->count < common ? qs[r]->count : common;
     const __m512 al = _mm512_set1_ps(alpha[r]);
-    for (int c = 0; c < NC; ++c) {
-      acc[r][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[c], qs[r]->acc + d0 + 16 * c), al);
-    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_mul_ps(load(qs[r]->acc + d0 + 16 * c, c), al);
   }
   for (int32_t u = 0; u < common; ++u) {
     __m512 v[NC];
-    for (int c = 0; c < NC; ++c) v[c] = _mm512_maskz_loadu_ps(mk[c], vf[u] + d0 + 16 * c);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) v[c] = load_v(vf[u], d0 + 16 * c, c);
+#pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
-      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
+      const __m512 p = _mm512_set1_ps(ps[r][u]);
+#pragma GCC unroll 4
       for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(p, v[c], acc[r][c]);
     }
   }
+#pragma GCC unroll 4
   for (int r = 0; r < NQ; ++r) {
-    for (int32_t u = common; u < qs[r]->count; ++u) {
-      const __m512 p = _mm512_set1_ps(qs[r]->scores[u]);
-      for (int c = 0; c < NC; ++c) {
-        acc[r][c] = _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(mk[c], vf[u] + d0 + 16 * c), acc[r][c]);
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) store(qs[r]->acc + d0 + 16 * c, c, acc[r][c]);
+  }
+  // Each query's own remaining keys (the causal diagonal), continuing the same per-element
+  // chain from the stored value; kept out of the loop above so that acc stays in registers.
+  for (int r = 0; r < NQ; ++r) {
+    const AttnQuery& q = *qs[r];
+    if (q.count == common) continue;
+    for (int c = 0; c < NC; ++c) {
+      float* dst = q.acc + d0 + 16 * c;
+      __m512 x = load(dst, c);
+      for (int32_t u = common; u < q.count; ++u) {
+        x = _mm512_fmadd_ps(_mm512_set1_ps(q.scores[u]), load_v(vf[u], d0 + 16 * c, c), x);
       }
-    }
-    for (int c = 0; c < NC; ++c) _mm512_mask_storeu_ps(qs[r]->acc + d0 + 16 * c, mk[c], acc[r][c]);
-  }
-}
-
-template <int NQ>
-void PvAll(AttnQuery* const* qs, const float* alpha, const float* const* vf, int64_t dim) {
-  for (int64_t d0 = 0; d0 < dim; d0 += 64) {
-    const int64_t rem = dim - d0;
-    const int nc = static_cast<int>(rem >= 64 ? 4 : (rem + 15) / 16);
-    const __mmask16 last = DMask(rem - 16 * (nc - 1));
-    switch (nc) {
-      case 1: Pv<NQ, 1>(qs, alpha, vf, d0, last); break;
-      case 2: Pv<NQ, 2>(qs, alpha, vf, d0, last); break;
-      case 3: Pv<NQ, 3>(qs, alpha, vf, d0, last); break;
-      default: Pv<NQ, 4>(qs, alpha, vf, d0, last); break;
+      store(dst, c, x);
     }
   }
 }
 
+template <int NQ, AttnKvDType DT>
+void PvAll(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t dim) {
+  int64_t d0 = 0;
+  for (; d0 + 64 <= dim; d0 += 64) Pv<NQ, 4, false, DT>(qs, alpha, vf, d0);
+  switch (dim - d0) {  // a multiple of 8 below 64
+    case 8: Pv<NQ, 1, true, DT>(qs, alpha, vf, d0); break;
+    case 16: Pv<NQ, 1, false, DT>(qs, alpha, vf, d0); break;
+    case 24: Pv<NQ, 2, true, DT>(qs, alpha, vf, d0); break;
+    case 32: Pv<NQ, 2, false, DT>(qs, alpha, vf, d0); break;
+    case 40: Pv<NQ, 3, true, DT>(qs, alpha, vf, d0); break;
+    case 48: Pv<NQ, 3, false, DT>(qs, alpha, vf, d0); break;
+    case 56: Pv<NQ, 4, true, DT>(qs, alpha, vf, d0); break;
+    default: break;
+  }
+}
+
+// direct_v: V is read in its storage dtype inside the PV loop (one group: each V element is
+// used by this group only, so widening it up front would only add a store and a reload).
 template <int NQ>
-void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
+void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
   int32_t maxc = 0;
   for (int r = 0; r < NQ; ++r) maxc = qs[r]->count > maxc ? qs[r]->count : maxc;
   ScoresN<NQ>(qs, (maxc + 15) / 16, a.kt, a.d, a.scale);
   float alpha[NQ];
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
-  PvAll<NQ>(qs, alpha, a.v_f32, a.d);
+  const void* const* vf_f32 = reinterpret_cast<const void* const*>(a.v_f32);
+  if (!direct_v) {
+    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, vf_f32, a.d);
+  } else if (a.dtype == AttnKvDType::kBF16) {
+    PvAll<NQ, AttnKvDType::kBF16>(qs, alpha, a.v_rows, a.d);
+  } else if (a.dtype == AttnKvDType::kF16) {
+    PvAll<NQ, AttnKvDType::kF16>(qs, alpha, a.v_rows, a.d);
+  } else {
+    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, a.v_rows, a.d);
+  }
 }
 
 }  // namespace
 
 void AttendBlock(const AttnBlockArgs& a) {
   const int32_t nk16 = (a.nvis + 15) / 16 * 16;
+  int32_t active = 0;
+  for (int32_t i = 0; i < a.nq; ++i) active += a.queries[i].count > 0 ? 1 : 0;
+  const bool direct_v = active <= 4;
+  Touch(a);
   switch (a.dtype) {
-    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
-    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;
-    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16); break;
+    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16, !direct_v); break;
+    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16, !direct_v); break;
+    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16, !direct_v); break;
   }
   // Queries that see this block, four at a time (who shares a tile never changes a bit).
   AttnQuery* group[4];
@@ -248,14 +354,14 @@ void AttendBlock(const AttnBlockArgs& a) {
     if (a.queries[i].count == 0) continue;
     group[n++] = &a.queries[i];
     if (n == 4) {
-      Group<4>(group, a);
+      Group<4>(group, a, direct_v);
       n = 0;
     }
   }
   switch (n) {
-    case 1: Group<1>(group, a); break;
-    case 2: Group<2>(group, a); break;
-    case 3: Group<3>(group, a); break;
+    case 1: Group<1>(group, a, direct_v); break;
+    case 2: Group<2>(group, a, direct_v); break;
+    case 3: Group<3>(group, a, direct_v); break;
     default: break;
   }
 }

@@ -34,7 +34,7 @@ static_assert(kAttnBlock % kAttnLanes == 0, "blocks must hold whole 16-lane chun
 // Hq/Hkv query heads of that kv head, so each K/V block is read (and widened) once for all
 // of them. It decides only who computes what, never how: each query's arithmetic is the same
 // whatever its task mates.
-inline constexpr int64_t kQueriesPerTask = 32;
+inline constexpr int64_t kQueriesPerTask = 64;
 
 inline AttnKvDType ToKvDType(DType d) {
   switch (d) {
@@ -56,19 +56,16 @@ inline BlockKernel SelectKernel(Isa isa) {
   return &scalar::AttendBlock;
 }
 
-// A float scratch array aligned to 64 bytes (the SIMD kernels' rows of kt are 256 bytes).
-class Scratch {
- public:
-  explicit Scratch(size_t floats) : raw_(floats + 16, 0.0f) {
-    const auto p = reinterpret_cast<uintptr_t>(raw_.data());
-    base_ = raw_.data() + ((64 - p % 64) % 64) / sizeof(float);
-  }
-  float* data() { return base_; }
-
- private:
-  std::vector<float> raw_;
-  float* base_;
-};
+// Per-thread float scratch, 64-byte aligned (the SIMD kernels' rows of kt are 256 bytes), kept
+// across tasks and calls so that a task does not pay for allocating, zeroing and (after the
+// heap trims it) page-faulting fresh memory. Nothing is ever read from it before this task
+// wrote it: RunTask initialises every query state, and the kernels write kt / vc before use.
+inline float* ThreadScratch(size_t floats) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < floats + 16) buf.resize(floats + 16);
+  const auto p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
 
 struct Shape {
   int64_t hq, hkv, d;
@@ -76,45 +73,51 @@ struct Shape {
   bool causal;
 };
 
-// Runs one task: rows [r0, r1) of sequence `si`, every query head of kv head g.
+// One task: rows [r0, r1) of sequence `si`, every query head of kv heads [g0, g1).
+struct Task {
+  int64_t seq, g0, g1, r0, r1;
+};
+
 template <typename Locator>
 void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDType dtype,
-             size_t kv_elem, const AttentionSeq& seq, int64_t si, int64_t g, int64_t r0,
-             int64_t r1, const TensorView& out, const TensorView& lse, const Locator& loc) {
+             size_t kv_elem, const AttentionSeq& seq, const Task& tk, const TensorView& out,
+             const TensorView& lse, const Locator& loc) {
   const int64_t group = sh.hq / sh.hkv, dim = sh.d;
-  const int64_t nq = (r1 - r0) * group;
+  const int64_t r0 = tk.r0, r1 = tk.r1, g0 = tk.g0, nrows = r1 - r0;
+  const int64_t per_head = nrows * group;  // queries of one kv head
+  const int64_t nq = per_head * (tk.g1 - g0);
   constexpr int64_t kB = kAttnBlock;
   // Layout: kt [dim][B] | vc [B][dim] | per query acc [dim], lanes [16], scores [B].
   const int64_t per_query = dim + kAttnLanes + kB;
-  Scratch scratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
-  float* const kt = scratch.data();
+  float* const kt = ThreadScratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
   float* const vc = kt + dim * kB;
   float* const qstate = vc + dim * kB;
+  // Query i of kv head g, row r, head offset hh: index (g - g0) * per_head + (r - r0) * group + hh.
   std::vector<AttnQuery> queries(static_cast<size_t>(nq));
   std::vector<uint8_t> seen(static_cast<size_t>(nq), 0);
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const int64_t qi = (r - r0) * group + hh;
-      float* st = qstate + qi * per_query;
-      AttnQuery& aq = queries[static_cast<size_t>(qi)];
-      aq.q = q.as<const float>() + (seq.q_begin + r) * q.stride[0] + (g * group + hh) * q.stride[1];
-      aq.acc = st;
-      aq.lanes = st + dim;
-      aq.scores = st + dim + kAttnLanes;
-      aq.m = -INFINITY;
-      aq.count = 0;
-    }
+  for (int64_t qi = 0; qi < nq; ++qi) {
+    const int64_t g = g0 + qi / per_head, r = r0 + qi % per_head / group, hh = qi % group;
+    float* st = qstate + qi * per_query;
+    AttnQuery& aq = queries[static_cast<size_t>(qi)];
+    aq.q = q.as<const float>() + (seq.q_begin + r) * q.stride[0] + (g * group + hh) * q.stride[1];
+    std::fill(st, st + dim + kAttnLanes, 0.0f);  // acc and lanes start at +0
+    aq.acc = st;
+    aq.lanes = st + dim;
+    aq.scores = st + dim + kAttnLanes;
+    aq.m = -INFINITY;
+    aq.count = 0;
   }
   const void* k_rows[kB];
   const void* v_rows[kB];
   const float* v_f32[kB];
   int64_t vis[kB];
-  AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, queries.data(),
-                     static_cast<int32_t>(nq)};
+  int32_t row_count[kQueriesPerTask];
+  const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
+  AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, nullptr,
+                     static_cast<int32_t>(per_head), row_bytes, row_bytes};
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
   const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
-  const size_t row_bytes = static_cast<size_t>(dim) * kv_elem;
   for (int64_t lo = 0; lo < upper; lo += kB) {
     const int64_t hi = std::min(lo + kB, upper);
     int32_t nvis = 0;
@@ -122,18 +125,7 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
       if (seq.key_mask.empty() || seq.key_mask[static_cast<size_t>(t)] != 0) vis[nvis++] = t;
     }
     if (nvis == 0) continue;
-    // Start fetching the next block's rows from memory while this one computes (decode
-    // streams K/V from DRAM; the rows of one kv head are strided, which defeats the
-    // hardware prefetcher).
-    for (int64_t t = hi; t < std::min(hi + kB, upper); ++t) {
-      const void *kp, *vp;
-      loc.Row(si, t, g, &kp, &vp);
-      for (size_t off = 0; off < row_bytes; off += 64) {
-        __builtin_prefetch(static_cast<const char*>(kp) + off);
-        __builtin_prefetch(static_cast<const char*>(vp) + off);
-      }
-    }
-    for (int32_t u = 0; u < nvis; ++u) loc.Row(si, vis[u], g, &k_rows[u], &v_rows[u]);
+    args.nvis = nvis;
     for (int64_t r = r0; r < r1; ++r) {
       // The visible keys of this row: the prefix of the list at or before its position.
       int32_t count = nvis;
@@ -141,47 +133,78 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
         const int64_t pos = seq.q_pos + r;
         count = static_cast<int32_t>(std::upper_bound(vis, vis + nvis, pos) - vis);
       }
-      for (int64_t hh = 0; hh < group; ++hh) {
-        const size_t qi = static_cast<size_t>((r - r0) * group + hh);
-        queries[qi].count = count;
-        seen[qi] = static_cast<uint8_t>(seen[qi] | (count > 0 ? 1 : 0));
-      }
+      row_count[r - r0] = count;
     }
-    args.nvis = nvis;
-    kernel(args);
+    // The task's kv heads one after the other on this block: their rows are adjacent in
+    // memory, so the task streams [g0, g1) * D contiguous elements per position.
+    // When the task's heads sit side by side at every visible position (the usual [T, Hkv, D]
+    // layouts), the first head's kernel touches all of them at once: longer contiguous runs.
+    bool adjacent = tk.g1 - g0 > 1;
+    for (int32_t u = 0; u < nvis && adjacent; ++u) {
+      const void *k0, *v0, *k1, *v1;
+      loc.Row(tk.seq, vis[u], g0, &k0, &v0);
+      loc.Row(tk.seq, vis[u], tk.g1 - 1, &k1, &v1);
+      const int64_t span = (tk.g1 - 1 - g0) * row_bytes;
+      adjacent = static_cast<const char*>(k1) - static_cast<const char*>(k0) == span &&
+                 static_cast<const char*>(v1) - static_cast<const char*>(v0) == span;
+    }
+    for (int64_t g = g0; g < tk.g1; ++g) {
+      args.touch_bytes = !adjacent ? row_bytes : g == g0 ? (tk.g1 - g0) * row_bytes : 0;
+      AttnQuery* qs = queries.data() + (g - g0) * per_head;
+      for (int64_t i = 0; i < per_head; ++i) {
+        const int32_t count = row_count[i / group];
+        qs[i].count = count;
+        uint8_t& sn = seen[static_cast<size_t>((g - g0) * per_head + i)];
+        sn = static_cast<uint8_t>(sn | (count > 0 ? 1 : 0));
+      }
+      for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
+      args.queries = qs;
+      kernel(args);
+    }
   }
   // Final division and LSE, shared by every path (so they cannot differ).
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const int64_t qi = (r - r0) * group + hh;
-      const int64_t h = g * group + hh;
-      const AttnQuery& aq = queries[static_cast<size_t>(qi)];
-      float* o = out.as<float>() + (seq.q_begin + r) * out.stride[0] + h * out.stride[1];
-      float* l_out = lse.as<float>() + (seq.q_begin + r) * lse.stride[0] + h * lse.stride[1];
-      if (!seen[static_cast<size_t>(qi)]) {
-        for (int64_t d = 0; d < dim; ++d) o[d] = 0.0f;
-        *l_out = -INFINITY;
-        continue;
-      }
-      float lanes[kAttnLanes];
-      std::memcpy(lanes, aq.lanes, sizeof lanes);
-      const float l = reduce_tree::TreeSum16(lanes);
-      for (int64_t d = 0; d < dim; ++d) o[d] = aq.acc[d] / l;
-      *l_out = aq.m + LogF(l);
+  for (int64_t qi = 0; qi < nq; ++qi) {
+    const int64_t g = g0 + qi / per_head, r = r0 + qi % per_head / group, hh = qi % group;
+    const int64_t h = g * group + hh;
+    const AttnQuery& aq = queries[static_cast<size_t>(qi)];
+    float* o = out.as<float>() + (seq.q_begin + r) * out.stride[0] + h * out.stride[1];
+    float* l_out = lse.as<float>() + (seq.q_begin + r) * lse.stride[0] + h * lse.stride[1];
+    if (!seen[static_cast<size_t>(qi)]) {
+      for (int64_t d = 0; d < dim; ++d) o[d] = 0.0f;
+      *l_out = -INFINITY;
+      continue;
     }
+    float lanes[kAttnLanes];
+    std::memcpy(lanes, aq.lanes, sizeof lanes);
+    const float l = reduce_tree::TreeSum16(lanes);
+    for (int64_t d = 0; d < dim; ++d) o[d] = aq.acc[d] / l;
+    *l_out = aq.m + LogF(l);
   }
 }
 
 // Splits the call into tasks and runs them. seqs, shapes and storage are already validated.
+// The split decides only who computes which queries, never how (see kQueriesPerTask).
 template <typename Locator>
 void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType kv_dtype,
          std::span<const AttentionSeq> seqs, const TensorView& out, const TensorView& lse,
          const Locator& loc) {
   const int64_t group = sh.hq / sh.hkv;
   const int64_t rows_per_task = std::max<int64_t>(1, kQueriesPerTask / group);
-  struct Task {
-    int64_t seq, g, r0, r1;
-  };
+  // Decode-like calls (few rows) put several kv heads in one task, so that a task streams
+  // longer contiguous runs of each K/V position, as long as that leaves a task per thread
+  // and at most kQueriesPerTask queries per task.
+  int64_t row_blocks = 0;
+  for (const AttentionSeq& s : seqs) row_blocks += (s.q_len + rows_per_task - 1) / rows_per_task;
+  int64_t max_rows = 1;
+  for (const AttentionSeq& s : seqs) max_rows = std::max(max_rows, std::min(s.q_len, rows_per_task));
+  int64_t heads = 1;
+  for (int64_t h = sh.hkv; h > 1; --h) {
+    if (sh.hkv % h == 0 && h * max_rows * group <= kQueriesPerTask &&
+        row_blocks * (sh.hkv / h) >= ctx.num_threads()) {
+      heads = h;
+      break;
+    }
+  }
   std::vector<Task> tasks;
   for (size_t s = 0; s < seqs.size(); ++s) {
     const int64_t n = seqs[s].q_len;
@@ -189,8 +212,8 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
     // start first (only the schedule changes).
     for (int64_t r0 = ((n - 1) / rows_per_task) * rows_per_task; n > 0 && r0 >= 0;
          r0 -= rows_per_task) {
-      for (int64_t g = 0; g < sh.hkv; ++g) {
-        tasks.push_back({static_cast<int64_t>(s), g, r0, std::min(n, r0 + rows_per_task)});
+      for (int64_t g = 0; g < sh.hkv; g += heads) {
+        tasks.push_back({static_cast<int64_t>(s), g, g + heads, r0, std::min(n, r0 + rows_per_task)});
       }
     }
   }
@@ -199,8 +222,7 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
   const size_t elem = DTypeSize(kv_dtype);
   ctx.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t t) {
     const Task& tk = tasks[static_cast<size_t>(t)];
-    RunTask(kernel, q, sh, dtype, elem, seqs[static_cast<size_t>(tk.seq)], tk.seq, tk.g, tk.r0,
-            tk.r1, out, lse, loc);
+    RunTask(kernel, q, sh, dtype, elem, seqs[static_cast<size_t>(tk.seq)], tk, out, lse, loc);
   });
 }
 

@@ -40,6 +40,11 @@ struct AttnBlockArgs {
   const float** v_f32;
   AttnQuery* queries;  // nq queries; those with count == 0 are left untouched
   int32_t nq;
+  int64_t row_bytes;  // bytes of one K/V row (D * element size)
+  // Bytes from each k_rows[u] / v_rows[u] that the kernel first demand-loads, one word per
+  // cache line (0: none; row_bytes: this head; more: the task's following heads too, when they
+  // are adjacent in memory). Only a performance hint, always within the K/V tensors.
+  int64_t touch_bytes;
 };
 
 #define DETINFER_DECLARE_ATTENTION(ns) \

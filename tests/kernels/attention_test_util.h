@@ -32,6 +32,7 @@ struct Stored {
 
 inline Stored Store(const std::vector<float>& vals, DType dt) {
   Stored s;
+  if (vals.empty()) return s;  // (ConvertFromF32 would memcpy from/to null)
   s.bytes.resize(vals.size() * DTypeSize(dt));
   ConvertFromF32(vals.data(), dt, s.bytes.data(), vals.size());
   s.widened.resize(vals.size());
