@@ -60,6 +60,38 @@ std::string MatmulName(int m, int k, int n, int dtype, int threads) {
          std::to_string(threads) + "/real_time";
 }
 
+// Where the plot and its data go: beside the summary JSON.
+std::string out_dir() {
+  const char* out = std::getenv("DETINFER_BENCH_SUMMARY");
+  if (out == nullptr) return "";
+  std::string p(out);
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? "" : p.substr(0, slash + 1);
+}
+
+// A PNG of time to first token vs prefix overlap, drawn by gnuplot when it is installed
+// (`make bench` installs it); the table above and the JSON hold the same numbers.
+void PlotTtft(const std::string& dir) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::printf("(gnuplot not found: no ttft.png; the table above has the figures)\n");
+    return;
+  }
+  const std::string script = dir + "ttft.gp";
+  std::ofstream gp(script);
+  gp << "set terminal pngcairo size 800,500\n"
+     << "set output '" << dir << "ttft.png'\n"
+     << "set title 'Time to first token, 1024-token prompt (110M bf16, 2 threads)'\n"
+     << "set xlabel 'prompt prefix already cached (%)'\nset ylabel 'ms'\n"
+     << "set style data histogram\nset style histogram cluster gap 1\n"
+     << "set style fill solid 0.8\nset boxwidth 0.9\nset key top right\n"
+     << "plot '" << dir << "ttft.dat' using 2:xtic(1) title 'prefix cache off', "
+     << "'' using 3 title 'prefix cache on'\n";
+  gp.close();
+  if (std::system(("gnuplot '" + script + "'").c_str()) == 0) {
+    std::printf("plot written to %sttft.png\n", dir.c_str());
+  }
+}
+
 }  // namespace
 }  // namespace detinfer::bench
 
@@ -112,6 +144,64 @@ int main(int argc, char** argv) {
       "attention_decode_ratio");
   row("attention prefill S=2048 causal 32/8 heads D=128 bf16: GFLOP/s vs FMA peak", attn_prefill,
       peak, "attention_prefill_ratio");
+
+  // Model level, on the 110M shape, beside the anchors of llama.cpp on this machine kind
+  // (2 threads: pp512 786 tok/s F32; tg128 61 / 122 / 160 tok/s F32 / BF16 / F16).
+  const char* kDtypes[] = {"f32", "bf16", "f16"};
+  const double kDecodeAnchor[] = {61, 122, 160};
+  for (int dt = 0; dt < 3; ++dt) {
+    const std::string name = "BM_ModelDecode/dtype:" + std::to_string(dt) +
+                             "/threads:2/iterations:1/real_time";
+    const double tps = Get(collector, name, "tok/s");
+    const std::string what = std::string("model 110M decode ") + kDtypes[dt];
+    row((what + ": tok/s vs llama.cpp anchor").c_str(), tps, kDecodeAnchor[dt],
+        (std::string("model_decode_") + kDtypes[dt] + "_vs_anchor").c_str());
+    row((what + ": weight GB/s vs read BW (roofline)").c_str(), Get(collector, name, "GB"), read_bw,
+        (std::string("model_decode_") + kDtypes[dt] + "_roofline").c_str());
+    summary[std::string("model_decode_") + kDtypes[dt] + "_tok_s"] = tps;
+  }
+  const std::string pp = "BM_ModelPrefill/dtype:0/threads:2/iterations:1/real_time";
+  row("model 110M prefill pp512 f32: tok/s vs llama.cpp anchor", Get(collector, pp, "tok/s"), 786,
+      "model_prefill_vs_anchor");
+  row("model 110M prefill pp512 f32: matmul GFLOP/s vs FMA peak", Get(collector, pp, "GFLOP"), peak,
+      "model_prefill_peak_ratio");
+  summary["model_prefill_f32_tok_s"] = Get(collector, pp, "tok/s");
+  const std::string load = "BM_ModelLoad/iterations:3/real_time";
+  summary["model_load_map_validate_ms"] = Get(collector, load, "map_validate_ms");
+  summary["model_load_pack_ms"] = Get(collector, load, "pack_ms");
+
+  // Engine: throughput vs concurrency (target: c16 >= 3x c1) and time to first token vs the
+  // share of a 1024-token prompt already cached (target: a 100% hit >= 10x faster than cold).
+  auto conc = [&](int c) {
+    return Get(collector, "BM_EngineDecodeConcurrency/concurrency:" + std::to_string(c) +
+                              "/iterations:1/repeats:3/real_time", "tok/s");
+  };
+  row("engine decode throughput: concurrency 16 vs 1 (target >= 300%)", conc(16), conc(1),
+      "engine_c16_over_c1");
+  auto ttft = [&](int pct, int warm) {
+    return Get(collector, "BM_EngineTimeToFirstToken/overlap_pct:" + std::to_string(pct) +
+                              "/warm:" + std::to_string(warm) + "/iterations:1/repeats:3/real_time",
+               "ttft_ms");
+  };
+  row("engine TTFT, 1024-token prompt: cold vs 100% prefix hit (target >= 1000%)", ttft(100, 0),
+      ttft(100, 1), "engine_ttft_cold_over_hit");
+  if (ttft(0, 0) > 0) {
+    std::printf("\ntime to first token (ms), 1024-token prompt, 110M bf16, 2 threads\n");
+    std::printf("%-12s %10s %10s %8s\n", "overlap", "cold", "cached", "speedup");
+    nlohmann::json table = nlohmann::json::array();
+    std::ofstream dat(std::string(out_dir()) + "ttft.dat");
+    for (int pct : {0, 25, 50, 75, 100}) {
+      const double c = ttft(pct, 0), w = ttft(pct, 1);
+      std::printf("%-12s %10.1f %10.1f %7.1fx\n", (std::to_string(pct) + "%").c_str(), c, w,
+                  w > 0 ? c / w : 0.0);
+      table.push_back({{"overlap_pct", pct}, {"cold_ms", c}, {"cached_ms", w}});
+      dat << pct << " " << c << " " << w << "\n";
+    }
+    summary["engine_ttft_table"] = table;
+    dat.close();
+    PlotTtft(out_dir());
+  }
+
   const char* out = std::getenv("DETINFER_BENCH_SUMMARY");
   const std::string path = out ? out : "bench-summary.json";
   std::ofstream(path) << summary.dump(2) << "\n";

@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libxxhash-dev libpcre2-dev libicu-dev)
+packages+=("$@")  # extra packages a target asks for (e.g. gnuplot-nox for `make bench`)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

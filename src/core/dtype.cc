@@ -114,7 +114,7 @@ float F16ToF32(uint16_t bits) {
 void ConvertToF32(DType src_dtype, const void* src, float* dst, size_t n) {
   switch (src_dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, n * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, n * sizeof(float));  // n == 0 may come with null pointers
       return;
     case DType::kBF16: {
       const auto* s = static_cast<const uint16_t*>(src);
@@ -132,7 +132,7 @@ void ConvertToF32(DType src_dtype, const void* src, float* dst, size_t n) {
 void ConvertFromF32(const float* src, DType dst_dtype, void* dst, size_t n) {
   switch (dst_dtype) {
     case DType::kF32:
-      std::memcpy(dst, src, n * sizeof(float));
+      if (n > 0) std::memcpy(dst, src, n * sizeof(float));  // n == 0 may come with null pointers
       return;
     case DType::kBF16: {
       auto* d = static_cast<uint16_t*>(dst);
