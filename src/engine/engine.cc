@@ -37,11 +37,12 @@ std::vector<TokenLogprob> TopN(const std::vector<float>& logprobs, int32_t n) {
 }  // namespace
 
 Engine::Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
-               PagedKvCache cache)
-    : model_(model), ctx_(ctx), options_(options), cache_(std::move(cache)) {}
+               PagedKvCache cache, const Tokenizer* tokenizer)
+    : model_(model), tokenizer_(tokenizer), ctx_(ctx), options_(options), cache_(std::move(cache)) {}
 
 Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const KernelContext& ctx,
-                                               const EngineOptions& options) {
+                                               const EngineOptions& options,
+                                               const Tokenizer* tokenizer) {
   if (options.chunk_size < 1) {
     return Status::InvalidArgument("chunk size must be >= 1, got " +
                                    std::to_string(options.chunk_size));
@@ -55,7 +56,13 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const K
       model.NewCache(options.kv_capacity_tokens, options.kv_dtype, options.block_size));
   // The no-cache mode recomputes everything by definition, so it never reuses a prefix.
   cache.EnablePrefixCache(options.prefix_cache && !options.no_cache);
-  return std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache)));
+  if (tokenizer != nullptr && tokenizer->vocab_size() != model.config().vocab_size) {
+    return Status::InvalidArgument("engine: the tokenizer has " +
+                                   std::to_string(tokenizer->vocab_size()) +
+                                   " tokens but the model's vocabulary is " +
+                                   std::to_string(model.config().vocab_size));
+  }
+  return std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache), tokenizer));
 }
 
 int64_t Engine::BlocksFor(int64_t tokens) const {
@@ -91,6 +98,12 @@ Status Engine::ValidateRequest(const Request& r) const {
     return Status::InvalidArgument(Named(r) + ": top_logprobs must be in [0, vocab size], got " +
                                    std::to_string(r.top_logprobs));
   }
+  for (const std::string& stop : r.stop_strings) {
+    if (stop.empty()) return Status::InvalidArgument(Named(r) + ": an empty stop string");
+    if (tokenizer_ == nullptr) {
+      return Status::InvalidArgument(Named(r) + ": stop strings need a tokenizer");
+    }
+  }
   Status s = ValidateSamplingParams(r.sampling);
   if (!s.ok()) return Status::InvalidArgument(Named(r) + ": " + s.message());
   return Status::Ok();
@@ -101,6 +114,9 @@ Status Engine::Submit(Request request) {
   auto s = std::make_unique<Sequence>();
   s->tokens = request.prompt;
   s->result.id = request.id;
+  if (tokenizer_ != nullptr) {
+    s->decoder = std::make_unique<StreamingDecoder>(*tokenizer_, request.prompt.back());
+  }
   s->request = std::move(request);
   active_.push_back(std::move(s));
   return Status::Ok();
@@ -123,7 +139,27 @@ void Engine::Preempt(Sequence& s) {
   ++s.result.preemptions;
 }
 
+bool Engine::HitStopString(Sequence& s, int32_t token) {
+  if (!s.decoder) return false;
+  auto piece = s.decoder->Push(token);
+  if (!piece.ok()) return false;  // ids are checked against the vocabulary before sampling
+  const size_t before = s.result.text.size();
+  s.result.text += *piece;
+  for (const std::string& stop : s.request.stop_strings) {
+    // Only a match that the new piece completed is new: search from where it could start.
+    const size_t from = before >= stop.size() ? before - stop.size() + 1 : 0;
+    const size_t at = s.result.text.find(stop, from);
+    if (at != std::string::npos) {
+      s.result.text.resize(at);
+      s.decoder.reset();  // the text ends here
+      return true;
+    }
+  }
+  return false;
+}
+
 void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
+  if (s.decoder) s.result.text += s.decoder->Finish();  // bytes of an unfinished character
   if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
   s.kv_id = -1;
   s.result.finish = reason;
@@ -250,7 +286,8 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
   s.tokens.push_back(t.token);
   if (on_token_) on_token_(s.request.id, t.token);
   const auto& stop = s.request.stop_ids;
-  if (std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
+  const bool stop_string = HitStopString(s, t.token);  // also extends the text
+  if (stop_string || std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
     Finish(s, FinishReason::kStop);
   } else if (static_cast<int64_t>(s.result.tokens.size()) >= s.request.max_new_tokens) {
     Finish(s, FinishReason::kLength);

@@ -22,6 +22,8 @@
 #include "kernels/context.h"
 #include "kv/paged_kv_cache.h"
 #include "model/transformer.h"
+#include "tokenizer/streaming_decoder.h"
+#include "tokenizer/tokenizer.h"
 
 namespace detinfer {
 
@@ -37,8 +39,11 @@ struct EngineOptions {
 
 class Engine {
  public:
+  // `tokenizer` (optional, must outlive the engine) turns generated ids into text and is needed
+  // by requests with stop strings.
   static Result<std::unique_ptr<Engine>> Create(const Transformer& model, const KernelContext& ctx,
-                                                const EngineOptions& options);
+                                                const EngineOptions& options,
+                                                const Tokenizer* tokenizer = nullptr);
 
   // Queues a request. An invalid one (empty prompt, unknown token id, bad sampling values,
   // max_new_tokens < 1, a prompt that cannot fit the context or the KV capacity) is an error
@@ -72,9 +77,11 @@ class Engine {
     int64_t computed = 0;         // positions whose K/V are in the cache
     SeqId kv_id = -1;             // -1 while not admitted
     RequestResult result;
+    std::unique_ptr<StreamingDecoder> decoder;  // with a tokenizer
   };
   Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
-         PagedKvCache cache);
+         PagedKvCache cache, const Tokenizer* tokenizer);
+  bool HitStopString(Sequence& s, int32_t token);
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
   Status Admit(Sequence& s);
@@ -84,6 +91,7 @@ class Engine {
   void Finish(Sequence& s, FinishReason reason, Status status = Status::Ok());
 
   const Transformer& model_;
+  const Tokenizer* tokenizer_;
   KernelContext ctx_;
   EngineOptions options_;
   PagedKvCache cache_;

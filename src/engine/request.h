@@ -17,6 +17,9 @@ struct Request {
   std::vector<int32_t> prompt;     // token ids, at least one
   int32_t max_new_tokens = 16;     // at least one
   std::vector<int32_t> stop_ids;   // generation ends after emitting one of these
+  // Generation ends once the generated text contains one of these (needs a tokenizer); the
+  // reported text stops before it, the token that completed it is still reported.
+  std::vector<std::string> stop_strings;
   SamplingParams sampling;
   int32_t top_logprobs = 0;        // how many alternatives to report per generated token
   bool prompt_logprobs = false;    // also report the logprob of prompt tokens 1..n-1
@@ -34,6 +37,7 @@ struct RequestResult {
   std::string id;
   Status status;  // not OK: this request failed (others are unaffected)
   std::vector<int32_t> tokens;              // generated ids
+  std::string text;                         // their text, when the engine has a tokenizer
   std::vector<float> logprobs;              // raw (temperature 1) logprob of each
   std::vector<float> sampling_logprobs;     // under the sampling distribution
   std::vector<std::vector<TokenLogprob>> top_logprobs;

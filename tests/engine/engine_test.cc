@@ -288,3 +288,60 @@ TEST(EngineTest, PrefixCacheEvictionUnderPressureChangesNothing) {
 
 }  // namespace
 }  // namespace detinfer
+
+#include "tokenizer/vocab_tokenizer.h"
+
+namespace detinfer {
+namespace {
+
+// A 64-token SentencePiece-style vocabulary (one character per token) for the test model.
+std::unique_ptr<Tokenizer> CharTokenizer() {
+  GgufVocab v;
+  v.source = "test vocabulary";
+  v.model = "llama";
+  v.tokens = {"<unk>", "<s>", "</s>"};
+  v.types = {2, 3, 3};
+  for (char c = 'a'; c <= 'z'; ++c) v.tokens.push_back(std::string(1, c));
+  for (char c = 'A'; c <= 'Z'; ++c) v.tokens.push_back(std::string(1, c));
+  for (char c = '0'; c <= '8'; ++c) v.tokens.push_back(std::string(1, c));
+  v.types.resize(v.tokens.size(), 1);
+  v.scores.assign(v.tokens.size(), 0.0f);
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.unk_id = 0;
+  v.add_space_prefix = false;
+  auto t = MakeGgufTokenizer(std::move(v));
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return std::move(t).value();
+}
+
+TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
+  const auto tok = CharTokenizer();
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, EngineOptions{}, tok.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Request r = MakeRequest("free", 6, 3, 0.0f, 30);
+  const RequestResult full = (*e)->Generate({r})[0];
+  ASSERT_TRUE(full.status.ok());
+  ASSERT_EQ(*tok->Decode(full.tokens), full.text);
+  const std::string stop = full.text.substr(10, 2);
+  const size_t at = full.text.find(stop);
+  r.stop_strings = {"never-there", stop};
+  const RequestResult cut = (*e)->Generate({r})[0];
+  ASSERT_TRUE(cut.status.ok());
+  EXPECT_EQ(cut.finish, FinishReason::kStop);
+  EXPECT_EQ(cut.text, full.text.substr(0, at));
+  // The token that completed the stop string is the last one reported.
+  size_t k = 1;
+  while (tok->Decode(std::span(full.tokens).first(k))->find(stop) == std::string::npos) ++k;
+  ASSERT_EQ(cut.tokens.size(), k);
+  EXPECT_TRUE(std::equal(cut.tokens.begin(), cut.tokens.end(), full.tokens.begin()));
+  // Stop strings without a tokenizer, or empty ones, are errors for that request.
+  auto bare = Engine::Create(Model(), h.ctx, EngineOptions{});
+  EXPECT_NE((*bare)->Submit(r).message().find("need a tokenizer"), std::string::npos);
+  r.stop_strings = {""};
+  EXPECT_NE((*e)->Submit(r).message().find("empty stop string"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace detinfer

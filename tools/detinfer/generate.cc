@@ -22,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 struct GenerateOptions {
   std::string model, tokenizer, prompt, ids, requests, stop_ids;
+  std::vector<std::string> stop;
   int32_t max_tokens = 16, top_k = 0, logprobs = 0;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   uint64_t seed = 0;
@@ -86,6 +87,19 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   };
   if (!id_list("ids", &r.prompt)) return bad("\"ids\" must be a list of integers");
   if (!id_list("stop_ids", &r.stop_ids)) return bad("\"stop_ids\" must be a list of integers");
+  if (j.contains("stop")) {
+    const auto& st = j["stop"];
+    if (st.is_string()) {
+      r.stop_strings.push_back(st.get<std::string>());
+    } else if (st.is_array()) {
+      for (const auto& v : st) {
+        if (!v.is_string()) return bad("\"stop\" must be a string or a list of strings");
+        r.stop_strings.push_back(v.get<std::string>());
+      }
+    } else {
+      return bad("\"stop\" must be a string or a list of strings");
+    }
+  }
   if (j.contains("prompt")) {
     if (!j["prompt"].is_string()) return bad("\"prompt\" must be a string");
     if (!r.prompt.empty()) return bad("give \"ids\" or \"prompt\", not both");
@@ -102,11 +116,6 @@ nlohmann::json ResultJson(const RequestResult& r, const ModelBundle& b, const st
     j["error"] = r.status.message();
     return j;
   }
-  std::string text;
-  if (b.tokenizer) {
-    auto t = b.tokenizer->Decode(r.tokens);
-    if (t.ok()) text = *t;
-  }
   nlohmann::json top = nlohmann::json::array();
   for (const auto& alts : r.top_logprobs) {
     nlohmann::json a = nlohmann::json::array();
@@ -114,7 +123,7 @@ nlohmann::json ResultJson(const RequestResult& r, const ModelBundle& b, const st
     top.push_back(a);
   }
   j["tokens"] = r.tokens;
-  j["text"] = b.tokenizer ? nlohmann::json(text) : nlohmann::json(nullptr);
+  j["text"] = b.tokenizer ? nlohmann::json(r.text) : nlohmann::json(nullptr);
   j["logprobs"] = r.logprobs;
   j["sampling_logprobs"] = r.sampling_logprobs;
   if (!r.top_logprobs.empty()) j["top_logprobs"] = top;
@@ -141,7 +150,7 @@ int RunGenerate(const GenerateOptions& o) {
   if (!b.ok()) return Fail(b.status());
   auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!opts.ok()) return Fail(opts.status());
-  auto engine = Engine::Create(*b->model, rt->ctx, *opts);
+  auto engine = Engine::Create(*b->model, rt->ctx, *opts, b->tokenizer.get());
   if (!engine.ok()) return Fail(engine.status());
 
   std::vector<Pending> pending;
@@ -159,6 +168,7 @@ int RunGenerate(const GenerateOptions& o) {
     p.request.max_new_tokens = o.max_tokens;
     p.request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
     p.request.top_logprobs = o.logprobs;
+    p.request.stop_strings = o.stop;
     if (!o.stop_ids.empty()) {
       auto stop = ParseIds("--stop-ids", o.stop_ids);
       if (!stop.ok()) return Fail(stop.status());
@@ -248,6 +258,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability");
   cmd->add_option("--seed", o->seed, "Sampling seed");
   cmd->add_option("--stop-ids", o->stop_ids, "Stop after any of these ids, e.g. 2");
+  cmd->add_option("--stop", o->stop, "Stop once the text contains this (repeatable)");
   cmd->add_option("--logprobs", o->logprobs, "Report the top-N alternatives of each token");
   AddEngineFlags(cmd, &o->engine);
   cmd->add_flag("--json", o->json, "One JSON line per request");
