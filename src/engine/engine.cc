@@ -128,6 +128,7 @@ Status Engine::Admit(Sequence& s) {
   // A request that wants every prompt logprob needs every prompt position computed.
   if (!s.request.prompt_logprobs) {
     DETINFER_ASSIGN_OR_RETURN(s.computed, cache_.AttachPrefix(s.kv_id, s.tokens));
+    s.result.cached_tokens += s.computed;
   }
   return Status::Ok();
 }

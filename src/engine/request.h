@@ -45,6 +45,7 @@ struct RequestResult {
   FinishReason finish = FinishReason::kNone;
   uint64_t fingerprint = 0;                 // hash of tokens and logprob bits
   int64_t preemptions = 0;                  // times its KV was freed and recomputed
+  int64_t cached_tokens = 0;                // prompt positions reused from the prefix cache
 };
 
 // XXH3-64 of the generated ids and the exact bits of their raw logprobs: two runs anywhere can

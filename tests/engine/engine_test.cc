@@ -248,6 +248,7 @@ TEST(EngineTest, PrefixCacheHitsAtAnyBoundaryGiveColdBits) {
     const int64_t reused = (*warm)->cache().prefix_stats().hit_tokens - hits_before;
     EXPECT_EQ(reused, std::min(shared, static_cast<int64_t>(r.prompt.size()) - 1) / bs * bs)
         << "shared " << shared;
+    EXPECT_EQ(got.cached_tokens, reused);
   }
   // Multi-turn: the next prompt is the first prompt, its whole generation and a new turn.
   Request turn2 = MakeRequest("turn2", 9, 41, 0.8f, 10);

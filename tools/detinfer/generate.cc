@@ -131,6 +131,7 @@ nlohmann::json ResultJson(const RequestResult& r, const ModelBundle& b, const st
   j["fingerprint"] = Hex64(r.fingerprint);
   j["schedule_id"] = sid;
   j["preemptions"] = r.preemptions;
+  j["cached_tokens"] = r.cached_tokens;
   const double decode_s = (total_ms - ttft_ms) / 1000.0;
   j["timings"] = {{"time_to_first_token_ms", ttft_ms},
                   {"total_ms", total_ms},
@@ -233,8 +234,10 @@ int RunGenerate(const GenerateOptions& o) {
     } else if (!r.status.ok()) {
       std::fprintf(stderr, "detinfer: %s\n", r.status.message().c_str());
     } else {
-      std::printf("[%zu tokens, finish %s, fingerprint %s, schedule %s, first token %.1f ms, %.1f ms total]\n",
+      std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache, fingerprint %s, "
+                  "schedule %s, first token %.1f ms, %.1f ms total]\n",
                   r.tokens.size(), std::string(FinishReasonName(r.finish)).c_str(),
+                  static_cast<long long>(r.cached_tokens),
                   Hex64(r.fingerprint).c_str(), sid.c_str(), ttft, total_ms);
     }
   }

@@ -17,6 +17,7 @@ struct ScoreOptions {
   std::string model, ids, completion;
   EngineFlags engine;
   bool json = false;
+  bool prompt_logprobs = false;
 };
 
 int RunScore(const ScoreOptions& o) {
@@ -34,12 +35,23 @@ int RunScore(const ScoreOptions& o) {
   if (!engine.ok()) return Fail(engine.status());
   auto lp = (*engine)->Score(*prompt, *completion);
   if (!lp.ok()) return Fail(lp.status());
+  // Prompt tokens 1..n-1 scored as a completion of the first one: the same op, the same bits.
+  std::vector<float> prompt_lp;
+  if (o.prompt_logprobs && prompt->size() > 1) {
+    auto p = (*engine)->Score({prompt->front()}, std::vector<int32_t>(prompt->begin() + 1, prompt->end()));
+    if (!p.ok()) return Fail(p.status());
+    prompt_lp = *p;
+  }
   const std::string fp = Hex64(Fingerprint(*completion, *lp));
   const std::string sid = ScheduleId({rt->ctx.isa, opts->kv_dtype, b->model_hash, b->tokenizer_hash});
   if (o.json) {
     nlohmann::json j = {{"logprobs", *lp}, {"fingerprint", fp}, {"schedule_id", sid}};
+    if (o.prompt_logprobs) j["prompt_logprobs"] = prompt_lp;
     std::printf("%s\n", j.dump().c_str());
     return 0;
+  }
+  for (size_t i = 0; i < prompt_lp.size(); ++i) {
+    std::printf("prompt %d\t%.9g\n", (*prompt)[i + 1], static_cast<double>(prompt_lp[i]));
   }
   for (size_t i = 0; i < lp->size(); ++i) {
     std::printf("%d\t%.9g\n", (*completion)[i], static_cast<double>((*lp)[i]));
@@ -57,6 +69,7 @@ void RegisterScore(CLI::App& app) {
   cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3")->required();
   cmd->add_option("--completion-ids", o->completion, "Completion token ids")->required();
   AddEngineFlags(cmd, &o->engine);
+  cmd->add_flag("--prompt-logprobs", o->prompt_logprobs, "Also score prompt tokens 1..n-1");
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] { std::exit(RunScore(*o)); });
 }
