@@ -1,22 +1,14 @@
 #include "core/dtype.h"
 
+#include <bit>
 #include <cstring>
 
 namespace detinfer {
 
 namespace {
 
-uint32_t FloatBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-float BitsFloat(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
+uint32_t FloatBits(float f) { return std::bit_cast<uint32_t>(f); }
+float BitsFloat(uint32_t u) { return std::bit_cast<float>(u); }
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // the elementwise Exp/Log ops.
 #include "kernels/math.h"
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,17 +19,8 @@ namespace mc = kernels::math_constants;
 
 namespace {
 
-float FloatFromBits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-uint32_t BitsFromFloat(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
+float FloatFromBits(uint32_t u) { return std::bit_cast<float>(u); }
+uint32_t BitsFromFloat(float f) { return std::bit_cast<uint32_t>(f); }
 
 // 2^k for k in [-126, 127], built from its exponent field.
 float Pow2(int32_t k) {
