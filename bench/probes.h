@@ -8,8 +8,8 @@
 
 namespace detinfer::bench {
 
-// Sums n floats (n a multiple of 128) with 8 independent vector accumulators; returns the sum
-// so the loads cannot be optimised away.
+// Sums n floats (n a multiple of 8 * 16, p 64-byte aligned) as 8 concurrent streams, one per
+// vector accumulator; returns the sum so the loads cannot be optimised away.
 float ReadStreamAvx2(const float* p, size_t n);
 float ReadStreamAvx512(const float* p, size_t n);
 // a[i] = b[i] + s * c[i] (the STREAM triad), n a multiple of 16.
