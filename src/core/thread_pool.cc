@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace detinfer {
 
 namespace {
@@ -14,13 +16,14 @@ constexpr int kSpinIterations = 20000;
 ThreadPool::ThreadPool(int num_threads) {
   // Workers start from generation 0, captured here rather than read when the thread gets
   // going: a worker scheduled late would otherwise read a generation already bumped by the
-  // first Run(), never join that job, and leave Run() waiting on workers_busy_ forever.
+  // first Run() and sleep through that job (harmless now that Run() never waits for it, but
+  // it would give up its share of the work).
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(0); });
 }
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
+  generation_.store(~uint64_t{0}, std::memory_order_release);  // a value no job uses
   generation_.notify_all();
   for (auto& w : workers_) w.join();
 }
@@ -30,26 +33,46 @@ int ThreadPool::HardwareThreads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void ThreadPool::DrainTasks() {
+constexpr int kCountBits = 24;
+constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
+constexpr int64_t kMaxBatch = int64_t{1} << (kCountBits - 1);
+
+void ThreadPool::DrainTasks(uint64_t tag) {
+  uint64_t v = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= job_tasks_) return;
-    job_fn_(job_ctx_, t);
+    const uint64_t next = v & kCountMask, count = (v >> kCountBits) & kCountMask;
+    if ((v >> (2 * kCountBits)) != (tag & 0xffff) || next >= count) return;
+    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      continue;  // v now holds the current word
+    }
+    job_fn_(job_ctx_, job_base_ + static_cast<int64_t>(next));
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    v = claim_.load(std::memory_order_acquire);
   }
 }
 
 void ThreadPool::Run(int64_t num_tasks, TaskFn fn, void* ctx) {
+  for (int64_t base = 0; base < num_tasks; base += kMaxBatch) {
+    RunBatch(base, std::min(kMaxBatch, num_tasks - base), fn, ctx);
+  }
+}
+
+void ThreadPool::RunBatch(int64_t base, int64_t count, TaskFn fn, void* ctx) {
   job_fn_ = fn;
   job_ctx_ = ctx;
-  job_tasks_ = num_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  workers_busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_acq_rel);  // publishes the job
+  job_base_ = base;
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t tag = ++jobs_run_ & 0xffff;
+  // Publishes the job (release: the fields above are visible to whoever claims a task).
+  claim_.store((tag << (2 * kCountBits)) | (static_cast<uint64_t>(count) << kCountBits),
+               std::memory_order_release);
+  generation_.store(tag, std::memory_order_release);
   generation_.notify_all();
-  DrainTasks();
-  // Wait until every worker has left DrainTasks, so the job's state may be reused.
+  DrainTasks(tag);
+  // Every task is claimed; wait for those other threads are still running.
   int spins = 0;
-  while (workers_busy_.load(std::memory_order_acquire) != 0) {
+  while (done_.load(std::memory_order_acquire) != count) {
     if (++spins < kSpinIterations) {
       _mm_pause();
     } else {
@@ -71,8 +94,7 @@ void ThreadPool::WorkerLoop(uint64_t seen) {
     }
     seen = now;
     if (stop_.load(std::memory_order_acquire)) return;
-    DrainTasks();
-    workers_busy_.fetch_sub(1, std::memory_order_acq_rel);
+    DrainTasks(now);
   }
 }
 

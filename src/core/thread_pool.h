@@ -47,19 +47,27 @@ class ThreadPool {
  private:
   using TaskFn = void (*)(void*, int64_t);
   void Run(int64_t num_tasks, TaskFn fn, void* ctx);
+  void RunBatch(int64_t base, int64_t count, TaskFn fn, void* ctx);
   // `seen` is the generation the worker starts from (see the constructor).
   void WorkerLoop(uint64_t seen);
-  void DrainTasks();
+  // Claims and runs tasks of the job whose tag is `tag` until none is left.
+  void DrainTasks(uint64_t tag);
 
   std::vector<std::thread> workers_;
-  // The current job. Written by the caller before `generation_` is bumped, read by workers
-  // after they observe the bump.
+  // The current job. Written by the caller before it publishes the job's claim word, read by a
+  // thread only after it has claimed one of the job's tasks: the caller cannot move on to
+  // another job before every claimed task is done, so these never change under a reader.
   TaskFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
-  int64_t job_tasks_ = 0;
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<int> workers_busy_{0};
-  std::atomic<uint64_t> generation_{0};
+  int64_t job_base_ = 0;
+  // The claim word: job tag (16 bits) | task count (24 bits) | next task (24 bits). A thread
+  // claims task i by a compare-and-swap from i to i + 1 under the tag it was woken for, so a
+  // worker that wakes late, after its job is over, finds another tag (or no task left) and
+  // touches nothing; and the caller never waits for workers that did not take part.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};  // tasks of the current job finished
+  uint64_t jobs_run_ = 0;         // caller only
+  std::atomic<uint64_t> generation_{0};  // wakes workers
   std::atomic<bool> stop_{false};
 };
 
