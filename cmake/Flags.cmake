@@ -3,7 +3,7 @@
 # -ffp-contract=off: the compiler may not fuse a*b+c into an FMA on its own. Every FMA in
 #   detinfer is written explicitly (std::fma or an _mm*_fmadd intrinsic), so the scalar and
 #   every SIMD path round at exactly the same places.
-# No -ffast-math / -Ofast, ever: they allow reassociation and flush-to-zero, which change bits.
+# No fast-math flags, ever: they allow reassociation and flush-to-zero, which change bits.
 add_compile_options(
   -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wno-sign-conversion
   -ffp-contract=off
