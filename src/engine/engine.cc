@@ -114,6 +114,7 @@ Status Engine::Submit(Request request) {
   auto s = std::make_unique<Sequence>();
   s->tokens = request.prompt;
   s->result.id = request.id;
+  s->result.submission = next_submission_++;
   if (tokenizer_ != nullptr) {
     s->decoder = std::make_unique<StreamingDecoder>(*tokenizer_, request.prompt.back());
   }
@@ -329,37 +330,38 @@ std::vector<RequestResult> Engine::TakeFinished() {
 
 std::vector<RequestResult> Engine::Generate(std::vector<Request> requests) {
   std::vector<RequestResult> results(requests.size());
-  std::vector<bool> pending(requests.size(), false);
+  std::vector<size_t> slot_of;  // submission - first -> index into requests
+  const uint64_t first = next_submission_;
   for (size_t i = 0; i < requests.size(); ++i) {
     results[i].id = requests[i].id;
     results[i].status = Submit(requests[i]);
     if (!results[i].status.ok()) {
       results[i].finish = FinishReason::kError;
     } else {
-      pending[i] = true;
+      slot_of.push_back(i);
     }
   }
   while (HasWork()) {
     Status s = Step();
     if (!s.ok()) {  // an engine fault: report it on every unfinished request
-      for (size_t i = 0; i < requests.size(); ++i) {
-        if (pending[i]) {
-          results[i].status = s;
-          results[i].finish = FinishReason::kError;
-        }
+      for (const auto& seq : active_) {
+        if (seq->result.submission < first) continue;
+        RequestResult& r = results[slot_of[seq->result.submission - first]];
+        r.status = s;
+        r.finish = FinishReason::kError;
       }
       active_.clear();
       break;
     }
+    std::vector<RequestResult> others;  // submitted earlier through Submit: kept for TakeFinished
     for (RequestResult& r : TakeFinished()) {
-      for (size_t i = 0; i < requests.size(); ++i) {
-        if (pending[i] && requests[i].id == r.id) {
-          results[i] = std::move(r);
-          pending[i] = false;
-          break;
-        }
+      if (r.submission < first) {
+        others.push_back(std::move(r));
+      } else {
+        results[slot_of[r.submission - first]] = std::move(r);
       }
     }
+    for (RequestResult& r : others) finished_.push_back(std::move(r));
   }
   return results;
 }

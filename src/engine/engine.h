@@ -45,7 +45,8 @@ class Engine {
                                                 const EngineOptions& options,
                                                 const Tokenizer* tokenizer = nullptr);
 
-  // Queues a request. An invalid one (empty prompt, unknown token id, bad sampling values,
+  // Queues a request (its result carries `submission`, the count of earlier successful Submit
+  // calls, so results can be matched to requests even when ids repeat). An invalid one (empty prompt, unknown token id, bad sampling values,
   // max_new_tokens < 1, a prompt that cannot fit the context or the KV capacity) is an error
   // for it alone; nothing is queued then.
   Status Submit(Request request);
@@ -98,6 +99,7 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> active_;  // arrival order
   std::vector<RequestResult> finished_;
   SeqId next_kv_id_ = 0;
+  uint64_t next_submission_ = 0;
   std::function<void(const std::string&, int32_t)> on_token_;
 };
 

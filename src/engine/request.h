@@ -35,6 +35,7 @@ struct TokenLogprob {
 
 struct RequestResult {
   std::string id;
+  uint64_t submission = 0;  // which Submit() call of its engine it answers (0, 1, 2, ...)
   Status status;  // not OK: this request failed (others are unaffected)
   std::vector<int32_t> tokens;              // generated ids
   std::string text;                         // their text, when the engine has a tokenizer

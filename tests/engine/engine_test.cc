@@ -346,3 +346,27 @@ TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
 
 }  // namespace
 }  // namespace detinfer
+
+namespace detinfer {
+namespace {
+
+// Results are matched to requests by submission, not by id: repeated ids are fine, and a
+// request submitted earlier through Submit() is still reported by TakeFinished().
+TEST(EngineTest, GenerateMatchesResultsBySubmissionEvenWithRepeatedIds) {
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, EngineOptions{});
+  const Request early = MakeRequest("same", 5, 90, 0.0f, 3);
+  ASSERT_TRUE((*e)->Submit(early).ok());
+  const Request a = MakeRequest("same", 7, 91, 0.0f, 4), b = MakeRequest("same", 9, 92, 0.7f, 6);
+  const auto got = (*e)->Generate({a, b});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(SameBits(got[0], Solo(a)));
+  EXPECT_TRUE(SameBits(got[1], Solo(b)));
+  const auto rest = (*e)->TakeFinished();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].submission, 0u);
+  EXPECT_TRUE(SameBits(rest[0], Solo(early)));
+}
+
+}  // namespace
+}  // namespace detinfer
