@@ -12,11 +12,14 @@ namespace detinfer {
 Status MatmulBackwardInput(const KernelContext&, const TensorView& dy, const TensorView& w,
                            const TensorView& dx) {
   const int64_t m = dy.shape[0], n = dy.shape[1], k = w.shape[1];
+  // Same per-element chain (n ascending from +0), loops ordered for contiguous access.
   for (int64_t i = 0; i < m; ++i) {
-    for (int64_t c = 0; c < k; ++c) {
-      float acc = 0.0f;
-      for (int64_t j = 0; j < n; ++j) acc = std::fma(dy.row<float>(i)[j], w.row<float>(j)[c], acc);
-      dx.row<float>(i)[c] = acc;
+    float* out = dx.row<float>(i);
+    for (int64_t c = 0; c < k; ++c) out[c] = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      const float a = dy.row<float>(i)[j];
+      const float* wr = w.row<float>(j);
+      for (int64_t c = 0; c < k; ++c) out[c] = std::fma(a, wr[c], out[c]);
     }
   }
   return Status::Ok();
@@ -25,11 +28,13 @@ Status MatmulBackwardInput(const KernelContext&, const TensorView& dy, const Ten
 Status MatmulBackwardWeight(const KernelContext&, const TensorView& dy, const TensorView& x,
                             const TensorView& dw) {
   const int64_t m = dy.shape[0], n = dy.shape[1], k = x.shape[1];
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t c = 0; c < k; ++c) {
-      float acc = dw.row<float>(j)[c];
-      for (int64_t i = 0; i < m; ++i) acc = std::fma(dy.row<float>(i)[j], x.row<float>(i)[c], acc);
-      dw.row<float>(j)[c] = acc;
+  // Same per-element chain (m ascending from the existing value), contiguous access.
+  for (int64_t i = 0; i < m; ++i) {
+    const float* xr = x.row<float>(i);
+    for (int64_t j = 0; j < n; ++j) {
+      const float a = dy.row<float>(i)[j];
+      float* out = dw.row<float>(j);
+      for (int64_t c = 0; c < k; ++c) out[c] = std::fma(a, xr[c], out[c]);
     }
   }
   return Status::Ok();
