@@ -192,7 +192,8 @@ Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, con
   // batch's target count once, after summing, so a sequence's gradient is the same in any batch.
   Buf loss = Zeros(t), dlogits = Zeros(t * vocab);
   DETINFER_RETURN_IF_ERROR(CrossEntropyForwardBackward(ctx, M2(s.logits, t, vocab), targets, 1.0f,
-                                                       M2(loss, t, 1), M2(dlogits, t, vocab)));
+                                                       TensorView::Contiguous(loss.data(), DType::kF32, {t}),
+                                                       M2(dlogits, t, vocab)));
   double sum = 0.0;
   for (float v : loss) sum += static_cast<double>(v);  // ascending position
   *loss_sum = sum;

@@ -49,7 +49,7 @@ std::string ProgressLine(const TrainStepLog& log, int64_t total_steps, int64_t t
 
 Status WriteLossCsv(std::span<const TrainStepLog> log, const std::string& path) {
   std::ofstream f(path, std::ios::trunc);
-  if (!f) return Status::InvalidArgument("cannot create '" + path + "'");
+  if (!f) return Status::IoError("cannot create '" + path + "'");
   f << "step,loss,lr,grad_norm,tokens\n";
   char buf[160];
   for (const TrainStepLog& l : log) {
@@ -58,7 +58,7 @@ Status WriteLossCsv(std::span<const TrainStepLog> log, const std::string& path) 
     f << buf;
   }
   f.close();
-  if (!f) return Status::InvalidArgument("error writing '" + path + "'");
+  if (!f) return Status::IoError("error writing '" + path + "'");
   return Status::Ok();
 }
 
