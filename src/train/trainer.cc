@@ -49,7 +49,7 @@ Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const
   // buffer, and the buffers are added in ascending index after the wave. The wave size only
   // bounds memory: the additions happen in ascending batch index whatever it is.
   const int64_t n = static_cast<int64_t>(batch.size());
-  const int64_t wave = 2 * static_cast<int64_t>(pool ? pool->num_threads() : 1);
+  const int64_t wave = 4 * static_cast<int64_t>(pool ? pool->num_threads() : 1);
   std::vector<std::vector<float>> bufs(static_cast<size_t>(std::min(wave, n)));
   std::vector<double> losses(bufs.size());
   std::vector<Status> status(bufs.size());
@@ -69,17 +69,25 @@ Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const
     } else {
       for (int64_t j = 0; j < cnt; ++j) task(j);
     }
-    for (int64_t j = 0; j < cnt; ++j) {  // ascending batch index
+    for (int64_t j = 0; j < cnt; ++j) {
       const size_t js = static_cast<size_t>(j);
       if (!status[js].ok()) {
         return Status(status[js].code(), "batch sequence " + std::to_string(w0 + j) + ": " +
                                              status[js].message());
       }
-      float* g = grad->data();
-      const float* s = bufs[js].data();
-      for (size_t i = 0; i < p; ++i) g[i] += s[i];
       *loss_sum += losses[js];
       *targets += static_cast<int64_t>(batch[static_cast<size_t>(w0 + j)].size()) - 1;
+    }
+    // g[i] = (((g[i] + s_0[i]) + s_1[i]) + ...) in ascending batch index: block by block so g
+    // stays in cache while the wave's buffers stream past (the order per element is the same).
+    constexpr size_t kBlock = 2048;
+    float* g = grad->data();
+    for (size_t b0 = 0; b0 < p; b0 += kBlock) {
+      const size_t b1 = std::min(p, b0 + kBlock);
+      for (int64_t j = 0; j < cnt; ++j) {
+        const float* s = bufs[static_cast<size_t>(j)].data();
+        for (size_t i = b0; i < b1; ++i) g[i] += s[i];
+      }
     }
   }
   return Status::Ok();
