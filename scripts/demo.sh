@@ -23,7 +23,7 @@ gen=$("$D" generate "$M" --prompt "$PROMPT" --max-tokens 16 --stop-ids $EOS --th
 text=$(echo "$gen" | field text)
 ids=$(echo "$gen" | array tokens)
 fp_gen=$(echo "$gen" | field fingerprint)
-echo "$PROMPT $text"
+echo "$PROMPT$text" | sed 's# </s>$##'
 echo
 echo "per-token logprobs (natural log):"
 paste -d' ' <(echo "$ids" | tr ',' '\n') <(echo "$text" | tr ' ' '\n' | sed '/^$/d') \
