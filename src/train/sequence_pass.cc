@@ -4,10 +4,16 @@
 #include <string>
 
 #include "kernels/activation.h"
+#include "kernels/activation_backward.h"
 #include "kernels/attention.h"
+#include "kernels/attention_backward.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_backward.h"
+#include "kernels/matmul_backward.h"
 #include "kernels/rms_norm.h"
-#include "train/backward_ops.h"
+#include "kernels/rms_norm_backward.h"
+#include "kernels/rope_backward.h"
 
 namespace detinfer {
 

@@ -5,7 +5,8 @@
 // bits Transformer::ForwardNoCache gives (tested). K/V are kept contiguous in f32 here (the
 // cache's f32 rounding is the identity, and attention's bits do not depend on where K/V live).
 //
-// The backward pass runs the layers in reverse with the backward kernels (train/backward_ops.h);
+// The backward pass runs the layers in reverse with the backward kernels (kernels/*_backward.h,
+// kernels/cross_entropy.h);
 // each kernel has one documented order fixed by the sequence's own shapes. A sequence's
 // gradient is computed on its own, into its own zeroed buffer, so it cannot depend on which
 // other sequences share the batch; the trainer then sums these buffers in ascending sequence
