@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 namespace detinfer {
 namespace {
 
@@ -125,6 +127,25 @@ Result<TenseEvalResult> EvaluateTenseAgreement(const VerbCorpus& corpus,
   }
   r.accuracy = r.prompts > 0 ? static_cast<double>(r.agreed) / static_cast<double>(r.prompts) : 0.0;
   return r;
+}
+
+std::string TenseEvalJson(const TenseEvalResult& r) {
+  using nlohmann::ordered_json;
+  auto groups = [](const std::vector<TenseEvalGroup>& gs) {
+    ordered_json j = ordered_json::object();
+    for (const TenseEvalGroup& g : gs) j[g.name] = {{"prompts", g.prompts}, {"agreed", g.agreed}};
+    return j;
+  };
+  ordered_json j;
+  j["prompts"] = r.prompts;
+  j["agreed"] = r.agreed;
+  j["accuracy"] = r.accuracy;
+  j["person_agreed"] = r.person_agreed;
+  j["grammatical"] = r.grammatical;
+  j["by_language"] = groups(r.by_language);
+  j["by_frame"] = groups(r.by_frame);
+  j["failures"] = r.failures;
+  return j.dump(2);
 }
 
 }  // namespace detinfer

@@ -53,6 +53,10 @@ using GreedyContinuation =
 Result<TenseEvalResult> EvaluateTenseAgreement(const VerbCorpus& corpus,
                                                const GreedyContinuation& greedy);
 
+// The result as a JSON object (keys in a fixed order, failures included), for the files people
+// compare between runs.
+std::string TenseEvalJson(const TenseEvalResult& result);
+
 }  // namespace detinfer
 
 #endif  // DETINFER_CORPUS_TENSE_EVAL_H_

@@ -146,6 +146,12 @@ TEST(TenseEval, WrongTenseWrongPersonAndNoVerbAreCountedApart) {
     const bool past = g.name.ends_with("/past");
     EXPECT_EQ(g.agreed, past ? g.prompts : 0) << g.name;
   }
+  const std::string json = TenseEvalJson(*r);
+  EXPECT_NE(json.find("\"agreed\": 70,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"es/past\": {\n      \"prompts\": 40,\n      \"agreed\": 40"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("Ma\u00f1ana yo' -> 'en casa .': no verb form"), std::string::npos) << json;
 }
 
 TEST(TenseEval, BadIdsFailThePromptAndGreedyErrorsPropagate) {
