@@ -50,6 +50,8 @@ namespace detinfer {
 
 // B in the order above. A compile-time constant: changing it changes bits.
 inline constexpr int64_t kAttentionKeyBlock = 64;
+// P in the order above (a multiple of B). A compile-time constant: changing it changes bits.
+inline constexpr int64_t kAttentionPartition = 512;
 // The largest head dimension the kernels accept (D must also be a multiple of 8).
 inline constexpr int64_t kAttentionMaxHeadDim = 256;
 
