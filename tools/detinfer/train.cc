@@ -99,14 +99,19 @@ Result<TrainOptions> BuildOptions(const TrainFlags& f, int64_t vocab) {
 Result<TenseEvalResult> EvalTense(const VerbCorpus& corpus, const std::string& dir, int threads) {
   DETINFER_ASSIGN_OR_RETURN(ModelBundle bundle, LoadModelBundle(dir));
   DETINFER_ASSIGN_OR_RETURN(Runtime rt, MakeRuntime(threads));
+  const std::vector<TensePrompt> prompts = TenseEvalPrompts();
+  // Room for every prompt's whole context at once (a few tens of MB for the default shape), so
+  // the eval never depends on how the engine would cope with a full cache.
   EngineOptions eo;
-  eo.kv_capacity_tokens = 64 * bundle.model->config().max_seq_len;
+  const int64_t context = bundle.model->config().max_seq_len;
+  eo.kv_capacity_tokens = static_cast<int64_t>(prompts.size()) *
+                          ((context + eo.block_size - 1) / eo.block_size) * eo.block_size;
   DETINFER_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
                             Engine::Create(*bundle.model, rt.ctx, eo, bundle.tokenizer.get()));
   std::map<std::string, int32_t> ids;
   for (size_t i = 0; i < corpus.vocab.size(); ++i) ids[corpus.vocab[i]] = static_cast<int32_t>(i);
   std::vector<Request> requests;
-  for (const TensePrompt& p : TenseEvalPrompts()) {
+  for (const TensePrompt& p : prompts) {
     Request r;
     r.id = std::to_string(requests.size());
     r.prompt.push_back(corpus.bos_id);
