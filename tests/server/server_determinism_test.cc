@@ -9,12 +9,14 @@
 
 #include "engine/engine.h"
 #include "engine/schedule_id.h"
+#include "model/model_bundle.h"
+#include "model/model_test_util.h"
 #include "server_test_util.h"
 
 namespace detinfer {
 namespace {
 
-using testing::Bits;
+using testing::ResponseBits;
 using testing::Json;
 
 struct Fixed {
@@ -47,7 +49,7 @@ std::string Body(const Fixed& f, bool stream) {
       .dump();
 }
 
-Bits Send(httplib::Client& c, const Fixed& f, bool stream) {
+ResponseBits Send(httplib::Client& c, const Fixed& f, bool stream) {
   const testing::HttpReply r = testing::Post(c, "/v1/completions", Body(f, stream));
   EXPECT_EQ(r.status, 200) << r.body;
   if (r.status != 200) return {};
@@ -74,7 +76,7 @@ TEST(ServerDeterminismTest, ResponsesUnderLoadEqualResponsesAloneBitForBit) {
   const std::vector<Fixed> fixed = FixedRequests();
 
   // Alone: one request at a time on an idle server.
-  std::vector<Bits> alone, alone_stream;
+  std::vector<ResponseBits> alone, alone_stream;
   for (const Fixed& f : fixed) {
     alone.push_back(Send(*client, f, false));
     alone_stream.push_back(Send(*client, f, true));
@@ -118,7 +120,7 @@ TEST(ServerDeterminismTest, ResponsesUnderLoadEqualResponsesAloneBitForBit) {
     });
   }
   while (served.load() < 32) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::vector<Bits> loaded(fixed.size()), loaded_stream(fixed.size());
+  std::vector<ResponseBits> loaded(fixed.size()), loaded_stream(fixed.size());
   std::vector<std::thread> senders;
   for (size_t i = 0; i < fixed.size(); ++i) {
     senders.emplace_back([&, i] {
@@ -144,7 +146,7 @@ TEST(ServerDeterminismTest, ScoreGivesTheLogprobsGenerationReported) {
   testing::TestServer server;
   auto client = server.Client();
   for (const Fixed& f : FixedRequests()) {
-    const Bits gen = Send(*client, f, false);
+    const ResponseBits gen = Send(*client, f, false);
     const testing::HttpReply s = testing::Post(
         *client, "/v1/score", Json{{"prompt", f.prompt}, {"completion", gen.tokens}}.dump());
     ASSERT_EQ(s.status, 200) << s.body;
@@ -156,15 +158,55 @@ TEST(ServerDeterminismTest, ScoreGivesTheLogprobsGenerationReported) {
   }
 }
 
-TEST(ServerDeterminismTest, ChatStreamsTheSameTokensAsItAnswers) {
+TEST(ServerDeterminismTest, ChatWithoutATokenizerSaysSo) {
   testing::TestServer server;
   auto client = server.Client();
-  // Without a tokenizer, chat needs text: this model has none, so the error must say so.
   const testing::HttpReply r = testing::Post(
       *client, "/v1/chat/completions",
       R"({"messages": [{"role": "user", "content": "hi"}]})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("no tokenizer"), std::string::npos) << r.body;
+}
+
+// With a real tokenizer (stories260K): text prompts, chat and stop strings, streamed and not.
+TEST(ServerDeterminismTest, TextAndChatStreamTheSameTokensAndTextAsTheyAnswer) {
+  DETINFER_REQUIRE_STORIES();
+  auto b = LoadModelBundle(testing::StoriesDir() + "/gguf/stories260K-f32.gguf");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  testing::TestServer server({}, {}, b->model.get(), b->tokenizer.get());
+  auto client = server.Client();
+  const Json chat = {{"messages", {{{"role", "system"}, {"content", "Tell a story."}},
+                                   {{"role", "user"}, {"content", "Once upon a time"}}}},
+                     {"max_tokens", 24},
+                     {"temperature", 0.8},
+                     {"seed", 3},
+                     {"logprobs", true},
+                     {"top_logprobs", 2}};
+  const Json text = {{"prompt", "Once upon a time there was"},
+                     {"max_tokens", 40},
+                     {"temperature", 0.7},
+                     {"seed", 11},
+                     {"stop", {"."}},
+                     {"logprobs", 1}};
+  for (const auto& [path, body] : {std::pair{"/v1/chat/completions", chat},
+                                   std::pair{"/v1/completions", text}}) {
+    const testing::HttpReply once = testing::Post(*client, path, body.dump());
+    ASSERT_EQ(once.status, 200) << once.body;
+    const Json j = once.json();
+    const ResponseBits whole = testing::ChoiceBits(j["choices"][0]);
+    EXPECT_FALSE(whole.text.empty());
+    EXPECT_EQ(j["choices"][0]["logprobs"].is_null(), false);
+    Json sb = body;
+    sb["stream"] = true;
+    const testing::HttpReply streamed = testing::Post(*client, path, sb.dump());
+    ASSERT_EQ(streamed.status, 200) << streamed.body;
+    EXPECT_EQ(testing::StreamBits(streamed.body), whole) << path;
+  }
+  // The stop string cut the text before it, as the engine reports it.
+  const Json j = testing::Post(*client, "/v1/completions", text.dump()).json();
+  if (j["choices"][0]["finish_reason"] == "stop") {
+    EXPECT_EQ(j["choices"][0]["text"].get<std::string>().find('.'), std::string::npos);
+  }
 }
 
 }  // namespace

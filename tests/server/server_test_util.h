@@ -118,12 +118,12 @@ inline std::vector<std::string> SseData(const std::string& body) {
 
 // What must be bit-identical: the generated ids, the exact bits of their logprobs, the
 // fingerprint.
-struct Bits {
+struct ResponseBits {
   std::vector<int32_t> tokens;
   std::vector<uint32_t> logprob_bits;
   std::string fingerprint;
   std::string text;
-  bool operator==(const Bits&) const = default;
+  bool operator==(const ResponseBits&) const = default;
 };
 
 inline uint32_t FloatBits(const Json& v) {
@@ -135,8 +135,8 @@ inline uint32_t FloatBits(const Json& v) {
 }
 
 // From a non-streaming choice.
-inline Bits ChoiceBits(const Json& choice) {
-  Bits b;
+inline ResponseBits ChoiceBits(const Json& choice) {
+  ResponseBits b;
   for (const auto& t : choice["token_ids"]) b.tokens.push_back(t.get<int32_t>());
   for (const auto& v : choice["token_logprobs"]) b.logprob_bits.push_back(FloatBits(v));
   b.fingerprint = choice["fingerprint"].get<std::string>();
@@ -146,8 +146,8 @@ inline Bits ChoiceBits(const Json& choice) {
 }
 
 // From an SSE body: every chunk's ids and logprobs, the last chunk's fingerprint.
-inline Bits StreamBits(const std::string& body) {
-  Bits b;
+inline ResponseBits StreamBits(const std::string& body) {
+  ResponseBits b;
   for (const std::string& d : SseData(body)) {
     if (d == "[DONE]") break;
     const Json j = Json::parse(d);
