@@ -61,7 +61,7 @@ Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& 
     offsets.push_back(offset);
     offset += s.size();
     if (with_top) {
-      if (i < top.size()) {
+      if (i < top.size() && !top[i].empty()) {
         Json alt = Json::object();
         for (const TokenLogprob& t : top[i]) {
           alt[TokenString(tokenizer, t.token, prev)] = t.logprob;
