@@ -245,7 +245,9 @@ TEST(ServerRobustnessTest, SoakOfMixedRequestsLeaksNoKvBlocks) {
   EXPECT_EQ(Metric(*c, "detinfer_queue_depth"), 0);
 #if !defined(__SANITIZE_ADDRESS__)
   // The second half of the soak must not grow the process (the sanitizer's quarantine would).
-  EXPECT_LT(ResidentKiB() - rss_after_warmup, 16 * 1024);
+  const int64_t growth = ResidentKiB() - rss_after_warmup;
+  RecordProperty("rss_growth_kib", std::to_string(growth));
+  EXPECT_LT(growth, 16 * 1024);
 #endif
 }
 
@@ -254,14 +256,14 @@ TEST(ServerRobustnessTest, StopLetsInFlightRequestsFinishThenRefuses) {
   auto c = server->Client();
   testing::HttpReply in_flight;
   std::thread t([&] {
-    in_flight = testing::Post(*c, "/v1/completions", R"({"prompt": [1, 2], "max_tokens": 2000})");
+    in_flight = testing::Post(*c, "/v1/completions", R"({"prompt": [1, 2], "max_tokens": 600})");
   });
   auto probe = server->Client();
   ASSERT_TRUE(WaitMetric(*probe, "detinfer_requests_running", 1));
   server->srv->Stop();
   t.join();
   EXPECT_EQ(in_flight.status, 200) << in_flight.body;
-  EXPECT_EQ(in_flight.json()["choices"][0]["token_ids"].size(), 2000u);
+  EXPECT_EQ(in_flight.json()["choices"][0]["token_ids"].size(), 600u);
   EXPECT_EQ(testing::Get(*probe, "/health").status, 0);  // the socket is closed
 }
 
