@@ -28,7 +28,7 @@ ApiError Invalid(const std::string& param, const std::string& message,
 struct Prepared {
   Request request;
   std::string prompt_text;  // for echo
-  std::shared_ptr<Channel> channel = std::make_shared<Channel>();
+  std::shared_ptr<Channel> channel;
 };
 
 std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const std::string& param,
@@ -108,6 +108,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     const std::string param =
         chat ? "messages" : prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : "prompt";
     Prepared p;
+    p.channel = std::make_shared<Channel>(req.stream);
     Request& r = p.request;
     // A template that writes the BOS token itself (Llama-3) must not get a second one.
     bool add_bos = true;

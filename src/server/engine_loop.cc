@@ -211,6 +211,7 @@ void EngineLoop::OnToken(const TokenEvent& e) {
   }
   l.last_token = now;
   ++l.tokens;
+  if (!l.channel->streaming()) return;
   StreamToken t{e.token, e.logprob, e.sampling_logprob, {}};
   if (e.top != nullptr) t.top = *e.top;
   l.channel->Push(std::move(t));

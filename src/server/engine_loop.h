@@ -39,6 +39,10 @@ struct StreamToken {
 // One request's mailbox: written by the engine thread, read by one handler thread.
 class Channel {
  public:
+  // A non-streaming request's channel gets only the result: waking its handler thread for
+  // every token would cost a context switch per token for nothing.
+  explicit Channel(bool streaming = false) : streaming_(streaming) {}
+  bool streaming() const { return streaming_; }
   void Push(StreamToken t);
   void Finish(RequestResult result);
   // Waits up to `timeout` for tokens or the result; moves what arrived into the outputs.
@@ -55,6 +59,7 @@ class Channel {
   std::vector<StreamToken> tokens_;
   std::optional<RequestResult> result_;
   std::atomic<bool> cancelled_{false};
+  const bool streaming_;
 };
 
 struct Job {
