@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterInit(app);
   detinfer::cli::RegisterConvert(app);
   detinfer::cli::RegisterTrain(app);
+  detinfer::cli::RegisterServe(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
