@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# The main job until detinfer ships its own trained model: report the CPU, make a small random
-# model, generate from it with sampling, re-score the generation teacher-forced, and show that
-# the logprobs agree bit for bit (equal fingerprints) whatever the batching, threads or chunking.
+# The main job on the model detinfer ships (models/verbs, trained by `detinfer train`, see
+# docs/training.md): greedy generation from "Yesterday I", its per-token logprobs and
+# fingerprint, then the same request with the KV cache off (every step recomputed from scratch,
+# one thread, token by token) and a teacher-forced re-score: equal fingerprints prove the paths
+# agree bit for bit for this run.
 set -euo pipefail
 B=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 D="$B/detinfer"
-M="$B/demo-model.gguf"
+M="$ROOT/models/verbs"
+PROMPT=${DEMO_PROMPT:-Yesterday I}
+EOS=3  # </s> in the verb corpus's vocabulary (fixed: <pad> 0, <unk> 1, <s> 2, </s> 3)
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+array() { sed -n "s/.*\"$1\":\[\([^]]*\)\].*/\1/p"; }
+
 "$D" cpu-info
 echo
-[ -f "$M" ] || "$D" init --arch qwen3 --dim 256 --layers 4 --heads 8 --kv-heads 4 --ffn 512 \
-  --vocab 4096 --seed 1 --dtype bf16 --format gguf --out "$M" >/dev/null
 "$D" info "$M"
 echo
-echo "== generate (sampled, 2 threads, chunk 64)"
-gen=$("$D" generate "$M" --ids 1,20,300,4000 --max-tokens 24 --temperature 0.9 --top-p 0.95 \
-  --seed 7 --threads 2 --json)
-echo "$gen"
-ids=$(echo "$gen" | sed -n 's/.*"tokens":\[\([0-9,]*\)\].*/\1/p')
-fp_gen=$(echo "$gen" | sed -n 's/.*"fingerprint":"\([0-9a-f]*\)".*/\1/p')
+echo "== generate \"$PROMPT\" (greedy, 2 threads, KV cache and prefix cache on)"
+gen=$("$D" generate "$M" --prompt "$PROMPT" --max-tokens 16 --stop-ids $EOS --threads 2 --json)
+text=$(echo "$gen" | field text)
+ids=$(echo "$gen" | array tokens)
+fp_gen=$(echo "$gen" | field fingerprint)
+echo "$PROMPT$text" | sed 's# </s>$##'
 echo
-echo "== the same request on 1 thread, fed token by token, no prefix cache"
-fp_alt=$("$D" generate "$M" --ids 1,20,300,4000 --max-tokens 24 --temperature 0.9 --top-p 0.95 \
-  --seed 7 --threads 1 --chunk 1 --no-prefix-cache --json | sed -n 's/.*"fingerprint":"\([0-9a-f]*\)".*/\1/p')
-echo "fingerprint $fp_alt"
+echo "per-token logprobs (natural log):"
+paste -d' ' <(echo "$ids" | tr ',' '\n') <(echo "$text" | tr ' ' '\n' | sed '/^$/d') \
+  <(echo "$gen" | array logprobs | tr ',' '\n') |
+  awk 'NF == 3 { printf "  %6s  %-14s %s\n", $1, $2, $3 } NF == 2 { printf "  %6s  %-14s %s\n", $1, "</s>", $2 }'
+echo "fingerprint $fp_gen"
+echo
+echo "== the same request with the KV cache off (recomputed from scratch every step), 1 thread"
+fp_nocache=$("$D" generate "$M" --prompt "$PROMPT" --max-tokens 16 --stop-ids $EOS --threads 1 \
+  --no-cache --json | field fingerprint)
+echo "fingerprint $fp_nocache"
 echo
 echo "== teacher-forced re-score of the generated tokens"
-fp_score=$("$D" score "$M" --ids 1,20,300,4000 --completion-ids "$ids" --json | \
-  sed -n 's/.*"fingerprint":"\([0-9a-f]*\)".*/\1/p')
+fp_score=$("$D" score "$M" --prompt "$PROMPT" --completion-ids "$ids" --json | field fingerprint)
 echo "fingerprint $fp_score"
 echo
-if [ "$fp_gen" = "$fp_alt" ] && [ "$fp_gen" = "$fp_score" ]; then
-  echo "OK: generation, re-generation and re-scoring agree bit for bit ($fp_gen)"
+if [ -n "$fp_gen" ] && [ "$fp_gen" = "$fp_nocache" ] && [ "$fp_gen" = "$fp_score" ]; then
+  echo "OK: cached and uncached generation agree bit for bit, and so does re-scoring ($fp_gen)"
 else
-  echo "MISMATCH: $fp_gen / $fp_alt / $fp_score" >&2
+  echo "MISMATCH: cached $fp_gen / uncached $fp_nocache / re-scored $fp_score" >&2
   exit 1
 fi

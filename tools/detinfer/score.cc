@@ -1,4 +1,4 @@
-// `detinfer score MODEL --ids .. --completion-ids ..`: teacher-forced logprobs of a completion,
+// `detinfer score MODEL --ids .. | --prompt TEXT --completion-ids ..`: teacher-forced logprobs of a completion,
 // equal bit for bit to the logprobs `generate` reports for the same tokens (SPEC §R1).
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,21 +14,35 @@ namespace detinfer::cli {
 namespace {
 
 struct ScoreOptions {
-  std::string model, ids, completion;
+  std::string model, ids, prompt, completion;
   EngineFlags engine;
   bool json = false;
   bool prompt_logprobs = false;
 };
 
 int RunScore(const ScoreOptions& o) {
-  auto prompt = ParseIds("--ids", o.ids);
-  if (!prompt.ok()) return Fail(prompt.status());
+  if (o.ids.empty() == o.prompt.empty()) {
+    return Fail(Status::InvalidArgument("give the prompt as --ids or as --prompt (exactly one)"));
+  }
   auto completion = ParseIds("--completion-ids", o.completion);
   if (!completion.ok()) return Fail(completion.status());
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model);
   if (!b.ok()) return Fail(b.status());
+  // A text prompt is encoded as `generate --prompt` encodes it (with BOS), so the same text
+  // scores the same tokens.
+  Result<std::vector<int32_t>> prompt = std::vector<int32_t>{};
+  if (!o.prompt.empty()) {
+    if (!b->tokenizer) {
+      return Fail(Status::InvalidArgument("--prompt needs a tokenizer, and " +
+                                          b->tokenizer_source + "; use --ids instead"));
+    }
+    prompt = b->tokenizer->Encode(o.prompt, /*add_bos=*/true);
+  } else {
+    prompt = ParseIds("--ids", o.ids);
+  }
+  if (!prompt.ok()) return Fail(prompt.status());
   auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!opts.ok()) return Fail(opts.status());
   auto engine = Engine::Create(*b->model, rt->ctx, *opts);
@@ -66,7 +80,8 @@ void RegisterScore(CLI::App& app) {
   auto o = std::make_shared<ScoreOptions>();
   CLI::App* cmd = app.add_subcommand("score", "Teacher-forced logprobs of a completion after a prompt");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
-  cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3")->required();
+  cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3");
+  cmd->add_option("--prompt", o->prompt, "Prompt text (needs a tokenizer; BOS added)");
   cmd->add_option("--completion-ids", o->completion, "Completion token ids")->required();
   AddEngineFlags(cmd, &o->engine);
   cmd->add_flag("--prompt-logprobs", o->prompt_logprobs, "Also score prompt tokens 1..n-1");

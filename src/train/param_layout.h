@@ -1,0 +1,63 @@
+// ParamLayout: every trainable tensor of a Llama-style model as one slice of a flat f32 vector.
+//
+// Parameters, gradients and the optimiser's moments are all flat vectors with this layout, so
+// summing per-sequence gradients, clipping and AdamW are plain loops over one index range whose
+// order is the index order, and nothing depends on how tensors are grouped. Slices follow
+// model/tensor_roles.h's ListRoles order (embedding; per layer attn_norm, wq, wk, wv, wo,
+// ffn_norm, gate, up, down; final norm; lm_head), so wq|wk|wv and gate|up are adjacent and can
+// be used as the fused [(Hq + 2 Hkv) hd, dim] and [2 ffn, dim] matrices the forward packs.
+#ifndef DETINFER_TRAIN_PARAM_LAYOUT_H_
+#define DETINFER_TRAIN_PARAM_LAYOUT_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "model/config.h"
+#include "model/tensor_roles.h"
+#include "model/weights.h"
+
+namespace detinfer {
+
+struct ParamSlice {
+  TensorRole role;
+  int64_t layer;  // -1 for global tensors
+  int64_t offset;
+  int64_t rows, cols;  // rank-1 tensors have rows = 1
+  int rank;
+};
+
+class ParamLayout {
+ public:
+  // The config must validate, be arch llama without biases / q-k norms, rotate-half RoPE,
+  // untied embeddings (what the trainer supports; errors say which field is unsupported).
+  static Result<ParamLayout> Create(const ModelConfig& config);
+
+  const ModelConfig& config() const { return config_; }
+  int64_t size() const { return size_; }
+  const std::vector<ParamSlice>& slices() const { return slices_; }
+  const ParamSlice& Slice(TensorRole role, int64_t layer) const;
+
+  // A view of the tensor (role, layer) inside `buf` (a flat vector of size()).
+  TensorView View(const float* buf, TensorRole role, int64_t layer) const;
+  // The fused q|k|v and gate|up matrices of a layer inside `buf`.
+  TensorView Qkv(const float* buf, int64_t layer) const;
+  TensorView GateUp(const float* buf, int64_t layer) const;
+
+ private:
+  ModelConfig config_;
+  std::vector<ParamSlice> slices_;
+  int64_t size_ = 0;
+};
+
+// Deterministic initial values from `seed`: matrices and the embedding as model/random_init.h
+// draws them (RandomInitValue, the same on any machine), every norm gain exactly 1.
+std::vector<float> InitParams(const ParamLayout& layout, uint64_t seed);
+
+// ModelWeights (f32, owning a copy of `params`) for Transformer::Create and the HF writer.
+Result<ModelWeights> ParamsToWeights(const ParamLayout& layout, const std::vector<float>& params);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_TRAIN_PARAM_LAYOUT_H_

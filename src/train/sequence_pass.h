@@ -1,0 +1,70 @@
+// The training forward (with saved activations) and backward pass of ONE sequence.
+//
+// The forward calls exactly the inference kernels, in exactly Transformer::Forward's order
+// (model/transformer.h), on the same packed weights, so a sequence's training logits are the
+// bits Transformer::ForwardNoCache gives (tested). K/V are kept contiguous in f32 here (the
+// cache's f32 rounding is the identity, and attention's bits do not depend on where K/V live).
+//
+// The backward pass runs the layers in reverse with the backward kernels (kernels/*_backward.h,
+// kernels/cross_entropy.h);
+// each kernel has one documented order fixed by the sequence's own shapes. A sequence's
+// gradient is computed on its own, into its own zeroed buffer, so it cannot depend on which
+// other sequences share the batch; the trainer then sums these buffers in ascending sequence
+// index (train/trainer.h).
+#ifndef DETINFER_TRAIN_SEQUENCE_PASS_H_
+#define DETINFER_TRAIN_SEQUENCE_PASS_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "kernels/context.h"
+#include "kernels/matmul.h"
+#include "kernels/rope.h"
+#include "train/param_layout.h"
+
+namespace detinfer {
+
+// The current parameters packed for the forward matmuls; rebuilt after every optimiser step.
+struct PackedParams {
+  struct Layer {
+    PackedMatrix qkv, wo, gate_up, down;
+  };
+  std::vector<Layer> layers;
+  PackedMatrix lm_head;
+  RopeTable rope;
+};
+Result<PackedParams> PackParams(const ParamLayout& layout, const float* params);
+
+// What the backward pass needs from the forward, per layer and at the top.
+struct SavedActivations {
+  struct Layer {
+    std::vector<float> x_in, h1;    // [T, dim] residual input, attn_norm output
+    std::vector<float> q, k, v;     // [T, Hq|Hkv, hd] after RoPE (q, k), contiguous
+    std::vector<float> attn, lse;   // [T, Hq, hd], [T, Hq]
+    std::vector<float> x_mid, h2;   // [T, dim] after the attention residual, ffn_norm output
+    std::vector<float> gate, up;    // [T, ffn] each
+    std::vector<float> act;         // [T, ffn] SwiGLU output
+  };
+  int64_t tokens = 0;
+  std::vector<Layer> layers;
+  std::vector<float> x_final, h_final;  // [T, dim] before / after the final norm
+  std::vector<float> logits;            // [T, vocab]
+};
+
+// Runs the forward over `tokens` (positions 0 .. T-1) and keeps the activations.
+Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, const float* params,
+                       const PackedParams& packed, std::span<const int32_t> tokens,
+                       SavedActivations* saved);
+
+// Next-token loss of one sequence: inputs seq[0, n-1), targets seq[1, n) (n >= 2). Writes the
+// gradient of the SUM of the per-token losses (natural log) into `grad` (layout.size() floats,
+// overwritten) and that sum, accumulated in double in ascending position, into *loss_sum.
+Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, const float* params,
+                        const PackedParams& packed, std::span<const int32_t> seq, float* grad,
+                        double* loss_sum);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_TRAIN_SEQUENCE_PASS_H_
