@@ -11,6 +11,8 @@ void RegisterLogits(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterScore(CLI::App& app);
 void RegisterConvert(CLI::App& app);
+void RegisterVerify(CLI::App& app);
+void RegisterDumpSlots(CLI::App& app);
 
 }  // namespace detinfer::cli
 
