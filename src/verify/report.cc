@@ -105,7 +105,7 @@ nlohmann::json ManifestJson(const VerifyReport& report, const VerifyOptions& o,
   return {
       {"date", UtcNow()},
       {"engine", {{"version", DETINFER_VERSION}, {"build_type", DETINFER_BUILD_TYPE},
-                  {"cxx_flags", DETINFER_CXX_FLAGS}}},
+                  {"cxx_flags", DETINFER_CXX_FLAGS}, {"compile_options", DETINFER_COMPILE_OPTIONS}}},
       {"isa", std::string(IsaName(report.reference_isa))},
       {"isa_paths_run", isas},
       {"threads", report.threads},
