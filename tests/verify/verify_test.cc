@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <ostream>
 #include <set>
 
 #include "model/random_model.h"
@@ -72,6 +73,9 @@ struct Planted {
   int64_t layer;  // -1: the last layer
   const char* op;
 };
+
+// Named, so that gtest does not print the struct's padding bytes.
+void PrintTo(const Planted& p, std::ostream* os) { *os << FaultName(p.fault); }
 
 class FaultTest : public ::testing::TestWithParam<Planted> {};
 
