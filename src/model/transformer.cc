@@ -8,6 +8,7 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/rms_norm.h"
+#include "model/transformer_faults.h"
 
 namespace detinfer {
 
@@ -170,6 +171,23 @@ Status Transformer::CheckSegments(const PagedKvCache& cache, std::span<const Seg
 
 Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
                             std::span<const Segment> segs, std::vector<float>* logits) const {
+  // The fault is chosen once per call: without one, the faulty code is not in the loop at all.
+  switch (fault_) {
+    case Fault::kNone: break;
+    case Fault::kKvWriteBeforeAttend:
+      return ForwardImpl<Fault::kKvWriteBeforeAttend>(ctx, cache, segs, logits);
+    case Fault::kRopeOffByOne: return ForwardImpl<Fault::kRopeOffByOne>(ctx, cache, segs, logits);
+    case Fault::kStaleLayerCache:
+      return ForwardImpl<Fault::kStaleLayerCache>(ctx, cache, segs, logits);
+    case Fault::kKvDtypeSkipRounding:
+      return ForwardImpl<Fault::kKvDtypeSkipRounding>(ctx, cache, segs, logits);
+  }
+  return ForwardImpl<Fault::kNone>(ctx, cache, segs, logits);
+}
+
+template <Fault F>
+Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
+                                std::span<const Segment> segs, std::vector<float>* logits) const {
   DETINFER_RETURN_IF_ERROR(CheckSegments(cache, segs));
   const ModelConfig& c = config();
   // Reserve every segment's room first, so that running out of KV memory fails the step before
@@ -209,6 +227,15 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
     }
   }
 
+  // Verification taps (model/forward_probe.h): one pointer test per op when no one listens.
+  std::vector<TapRow> tap_rows;
+  if (observer_ != nullptr) tap_rows = TapRowsOf(segs);
+  const auto tap = [&](int64_t layer, TapOp op, const float* data, int64_t stride, int64_t width,
+                       int64_t head_dim) {
+    if (observer_ != nullptr) observer_->OnTap({layer, op, data, stride, width, head_dim, tap_rows});
+  };
+  if constexpr (F == Fault::kRopeOffByOne) positions = OffByOnePositions(segs, c.max_seq_len);
+
   const int64_t dim = c.dim, hd = c.head_dim, hq = c.n_heads, hkv = c.n_kv_heads;
   const int64_t qkv_w = (hq + 2 * hkv) * hd, ffn = c.ffn_dim;
   std::vector<float> x(static_cast<size_t>(t_total * dim)), h(x.size());
@@ -227,6 +254,7 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     const LayerPacked& p = layers_[static_cast<size_t>(l)];
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.attn_norm, c.norm_eps, hv));
+    tap(l, TapOp::kAttnNorm, h.data(), dim, dim, 0);
     const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});
     DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias,
                                     Rows(qkv, t_total, qkv_w)));
@@ -238,30 +266,50 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
     }
     DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, q, positions.data()));
     DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, k, positions.data()));
-    for (size_t i = 0; i < segs.size(); ++i) {
-      const float* row = qkv.data() + aseqs[i].q_begin * qkv_w;
-      DETINFER_RETURN_IF_ERROR(cache.Write(l, segs[i].seq, segs[i].pos, aseqs[i].q_len,
-                                           row + hq * hd, row + (hq + hkv) * hd, qkv_w));
-    }
+    tap(l, TapOp::kQ, qkv.data(), qkv_w, hq * hd, hd);
+    tap(l, TapOp::kK, qkv.data() + hq * hd, qkv_w, hkv * hd, hd);
+    tap(l, TapOp::kV, qkv.data() + (hq + hkv) * hd, qkv_w, hkv * hd, hd);
+    const auto write_kv = [&]() -> Status {
+      for (size_t i = 0; i < segs.size(); ++i) {
+        const float* row = qkv.data() + aseqs[i].q_begin * qkv_w;
+        DETINFER_RETURN_IF_ERROR(cache.Write(l, segs[i].seq, segs[i].pos, aseqs[i].q_len,
+                                             row + hq * hd, row + (hq + hkv) * hd, qkv_w));
+      }
+      if (observer_ != nullptr) TapStoredKv(*observer_, cache, l, tap_rows);
+      return Status::Ok();
+    };
+    if constexpr (F != Fault::kKvWriteBeforeAttend) DETINFER_RETURN_IF_ERROR(write_kv());
+    int64_t kv_layer = l;
+    if constexpr (F == Fault::kStaleLayerCache) kv_layer = StaleKvLayer(segs, l, c.n_layers);
     KvView kv;
-    kv.k = cache.Keys(l);
-    kv.v = cache.Values(l);
+    kv.k = cache.Keys(kv_layer);
+    kv.v = cache.Values(kv_layer);
     kv.paged = true;
     const TensorView av = TensorView::Contiguous(attn.data(), DType::kF32, {t_total, hq, hd});
-    DETINFER_RETURN_IF_ERROR(Attention(ctx, q, kv, aseqs, aopts, av,
-                                       TensorView::Contiguous(lse.data(), DType::kF32,
-                                                              {t_total, hq})));
+    const TensorView lsev = TensorView::Contiguous(lse.data(), DType::kF32, {t_total, hq});
+    if constexpr (F == Fault::kKvDtypeSkipRounding) {
+      DETINFER_RETURN_IF_ERROR(AttendUnrounded(ctx, cache, l, segs, q, qkv, qkv_w, aseqs, aopts,
+                                               av, lsev));
+    } else {
+      DETINFER_RETURN_IF_ERROR(Attention(ctx, q, kv, aseqs, aopts, av, lsev));
+    }
+    if constexpr (F == Fault::kKvWriteBeforeAttend) DETINFER_RETURN_IF_ERROR(write_kv());
+    tap(l, TapOp::kAttention, attn.data(), hq * hd, hq * hd, hd);
     DETINFER_RETURN_IF_ERROR(
         Matmul(ctx, Rows(attn, t_total, hq * hd), p.wo, nullptr, Rows(proj, t_total, dim)));
     DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
+    tap(l, TapOp::kAttnResidual, x.data(), dim, dim, 0);
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.ffn_norm, c.norm_eps, hv));
+    tap(l, TapOp::kFfnNorm, h.data(), dim, dim, 0);
     DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.gate_up, nullptr, Rows(gate_up, t_total, 2 * ffn)));
     DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
                                     Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
                                     Rows(act, t_total, ffn)));
+    tap(l, TapOp::kFfnAct, act.data(), ffn, ffn, 0);
     DETINFER_RETURN_IF_ERROR(
         Matmul(ctx, Rows(act, t_total, ffn), p.down, nullptr, Rows(proj, t_total, dim)));
     DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
+    tap(l, TapOp::kLayerOut, x.data(), dim, dim, 0);
   }
   for (const Segment& s : segs) {
     DETINFER_RETURN_IF_ERROR(cache.Commit(s.seq, s.pos + static_cast<int64_t>(s.tokens.size())));
@@ -281,7 +329,15 @@ Status Transformer::Forward(const KernelContext& ctx, PagedKvCache& cache,
   DETINFER_RETURN_IF_ERROR(
       RmsNorm(ctx, Rows(picked, nr, dim), weights_.final_norm, c.norm_eps, Rows(picked, nr, dim)));
   logits->assign(static_cast<size_t>(nr * c.vocab_size), 0.0f);
-  return Matmul(ctx, Rows(picked, nr, dim), lm_head_, nullptr, Rows(*logits, nr, c.vocab_size));
+  DETINFER_RETURN_IF_ERROR(
+      Matmul(ctx, Rows(picked, nr, dim), lm_head_, nullptr, Rows(*logits, nr, c.vocab_size)));
+  if (observer_ != nullptr) {
+    std::vector<TapRow> picked_rows;
+    for (int64_t r : rows) picked_rows.push_back(tap_rows[static_cast<size_t>(r)]);
+    observer_->OnTap({c.n_layers, TapOp::kLogits, logits->data(), c.vocab_size, c.vocab_size, 0,
+                      picked_rows});
+  }
+  return Status::Ok();
 }
 
 Status Transformer::ForwardNoCache(const KernelContext& ctx, std::span<const int32_t> tokens,

@@ -35,6 +35,7 @@
 #include "kernels/matmul.h"
 #include "kernels/rope.h"
 #include "kv/paged_kv_cache.h"
+#include "model/forward_probe.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -71,6 +72,12 @@ class Transformer {
   Status ForwardNoCache(const KernelContext& ctx, std::span<const int32_t> tokens,
                         std::vector<float>* logits, DType kv_dtype = DType::kF32) const;
 
+  // Verification only (src/verify, tests; model/forward_probe.h): an observer that sees every
+  // op's output rows (null = none, the normal case) and a planted fault (kNone = none).
+  void SetObserver(ForwardObserver* observer) { observer_ = observer; }
+  void InjectFault(Fault fault) { fault_ = fault; }
+  Fault fault() const { return fault_; }
+
  private:
   struct LayerPacked {
     PackedMatrix qkv, wo, gate_up, down;
@@ -78,6 +85,10 @@ class Transformer {
     TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
   };
   Status CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const;
+  // The forward pass; F != kNone plants that fault (a separate instantiation, see Forward).
+  template <Fault F>
+  Status ForwardImpl(const KernelContext& ctx, PagedKvCache& cache, std::span<const Segment> segs,
+                     std::vector<float>* logits) const;
 
   ModelWeights weights_;
   std::vector<LayerPacked> layers_;
@@ -85,6 +96,8 @@ class Transformer {
   std::vector<AlignedBuffer> owned_;  // reordered q/k norms
   RopeTable rope_;
   RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows
+  ForwardObserver* observer_ = nullptr;
+  Fault fault_ = Fault::kNone;
 };
 
 }  // namespace detinfer

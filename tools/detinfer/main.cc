@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterConvert(app);
   detinfer::cli::RegisterTrain(app);
   detinfer::cli::RegisterServe(app);
+  detinfer::cli::RegisterVerify(app);
+  detinfer::cli::RegisterDumpSlots(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
