@@ -74,10 +74,10 @@ Result<SafetensorsFile> SafetensorsFile::Parse(MappedFile file) {
   DETINFER_RETURN_IF_ERROR(r.ReadBytes(header_len, "safetensors header", &text));
   const uint64_t data_start = r.pos();
   const uint64_t data_size = r.remaining();
-  // parse(..., allow_exceptions=false) returns a "discarded" value on malformed input.
   DETINFER_RETURN_IF_ERROR(CheckJsonDepth(
       std::string_view(reinterpret_cast<const char*>(text), static_cast<size_t>(header_len)),
       kMaxJsonDepth, path + ": safetensors header"));
+  // parse(..., allow_exceptions=false) returns a "discarded" value on malformed input.
   const json header = json::parse(text, text + header_len, nullptr, false);
   if (header.is_discarded() || !header.is_object()) {
     return Status::InvalidArgument(path + ": safetensors header is not a JSON object");
