@@ -7,6 +7,7 @@
 
 #include "bench_common.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_backward.h"
 
 namespace detinfer::bench {
 
@@ -72,8 +73,60 @@ void MatmulArgs(benchmark::internal::Benchmark* b) {
   b->Args({512, 4096, 4096, int64_t(DType::kF32), 1});
 }
 
+// Training shapes (M = 512 tokens, small square weights, hot in cache as in a training step):
+// the two backward gradients (matmul_backward.h) and, for reference, the forward on the same
+// shape. GFLOP/s = 2*M*N*K per call; compare with BM_ProbeFmaPeak at the same thread count.
+enum class TrainOp : int64_t { kForward = 0, kBackwardInput = 1, kBackwardWeight = 2 };
+
+void BM_MatmulTraining(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const auto op = static_cast<TrainOp>(state.range(3));
+  const int threads = static_cast<int>(state.range(4));
+  std::vector<float> x(static_cast<size_t>(m * k)), y(static_cast<size_t>(m * n)),
+      w(static_cast<size_t>(n * k)), dw(w.size(), 0.0f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) * 0.01f - 0.5f;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(i % 83) * 0.001f - 0.04f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 89) * 0.002f - 0.09f;
+  ThreadPool pool(threads);
+  KernelContext ctx{BenchIsa(), &pool};
+  const TensorView xv = TensorView::Contiguous(x.data(), DType::kF32, {m, k});
+  const TensorView yv = TensorView::Contiguous(y.data(), DType::kF32, {m, n});
+  const TensorView wv = TensorView::Contiguous(w.data(), DType::kF32, {n, k});
+  const TensorView dwv = TensorView::Contiguous(dw.data(), DType::kF32, {n, k});
+  auto packed = PackedMatrix::Pack(wv);
+  if (!packed.ok()) {
+    state.SkipWithError(packed.status().ToString().c_str());
+    return;
+  }
+  for (auto _ : state) {
+    Status s;
+    switch (op) {
+      case TrainOp::kForward: s = Matmul(ctx, xv, *packed, nullptr, yv); break;
+      case TrainOp::kBackwardInput: s = MatmulBackwardInput(ctx, yv, wv, xv); break;
+      case TrainOp::kBackwardWeight: s = MatmulBackwardWeight(ctx, yv, xv, dwv); break;
+    }
+    benchmark::DoNotOptimize(x.data());
+    benchmark::DoNotOptimize(dw.data());
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  state.counters["GFLOP"] = benchmark::Counter(2.0 * double(m) * double(n) * double(k) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  static const char* const kNames[] = {"forward", "backward_input", "backward_weight"};
+  state.SetLabel(kNames[static_cast<int>(op)]);
+}
+
+void MatmulTrainingArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"M", "K", "N", "op", "threads"});
+  for (int64_t threads : {1, 2}) {
+    for (int64_t kn : {128, 256, 512}) {
+      for (int64_t op = 0; op < 3; ++op) b->Args({512, kn, kn, op, threads});
+    }
+  }
+}
+
 }  // namespace
 
+BENCHMARK(BM_MatmulTraining)->Apply(MatmulTrainingArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Matmul)->Apply(MatmulArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace detinfer::bench

@@ -19,6 +19,7 @@ std::string Hex64(uint64_t value) {
 std::string ScheduleDescription(const ScheduleInputs& in) {
   return std::string("detinfer ") + DETINFER_VERSION +
          "; attention_key_block=" + std::to_string(kAttentionKeyBlock) +
+         "; attention_partition=" + std::to_string(kAttentionPartition) +
          "; matmul_panel=" + std::to_string(kMatmulPanelWidth) +
          "; reduction_lanes=" + std::to_string(kReductionLanes) +
          "; isa=" + std::string(IsaName(in.isa)) +

@@ -25,15 +25,24 @@
 //   * Running output acc[D] starting at +0: acc[d] = acc[d] * alpha for every d; then
 //     acc[d] = fma(prob(u), v_u[d], acc[d]) for u ascending (ascending key position).
 //   * m = m_new.
-//   After the last block: l = TreeSum16(L); out[d] = acc[d] / l (one correctly rounded
+//   * Partitions: the blocks are grouped in partitions of P = kAttentionPartition positions
+//     aligned to absolute position 0, [k*P, (k+1)*P). The steps above run over each partition
+//     separately, each from a fresh state (m = -Inf, L = +0, acc = +0); a partition with no
+//     visible key is skipped. The partition states are folded in increasing k: the first is
+//     taken as it is; each later one (m_p, L_p, acc_p) is merged as
+//       m' = MaxCombine(m, m_p); a = ExpF(Shift(m, m')); b = ExpF(Shift(m_p, m'))
+//       L[j] = L[j] * a + L_p[j] * b;  acc[d] = acc[d] * a + acc_p[d] * b;  m = m'
+//     (two rounded products, then a rounded sum; attention_partition.h).
+//   After the fold: l = TreeSum16(L); out[d] = acc[d] / l (one correctly rounded
 //   division); lse = m + LogF(l) (natural log). l >= 1 whenever a key was visible (the key
 //   holding the maximum contributes exp(+0) = 1), so no division by zero can occur.
 //   A query with no visible key yields out = +0 and lse = -Inf, never NaN.
 // Nothing depends on which other queries or sequences are in the call, on Tq, on kv_len
 // (beyond the keys a query sees), on where K/V are stored (contiguous, paged, cache + new
 // rows), on the thread count or on the ISA path: work is parallelised over (sequence, kv head,
-// block of query rows) only, one query's KV range is never split, and the SIMD paths put
-// *different keys* (scores) or *different d* (acc) in their lanes, never parts of one sum.
+// block of query rows) and, for decode-like calls, over partitions (whose boundaries and fold
+// order are fixed above, SPEC §K3), and the SIMD paths put *different keys* (scores) or
+// *different d* (acc) in their lanes, never parts of one sum.
 // Non-finite inputs (Inf/NaN in q, k or v) propagate but their bits are not part of the
 // contract.
 #ifndef DETINFER_KERNELS_ATTENTION_H_
@@ -50,6 +59,8 @@ namespace detinfer {
 
 // B in the order above. A compile-time constant: changing it changes bits.
 inline constexpr int64_t kAttentionKeyBlock = 64;
+// P in the order above (a multiple of B). A compile-time constant: changing it changes bits.
+inline constexpr int64_t kAttentionPartition = 512;
 // The largest head dimension the kernels accept (D must also be a multiple of 8).
 inline constexpr int64_t kAttentionMaxHeadDim = 256;
 

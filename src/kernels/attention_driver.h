@@ -21,6 +21,7 @@
 #include "core/tensor.h"
 #include "kernels/attention.h"
 #include "kernels/attention_isa.h"
+#include "kernels/attention_partition.h"
 #include "kernels/context.h"
 #include "kernels/math.h"
 #include "kernels/simd/reduce_tree.h"
@@ -73,10 +74,37 @@ struct Shape {
   bool causal;
 };
 
-// One task: rows [r0, r1) of sequence `si`, every query head of kv heads [g0, g1).
+namespace ap = attention_partition;
+inline constexpr int64_t kPart = kAttentionPartition;
+static_assert(kPart % kAttnBlock == 0, "partitions must hold whole key blocks");
+
+// One task: rows [r0, r1) of sequence `seq`, every query head of kv heads [g0, g1), the keys
+// at positions [k_lo, k_hi) (partition-aligned). slots == nullptr: the task covers every key
+// of its queries and writes out/lse. Otherwise it covers one partition and leaves each query's
+// partition state at slots + qi * StateFloats(D) for the fold (Run).
 struct Task {
   int64_t seq, g0, g1, r0, r1;
+  int64_t k_lo, k_hi;
+  float* slots;
 };
+
+// Query qi of a task: kv head g0 + qi / per_head, row r0 + qi % per_head / group, head offset
+// qi % group (its query head is g * group + hh).
+struct QueryIndex {
+  int64_t g, r, h;
+};
+inline QueryIndex IndexOf(const Task& tk, int64_t group, int64_t qi) {
+  const int64_t per_head = (tk.r1 - tk.r0) * group;
+  const int64_t g = tk.g0 + qi / per_head;
+  return {g, tk.r0 + qi % per_head / group, g * group + qi % group};
+}
+
+inline void FinishQuery(const TensorView& out, const TensorView& lse, const AttentionSeq& seq,
+                        const QueryIndex& ix, const float* total, int64_t dim) {
+  const int64_t row = seq.q_begin + ix.r;
+  ap::Finish(total, dim, out.as<float>() + row * out.stride[0] + ix.h * out.stride[1],
+             lse.as<float>() + row * lse.stride[0] + ix.h * lse.stride[1]);
+}
 
 template <typename Locator>
 void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDType dtype,
@@ -87,26 +115,44 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   const int64_t per_head = nrows * group;  // queries of one kv head
   const int64_t nq = per_head * (tk.g1 - g0);
   constexpr int64_t kB = kAttnBlock;
-  // Layout: kt [dim][B] | vc [B][dim] | per query acc [dim], lanes [16], scores [B].
-  const int64_t per_query = dim + kAttnLanes + kB;
+  const int64_t state = ap::StateFloats(dim);
+  // Layout: kt [dim][B] | vc [B][dim] | per query: scores [B], partition state, total state.
+  // (With slots, the partition states live there and the total is not needed.)
+  const int64_t per_query = kB + 2 * state;
   float* const kt = ThreadScratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
   float* const vc = kt + dim * kB;
   float* const qstate = vc + dim * kB;
-  // Query i of kv head g, row r, head offset hh: index (g - g0) * per_head + (r - r0) * group + hh.
+  const auto part_of = [&](int64_t qi) {
+    return tk.slots != nullptr ? tk.slots + qi * state : qstate + qi * per_query + kB;
+  };
+  const auto total_of = [&](int64_t qi) { return qstate + qi * per_query + kB + state; };
   std::vector<AttnQuery> queries(static_cast<size_t>(nq));
-  std::vector<uint8_t> seen(static_cast<size_t>(nq), 0);
   for (int64_t qi = 0; qi < nq; ++qi) {
-    const int64_t g = g0 + qi / per_head, r = r0 + qi % per_head / group, hh = qi % group;
-    float* st = qstate + qi * per_query;
+    const QueryIndex ix = IndexOf(tk, group, qi);
     AttnQuery& aq = queries[static_cast<size_t>(qi)];
-    aq.q = q.as<const float>() + (seq.q_begin + r) * q.stride[0] + (g * group + hh) * q.stride[1];
-    std::fill(st, st + dim + kAttnLanes, 0.0f);  // acc and lanes start at +0
-    aq.acc = st;
-    aq.lanes = st + dim;
-    aq.scores = st + dim + kAttnLanes;
+    aq.q = q.as<const float>() + (seq.q_begin + ix.r) * q.stride[0] + ix.h * q.stride[1];
+    float* part = part_of(qi);
+    ap::Reset(part, dim);
+    if (tk.slots == nullptr) ap::Reset(total_of(qi), dim);
+    aq.acc = part + ap::kAccAt;
+    aq.lanes = part + ap::kLanesAt;
+    aq.scores = qstate + qi * per_query;
     aq.m = -INFINITY;
     aq.count = 0;
   }
+  // Ends the current partition: each query's state is completed (m, seen) and, without slots,
+  // folded into its total and started afresh.
+  const auto end_partition = [&] {
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      AttnQuery& aq = queries[static_cast<size_t>(qi)];
+      float* part = part_of(qi);
+      part[0] = aq.m;
+      if (tk.slots != nullptr) continue;
+      ap::Fold(total_of(qi), part, dim);
+      ap::Reset(part, dim);
+      aq.m = -INFINITY;
+    }
+  };
   const void* k_rows[kB];
   const void* v_rows[kB];
   const float* v_f32[kB];
@@ -117,8 +163,14 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
                      static_cast<int32_t>(per_head), row_bytes, row_bytes};
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
-  const int64_t upper = sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len;
-  for (int64_t lo = 0; lo < upper; lo += kB) {
+  const int64_t upper =
+      std::min(tk.k_hi, sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len);
+  int64_t partition = tk.k_lo / kPart;
+  for (int64_t lo = tk.k_lo; lo < upper; lo += kB) {
+    if (lo / kPart != partition) {
+      end_partition();
+      partition = lo / kPart;
+    }
     const int64_t hi = std::min(lo + kB, upper);
     int32_t nvis = 0;
     for (int64_t t = lo; t < hi; ++t) {
@@ -154,66 +206,106 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
       for (int64_t i = 0; i < per_head; ++i) {
         const int32_t count = row_count[i / group];
         qs[i].count = count;
-        uint8_t& sn = seen[static_cast<size_t>((g - g0) * per_head + i)];
-        sn = static_cast<uint8_t>(sn | (count > 0 ? 1 : 0));
+        if (count > 0) part_of((g - g0) * per_head + i)[1] = 1.0f;
       }
       for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
       args.queries = qs;
       kernel(args);
     }
   }
+  end_partition();
+  if (tk.slots != nullptr) return;  // Run folds the partitions
   // Final division and LSE, shared by every path (so they cannot differ).
-  for (int64_t qi = 0; qi < nq; ++qi) {
-    const int64_t g = g0 + qi / per_head, r = r0 + qi % per_head / group, hh = qi % group;
-    const int64_t h = g * group + hh;
-    const AttnQuery& aq = queries[static_cast<size_t>(qi)];
-    float* o = out.as<float>() + (seq.q_begin + r) * out.stride[0] + h * out.stride[1];
-    float* l_out = lse.as<float>() + (seq.q_begin + r) * lse.stride[0] + h * lse.stride[1];
-    if (!seen[static_cast<size_t>(qi)]) {
-      for (int64_t d = 0; d < dim; ++d) o[d] = 0.0f;
-      *l_out = -INFINITY;
-      continue;
-    }
-    float lanes[kAttnLanes];
-    std::memcpy(lanes, aq.lanes, sizeof lanes);
-    const float l = reduce_tree::TreeSum16(lanes);
-    for (int64_t d = 0; d < dim; ++d) o[d] = aq.acc[d] / l;
-    *l_out = aq.m + LogF(l);
-  }
+  for (int64_t qi = 0; qi < nq; ++qi) FinishQuery(out, lse, seq, IndexOf(tk, group, qi), total_of(qi), dim);
 }
 
+// Decode-like calls (at most this many rows per sequence) split each query's keys by
+// partition across tasks: few queries make each key byte worth little arithmetic, so the
+// speed is that of streaming K/V, and a task reading one partition of all the kv heads reads
+// long contiguous runs (prefetchers follow them) where tasks split only by kv head would each
+// read a strided part of every position.
+inline constexpr int64_t kSplitMaxRows = 4;
+
 // Splits the call into tasks and runs them. seqs, shapes and storage are already validated.
-// The split decides only who computes which queries, never how (see kQueriesPerTask).
+// The split decides only who computes which queries and partitions, never how (see
+// kQueriesPerTask and attention_partition.h).
 template <typename Locator>
 void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType kv_dtype,
          std::span<const AttentionSeq> seqs, const TensorView& out, const TensorView& lse,
          const Locator& loc) {
   const int64_t group = sh.hq / sh.hkv;
   const int64_t rows_per_task = std::max<int64_t>(1, kQueriesPerTask / group);
-  // Decode-like calls (few rows) put several kv heads in one task, so that a task streams
-  // longer contiguous runs of each K/V position, as long as that leaves a task per thread
-  // and at most kQueriesPerTask queries per task.
   int64_t row_blocks = 0;
   for (const AttentionSeq& s : seqs) row_blocks += (s.q_len + rows_per_task - 1) / rows_per_task;
   int64_t max_rows = 1;
   for (const AttentionSeq& s : seqs) max_rows = std::max(max_rows, std::min(s.q_len, rows_per_task));
+  // Keys a row block can see: [0, its end) under causal masking, else all kv_len.
+  const auto key_end = [&](const AttentionSeq& s, int64_t r1) {
+    return sh.causal ? std::min(s.kv_len, s.q_pos + r1) : s.kv_len;
+  };
+  const bool split = max_rows <= kSplitMaxRows;
+  // Units of work: (sequence, row block, kv heads) and, when split, their partitions.
+  int64_t parts_total = 0;  // partitions over all row blocks (split only)
+  for (const AttentionSeq& s : seqs) {
+    for (int64_t r0 = 0; split && r0 < s.q_len; r0 += rows_per_task) {
+      parts_total += (key_end(s, std::min(s.q_len, r0 + rows_per_task)) + kPart - 1) / kPart;
+    }
+  }
+  // Several kv heads in one task (a task then streams longer contiguous runs of each K/V
+  // position), as long as that leaves two tasks per thread and at most kQueriesPerTask
+  // queries per task.
+  const int64_t per_unit = split ? std::max<int64_t>(1, parts_total) : row_blocks;
   int64_t heads = 1;
   for (int64_t h = sh.hkv; h > 1; --h) {
     if (sh.hkv % h == 0 && h * max_rows * group <= kQueriesPerTask &&
-        row_blocks * (sh.hkv / h) >= ctx.num_threads()) {
+        per_unit * (sh.hkv / h) >= (split ? 2 : 1) * ctx.num_threads()) {
       heads = h;
       break;
     }
   }
+  struct Unit {  // a split (sequence, row block, kv heads): its partitions' states
+    Task task;
+    int64_t parts;
+    float* slots;
+  };
+  const int64_t state = ap::StateFloats(sh.d);
   std::vector<Task> tasks;
+  std::vector<Unit> units;
+  // The callers' thread keeps the partition states across calls (no page faults per call).
+  thread_local std::vector<float> slot_buf;
+  size_t slot_floats = 0;
   for (size_t s = 0; s < seqs.size(); ++s) {
     const int64_t n = seqs[s].q_len;
     // Later rows see more keys under causal masking: list them first so the heaviest tasks
     // start first (only the schedule changes).
     for (int64_t r0 = ((n - 1) / rows_per_task) * rows_per_task; n > 0 && r0 >= 0;
          r0 -= rows_per_task) {
+      const int64_t r1 = std::min(n, r0 + rows_per_task);
       for (int64_t g = 0; g < sh.hkv; g += heads) {
-        tasks.push_back({static_cast<int64_t>(s), g, g + heads, r0, std::min(n, r0 + rows_per_task)});
+        const Task t{static_cast<int64_t>(s), g, g + heads, r0, r1, 0, INT64_MAX, nullptr};
+        if (!split) {
+          tasks.push_back(t);
+          continue;
+        }
+        const int64_t parts = (key_end(seqs[s], r1) + kPart - 1) / kPart;
+        units.push_back({t, parts, nullptr});
+        slot_floats += static_cast<size_t>(parts * (r1 - r0) * group * heads * state);
+      }
+    }
+  }
+  if (split) {
+    if (slot_buf.size() < slot_floats) slot_buf.resize(slot_floats);
+    float* next = slot_buf.data();
+    for (Unit& u : units) {
+      u.slots = next;
+      const int64_t nq = (u.task.r1 - u.task.r0) * group * (u.task.g1 - u.task.g0);
+      for (int64_t p = 0; p < u.parts; ++p) {
+        Task t = u.task;
+        t.k_lo = p * kPart;
+        t.k_hi = (p + 1) * kPart;
+        t.slots = next;
+        tasks.push_back(t);
+        next += nq * state;
       }
     }
   }
@@ -223,6 +315,20 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
   ctx.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t t) {
     const Task& tk = tasks[static_cast<size_t>(t)];
     RunTask(kernel, q, sh, dtype, elem, seqs[static_cast<size_t>(tk.seq)], tk, out, lse, loc);
+  });
+  if (!split) return;
+  // Fold each query's partitions in ascending order (the order of attention_partition.h), then
+  // the final division: one task per unit.
+  ctx.ParallelFor(static_cast<int64_t>(units.size()), [&](int64_t i) {
+    const Unit& u = units[static_cast<size_t>(i)];
+    const int64_t nq = (u.task.r1 - u.task.r0) * group * (u.task.g1 - u.task.g0);
+    std::vector<float> total(static_cast<size_t>(state));
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      ap::Reset(total.data(), sh.d);
+      for (int64_t p = 0; p < u.parts; ++p) ap::Fold(total.data(), u.slots + (p * nq + qi) * state, sh.d);
+      FinishQuery(out, lse, seqs[static_cast<size_t>(u.task.seq)], IndexOf(u.task, group, qi),
+                  total.data(), sh.d);
+    }
   });
 }
 

@@ -5,6 +5,7 @@
 #include "core/json_depth.h"
 #include "core/mapped_file.h"
 #include "tokenizer/byte_level_bpe.h"
+#include "tokenizer/word_level.h"
 
 namespace detinfer {
 namespace {
@@ -86,6 +87,22 @@ Status ParsePreTokenizer(const json& j, const std::string& src, const std::strin
     *byte_level = true;
     return Status::Ok();
   }
+  // Hugging Face's Whitespace keeps only the matches of \w+|[^\w\s]+ (Invert + Removed). As
+  // two steps: drop the white space, then split what is left by the pattern, which covers
+  // every non-space character, so "Isolated" yields exactly the matches.
+  if (type == "Whitespace" || type == "WhitespaceSplit") {
+    DETINFER_ASSIGN_OR_RETURN(RegexSplitter spaces,
+                              RegexSplitter::Compile(kWhiteSpaceRunPattern, false,
+                                                     SplitBehavior::kRemoved, src + ": " + path));
+    steps->push_back({PreTokenizerStep::Kind::kSplit, std::move(spaces)});
+    if (type == "Whitespace") {
+      DETINFER_ASSIGN_OR_RETURN(RegexSplitter words,
+                                RegexSplitter::Compile(kHfWhitespacePattern, false,
+                                                       SplitBehavior::kIsolated, src + ": " + path));
+      steps->push_back({PreTokenizerStep::Kind::kSplit, std::move(words)});
+    }
+    return Status::Ok();
+  }
   if (type == "Split") {
     auto pat = j.find("pattern");
     if (pat == j.end() || !pat->is_object()) return TypeError(src, path + ".pattern", "an object");
@@ -124,7 +141,8 @@ Status ParsePreTokenizer(const json& j, const std::string& src, const std::strin
     return Status::Ok();
   }
   return Status::Unsupported(src + ": " + path + ": pre-tokenizer type '" + type +
-                             "' is not supported (ByteLevel, Split and Sequence are)");
+                             "' is not supported (ByteLevel, Split, Whitespace, WhitespaceSplit and "
+                             "Sequence are)");
 }
 
 // The text of the first SpecialToken of a TemplateProcessing "single" template, searching
@@ -177,8 +195,10 @@ Status ParseMerges(const json& merges, const std::string& src, ByteLevelBpeParts
   return Status::Ok();
 }
 
+// Reads model.type ("BPE" when absent) into *word_level: true for "WordLevel", whose fields are
+// vocab and unk_token only.
 Status ParseModel(const json& root, const std::string& src, ByteLevelBpeParts* parts,
-                  std::string* unk_token) {
+                  std::string* unk_token, bool* word_level) {
   auto model_it = root.find("model");
   if (model_it == root.end() || !model_it->is_object()) {
     return Status::InvalidArgument(src + ": missing \"model\" object");
@@ -186,9 +206,11 @@ Status ParseModel(const json& root, const std::string& src, ByteLevelBpeParts* p
   const json& model = *model_it;
   if (auto t = model.find("type"); t != model.end()) {
     DETINFER_ASSIGN_OR_RETURN(std::string type, GetString(*t, src, "model.type"));
-    if (type != "BPE") {
-      return Status::Unsupported(src + ": model.type '" + type + "' is not supported (BPE is)");
+    if (type != "BPE" && type != "WordLevel") {
+      return Status::Unsupported(src + ": model.type '" + type +
+                                 "' is not supported (BPE and WordLevel are)");
     }
+    *word_level = type == "WordLevel";
   }
   auto vocab = model.find("vocab");
   if (vocab == model.end() || !vocab->is_object()) {
@@ -203,6 +225,12 @@ Status ParseModel(const json& root, const std::string& src, ByteLevelBpeParts* p
                                      std::to_string(id));
     }
     parts->vocab.emplace_back(it.key(), static_cast<int32_t>(id));
+  }
+  if (*word_level) {
+    if (auto u = model.find("unk_token"); u != model.end() && !u->is_null()) {
+      DETINFER_ASSIGN_OR_RETURN(*unk_token, GetString(*u, src, "model.unk_token"));
+    }
+    return Status::Ok();
   }
   if (auto m = model.find("merges"); m != model.end()) {
     DETINFER_RETURN_IF_ERROR(ParseMerges(*m, src, parts));
@@ -288,7 +316,8 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
   ByteLevelBpeParts parts;
   parts.source = source;
   std::string unk;
-  DETINFER_RETURN_IF_ERROR(ParseModel(root, source, &parts, &unk));
+  bool word_level = false;
+  DETINFER_RETURN_IF_ERROR(ParseModel(root, source, &parts, &unk, &word_level));
   DETINFER_RETURN_IF_ERROR(ParseAddedTokens(root, source, &parts));
   if (auto n = root.find("normalizer"); n != root.end()) {
     DETINFER_RETURN_IF_ERROR(ParseNormalizer(*n, source, "normalizer", &parts.normalizer));
@@ -298,7 +327,19 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
     DETINFER_RETURN_IF_ERROR(
         ParsePreTokenizer(*p, source, "pre_tokenizer", &parts.pre_tokenizer, &byte_level));
   }
-  if (!byte_level) {
+  if (word_level && byte_level) {
+    return Status::Unsupported(source + ": a WordLevel model with a ByteLevel pre-tokenizer is "
+                               "not supported");
+  }
+  if (word_level) {
+    // Decoding joins tokens with spaces, Hugging Face's rule when there is no decoder; any
+    // decoder would change that.
+    if (auto d = root.find("decoder"); d != root.end() && !d->is_null()) {
+      DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(*d, source, "decoder"));
+      return Status::Unsupported(source + ": decoder '" + type +
+                                 "' is not supported for a WordLevel model (only none is)");
+    }
+  } else if (!byte_level) {
     return Status::Unsupported(source + ": pre_tokenizer has no ByteLevel step; only byte-level "
                                "BPE tokenizer.json files are supported");
   }
@@ -318,6 +359,18 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
   }
   DETINFER_RETURN_IF_ERROR(resolve(bos, "BOS token", &parts.bos_id));
   DETINFER_RETURN_IF_ERROR(resolve(options.eos_token, "EOS token", &parts.eos_id));
+  if (word_level) {
+    WordLevelParts w;
+    w.source = std::move(parts.source);
+    w.vocab = std::move(parts.vocab);
+    w.added_tokens = std::move(parts.added_tokens);
+    w.normalizer = std::move(parts.normalizer);
+    w.pre_tokenizer = std::move(parts.pre_tokenizer);
+    w.unk_id = parts.unk_id;
+    w.bos_id = parts.bos_id;
+    w.eos_id = parts.eos_id;
+    return MakeWordLevel(std::move(w));
+  }
   return MakeByteLevelBpe(std::move(parts));
 }
 

@@ -1,9 +1,12 @@
-// Hugging Face tokenizer.json loader for byte-level BPE models (GPT-2, Llama-3, Qwen2/3).
+// Hugging Face tokenizer.json loader for byte-level BPE models (GPT-2, Llama-3, Qwen2/3) and
+// WordLevel models (whole-word vocabularies, e.g. the verb-grammar default model).
 //
 // Read: model (type "BPE": vocab, merges as "a b" strings or ["a", "b"] pairs, ignore_merges,
-// unk_token), added_tokens, normalizer (null, NFC/NFD/NFKC/NFKD, Sequence of them),
-// pre_tokenizer (ByteLevel, Split with a Regex or String pattern and behavior Isolated or
-// Removed, Sequence of them; ByteLevel must come last), and post_processor only to find the BOS
+// unk_token; type "WordLevel": vocab, unk_token), added_tokens, normalizer (null,
+// NFC/NFD/NFKC/NFKD, Sequence of them), pre_tokenizer (ByteLevel, Split with a Regex or String
+// pattern and behavior Isolated or Removed, Whitespace, WhitespaceSplit, Sequence of them; BPE
+// needs a last ByteLevel, WordLevel takes none), decoder (WordLevel: must be null, decoding
+// joins tokens with spaces), and post_processor only to find the BOS
 // (the first SpecialToken of a TemplateProcessing "single" template). Anything that would
 // change the result and is not implemented is an Unsupported error naming it, never ignored.
 #ifndef DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_

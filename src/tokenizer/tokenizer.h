@@ -2,6 +2,7 @@
 //
 // Implementations (each a factory returning std::unique_ptr<Tokenizer>):
 //   hf_tokenizer_json.h  Hugging Face tokenizer.json, byte-level BPE (GPT-2, Llama-3, Qwen2/3)
+//                        and WordLevel (word_level.h; the verb-grammar default model)
 //   llama2c_tokenizer.h  llama2.c tokenizer.bin (SentencePiece-style score merging, run.c)
 //   vocab_tokenizer.h    a vocabulary given as lists (GGUF tokenizer.ggml.* metadata)
 // Algorithms and known differences from the reference implementations: docs/tokenizers.md.
