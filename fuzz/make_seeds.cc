@@ -166,6 +166,15 @@ int main(int argc, char** argv) {
             TokenizerJson(split, nfc));
     }
   }
+  // A WordLevel model (whole words, Whitespace pre-tokenizer), as the verb-grammar model uses.
+  Write(out / "hf_tokenizer" / "word-level.json",
+        R"({"version": "1.0", "added_tokens": [{"id": 1, "content": "<s>", "special": true},)"
+        R"( {"id": 2, "content": "</s>", "special": true}], "normalizer": null,)"
+        R"( "pre_tokenizer": {"type": "Whitespace"}, "decoder": null,)"
+        R"( "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken":)"
+        R"( {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]},)"
+        R"( "model": {"type": "WordLevel", "unk_token": "<unk>", "vocab": {"<unk>": 0,)"
+        R"( "<s>": 1, "</s>": 2, "Hello": 3, "world": 4, ",": 5, "it": 6, "'": 7, "s": 8}}})");
   Write(out / "llama2c_tokenizer" / "bytes.bin", std::string(1, '\0') + Llama2cTokenizerBin(256));
   Write(out / "llama2c_tokenizer" / "few.bin", std::string(1, '\0') + Llama2cTokenizerBin(8));
   const char* texts[] = {"\x00Hello world", "\x01Once upon a time", "\x02the cat sat",
