@@ -287,6 +287,10 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
   }
   s.tokens.push_back(t.token);
   if (on_token_) on_token_(s.request.id, t.token);
+  if (on_event_) {
+    on_event_({s.request.id, s.result.submission, index, t.token, t.logprob, t.sampling_logprob,
+               s.request.top_logprobs > 0 ? &s.result.top_logprobs.back() : nullptr});
+  }
   const auto& stop = s.request.stop_ids;
   const bool stop_string = HitStopString(s, t.token);  // also extends the text
   if (stop_string || std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
@@ -320,6 +324,17 @@ Status Engine::ForwardNoCache(std::span<const Segment> segs, std::vector<float>*
     DETINFER_RETURN_IF_ERROR(cache_.Commit(seg.seq, end));
   }
   return Status::Ok();
+}
+
+bool Engine::Cancel(uint64_t submission) {
+  for (auto it = active_.begin(); it != active_.end(); ++it) {
+    Sequence& s = **it;
+    if (s.result.submission != submission) continue;
+    if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
+    active_.erase(it);
+    return true;
+  }
+  return false;
 }
 
 std::vector<RequestResult> Engine::TakeFinished() {

@@ -27,6 +27,17 @@
 
 namespace detinfer {
 
+// One generated token, as the engine reports it the moment it is sampled (for streaming).
+struct TokenEvent {
+  const std::string& id;
+  uint64_t submission;       // which Submit() call it belongs to
+  size_t index;              // 0 for the request's first generated token
+  int32_t token;
+  float logprob;             // raw (temperature 1)
+  float sampling_logprob;
+  const std::vector<TokenLogprob>* top;  // the alternatives, null unless top_logprobs > 0
+};
+
 struct EngineOptions {
   int64_t chunk_size = 64;           // most prefill tokens of one sequence in one step
   int64_t step_token_budget = 512;   // most tokens of all sequences in one step
@@ -51,6 +62,13 @@ class Engine {
   // for it alone; nothing is queued then.
   Status Submit(Request request);
   bool HasWork() const { return !active_.empty(); }
+  // The submission number the next successful Submit() will get.
+  uint64_t next_submission() const { return next_submission_; }
+  size_t active() const { return active_.size(); }  // queued or running requests
+  // Drops an unfinished request at once: its KV blocks go back to the cache (full blocks it
+  // published stay in the prefix cache for reuse) and no result is reported for it. Other
+  // requests are untouched. Returns false when no unfinished request has that submission.
+  bool Cancel(uint64_t submission);
   // Runs one scheduler step (one forward pass over a batch of segments).
   Status Step();
   // Results of the requests that finished since the last call, in finishing order.
@@ -70,6 +88,8 @@ class Engine {
   void SetOnToken(std::function<void(const std::string& id, int32_t token)> fn) {
     on_token_ = std::move(fn);
   }
+  // The same moment, with the token's logprobs (for servers that stream them).
+  void SetOnTokenEvent(std::function<void(const TokenEvent&)> fn) { on_event_ = std::move(fn); }
 
  private:
   struct Sequence {
@@ -101,6 +121,7 @@ class Engine {
   SeqId next_kv_id_ = 0;
   uint64_t next_submission_ = 0;
   std::function<void(const std::string&, int32_t)> on_token_;
+  std::function<void(const TokenEvent&)> on_event_;
 };
 
 }  // namespace detinfer

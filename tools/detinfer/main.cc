@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterScore(app);
   detinfer::cli::RegisterInit(app);
   detinfer::cli::RegisterConvert(app);
+  detinfer::cli::RegisterServe(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -11,6 +11,7 @@ void RegisterLogits(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
 void RegisterScore(CLI::App& app);
 void RegisterConvert(CLI::App& app);
+void RegisterServe(CLI::App& app);
 
 }  // namespace detinfer::cli
 

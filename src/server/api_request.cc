@@ -1,0 +1,393 @@
+#include "server/api_request.h"
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace detinfer::server {
+
+namespace {
+
+using Json = nlohmann::json;
+
+ApiError Bad(const std::string& param, const std::string& message) {
+  ApiError e;
+  e.param = param;
+  e.message = message;
+  return e;
+}
+
+// Deepest nesting of arrays/objects, counted on the raw bytes (outside strings) before the
+// parser builds anything, so that a hostile body cannot make it recurse or allocate deeply.
+int JsonDepth(std::string_view body) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::optional<ApiError> ParseObject(std::string_view body, const ParseLimits& limits, Json* out) {
+  if (JsonDepth(body) > limits.max_json_depth) {
+    return Bad("", "the request body nests arrays/objects deeper than " +
+                       std::to_string(limits.max_json_depth) + " levels");
+  }
+  *out = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return Bad("", "the request body is not valid JSON");
+  if (!out->is_object()) return Bad("", "the request body must be a JSON object");
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetString(const Json& j, const char* key, std::string* out) {
+  if (!j.is_string()) return Bad(key, std::string("'") + key + "' must be a string");
+  *out = j.get<std::string>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetFloat(const Json& j, const char* key, float lo, float hi, float* out) {
+  if (!j.is_number()) return Bad(key, std::string("'") + key + "' must be a number");
+  const double v = j.get<double>();
+  if (!(v >= lo && v <= hi)) {
+    return Bad(key, std::string("'") + key + "' must be in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "], got " + j.dump());
+  }
+  *out = static_cast<float>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetInt(const Json& j, const char* key, int64_t lo, int64_t hi,
+                               int32_t* out) {
+  // 3.0 is accepted as 3 (JavaScript clients cannot tell them apart); 3.5 is not.
+  bool integral = j.is_number_integer();
+  int64_t v = 0;
+  if (j.is_number_unsigned()) {
+    const uint64_t u = j.get<uint64_t>();
+    v = u > uint64_t(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
+                                                          : int64_t(u);
+  } else if (integral) {
+    v = j.get<int64_t>();
+  } else if (j.is_number_float()) {
+    const double d = j.get<double>();
+    integral = std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15;
+    if (integral) v = static_cast<int64_t>(d);
+  }
+  if (!integral) return Bad(key, std::string("'") + key + "' must be an integer");
+  if (v < lo || v > hi) {
+    return Bad(key, std::string("'") + key + "' must be in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "], got " + j.dump());
+  }
+  *out = static_cast<int32_t>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetBool(const Json& j, const char* key, bool* out) {
+  if (!j.is_boolean()) return Bad(key, std::string("'") + key + "' must be true or false");
+  *out = j.get<bool>();
+  return std::nullopt;
+}
+
+// A list of token ids; `what` names it in errors.
+std::optional<ApiError> GetIds(const Json& j, const std::string& key, std::vector<int32_t>* out) {
+  for (size_t i = 0; i < j.size(); ++i) {
+    const Json& v = j[i];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
+        v.get<int64_t>() > std::numeric_limits<int32_t>::max() || v.is_number_float()) {
+      return Bad(key, "'" + key + "' item " + std::to_string(i) +
+                          " is not a token id (a non-negative integer): " + v.dump());
+    }
+    out->push_back(static_cast<int32_t>(v.get<int64_t>()));
+  }
+  return std::nullopt;
+}
+
+bool IsIdList(const Json& j) {
+  return j.is_array() && !j.empty() && j[0].is_number();
+}
+
+// "text" | [ids] | ["text", ...] | [[ids], ...] -> one or more prompts.
+std::optional<ApiError> GetPrompts(const Json& j, const char* key, size_t max_prompts,
+                                   std::vector<PromptInput>* out) {
+  if (j.is_string()) {
+    out->push_back({true, j.get<std::string>(), {}});
+    return std::nullopt;
+  }
+  if (!j.is_array() || j.empty()) {
+    return Bad(key, std::string("'") + key +
+                        "' must be a string, a list of token ids, or a non-empty list of either");
+  }
+  if (IsIdList(j)) {
+    PromptInput p;
+    if (auto e = GetIds(j, key, &p.ids)) return e;
+    out->push_back(std::move(p));
+    return std::nullopt;
+  }
+  if (j.size() > max_prompts) {
+    return Bad(key, std::string("'") + key + "' lists " + std::to_string(j.size()) +
+                        " prompts; at most " + std::to_string(max_prompts) + " are accepted");
+  }
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string item = std::string(key) + "[" + std::to_string(i) + "]";
+    if (j[i].is_string()) {
+      out->push_back({true, j[i].get<std::string>(), {}});
+    } else if (IsIdList(j[i])) {
+      PromptInput p;
+      if (auto e = GetIds(j[i], item, &p.ids)) return e;
+      out->push_back(std::move(p));
+    } else {
+      return Bad(item, "'" + item + "' must be a string or a non-empty list of token ids");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetOnePrompt(const Json& j, const char* key, PromptInput* out) {
+  std::vector<PromptInput> list;
+  if (auto e = GetPrompts(j, key, 1, &list)) return e;
+  if (list.size() != 1) return Bad(key, std::string("'") + key + "' must be a single prompt");
+  *out = std::move(list[0]);
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetStop(const Json& j, size_t max_stops, std::vector<std::string>* out) {
+  if (j.is_null()) return std::nullopt;
+  if (j.is_string()) {
+    out->push_back(j.get<std::string>());
+  } else if (j.is_array()) {
+    for (const Json& v : j) {
+      if (!v.is_string()) return Bad("stop", "'stop' must be a string or a list of strings");
+      out->push_back(v.get<std::string>());
+    }
+  } else {
+    return Bad("stop", "'stop' must be a string or a list of strings");
+  }
+  if (out->size() > max_stops) {
+    return Bad("stop", "at most " + std::to_string(max_stops) + " stop strings are accepted");
+  }
+  for (const std::string& s : *out) {
+    if (s.empty()) return Bad("stop", "'stop' contains an empty string");
+  }
+  return std::nullopt;
+}
+
+// Message content: a string, or a list of {"type": "text", "text": ...} parts (joined).
+std::optional<ApiError> GetContent(const Json& j, const std::string& key, std::string* out) {
+  if (j.is_string()) {
+    *out = j.get<std::string>();
+    return std::nullopt;
+  }
+  if (j.is_null()) return std::nullopt;
+  if (!j.is_array()) return Bad(key, "'" + key + "' must be a string or a list of text parts");
+  for (const Json& part : j) {
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+        !part.contains("text") || !part["text"].is_string()) {
+      return Bad(key, "'" + key + "' parts must be {\"type\": \"text\", \"text\": \"...\"} "
+                      "(other content types are not supported)");
+    }
+    *out += part["text"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetMessages(const Json& j, size_t max_messages,
+                                    std::vector<ChatMessage>* out) {
+  if (!j.is_array() || j.empty()) return Bad("messages", "'messages' must be a non-empty list");
+  if (j.size() > max_messages) {
+    return Bad("messages", "at most " + std::to_string(max_messages) + " messages are accepted");
+  }
+  static const std::set<std::string> kRoles = {"system", "developer", "user", "assistant", "tool"};
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string key = "messages[" + std::to_string(i) + "]";
+    const Json& m = j[i];
+    if (!m.is_object()) return Bad(key, "'" + key + "' must be an object");
+    ChatMessage msg;
+    if (!m.contains("role") || !m["role"].is_string()) {
+      return Bad(key + ".role", "'" + key + ".role' must be a string");
+    }
+    msg.role = m["role"].get<std::string>();
+    if (kRoles.count(msg.role) == 0) {
+      return Bad(key + ".role", "'" + key + ".role' is '" + msg.role +
+                                    "'; expected system, developer, user, assistant or tool");
+    }
+    if (!m.contains("content")) return Bad(key + ".content", "'" + key + ".content' is missing");
+    if (auto e = GetContent(m["content"], key + ".content", &msg.content)) return e;
+    out->push_back(std::move(msg));
+  }
+  return std::nullopt;
+}
+
+// Fields OpenAI clients commonly send that we accept only at their neutral value.
+std::optional<ApiError> CheckNeutral(const std::string& key, const Json& v) {
+  if (key == "n" || key == "best_of") {
+    if (!v.is_null() && !(v.is_number() && v.get<double>() == 1.0)) {
+      return Bad(key, "'" + key + "' other than 1 is not supported; send separate requests");
+    }
+  } else if (key == "presence_penalty" || key == "frequency_penalty") {
+    if (!v.is_null() && !(v.is_number() && v.get<double>() == 0.0)) {
+      return Bad(key, "'" + key + "' is not supported (only 0)");
+    }
+  } else if (key == "logit_bias") {
+    if (!v.is_null() && !(v.is_object() && v.empty())) {
+      return Bad(key, "'logit_bias' is not supported");
+    }
+  } else if (key == "suffix") {
+    if (!v.is_null()) return Bad(key, "'suffix' is not supported");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
+                                              const ParseLimits& limits, CompletionRequest* r) {
+  r->kind = kind;
+  const bool chat = kind == ApiKind::kChat;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& v = it.value();
+    std::optional<ApiError> e;
+    if (key == "model") {
+      e = GetString(v, "model", &r->model);
+    } else if (key == "prompt" && !chat) {
+      e = GetPrompts(v, "prompt", limits.max_prompts, &r->prompts);
+    } else if (key == "messages" && chat) {
+      e = GetMessages(v, limits.max_messages, &r->messages);
+    } else if (key == "max_tokens" || key == "max_completion_tokens") {
+      if (!v.is_null()) {
+        int32_t n = 0;
+        e = GetInt(v, key == "max_tokens" ? "max_tokens" : "max_completion_tokens", 1,
+                   std::numeric_limits<int32_t>::max(), &n);
+        r->max_tokens = n;
+      }
+    } else if (key == "temperature") {
+      if (!v.is_null()) e = GetFloat(v, "temperature", 0.0f, 100.0f, &r->temperature);
+    } else if (key == "top_p") {
+      if (!v.is_null()) e = GetFloat(v, "top_p", 0.0f, 1.0f, &r->top_p);
+      if (!e && r->top_p == 0.0f) e = Bad("top_p", "'top_p' must be in (0, 1], got 0");
+    } else if (key == "top_k") {
+      // -1 means "no limit" in vLLM; 0 does here.
+      if (!v.is_null()) e = GetInt(v, "top_k", -1, std::numeric_limits<int32_t>::max(), &r->top_k);
+      if (r->top_k < 0) r->top_k = 0;
+    } else if (key == "min_p") {
+      if (!v.is_null()) e = GetFloat(v, "min_p", 0.0f, 1.0f, &r->min_p);
+    } else if (key == "seed") {
+      if (!v.is_null()) {
+        if (v.is_number_unsigned()) {
+          r->seed = v.get<uint64_t>();
+        } else if (v.is_number_integer()) {
+          // OpenAI's examples use negative seeds too: their bits are the seed.
+          r->seed = static_cast<uint64_t>(v.get<int64_t>());
+        } else {
+          e = Bad("seed", "'seed' must be an integer");
+        }
+      }
+    } else if (key == "stop") {
+      e = GetStop(v, limits.max_stops, &r->stop);
+    } else if (key == "stop_token_ids") {
+      if (!v.is_array()) {
+        e = Bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
+      } else {
+        e = GetIds(v, "stop_token_ids", &r->stop_token_ids);
+      }
+    } else if (key == "ignore_eos") {
+      e = GetBool(v, "ignore_eos", &r->ignore_eos);
+    } else if (key == "logprobs") {
+      if (chat) {
+        if (!v.is_null()) e = GetBool(v, "logprobs", &r->logprobs);
+      } else if (!v.is_null()) {
+        e = GetInt(v, "logprobs", 0, limits.max_top_logprobs, &r->top_logprobs);
+        r->logprobs = !e;
+      }
+    } else if (key == "top_logprobs" && chat) {
+      if (!v.is_null()) e = GetInt(v, "top_logprobs", 0, limits.max_top_logprobs, &r->top_logprobs);
+    } else if (key == "echo" && !chat) {
+      e = GetBool(v, "echo", &r->echo);
+    } else if (key == "stream") {
+      if (!v.is_null()) e = GetBool(v, "stream", &r->stream);
+    } else if (key == "stream_options") {
+      if (!v.is_null()) {
+        if (!v.is_object()) {
+          e = Bad("stream_options", "'stream_options' must be an object");
+        } else if (v.contains("include_usage")) {
+          e = GetBool(v["include_usage"], "stream_options.include_usage", &r->include_usage);
+        }
+      }
+    } else if (key == "n" || key == "best_of" || key == "presence_penalty" ||
+               key == "frequency_penalty" || key == "logit_bias" || key == "suffix") {
+      e = CheckNeutral(key, v);
+    } else if (key == "user") {
+      // Accepted and unused (OpenAI uses it for abuse monitoring).
+    } else {
+      r->ignored_fields.push_back(key);
+    }
+    if (e) return e;
+  }
+  if (chat && r->messages.empty()) return Bad("messages", "'messages' is required");
+  if (!chat && r->prompts.empty()) return Bad("prompt", "'prompt' is required");
+  if (chat && r->top_logprobs > 0 && !r->logprobs) {
+    return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  }
+  if (r->stream && r->prompts.size() > 1) {
+    return Bad("prompt", "streaming takes a single prompt; send one request per prompt");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind kind,
+                                               const ParseLimits& limits, CompletionRequest* out) {
+  try {
+    Json j;
+    if (auto e = ParseObject(body, limits, &j)) return e;
+    *out = CompletionRequest{};
+    return ParseCompletionFields(j, kind, limits, out);
+  } catch (const std::exception& ex) {  // a json accessor we did not expect to throw
+    return Bad("", std::string("malformed request: ") + ex.what());
+  }
+}
+
+std::optional<ApiError> ParseScoreRequest(std::string_view body, const ParseLimits& limits,
+                                          ScoreRequest* out) {
+  try {
+    Json j;
+    if (auto e = ParseObject(body, limits, &j)) return e;
+    *out = ScoreRequest{};
+    bool have_prompt = false, have_completion = false;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      std::optional<ApiError> e;
+      if (it.key() == "model") {
+        e = GetString(it.value(), "model", &out->model);
+      } else if (it.key() == "prompt") {
+        e = GetOnePrompt(it.value(), "prompt", &out->prompt);
+        have_prompt = true;
+      } else if (it.key() == "completion") {
+        e = GetOnePrompt(it.value(), "completion", &out->completion);
+        have_completion = true;
+      } else {
+        out->ignored_fields.push_back(it.key());
+      }
+      if (e) return e;
+    }
+    if (!have_prompt) return Bad("prompt", "'prompt' is required");
+    if (!have_completion) return Bad("completion", "'completion' is required");
+    return std::nullopt;
+  } catch (const std::exception& ex) {
+    return Bad("", std::string("malformed request: ") + ex.what());
+  }
+}
+
+}  // namespace detinfer::server

@@ -1,0 +1,89 @@
+// What an OpenAI-style request body says, once parsed and type-checked (no model needed), and
+// the OpenAI-shaped error a bad one gets.
+//
+// Parsing is a pure function of the body bytes (api_request.cc) so that it can be fuzzed alone.
+#ifndef DETINFER_SERVER_API_REQUEST_H_
+#define DETINFER_SERVER_API_REQUEST_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace detinfer::server {
+
+// {"error": {"message", "type", "param", "code"}} with an HTTP status.
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // the offending field, empty if none
+  std::string code;   // e.g. "context_length_exceeded", empty if none
+};
+
+enum class ApiKind { kCompletion, kChat };
+
+// A prompt is text or token ids (never both).
+struct PromptInput {
+  bool is_text = false;
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+struct ChatMessage {
+  std::string role;     // system, developer, user, assistant or tool
+  std::string content;  // text parts joined
+};
+
+struct CompletionRequest {
+  ApiKind kind = ApiKind::kCompletion;
+  std::string model;
+  std::vector<PromptInput> prompts;   // completions: one or more
+  std::vector<ChatMessage> messages;  // chat: at least one
+  std::optional<int32_t> max_tokens;  // absent: 16 for completions, the rest of the context for chat
+  // OpenAI's defaults: temperature 1, top_p 1. Our sampling is seeded, so a request without a
+  // seed uses seed 0 and still repeats exactly.
+  float temperature = 1.0f;
+  float top_p = 1.0f;
+  int32_t top_k = 0;
+  float min_p = 0.0f;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  std::vector<int32_t> stop_token_ids;  // extension (as vLLM)
+  bool ignore_eos = false;              // extension: do not stop at the end-of-sequence token
+  bool logprobs = false;                // completions: "logprobs": N (N >= 0); chat: true
+  int32_t top_logprobs = 0;             // alternatives per token
+  bool echo = false;                    // completions only
+  bool stream = false;
+  bool include_usage = false;           // stream_options.include_usage
+  std::vector<std::string> ignored_fields;  // unknown top-level fields, sorted
+};
+
+// Teacher-forced scoring (our extension): logprobs of `completion` after `prompt`.
+struct ScoreRequest {
+  std::string model;
+  PromptInput prompt;
+  PromptInput completion;
+  std::vector<std::string> ignored_fields;
+};
+
+struct ParseLimits {
+  size_t max_prompts = 64;       // entries of a prompt list
+  size_t max_stops = 16;
+  size_t max_messages = 1024;
+  int32_t max_top_logprobs = 20;
+  int max_json_depth = 64;       // nesting of arrays and objects
+};
+
+// Bytes -> request, or the error naming the field at fault (HTTP 400). Never throws, never
+// reads outside `body`; unknown fields are listed in `ignored_fields`, not rejected.
+std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind kind,
+                                               const ParseLimits& limits, CompletionRequest* out);
+std::optional<ApiError> ParseScoreRequest(std::string_view body, const ParseLimits& limits,
+                                          ScoreRequest* out);
+
+}  // namespace detinfer::server
+
+#endif  // DETINFER_SERVER_API_REQUEST_H_

@@ -1,0 +1,414 @@
+// POST /v1/completions and /v1/chat/completions: parse, tokenize, check against the model,
+// queue on the engine loop, then answer at once (JSON) or token by token (Server-Sent Events).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "engine/sampler.h"
+#include "engine/schedule_id.h"
+#include "server/responses.h"
+#include "server/server_state.h"
+#include "tokenizer/streaming_decoder.h"
+
+namespace detinfer::server {
+
+namespace {
+
+ApiError Invalid(const std::string& param, const std::string& message,
+                 const std::string& code = "") {
+  ApiError e;
+  e.param = param;
+  e.message = message;
+  e.code = code;
+  return e;
+}
+
+// One prompt, tokenized and turned into an engine request.
+struct Prepared {
+  Request request;
+  std::string prompt_text;  // for echo
+  std::shared_ptr<Channel> channel;
+};
+
+std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const std::string& param,
+                                 bool add_bos, std::vector<int32_t>* ids) {
+  if (!p.is_text) {
+    *ids = p.ids;
+    return std::nullopt;
+  }
+  if (st.served.tokenizer == nullptr) {
+    return Invalid(param, "this model has no tokenizer: send '" + param + "' as token ids");
+  }
+  auto enc = st.served.tokenizer->Encode(p.text, add_bos);
+  if (!enc.ok()) return Invalid(param, "'" + param + "': " + enc.status().message());
+  *ids = std::move(enc).value();
+  return std::nullopt;
+}
+
+// The checks Engine::Submit makes, done here so that a streaming request fails with a status
+// code before its 200 header is sent.
+std::optional<ApiError> CheckPrompt(const State& st, const std::vector<int32_t>& ids,
+                                    const std::string& param) {
+  const ModelConfig& c = st.served.model->config();
+  if (ids.empty()) return Invalid(param, "'" + param + "' is empty (no tokens)");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= c.vocab_size) {
+      return Invalid(param, "'" + param + "' token " + std::to_string(i) + " has id " +
+                                std::to_string(ids[i]) + " outside the vocabulary [0, " +
+                                std::to_string(c.vocab_size) + ")");
+    }
+  }
+  if (static_cast<int64_t>(ids.size()) > c.max_seq_len) {
+    return Invalid(param,
+                   "'" + param + "' has " + std::to_string(ids.size()) +
+                       " tokens, more than the model's context length of " +
+                       std::to_string(c.max_seq_len),
+                   "context_length_exceeded");
+  }
+  const int64_t block = st.engine->cache().config().block_size;
+  const int64_t capacity = st.engine->cache().num_blocks() * block;
+  if (static_cast<int64_t>(ids.size()) > capacity) {
+    return Invalid(param, "'" + param + "' has " + std::to_string(ids.size()) +
+                              " tokens, more than the KV capacity of " + std::to_string(capacity) +
+                              " tokens (--kv-capacity)",
+                   "context_length_exceeded");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
+                                std::vector<Prepared>* out) {
+  const ModelConfig& c = st.served.model->config();
+  const Tokenizer* tok = st.served.tokenizer;
+  if (!req.model.empty() && req.model != st.options.model_name) {
+    ApiError e = Invalid("model", "the model '" + req.model + "' does not exist; this server "
+                                  "serves '" + st.options.model_name + "'",
+                         "model_not_found");
+    e.status = 404;
+    return e;
+  }
+  if (!req.stop.empty() && tok == nullptr) {
+    return Invalid("stop", "stop strings need a tokenizer; use 'stop_token_ids'");
+  }
+  SamplingParams sp{req.temperature, req.top_k, req.top_p, req.min_p, req.seed};
+  const Status sv = ValidateSamplingParams(sp);
+  if (!sv.ok()) return Invalid("", sv.message());
+
+  std::vector<PromptInput> prompts = req.prompts;
+  const bool chat = req.kind == ApiKind::kChat;
+  if (chat) {
+    PromptInput p;
+    p.is_text = true;
+    p.text = RenderChat(st.chat_template, req.messages);
+    prompts = {p};
+  }
+  const uint64_t serial = st.next_id.fetch_add(1);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::string param =
+        chat ? "messages" : prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : "prompt";
+    Prepared p;
+    p.channel = std::make_shared<Channel>(req.stream);
+    Request& r = p.request;
+    // A template that writes the BOS token itself (Llama-3) must not get a second one.
+    bool add_bos = true;
+    if (chat && tok != nullptr && tok->bos_id() >= 0) {
+      auto bos = tok->TokenText(tok->bos_id());
+      add_bos = !(bos.ok() && !bos->empty() && prompts[i].text.rfind(*bos, 0) == 0);
+    }
+    if (auto e = Tokenize(st, prompts[i], param, add_bos, &r.prompt)) return e;
+    if (auto e = CheckPrompt(st, r.prompt, param)) return e;
+    const int64_t room = c.max_seq_len - static_cast<int64_t>(r.prompt.size());
+    if (req.max_tokens) {
+      if (*req.max_tokens > room) {
+        return Invalid("max_tokens",
+                       "the prompt (" + std::to_string(r.prompt.size()) + " tokens) plus " +
+                           "max_tokens (" + std::to_string(*req.max_tokens) +
+                           ") exceed the model's context length of " +
+                           std::to_string(c.max_seq_len),
+                       "context_length_exceeded");
+      }
+      r.max_new_tokens = *req.max_tokens;
+    } else {
+      r.max_new_tokens = static_cast<int32_t>(std::max<int64_t>(1, chat ? room : std::min<int64_t>(16, room)));
+    }
+    r.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(serial);
+    if (prompts.size() > 1) r.id += "-" + std::to_string(i);
+    r.sampling = sp;
+    r.stop_strings = req.stop;
+    r.stop_ids = req.stop_token_ids;
+    for (const int32_t id : r.stop_ids) {
+      if (id >= c.vocab_size) {
+        return Invalid("stop_token_ids", "'stop_token_ids' has id " + std::to_string(id) +
+                                             " outside the vocabulary");
+      }
+    }
+    if (!req.ignore_eos && tok != nullptr && tok->eos_id() >= 0) r.stop_ids.push_back(tok->eos_id());
+    if (chat) r.stop_ids.insert(r.stop_ids.end(), st.chat_stop_ids.begin(), st.chat_stop_ids.end());
+    r.top_logprobs = req.top_logprobs;
+    r.prompt_logprobs = req.echo && req.logprobs;
+    if (req.echo) {
+      if (prompts[i].is_text) {
+        p.prompt_text = prompts[i].text;
+      } else if (tok != nullptr) {
+        auto text = tok->Decode(r.prompt);
+        if (text.ok()) p.prompt_text = *text;
+      }
+    }
+    out->push_back(std::move(p));
+  }
+  return std::nullopt;
+}
+
+// Queues every prepared request, or none: 429 when the queue is full, 503 when stopping.
+std::optional<ApiError> Enqueue(State& st, std::vector<Prepared>& prepared, Job::Kind kind,
+                                const std::vector<std::vector<int32_t>>& completions,
+                                httplib::Response& res) {
+  const auto arrival = Clock::now();
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    Job job;
+    job.kind = kind;
+    job.request = prepared[i].request;
+    if (kind == Job::Kind::kScore) job.completion = completions[i];
+    job.channel = prepared[i].channel;
+    job.arrival = arrival;
+    const EngineLoop::Admission a = st.loop->Enqueue(std::move(job));
+    if (a == EngineLoop::Admission::kAccepted) continue;
+    for (size_t k = 0; k < i; ++k) prepared[k].channel->Cancel();
+    ApiError e;
+    if (a == EngineLoop::Admission::kFull) {
+      e.status = 429;
+      e.type = "rate_limit_error";
+      e.code = "queue_full";
+      e.message = "too many requests queued (" +
+                  std::to_string(st.options.loop.max_running + st.options.loop.max_queued) +
+                  " running or waiting); retry later";
+      res.set_header("Retry-After", "1");
+    } else {
+      e.status = 503;
+      e.type = "server_error";
+      e.code = "shutting_down";
+      e.message = "the server is shutting down";
+    }
+    return e;
+  }
+  return std::nullopt;
+}
+
+RequestResult WaitResult(Channel& ch) {
+  std::vector<StreamToken> ignored;
+  std::optional<RequestResult> r;
+  while (!ch.Wait(std::chrono::milliseconds(1000), &ignored, &r)) ignored.clear();
+  return std::move(*r);
+}
+
+Json Envelope(const State& st, const CompletionRequest& req, const std::string& id, bool chunk) {
+  const bool chat = req.kind == ApiKind::kChat;
+  return {{"id", id},
+          {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
+                          : "text_completion"},
+          {"created", static_cast<int64_t>(std::time(nullptr))},
+          {"model", st.options.model_name},
+          {"system_fingerprint", st.served.schedule_id}};
+}
+
+void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& prepared,
+             httplib::Response& res) {
+  Json choices = Json::array();
+  int64_t prompt_tokens = 0, completion_tokens = 0, cached = 0;
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    const RequestResult r = WaitResult(*prepared[i].channel);
+    if (!r.status.ok()) {
+      for (size_t k = i + 1; k < prepared.size(); ++k) prepared[k].channel->Cancel();
+      SendError(res, EngineError(r.status));
+      return;
+    }
+    const std::vector<int32_t>& prompt = prepared[i].request.prompt;
+    choices.push_back(req.kind == ApiKind::kChat
+                          ? ChatChoice(req, st.served.tokenizer, prompt, r)
+                          : CompletionChoice(req, st.served.tokenizer, i, prompt,
+                                             prepared[i].prompt_text, r));
+    prompt_tokens += static_cast<int64_t>(prompt.size());
+    completion_tokens += static_cast<int64_t>(r.tokens.size());
+    cached += r.cached_tokens;
+  }
+  Json body = Envelope(st, req, prepared[0].request.id, false);
+  body["choices"] = choices;
+  body["usage"] = Usage(prompt_tokens, completion_tokens, cached);
+  res.set_content(Dump(body), "application/json");
+}
+
+// How much of `text` can be sent while stop strings may still cut it: up to the first complete
+// stop string, and never the tail that could be the start of one.
+size_t SafeLength(const std::string& text, const std::vector<std::string>& stops) {
+  size_t safe = text.size();
+  for (const std::string& s : stops) {
+    const size_t at = text.find(s);
+    if (at != std::string::npos) safe = std::min(safe, at);
+    for (size_t k = std::min(s.size() - 1, text.size()); k > 0; --k) {
+      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
+        safe = std::min(safe, text.size() - k);
+        break;
+      }
+    }
+  }
+  return safe;
+}
+
+// The state of one Server-Sent Events response, shared by the content provider and the
+// releaser that cancels the request if the client goes away.
+struct Stream {
+  State* st;
+  CompletionRequest req;
+  Prepared prepared;
+  std::unique_ptr<StreamingDecoder> decoder;
+  std::string text;   // decoded so far
+  size_t sent = 0;    // bytes of `text` sent
+  int32_t prev = -1;  // the token before the next one (for token strings)
+  bool role_sent = false;
+
+  Json Chunk(const std::string& delta, const std::vector<StreamToken>& toks) {
+    const bool chat = req.kind == ApiKind::kChat;
+    Json choice = {{"index", 0}, {"finish_reason", nullptr}};
+    if (chat) {
+      Json d = Json::object();
+      if (!role_sent) d["role"] = "assistant";
+      role_sent = true;
+      d["content"] = delta;
+      choice["delta"] = d;
+    } else {
+      choice["text"] = delta;
+    }
+    std::vector<int32_t> ids;
+    std::vector<float> lps;
+    std::vector<std::vector<TokenLogprob>> top;
+    for (const StreamToken& t : toks) {
+      ids.push_back(t.token);
+      lps.push_back(t.logprob);
+      top.push_back(t.top);
+    }
+    if (req.logprobs && !ids.empty()) {
+      choice["logprobs"] =
+          chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, prev)
+               : CompletionLogprobs(st->served.tokenizer, ids, lps, top, prev, sent,
+                                    req.top_logprobs > 0);
+    } else {
+      choice["logprobs"] = nullptr;
+    }
+    choice["token_ids"] = ids;
+    choice["token_logprobs"] = lps;
+    if (!ids.empty()) prev = ids.back();
+    Json j = Envelope(*st, req, prepared.request.id, true);
+    j["choices"] = Json::array({choice});
+    return j;
+  }
+};
+
+bool WriteEvent(httplib::DataSink& sink, const std::string& data) {
+  const std::string event = "data: " + data + "\n\n";
+  return sink.write(event.data(), event.size());
+}
+
+bool StreamTokens(Stream& s, httplib::DataSink& sink, const std::vector<StreamToken>& toks) {
+  if (s.decoder) {
+    for (const StreamToken& t : toks) {
+      auto piece = s.decoder->Push(t.token);
+      if (piece.ok()) s.text += *piece;
+    }
+  }
+  const size_t safe = std::max(s.sent, SafeLength(s.text, s.prepared.request.stop_strings));
+  const std::string delta = s.text.substr(s.sent, safe - s.sent);
+  const Json chunk = s.Chunk(delta, toks);
+  s.sent = safe;
+  return WriteEvent(sink, Dump(chunk));
+}
+
+bool StreamEnd(Stream& s, httplib::DataSink& sink, const RequestResult& r) {
+  if (!r.status.ok()) {
+    const ApiError e = EngineError(r.status);
+    if (!WriteEvent(sink, Dump(ErrorJson(e)))) return false;
+  } else {
+    // The engine's text is final (cut before a stop string, a last partial character
+    // completed); what was sent is a prefix of it.
+    const std::string rest = r.text.size() > s.sent ? r.text.substr(s.sent) : std::string();
+    Json chunk = s.Chunk(rest, {});
+    Json& choice = chunk["choices"][0];
+    if (s.req.kind == ApiKind::kChat && rest.empty()) choice["delta"] = Json::object();
+    choice["finish_reason"] = FinishReasonText(r.finish);
+    choice["fingerprint"] = Hex64(r.fingerprint);
+    if (!WriteEvent(sink, Dump(chunk))) return false;
+    if (s.req.include_usage) {
+      Json usage = Envelope(*s.st, s.req, s.prepared.request.id, true);
+      usage["choices"] = Json::array();
+      usage["usage"] = Usage(static_cast<int64_t>(s.prepared.request.prompt.size()),
+                             static_cast<int64_t>(r.tokens.size()), r.cached_tokens);
+      if (!WriteEvent(sink, Dump(usage))) return false;
+    }
+  }
+  if (!WriteEvent(sink, "[DONE]")) return false;
+  sink.done();
+  return true;
+}
+
+void StartStream(State& st, const CompletionRequest& req, Prepared prepared,
+                 httplib::Response& res) {
+  auto s = std::make_shared<Stream>();
+  s->st = &st;
+  s->req = req;
+  s->prev = prepared.request.prompt.back();
+  if (st.served.tokenizer != nullptr) {
+    s->decoder = std::make_unique<StreamingDecoder>(*st.served.tokenizer, s->prev);
+  }
+  s->prepared = std::move(prepared);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [s](size_t, httplib::DataSink& sink) {
+        if (s->req.echo && s->sent == 0 && !s->prepared.prompt_text.empty()) {
+          Json chunk = s->Chunk(s->prepared.prompt_text, {});
+          if (!WriteEvent(sink, Dump(chunk))) return false;
+        }
+        for (;;) {
+          std::vector<StreamToken> toks;
+          std::optional<RequestResult> result;
+          const bool done = s->prepared.channel->Wait(std::chrono::milliseconds(50), &toks, &result);
+          if (!toks.empty() && !StreamTokens(*s, sink, toks)) return false;
+          if (done) return StreamEnd(*s, sink, *result);
+          // Nothing to send: notice a client that has gone while its request waits or runs.
+          if (toks.empty() && !sink.is_writable()) return false;
+        }
+      },
+      [s](bool success) {
+        // The client went away (or a write failed): the engine drops the request and frees
+        // its KV blocks; no other request notices.
+        if (!success) s->prepared.channel->Cancel();
+      });
+}
+
+}  // namespace
+
+void HandleCompletion(State& st, ApiKind kind, const httplib::Request& http,
+                      httplib::Response& res) {
+  CompletionRequest req;
+  if (auto e = ParseCompletionRequest(http.body, kind, st.options.limits, &req)) {
+    SendError(res, *e);
+    return;
+  }
+  WarnIgnored(res, req.ignored_fields);
+  std::vector<Prepared> prepared;
+  if (auto e = Prepare(st, req, &prepared)) {
+    SendError(res, *e);
+    return;
+  }
+  if (auto e = Enqueue(st, prepared, Job::Kind::kGenerate, {}, res)) {
+    SendError(res, *e);
+    return;
+  }
+  if (req.stream) {
+    StartStream(st, req, std::move(prepared[0]), res);
+  } else {
+    Respond(st, req, prepared, res);
+  }
+}
+
+}  // namespace detinfer::server

@@ -1,0 +1,241 @@
+#include "server/engine_loop.h"
+
+#include <utility>
+
+namespace detinfer::server {
+
+namespace {
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+RequestResult Failed(const std::string& id, Status status) {
+  RequestResult r;
+  r.id = id;
+  r.status = std::move(status);
+  r.finish = FinishReason::kError;
+  return r;
+}
+
+}  // namespace
+
+void Channel::Push(StreamToken t) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tokens_.push_back(std::move(t));
+  }
+  cv_.notify_all();
+}
+
+void Channel::Finish(RequestResult result) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    result_ = std::move(result);
+  }
+  cv_.notify_all();
+}
+
+bool Channel::Wait(std::chrono::milliseconds timeout, std::vector<StreamToken>* tokens,
+                   std::optional<RequestResult>* result) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return !tokens_.empty() || result_.has_value(); });
+  for (StreamToken& t : tokens_) tokens->push_back(std::move(t));
+  tokens_.clear();
+  if (!result_) return false;
+  *result = std::move(result_);
+  result_.reset();
+  return true;
+}
+
+EngineLoop::EngineLoop(Engine& engine, const EngineLoopOptions& options, Metrics* metrics)
+    : engine_(engine), options_(options), metrics_(metrics) {
+  engine_.SetOnTokenEvent([this](const TokenEvent& e) { OnToken(e); });
+  PublishGauges();
+  thread_ = std::thread([this] { Run(); });
+}
+
+EngineLoop::~EngineLoop() { Shutdown(std::chrono::milliseconds(0)); }
+
+EngineLoop::Admission EngineLoop::Enqueue(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) return Admission::kStopping;
+    if (static_cast<int64_t>(queue_.size()) + running_ >=
+        options_.max_running + options_.max_queued) {
+      return Admission::kFull;
+    }
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+  return Admission::kAccepted;
+}
+
+void EngineLoop::Shutdown(std::chrono::milliseconds grace) {
+  stopping_.store(true);
+  cv_.notify_all();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, grace, [&] { return exited_; });
+    cancel_all_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineLoop::Run() {
+  for (;;) {
+    std::vector<Job> start;
+    bool cancel_all = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return cancel_all_ || !live_.empty() || !queue_.empty() || stopping_.load();
+      });
+      cancel_all = cancel_all_;
+      if (!cancel_all && stopping_.load() && queue_.empty() && live_.empty()) break;
+      if (cancel_all) {
+        for (Job& j : queue_) start.push_back(std::move(j));
+        queue_.clear();
+      } else {
+        // Admission order is arrival order; the engine serves its requests first come, first
+        // served, so an early request is never starved by later ones.
+        while (!queue_.empty() &&
+               static_cast<int64_t>(live_.size() + start.size()) < options_.max_running) {
+          start.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        running_ += static_cast<int64_t>(start.size());
+      }
+    }
+    if (cancel_all) {
+      const Status bye = Status::ResourceExhausted(
+          "the server is shutting down; the request was cancelled");
+      for (Job& j : start) j.channel->Finish(Failed(j.request.id, bye));
+      FailAll(bye);
+      break;
+    }
+    StartJobs(std::move(start));
+    DropCancelled();
+    if (engine_.HasWork()) {
+      const Status s = engine_.Step();
+      if (!s.ok()) FailAll(s);
+    }
+    for (RequestResult& r : engine_.TakeFinished()) {
+      auto it = live_.find(r.submission);
+      if (it == live_.end()) continue;  // cancelled meanwhile
+      const Live& l = it->second;
+      metrics_->CountTokens(l.prompt_tokens, static_cast<int64_t>(r.tokens.size()));
+      metrics_->ObserveRequestDuration(Seconds(Clock::now() - l.arrival));
+      l.channel->Finish(std::move(r));
+      live_.erase(it);
+    }
+    PublishGauges();
+  }
+  PublishGauges();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+  }
+  cv_.notify_all();
+}
+
+void EngineLoop::StartJobs(std::vector<Job> jobs) {
+  for (Job& j : jobs) {
+    if (j.channel->cancelled()) {
+      metrics_->CountCancelled();
+      continue;
+    }
+    if (j.kind == Job::Kind::kScore) {
+      RunScore(j);
+      continue;
+    }
+    const uint64_t submission = engine_.next_submission();
+    const int64_t prompt = static_cast<int64_t>(j.request.prompt.size());
+    const std::string id = j.request.id;
+    const Status s = engine_.Submit(std::move(j.request));
+    if (!s.ok()) {
+      j.channel->Finish(Failed(id, s));
+      continue;
+    }
+    live_[submission] = Live{j.channel, j.arrival, j.arrival, 0, prompt};
+  }
+}
+
+void EngineLoop::RunScore(Job& j) {
+  // Scoring runs its own one-sequence prefill on a scratch cache (Engine::Score), between two
+  // steps of the batch: it shares nothing with the running requests.
+  auto lp = engine_.Score(j.request.prompt, j.completion);
+  if (!lp.ok()) {
+    j.channel->Finish(Failed(j.request.id, lp.status()));
+    return;
+  }
+  RequestResult r;
+  r.id = j.request.id;
+  r.tokens = j.completion;
+  r.logprobs = std::move(lp).value();
+  r.fingerprint = Fingerprint(r.tokens, r.logprobs);
+  r.finish = FinishReason::kLength;
+  metrics_->CountTokens(static_cast<int64_t>(j.request.prompt.size() + j.completion.size()), 0);
+  j.channel->Finish(std::move(r));
+}
+
+void EngineLoop::DropCancelled() {
+  for (auto it = live_.begin(); it != live_.end();) {
+    if (it->second.channel->cancelled()) {
+      engine_.Cancel(it->first);
+      metrics_->CountCancelled();
+      it = live_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void EngineLoop::FailAll(const Status& status) {
+  for (auto& [submission, l] : live_) {
+    engine_.Cancel(submission);
+    if (status.code() == StatusCode::kResourceExhausted) metrics_->CountCancelled();
+    l.channel->Finish(Failed("", status));
+  }
+  live_.clear();
+}
+
+void EngineLoop::OnToken(const TokenEvent& e) {
+  auto it = live_.find(e.submission);
+  if (it == live_.end()) return;
+  Live& l = it->second;
+  const Clock::time_point now = Clock::now();
+  if (l.tokens == 0) {
+    metrics_->ObserveTimeToFirstToken(Seconds(now - l.arrival));
+  } else {
+    metrics_->ObserveInterTokenLatency(Seconds(now - l.last_token));
+  }
+  l.last_token = now;
+  ++l.tokens;
+  if (!l.channel->streaming()) return;
+  StreamToken t{e.token, e.logprob, e.sampling_logprob, {}};
+  if (e.top != nullptr) t.top = *e.top;
+  l.channel->Push(std::move(t));
+}
+
+void EngineLoop::PublishGauges() {
+  const PagedKvCache& c = engine_.cache();
+  EngineGauges g;
+  g.running = static_cast<int64_t>(live_.size());
+  g.kv_blocks_total = c.num_blocks();
+  g.kv_blocks_used = c.num_blocks() - c.available_blocks();
+  g.kv_blocks_cached = c.available_blocks() - c.free_blocks();
+  g.prefix_lookup_tokens = c.prefix_stats().looked_up_tokens;
+  g.prefix_hit_tokens = c.prefix_stats().hit_tokens;
+  std::lock_guard<std::mutex> lock(mu_);
+  running_ = g.running;
+  gauges_ = g;
+}
+
+EngineGauges EngineLoop::Gauges() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  EngineGauges g = gauges_;
+  g.queued = static_cast<int64_t>(queue_.size());
+  return g;
+}
+
+}  // namespace detinfer::server

@@ -1,0 +1,127 @@
+// EngineLoop: the one thread that owns the Engine, and the channels HTTP handler threads use to
+// talk to it.
+//
+// The Engine is single-threaded (Submit/Step/TakeFinished). Handler threads never touch it:
+// they put a Job on a bounded queue and wait on the job's Channel, which the engine thread
+// fills with tokens as they are sampled and with the final result. A handler whose client went
+// away marks its channel cancelled; the engine thread then calls Engine::Cancel, which returns
+// the request's KV blocks at once. Because a request's bits do not depend on what else the
+// engine runs (engine/engine.h), nothing here can change them: the loop only decides when.
+#ifndef DETINFER_SERVER_ENGINE_LOOP_H_
+#define DETINFER_SERVER_ENGINE_LOOP_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/metrics.h"
+
+namespace detinfer::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct StreamToken {
+  int32_t token = 0;
+  float logprob = 0.0f;
+  float sampling_logprob = 0.0f;
+  std::vector<TokenLogprob> top;
+};
+
+// One request's mailbox: written by the engine thread, read by one handler thread.
+class Channel {
+ public:
+  // A non-streaming request's channel gets only the result: waking its handler thread for
+  // every token would cost a context switch per token for nothing.
+  explicit Channel(bool streaming = false) : streaming_(streaming) {}
+  bool streaming() const { return streaming_; }
+  void Push(StreamToken t);
+  void Finish(RequestResult result);
+  // Waits up to `timeout` for tokens or the result; moves what arrived into the outputs.
+  // Returns true once the result is there (it is then in `*result`).
+  bool Wait(std::chrono::milliseconds timeout, std::vector<StreamToken>* tokens,
+            std::optional<RequestResult>* result);
+  // Handler side: the client is gone; the engine thread drops the request.
+  void Cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<StreamToken> tokens_;
+  std::optional<RequestResult> result_;
+  std::atomic<bool> cancelled_{false};
+  const bool streaming_;
+};
+
+struct Job {
+  enum class Kind { kGenerate, kScore } kind = Kind::kGenerate;
+  Request request;                  // kGenerate; for kScore, prompt only
+  std::vector<int32_t> completion;  // kScore
+  std::shared_ptr<Channel> channel;
+  Clock::time_point arrival = Clock::now();
+};
+
+struct EngineLoopOptions {
+  int64_t max_running = 32;  // requests in the engine at once (its batch)
+  int64_t max_queued = 64;   // accepted requests waiting beyond those
+};
+
+class EngineLoop {
+ public:
+  EngineLoop(Engine& engine, const EngineLoopOptions& options, Metrics* metrics);
+  ~EngineLoop();
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  enum class Admission { kAccepted, kFull, kStopping };
+  Admission Enqueue(Job job);
+
+  // Stops taking jobs, lets the accepted ones finish for up to `grace`, then cancels the rest
+  // (their channels get a "server shutting down" error) and joins the thread.
+  void Shutdown(std::chrono::milliseconds grace);
+  bool stopping() const { return stopping_.load(); }
+
+  EngineGauges Gauges() const;
+
+ private:
+  struct Live {
+    std::shared_ptr<Channel> channel;
+    Clock::time_point arrival, last_token;
+    size_t tokens = 0;
+    int64_t prompt_tokens = 0;
+  };
+  void Run();
+  void StartJobs(std::vector<Job> jobs);
+  void RunScore(Job& job);
+  void DropCancelled();
+  void FailAll(const Status& status);
+  void PublishGauges();
+  void OnToken(const TokenEvent& e);
+
+  Engine& engine_;
+  EngineLoopOptions options_;
+  Metrics* metrics_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;        // guarded by mu_
+  int64_t running_ = 0;          // guarded by mu_ (written by the engine thread)
+  bool cancel_all_ = false;      // guarded by mu_: the grace period is over
+  std::atomic<bool> stopping_{false};
+  bool exited_ = false;          // guarded by mu_
+  std::map<uint64_t, Live> live_;  // engine thread only: submission -> request
+  EngineGauges gauges_;                          // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace detinfer::server
+
+#endif  // DETINFER_SERVER_ENGINE_LOOP_H_

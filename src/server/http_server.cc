@@ -1,0 +1,242 @@
+// HttpServer: routes, authentication, error bodies, start and graceful stop.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/schedule_id.h"
+#include "server/responses.h"
+#include "server/server_state.h"
+
+namespace detinfer::server {
+
+void ListeningServer::RaiseBacklog(int backlog) { ::listen(svr_sock_, backlog); }
+
+void SendError(httplib::Response& res, const ApiError& error) {
+  res.status = error.status;
+  res.set_content(Dump(ErrorJson(error)), "application/json");
+}
+
+ApiError EngineError(const Status& status) {
+  ApiError e;
+  e.message = status.message();
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+      e.status = 400;
+      break;
+    case StatusCode::kResourceExhausted:  // KV capacity outgrown, or shutting down
+      e.status = 503;
+      e.type = "server_error";
+      break;
+    default:
+      e.status = 500;
+      e.type = "server_error";
+  }
+  return e;
+}
+
+void WarnIgnored(httplib::Response& res, const std::vector<std::string>& fields) {
+  if (fields.empty()) return;
+  // Field names come from the client: keep printable ASCII only, so the header stays one line.
+  std::string list;
+  for (size_t i = 0; i < fields.size() && i < 16; ++i) {
+    std::string name;
+    for (const char c : fields[i].substr(0, 64)) {
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') name += c;
+    }
+    if (!list.empty()) list += ", ";
+    list += name;
+  }
+  if (fields.size() > 16) list += ", ...";
+  res.set_header("Warning", "299 detinfer \"unknown fields ignored: " + list + "\"");
+}
+
+namespace {
+
+// Only the known routes get their own label, so a scan of random paths cannot grow /metrics.
+std::string EndpointLabel(const std::string& path) {
+  static const char* kKnown[] = {"/v1/completions", "/v1/chat/completions", "/v1/score",
+                                 "/v1/models", "/health", "/metrics"};
+  for (const char* k : kKnown) {
+    if (path == k) return k;
+  }
+  return "other";
+}
+
+bool KeyMatches(const std::string& header, const std::string& key) {
+  const std::string prefix = "Bearer ";
+  if (header.size() != prefix.size() + key.size() || header.compare(0, prefix.size(), prefix) != 0) {
+    return false;
+  }
+  // Compares every byte whatever the first mismatch, so timing does not reveal the key.
+  unsigned char diff = 0;
+  for (size_t i = 0; i < key.size(); ++i) {
+    diff = static_cast<unsigned char>(diff | (header[prefix.size() + i] ^ key[i]));
+  }
+  return diff == 0;
+}
+
+void Routes(State& st) {
+  httplib::Server& h = st.http;
+  h.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (st.options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (KeyMatches(req.get_header_value("Authorization"), st.options.api_key)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    ApiError e;
+    e.status = 401;
+    e.code = "invalid_api_key";
+    e.message = req.has_header("Authorization")
+                    ? "the API key is wrong (Authorization: Bearer KEY)"
+                    : "an API key is required (Authorization: Bearer KEY)";
+    SendError(res, e);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  h.Post("/v1/completions", [&st](const httplib::Request& req, httplib::Response& res) {
+    HandleCompletion(st, ApiKind::kCompletion, req, res);
+  });
+  h.Post("/v1/chat/completions", [&st](const httplib::Request& req, httplib::Response& res) {
+    HandleCompletion(st, ApiKind::kChat, req, res);
+  });
+  h.Post("/v1/score", [&st](const httplib::Request& req, httplib::Response& res) {
+    HandleScore(st, req, res);
+  });
+  h.Get("/v1/models", [&st](const httplib::Request&, httplib::Response& res) {
+    const Json model = {{"id", st.options.model_name},
+                        {"object", "model"},
+                        {"created", 0},
+                        {"owned_by", "detinfer"},
+                        {"max_model_len", st.served.model->config().max_seq_len},
+                        {"chat_template", std::string(ChatTemplateName(st.chat_template))},
+                        {"schedule_id", st.served.schedule_id}};
+    res.set_content(Dump({{"object", "list"}, {"data", Json::array({model})}}),
+                    "application/json");
+  });
+  h.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
+    const bool up = !st.loop->stopping();
+    res.status = up ? 200 : 503;
+    res.set_content(Dump({{"status", up ? "ok" : "shutting_down"}}), "application/json");
+  });
+  h.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
+    res.set_content(st.metrics.Render(st.loop->Gauges()), "text/plain; version=0.0.4");
+  });
+  // Every other error httplib produces itself (404 route, 413 body too large, 400 bad request
+  // line) also gets an OpenAI-shaped body.
+  h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    ApiError e;
+    e.status = res.status;
+    if (res.status == 404) {
+      e.message = "no route " + req.method + " " + req.path;
+      e.code = "not_found";
+    } else if (res.status == 413) {
+      e.message = "the request body is larger than the limit (--max-body-bytes)";
+      e.code = "body_too_large";
+    } else {
+      e.message = "bad request (HTTP " + std::to_string(res.status) + ")";
+    }
+    SendError(res, e);
+  });
+  h.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        ApiError e;
+        e.status = 500;
+        e.type = "server_error";
+        e.message = "internal error";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& ex) {
+          e.message += std::string(": ") + ex.what();
+        } catch (...) {
+        }
+        SendError(res, e);
+      });
+  h.set_logger([&st](const httplib::Request& req, const httplib::Response& res) {
+    st.metrics.CountRequest(EndpointLabel(req.path), res.status);
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served,
+                                                       const KernelContext& ctx,
+                                                       const EngineOptions& engine_options,
+                                                       const ServerOptions& options) {
+  if (served.model == nullptr) return Status::InvalidArgument("serve: no model");
+  if (options.loop.max_running < 1) {
+    return Status::InvalidArgument("--max-concurrency must be >= 1, got " +
+                                   std::to_string(options.loop.max_running));
+  }
+  if (options.loop.max_queued < 0) {
+    return Status::InvalidArgument("--max-queue must be >= 0, got " +
+                                   std::to_string(options.loop.max_queued));
+  }
+  if (options.port < 0 || options.port > 65535) {
+    return Status::InvalidArgument("--port must be in [0, 65535], got " +
+                                   std::to_string(options.port));
+  }
+  std::unique_ptr<HttpServer> s(new HttpServer());
+  s->state_ = std::make_unique<State>();
+  State& st = *s->state_;
+  st.served = served;
+  st.options = options;
+  st.chat_template = options.chat_template ? *options.chat_template
+                                           : DetectChatTemplate(served.tokenizer);
+  st.chat_stop_ids = EndOfTurnIds(st.chat_template, served.tokenizer);
+  DETINFER_ASSIGN_OR_RETURN(st.engine,
+                            Engine::Create(*served.model, ctx, engine_options, served.tokenizer));
+  st.loop = std::make_unique<EngineLoop>(*st.engine, options.loop, &st.metrics);
+  const int threads = options.http_threads > 0
+                          ? options.http_threads
+                          : static_cast<int>(options.loop.max_running + options.loop.max_queued + 8);
+  st.http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  st.http.set_payload_max_length(options.max_body_bytes);
+  st.http.set_keep_alive_max_count(1000);
+  st.http.set_keep_alive_timeout(2);  // also bounds how long a stop waits for idle connections
+  st.http.set_tcp_nodelay(true);      // each streamed token is its own small write
+  Routes(st);
+  return s;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start() {
+  State& st = *state_;
+  if (st.options.port == 0) {
+    st.port = st.http.bind_to_any_port(st.options.host);
+    if (st.port <= 0) {
+      return Status::IoError("serve: cannot bind to " + st.options.host + " (any port)");
+    }
+  } else {
+    if (!st.http.bind_to_port(st.options.host, st.options.port)) {
+      return Status::IoError("serve: cannot bind to " + st.options.host + ":" +
+                             std::to_string(st.options.port) +
+                             " (in use, or not an address of this machine)");
+    }
+    st.port = st.options.port;
+  }
+  st.http.RaiseBacklog(SOMAXCONN);
+  st.listener = std::thread([&st] { st.http.listen_after_bind(); });
+  return Status::Ok();
+}
+
+int HttpServer::port() const { return state_->port; }
+
+void HttpServer::Stop() {
+  if (!state_ || state_->stopped.exchange(true)) return;
+  State& st = *state_;
+  // Order: refuse new work and finish (or cancel) accepted work first, so that every handler
+  // thread has its answer; only then close the socket and join the handler threads.
+  st.loop->Shutdown(st.options.shutdown_grace);
+  st.http.stop();
+  if (st.listener.joinable()) st.listener.join();
+}
+
+std::string HttpServer::MetricsText() const {
+  return state_->metrics.Render(state_->loop->Gauges());
+}
+
+}  // namespace detinfer::server

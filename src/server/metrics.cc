@@ -1,0 +1,137 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace detinfer::server {
+
+namespace {
+
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void Line(std::string* out, const std::string& name, const std::string& labels, double v) {
+  *out += name;
+  if (!labels.empty()) {
+    *out += '{';
+    *out += labels;
+    *out += '}';
+  }
+  *out += ' ';
+  *out += Num(v);
+  *out += '\n';
+}
+
+void Header(std::string* out, const std::string& name, const char* type, const char* help) {
+  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), buckets_(bounds_.size(), 0) {}
+
+void Histogram::Observe(double value) {
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (value <= bounds_[i]) {
+      ++buckets_[i];
+      break;
+    }
+  }
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::Render(const std::string& name, std::string* out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += buckets_[i];
+    Line(out, name + "_bucket", "le=\"" + Num(bounds_[i]) + "\"", double(cumulative));
+  }
+  Line(out, name + "_bucket", "le=\"+Inf\"", double(count_));
+  Line(out, name + "_sum", "", sum_);
+  Line(out, name + "_count", "", double(count_));
+}
+
+Metrics::Metrics()
+    : ttft_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
+      itl_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}),
+      duration_({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}) {}
+
+void Metrics::CountRequest(const std::string& endpoint, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{endpoint, status}];
+}
+
+void Metrics::CountTokens(int64_t prompt, int64_t generated) {
+  std::lock_guard<std::mutex> lock(mu_);
+  prompt_tokens_ += uint64_t(prompt);
+  generated_tokens_ += uint64_t(generated);
+}
+
+void Metrics::CountCancelled() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++cancelled_;
+}
+
+void Metrics::ObserveTimeToFirstToken(double s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ttft_.Observe(s);
+}
+
+void Metrics::ObserveInterTokenLatency(double s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  itl_.Observe(s);
+}
+
+void Metrics::ObserveRequestDuration(double s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  duration_.Observe(s);
+}
+
+std::string Metrics::Render(const EngineGauges& g) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  Header(&out, "detinfer_requests_total", "counter", "HTTP requests by endpoint and status code.");
+  for (const auto& [key, n] : requests_) {
+    Line(&out, "detinfer_requests_total",
+         "endpoint=\"" + key.first + "\",code=\"" + std::to_string(key.second) + "\"", double(n));
+  }
+  Header(&out, "detinfer_prompt_tokens_total", "counter", "Prompt tokens of finished requests.");
+  Line(&out, "detinfer_prompt_tokens_total", "", double(prompt_tokens_));
+  Header(&out, "detinfer_generation_tokens_total", "counter", "Generated tokens.");
+  Line(&out, "detinfer_generation_tokens_total", "", double(generated_tokens_));
+  Header(&out, "detinfer_requests_cancelled_total", "counter",
+         "Requests dropped before finishing (client gone or shutdown).");
+  Line(&out, "detinfer_requests_cancelled_total", "", double(cancelled_));
+  Header(&out, "detinfer_queue_depth", "gauge", "Requests accepted and waiting for the engine.");
+  Line(&out, "detinfer_queue_depth", "", double(g.queued));
+  Header(&out, "detinfer_requests_running", "gauge", "Requests in the engine.");
+  Line(&out, "detinfer_requests_running", "", double(g.running));
+  Header(&out, "detinfer_kv_blocks_total", "gauge", "KV cache blocks.");
+  Line(&out, "detinfer_kv_blocks_total", "", double(g.kv_blocks_total));
+  Header(&out, "detinfer_kv_blocks_used", "gauge", "KV blocks held by unfinished requests.");
+  Line(&out, "detinfer_kv_blocks_used", "", double(g.kv_blocks_used));
+  Header(&out, "detinfer_kv_blocks_cached", "gauge",
+         "KV blocks held only by the prefix cache (reusable, evicted on demand).");
+  Line(&out, "detinfer_kv_blocks_cached", "", double(g.kv_blocks_cached));
+  Header(&out, "detinfer_prefix_cache_hit_rate", "gauge",
+         "Prompt tokens served from the prefix cache / prompt tokens looked up.");
+  Line(&out, "detinfer_prefix_cache_hit_rate", "",
+       g.prefix_lookup_tokens > 0 ? double(g.prefix_hit_tokens) / double(g.prefix_lookup_tokens)
+                                  : 0.0);
+  Header(&out, "detinfer_time_to_first_token_seconds", "histogram",
+         "From request arrival to its first generated token.");
+  ttft_.Render("detinfer_time_to_first_token_seconds", &out);
+  Header(&out, "detinfer_inter_token_latency_seconds", "histogram",
+         "Between consecutive generated tokens of one request.");
+  itl_.Render("detinfer_inter_token_latency_seconds", &out);
+  Header(&out, "detinfer_request_duration_seconds", "histogram",
+         "From request arrival to its last token.");
+  duration_.Render("detinfer_request_duration_seconds", &out);
+  return out;
+}
+
+}  // namespace detinfer::server

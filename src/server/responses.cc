@@ -1,0 +1,161 @@
+#include "server/responses.h"
+
+#include <cmath>
+
+#include "engine/schedule_id.h"
+
+namespace detinfer::server {
+
+std::string Dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json ErrorJson(const ApiError& e) {
+  return {{"error",
+           {{"message", e.message},
+            {"type", e.type},
+            {"param", e.param.empty() ? Json(nullptr) : Json(e.param)},
+            {"code", e.code.empty() ? Json(nullptr) : Json(e.code)}}}};
+}
+
+std::string FinishReasonText(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+    case FinishReason::kContext:
+      return "length";
+    default:
+      return "error";
+  }
+}
+
+std::string TokenString(const Tokenizer* tokenizer, int32_t id, int32_t prev) {
+  if (tokenizer == nullptr) return std::to_string(id);
+  auto b = tokenizer->TokenBytes(id, prev);
+  return b.ok() ? *b : std::string();
+}
+
+namespace {
+
+Json Logprob(float lp) { return std::isnan(lp) ? Json(nullptr) : Json(lp); }
+
+Json Bytes(const std::string& s) {
+  Json b = Json::array();
+  for (const unsigned char c : s) b.push_back(int(c));
+  return b;
+}
+
+}  // namespace
+
+Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
+                        const std::vector<float>& lps,
+                        const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
+                        size_t offset, bool with_top) {
+  Json strs = Json::array(), values = Json::array(), tops = Json::array(),
+       offsets = Json::array();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string s = TokenString(tokenizer, tokens[i], prev);
+    strs.push_back(s);
+    values.push_back(Logprob(lps[i]));
+    offsets.push_back(offset);
+    offset += s.size();
+    if (with_top) {
+      if (i < top.size() && !top[i].empty()) {
+        Json alt = Json::object();
+        for (const TokenLogprob& t : top[i]) {
+          alt[TokenString(tokenizer, t.token, prev)] = t.logprob;
+        }
+        tops.push_back(alt);
+      } else {
+        tops.push_back(nullptr);
+      }
+    }
+    prev = tokens[i];
+  }
+  return {{"tokens", strs},
+          {"token_logprobs", values},
+          {"top_logprobs", with_top ? tops : Json(nullptr)},
+          {"text_offset", offsets}};
+}
+
+Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
+                  const std::vector<float>& lps,
+                  const std::vector<std::vector<TokenLogprob>>& top, int32_t prev) {
+  Json content = Json::array();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string s = TokenString(tokenizer, tokens[i], prev);
+    Json alts = Json::array();
+    if (i < top.size()) {
+      for (const TokenLogprob& t : top[i]) {
+        const std::string ts = TokenString(tokenizer, t.token, prev);
+        alts.push_back(
+            {{"token", ts}, {"token_id", t.token}, {"logprob", t.logprob}, {"bytes", Bytes(ts)}});
+      }
+    }
+    content.push_back({{"token", s},
+                       {"token_id", tokens[i]},
+                       {"logprob", Logprob(lps[i])},
+                       {"bytes", Bytes(s)},
+                       {"top_logprobs", alts}});
+    prev = tokens[i];
+  }
+  return {{"content", content}};
+}
+
+Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, size_t index,
+                      const std::vector<int32_t>& prompt, const std::string& prompt_text,
+                      const RequestResult& r) {
+  Json c = {{"index", index},
+            {"text", req.echo ? prompt_text + r.text : r.text},
+            {"finish_reason", FinishReasonText(r.finish)}};
+  if (req.logprobs) {
+    std::vector<int32_t> tokens;
+    std::vector<float> lps;
+    std::vector<std::vector<TokenLogprob>> top;
+    int32_t prev = prompt.empty() ? -1 : prompt.back();
+    if (req.echo) {
+      // The first prompt token has no logprob (nothing predicts it) and no alternatives.
+      tokens = prompt;
+      lps.push_back(NAN);
+      lps.insert(lps.end(), r.prompt_logprobs.begin(), r.prompt_logprobs.end());
+      lps.resize(prompt.size(), NAN);
+      top.resize(prompt.size());
+      prev = -1;
+    }
+    tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
+    lps.insert(lps.end(), r.logprobs.begin(), r.logprobs.end());
+    top.insert(top.end(), r.top_logprobs.begin(), r.top_logprobs.end());
+    c["logprobs"] = CompletionLogprobs(tokenizer, tokens, lps, top, prev, 0, req.top_logprobs > 0);
+  } else {
+    c["logprobs"] = nullptr;
+  }
+  c["token_ids"] = r.tokens;
+  c["token_logprobs"] = r.logprobs;
+  c["fingerprint"] = Hex64(r.fingerprint);
+  if (req.echo) c["prompt_token_ids"] = prompt;
+  return c;
+}
+
+Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
+                const std::vector<int32_t>& prompt, const RequestResult& r) {
+  Json c = {{"index", 0},
+            {"message", {{"role", "assistant"}, {"content", r.text}}},
+            {"finish_reason", FinishReasonText(r.finish)}};
+  c["logprobs"] = req.logprobs ? ChatLogprobs(tokenizer, r.tokens, r.logprobs, r.top_logprobs,
+                                              prompt.empty() ? -1 : prompt.back())
+                               : Json(nullptr);
+  c["token_ids"] = r.tokens;
+  c["token_logprobs"] = r.logprobs;
+  c["fingerprint"] = Hex64(r.fingerprint);
+  return c;
+}
+
+Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
+  return {{"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
+}
+
+}  // namespace detinfer::server

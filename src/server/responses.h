@@ -1,0 +1,52 @@
+// JSON bodies of the OpenAI-shaped responses, built from engine results. Pure functions.
+//
+// Besides the OpenAI fields, every choice carries what RL clients need without re-tokenising:
+// "token_ids", "token_logprobs" (raw, temperature-1 logprobs, bit-exact: a JSON number parsed
+// as a double narrows back to the same float) and "fingerprint" (engine/request.h).
+#ifndef DETINFER_SERVER_RESPONSES_H_
+#define DETINFER_SERVER_RESPONSES_H_
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/request.h"
+#include "server/api_request.h"
+#include "tokenizer/tokenizer.h"
+
+namespace detinfer::server {
+
+using Json = nlohmann::json;
+
+// Serialises with invalid UTF-8 replaced by U+FFFD (a token may end inside a character).
+std::string Dump(const Json& j);
+Json ErrorJson(const ApiError& e);
+// "stop", "length" (the max_tokens limit or the end of the context), "error".
+std::string FinishReasonText(FinishReason reason);
+// A token as text: its bytes when there is a tokenizer, else its id in decimal.
+std::string TokenString(const Tokenizer* tokenizer, int32_t id, int32_t prev);
+
+// OpenAI completions "logprobs" of `tokens` (prev = the token before the first, -1 if none),
+// text offsets counted from `offset`. `lps[i]` may be NaN for "no logprob" (null).
+Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
+                        const std::vector<float>& lps,
+                        const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
+                        size_t offset, bool with_top);
+// Chat "logprobs": {"content": [{token, token_id, logprob, bytes, top_logprobs}]}.
+Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
+                  const std::vector<float>& lps,
+                  const std::vector<std::vector<TokenLogprob>>& top, int32_t prev);
+
+// One choice of a finished request. `prompt`/`prompt_text` are used for echo.
+Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, size_t index,
+                      const std::vector<int32_t>& prompt, const std::string& prompt_text,
+                      const RequestResult& r);
+Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
+                const std::vector<int32_t>& prompt, const RequestResult& r);
+
+Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens);
+
+}  // namespace detinfer::server
+
+#endif  // DETINFER_SERVER_RESPONSES_H_

@@ -1,0 +1,74 @@
+// The OpenAI-compatible HTTP server behind `detinfer serve` (docs/server.md).
+//
+// Endpoints: POST /v1/completions, /v1/chat/completions, /v1/score (our extension); GET
+// /v1/models, /health, /metrics. One engine thread serves every request (server/engine_loop.h),
+// so a request's tokens, logprobs and fingerprint are those it gets when served alone.
+#ifndef DETINFER_SERVER_SERVER_H_
+#define DETINFER_SERVER_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "kernels/context.h"
+#include "model/transformer.h"
+#include "server/api_request.h"
+#include "server/chat_template.h"
+#include "server/engine_loop.h"
+#include "tokenizer/tokenizer.h"
+
+namespace detinfer::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                     // 0: any free port (see HttpServer::port())
+  std::string api_key;                 // empty: no key needed
+  std::string model_name = "detinfer";  // what /v1/models lists and requests may name
+  EngineLoopOptions loop;
+  size_t max_body_bytes = size_t{1} << 20;
+  std::optional<ChatTemplate> chat_template;  // unset: detected from the tokenizer
+  int http_threads = 0;  // 0: enough for every running and queued request, plus a few
+  std::chrono::milliseconds shutdown_grace{10000};
+  ParseLimits limits;
+};
+
+// What is served; the model and tokenizer must outlive the server.
+struct ServedModel {
+  const Transformer* model = nullptr;
+  const Tokenizer* tokenizer = nullptr;  // null: token ids only
+  std::string schedule_id;               // engine/schedule_id.h; reported as system_fingerprint
+};
+
+class HttpServer {
+ public:
+  static Result<std::unique_ptr<HttpServer>> Create(const ServedModel& served,
+                                                    const KernelContext& ctx,
+                                                    const EngineOptions& engine_options,
+                                                    const ServerOptions& options);
+  ~HttpServer();  // Stop()s if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the socket (error naming host and port if it cannot) and starts serving.
+  Status Start();
+  int port() const;
+  // Graceful: refuses new requests (503), lets accepted ones finish for up to the grace period,
+  // cancels the rest, then closes the socket. Idempotent.
+  void Stop();
+  std::string MetricsText() const;  // what GET /metrics returns
+
+  struct State;  // server/server_state.h
+
+ private:
+  HttpServer() = default;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace detinfer::server
+
+#endif  // DETINFER_SERVER_SERVER_H_

@@ -1,0 +1,55 @@
+// Internal to src/server: what the HTTP handlers share. Includes cpp-httplib, so public headers
+// do not.
+#ifndef DETINFER_SERVER_SERVER_STATE_H_
+#define DETINFER_SERVER_SERVER_STATE_H_
+
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/server.h"
+
+namespace detinfer::server {
+
+// httplib listens with a backlog of 5; a burst of new clients then waits for SYN retries (a
+// second each). Re-listening on the bound socket raises the backlog (Linux allows it).
+class ListeningServer : public httplib::Server {
+ public:
+  void RaiseBacklog(int backlog);
+};
+
+struct HttpServer::State {
+  ServedModel served;
+  ServerOptions options;
+  ChatTemplate chat_template = ChatTemplate::kChatMl;
+  std::vector<int32_t> chat_stop_ids;  // end-of-turn tokens of the template
+  Metrics metrics;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<EngineLoop> loop;
+  ListeningServer http;
+  std::thread listener;
+  int port = 0;
+  std::atomic<uint64_t> next_id{0};
+  std::atomic<bool> stopped{false};
+};
+
+using State = HttpServer::State;
+
+// Sends {"error": ...} with the error's status.
+void SendError(httplib::Response& res, const ApiError& error);
+// The HTTP status and error of a failed engine call.
+ApiError EngineError(const Status& status);
+// Adds "Warning: 299 detinfer ..." naming the ignored fields (sanitised for a header).
+void WarnIgnored(httplib::Response& res, const std::vector<std::string>& fields);
+
+void HandleCompletion(State& state, ApiKind kind, const httplib::Request& req,
+                      httplib::Response& res);
+void HandleScore(State& state, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace detinfer::server
+
+#endif  // DETINFER_SERVER_SERVER_STATE_H_

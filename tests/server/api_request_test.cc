@@ -1,0 +1,157 @@
+// ParseCompletionRequest / ParseScoreRequest: every accepted form and every error, which must
+// name the field at fault.
+#include "server/api_request.h"
+
+#include <gtest/gtest.h>
+
+namespace detinfer::server {
+namespace {
+
+CompletionRequest Ok(const std::string& body, ApiKind kind = ApiKind::kCompletion) {
+  CompletionRequest r;
+  const auto e = ParseCompletionRequest(body, kind, ParseLimits{}, &r);
+  EXPECT_FALSE(e.has_value()) << body << " -> " << (e ? e->message : "");
+  return r;
+}
+
+ApiError Err(const std::string& body, ApiKind kind = ApiKind::kCompletion) {
+  CompletionRequest r;
+  const auto e = ParseCompletionRequest(body, kind, ParseLimits{}, &r);
+  EXPECT_TRUE(e.has_value()) << body;
+  return e.value_or(ApiError{});
+}
+
+TEST(ApiRequestTest, PromptFormsAndDefaults) {
+  CompletionRequest r = Ok(R"({"prompt": "hello"})");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_TRUE(r.prompts[0].is_text);
+  EXPECT_EQ(r.prompts[0].text, "hello");
+  EXPECT_FALSE(r.max_tokens.has_value());
+  EXPECT_EQ(r.temperature, 1.0f);  // OpenAI's default
+  EXPECT_EQ(r.seed, 0u);
+  r = Ok(R"({"prompt": [5, 6, 7]})");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].ids, (std::vector<int32_t>{5, 6, 7}));
+  r = Ok(R"({"prompt": ["a", [1, 2], "b"]})");
+  ASSERT_EQ(r.prompts.size(), 3u);
+  EXPECT_EQ(r.prompts[1].ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(r.prompts[2].text, "b");
+}
+
+TEST(ApiRequestTest, SamplingFieldsAndExtensions) {
+  const CompletionRequest r = Ok(
+      R"({"prompt": [1], "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "top_k": 40,
+          "min_p": 0.1, "seed": 18446744073709551615, "stop": ["\n", "x"], "logprobs": 3,
+          "echo": true, "stream": true, "stream_options": {"include_usage": true},
+          "stop_token_ids": [2], "ignore_eos": true, "n": 1, "presence_penalty": 0,
+          "user": "me"})");
+  EXPECT_EQ(*r.max_tokens, 7);
+  EXPECT_EQ(r.temperature, 0.5f);
+  EXPECT_EQ(r.top_p, 0.9f);
+  EXPECT_EQ(r.top_k, 40);
+  EXPECT_EQ(r.min_p, 0.1f);
+  EXPECT_EQ(r.seed, 18446744073709551615ull);
+  EXPECT_EQ(r.stop, (std::vector<std::string>{"\n", "x"}));
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 3);
+  EXPECT_TRUE(r.echo && r.stream && r.include_usage && r.ignore_eos);
+  EXPECT_EQ(r.stop_token_ids, (std::vector<int32_t>{2}));
+  EXPECT_TRUE(r.ignored_fields.empty());
+  EXPECT_EQ(Ok(R"({"prompt": [1], "max_tokens": 3.0})").max_tokens, 3);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "top_k": -1})").top_k, 0);
+}
+
+TEST(ApiRequestTest, ChatMessages) {
+  const CompletionRequest r = Ok(
+      R"({"messages": [{"role": "system", "content": "be brief"},
+                       {"role": "user", "content": [{"type": "text", "text": "a"},
+                                                    {"type": "text", "text": "b"}]}],
+          "logprobs": true, "top_logprobs": 2})",
+      ApiKind::kChat);
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[1].role, "user");
+  EXPECT_EQ(r.messages[1].content, "ab");
+  EXPECT_TRUE(r.logprobs);
+  EXPECT_EQ(r.top_logprobs, 2);
+  // "prompt" means nothing to chat: it is an unknown field there.
+  EXPECT_EQ(Ok(R"({"messages": [{"role": "user", "content": "x"}], "prompt": "y"})",
+               ApiKind::kChat)
+                .ignored_fields,
+            std::vector<std::string>{"prompt"});
+}
+
+TEST(ApiRequestTest, UnknownFieldsAreListed) {
+  EXPECT_EQ(Ok(R"({"prompt": [1], "zeta": 1, "alpha": {}})").ignored_fields,
+            (std::vector<std::string>{"alpha", "zeta"}));
+}
+
+TEST(ApiRequestTest, ErrorsNameTheField) {
+  struct Case {
+    const char* body;
+    const char* param;
+    ApiKind kind = ApiKind::kCompletion;
+  };
+  const Case cases[] = {
+      {R"({"prompt": [1], "max_tokens": 0})", "max_tokens"},
+      {R"({"prompt": [1], "max_tokens": 2.5})", "max_tokens"},
+      {R"({"prompt": [1], "max_tokens": 99999999999})", "max_tokens"},
+      {R"({"prompt": [1], "temperature": "hot"})", "temperature"},
+      {R"({"prompt": [1], "top_p": 0})", "top_p"},
+      {R"({"prompt": [1], "top_p": 1.5})", "top_p"},
+      {R"({"prompt": [1], "min_p": -0.1})", "min_p"},
+      {R"({"prompt": [1], "seed": 1.5})", "seed"},
+      {R"({"prompt": [1], "stop": 3})", "stop"},
+      {R"({"prompt": [1], "stop": [""]})", "stop"},
+      {R"({"prompt": [1], "logprobs": 21})", "logprobs"},
+      {R"({"prompt": [1], "echo": 1})", "echo"},
+      {R"({"prompt": [1], "n": 3})", "n"},
+      {R"({"prompt": [1], "logit_bias": {"1": 5}})", "logit_bias"},
+      {R"({"prompt": [1, "a"]})", "prompt"},
+      {R"({"prompt": [1, 2147483648]})", "prompt"},
+      {R"({"prompt": []})", "prompt"},
+      {R"({"prompt": ["a", 5]})", "prompt[1]"},
+      {R"({"prompt": ["a", "b"], "stream": true})", "prompt"},
+      {R"({"prompt": [1], "model": 5})", "model"},
+      {R"({"prompt": [1], "stop_token_ids": 2})", "stop_token_ids"},
+      {R"({"messages": []})", "messages", ApiKind::kChat},
+      {R"({"messages": [{"role": "robot", "content": "x"}]})", "messages[0].role", ApiKind::kChat},
+      {R"({"messages": [{"role": "user"}]})", "messages[0].content", ApiKind::kChat},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+       "messages[0].content", ApiKind::kChat},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs",
+       ApiKind::kChat},
+  };
+  for (const Case& c : cases) {
+    const ApiError e = Err(c.body, c.kind);
+    EXPECT_EQ(e.status, 400) << c.body;
+    EXPECT_EQ(e.param, c.param) << c.body << " -> " << e.message;
+    EXPECT_NE(e.message.find(c.param), std::string::npos) << c.body << " -> " << e.message;
+  }
+}
+
+TEST(ApiRequestTest, MalformedBodies) {
+  for (const std::string& body : {std::string(""), std::string("{"), std::string("nul"),
+                                 std::string("[]"), std::string("\"x\""),
+                                 std::string("{\"prompt\": [1]} trailing"),
+                                 std::string(10000, '[') + std::string(10000, ']'),
+                                 std::string("{\"prompt\": \"\xff\xfe\"}")}) {
+    const ApiError e = Err(body);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_FALSE(e.message.empty());
+  }
+}
+
+TEST(ApiRequestTest, Score) {
+  ScoreRequest r;
+  EXPECT_FALSE(ParseScoreRequest(R"({"prompt": [1, 2], "completion": "x", "k": 1})",
+                                 ParseLimits{}, &r));
+  EXPECT_EQ(r.prompt.ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_TRUE(r.completion.is_text);
+  EXPECT_EQ(r.ignored_fields, std::vector<std::string>{"k"});
+  const auto e = ParseScoreRequest(R"({"prompt": [1], "completion": [[1], [2]]})", ParseLimits{}, &r);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->param, "completion");
+}
+
+}  // namespace
+}  // namespace detinfer::server

@@ -1,0 +1,94 @@
+// `detinfer serve` as a process: it prints where it listens, answers over HTTP, and on SIGTERM
+// or SIGINT stops gracefully and exits 0; bad flags are clear errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+
+#include "server_test_util.h"
+
+namespace detinfer {
+namespace {
+
+std::string RunCli(const std::string& args) {
+  const std::string cmd = std::string(DETINFER_CLI_PATH) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+std::string TestModel() {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("serve_cli_" + std::to_string(getpid()) + ".gguf"))
+          .string();
+  RunCli("init --arch llama --dim 32 --layers 1 --heads 2 --kv-heads 2 --ffn 48 --vocab 64 "
+         "--seed 1 --dtype f32 --format gguf --out " + path);
+  return path;
+}
+
+// Starts `detinfer serve MODEL --port 0`, returns its pid and the port it printed.
+std::pair<pid_t, int> StartServe(const std::string& model) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, 0};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    execl(DETINFER_CLI_PATH, DETINFER_CLI_PATH, "serve", model.c_str(), "--port", "0",
+          "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string err;
+  char c;
+  while (err.find('\n') == std::string::npos && read(fds[0], &c, 1) == 1) err += c;
+  close(fds[0]);
+  std::smatch m;
+  if (!std::regex_search(err, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)"))) return {pid, 0};
+  return {pid, std::stoi(m[1])};
+}
+
+TEST(ServeCliTest, ServesThenStopsGracefullyOnSignals) {
+  const std::string model = TestModel();
+  for (const int sig : {SIGTERM, SIGINT}) {
+    const auto [pid, port] = StartServe(model);
+    ASSERT_GT(pid, 0);
+    ASSERT_GT(port, 0) << "no listening line";
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Post("/v1/completions", R"({"prompt": [1, 2], "max_tokens": 3})",
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    kill(pid, sig);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status)) << "signal " << sig;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "signal " << sig;
+  }
+  std::filesystem::remove(model);
+}
+
+TEST(ServeCliTest, BadFlagsAreClearErrors) {
+  const std::string model = TestModel();
+  EXPECT_NE(RunCli("serve " + model + " --chat-template vicuna").find(
+                "--chat-template: unknown template 'vicuna'"),
+            std::string::npos);
+  EXPECT_NE(RunCli("serve " + model + " --max-concurrency 0").find("--max-concurrency must be >= 1"),
+            std::string::npos);
+  EXPECT_NE(RunCli("serve " + model + " --port 70000").find("--port must be in [0, 65535]"),
+            std::string::npos);
+  EXPECT_NE(RunCli("serve /nonexistent/model.gguf").find("/nonexistent/model.gguf"),
+            std::string::npos);
+  std::filesystem::remove(model);
+}
+
+}  // namespace
+}  // namespace detinfer

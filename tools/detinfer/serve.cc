@@ -1,0 +1,113 @@
+// `detinfer serve MODEL`: the OpenAI-compatible HTTP server (docs/server.md). Runs until
+// SIGINT or SIGTERM, then stops gracefully: new requests get 503, accepted ones finish (or are
+// cancelled after --shutdown-grace seconds), and the process exits 0.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli_common.h"
+#include "engine/schedule_id.h"
+#include "model/model_bundle.h"
+#include "server/server.h"
+#include "subcommands.h"
+
+namespace detinfer::cli {
+
+namespace {
+
+struct ServeOptions {
+  std::string model, tokenizer, host = "127.0.0.1", api_key, name, chat_template;
+  int port = 8080;
+  int64_t max_concurrency = 32, max_queue = 64;
+  size_t max_body_bytes = size_t{1} << 20;
+  double shutdown_grace = 10.0;
+  EngineFlags engine;
+};
+
+int RunServe(const ServeOptions& o) {
+  // Signals are taken by sigwait below, never by a handler: block them before any thread
+  // starts, so that every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is a failed write, not a crash
+
+  if (o.shutdown_grace < 0) {
+    return Fail(Status::InvalidArgument("--shutdown-grace must be >= 0"));
+  }
+  auto rt = MakeRuntime(o.engine.threads);
+  if (!rt.ok()) return Fail(rt.status());
+  auto b = LoadModelBundle(o.model, o.tokenizer);
+  if (!b.ok()) return Fail(b.status());
+  auto eopts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
+  if (!eopts.ok()) return Fail(eopts.status());
+
+  server::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.api_key = o.api_key;
+  so.model_name = o.name.empty() ? std::filesystem::path(o.model).filename().string() : o.name;
+  if (so.model_name.empty()) so.model_name = "detinfer";
+  so.loop.max_running = o.max_concurrency;
+  so.loop.max_queued = o.max_queue;
+  so.max_body_bytes = o.max_body_bytes;
+  so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace * 1000));
+  if (!o.chat_template.empty()) {
+    auto t = server::ParseChatTemplateName(o.chat_template);
+    if (!t.ok()) return Fail(t.status());
+    so.chat_template = *t;
+  }
+  server::ServedModel served;
+  served.model = b->model.get();
+  served.tokenizer = b->tokenizer.get();
+  served.schedule_id =
+      ScheduleId({rt->ctx.isa, eopts->kv_dtype, b->model_hash, b->tokenizer_hash});
+  auto srv = server::HttpServer::Create(served, rt->ctx, *eopts, so);
+  if (!srv.ok()) return Fail(srv.status());
+  const Status started = (*srv)->Start();
+  if (!started.ok()) return Fail(started);
+  std::fprintf(stderr,
+               "detinfer: serving '%s' on http://%s:%d (schedule %s, chat template %s%s)\n",
+               so.model_name.c_str(), so.host.c_str(), (*srv)->port(), served.schedule_id.c_str(),
+               std::string(server::ChatTemplateName(so.chat_template
+                                                        ? *so.chat_template
+                                                        : server::DetectChatTemplate(served.tokenizer)))
+                   .c_str(),
+               b->tokenizer ? "" : ", no tokenizer: token ids only");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "detinfer: %s received, stopping (in-flight requests get %.0f s)\n",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", o.shutdown_grace);
+  (*srv)->Stop();
+  std::fprintf(stderr, "detinfer: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
+  cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
+  cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
+  cmd->add_option("--port", o->port, "Port (default 8080; 0: any free port)");
+  cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
+  cmd->add_option("--served-model-name", o->name, "Model name in the API (default: file name)");
+  cmd->add_option("--chat-template", o->chat_template,
+                  "chatml or llama3 (default: from the tokenizer's special tokens, else chatml)");
+  cmd->add_option("--max-concurrency", o->max_concurrency,
+                  "Requests generating at once (default 32)");
+  cmd->add_option("--max-queue", o->max_queue,
+                  "Requests waiting beyond those; more get 429 (default 64)");
+  cmd->add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (default 1 MiB)");
+  cmd->add_option("--shutdown-grace", o->shutdown_grace,
+                  "Seconds in-flight requests get to finish on SIGINT/SIGTERM (default 10)");
+  AddEngineFlags(cmd, &o->engine);
+  cmd->callback([o] { std::exit(RunServe(*o)); });
+}
+
+}  // namespace detinfer::cli
