@@ -4,7 +4,7 @@ SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps configure build run test test-default test-sanitize test-large bench train-default clean
+.PHONY: all deps configure build run test test-default test-sanitize test-large bench train-default fuzz fuzz-smoke clean
 
 all: build
 
@@ -52,5 +52,15 @@ train-default: build
 	@bash scripts/install-deps.sh gnuplot-nox
 	bash scripts/train-default-model.sh $(BUILD)
 
+# libFuzzer targets for every parser of untrusted input, built with clang in build-fuzz
+# (docs/security.md). fuzz-smoke runs each for FUZZ_SECONDS; longer runs: scripts/fuzz.sh run.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@bash scripts/install-deps.sh clang
+	bash scripts/fuzz.sh build
+
+fuzz-smoke: fuzz
+	bash scripts/fuzz.sh smoke $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz

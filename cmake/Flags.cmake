@@ -15,6 +15,18 @@ if(DETINFER_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(DETINFER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "DETINFER_FUZZ=ON needs clang (libFuzzer): -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  # Coverage instrumentation for libFuzzer in every library; the fuzz targets link the driver.
+  # Warnings stay on but not as errors: clang warns about things GCC (the product's compiler)
+  # does not, and a fuzz build must not fail on them.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+                      -fno-omit-frame-pointer -g -Wno-error)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # Per-ISA translation units. A file named *_avx2.cc or *_avx512.cc is compiled for that
 # instruction set and is only ever called after runtime detection (src/core/isa.h).
 # Such files must include nothing but <immintrin.h>, <cstddef>, <cstdint>, detinfer's

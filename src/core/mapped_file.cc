@@ -7,15 +7,22 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace detinfer {
+
+namespace {
+// mmap returns page-aligned memory; a FromBytes copy is aligned as strictly.
+constexpr std::align_val_t kBytesAlignment{4096};
+}  // namespace
 
 MappedFile::~MappedFile() { Reset(); }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      owned_(std::exchange(other.owned_, false)),
       path_(std::move(other.path_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
@@ -23,15 +30,34 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     Reset();
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    owned_ = std::exchange(other.owned_, false);
     path_ = std::move(other.path_);
   }
   return *this;
 }
 
 void MappedFile::Reset() {
-  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr && owned_) {
+    ::operator delete(const_cast<uint8_t*>(data_), kBytesAlignment);
+  } else if (data_ != nullptr) {
+    munmap(const_cast<uint8_t*>(data_), size_);
+  }
   data_ = nullptr;
+  owned_ = false;
   size_ = 0;
+}
+
+MappedFile MappedFile::FromBytes(const uint8_t* bytes, size_t size, std::string name) {
+  MappedFile file;
+  file.path_ = std::move(name);
+  if (size > 0) {
+    auto* p = static_cast<uint8_t*>(::operator new(size, kBytesAlignment));
+    std::memcpy(p, bytes, size);
+    file.data_ = p;
+    file.size_ = size;
+    file.owned_ = true;
+  }
+  return file;
 }
 
 Result<MappedFile> MappedFile::Open(const std::string& path) {

@@ -1,4 +1,7 @@
-// MappedFile: a read-only memory map of a whole file (model weights are used in place).
+// MappedFile: a read-only memory map of a whole file (model weights are used in place), or the
+// same read-only view over a private copy of bytes already in memory (FromBytes), so that every
+// parser of a file format also parses a byte buffer (fuzz targets, network input) through the
+// same code and the same checks.
 #ifndef DETINFER_CORE_MAPPED_FILE_H_
 #define DETINFER_CORE_MAPPED_FILE_H_
 
@@ -21,6 +24,10 @@ class MappedFile {
 
   // Errors name the path and the OS's reason (missing file, a directory, no permission).
   static Result<MappedFile> Open(const std::string& path);
+  // A copy of `bytes` in a buffer aligned like a page of a map (so that alignment checks
+  // against file offsets decide pointer alignment the same way); `name` plays the path's part
+  // in error messages.
+  static MappedFile FromBytes(const uint8_t* bytes, size_t size, std::string name);
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
@@ -30,6 +37,7 @@ class MappedFile {
   void Reset();
   const uint8_t* data_ = nullptr;  // null for an empty file
   size_t size_ = 0;
+  bool owned_ = false;  // data_ is a FromBytes copy (freed), not a map (unmapped)
   std::string path_;
 };
 

@@ -281,8 +281,13 @@ class GgufParser {
 };
 
 Result<GgufFile> GgufFile::Open(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  return Parse(std::move(file));
+}
+
+Result<GgufFile> GgufFile::Parse(MappedFile file) {
   GgufFile f;
-  DETINFER_ASSIGN_OR_RETURN(f.file_, MappedFile::Open(path));
+  f.file_ = std::move(file);
   GgufParser parser(&f);
   DETINFER_RETURN_IF_ERROR(parser.Parse());
   return f;

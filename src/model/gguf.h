@@ -63,6 +63,8 @@ struct GgufTensorInfo {
 class GgufFile {
  public:
   static Result<GgufFile> Open(const std::string& path);
+  // The same checks over bytes already in memory (MappedFile::FromBytes); Open maps and calls it.
+  static Result<GgufFile> Parse(MappedFile file);
 
   const std::string& path() const { return file_.path(); }
   uint32_t version() const { return version_; }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/tensor_source.h"
+#include "model/validate.h"
 
 namespace detinfer {
 
@@ -153,6 +154,11 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
 
 Result<ModelWeights> LoadGguf(const std::string& path) {
   DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(path));
+  return LoadGguf(std::move(g));
+}
+
+Result<ModelWeights> LoadGguf(GgufFile g) {
+  const std::string path = g.path();
   ModelWeights w;
   DETINFER_ASSIGN_OR_RETURN(w.config, GgufModelConfig(g));
   w.format = ModelFormat::kGguf;
@@ -160,6 +166,7 @@ Result<ModelWeights> LoadGguf(const std::string& path) {
   const NameScheme names{"token_embd.weight", "output_norm.weight", "output.weight", &LayerName};
   DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
   w.files.push_back(g.TakeFile());
+  DETINFER_RETURN_IF_ERROR(ValidateWeights(w));
   return w;
 }
 

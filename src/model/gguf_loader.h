@@ -17,7 +17,10 @@ namespace detinfer {
 // from token_embd.weight's shape, cross-checked against tokenizer.ggml.tokens if present.
 Result<ModelConfig> GgufModelConfig(const GgufFile& gguf);
 
+// Loads and checks (ValidateWeights) the model; the second form takes a file already parsed,
+// e.g. from bytes in memory (GgufFile::Parse), and keeps its mapping alive in the weights.
 Result<ModelWeights> LoadGguf(const std::string& path);
+Result<ModelWeights> LoadGguf(GgufFile gguf);
 
 }  // namespace detinfer
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.h"
 #include "model/hf_loader.h"
 
 namespace detinfer {
@@ -82,6 +83,7 @@ Result<Arch> ParseArch(const json& cfg, const std::string& src) {
 }  // namespace
 
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& src) {
+  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(json_text, kMaxJsonDepth, src));
   const json cfg = json::parse(json_text.begin(), json_text.end(), nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object()) {
     return Status::InvalidArgument(src + ": not a JSON object (malformed config.json)");

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_depth.h"
 #include "model/safetensors.h"
+#include "model/validate.h"
 #include "model/tensor_source.h"
 
 namespace detinfer {
@@ -94,22 +96,9 @@ Status OpenShards(const std::string& dir, ShardLookup* lookup) {
                             "model.safetensors.index.json exists");
   }
   DETINFER_ASSIGN_OR_RETURN(std::string text, ReadJsonFile(index_path));
-  const json index = json::parse(text, nullptr, false);
-  if (index.is_discarded() || !index.is_object()) {
-    return Status::InvalidArgument(index_path + ": not a JSON object");
-  }
-  auto map = index.find("weight_map");
-  if (map == index.end() || !map->is_object()) {
-    return Status::InvalidArgument(index_path + ": missing object \"weight_map\"");
-  }
+  DETINFER_ASSIGN_OR_RETURN(auto weight_map, ParseSafetensorsIndex(text, index_path));
   std::map<std::string, size_t> shard_index;
-  for (const auto& [tensor, file] : map->items()) {
-    if (!file.is_string()) {
-      return Status::InvalidArgument(index_path + ": weight_map entry for '" + tensor +
-                                     "' is not a file name: " + file.dump());
-    }
-    const std::string name = file.get<std::string>();
-    DETINFER_RETURN_IF_ERROR(CheckShardName(name, index_path));
+  for (const auto& [tensor, name] : weight_map) {
     auto [it, inserted] = shard_index.emplace(name, lookup->shards.size());
     if (inserted) {
       DETINFER_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::Open(dir + "/" + name));
@@ -126,6 +115,31 @@ Status OpenShards(const std::string& dir, ShardLookup* lookup) {
 
 }  // namespace
 
+Result<std::vector<std::pair<std::string, std::string>>> ParseSafetensorsIndex(
+    std::string_view json_text, const std::string& source) {
+  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(json_text, kMaxJsonDepth, source));
+  const json index = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (index.is_discarded() || !index.is_object()) {
+    return Status::InvalidArgument(source + ": not a JSON object");
+  }
+  auto map = index.find("weight_map");
+  if (map == index.end() || !map->is_object()) {
+    return Status::InvalidArgument(source + ": missing object \"weight_map\"");
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(map->size());
+  for (const auto& [tensor, file] : map->items()) {
+    if (!file.is_string()) {
+      return Status::InvalidArgument(source + ": weight_map entry for '" + tensor +
+                                     "' is not a file name: " + file.dump());
+    }
+    std::string name = file.get<std::string>();
+    DETINFER_RETURN_IF_ERROR(CheckShardName(name, source));
+    out.emplace_back(tensor, std::move(name));
+  }
+  return out;
+}
+
 Result<ModelWeights> LoadHfDirectory(const std::string& dir) {
   const std::string config_path = dir + "/config.json";
   DETINFER_ASSIGN_OR_RETURN(std::string config_text, ReadJsonFile(config_path));
@@ -139,6 +153,7 @@ Result<ModelWeights> LoadHfDirectory(const std::string& dir) {
                          &LayerName};
   DETINFER_RETURN_IF_ERROR(AssembleWeights(lookup, names, &w));
   for (SafetensorsFile& f : lookup.shards) w.files.push_back(f.TakeFile());
+  DETINFER_RETURN_IF_ERROR(ValidateWeights(w));
   return w;
 }
 

@@ -6,6 +6,9 @@
 #define DETINFER_MODEL_HF_LOADER_H_
 
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "model/config.h"
@@ -18,6 +21,13 @@ namespace detinfer {
 // are Unsupported rather than silently ignored: ignoring them would give wrong outputs.
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& source);
 
+// Parses model.safetensors.index.json text: the (tensor name, shard file name) pairs of its
+// "weight_map", in the file's order. Shard names come from untrusted input, so only plain file
+// names are accepted (no path separators, no "..", no NUL). `source` names the file.
+Result<std::vector<std::pair<std::string, std::string>>> ParseSafetensorsIndex(
+    std::string_view json_text, const std::string& source);
+
+// Loads and checks (ValidateWeights) a Hugging Face directory.
 Result<ModelWeights> LoadHfDirectory(const std::string& dir);
 
 }  // namespace detinfer

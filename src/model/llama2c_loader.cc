@@ -5,6 +5,7 @@
 
 #include "model/byte_reader.h"
 #include "model/tensor_source.h"
+#include "model/validate.h"
 
 namespace detinfer {
 
@@ -50,6 +51,11 @@ TensorView LayerSlice(const TensorView& stacked, int64_t i) {
 
 Result<ModelWeights> LoadLlama2c(const std::string& path) {
   DETINFER_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  return LoadLlama2c(std::move(file));
+}
+
+Result<ModelWeights> LoadLlama2c(MappedFile file) {
+  const std::string path = file.path();
   ByteReader r(file.data(), file.size(), path);
   static const char* const kFields[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                          "n_kv_heads", "vocab_size", "seq_len"};
@@ -165,6 +171,7 @@ Result<ModelWeights> LoadLlama2c(const std::string& path) {
     l.w_up = LayerSlice(w3, i);
   }
   w.files.push_back(std::move(file));
+  DETINFER_RETURN_IF_ERROR(ValidateWeights(w));
   return w;
 }
 

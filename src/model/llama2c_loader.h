@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "core/mapped_file.h"
 #include "core/status.h"
 #include "model/weights.h"
 
@@ -22,7 +23,10 @@ inline constexpr size_t kLlama2cHeaderBytes = 7 * sizeof(int32_t);
 
 // The file must be exactly header + the arrays above: a shorter file is truncated, a longer
 // one is not this layout (e.g. a newer llama2.c version); both are errors naming the sizes.
+// Both forms end with ValidateWeights; the second reads a file already in memory
+// (MappedFile::FromBytes) and keeps it alive in the weights.
 Result<ModelWeights> LoadLlama2c(const std::string& path);
+Result<ModelWeights> LoadLlama2c(MappedFile file);
 
 }  // namespace detinfer
 

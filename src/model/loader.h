@@ -10,17 +10,13 @@
 #include <string>
 
 #include "core/status.h"
+#include "model/validate.h"  // ValidateWeights, which every loader ends with
 #include "model/weights.h"
 
 namespace detinfer {
 
+// Every path through here ends with ValidateWeights (model/validate.h).
 Result<ModelWeights> LoadModel(const std::string& path);
-
-// Checks the config (ModelConfig::Validate) and every tensor against it: rank, shape, a
-// storage dtype, a non-null pointer aligned to its element size, contiguous rows; optional
-// tensors (biases, q/k norms) present exactly when the config says so. Errors name the source,
-// the tensor, the expected and the actual shape.
-Status ValidateWeights(const ModelWeights& weights);
 
 }  // namespace detinfer
 

@@ -2,18 +2,18 @@
 
 #include <xxhash.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/json_depth.h"
 #include "core/mapped_file.h"
 #include "model/gguf.h"
+#include "model/gguf_vocab.h"
 #include "model/loader.h"
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/llama2c_tokenizer.h"
-#include "tokenizer/vocab_tokenizer.h"
 
 namespace detinfer {
 
@@ -42,7 +42,9 @@ HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
   if (!in) return o;
   std::stringstream ss;
   ss << in.rdbuf();
-  const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  const std::string text = ss.str();
+  if (!CheckJsonDepth(text, kMaxJsonDepth, "tokenizer_config.json").ok()) return o;
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return o;
   auto name = [&](const char* key) -> std::string {
     auto it = j.find(key);
@@ -56,48 +58,6 @@ HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
   o.bos_token = name("bos_token");
   o.eos_token = name("eos_token");
   return o;
-}
-
-template <typename T>
-std::vector<T> NumericArray(const GgufValue& v) {
-  std::vector<T> out(static_cast<size_t>(v.count));
-  if (v.count > 0) std::memcpy(out.data(), v.raw, out.size() * sizeof(T));
-  return out;
-}
-
-Result<std::unique_ptr<Tokenizer>> GgufTokenizer(const std::string& path) {
-  DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(path));
-  const GgufValue* tokens = g.Find("tokenizer.ggml.tokens");
-  if (tokens == nullptr) return std::unique_ptr<Tokenizer>();
-  GgufVocab v;
-  v.source = path;
-  auto model = g.GetString("tokenizer.ggml.model");
-  v.model = model.ok() ? std::string(*model) : "llama";
-  auto pre = g.GetString("tokenizer.ggml.pre");
-  if (pre.ok()) v.pre = std::string(*pre);
-  for (std::string_view t : tokens->strings) v.tokens.emplace_back(t);
-  if (const GgufValue* s = g.Find("tokenizer.ggml.scores"); s && s->elem_type == GgufType::kF32) {
-    v.scores = NumericArray<float>(*s);
-  }
-  if (const GgufValue* t = g.Find("tokenizer.ggml.token_type");
-      t && (t->elem_type == GgufType::kI32 || t->elem_type == GgufType::kU32)) {
-    v.types = NumericArray<int32_t>(*t);
-  }
-  if (const GgufValue* m = g.Find("tokenizer.ggml.merges")) {
-    for (std::string_view s : m->strings) v.merges.emplace_back(s);
-  }
-  const int64_t n = static_cast<int64_t>(v.tokens.size());
-  auto id = [&](const char* key) -> int32_t {
-    auto r = g.GetInt(key, 0, n > 0 ? n - 1 : 0);
-    return r.ok() ? static_cast<int32_t>(*r) : -1;
-  };
-  v.bos_id = id("tokenizer.ggml.bos_token_id");
-  v.eos_id = id("tokenizer.ggml.eos_token_id");
-  v.unk_id = id("tokenizer.ggml.unknown_token_id");
-  if (const GgufValue* a = g.Find("tokenizer.ggml.add_space_prefix"); a && a->type == GgufType::kBool) {
-    v.add_space_prefix = a->u != 0;
-  }
-  return MakeGgufTokenizer(std::move(v));
 }
 
 Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, int64_t vocab) {
@@ -136,7 +96,10 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
     DETINFER_ASSIGN_OR_RETURN(b.tokenizer_hash, HashFile(tok_path));
     b.tokenizer_source = tok_path;
   } else if (format == ModelFormat::kGguf) {
-    auto tok = GgufTokenizer(model_path);
+    auto tok = [&]() -> Result<std::unique_ptr<Tokenizer>> {
+      DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(model_path));
+      return GgufTokenizer(g);
+    }();
     if (tok.ok() && *tok) {
       b.tokenizer = std::move(tok).value();
       b.tokenizer_hash = b.model_hash;
@@ -148,7 +111,10 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
   } else {
     b.tokenizer_source = "none found (pass --tokenizer, or use token ids)";
   }
-  if (b.tokenizer && b.tokenizer->vocab_size() != vocab) {
+  // A tokenizer may have fewer tokens than the model's embedding (checkpoints such as Qwen2 pad
+  // the vocabulary to a multiple of 64 or 128; the padding rows are simply never produced), but
+  // never more: its extra ids would index past the embedding table.
+  if (b.tokenizer && b.tokenizer->vocab_size() > vocab) {
     return Status::InvalidArgument("tokenizer " + b.tokenizer_source + " has " +
                                    std::to_string(b.tokenizer->vocab_size()) +
                                    " tokens but the model " + model_path + " has a vocabulary of " +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.h"
 #include "model/byte_reader.h"
 #include "model/tensor_source.h"
 
@@ -47,8 +48,14 @@ bool AsU64(const json& j, uint64_t* out) {
 }  // namespace
 
 Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
+  DETINFER_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  return Parse(std::move(file));
+}
+
+Result<SafetensorsFile> SafetensorsFile::Parse(MappedFile file) {
   SafetensorsFile st;
-  DETINFER_ASSIGN_OR_RETURN(st.file_, MappedFile::Open(path));
+  st.file_ = std::move(file);
+  const std::string& path = st.file_.path();
   ByteReader r(st.file_.data(), st.file_.size(), path);
   uint64_t header_len = 0;
   DETINFER_RETURN_IF_ERROR(r.Read("safetensors header length", &header_len));
@@ -67,6 +74,9 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   DETINFER_RETURN_IF_ERROR(r.ReadBytes(header_len, "safetensors header", &text));
   const uint64_t data_start = r.pos();
   const uint64_t data_size = r.remaining();
+  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(
+      std::string_view(reinterpret_cast<const char*>(text), static_cast<size_t>(header_len)),
+      kMaxJsonDepth, path + ": safetensors header"));
   // parse(..., allow_exceptions=false) returns a "discarded" value on malformed input.
   const json header = json::parse(text, text + header_len, nullptr, false);
   if (header.is_discarded() || !header.is_object()) {

@@ -34,6 +34,8 @@ struct SafetensorsTensor {
 class SafetensorsFile {
  public:
   static Result<SafetensorsFile> Open(const std::string& path);
+  // The same checks over bytes already in memory (MappedFile::FromBytes); Open maps and calls it.
+  static Result<SafetensorsFile> Parse(MappedFile file);
 
   const std::string& path() const { return file_.path(); }
   const std::map<std::string, SafetensorsTensor>& tensors() const { return tensors_; }

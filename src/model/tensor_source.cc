@@ -25,9 +25,12 @@ Status AssembleWeights(const TensorLookup& lookup, const NameScheme& names, Mode
   } else {
     DETINFER_ASSIGN_OR_RETURN(w->lm_head, lookup.Get(names.lm_head));
   }
-  w->layers.assign(static_cast<size_t>(c.n_layers), LayerWeights{});
+  // Layers are appended as they are found, not allocated up front: n_layers comes from the
+  // file (up to INT32_MAX), and a crafted count must fail on the first missing tensor rather
+  // than allocate ~1 KB per claimed layer (found by fuzz_gguf).
+  w->layers.clear();
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    LayerWeights& l = w->layers[static_cast<size_t>(i)];
+    LayerWeights& l = w->layers.emplace_back();
     auto get = [&](LayerSlot slot, TensorView* out) -> Status {
       DETINFER_ASSIGN_OR_RETURN(*out, lookup.Get(names.layer(i, slot)));
       return Status::Ok();

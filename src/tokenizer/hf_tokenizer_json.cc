@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.h"
 #include "core/mapped_file.h"
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/word_level.h"
@@ -304,6 +305,7 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
                                                         const std::string& source,
                                                         const HfTokenizerOptions& options) {
   // nlohmann reports malformed JSON by exception; it is turned into a Status right here.
+  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, source));
   json root;
   try {
     root = json::parse(text.begin(), text.end());

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# libFuzzer targets for every parser of untrusted input (docs/security.md).
+#
+#   scripts/fuzz.sh build                 configure and build $FUZZ_BUILD (default build-fuzz)
+#   scripts/fuzz.sh smoke [SECONDS]       build, then run every target SECONDS (default 30) each
+#   scripts/fuzz.sh run TARGET [ARGS...]  build, then fuzz one target with extra libFuzzer ARGS
+#                                         (e.g. -runs=1000000 or -max_total_time=3600)
+#
+# Corpora live in $FUZZ_BUILD/corpus/<target> (seeded on first use from fuzz/make_seeds.cc, the
+# models in ../shared/models, and the committed inputs of fuzz/regressions/<target>); crashes
+# are written to $FUZZ_BUILD/artifacts/<target>/. Any failing input ends the run non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${FUZZ_BUILD:-build-fuzz}
+SHARED=${DETINFER_SHARED_DIR:-../shared}
+TARGETS=(gguf safetensors safetensors_index hf_config llama2c hf_tokenizer llama2c_tokenizer
+         tokenizer_encode)
+# Longest input each target mutates: model headers live in the first bytes of a file, so the
+# (1 MB) real models are read only that far; the ASan build stays fast.
+declare -A MAX_LEN=([gguf]=65536 [safetensors]=65536 [llama2c]=16384)
+
+have_fuzzer_runtime() {
+  compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" > /dev/null
+}
+
+build() {
+  if ! have_fuzzer_runtime; then
+    echo "fuzz: clang's libFuzzer runtime is missing (Debian: apt-get install clang)" >&2
+    exit 1
+  fi
+  if [ ! -f "$B/build.ninja" ]; then
+    local launcher=()
+    command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    # -O1: the sanitizers' usual level; the build is mostly the instrumented libraries.
+    cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
+      -DDETINFER_FUZZ=ON -DDETINFER_BUILD_BENCH=OFF "${launcher[@]}"
+  fi
+  cmake --build "$B" -j "${JOBS:-$(nproc)}" --target fuzzers
+}
+
+# Fills $B/corpus/<target> once; later runs keep what libFuzzer found.
+seed() {
+  [ -f "$B/corpus/.seeded" ] && return 0
+  rm -rf "$B/corpus"
+  "$B/detinfer_fuzz_seeds" "$B/corpus"
+  local m="$SHARED/models"
+  if [ -d "$m" ]; then
+    find "$m" -name '*.gguf' -exec cp {} "$B/corpus/gguf/" \;
+    find "$m" -name '*.safetensors' -exec cp {} "$B/corpus/safetensors/" \;
+    find "$m" -name 'config.json' | while read -r f; do
+      cp "$f" "$B/corpus/hf_config/$(echo "$f" | tr / _)"; done
+    find "$m" -name '*.safetensors.index.json' -exec cp {} "$B/corpus/safetensors_index/" \;
+    find "$m" -name 'tokenizer.json' | while read -r f; do
+      cp "$f" "$B/corpus/hf_tokenizer/$(echo "$f" | tr / _)"; done
+    find "$m" -name 'tokenizer.bin' | while read -r f; do   # the target reads byte 0 as a mode
+      { printf '\0'; cat "$f"; } > "$B/corpus/llama2c_tokenizer/$(echo "$f" | tr / _)"; done
+    find "$m" -maxdepth 2 -name '*.bin' ! -name 'tokenizer.bin' -exec cp {} "$B/corpus/llama2c/" \;
+  else
+    echo "fuzz: $m not found; seeding from generated files only"
+  fi
+  touch "$B/corpus/.seeded"
+}
+
+# run_target TARGET ARGS...: fuzzes with the target's corpus, dictionary and regressions.
+run_target() {
+  local t=$1; shift
+  local corpus="$B/corpus/$t" art="$B/artifacts/$t/"
+  mkdir -p "$corpus" "$art"
+  local extra=()
+  [ -d "fuzz/regressions/$t" ] && extra+=("fuzz/regressions/$t")
+  "$B/fuzz_$t" "$corpus" "${extra[@]}" -dict="fuzz/dicts/$t.dict" -artifact_prefix="$art" \
+    -max_len="${MAX_LEN[$t]:-8192}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@"
+}
+
+cmd=${1:-smoke}
+case "$cmd" in
+  build) build ;;
+  smoke)
+    secs=${2:-30}
+    build
+    seed
+    for t in "${TARGETS[@]}"; do
+      log="$B/logs/$t.log"
+      mkdir -p "$B/logs"
+      echo "== fuzz_$t: ${secs} s (log: $log)"
+      rc=0
+      run_target "$t" -max_total_time="$secs" > "$log" 2>&1 || rc=$?
+      grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units)" "$log" || true
+      if [ "$rc" -ne 0 ]; then
+        tail -n 40 "$log"
+        echo "fuzz_$t FAILED (rc $rc; inputs in $B/artifacts/$t/)"
+        exit 1
+      fi
+    done
+    echo "fuzz-smoke: all ${#TARGETS[@]} targets ran ${secs} s each without a finding"
+    ;;
+  run)
+    t=${2:?usage: scripts/fuzz.sh run TARGET [libFuzzer args]}
+    shift 2
+    build
+    seed
+    run_target "$t" "$@"
+    ;;
+  *) echo "usage: $0 build | smoke [SECONDS] | run TARGET [ARGS...]" >&2; exit 2 ;;
+esac
