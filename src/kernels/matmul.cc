@@ -39,9 +39,16 @@ void PackPart(const TensorView& w, int64_t k, int64_t n0, T* dst) {
     const int64_t j0 = n % kMatmulPanelWidth;
     const int64_t count = std::min(rows - r0, kMatmulPanelWidth - j0);  // up to the panel's end
     T* panel = dst + (n / kMatmulPanelWidth) * k * kMatmulPanelWidth + j0;
-    for (int64_t kk = 0; kk < k; ++kk) {
-      T* out = panel + kk * kMatmulPanelWidth;
-      for (int64_t j = 0; j < count; ++j) out[j] = src[(r0 + j) * w.stride[0] + kk];
+    // k in tiles of 64: each source row is read contiguously and the tile's panel rows
+    // (64 x 16 elements, a few KiB) stay in L1 while they are filled column by column.
+    constexpr int64_t kTile = 64;
+    for (int64_t kk0 = 0; kk0 < k; kk0 += kTile) {
+      const int64_t len = std::min(kTile, k - kk0);
+      for (int64_t j = 0; j < count; ++j) {
+        const T* row = src + (r0 + j) * w.stride[0] + kk0;
+        T* out = panel + kk0 * kMatmulPanelWidth + j;
+        for (int64_t t = 0; t < len; ++t) out[t * kMatmulPanelWidth] = row[t];
+      }
     }
     r0 += count;
   }
