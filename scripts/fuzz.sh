@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 B=${FUZZ_BUILD:-build-fuzz}
 SHARED=${DETINFER_SHARED_DIR:-../shared}
 TARGETS=(gguf safetensors safetensors_index hf_config llama2c hf_tokenizer llama2c_tokenizer
-         tokenizer_encode)
+         tokenizer_encode api_request)
 # Longest input each target mutates: model headers live in the first bytes of a file, so the
 # (1 MB) real models are read only that far; the ASan build stays fast.
 declare -A MAX_LEN=([gguf]=65536 [safetensors]=65536 [llama2c]=16384)
@@ -59,6 +59,15 @@ seed() {
   else
     echo "fuzz: $m not found; seeding from generated files only"
   fi
+  # Request bodies (byte 0 picks the endpoint: 0 completions, 1 chat, 2 score).
+  mkdir -p "$B/corpus/api_request"
+  printf '\0{"prompt": "Hello", "max_tokens": 8, "temperature": 0.7, "top_p": 0.9, "seed": 3, "stop": ["."], "logprobs": 2, "echo": true, "stream": false}' \
+    > "$B/corpus/api_request/completion"
+  printf '\0{"prompt": [[1, 2, 3], [4, 5]], "top_k": 5, "min_p": 0.1, "stream": true, "stream_options": {"include_usage": true}}' \
+    > "$B/corpus/api_request/completion-ids"
+  printf '\1{"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3}' \
+    > "$B/corpus/api_request/chat"
+  printf '\2{"prompt": "Yesterday I", "completion": [53, 131]}' > "$B/corpus/api_request/score"
   touch "$B/corpus/.seeded"
 }
 

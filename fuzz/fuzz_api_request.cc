@@ -1,0 +1,37 @@
+// HTTP request bodies of the server (/v1/completions, /v1/chat/completions, /v1/score): byte 0
+// picks the endpoint, the rest is the body. Any input must give either a request within the
+// parse limits or an error naming a field, never an exception, a crash or an over-read.
+#include <string>
+#include <string_view>
+
+#include "fuzz_util.h"
+#include "server/api_request.h"
+
+using namespace detinfer;
+using server::ApiKind;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
+  const server::ParseLimits limits;
+  const int endpoint = data[0] % 3;
+  if (endpoint == 2) {
+    server::ScoreRequest r;
+    const auto err = server::ParseScoreRequest(body, limits, &r);
+    if (err && err->message.empty()) fuzz::Fail("score: error without a message");
+    return 0;
+  }
+  server::CompletionRequest r;
+  const ApiKind kind = endpoint == 0 ? ApiKind::kCompletion : ApiKind::kChat;
+  const auto err = server::ParseCompletionRequest(body, kind, limits, &r);
+  if (err) {
+    if (err->message.empty()) fuzz::Fail("completion: error without a message");
+    return 0;
+  }
+  if (r.prompts.size() > limits.max_prompts) fuzz::Fail("more prompts than the limit accepted");
+  if (r.stop.size() > limits.max_stops) fuzz::Fail("more stop strings than the limit accepted");
+  if (r.messages.size() > limits.max_messages) fuzz::Fail("more messages than the limit accepted");
+  if (r.top_logprobs > limits.max_top_logprobs) fuzz::Fail("top_logprobs above the limit accepted");
+  if (kind == ApiKind::kChat && r.messages.empty()) fuzz::Fail("chat request without messages");
+  return 0;
+}
