@@ -8,7 +8,23 @@
 
 namespace detinfer::bench {
 
-ModelConfig Bench110MConfig();
+// Inline so that the server benchmark (a separate executable) measures the same shape.
+inline ModelConfig Bench110MConfig() {
+  ModelConfig c;
+  c.arch = Arch::kLlama;
+  c.dim = 768;
+  c.n_layers = 12;
+  c.n_heads = 12;
+  c.n_kv_heads = 12;
+  c.head_dim = 64;
+  c.ffn_dim = 2048;
+  c.vocab_size = 32000;
+  c.max_seq_len = 1024;
+  c.rope_theta = 10000.0;
+  c.norm_eps = 1e-5f;
+  c.tied_embeddings = false;
+  return c;
+}
 // The model for `dtype`, created on first use and kept for the process (one at a time, so the
 // f32, bf16 and f16 models never hold memory together).
 const Transformer& Bench110M(DType dtype);

@@ -17,23 +17,6 @@
 
 namespace detinfer::bench {
 
-ModelConfig Bench110MConfig() {
-  ModelConfig c;
-  c.arch = Arch::kLlama;
-  c.dim = 768;
-  c.n_layers = 12;
-  c.n_heads = 12;
-  c.n_kv_heads = 12;
-  c.head_dim = 64;
-  c.ffn_dim = 2048;
-  c.vocab_size = 32000;
-  c.max_seq_len = 1024;
-  c.rope_theta = 10000.0;
-  c.norm_eps = 1e-5f;
-  c.tied_embeddings = false;
-  return c;
-}
-
 const Transformer& Bench110M(DType dtype) {
   static std::unique_ptr<Transformer> model;
   static DType current = DType::kF32;

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../bench_model.h"
 #include "core/isa.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
@@ -28,20 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
-
-ModelConfig Random768() {
-  ModelConfig c;
-  c.arch = Arch::kLlama;
-  c.dim = 768;
-  c.n_layers = 12;
-  c.n_heads = 12;
-  c.n_kv_heads = 12;
-  c.head_dim = 64;
-  c.ffn_dim = 2048;
-  c.vocab_size = 32000;
-  c.max_seq_len = 1024;
-  return c;
-}
 
 std::vector<int32_t> Prompt(int64_t n, uint64_t salt, int64_t vocab) {
   std::vector<int32_t> p;
@@ -174,7 +161,8 @@ int Main(int argc, char** argv) {
   std::string model_name = "random-768-bf16";
   if (model_path.empty()) {
     std::fprintf(stderr, "building the random 768-dim model...\n");
-    auto t = Transformer::Create(InitRandomModel(Random768(), 1, DType::kBF16).value());
+    auto t = Transformer::Create(
+        InitRandomModel(bench::Bench110MConfig(), 1, DType::kBF16).value());
     owned = std::make_unique<Transformer>(std::move(t).value());
     m = owned.get();
   } else {
