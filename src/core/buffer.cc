@@ -29,7 +29,8 @@ Result<AlignedBuffer> AlignedBuffer::Allocate(size_t bytes) {
   // already zeroed, so they are not memset here: the zeroing then happens at first touch, one
   // fault per 2 MiB instead of one per 4 KiB, on whichever thread writes the page first (the
   // packing threads share it). Memsetting them here made every page fault, and its zeroing, run
-  // on one thread before packing even started: of the 110M model's ~100 ms load, ~30 ms.
+  // on one thread before packing even started: 110M bf16 model, 2 packing threads, load median
+  // 44 ms with the memset, 26 ms without.
   if (bytes >= kHugePage) {
     const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     const size_t span = rounded + kHugePage;  // room to align the start
