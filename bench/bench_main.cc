@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
 
-  const double read_bw = Get(collector, "BM_ProbeReadBandwidth/threads:2/real_time", "GB");
+  const double read_bw = Get(collector, "BM_ProbeReadBandwidth/threads:2/fma:0/real_time", "GB");
+  const double read_fma_bw = Get(collector, "BM_ProbeReadBandwidth/threads:2/fma:1/real_time", "GB");
   const double peak = Get(collector, "BM_ProbeFmaPeak/threads:2/real_time", "GFLOP");
   const double decode_bw = Get(collector, MatmulName(1, 4096, 4096, 1, 2), "GB");
   const double prefill = Get(collector, MatmulName(512, 4096, 4096, 0, 2), "GFLOP");
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
       {"probe_read_bandwidth_gbs", read_bw},
       {"probe_triad_bandwidth_gbs", Get(collector, "BM_ProbeTriadBandwidth/threads:2/real_time", "GB")},
       {"probe_fma_peak_gflops", peak},
+      {"probe_read_with_8_fma_per_64b_gbs", read_fma_bw},
       {"matmul_decode_bf16_4096_weight_gbs", decode_bw},
       {"matmul_prefill_f32_512x4096x4096_gflops", prefill},
       {"attention_decode_bf16_s4096_kv_gbs", attn_decode},
@@ -142,6 +144,8 @@ int main(int argc, char** argv) {
   row("matmul M=512 K=N=4096 f32: GFLOP/s vs FMA peak", prefill, peak, "prefill_ratio");
   row("attention decode S=4096 32/8 heads D=128 bf16: KV GB/s vs read BW", attn_decode, read_bw,
       "attention_decode_ratio");
+  row("read stream with 8 FMA per 64 B (decode attention's ratio): GB/s vs read BW", read_fma_bw,
+      read_bw, "read_with_fma_ratio");
   row("attention prefill S=2048 causal 32/8 heads D=128 bf16: GFLOP/s vs FMA peak", attn_prefill,
       peak, "attention_prefill_ratio");
 

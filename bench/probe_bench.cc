@@ -14,7 +14,9 @@ namespace {
 
 constexpr size_t kStreamBytes = size_t{512} << 20;  // far beyond the 32 MiB L3
 
+// fma: 0 = plain read stream; 1 = each 64 bytes also feed 8 FMAs (StreamFmaLoop).
 void BM_ProbeReadBandwidth(benchmark::State& state) {
+  const bool fma = state.range(1) != 0;
   const int threads = static_cast<int>(state.range(0));
   const bool avx512 = BenchIsa() == Isa::kAvx512;
   auto buf = AlignedBuffer::Allocate(kStreamBytes);
@@ -27,7 +29,8 @@ void BM_ProbeReadBandwidth(benchmark::State& state) {
   for (auto _ : state) {
     pool.ParallelFor(chunks, [&](int64_t c) {
       const float* p = buf->as<float>() + static_cast<size_t>(c) * per;
-      const float s = avx512 ? ReadStreamAvx512(p, per) : ReadStreamAvx2(p, per);
+      const float s = fma ? (avx512 ? StreamFmaAvx512(p, per) : StreamFmaAvx2(p, per))
+                          : (avx512 ? ReadStreamAvx512(p, per) : ReadStreamAvx2(p, per));
       benchmark::DoNotOptimize(s);
     });
     benchmark::DoNotOptimize(sink);
@@ -82,7 +85,7 @@ void BM_ProbeFmaPeak(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_ProbeReadBandwidth)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ProbeReadBandwidth)->ArgNames({"threads", "fma"})->Args({1, 0})->Args({2, 0})->Args({2, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ProbeTriadBandwidth)->ArgName("threads")->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ProbeFmaPeak)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 

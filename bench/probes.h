@@ -12,6 +12,10 @@ namespace detinfer::bench {
 // vector accumulator; returns the sum so the loads cannot be optimised away.
 float ReadStreamAvx2(const float* p, size_t n);
 float ReadStreamAvx512(const float* p, size_t n);
+// The same streams, each 64 bytes loaded feeding 8 fp32 FMAs (decode attention's arithmetic
+// per byte): the bandwidth such a kernel keeps when loads and FMAs overlap.
+float StreamFmaAvx2(const float* p, size_t n);
+float StreamFmaAvx512(const float* p, size_t n);
 // a[i] = b[i] + s * c[i] (the STREAM triad), n a multiple of 16.
 void TriadAvx2(float* a, const float* b, const float* c, float s, size_t n);
 void TriadAvx512(float* a, const float* b, const float* c, float s, size_t n);

@@ -26,6 +26,7 @@ float ReadStreamAvx2(const float* p, size_t n) { return ReadStreamLoop<Vec>(p, n
 void TriadAvx2(float* a, const float* b, const float* c, float s, size_t n) {
   TriadLoop<Vec>(a, b, c, s, n);
 }
+float StreamFmaAvx2(const float* p, size_t n) { return StreamFmaLoop<Vec>(p, n); }
 float FmaPeakAvx2(int64_t iters) { return FmaPeakLoop<Vec>(iters); }
 
 }  // namespace detinfer::bench

@@ -26,6 +26,7 @@ float ReadStreamAvx512(const float* p, size_t n) { return ReadStreamLoop<Vec>(p,
 void TriadAvx512(float* a, const float* b, const float* c, float s, size_t n) {
   TriadLoop<Vec>(a, b, c, s, n);
 }
+float StreamFmaAvx512(const float* p, size_t n) { return StreamFmaLoop<Vec>(p, n); }
 float FmaPeakAvx512(int64_t iters) { return FmaPeakLoop<Vec>(iters); }
 
 }  // namespace detinfer::bench

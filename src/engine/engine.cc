@@ -189,6 +189,15 @@ Status Engine::Step() {
       // Attaching cached blocks takes some of the available ones: count again.
       DETINFER_RETURN_IF_ERROR(Admit(s));
       free_blocks = cache_.available_blocks() - planned_blocks;
+      if (free_blocks < 0) {
+        // The cached blocks it attached were idle ones already counted as evictable for the
+        // sequences planned before it: give them back; it waits (first come, first served).
+        s.result.cached_tokens -= s.computed;
+        (void)cache_.FreeSequence(s.kv_id);
+        s.kv_id = -1;
+        s.computed = 0;
+        break;
+      }
     }
     const int64_t pending = static_cast<int64_t>(s.tokens.size()) - s.computed;
     const int64_t n = std::min({pending, options_.chunk_size, budget});
@@ -197,10 +206,12 @@ Status Engine::Step() {
     for (size_t j = active_.size(); need > free_blocks && j-- > i + 1;) {
       Sequence& victim = *active_[j];
       if (victim.kv_id < 0) continue;
-      free_blocks += static_cast<int64_t>(cache_.BlockTable(victim.kv_id).size());
       Preempt(victim);
+      // Count again rather than adding the victim's table: blocks it shares with another
+      // sequence (a common prompt prefix) stay in use.
+      free_blocks = cache_.available_blocks() - planned_blocks;
     }
-    if (need > free_blocks) break;  // first come, first served: later ones wait too
+      if (need > free_blocks) break;  // first come, first served: later ones wait too
     free_blocks -= need;
     planned_blocks += need;
     budget -= n;

@@ -36,11 +36,8 @@ inline __mmask16 DMask(int64_t remaining) {
   return remaining >= 16 ? kAll16 : static_cast<__mmask16>((1u << remaining) - 1u);
 }
 
-// Masked loads and stores are far slower than plain ones on some CPUs (measured: AMD Zen 4),
-// so they are used only where a chunk is partial (the 8-wide tail when D % 16 == 8).
-inline __m512 LoadF(const float* p, __mmask16 m) {
-  return m == kAll16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
-}
+// Masked stores are far slower than plain ones on some CPUs (measured: AMD Zen 4), so they
+// are used only where a chunk is partial (the 8-wide tail when D % 16 == 8).
 inline void StoreF(float* p, __mmask16 m, __m512 v) {
   if (m == kAll16) {
     _mm512_storeu_ps(p, v);

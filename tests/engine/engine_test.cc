@@ -287,6 +287,39 @@ TEST(EngineTest, PrefixCacheEvictionUnderPressureChangesNothing) {
   EXPECT_GT((*warm)->cache().prefix_stats().hit_tokens, 0);
 }
 
+// Many requests that share prompt prefixes (so their KV blocks are shared through the prefix
+// cache) under a capacity that fits a few of them at a time: preempting one must not count
+// blocks it shares with another as freed. Every accepted request completes with its solo bits.
+TEST(EngineTest, SharedPrefixBlocksUnderPreemptionLoseNoRequest) {
+  auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+  EngineOptions tight;
+  tight.kv_capacity_tokens = 160;  // 10 blocks; each request needs up to 4
+  tight.chunk_size = 16;
+  auto e = Engine::Create(Model(), h.ctx, tight);
+  ASSERT_TRUE(e.ok());
+  std::vector<Request> reqs;
+  const Request base = MakeRequest("base", 40, 77, 0.0f, 1);
+  for (int i = 0; i < 24; ++i) {
+    std::string id = "s";
+    id += std::to_string(i);
+    Request r = MakeRequest(id, 4, 100 + static_cast<uint64_t>(i),
+                            i % 3 ? 0.7f : 0.0f, 16);
+    // 32 or 40 shared leading tokens (two or more whole blocks), then the request's own.
+    r.prompt.insert(r.prompt.begin(), base.prompt.begin(), base.prompt.begin() + (i % 2 ? 40 : 32));
+    r.prompt_logprobs = false;
+    reqs.push_back(r);
+  }
+  const auto got = (*e)->Generate(reqs);
+  ASSERT_EQ(got.size(), reqs.size());
+  int64_t preemptions = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    EXPECT_TRUE(SameBits(got[i], Solo(reqs[i]))) << reqs[i].id;
+    preemptions += got[i].preemptions;
+  }
+  EXPECT_GT(preemptions, 0) << "the capacity was meant to force preemption";
+  EXPECT_GT((*e)->cache().prefix_stats().hit_tokens, 0) << "the prompts were meant to share blocks";
+}
+
 }  // namespace
 }  // namespace detinfer
 
