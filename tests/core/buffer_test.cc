@@ -23,7 +23,7 @@ TEST(BufferTest, AllocationsAreAlignedAndZeroFilled) {
   }
 }
 
-TEST(BufferTest, LargeBuffersAreWritableToTheLastByte) {
+TEST(BufferTest, HugePageBuffersAreWritableToTheLastByte) {
   std::vector<AlignedBuffer> bufs;  // several at once: no two share a byte
   for (size_t bytes : {2u << 20, (3u << 20) + 7, 4u << 20}) {
     auto buf = AlignedBuffer::Allocate(bytes);
