@@ -68,7 +68,6 @@ Result<TensorView> ToRotateHalf(const TensorView& w, int64_t heads, int64_t hd,
   return v;
 }
 
-
 // The same reordering of a projection [heads * hd, K] without a copy, as the packer's parts:
 // for each head, its even rows then its odd rows, each a view with twice the row stride.
 // (The packer copies every row once anyway; it may as well take them in this order.)
