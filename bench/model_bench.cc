@@ -23,7 +23,8 @@ const Transformer& Bench110M(DType dtype) {
   if (!model || current != dtype) {
     model.reset();
     auto w = InitRandomModel(Bench110MConfig(), 1, dtype);
-    auto t = Transformer::Create(std::move(w).value());
+    ThreadPool pool(2);
+    auto t = Transformer::Create(std::move(w).value(), KernelContext{BenchIsa(), &pool});
     model = std::make_unique<Transformer>(std::move(t).value());
     current = dtype;
   }
@@ -92,7 +93,8 @@ void BM_ModelPrefill(benchmark::State& state) {
 }
 
 // Load time of the 110M model from a GGUF file: LoadModel (map + validate every tensor) and
-// Transformer::Create (repacking the matrices into 16-column panels).
+// Transformer::Create (repacking the matrices into 16-column panels) on 2 threads, the
+// machine's cores, as `detinfer` does with its default --threads.
 void BM_ModelLoad(benchmark::State& state) {
   const std::string path =
       (std::filesystem::temp_directory_path() / "detinfer-bench-110m-bf16.gguf").string();
@@ -100,12 +102,14 @@ void BM_ModelLoad(benchmark::State& state) {
     auto w = InitRandomModel(Bench110MConfig(), 1, DType::kBF16);
     if (!WriteGguf(*w, path).ok()) state.SkipWithError("cannot write the benchmark model");
   }
+  ThreadPool pool(2);
+  const KernelContext ctx{BenchIsa(), &pool};
   double map_s = 0, pack_s = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     auto w = LoadModel(path);
     const auto t1 = std::chrono::steady_clock::now();
-    auto t = Transformer::Create(std::move(w).value());
+    auto t = Transformer::Create(std::move(w).value(), ctx);
     const auto t2 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(t);
     map_s += std::chrono::duration<double>(t1 - t0).count();

@@ -28,7 +28,11 @@ class AlignedBuffer {
   bool empty() const { return size_ == 0; }
 
  private:
-  struct Free { void operator()(void* p) const; };
+  // mapped == 0: from aligned_alloc; else the length of the anonymous mapping (see Allocate).
+  struct Free {
+    size_t mapped;  // no initializer: GCC rejects one in a nested class used here; value-initialised
+    void operator()(void* p) const;
+  };
   std::unique_ptr<void, Free> data_;
   size_t size_ = 0;
 };

@@ -82,6 +82,11 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   file.path_ = path;
   file.size_ = static_cast<size_t>(st.st_size);
   if (file.size_ > 0) {
+    // No MAP_POPULATE / MADV_POPULATE_READ / MADV_WILLNEED, on purpose. Measured on the 110M
+    // bf16 GGUF (page-cache hits, 2 packing threads): populating moved ~10 ms of page-table
+    // work onto this thread before packing (map 0.3 -> 10.5 ms) and saved only 4-6 ms of
+    // packing, whose threads otherwise take these faults in parallel (64 KiB fault-around);
+    // WILLNEED and MADV_HUGEPAGE changed nothing measurable (the file is already cached).
     void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;

@@ -18,6 +18,7 @@
 #define DETINFER_KERNELS_MATMUL_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "core/buffer.h"
@@ -33,25 +34,32 @@ inline constexpr int64_t kMatmulPanelWidth = 16;
 class PackedMatrix {
  public:
   PackedMatrix() = default;
-  // Packs w [N, K] (f32, bf16 or f16, unit stride in K) as stored: the values are not
-  // converted, only reordered. Columns past N in the last panel are zero.
-  static Result<PackedMatrix> Pack(const TensorView& w);
+  // Packs w [N, K] (f32, bf16 or f16, unit stride in K, any row stride) as stored: the
+  // values are not converted, only reordered. Columns past N in the last panel are zero.
+  // ctx picks the copy's ISA path and threads; the bytes written are the same whatever they
+  // are (a copy has no arithmetic to reorder), they only change the speed.
+  static Result<PackedMatrix> Pack(const TensorView& w, const KernelContext& ctx = {});
   // Packs the rows of several weights [N_i, K] (same K and dtype) as one [sum N_i, K] weight,
   // e.g. q/k/v projections as one matmul. Each output column keeps its own arithmetic, so
   // y[:, columns of part i] is bit-identical to a matmul with part i alone.
-  static Result<PackedMatrix> PackRows(std::span<const TensorView> parts);
+  static Result<PackedMatrix> PackRows(std::span<const TensorView> parts,
+                                       const KernelContext& ctx = {});
 
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
   DType dtype() const { return dtype_; }
   int64_t num_panels() const { return (n_ + kMatmulPanelWidth - 1) / kMatmulPanelWidth; }
-  const void* data() const { return buf_.data(); }
-  size_t bytes() const { return buf_.size(); }
+  const void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
   // The stored value of W[n, k], widened to f32 (for tests and debugging).
   float At(int64_t n, int64_t k) const;
 
  private:
-  AlignedBuffer buf_;
+  friend class MatrixPacker;  // kernels/matmul_pack.h: packs many matrices into one block
+  // The block the panels live in, shared by the matrices packed together.
+  std::shared_ptr<const AlignedBuffer> block_;
+  const void* data_ = nullptr;
+  size_t bytes_ = 0;
   int64_t n_ = 0, k_ = 0;
   DType dtype_ = DType::kF32;
 };

@@ -70,13 +70,13 @@ Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, in
 }  // namespace
 
 Result<ModelBundle> LoadModelBundle(const std::string& model_path,
-                                    const std::string& tokenizer_path) {
+                                    const std::string& tokenizer_path, const KernelContext& ctx) {
   DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
   ModelBundle b;
   b.model_hash = HashFiles(weights.files);
   const ModelFormat format = weights.format;
   const int64_t vocab = weights.config.vocab_size;
-  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights)));
+  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights), ctx));
   b.model = std::make_unique<Transformer>(std::move(t));
 
   std::string tok_path = tokenizer_path;

@@ -23,9 +23,11 @@ struct ModelBundle {
 };
 
 // `tokenizer_path` may be empty (then the defaults above apply). A tokenizer whose vocabulary
-// size differs from the model's is an error naming both.
+// size differs from the model's is an error naming both. `ctx` packs the weights (its ISA path
+// and threads; Transformer::Create).
 Result<ModelBundle> LoadModelBundle(const std::string& model_path,
-                                    const std::string& tokenizer_path = "");
+                                    const std::string& tokenizer_path = "",
+                                    const KernelContext& ctx = {});
 
 }  // namespace detinfer
 

@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
+#include "kernels/matmul_pack.h"
 #include "kernels/rms_norm.h"
 #include "model/transformer_faults.h"
 
@@ -67,9 +68,32 @@ Result<TensorView> ToRotateHalf(const TensorView& w, int64_t heads, int64_t hd,
   return v;
 }
 
+// The same reordering of a projection [heads * hd, K] without a copy, as the packer's parts:
+// for each head, its even rows then its odd rows, each a view with twice the row stride.
+// (The packer copies every row once anyway; it may as well take them in this order.)
+Status AppendRotateHalfParts(const TensorView& w, const std::string& name, int64_t heads,
+                             int64_t hd, std::vector<TensorView>* parts) {
+  if (w.rank != 2 || w.shape[0] != heads * hd || w.data == nullptr) {
+    return Status::InvalidArgument(name + " is " + w.ShapeString() + " but must have " +
+                                   std::to_string(heads * hd) + " rows");
+  }
+  const size_t elem = DTypeSize(w.dtype);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t parity = 0; parity < 2; ++parity) {
+      TensorView v = w;
+      v.data = static_cast<uint8_t*>(w.data) +
+               static_cast<size_t>((h * hd + parity) * w.stride[0]) * elem;
+      v.shape[0] = hd / 2;
+      v.stride[0] = 2 * w.stride[0];
+      parts->push_back(v);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-Result<Transformer> Transformer::Create(ModelWeights weights) {
+Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContext& ctx) {
   const ModelConfig& c = weights.config;
   DETINFER_RETURN_IF_ERROR(c.Validate(weights.source));
   Transformer t;
@@ -78,31 +102,42 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
   // its q/k rows reordered to rotate-half here, once: RoPE rotates the same pairs with the same
   // table entries either way, but the q.k dot product sums over head_dim in storage order, so
   // only one layout makes the same weights give the same bits whatever file they came from.
+  // The q/k projections are reordered by the packer itself (AppendRotateHalfParts: views, no
+  // copy); the small biases and norms are copied.
   const bool reorder = c.rope_style == RopeStyle::kInterleaved;
-  std::vector<AlignedBuffer> reordered;  // lives until the weights are packed
+  std::vector<AlignedBuffer> reordered;  // lives until the biases are converted
+  // Every matrix is queued, then packed in one pass on ctx's threads (kernels/matmul_pack.h).
+  MatrixPacker packer;
+  std::vector<TensorView> qkv;
   for (int64_t l = 0; l < c.n_layers; ++l) {
     LayerWeights w = weights.layers[static_cast<size_t>(l)];  // views; reordered ones replaced
+    qkv.clear();
     if (reorder) {
       if (c.qk_norm) {  // they scale q/k element-wise before RoPE: they move with the rows
         DETINFER_ASSIGN_OR_RETURN(w.q_norm, ToRotateHalf(w.q_norm, 1, c.head_dim, &t.owned_));
         DETINFER_ASSIGN_OR_RETURN(w.k_norm, ToRotateHalf(w.k_norm, 1, c.head_dim, &t.owned_));
       }
-      DETINFER_ASSIGN_OR_RETURN(w.wq, ToRotateHalf(w.wq, c.n_heads, c.head_dim, &reordered));
-      DETINFER_ASSIGN_OR_RETURN(w.wk, ToRotateHalf(w.wk, c.n_kv_heads, c.head_dim, &reordered));
+      const std::string layer = weights.source + ": layer " + std::to_string(l);
+      DETINFER_RETURN_IF_ERROR(
+          AppendRotateHalfParts(w.wq, layer + " wq", c.n_heads, c.head_dim, &qkv));
+      DETINFER_RETURN_IF_ERROR(
+          AppendRotateHalfParts(w.wk, layer + " wk", c.n_kv_heads, c.head_dim, &qkv));
       if (c.qkv_bias) {
         DETINFER_ASSIGN_OR_RETURN(w.bq, ToRotateHalf(w.bq, c.n_heads, c.head_dim, &reordered));
         DETINFER_ASSIGN_OR_RETURN(w.bk, ToRotateHalf(w.bk, c.n_kv_heads, c.head_dim, &reordered));
       }
+    } else {
+      qkv = {w.wq, w.wk};
     }
+    qkv.push_back(w.wv);
     LayerPacked& p = t.layers_[static_cast<size_t>(l)];
     p.q_norm = w.q_norm;
     p.k_norm = w.k_norm;
-    const TensorView qkv[3] = {w.wq, w.wk, w.wv};
-    DETINFER_ASSIGN_OR_RETURN(p.qkv, PackedMatrix::PackRows(qkv));
-    DETINFER_ASSIGN_OR_RETURN(p.wo, PackedMatrix::Pack(w.wo));
+    DETINFER_RETURN_IF_ERROR(packer.Add(qkv, &p.qkv));
+    DETINFER_RETURN_IF_ERROR(packer.Add(w.wo, &p.wo));
     const TensorView gate_up[2] = {w.w_gate, w.w_up};
-    DETINFER_ASSIGN_OR_RETURN(p.gate_up, PackedMatrix::PackRows(gate_up));
-    DETINFER_ASSIGN_OR_RETURN(p.down, PackedMatrix::Pack(w.w_down));
+    DETINFER_RETURN_IF_ERROR(packer.Add(gate_up, &p.gate_up));
+    DETINFER_RETURN_IF_ERROR(packer.Add(w.w_down, &p.down));
     if (c.qkv_bias) {
       for (const TensorView* b : {&w.bq, &w.bk, &w.bv}) {
         if (!Present(*b)) {
@@ -114,7 +149,8 @@ Result<Transformer> Transformer::Create(ModelWeights weights) {
       }
     }
   }
-  DETINFER_ASSIGN_OR_RETURN(t.lm_head_, PackedMatrix::Pack(weights.lm_head));
+  DETINFER_RETURN_IF_ERROR(packer.Add(weights.lm_head, &t.lm_head_));
+  DETINFER_RETURN_IF_ERROR(packer.Run(ctx));
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(
       t.rope_, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),

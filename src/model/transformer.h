@@ -50,8 +50,9 @@ struct Segment {
 class Transformer {
  public:
   // Packs the weights for the matmul kernels and builds the RoPE table. The weights stay
-  // owned by the transformer (norms and embeddings are read in place).
-  static Result<Transformer> Create(ModelWeights weights);
+  // owned by the transformer (norms and embeddings are read in place). ctx gives the packing
+  // its ISA path and threads (load time only: the packed bytes are the same whatever they are).
+  static Result<Transformer> Create(ModelWeights weights, const KernelContext& ctx = {});
 
   const ModelConfig& config() const { return weights_.config; }
   const ModelWeights& weights() const { return weights_; }

@@ -11,6 +11,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/matmul_backward.h"
+#include "kernels/matmul_pack.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rms_norm_backward.h"
 #include "kernels/rope_backward.h"
@@ -68,27 +69,28 @@ AttentionSeq WholeSequence(int64_t t) {
 
 }  // namespace
 
-Result<PackedParams> PackParams(const ParamLayout& layout, const float* params) {
+Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
+                                const KernelContext& ctx) {
   const ModelConfig& c = layout.config();
   PackedParams p;
   p.layers.resize(static_cast<size_t>(c.n_layers));
+  MatrixPacker packer;  // one block, one parallel pass (kernels/matmul_pack.h)
   for (int64_t l = 0; l < c.n_layers; ++l) {
     PackedParams::Layer& pl = p.layers[static_cast<size_t>(l)];
-    // PackRows of the three parts, as Transformer::Create does (each column keeps its own
+    // The three parts fused, as Transformer::Create does (each column keeps its own
     // arithmetic, so this is also what packing the adjacent slices as one matrix would give).
     const TensorView qkv[3] = {layout.View(params, TensorRole::kWq, l),
                                layout.View(params, TensorRole::kWk, l),
                                layout.View(params, TensorRole::kWv, l)};
-    DETINFER_ASSIGN_OR_RETURN(pl.qkv, PackedMatrix::PackRows(qkv));
-    DETINFER_ASSIGN_OR_RETURN(pl.wo, PackedMatrix::Pack(layout.View(params, TensorRole::kWo, l)));
+    DETINFER_RETURN_IF_ERROR(packer.Add(qkv, &pl.qkv));
+    DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kWo, l), &pl.wo));
     const TensorView gu[2] = {layout.View(params, TensorRole::kGate, l),
                               layout.View(params, TensorRole::kUp, l)};
-    DETINFER_ASSIGN_OR_RETURN(pl.gate_up, PackedMatrix::PackRows(gu));
-    DETINFER_ASSIGN_OR_RETURN(pl.down,
-                              PackedMatrix::Pack(layout.View(params, TensorRole::kDown, l)));
+    DETINFER_RETURN_IF_ERROR(packer.Add(gu, &pl.gate_up));
+    DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kDown, l), &pl.down));
   }
-  DETINFER_ASSIGN_OR_RETURN(p.lm_head,
-                            PackedMatrix::Pack(layout.View(params, TensorRole::kLmHead, -1)));
+  DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kLmHead, -1), &p.lm_head));
+  DETINFER_RETURN_IF_ERROR(packer.Run(ctx));
   DETINFER_ASSIGN_OR_RETURN(
       p.rope, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
                                 c.rope_theta, static_cast<int>(c.max_seq_len)));

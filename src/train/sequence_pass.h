@@ -35,7 +35,9 @@ struct PackedParams {
   PackedMatrix lm_head;
   RopeTable rope;
 };
-Result<PackedParams> PackParams(const ParamLayout& layout, const float* params);
+// ctx packs the matrices (ISA path, threads): the packed bytes are the same whatever it is.
+Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
+                                const KernelContext& ctx = {});
 
 // What the backward pass needs from the forward, per layer and at the top.
 struct SavedActivations {

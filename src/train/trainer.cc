@@ -114,7 +114,8 @@ Result<TrainResult> Train(const std::vector<std::vector<int32_t>>& corpus,
   const auto start = std::chrono::steady_clock::now();
   std::vector<float> grad;
   for (int64_t step = 1; step <= options.steps; ++step) {
-    DETINFER_ASSIGN_OR_RETURN(PackedParams packed, PackParams(layout, r.params.data()));
+    DETINFER_ASSIGN_OR_RETURN(PackedParams packed,
+                              PackParams(layout, r.params.data(), {options.isa, pool.get()}));
     const std::vector<int64_t> idx = BatchIndices(options.seed, step, options.batch_size,
                                                   static_cast<int64_t>(corpus.size()));
     std::vector<std::span<const int32_t>> batch;

@@ -110,6 +110,38 @@ TEST(TransformerTest, ChunkingAndCacheOffNeverChangeBits) {
   }
 }
 
+// Packing the weights (Create) copies stored bits into panels: its ISA path and thread count
+// must not change a logit. Both RoPE conventions: interleaved files are reordered by the
+// packer itself, from strided views of the q/k rows.
+TEST(TransformerTest, PackingIsaAndThreadsNeverChangeBits) {
+  for (const Variant& v : kVariants) {
+    const ModelConfig c = SmallConfig(v.style, v.gqa, v.qk_norm, v.bias);
+    const auto tokens = Tokens(20, 4, static_cast<int32_t>(c.vocab_size));
+    auto run = testing::MakeContext(testing::TestableIsas().back(), 1);
+    auto ref = Transformer::Create(testing::RandomModel(c, 15));  // scalar, calling thread
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    const auto want = RunChunked(*ref, run.ctx, tokens, tokens.size());
+    for (Isa isa : testing::TestableIsas()) {
+      for (int threads : {1, 2, 3}) {
+        auto pack = testing::MakeContext(isa, threads);
+        auto m = Transformer::Create(testing::RandomModel(c, 15), pack.ctx);
+        ASSERT_TRUE(m.ok()) << m.status().ToString();
+        EXPECT_TRUE(BitsEqual(RunChunked(*m, run.ctx, tokens, tokens.size()), want))
+            << IsaName(isa) << " threads=" << threads << " style=" << int(v.style);
+      }
+    }
+  }
+}
+
+TEST(TransformerTest, MisShapedQProjectionIsAnErrorNamingIt) {
+  const ModelConfig c = SmallConfig(RopeStyle::kInterleaved, false, false, false);
+  ModelWeights w = testing::RandomModel(c, 16);
+  w.layers[1].wq.shape[0] -= 1;
+  auto m = Transformer::Create(std::move(w));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("layer 1 wq"), std::string::npos) << m.status().ToString();
+}
+
 // §A1/§A2/§A6/§A7: a sequence alone vs in mixed batches (other sequences prefilling and
 // decoding, at different positions in the batch), any thread count, any ISA path.
 TEST(TransformerTest, BatchCompositionThreadsAndIsaNeverChangeBits) {

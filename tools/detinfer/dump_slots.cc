@@ -25,7 +25,7 @@ int RunDumpSlots(const DumpFlags& f) {
   if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
   auto rt = MakeRuntime(f.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(f.model, f.tokenizer);
+  auto b = LoadModelBundle(f.model, f.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
   std::vector<int32_t> prompt;
   if (!f.ids.empty()) {

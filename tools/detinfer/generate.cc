@@ -147,7 +147,7 @@ int RunGenerate(const GenerateOptions& o) {
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
   auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!opts.ok()) return Fail(opts.status());

@@ -19,7 +19,9 @@ struct InfoOptions {
 };
 
 int RunInfo(const InfoOptions& o) {
-  auto b = LoadModelBundle(o.model, o.tokenizer);
+  auto rt = MakeRuntime(0);  // packs the weights on every core (nothing else runs)
+  if (!rt.ok()) return Fail(rt.status());
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
   const ModelWeights& w = b->model->weights();
   const ModelConfig& c = w.config;

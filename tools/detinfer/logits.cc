@@ -27,7 +27,7 @@ int RunLogits(const LogitsOptions& o) {
   if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
   auto rt = MakeRuntime(o.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model);
+  auto b = LoadModelBundle(o.model, "", rt->ctx);
   if (!b.ok()) return Fail(b.status());
   std::vector<float> logits;
   Status s = b->model->ForwardNoCache(rt->ctx, *ids, &logits, *dt);

@@ -28,7 +28,7 @@ int RunScore(const ScoreOptions& o) {
   if (!completion.ok()) return Fail(completion.status());
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model);
+  auto b = LoadModelBundle(o.model, "", rt->ctx);
   if (!b.ok()) return Fail(b.status());
   // A text prompt is encoded as `generate --prompt` encodes it (with BOS), so the same text
   // scores the same tokens.

@@ -40,7 +40,7 @@ int RunServe(const ServeOptions& o) {
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
   auto eopts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!eopts.ok()) return Fail(eopts.status());

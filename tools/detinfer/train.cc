@@ -97,8 +97,8 @@ Result<TrainOptions> BuildOptions(const TrainFlags& f, int64_t vocab) {
 // Greedy continuations of every eval prompt, generated together through the engine from the
 // saved model directory (so the eval sees exactly what `detinfer generate` would).
 Result<TenseEvalResult> EvalTense(const VerbCorpus& corpus, const std::string& dir, int threads) {
-  DETINFER_ASSIGN_OR_RETURN(ModelBundle bundle, LoadModelBundle(dir));
   DETINFER_ASSIGN_OR_RETURN(Runtime rt, MakeRuntime(threads));
+  DETINFER_ASSIGN_OR_RETURN(ModelBundle bundle, LoadModelBundle(dir, "", rt.ctx));
   const std::vector<TensePrompt> prompts = TenseEvalPrompts();
   // Room for every prompt's whole context at once (a few tens of MB for the default shape), so
   // the eval never depends on how the engine would cope with a full cache.

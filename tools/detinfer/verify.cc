@@ -42,7 +42,9 @@ int RunVerifyCommand(VerifyFlags& f) {
   f.opts.kv_dtype = *dt;
   f.opts.axes = SplitCommas(f.axes);
   if (f.opts.threads < 0) return Fail(Status::InvalidArgument("--threads must be >= 1"));
-  auto bundle = LoadModelBundle(f.model, f.tokenizer);
+  auto rt = MakeRuntime(0);  // packs the weights on every core; the checks set their own
+  if (!rt.ok()) return Fail(rt.status());
+  auto bundle = LoadModelBundle(f.model, f.tokenizer, rt->ctx);
   if (!bundle.ok()) return Fail(bundle.status());
   auto files = verify::HashModelFiles(f.model);
   if (!files.ok()) return Fail(files.status());

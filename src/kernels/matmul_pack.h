@@ -1,0 +1,53 @@
+// MatrixPacker: packs many matmul weights (PackedMatrix, kernels/matmul.h) in one pass, into
+// one zero-filled block, on the context's threads — a model's load.
+//
+// Why one block and one pass: packing is a copy into fresh memory, and on a model's scale
+// (hundreds of MB) most of its cost is the kernel zeroing each fresh page at first touch. With
+// one block (2 MiB huge pages, core/buffer.h) split into tasks of exactly one huge page each,
+// every page is faulted, zeroed and filled by one thread while the other threads work on other
+// pages, and no matrix is too small to split: per-matrix buffers put the small ones on 4 KiB
+// pages zeroed by the calling thread alone, and per-matrix tasks had both threads wait on the
+// same huge page's zeroing.
+//
+// The bytes are those of PackedMatrix::PackRows for each matrix (it is this packer with one
+// matrix): a copy has no arithmetic, so the ISA path, the split and the thread count cannot
+// change any of them.
+#ifndef DETINFER_KERNELS_MATMUL_PACK_H_
+#define DETINFER_KERNELS_MATMUL_PACK_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "kernels/context.h"
+#include "kernels/matmul.h"
+
+namespace detinfer {
+
+class MatrixPacker {
+ public:
+  // Checks the parts (as PackRows does) and queues them; *out is set by Run. The views' data
+  // must stay valid, and `out` in place, until Run returns.
+  Status Add(std::span<const TensorView> parts, PackedMatrix* out);
+  Status Add(const TensorView& w, PackedMatrix* out) { return Add(std::span(&w, 1), out); }
+  // Allocates the block and packs every queued matrix; the packer is empty afterwards.
+  Status Run(const KernelContext& ctx);
+
+ private:
+  struct Job {
+    std::vector<TensorView> parts;
+    std::vector<int64_t> start;  // part i holds packed rows [start[i], start[i] + rows_i)
+    int64_t n = 0, k = 0;
+    DType dtype = DType::kF32;
+    size_t offset = 0, bytes = 0;  // where its panels go in the block
+    PackedMatrix* out = nullptr;
+  };
+  std::vector<Job> jobs_;
+  size_t total_ = 0;
+};
+
+}  // namespace detinfer
+
+#endif  // DETINFER_KERNELS_MATMUL_PACK_H_
