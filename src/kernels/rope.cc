@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
+#include "core/portable_math.h"
 #include "kernels/rope_isa.h"
 #include "kernels/registry.h"
 
@@ -17,6 +19,8 @@ namespace {
 constexpr int64_t kElementsPerTask = 16384;
 // Bound on positions * rotary_dim / 2 (per table): 2^28 floats = 1 GiB each for cos and sin.
 constexpr int64_t kMaxTableEntries = int64_t{1} << 28;
+// Largest angle PortableSinCos takes.
+constexpr double kMaxAngle = 0x1p27;
 
 using HeadsFn = void (*)(float*, int64_t, int64_t, int64_t, const float*, const float*, int);
 
@@ -55,20 +59,31 @@ Result<RopeTable> RopeTable::Create(int head_dim, int rotary_dim, double theta,
   t.rotary_dim_ = rotary_dim;
   t.theta_ = theta;
   t.max_positions_ = max_positions;
-  t.cos_.resize(size_t(max_positions * half));
-  t.sin_.resize(t.cos_.size());
   // Double precision throughout, rounded to fp32 once at the end: the table is the same on
-  // every ISA path because it is data, computed here by plain scalar code. (It does depend on
-  // the C library's pow/sin/cos, i.e. on the machine's libm, see docs/kernels.md.)
+  // every ISA path because it is data, computed here by plain scalar code — and the same on
+  // every machine because pow/sin/cos are our own (core/portable_math.h), not the C library's.
   std::vector<double> inv_freq(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
-    inv_freq[size_t(i)] = std::pow(theta, -double(2 * i) / double(rotary_dim));
+    inv_freq[size_t(i)] = PortablePow(theta, -double(2 * i) / double(rotary_dim));
+    if (!std::isfinite(inv_freq[size_t(i)]) ||
+        double(max_positions - 1) * inv_freq[size_t(i)] > kMaxAngle) {
+      char theta_text[32];
+      std::snprintf(theta_text, sizeof theta_text, "%.17g", theta);
+      return Status::InvalidArgument(std::string("rope: theta ") + theta_text +
+                                     " gives frequencies whose angles over " +
+                                     std::to_string(max_positions) +
+                                     " positions leave the supported range (2^27 rad)");
+    }
   }
+  t.cos_.resize(size_t(max_positions * half));
+  t.sin_.resize(t.cos_.size());
   for (int64_t p = 0; p < max_positions; ++p) {
     for (int64_t i = 0; i < half; ++i) {
       const double angle = double(p) * inv_freq[size_t(i)];
-      t.cos_[size_t(p * half + i)] = static_cast<float>(std::cos(angle));
-      t.sin_[size_t(p * half + i)] = static_cast<float>(std::sin(angle));
+      double s = 0.0, c = 0.0;
+      PortableSinCos(angle, &s, &c);
+      t.cos_[size_t(p * half + i)] = static_cast<float>(c);
+      t.sin_[size_t(p * half + i)] = static_cast<float>(s);
     }
   }
   return t;

@@ -2,9 +2,10 @@
 //
 // The cos/sin table is data, built once in double precision and rounded to fp32, so every ISA
 // path reads the same numbers:
-//   inv_freq_i = theta^(-2i / rotary_dim)                 (double, std::pow)
+//   inv_freq_i = theta^(-2i / rotary_dim)                 (double, PortablePow)
 //   angle      = double(pos) * inv_freq_i                 (double)
-//   cos[pos][i] = float(std::cos(angle)), sin[pos][i] = float(std::sin(angle))
+//   cos[pos][i] = float(cos(angle)), sin[pos][i] = float(sin(angle))   (PortableSinCos)
+// (core/portable_math.h: the engine's own functions, so the table is the same on every machine)
 // for pos in [0, max_positions), i in [0, rotary_dim/2).
 //
 // Applying it to one pair (x0, x1) with (c, s) = (cos[pos][i], sin[pos][i]), in fp32:

@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/portable_math.h"
 #include "model/file_sink.h"
 
 namespace detinfer {
@@ -79,9 +80,12 @@ Status WriteLlama2c(const ModelWeights& w, const std::string& path) {
   std::vector<float> re(static_cast<size_t>(c.max_seq_len * half)), im(re.size());
   for (int64_t p = 0; p < c.max_seq_len; ++p) {
     for (int64_t i = 0; i < half; ++i) {
-      const double a = double(p) * std::pow(10000.0, -double(2 * i) / double(c.head_dim));
-      re[size_t(p * half + i)] = static_cast<float>(std::cos(a));
-      im[size_t(p * half + i)] = static_cast<float>(std::sin(a));
+      // Our own pow/sin/cos (core/portable_math.h): the file's bytes are the same on every host.
+      const double a = double(p) * PortablePow(10000.0, -double(2 * i) / double(c.head_dim));
+      double sn = 0.0, cs = 0.0;
+      PortableSinCos(a, &sn, &cs);
+      re[size_t(p * half + i)] = static_cast<float>(cs);
+      im[size_t(p * half + i)] = static_cast<float>(sn);
     }
   }
   DETINFER_RETURN_IF_ERROR(sink.Write(re.data(), re.size() * sizeof(float)));

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/portable_math.h"
+
 namespace detinfer {
 
 double LrSchedule::At(int64_t step) const {
@@ -13,7 +15,7 @@ double LrSchedule::At(int64_t step) const {
   if (step >= total) return min_lr;
   const double progress =
       static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
-  return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
+  return min_lr + 0.5 * (lr - min_lr) * (1.0 + PortableCos(std::numbers::pi * progress));
 }
 
 AdamW::AdamW(int64_t size, AdamWOptions options)
