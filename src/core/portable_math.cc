@@ -104,9 +104,10 @@ void PortableSinCos(double x, double* sin_x, double* cos_x) {
     *sin_x = *cos_x = std::numeric_limits<double>::quiet_NaN();
     return;
   }
-  // x = k pi/2 + r, |r| <= pi/4 (+ rounding of k). x - k*kHalfPi1 is exact (both have their
-  // lowest bit at or above 2^-35 and the difference is below 2), the other parts add
-  // corrections far below one ulp of r.
+  // x = k pi/2 + r, |r| <= pi/4 (+ rounding of k). x - k*kHalfPi1 is exact: k*kHalfPi1 is
+  // exact (k < 2^28, 36-bit part), the difference is below 2 and has no bit below
+  // min(ulp(x), 2^-35) >= 2^-53 (k != 0 needs |x| >= pi/4), so it fits 64 bits. The other
+  // parts add corrections far below one ulp of r.
   const LD k = RoundToInt(static_cast<LD>(x) * kTwoOverPi);
   const LD r = ((static_cast<LD>(x) - k * kHalfPi1) - k * kHalfPi2) - k * kHalfPi3;
   LD s = 0.0L, c = 0.0L;
