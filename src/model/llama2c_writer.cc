@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/portable_math.h"
+#include "kernels/rope.h"
 #include "model/file_sink.h"
 
 namespace detinfer {
@@ -76,20 +76,14 @@ Status WriteLlama2c(const ModelWeights& w, const std::string& path) {
   DETINFER_RETURN_IF_ERROR(put(w.final_norm, false));
   // freq_cis_real / freq_cis_imag [seq_len, head_dim / 2]: unused by readers (RoPE is computed),
   // written as run.c's exporter did so other tools find the layout they expect.
-  const int64_t half = c.head_dim / 2;
-  std::vector<float> re(static_cast<size_t>(c.max_seq_len * half)), im(re.size());
-  for (int64_t p = 0; p < c.max_seq_len; ++p) {
-    for (int64_t i = 0; i < half; ++i) {
-      // Our own pow/sin/cos (core/portable_math.h): the file's bytes are the same on every host.
-      const double a = double(p) * PortablePow(10000.0, -double(2 * i) / double(c.head_dim));
-      double sn = 0.0, cs = 0.0;
-      PortableSinCos(a, &sn, &cs);
-      re[size_t(p * half + i)] = static_cast<float>(cs);
-      im[size_t(p * half + i)] = static_cast<float>(sn);
-    }
-  }
-  DETINFER_RETURN_IF_ERROR(sink.Write(re.data(), re.size() * sizeof(float)));
-  DETINFER_RETURN_IF_ERROR(sink.Write(im.data(), im.size() * sizeof(float)));
+  // They are the engine's own RoPE table (theta 10000 as run.c's exporter used), so the file's
+  // bytes are the same on every host (core/portable_math.h) and the formula lives in one place.
+  DETINFER_ASSIGN_OR_RETURN(
+      RopeTable freq, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
+                                        10000.0, static_cast<int>(c.max_seq_len)));
+  const size_t entries = static_cast<size_t>(c.max_seq_len * (c.head_dim / 2));
+  DETINFER_RETURN_IF_ERROR(sink.Write(freq.cos_row(0), entries * sizeof(float)));
+  DETINFER_RETURN_IF_ERROR(sink.Write(freq.sin_row(0), entries * sizeof(float)));
   if (!c.tied_embeddings) DETINFER_RETURN_IF_ERROR(put(w.lm_head, false));
   return sink.Commit();
 }
