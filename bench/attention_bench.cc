@@ -1,5 +1,6 @@
 // Attention throughput at Qwen3-8B head shapes (32 query heads, 8 KV heads, D = 128, bf16 K/V),
-// 2 threads:
+// 2 threads, with K/V in the KV cache's layout (tiled:1, KvLayout::kPagedTiled, blocks of 16 in
+// ascending order) or contiguous [S, Hkv, D] (tiled:0):
 //   BM_AttentionDecode: one query per head against 4096 cached keys. Counter GB = K/V bytes read
 //     per call (the figure to hold against read-stream bandwidth: decode attention is a stream).
 //   BM_AttentionPrefill: causal prefill of S = 2048. Counter GFLOP = 4 * S*S/2 * D * Hq per call
@@ -29,9 +30,55 @@ std::vector<uint16_t> Bf16Values(size_t n, int salt) {
   return h;
 }
 
+// tiled: 0 = contiguous [S, Hkv, D] K/V; 1 = KvLayout::kPagedTiled with blocks of 16 positions
+// (the engine's default block size) in ascending order, as a fresh PagedKvCache gives one
+// sequence.
+constexpr int64_t kBlock = 16;
+
+// One K or V buffer in the benchmark's layout, from position-major values [S, Hkv, D].
+AlignedBuffer Arrange(const std::vector<uint16_t>& values, int64_t s, bool tiled, bool key) {
+  AlignedBuffer b = AlignedBuffer::Allocate(values.size() * sizeof(uint16_t)).value();
+  uint16_t* dst = b.as<uint16_t>();
+  if (!tiled) {
+    std::memcpy(dst, values.data(), values.size() * sizeof(uint16_t));
+    return b;
+  }
+  for (int64_t t = 0; t < s; ++t) {
+    for (int64_t g = 0; g < kHkv; ++g) {
+      for (int64_t d = 0; d < kD; ++d) {
+        const uint16_t x = values[static_cast<size_t>((t * kHkv + g) * kD + d)];
+        // key: [Hkv, S/16, D, 16]; value: [Hkv, S, D] (blocks in order).
+        const int64_t at = key ? ((g * (s / 16) + t / 16) * kD + d) * 16 + t % 16 : (g * s + t) * kD + d;
+        dst[at] = x;
+      }
+    }
+  }
+  return b;
+}
+
+KvView MakeKv(const AlignedBuffer& k, const AlignedBuffer& v, int64_t s, bool tiled) {
+  KvView kv;
+  if (!tiled) {
+    kv.k = TensorView::Contiguous(k.as<uint16_t>(), DType::kBF16, {s, kHkv, kD});
+    kv.v = TensorView::Contiguous(v.as<uint16_t>(), DType::kBF16, {s, kHkv, kD});
+  } else {
+    kv.layout = KvLayout::kPagedTiled;
+    kv.k = TensorView::Contiguous(k.as<uint16_t>(), DType::kBF16, {kHkv, s / 16, kD, 16});
+    kv.v = TensorView::Contiguous(v.as<uint16_t>(), DType::kBF16, {kHkv, s / kBlock, kBlock, kD});
+  }
+  return kv;
+}
+
+std::vector<int32_t> InOrderBlocks(int64_t s) {
+  std::vector<int32_t> blocks(static_cast<size_t>(s / kBlock));
+  for (size_t i = 0; i < blocks.size(); ++i) blocks[i] = static_cast<int32_t>(i);
+  return blocks;
+}
+
 void BM_AttentionDecode(benchmark::State& state) {
   const int64_t s = state.range(0);
   const bool cold = state.range(1) != 0;
+  const bool tiled = state.range(2) != 0;
   const int threads = 2;
   const size_t kv_elems = static_cast<size_t>(s * kHkv * kD);
   const size_t kv_bytes = 2 * kv_elems * sizeof(uint16_t);
@@ -41,28 +88,22 @@ void BM_AttentionDecode(benchmark::State& state) {
   // with 4 KiB pages the TLB misses of a 16 MiB stream would be the benchmark's own artefact.
   std::vector<AlignedBuffer> ks, vs;
   // (cold:0 keeps one copy, which stays in L3: the compute-bound figure.)
-  const auto copy_of = [&](int salt) {
-    const std::vector<uint16_t> values = Bf16Values(kv_elems, salt);
-    AlignedBuffer b = AlignedBuffer::Allocate(values.size() * sizeof(uint16_t)).value();
-    std::memcpy(b.data(), values.data(), values.size() * sizeof(uint16_t));
-    return b;
-  };
   for (size_t total = 0; total < (cold ? kColdBytes : 1); total += kv_bytes) {
-    ks.push_back(copy_of(static_cast<int>(ks.size())));
-    vs.push_back(copy_of(static_cast<int>(ks.size()) + 7));
+    ks.push_back(Arrange(Bf16Values(kv_elems, static_cast<int>(ks.size())), s, tiled, true));
+    vs.push_back(Arrange(Bf16Values(kv_elems, static_cast<int>(ks.size()) + 7), s, tiled, false));
   }
+  const std::vector<int32_t> blocks = InOrderBlocks(s);
   std::vector<float> q(static_cast<size_t>(kHq * kD), 0.05f), out(q.size()), lse(kHq);
   AttentionSeq seq;
   seq.q_len = 1;
   seq.q_pos = s - 1;
   seq.kv_len = s;
+  if (tiled) seq.blocks = blocks;
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   size_t next = 0;
   for (auto _ : state) {
-    KvView kv;
-    kv.k = TensorView::Contiguous(ks[next].as<uint16_t>(), DType::kBF16, {s, kHkv, kD});
-    kv.v = TensorView::Contiguous(vs[next].as<uint16_t>(), DType::kBF16, {s, kHkv, kD});
+    const KvView kv = MakeKv(ks[next], vs[next], s, tiled);
     const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {1, kHq, kD}), kv,
                                 std::span<const AttentionSeq>(&seq, 1), {},
                                 TensorView::Contiguous(out.data(), DType::kF32, {1, kHq, kD}),
@@ -79,18 +120,20 @@ void BM_AttentionDecode(benchmark::State& state) {
 
 void BM_AttentionPrefill(benchmark::State& state) {
   const int64_t s = state.range(0);
+  const bool tiled = state.range(1) != 0;
   const int threads = 2;
   const size_t kv_elems = static_cast<size_t>(s * kHkv * kD);
-  const std::vector<uint16_t> k = Bf16Values(kv_elems, 1), v = Bf16Values(kv_elems, 2);
+  const AlignedBuffer k = Arrange(Bf16Values(kv_elems, 1), s, tiled, true);
+  const AlignedBuffer v = Arrange(Bf16Values(kv_elems, 2), s, tiled, false);
+  const std::vector<int32_t> blocks = InOrderBlocks(s);
   std::vector<float> q(static_cast<size_t>(s * kHq * kD));
   for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>(i % 101) * 0.01f - 0.5f;
   std::vector<float> out(q.size()), lse(static_cast<size_t>(s * kHq));
   AttentionSeq seq;
   seq.q_len = s;
   seq.kv_len = s;
-  KvView kv;
-  kv.k = TensorView::Contiguous(k.data(), DType::kBF16, {s, kHkv, kD});
-  kv.v = TensorView::Contiguous(v.data(), DType::kBF16, {s, kHkv, kD});
+  if (tiled) seq.blocks = blocks;
+  const KvView kv = MakeKv(k, v, s, tiled);
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   for (auto _ : state) {
@@ -109,7 +152,7 @@ void BM_AttentionPrefill(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_AttentionDecode)->ArgNames({"S", "cold"})->Args({4096, 1})->Args({4096, 0})->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_AttentionPrefill)->ArgName("S")->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_AttentionDecode)->ArgNames({"S", "cold", "tiled"})->ArgsProduct({{4096}, {1, 0}, {1, 0}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionPrefill)->ArgNames({"S", "tiled"})->ArgsProduct({{2048}, {1, 0}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace detinfer::bench

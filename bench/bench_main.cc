@@ -120,8 +120,13 @@ int main(int argc, char** argv) {
   const double peak = Get(collector, "BM_ProbeFmaPeak/threads:2/real_time", "GFLOP");
   const double decode_bw = Get(collector, MatmulName(1, 4096, 4096, 1, 2), "GB");
   const double prefill = Get(collector, MatmulName(512, 4096, 4096, 0, 2), "GFLOP");
-  const double attn_decode = Get(collector, "BM_AttentionDecode/S:4096/cold:1/real_time", "GB");
-  const double attn_prefill = Get(collector, "BM_AttentionPrefill/S:2048/real_time", "GFLOP");
+  // tiled:1 is the KV cache's layout (paged, key-tiled), tiled:0 contiguous [S, Hkv, D] K/V.
+  const double attn_decode = Get(collector, "BM_AttentionDecode/S:4096/cold:1/tiled:1/real_time", "GB");
+  const double attn_decode_contig =
+      Get(collector, "BM_AttentionDecode/S:4096/cold:1/tiled:0/real_time", "GB");
+  const double attn_prefill = Get(collector, "BM_AttentionPrefill/S:2048/tiled:1/real_time", "GFLOP");
+  const double attn_prefill_contig =
+      Get(collector, "BM_AttentionPrefill/S:2048/tiled:0/real_time", "GFLOP");
   nlohmann::json summary = {
       {"isa", detinfer::IsaName(BenchIsa())},
       {"threads", 2},
@@ -132,7 +137,9 @@ int main(int argc, char** argv) {
       {"matmul_decode_bf16_4096_weight_gbs", decode_bw},
       {"matmul_prefill_f32_512x4096x4096_gflops", prefill},
       {"attention_decode_bf16_s4096_kv_gbs", attn_decode},
+      {"attention_decode_bf16_s4096_contiguous_kv_gbs", attn_decode_contig},
       {"attention_prefill_bf16_s2048_gflops", attn_prefill},
+      {"attention_prefill_bf16_s2048_contiguous_gflops", attn_prefill_contig},
   };
   std::printf("\n%-76s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
   auto row = [&](const char* what, double v, double limit, const char* key) {
@@ -142,12 +149,16 @@ int main(int argc, char** argv) {
   };
   row("matmul M=1 K=N=4096 bf16: weight GB/s vs read BW", decode_bw, read_bw, "decode_ratio");
   row("matmul M=512 K=N=4096 f32: GFLOP/s vs FMA peak", prefill, peak, "prefill_ratio");
-  row("attention decode S=4096 32/8 heads D=128 bf16: KV GB/s vs read BW", attn_decode, read_bw,
-      "attention_decode_ratio");
+  row("attention decode S=4096 32/8 heads D=128 bf16, KV cache layout: KV GB/s vs read BW",
+      attn_decode, read_bw, "attention_decode_ratio");
+  row("  same, contiguous [S, Hkv, D] K/V: KV GB/s vs read BW", attn_decode_contig, read_bw,
+      "attention_decode_contiguous_ratio");
   row("read stream with 8 FMA per 64 B (decode attention's ratio): GB/s vs read BW", read_fma_bw,
       read_bw, "read_with_fma_ratio");
-  row("attention prefill S=2048 causal 32/8 heads D=128 bf16: GFLOP/s vs FMA peak", attn_prefill,
-      peak, "attention_prefill_ratio");
+  row("attention prefill S=2048 causal 32/8 heads D=128 bf16, KV cache layout: GFLOP/s vs peak",
+      attn_prefill, peak, "attention_prefill_ratio");
+  row("  same, contiguous [S, Hkv, D] K/V: GFLOP/s vs FMA peak", attn_prefill_contig, peak,
+      "attention_prefill_contiguous_ratio");
 
   // Model level, on the 110M shape, beside the anchors of llama.cpp on this machine kind
   // (2 threads: pp512 786 tok/s F32; tg128 61 / 122 / 160 tok/s F32 / BF16 / F16).

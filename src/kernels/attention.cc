@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,77 @@ struct PagedLocator {
   }
 };
 
+// v [Hkv, num_blocks, block_size, D]; k [Hkv, num_blocks * block_size / 16, D, 16]: position t
+// is slot t % bs of block blocks[t / bs]; its key is lane t % 16 of chunk
+// block * (bs / 16) + slot / 16.
+struct TiledLocator {
+  const char *k, *v;
+  int64_t bs, elem, dim;
+  int64_t ks0, ks1, vs0, vs1, vs2;  // byte strides
+  std::span<const AttentionSeq> seqs;
+  int64_t Block(int64_t s, int64_t pos) const {
+    return seqs[static_cast<size_t>(s)].blocks[static_cast<size_t>(pos / bs)];
+  }
+  void Row(int64_t s, int64_t pos, int64_t g, const void** kp, const void** vp) const {
+    *kp = nullptr;
+    *vp = v + g * vs0 + Block(s, pos) * vs1 + (pos % bs) * vs2;
+  }
+  // V rows of the n consecutive positions from pos (one block-table lookup per block).
+  void ValueRows(int64_t s, int64_t pos, int64_t n, int64_t g, const void** vp) const {
+    const char* head = v + g * vs0;
+    for (int64_t i = 0; i < n;) {
+      const int64_t p = pos + i, slot = p % bs, run = std::min(n - i, bs - slot);
+      const char* row = head + Block(s, p) * vs1 + slot * vs2;
+      for (int64_t j = 0; j < run; ++j) vp[i + j] = row + j * vs2;
+      i += run;
+    }
+  }
+  const void* KeyChunk(int64_t s, int64_t pos, int64_t g) const {
+    const int64_t chunk = Block(s, pos) * (bs / 16) + pos % bs / 16;
+    return k + g * ks0 + chunk * ks1 + (pos % 16) * elem;
+  }
+  void KeyRow(int64_t s, int64_t pos, int64_t g, void* dst) const {
+    const char* src = static_cast<const char*>(KeyChunk(s, pos, g));
+    for (int64_t d = 0; d < dim; ++d) {
+      std::memcpy(static_cast<char*>(dst) + d * elem, src + d * 16 * elem, static_cast<size_t>(elem));
+    }
+  }
+};
+
+// The key-tiled layout's shapes (KvLayout::kPagedTiled).
+Status CheckTiledKv(const TensorView& k, const TensorView& v, int64_t hq, int64_t d) {
+  DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(k, "attention: k", 4));
+  DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(v, "attention: v", 4));
+  if (k.dtype != v.dtype) {
+    return Status::InvalidArgument("attention: k " + k.ShapeString() + " and v " +
+                                   v.ShapeString() + " must have the same dtype");
+  }
+  if (v.dim(3) != d) {
+    return Status::InvalidArgument("attention: v " + v.ShapeString() + " has head dim " +
+                                   Str(v.dim(3)) + " but q has D=" + Str(d));
+  }
+  const int64_t hkv = v.dim(0), bs = v.dim(2);
+  if (hkv < 1 || hq % hkv != 0) {
+    return Status::InvalidArgument("attention: query heads Hq=" + Str(hq) +
+                                   " must be a multiple of the kv heads Hkv=" + Str(hkv) +
+                                   " (v " + v.ShapeString() + ")");
+  }
+  if (bs % kAttentionKeyChunk != 0) {
+    return Status::InvalidArgument("attention: key-tiled paged v " + v.ShapeString() +
+                                   " has block_size " + Str(bs) + ", not a multiple of " +
+                                   Str(kAttentionKeyChunk));
+  }
+  const int64_t chunks = v.dim(1) * bs / kAttentionKeyChunk;
+  if (k.dim(0) != hkv || k.dim(1) != chunks || k.dim(2) != d || k.dim(3) != kAttentionKeyChunk ||
+      k.stride[2] != kAttentionKeyChunk) {
+    return Status::InvalidArgument(
+        "attention: key-tiled k " + k.ShapeString() + " must be [" + Str(hkv) + ", " +
+        Str(chunks) + ", " + Str(d) + ", 16] with its last two dims contiguous, for v " +
+        v.ShapeString());
+  }
+  return Status::Ok();
+}
+
 Status CheckSeqs(const TensorView& q, const KvView& kv, std::span<const AttentionSeq> seqs,
                  bool causal) {
   const int64_t tq = q.dim(0);
@@ -74,7 +146,7 @@ Status CheckSeqs(const TensorView& q, const KvView& kv, std::span<const Attentio
                                      Str(static_cast<int64_t>(s.key_mask.size())) +
                                      " entries but kv_len=" + Str(s.kv_len));
     }
-    if (!kv.paged) {
+    if (kv.layout == KvLayout::kContiguous) {
       const int64_t tkv = kv.k.dim(0);
       if (s.kv_begin < 0 || s.kv_begin > tkv || s.kv_len > tkv - s.kv_begin) {
         return Status::InvalidArgument(who + "kv rows [" + Str(s.kv_begin) + ", +" +
@@ -82,9 +154,10 @@ Status CheckSeqs(const TensorView& q, const KvView& kv, std::span<const Attentio
                                        kv.k.ShapeString());
       }
     } else {
-      const int64_t nb = kv.k.dim(0), bs = kv.k.dim(1);
+      const bool tiled = kv.layout == KvLayout::kPagedTiled;
+      const int64_t nb = tiled ? kv.v.dim(1) : kv.k.dim(0), bs = tiled ? kv.v.dim(2) : kv.k.dim(1);
       if (bs < 1 && s.kv_len > 0) {
-        return Status::InvalidArgument(who + "paged k/v " + kv.k.ShapeString() +
+        return Status::InvalidArgument(who + "paged k/v " + kv.v.ShapeString() +
                                        " has block_size 0");
       }
       const int64_t needed = s.kv_len == 0 ? 0 : (s.kv_len + bs - 1) / bs;
@@ -99,7 +172,7 @@ Status CheckSeqs(const TensorView& q, const KvView& kv, std::span<const Attentio
         if (id < 0 || id >= nb) {
           return Status::OutOfRange(who + "block id " + Str(id) + " at blocks[" + Str(b) +
                                     "] is out of range [0, " + Str(nb) + ") of k/v " +
-                                    kv.k.ShapeString());
+                                    kv.v.ShapeString());
         }
       }
     }
@@ -125,17 +198,27 @@ Status Attention(const KernelContext& ctx, const TensorView& q, const KvView& kv
                  const TensorView& out, const TensorView& lse) {
   const std::string op = "attention";
   DETINFER_RETURN_IF_ERROR(ac::CheckQueries(op, q, out, lse));
-  const int rank = kv.paged ? 4 : 3;
-  DETINFER_RETURN_IF_ERROR(ac::CheckKv(op, kv.k, "k", kv.v, "v", rank, q.dim(1), q.dim(2)));
+  const int rank = kv.layout == KvLayout::kContiguous ? 3 : 4;
+  if (kv.layout == KvLayout::kPagedTiled) {
+    DETINFER_RETURN_IF_ERROR(CheckTiledKv(kv.k, kv.v, q.dim(1), q.dim(2)));
+  } else {
+    DETINFER_RETURN_IF_ERROR(ac::CheckKv(op, kv.k, "k", kv.v, "v", rank, q.dim(1), q.dim(2)));
+  }
   const TensorView* inputs[] = {&q, &kv.k, &kv.v};
   const char* const names[] = {"q", "k", "v"};
   DETINFER_RETURN_IF_ERROR(ac::CheckNoOverlap(op, out, lse, inputs, names, 3));
   DETINFER_RETURN_IF_ERROR(CheckSeqs(q, kv, seqs, opts.causal));
-  DETINFER_ASSIGN_OR_RETURN(const ad::Shape sh, ac::ResolveShape(op, q, kv.k.dim(rank - 2), opts));
+  const int64_t hkv = kv.layout == KvLayout::kPagedTiled ? kv.v.dim(0) : kv.k.dim(rank - 2);
+  DETINFER_ASSIGN_OR_RETURN(const ad::Shape sh, ac::ResolveShape(op, q, hkv, opts));
   const int64_t e = static_cast<int64_t>(DTypeSize(kv.k.dtype));
-  if (!kv.paged) {
+  if (kv.layout == KvLayout::kContiguous) {
     const ContiguousLocator loc{Base(kv.k), Base(kv.v), kv.k.stride[0] * e, kv.k.stride[1] * e,
                                 kv.v.stride[0] * e, kv.v.stride[1] * e, seqs};
+    ad::Run(ctx, q, sh, kv.k.dtype, seqs, out, lse, loc);
+  } else if (kv.layout == KvLayout::kPagedTiled) {
+    const TiledLocator loc{Base(kv.k), Base(kv.v), kv.v.dim(2), e, q.dim(2),
+                           kv.k.stride[0] * e, kv.k.stride[1] * e,
+                           kv.v.stride[0] * e, kv.v.stride[1] * e, kv.v.stride[2] * e, seqs};
     ad::Run(ctx, q, sh, kv.k.dtype, seqs, out, lse, loc);
   } else {
     const PagedLocator loc{Base(kv.k), Base(kv.v), kv.k.dim(1),

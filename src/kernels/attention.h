@@ -77,12 +77,29 @@ struct AttentionSeq {
   std::span<const uint8_t> key_mask;
 };
 
-// Where K and V live. Contiguous: k, v are [Tkv, Hkv, D]. Paged: k, v are
-// [num_blocks, block_size, Hkv, D] and each sequence names its blocks. Storage dtype f32,
-// bf16 or f16 (k and v alike); values are read as stored and widened exactly (SPEC §K5).
+// How K and V are laid out in a KvView.
+enum class KvLayout {
+  // k, v: [Tkv, Hkv, D]; position t of a sequence is row kv_begin + t.
+  kContiguous,
+  // k, v: [num_blocks, block_size, Hkv, D]; each sequence names its blocks.
+  kPaged,
+  // Paged, head-major, K stored transposed in chunks of kAttentionKeyChunk keys:
+  //   v: [Hkv, num_blocks, block_size, D]
+  //   k: [Hkv, num_blocks * block_size / 16, D, 16]  (chunk block * block_size/16 + slot/16,
+  //      element [d][slot % 16]; block_size a multiple of 16, the last two dims contiguous)
+  // Every kv head's keys and values are then contiguous runs within a block (and across the
+  // blocks of a sequence whose blocks are consecutive), and 16 keys' element d are adjacent:
+  // the SIMD score loop (16 keys in the lanes, attention.h's order) reads K as stored instead
+  // of transposing it per block. The bits are the other layouts' bits.
+  kPagedTiled,
+};
+inline constexpr int64_t kAttentionKeyChunk = 16;
+
+// Where K and V live (see KvLayout). Storage dtype f32, bf16 or f16 (k and v alike); values
+// are read as stored and widened exactly (SPEC §K5).
 struct KvView {
   TensorView k, v;
-  bool paged = false;
+  KvLayout layout = KvLayout::kContiguous;
 };
 
 struct AttentionOptions {

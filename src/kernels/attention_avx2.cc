@@ -58,6 +58,7 @@ inline void Transpose8(__m256 r[8]) {
 
 // Demand-loads every cache line of the block's K/V rows first (see attention_avx512.cc).
 inline void Touch(const AttnBlockArgs& a) {
+  if (a.touch_bytes == 0) return;
   __m128 sink = _mm_setzero_ps();
   for (int32_t u = 0; u < a.nvis; ++u) {
     const char* kr = static_cast<const char*>(a.k_rows[u]);
@@ -73,7 +74,22 @@ inline void Touch(const AttnBlockArgs& a) {
 template <AttnKvDType DT>
 void Widen(const AttnBlockArgs& a, int32_t nk16) {
   const int64_t dim = a.d;
-  for (int32_t t0 = 0; t0 < nk16; t0 += 8) {
+  // Key-tiled K is stored transposed already: widen each chunk's rows (16 keys) in order,
+  // prefetching the same rows of the next block's chunk into L2 (see attention_avx512.cc,
+  // PrefetchL2: that block's V rows follow below).
+  constexpr int64_t kElem = DT == AttnKvDType::kF32 ? 4 : 2;
+  for (int32_t t0 = 0; t0 < nk16 && a.k_chunks != nullptr; t0 += 16) {
+    const void* chunk = a.k_chunks[t0 / 16];
+    const char* next = t0 < a.next_n ? static_cast<const char*>(a.next_k_chunks[t0 / 16]) : nullptr;
+    for (int64_t d = 0; d < dim; ++d) {
+      if (next != nullptr && (d * 16 * kElem) % 64 == 0) {
+        _mm_prefetch(next + d * 16 * kElem, _MM_HINT_T1);
+      }
+      _mm256_store_ps(a.kt + d * kB + t0, Load8<DT>(chunk, d * 16));
+      _mm256_store_ps(a.kt + d * kB + t0 + 8, Load8<DT>(chunk, d * 16 + 8));
+    }
+  }
+  for (int32_t t0 = 0; t0 < nk16 && a.k_chunks == nullptr; t0 += 8) {
     const void* rows[8];
     for (int i = 0; i < 8; ++i) rows[i] = t0 + i < a.nvis ? a.k_rows[t0 + i] : kZeroRow;
     for (int64_t d0 = 0; d0 < dim; d0 += 8) {
@@ -84,6 +100,10 @@ void Widen(const AttnBlockArgs& a, int32_t nk16) {
     }
   }
   for (int32_t u = 0; u < a.nvis; ++u) {
+    if (u < a.next_n) {
+      const char* next = static_cast<const char*>(a.next_v_rows[u]);
+      for (int64_t off = 0; off < a.row_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
+    }
     if constexpr (DT == AttnKvDType::kF32) {
       a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
     } else {

@@ -48,6 +48,21 @@ inline AttnKvDType ToKvDType(DType d) {
 
 using BlockKernel = void (*)(const AttnBlockArgs&);
 
+// A locator whose K is key-tiled (KvLayout::kPagedTiled) also has
+//     const void* KeyChunk(int64_t seq, int64_t pos, int64_t g) const
+// (the 16 keys from a 16-aligned position, stored transposed: element d of key pos + i at
+// + (d * 16 + i) elements),
+//     void KeyRow(int64_t seq, int64_t pos, int64_t g, void* dst) const
+// (copies one key's D stored elements into a row) and
+//     void ValueRows(int64_t seq, int64_t pos, int64_t n, int64_t g, const void** v) const
+// (the V rows of n consecutive positions), and its Row returns no K row.
+template <typename L>
+concept TiledKeys = requires(const L& l, void* dst, const void** rows) {
+  l.KeyChunk(int64_t{0}, int64_t{0}, int64_t{0});
+  l.KeyRow(int64_t{0}, int64_t{0}, int64_t{0}, dst);
+  l.ValueRows(int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, rows);
+};
+
 inline BlockKernel SelectKernel(Isa isa) {
   switch (isa) {
     case Isa::kAvx512: return &avx512::AttendBlock;
@@ -66,6 +81,13 @@ inline float* ThreadScratch(size_t floats) {
   if (buf.size() < floats + 16) buf.resize(floats + 16);
   const auto p = reinterpret_cast<uintptr_t>(buf.data());
   return buf.data() + ((64 - p % 64) % 64) / sizeof(float);
+}
+
+// Per-thread bytes for K rows copied out of key-tiled storage (see RunTask).
+inline char* ThreadGatherRows(size_t bytes) {
+  thread_local std::vector<char> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
 }
 
 struct Shape {
@@ -122,9 +144,15 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   float* const kt = ThreadScratch(static_cast<size_t>(2 * dim * kB + nq * per_query));
   float* const vc = kt + dim * kB;
   float* const qstate = vc + dim * kB;
+  // With slots, the task's partitions [k_lo, k_hi) have consecutive slot groups of nq states.
+  float* slot_base = tk.slots;
   const auto part_of = [&](int64_t qi) {
-    return tk.slots != nullptr ? tk.slots + qi * state : qstate + qi * per_query + kB;
+    return slot_base != nullptr ? slot_base + qi * state : qstate + qi * per_query + kB;
   };
+  if (tk.slots != nullptr) {  // every slot of the task starts empty, visited or not
+    const int64_t parts = (tk.k_hi - tk.k_lo + kPart - 1) / kPart;
+    for (int64_t i = 0; i < parts * nq; ++i) ap::Reset(tk.slots + i * state, dim);
+  }
   const auto total_of = [&](int64_t qi) { return qstate + qi * per_query + kB + state; };
   std::vector<AttnQuery> queries(static_cast<size_t>(nq));
   for (int64_t qi = 0; qi < nq; ++qi) {
@@ -132,8 +160,10 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
     AttnQuery& aq = queries[static_cast<size_t>(qi)];
     aq.q = q.as<const float>() + (seq.q_begin + ix.r) * q.stride[0] + ix.h * q.stride[1];
     float* part = part_of(qi);
-    ap::Reset(part, dim);
-    if (tk.slots == nullptr) ap::Reset(total_of(qi), dim);
+    if (tk.slots == nullptr) {
+      ap::Reset(part, dim);
+      ap::Reset(total_of(qi), dim);
+    }
     aq.acc = part + ap::kAccAt;
     aq.lanes = part + ap::kLanesAt;
     aq.scores = qstate + qi * per_query;
@@ -142,25 +172,40 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
   }
   // Ends the current partition: each query's state is completed (m, seen) and, without slots,
   // folded into its total and started afresh.
+  // With slots, the next partition's states are the next slot group.
   const auto end_partition = [&] {
     for (int64_t qi = 0; qi < nq; ++qi) {
       AttnQuery& aq = queries[static_cast<size_t>(qi)];
       float* part = part_of(qi);
       part[0] = aq.m;
+      aq.m = -INFINITY;
       if (tk.slots != nullptr) continue;
       ap::Fold(total_of(qi), part, dim);
       ap::Reset(part, dim);
-      aq.m = -INFINITY;
+    }
+    if (slot_base == nullptr) return;
+    slot_base += nq * state;
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      AttnQuery& aq = queries[static_cast<size_t>(qi)];
+      aq.acc = part_of(qi) + ap::kAccAt;
+      aq.lanes = part_of(qi) + ap::kLanesAt;
     }
   };
   const void* k_rows[kB];
   const void* v_rows[kB];
+  const void* k_chunks[kB / kAttnLanes];
   const float* v_f32[kB];
   int64_t vis[kB];
   int32_t row_count[kQueriesPerTask];
   const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
-  AttnBlockArgs args{dim, sh.scale, 0, k_rows, v_rows, dtype, kt, vc, v_f32, nullptr,
-                     static_cast<int32_t>(per_head), row_bytes, row_bytes};
+  const void* next_chunks[kB / kAttnLanes];
+  const void* next_v_rows[kB];
+  AttnBlockArgs args{dim,     sh.scale,    0,           k_rows, v_rows,     nullptr, dtype, kt,
+                     vc,      v_f32,       next_chunks, next_v_rows, 0,   nullptr,
+                     static_cast<int32_t>(per_head),   row_bytes,  row_bytes};
+  // Key-tiled K whose visible keys have gaps (a key mask) is copied out row by row into this.
+  char* gathered = nullptr;
+  if constexpr (TiledKeys<Locator>) gathered = ThreadGatherRows(static_cast<size_t>(kB * row_bytes));
   // Keys beyond the last row's position are invisible to every query of the task.
   const int64_t last_pos = seq.q_pos + r1 - 1;
   const int64_t upper =
@@ -191,7 +236,7 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
     // memory, so the task streams [g0, g1) * D contiguous elements per position.
     // When the task's heads sit side by side at every visible position (the usual [T, Hkv, D]
     // layouts), the first head's kernel touches all of them at once: longer contiguous runs.
-    bool adjacent = tk.g1 - g0 > 1;
+    bool adjacent = tk.g1 - g0 > 1 && !TiledKeys<Locator>;
     for (int32_t u = 0; u < nvis && adjacent; ++u) {
       const void *k0, *v0, *k1, *v1;
       loc.Row(tk.seq, vis[u], g0, &k0, &v0);
@@ -208,7 +253,35 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDTy
         qs[i].count = count;
         if (count > 0) part_of((g - g0) * per_head + i)[1] = 1.0f;
       }
-      for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
+      if constexpr (!TiledKeys<Locator>) {
+        for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
+      } else {
+        // Chunks are usable as stored when the visible keys are the block's first nvis
+        // positions (no key mask gap): then key u is position lo + u.
+        if (vis[0] == lo && vis[nvis - 1] == lo + nvis - 1) {
+          loc.ValueRows(tk.seq, lo, nvis, g, v_rows);
+          for (int32_t c = 0; c < (nvis + kAttnLanes - 1) / kAttnLanes; ++c) {
+            k_chunks[c] = loc.KeyChunk(tk.seq, lo + c * kAttnLanes, g);
+          }
+          args.k_chunks = k_chunks;
+        } else {
+          for (int32_t u = 0; u < nvis; ++u) {
+            loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
+            loc.KeyRow(tk.seq, vis[u], g, gathered + u * row_bytes);
+            k_rows[u] = gathered + u * row_bytes;
+          }
+          args.k_chunks = nullptr;
+        }
+        // Key-tiled storage keeps each head's K and V in contiguous runs, so the kernel
+        // prefetches the next block's lines while it computes this one, in place of the
+        // demand-load burst (attention_avx512.cc, PrefetchL2): a hint, masks ignored.
+        args.touch_bytes = 0;
+        args.next_n = static_cast<int32_t>(std::clamp<int64_t>(upper - (lo + kB), 0, kB));
+        loc.ValueRows(tk.seq, lo + kB, args.next_n, g, next_v_rows);
+        for (int32_t c = 0; c * kAttnLanes < args.next_n; ++c) {
+          next_chunks[c] = loc.KeyChunk(tk.seq, lo + kB + c * kAttnLanes, g);
+        }
+      }
       args.queries = qs;
       kernel(args);
     }
@@ -263,6 +336,18 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
       break;
     }
   }
+  // Key-tiled storage: one kv head per task, whose K and V are then two sequential runs per
+  // partition that the kernel's prefetches follow (several heads per task interleave them).
+  if (TiledKeys<Locator> && split) heads = 1;
+  // Key-tiled storage: several consecutive partitions per task, as many as still leave about
+  // four tasks per thread. Each task start is a block read without a prefetch ahead of it
+  // (measured, decode S = 4096 from DRAM: one partition per task 21-23 GB/s, two 26-27, the
+  // whole head 29). The partitions keep their own states and fold (attention_partition.h), so
+  // only the schedule changes.
+  int64_t parts_per_task = 1;
+  if (TiledKeys<Locator> && split) {
+    parts_per_task = std::max<int64_t>(1, parts_total * sh.hkv / (4 * ctx.num_threads()));
+  }
   struct Unit {  // a split (sequence, row block, kv heads): its partitions' states
     Task task;
     int64_t parts;
@@ -299,13 +384,14 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
     for (Unit& u : units) {
       u.slots = next;
       const int64_t nq = (u.task.r1 - u.task.r0) * group * (u.task.g1 - u.task.g0);
-      for (int64_t p = 0; p < u.parts; ++p) {
+      for (int64_t p = 0; p < u.parts; p += parts_per_task) {
+        const int64_t n = std::min(parts_per_task, u.parts - p);
         Task t = u.task;
         t.k_lo = p * kPart;
-        t.k_hi = (p + 1) * kPart;
+        t.k_hi = (p + n) * kPart;
         t.slots = next;
         tasks.push_back(t);
-        next += nq * state;
+        next += n * nq * state;
       }
     }
   }

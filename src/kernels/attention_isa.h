@@ -32,18 +32,31 @@ struct AttnBlockArgs {
   int32_t nvis;               // keys in the block's visible list (>= every query's count)
   const void* const* k_rows;  // nvis storage rows of K (D elements each), ascending position
   const void* const* v_rows;  // the matching V rows
+  // Key-tiled K (KvLayout::kPagedTiled): when not null, K comes from here instead of k_rows.
+  // Key u of the visible list is element u % 16 of chunk u / 16, and element d of that key
+  // is at k_chunks[u / 16] + d * kAttnLanes + u % 16 (storage elements): a chunk is 16 keys
+  // stored already transposed. Lanes at or past nvis in the last chunk hold other (stored)
+  // keys or unwritten slots: a kernel may load them but never uses their scores.
+  const void* const* k_chunks;
   AttnKvDType dtype;
   // Scratch, 64-byte aligned: kt [d][kAttnBlock] f32 (K transposed), vc [kAttnBlock][d] f32
   // (V widened), v_f32 [kAttnBlock] row pointers. Contents on entry are irrelevant.
   float* kt;
   float* vc;
   const float** v_f32;
+  // The same kv head's next key block, for prefetching while this one is computed (a hint
+  // only, never read as data; next_n == 0: none): its first next_n positions' V rows and the
+  // K chunks holding them (key-tiled K only).
+  const void* const* next_k_chunks;
+  const void* const* next_v_rows;
+  int32_t next_n;
   AttnQuery* queries;  // nq queries; those with count == 0 are left untouched
   int32_t nq;
   int64_t row_bytes;  // bytes of one K/V row (D * element size)
   // Bytes from each k_rows[u] / v_rows[u] that the kernel first demand-loads, one word per
   // cache line (0: none; row_bytes: this head; more: the task's following heads too, when they
-  // are adjacent in memory). Only a performance hint, always within the K/V tensors.
+  // are adjacent in memory). Always 0 with k_chunks (those blocks prefetch the next one
+  // instead). Only a performance hint, always within the K/V tensors.
   int64_t touch_bytes;
 };
 

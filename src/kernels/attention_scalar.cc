@@ -25,6 +25,13 @@ inline float Load(AttnKvDType dt, const void* row, int64_t d) {
   return static_cast<const float*>(row)[d];
 }
 
+// Element d of key u of the block's visible list, widened exactly: from its row, or from its
+// chunk when K is key-tiled (attention_isa.h).
+inline float KeyAt(const AttnBlockArgs& a, int32_t u, int64_t d) {
+  if (a.k_chunks != nullptr) return Load(a.dtype, a.k_chunks[u / kAttnLanes], d * kAttnLanes + u % kAttnLanes);
+  return Load(a.dtype, a.k_rows[u], d);
+}
+
 }  // namespace
 
 void AttendBlock(const AttnBlockArgs& a) {
@@ -41,7 +48,7 @@ void AttendBlock(const AttnBlockArgs& a) {
     // Scores: one sequential fma chain over d from +0, then one multiply by scale.
     for (int32_t u = 0; u < c; ++u) {
       float dot = 0.0f;
-      for (int64_t d = 0; d < dim; ++d) dot = std::fma(q.q[d], Load(a.dtype, a.k_rows[u], d), dot);
+      for (int64_t d = 0; d < dim; ++d) dot = std::fma(q.q[d], KeyAt(a, u, d), dot);
       q.scores[u] = dot * a.scale;
     }
     // Block max over 16 lanes (u % 16), fixed tree.

@@ -1,7 +1,10 @@
 #include "kv/paged_kv_cache.h"
 
+#include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace detinfer {
 
@@ -40,6 +43,7 @@ Result<PagedKvCache> PagedKvCache::Create(const KvCacheConfig& config) {
   PagedKvCache cache;
   cache.config_ = config;
   cache.row_elems_ = config.n_kv_heads * config.head_dim;
+  cache.tiled_ = config.block_size % kAttentionKeyChunk == 0;
   const size_t bytes = static_cast<size_t>(config.n_layers) * 2 * static_cast<size_t>(blocks) *
                        static_cast<size_t>(config.block_size) *
                        static_cast<size_t>(cache.row_elems_) * DTypeSize(config.dtype);
@@ -184,13 +188,78 @@ Status PagedKvCache::Publish(SeqId seq, std::span<const int32_t> tokens) {
   return Status::Ok();
 }
 
-size_t PagedKvCache::RowOffset(int64_t layer, bool value, int32_t block, int64_t slot) const {
-  const size_t per_side = static_cast<size_t>(num_blocks()) *
-                          static_cast<size_t>(config_.block_size) * static_cast<size_t>(row_elems_);
-  const size_t elems = (static_cast<size_t>(layer) * 2 + (value ? 1 : 0)) * per_side +
-                       (static_cast<size_t>(block) * static_cast<size_t>(config_.block_size) +
-                        static_cast<size_t>(slot)) * static_cast<size_t>(row_elems_);
-  return elems * DTypeSize(config_.dtype);
+size_t PagedKvCache::ElementOffset(int64_t layer, bool value, int32_t block, int64_t slot,
+                                   int64_t g, int64_t d) const {
+  const auto z = [](int64_t x) { return static_cast<size_t>(x); };
+  const size_t bs = z(config_.block_size), dim = z(config_.head_dim), nb = z(num_blocks());
+  const size_t per_side = nb * bs * z(row_elems_);
+  const size_t side = (z(layer) * 2 + (value ? 1 : 0)) * per_side;
+  size_t at;
+  if (!tiled_) {
+    at = ((z(block) * bs + z(slot)) * z(config_.n_kv_heads) + z(g)) * dim + z(d);
+  } else if (value) {  // [Hkv, num_blocks, block_size, D]
+    at = ((z(g) * nb + z(block)) * bs + z(slot)) * dim + z(d);
+  } else {  // [Hkv, num_blocks * block_size / 16, D, 16]
+    const size_t chunk = z(block) * (bs / 16) + z(slot) / 16;
+    at = ((z(g) * (nb * bs / 16) + chunk) * dim + z(d)) * 16 + z(slot) % 16;
+  }
+  return (side + at) * DTypeSize(config_.dtype);
+}
+
+namespace {
+
+// Copies n elements of `bytes` bytes each between a contiguous row and a strided run (stride
+// in elements). Typed loops: a memcpy per 2-byte element made K writes a visible part of
+// prefill.
+template <typename T>
+void StridedCopy(const uint8_t* src, int64_t src_stride, uint8_t* dst, int64_t dst_stride,
+                 int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T x;
+    std::memcpy(&x, src + i * src_stride * static_cast<int64_t>(sizeof(T)), sizeof(T));
+    std::memcpy(dst + i * dst_stride * static_cast<int64_t>(sizeof(T)), &x, sizeof(T));
+  }
+}
+
+void StridedCopy(size_t bytes, const uint8_t* src, int64_t src_stride, uint8_t* dst,
+                 int64_t dst_stride, int64_t n) {
+  if (bytes == 2) {
+    StridedCopy<uint16_t>(src, src_stride, dst, dst_stride, n);
+  } else {
+    StridedCopy<uint32_t>(src, src_stride, dst, dst_stride, n);
+  }
+}
+
+}  // namespace
+
+void PagedKvCache::StoreRow(int64_t layer, bool value, int32_t block, int64_t slot,
+                            const uint8_t* row) {
+  const size_t e = DTypeSize(config_.dtype), head = static_cast<size_t>(config_.head_dim) * e;
+  uint8_t* base = storage_.as<uint8_t>();
+  for (int64_t g = 0; g < config_.n_kv_heads; ++g) {
+    const uint8_t* src = row + static_cast<size_t>(g) * head;
+    if (!tiled_ || value) {  // a head's D elements are contiguous
+      std::memcpy(base + ElementOffset(layer, value, block, slot, g, 0), src, head);
+      continue;
+    }
+    StridedCopy(e, src, 1, base + ElementOffset(layer, value, block, slot, g, 0),
+                kAttentionKeyChunk, config_.head_dim);
+  }
+}
+
+void PagedKvCache::LoadRow(int64_t layer, bool value, int32_t block, int64_t slot,
+                           uint8_t* row) const {
+  const size_t e = DTypeSize(config_.dtype), head = static_cast<size_t>(config_.head_dim) * e;
+  const uint8_t* base = storage_.as<uint8_t>();
+  for (int64_t g = 0; g < config_.n_kv_heads; ++g) {
+    uint8_t* dst = row + static_cast<size_t>(g) * head;
+    const uint8_t* src = base + ElementOffset(layer, value, block, slot, g, 0);
+    if (!tiled_ || value) {
+      std::memcpy(dst, src, head);
+      continue;
+    }
+    StridedCopy(e, src, kAttentionKeyChunk, dst, 1, config_.head_dim);
+  }
 }
 
 Status PagedKvCache::Write(int64_t layer, SeqId seq, int64_t pos, int64_t n, const float* k,
@@ -206,7 +275,7 @@ Status PagedKvCache::Write(int64_t layer, SeqId seq, int64_t pos, int64_t n, con
                               std::to_string(pos) + ", " + std::to_string(pos + n) +
                               ") but only " + std::to_string(reserved) + " are reserved");
   }
-  auto* base = storage_.as<uint8_t>();
+  std::vector<uint8_t> row(static_cast<size_t>(row_elems_) * DTypeSize(config_.dtype));
   for (int64_t i = 0; i < n; ++i) {
     const int64_t p = pos + i;
     const int32_t block = s->blocks[static_cast<size_t>(p / config_.block_size)];
@@ -216,11 +285,11 @@ Status PagedKvCache::Write(int64_t layer, SeqId seq, int64_t pos, int64_t n, con
       return Status::Internal("kv cache: " + SeqName(seq) + " would overwrite shared block " +
                               std::to_string(block) + " at position " + std::to_string(p));
     }
-    // The one rounding of this K/V row (SPEC §K5).
-    ConvertFromF32(k + i * ld, config_.dtype, base + RowOffset(layer, false, block, slot),
-                   static_cast<size_t>(row_elems_));
-    ConvertFromF32(v + i * ld, config_.dtype, base + RowOffset(layer, true, block, slot),
-                   static_cast<size_t>(row_elems_));
+    // The one rounding of this K/V row (SPEC §K5), then its bytes placed by the layout.
+    ConvertFromF32(k + i * ld, config_.dtype, row.data(), static_cast<size_t>(row_elems_));
+    StoreRow(layer, false, block, slot, row.data());
+    ConvertFromF32(v + i * ld, config_.dtype, row.data(), static_cast<size_t>(row_elems_));
+    StoreRow(layer, true, block, slot, row.data());
   }
   return Status::Ok();
 }
@@ -248,34 +317,51 @@ std::span<const int32_t> PagedKvCache::BlockTable(SeqId seq) const {
   return it->second.blocks;
 }
 
-TensorView PagedKvCache::Keys(int64_t layer) const {
-  return TensorView::Contiguous(storage_.as<uint8_t>() + RowOffset(layer, false, 0, 0),
-                                config_.dtype,
-                                {num_blocks(), config_.block_size, config_.n_kv_heads,
-                                 config_.head_dim});
+KvView PagedKvCache::View(int64_t layer) const {
+  const int64_t nb = num_blocks(), bs = config_.block_size, h = config_.n_kv_heads,
+                d = config_.head_dim;
+  KvView kv;
+  kv.layout = layout();
+  const uint8_t* base = storage_.as<uint8_t>();
+  const void* k = base + ElementOffset(layer, false, 0, 0, 0, 0);
+  const void* v = base + ElementOffset(layer, true, 0, 0, 0, 0);
+  if (tiled_) {
+    kv.k = TensorView::Contiguous(k, config_.dtype, {h, nb * bs / kAttentionKeyChunk, d, kAttentionKeyChunk});
+    kv.v = TensorView::Contiguous(v, config_.dtype, {h, nb, bs, d});
+  } else {
+    kv.k = TensorView::Contiguous(k, config_.dtype, {nb, bs, h, d});
+    kv.v = TensorView::Contiguous(v, config_.dtype, {nb, bs, h, d});
+  }
+  return kv;
 }
 
-TensorView PagedKvCache::Values(int64_t layer) const {
-  return TensorView::Contiguous(storage_.as<uint8_t>() + RowOffset(layer, true, 0, 0),
-                                config_.dtype,
-                                {num_blocks(), config_.block_size, config_.n_kv_heads,
-                                 config_.head_dim});
-}
-
-Status PagedKvCache::ReadRow(int64_t layer, SeqId seq, int64_t pos, float* k, float* v) const {
+Result<std::pair<int32_t, int64_t>> PagedKvCache::Slot(SeqId seq, int64_t layer,
+                                                       int64_t pos) const {
   DETINFER_ASSIGN_OR_RETURN(const Sequence* s, Find(seq));
   if (layer < 0 || layer >= config_.n_layers || pos < 0 ||
       pos >= static_cast<int64_t>(s->blocks.size()) * config_.block_size) {
     return Status::OutOfRange("kv cache: no row for layer " + std::to_string(layer) +
                               " position " + std::to_string(pos) + " of " + SeqName(seq));
   }
-  const int32_t block = s->blocks[static_cast<size_t>(pos / config_.block_size)];
-  const int64_t slot = pos % config_.block_size;
-  const auto* base = storage_.as<uint8_t>();
-  ConvertToF32(config_.dtype, base + RowOffset(layer, false, block, slot), k,
-               static_cast<size_t>(row_elems_));
-  ConvertToF32(config_.dtype, base + RowOffset(layer, true, block, slot), v,
-               static_cast<size_t>(row_elems_));
+  return std::pair{s->blocks[static_cast<size_t>(pos / config_.block_size)],
+                   pos % config_.block_size};
+}
+
+Status PagedKvCache::ReadRow(int64_t layer, SeqId seq, int64_t pos, float* k, float* v) const {
+  DETINFER_ASSIGN_OR_RETURN(const auto slot, Slot(seq, layer, pos));
+  std::vector<uint8_t> row(static_cast<size_t>(row_elems_) * DTypeSize(config_.dtype));
+  LoadRow(layer, false, slot.first, slot.second, row.data());
+  ConvertToF32(config_.dtype, row.data(), k, static_cast<size_t>(row_elems_));
+  LoadRow(layer, true, slot.first, slot.second, row.data());
+  ConvertToF32(config_.dtype, row.data(), v, static_cast<size_t>(row_elems_));
+  return Status::Ok();
+}
+
+Status PagedKvCache::CopyStoredRow(int64_t layer, bool value, SeqId seq, int64_t pos,
+                                   std::vector<uint8_t>* out) const {
+  DETINFER_ASSIGN_OR_RETURN(const auto slot, Slot(seq, layer, pos));
+  out->resize(static_cast<size_t>(row_elems_) * DTypeSize(config_.dtype));
+  LoadRow(layer, value, slot.first, slot.second, out->data());
   return Status::Ok();
 }
 

@@ -5,8 +5,13 @@
 // views. SPEC §R2 (slot identity) follows: the stored row for position p is a function of the
 // first p+1 tokens only.
 //
-// Storage per layer, for K and for V alike: [num_blocks, block_size, n_kv_heads, head_dim] in the
-// storage dtype — the paged layout of kernels/attention.h's KvView.
+// Storage per layer, in the storage dtype, in one of kernels/attention.h's paged layouts:
+// * block_size a multiple of 16 — KvLayout::kPagedTiled (head-major, K in transposed chunks of
+//   16 keys): V [n_kv_heads, num_blocks, block_size, head_dim], K [n_kv_heads,
+//   num_blocks * block_size / 16, head_dim, 16]. Each head's K and V then form sequential runs
+//   that decode attention streams without transposing K (docs/attention.md, Speed).
+// * otherwise — KvLayout::kPaged: K and V [num_blocks, block_size, n_kv_heads, head_dim].
+// The layout decides only where a stored element lives, never its bits.
 #ifndef DETINFER_KV_PAGED_KV_CACHE_H_
 #define DETINFER_KV_PAGED_KV_CACHE_H_
 
@@ -19,6 +24,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "kernels/attention.h"
 #include "kv/block_allocator.h"
 #include "kv/prefix_index.h"
 
@@ -84,11 +90,15 @@ class PagedKvCache {
   };
   const PrefixStats& prefix_stats() const { return stats_; }
 
-  // Views of one layer's storage, [num_blocks, block_size, n_kv_heads, head_dim].
-  TensorView Keys(int64_t layer) const;
-  TensorView Values(int64_t layer) const;
+  KvLayout layout() const { return tiled_ ? KvLayout::kPagedTiled : KvLayout::kPaged; }
+  // One layer's storage as the attention op reads it (layout() above).
+  KvView View(int64_t layer) const;
   // The stored (rounded) K and V rows of one position, widened to f32 ([n_kv_heads*head_dim]).
   Status ReadRow(int64_t layer, SeqId seq, int64_t pos, float* k, float* v) const;
+  // The stored bytes of one position's K (value = false) or V row, [n_kv_heads, head_dim] in the
+  // storage dtype, whatever the layout.
+  Status CopyStoredRow(int64_t layer, bool value, SeqId seq, int64_t pos,
+                       std::vector<uint8_t>* out) const;
 
  private:
   struct Sequence {
@@ -99,12 +109,20 @@ class PagedKvCache {
   Result<Sequence*> Find(SeqId seq);
   Result<const Sequence*> Find(SeqId seq) const;
   Status AllocateOrEvict(int32_t n, std::vector<int32_t>* out);
-  size_t RowOffset(int64_t layer, bool value, int32_t block, int64_t slot) const;  // bytes
+  // Byte offset of element (head g, dim d) of the K or V row in slot `slot` of `block`.
+  size_t ElementOffset(int64_t layer, bool value, int32_t block, int64_t slot, int64_t g,
+                       int64_t d) const;
+  // Its storage row (block, slot) as [n_kv_heads, head_dim] bytes <-> the layout (per element
+  // where the layout scatters it).
+  void StoreRow(int64_t layer, bool value, int32_t block, int64_t slot, const uint8_t* row);
+  void LoadRow(int64_t layer, bool value, int32_t block, int64_t slot, uint8_t* row) const;
+  Result<std::pair<int32_t, int64_t>> Slot(SeqId seq, int64_t layer, int64_t pos) const;
 
   KvCacheConfig config_;
   BlockAllocator allocator_{0};
   AlignedBuffer storage_;
   int64_t row_elems_ = 0;  // n_kv_heads * head_dim
+  bool tiled_ = false;
   std::unordered_map<SeqId, Sequence> seqs_;
   bool prefix_on_ = false;
   PrefixIndex prefix_;

@@ -317,10 +317,7 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     if constexpr (F != Fault::kKvWriteBeforeAttend) DETINFER_RETURN_IF_ERROR(write_kv());
     int64_t kv_layer = l;
     if constexpr (F == Fault::kStaleLayerCache) kv_layer = StaleKvLayer(segs, l, c.n_layers);
-    KvView kv;
-    kv.k = cache.Keys(kv_layer);
-    kv.v = cache.Values(kv_layer);
-    kv.paged = true;
+    const KvView kv = cache.View(kv_layer);
     const TensorView av = TensorView::Contiguous(attn.data(), DType::kF32, {t_total, hq, hd});
     const TensorView lsev = TensorView::Contiguous(lse.data(), DType::kF32, {t_total, hq});
     if constexpr (F == Fault::kKvDtypeSkipRounding) {

@@ -68,7 +68,7 @@ Status AttendUnrounded(const KernelContext& ctx, const PagedKvCache& cache, int6
   KvView kv;
   kv.k = TensorView::Contiguous(k.data(), DType::kF32, {total, c.n_kv_heads, c.head_dim});
   kv.v = TensorView::Contiguous(v.data(), DType::kF32, {total, c.n_kv_heads, c.head_dim});
-  kv.paged = false;
+  kv.layout = KvLayout::kContiguous;
   return Attention(ctx, q, kv, seqs, opts, out, lse);
 }
 

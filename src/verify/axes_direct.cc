@@ -39,15 +39,12 @@ Status FeedPieces(const Transformer& model, const KernelContext& ctx, PagedKvCac
   return Status::Ok();
 }
 
-std::span<const uint8_t> StoredRow(const PagedKvCache& cache, int64_t layer, bool value, SeqId seq,
-                                   int64_t pos) {
-  const KvCacheConfig& c = cache.config();
-  const TensorView v = value ? cache.Values(layer) : cache.Keys(layer);
-  const int32_t block = cache.BlockTable(seq)[static_cast<size_t>(pos / c.block_size)];
-  const size_t esize = DTypeSize(c.dtype);
-  const size_t at = static_cast<size_t>(block * v.stride[0] + (pos % c.block_size) * v.stride[1]);
-  return {static_cast<const uint8_t*>(v.data) + at * esize,
-          static_cast<size_t>(c.n_kv_heads * c.head_dim) * esize};
+std::vector<uint8_t> StoredRow(const PagedKvCache& cache, int64_t layer, bool value, SeqId seq,
+                               int64_t pos) {
+  std::vector<uint8_t> row;
+  // Callers pass rows of the sequence they just fed; an error here is a caller bug.
+  if (!cache.CopyStoredRow(layer, value, seq, pos, &row).ok()) row.clear();
+  return row;
 }
 
 AxisDef SlotIdentityAxis() {

@@ -23,8 +23,9 @@ Status FeedPieces(const Transformer& model, const KernelContext& ctx, PagedKvCac
                   std::vector<std::vector<float>>* logits);
 
 // The stored bytes (storage dtype) of the K (value = false) or V row of (layer, pos) of `seq`.
-std::span<const uint8_t> StoredRow(const PagedKvCache& cache, int64_t layer, bool value, SeqId seq,
-                                   int64_t pos);
+// Empty when the cache has no such row.
+std::vector<uint8_t> StoredRow(const PagedKvCache& cache, int64_t layer, bool value, SeqId seq,
+                               int64_t pos);
 
 AxisDef SlotIdentityAxis();
 AxisDef ResumeAxis();

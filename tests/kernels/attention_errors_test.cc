@@ -122,7 +122,7 @@ TEST(AttentionErrorsTest, Sequences) {
   {  // paged: block ids out of range, too few blocks
     Fixture f;
     KvView kv;
-    kv.paged = true;
+    kv.layout = KvLayout::kPaged;
     kv.k = TensorView::Contiguous(f.k.data(), DType::kF32, {5, 2, 2, 16});
     kv.v = TensorView::Contiguous(f.v.data(), DType::kF32, {5, 2, 2, 16});
     std::vector<int32_t> blocks{0, 1, 2, 3, 5};
@@ -138,6 +138,39 @@ TEST(AttentionErrorsTest, Sequences) {
     f.seqs[0].blocks = ok;
     EXPECT_TRUE(f.Run(kv).ok());
   }
+}
+
+TEST(AttentionErrorsTest, KeyTiledPagedShapes) {
+  Fixture f;  // kv_len 10: one block of 16
+  std::vector<float> kt(2 * 2 * 16 * 16), vt(kt.size());
+  const auto view = [&](std::initializer_list<int64_t> k, std::initializer_list<int64_t> v) {
+    KvView kv;
+    kv.layout = KvLayout::kPagedTiled;
+    kv.k = TensorView::Contiguous(kt.data(), DType::kF32, k);
+    kv.v = TensorView::Contiguous(vt.data(), DType::kF32, v);
+    return kv;
+  };
+  std::vector<int32_t> blocks{1};
+  f.seqs[0].blocks = blocks;
+  EXPECT_TRUE(f.Run(view({2, 2, 16, 16}, {2, 2, 16, 16})).ok());
+  EXPECT_TRUE(FailsWith(f.Run(view({2, 2, 16, 16}, {2, 4, 8, 16})),
+                        {"block_size 8", "multiple of 16", "v [2, 4, 8, 16] f32"}));
+  EXPECT_TRUE(FailsWith(f.Run(view({2, 2, 16, 8}, {2, 2, 16, 16})),
+                        {"key-tiled k [2, 2, 16, 8] f32", "[2, 2, 16, 16]"}));
+  EXPECT_TRUE(FailsWith(f.Run(view({2, 3, 16, 16}, {2, 2, 16, 16})), {"key-tiled k [2, 3, 16, 16]"}));
+  EXPECT_TRUE(FailsWith(f.Run(view({2, 2, 16, 16}, {2, 2, 16, 8})), {"head dim 8", "D=16"}));
+  EXPECT_TRUE(FailsWith(f.Run(view({3, 2, 16, 16}, {3, 2, 16, 16})), {"Hq=4", "Hkv=3"}));
+  KvView strided = view({2, 1, 16, 16}, {2, 1, 16, 16});
+  strided.k.stride[2] = 32;  // rows of 16 keys with gaps between them
+  strided.k.stride[1] = 512;
+  strided.k.stride[0] = 1024;
+  std::vector<int32_t> first{0};
+  f.seqs[0].blocks = first;
+  EXPECT_TRUE(FailsWith(f.Run(strided), {"last two dims contiguous"}));
+  std::vector<int32_t> beyond{2};
+  f.seqs[0].blocks = beyond;
+  EXPECT_TRUE(FailsWith(f.Run(view({2, 2, 16, 16}, {2, 2, 16, 16})),
+                        {"block id 2", "[0, 2)", "[2, 2, 16, 16] f32"}));
 }
 
 TEST(AttentionErrorsTest, CacheAndPadded) {

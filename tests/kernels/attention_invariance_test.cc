@@ -119,6 +119,59 @@ TEST(AttentionInvarianceTest, PagedEqualsContiguous) {
   }
 }
 
+// Key-tiled paged storage (KvLayout::kPagedTiled) vs contiguous, bitwise: block sizes 16-128,
+// random block tables, every dtype, ISA path and thread count 1/3; a decode step and a prefill
+// chunk and a masked sequence (whose gapped blocks take the copied-row path) in one batch.
+TEST(AttentionInvarianceTest, KeyTiledPagedEqualsContiguous) {
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (const int64_t d : {48, 128}) {
+      const AttnDims dm{8, 2, d, dt};
+      const SeqData a = MakeSeq(dm, 1, 150, 71), b = MakeSeq(dm, 40, 90, 72, 0.7),
+                    c = MakeSeq(dm, 130, 130, 73), e = MakeSeq(dm, 3, 77, 74, 0.9);
+      const std::vector<const SeqData*> batch{&a, &b, &c, &e};
+      for (Isa isa : TestableIsas()) {
+        for (int threads : {1, 3}) {
+          auto h = MakeContext(isa, threads);
+          AttentionOptions opts;
+          const auto want = RunPacked(h.ctx, dm, batch, opts, 1);
+          for (int64_t bs : {16, 32, 48, 64, 128}) {
+            const auto got = RunPaged(h.ctx, dm, batch, opts, bs, static_cast<uint64_t>(bs + d), true);
+            for (size_t i = 0; i < batch.size(); ++i) {
+              ASSERT_TRUE(SameOut(got[i], want[i]))
+                  << IsaString(isa) << " " << DTypeName(dt) << " d=" << d << " threads=" << threads
+                  << " bs=" << bs << " seq=" << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Decode against several partitions of key-tiled storage (GQA group 4, the benchmark's
+// shape scaled down): the partition split, the next-block prefetch across scattered blocks
+// and the fold give the contiguous call's bits, causal and not, on every ISA and thread count.
+TEST(AttentionInvarianceTest, KeyTiledDecodeOverPartitionsEqualsContiguous) {
+  const AttnDims dm{8, 2, 128, DType::kBF16};
+  const SeqData a = MakeSeq(dm, 1, 1300, 81), b = MakeSeq(dm, 2, 1100, 82),
+                c = MakeSeq(dm, 1, 700, 83, 0.95);
+  const std::vector<const SeqData*> batch{&a, &b, &c};
+  for (bool causal : {true, false}) {
+    AttentionOptions opts;
+    opts.causal = causal;
+    const auto want = RunPacked(MakeContext(Isa::kScalar, 1).ctx, dm, batch, opts);
+    for (Isa isa : TestableIsas()) {
+      for (int threads : {1, 2, 3}) {
+        const auto got = RunPaged(MakeContext(isa, threads).ctx, dm, batch, opts, 16, 9, true);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          ASSERT_TRUE(SameOut(got[i], want[i])) << IsaString(isa) << " threads=" << threads
+                                                << " causal=" << causal << " seq=" << i;
+        }
+      }
+    }
+  }
+}
+
 // §A6, §A7: thread counts 1, 2, 3 and every ISA path give the scalar path's bits, over head
 // dims that exercise every tail (8, 24, 40, 64, 128, 256) and both masks.
 TEST(AttentionInvarianceTest, EveryIsaAndThreadCountMatchesScalar) {

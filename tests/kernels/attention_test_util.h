@@ -127,10 +127,13 @@ inline AttnOut RunOne(const KernelContext& ctx, const AttnDims& dm, const SeqDat
   return RunPacked(ctx, dm, {&s}, opts)[0];
 }
 
-// Paged call: every sequence's positions scattered over randomly chosen blocks of one pool.
+// Paged call: every sequence's positions scattered over randomly chosen blocks of one pool,
+// in the row-major paged layout or (tiled) the key-tiled one of KvLayout::kPagedTiled. Slots
+// no sequence uses hold 0x7f bytes (NaN in f16), which must never reach an output.
 inline std::vector<AttnOut> RunPaged(const KernelContext& ctx, const AttnDims& dm,
                                      const std::vector<const SeqData*>& seqs,
-                                     const AttentionOptions& opts, int64_t bs, uint64_t seed) {
+                                     const AttentionOptions& opts, int64_t bs, uint64_t seed,
+                                     bool tiled = false) {
   const size_t el = DTypeSize(dm.dtype);
   const int64_t krow = dm.hkv * dm.d, qrow = dm.hq * dm.d;
   int64_t nblocks = 0, tq = 0;
@@ -148,10 +151,26 @@ inline std::vector<AttnOut> RunPaged(const KernelContext& ctx, const AttnDims& d
     const int64_t nb = (s->kv_len + bs - 1) / bs;
     for (int64_t b = 0; b < nb; ++b) tables[i].push_back(perm[next++]);
     for (int64_t t = 0; t < s->kv_len; ++t) {
-      const size_t dst = static_cast<size_t>((tables[i][static_cast<size_t>(t / bs)] * bs + t % bs) * krow) * el;
+      const int64_t blk = tables[i][static_cast<size_t>(t / bs)], slot = t % bs;
       const size_t src = static_cast<size_t>(t * krow) * el;
-      std::memcpy(kb.data() + dst, s->k.bytes.data() + src, static_cast<size_t>(krow) * el);
-      std::memcpy(vb.data() + dst, s->v.bytes.data() + src, static_cast<size_t>(krow) * el);
+      if (!tiled) {
+        const size_t dst = static_cast<size_t>((blk * bs + slot) * krow) * el;
+        std::memcpy(kb.data() + dst, s->k.bytes.data() + src, static_cast<size_t>(krow) * el);
+        std::memcpy(vb.data() + dst, s->v.bytes.data() + src, static_cast<size_t>(krow) * el);
+        continue;
+      }
+      // V [Hkv, nblocks, bs, D]; K [Hkv, nblocks * bs / 16, D, 16] (attention.h).
+      for (int64_t g = 0; g < dm.hkv; ++g) {
+        const size_t head = src + static_cast<size_t>(g * dm.d) * el;
+        const size_t vdst = static_cast<size_t>(((g * nblocks + blk) * bs + slot) * dm.d) * el;
+        std::memcpy(vb.data() + vdst, s->v.bytes.data() + head, static_cast<size_t>(dm.d) * el);
+        const int64_t chunk = blk * (bs / 16) + slot / 16;
+        for (int64_t e = 0; e < dm.d; ++e) {
+          const size_t kdst =
+              static_cast<size_t>(((g * (nblocks * bs / 16) + chunk) * dm.d + e) * 16 + slot % 16) * el;
+          std::memcpy(kb.data() + kdst, s->k.bytes.data() + head + static_cast<size_t>(e) * el, el);
+        }
+      }
     }
     AttentionSeq a;
     a.q_begin = tq;
@@ -169,9 +188,14 @@ inline std::vector<AttnOut> RunPaged(const KernelContext& ctx, const AttnDims& d
   }
   std::vector<float> out(q.size()), lse(static_cast<size_t>(tq * dm.hq));
   KvView kv;
-  kv.paged = true;
-  kv.k = TensorView::Contiguous(kb.data(), dm.dtype, {nblocks, bs, dm.hkv, dm.d});
-  kv.v = TensorView::Contiguous(vb.data(), dm.dtype, {nblocks, bs, dm.hkv, dm.d});
+  kv.layout = tiled ? KvLayout::kPagedTiled : KvLayout::kPaged;
+  if (tiled) {
+    kv.k = TensorView::Contiguous(kb.data(), dm.dtype, {dm.hkv, nblocks * bs / 16, dm.d, 16});
+    kv.v = TensorView::Contiguous(vb.data(), dm.dtype, {dm.hkv, nblocks, bs, dm.d});
+  } else {
+    kv.k = TensorView::Contiguous(kb.data(), dm.dtype, {nblocks, bs, dm.hkv, dm.d});
+    kv.v = TensorView::Contiguous(vb.data(), dm.dtype, {nblocks, bs, dm.hkv, dm.d});
+  }
   const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {tq, dm.hq, dm.d}),
                               kv, as, opts,
                               TensorView::Contiguous(out.data(), DType::kF32, {tq, dm.hq, dm.d}),

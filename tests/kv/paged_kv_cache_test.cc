@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "test_util.h"
@@ -21,8 +24,14 @@ KvCacheConfig SmallConfig(DType dt) {
 }
 
 TEST(PagedKvCacheTest, RowsAreRoundedOnceOnWriteAndReadBackExactly) {
-  for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
-    auto cache = PagedKvCache::Create(SmallConfig(dt));
+  // Block size 4: the row-major paged layout; 16: the key-tiled one.
+  for (const auto& [dt, bs] : {std::pair{DType::kF32, 4}, std::pair{DType::kBF16, 4},
+                               std::pair{DType::kF16, 4}, std::pair{DType::kF32, 16},
+                               std::pair{DType::kBF16, 16}, std::pair{DType::kF16, 16}}) {
+    KvCacheConfig config = SmallConfig(dt);
+    config.block_size = bs;
+    auto cache = PagedKvCache::Create(config);
+    EXPECT_EQ(cache->layout(), bs == 16 ? KvLayout::kPagedTiled : KvLayout::kPaged);
     ASSERT_TRUE(cache.ok()) << cache.status().ToString();
     ASSERT_TRUE(cache->AddSequence(7).ok());
     ASSERT_TRUE(cache->Reserve(7, 11).ok());
@@ -51,6 +60,7 @@ TEST(PagedKvCacheTest, RowsAreRoundedOnceOnWriteAndReadBackExactly) {
 
 TEST(PagedKvCacheTest, BlockTableMapsPositionsToSlotsOfTheStorageView) {
   auto cache = PagedKvCache::Create(SmallConfig(DType::kF32));
+  ASSERT_EQ(cache->layout(), KvLayout::kPaged);
   ASSERT_TRUE(cache->AddSequence(1).ok());
   ASSERT_TRUE(cache->AddSequence(2).ok());
   ASSERT_TRUE(cache->Reserve(1, 4).ok());
@@ -61,11 +71,63 @@ TEST(PagedKvCacheTest, BlockTableMapsPositionsToSlotsOfTheStorageView) {
   const int64_t row = 24;
   const auto k = testing::RandomFloats(9 * row, 3), v = testing::RandomFloats(9 * row, 4);
   ASSERT_TRUE(cache->Write(0, 1, 0, 9, k.data(), v.data(), row).ok());
-  const TensorView keys = cache->Keys(0);
+  const KvView view = cache->View(0);
+  ASSERT_EQ(view.layout, KvLayout::kPaged);
   for (int64_t p = 0; p < 9; ++p) {
-    const float* stored = keys.as<float>() + (table[p / 4] * 4 + p % 4) * row;
-    ASSERT_TRUE(testing::BitsEqual(stored, k.data() + p * row, row)) << p;
+    const int64_t at = (table[p / 4] * 4 + p % 4) * row;
+    ASSERT_TRUE(testing::BitsEqual(view.k.as<float>() + at, k.data() + p * row, row)) << p;
+    ASSERT_TRUE(testing::BitsEqual(view.v.as<float>() + at, v.data() + p * row, row)) << p;
   }
+}
+
+// The key-tiled layout, element by element, from the formula in kernels/attention.h:
+// V [Hkv, num_blocks, bs, D]; K [Hkv, num_blocks * bs / 16, D, 16].
+TEST(PagedKvCacheTest, KeyTiledLayoutPlacesEveryElementWhereTheViewSays) {
+  KvCacheConfig c = SmallConfig(DType::kBF16);
+  c.block_size = 32;
+  c.capacity_tokens = 32 * 5;
+  auto cache = PagedKvCache::Create(c);
+  ASSERT_TRUE(cache.ok());
+  ASSERT_EQ(cache->layout(), KvLayout::kPagedTiled);
+  ASSERT_TRUE(cache->AddSequence(1).ok());
+  ASSERT_TRUE(cache->AddSequence(2).ok());
+  ASSERT_TRUE(cache->Reserve(1, 20).ok());
+  ASSERT_TRUE(cache->Reserve(2, 32).ok());
+  ASSERT_TRUE(cache->Reserve(1, 70).ok());  // blocks 0, 2, 3: not contiguous
+  const auto table = cache->BlockTable(1);
+  const int64_t h = 3, d = 8, row = h * d, n = 70, nb = cache->num_blocks();
+  const auto k = testing::RandomFloats(n * row, 5), v = testing::RandomFloats(n * row, 6);
+  ASSERT_TRUE(cache->Write(1, 1, 0, 33, k.data(), v.data(), row).ok());
+  ASSERT_TRUE(cache->Write(1, 1, 33, n - 33, k.data() + 33 * row, v.data() + 33 * row, row).ok());
+  const KvView view = cache->View(1);
+  ASSERT_EQ(view.layout, KvLayout::kPagedTiled);
+  EXPECT_EQ(view.k.ShapeString(), "[3, " + std::to_string(nb * 2) + ", 8, 16] bf16");
+  EXPECT_EQ(view.v.ShapeString(), "[3, " + std::to_string(nb) + ", 32, 8] bf16");
+  const uint16_t* ks = view.k.as<uint16_t>();
+  const uint16_t* vs = view.v.as<uint16_t>();
+  for (int64_t p = 0; p < n; ++p) {
+    const int64_t blk = table[static_cast<size_t>(p / 32)], slot = p % 32;
+    for (int64_t g = 0; g < h; ++g) {
+      for (int64_t e = 0; e < d; ++e) {
+        const int64_t chunk = blk * 2 + slot / 16;
+        const uint16_t want_k = F32ToBF16(k[static_cast<size_t>(p * row + g * d + e)]);
+        const uint16_t want_v = F32ToBF16(v[static_cast<size_t>(p * row + g * d + e)]);
+        ASSERT_EQ(ks[((g * nb * 2 + chunk) * d + e) * 16 + slot % 16], want_k) << p << " " << g << " " << e;
+        ASSERT_EQ(vs[((g * nb + blk) * 32 + slot) * d + e], want_v) << p << " " << g << " " << e;
+      }
+    }
+    std::vector<uint8_t> stored;
+    ASSERT_TRUE(cache->CopyStoredRow(1, false, 1, p, &stored).ok());
+    ASSERT_EQ(stored.size(), static_cast<size_t>(row * 2));
+    for (int64_t i = 0; i < row; ++i) {
+      uint16_t x;
+      std::memcpy(&x, stored.data() + i * 2, 2);
+      ASSERT_EQ(x, F32ToBF16(k[static_cast<size_t>(p * row + i)])) << p << " " << i;
+    }
+  }
+  std::vector<uint8_t> stored;
+  EXPECT_FALSE(cache->CopyStoredRow(1, true, 1, 96, &stored).ok());  // 3 blocks = 96 positions
+  EXPECT_FALSE(cache->CopyStoredRow(2, true, 1, 0, &stored).ok());   // no layer 2
 }
 
 TEST(PagedKvCacheTest, OutOfMemoryIsAnErrorThatLosesNothing) {
