@@ -173,9 +173,11 @@ void Widen(const AttnBlockArgs& a, int32_t nk16, bool widen_v) {
   }
 }
 
-// scores[u] = (fma chain over d) * scale for u < 16*NC, NQ queries at once.
-template <int NQ, int NC>
-void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
+// scores[u] = (fma chain over d) * scale for u < 16*NC, NQ queries at once. load_keys(d, k)
+// fills k[0 .. NC) with keys 16c .. 16c+15's element d (a kt row or a key-tiled chunk row).
+template <int NQ, int NC, typename LoadKeys>
+inline __attribute__((always_inline)) void ScoreTile(AttnQuery* const* qs, int64_t dim,
+                                                     float scale, LoadKeys load_keys) {
   __m512 acc[NQ][NC];
   for (int r = 0; r < NQ; ++r) {
     for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -184,8 +186,7 @@ void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
   for (int r = 0; r < NQ; ++r) qp[r] = qs[r]->q;
   for (int64_t d = 0; d < dim; ++d) {
     __m512 k[NC];
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; ++c) k[c] = _mm512_load_ps(kt + d * kB + 16 * c);
+    load_keys(d, k);
 #pragma GCC unroll 4
     for (int r = 0; r < NQ; ++r) {
       const __m512 b = _mm512_set1_ps(qp[r][d]);
@@ -197,6 +198,15 @@ void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
   for (int r = 0; r < NQ; ++r) {
     for (int c = 0; c < NC; ++c) _mm512_storeu_ps(qs[r]->scores + 16 * c, _mm512_mul_ps(acc[r][c], s));
   }
+}
+
+// Scores from kt (K transposed into scratch).
+template <int NQ, int NC>
+void Scores(AttnQuery* const* qs, const float* kt, int64_t dim, float scale) {
+  ScoreTile<NQ, NC>(qs, dim, scale, [kt](int64_t d, __m512* k) {
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; ++c) k[c] = _mm512_load_ps(kt + d * kB + 16 * c);
+  });
 }
 
 // Software prefetch into L2 (T1) of the next block's lines while this block computes. Why:
@@ -211,48 +221,29 @@ inline void PrefetchL2(const void* p) { _mm_prefetch(static_cast<const char*>(p)
 // Scores straight from key-tiled K (no kt scratch): chunk c's row d is the 16 keys' element d,
 // widened in the load; the lanes are the same keys as kt's, so the chains are the same. In a
 // partial last chunk (!FULL) lanes at or past nvis load +0 (their scores are never used).
+// Prefetches the next block's chunks, one hint per 64-byte line.
 template <int NQ, int NC, AttnKvDType DT, bool FULL>
 void ScoresTiled(AttnQuery* const* qs, const AttnBlockArgs& a) {
-  const void* const* chunks = a.k_chunks;
-  const int32_t nvis = a.nvis;
-  const int64_t dim = a.d;
-  const float scale = a.scale;
-  // The next block's chunks: one prefetch per 64-byte line of each chunk row.
   constexpr int64_t kElem = DT == AttnKvDType::kF32 ? 4 : 2;
   constexpr int64_t kRowsPerLine = 64 / (16 * kElem);  // chunk rows (d) per cache line
   const char* pf[NC];
   int npf = 0;
   for (int c = 0; c < NC && 16 * c < a.next_n; ++c) pf[npf++] = static_cast<const char*>(a.next_k_chunks[c]);
-  __m512 acc[NQ][NC];
-  for (int r = 0; r < NQ; ++r) {
-    for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_setzero_ps();
-  }
-  const float* qp[NQ];
-  for (int r = 0; r < NQ; ++r) qp[r] = qs[r]->q;
   __mmask16 m[NC];
-  for (int c = 0; c < NC; ++c) m[c] = DMask(nvis - 16 * c);
   const void* ck[NC];
-  for (int c = 0; c < NC; ++c) ck[c] = chunks[c];
-  for (int64_t d = 0; d < dim; ++d) {
+  for (int c = 0; c < NC; ++c) {
+    m[c] = DMask(a.nvis - 16 * c);
+    ck[c] = a.k_chunks[c];
+  }
+  ScoreTile<NQ, NC>(qs, a.d, a.scale, [&](int64_t d, __m512* k) {
     if (d % kRowsPerLine == 0) {
       for (int c = 0; c < npf; ++c) PrefetchL2(pf[c] + d * 16 * kElem);
     }
-    __m512 k[NC];
 #pragma GCC unroll 4
     for (int c = 0; c < NC; ++c) {
       k[c] = FULL ? LoadV<DT, false>(ck[c], d * 16) : Load16<DT>(ck[c], d * 16, m[c]);
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < NQ; ++r) {
-      const __m512 b = _mm512_set1_ps(qp[r][d]);
-#pragma GCC unroll 4
-      for (int c = 0; c < NC; ++c) acc[r][c] = _mm512_fmadd_ps(b, k[c], acc[r][c]);
-    }
-  }
-  const __m512 s = _mm512_set1_ps(scale);
-  for (int r = 0; r < NQ; ++r) {
-    for (int c = 0; c < NC; ++c) _mm512_storeu_ps(qs[r]->scores + 16 * c, _mm512_mul_ps(acc[r][c], s));
-  }
+  });
 }
 
 template <int NQ, AttnKvDType DT>
