@@ -336,16 +336,15 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
       break;
     }
   }
-  // Key-tiled storage: one kv head per task, whose K and V are then two sequential runs per
-  // partition that the kernel's prefetches follow (several heads per task interleave them).
-  if (TiledKeys<Locator> && split) heads = 1;
-  // Key-tiled storage: several consecutive partitions per task, as many as still leave about
-  // four tasks per thread. Each task start is a block read without a prefetch ahead of it
-  // (measured, decode S = 4096 from DRAM: one partition per task 21-23 GB/s, two 26-27, the
-  // whole head 29). The partitions keep their own states and fold (attention_partition.h), so
-  // only the schedule changes.
+  // Key-tiled storage: a task is one kv head (its K and V are then two sequential runs that
+  // the kernel's prefetches follow; several heads per task would interleave them) over several
+  // consecutive partitions, as many as still leave about four tasks per thread — each task
+  // start is a block read without a prefetch ahead of it (measured, decode S = 4096 from DRAM:
+  // one partition per task 21-23 GB/s, two 26-27, the whole head 29). The partitions keep their
+  // own states and fold (attention_partition.h), so only the schedule changes.
   int64_t parts_per_task = 1;
   if (TiledKeys<Locator> && split) {
+    heads = 1;
     parts_per_task = std::max<int64_t>(1, parts_total * sh.hkv / (4 * ctx.num_threads()));
   }
   struct Unit {  // a split (sequence, row block, kv heads): its partitions' states
