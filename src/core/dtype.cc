@@ -2,6 +2,10 @@
 
 #include <bit>
 #include <cstring>
+#include <string>
+
+#include "core/quant_blocks.h"
+#include "core/storage_format.h"
 
 namespace detinfer {
 
@@ -13,29 +17,21 @@ float BitsFloat(uint32_t u) { return std::bit_cast<float>(u); }
 }  // namespace
 
 size_t DTypeSize(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return 4;
-    case DType::kBF16: return 2;
-    case DType::kF16: return 2;
-  }
-  return 0;
+  const StorageFormat& f = FormatOf(dtype);
+  return f.quantised() ? 0 : f.block_bytes;
 }
 
-std::string_view DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return "f32";
-    case DType::kBF16: return "bf16";
-    case DType::kF16: return "f16";
-  }
-  return "?";
-}
+std::string_view DTypeName(DType dtype) { return FormatOf(dtype).name; }
 
 Result<DType> ParseDType(std::string_view name) {
-  if (name == "f32" || name == "fp32" || name == "float32") return DType::kF32;
-  if (name == "bf16" || name == "bfloat16") return DType::kBF16;
-  if (name == "f16" || name == "fp16" || name == "float16") return DType::kF16;
-  return Status::InvalidArgument("unknown dtype '" + std::string(name) +
-                                 "' (expected f32, bf16 or f16)");
+  if (name == "fp32" || name == "float32") return DType::kF32;
+  if (name == "bfloat16") return DType::kBF16;
+  if (name == "fp16" || name == "float16") return DType::kF16;
+  if (const StorageFormat* f = FormatOfName(name)) return f->dtype;
+  std::string all;
+  for (const StorageFormat& f : AllStorageFormats()) all += (all.empty() ? "" : ", ") + std::string(f.name);
+  return Status::InvalidArgument("unknown dtype '" + std::string(name) + "' (expected one of " +
+                                 all + ")");
 }
 
 uint16_t F32ToBF16(float value) {
@@ -118,6 +114,12 @@ void ConvertToF32(DType src_dtype, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = F16ToF32(s[i]);
       return;
     }
+    default: {
+      const StorageFormat& f = FormatOf(src_dtype);
+      WidenQuantBlocks(src_dtype, static_cast<const uint8_t*>(src),
+                       static_cast<int64_t>(n) / f.block_elems, dst);
+      return;
+    }
   }
 }
 
@@ -134,6 +136,12 @@ void ConvertFromF32(const float* src, DType dst_dtype, void* dst, size_t n) {
     case DType::kF16: {
       auto* d = static_cast<uint16_t*>(dst);
       for (size_t i = 0; i < n; ++i) d[i] = F32ToF16(src[i]);
+      return;
+    }
+    default: {
+      const StorageFormat& f = FormatOf(dst_dtype);
+      QuantizeBlocks(dst_dtype, src, static_cast<int64_t>(n) / f.block_elems,
+                     static_cast<uint8_t*>(dst));
       return;
     }
   }

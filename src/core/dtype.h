@@ -15,15 +15,16 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/dtype_id.h"
 #include "core/status.h"
 
 namespace detinfer {
 
-enum class DType : uint8_t { kF32 = 0, kBF16 = 1, kF16 = 2 };
-
+// Bytes per element of an element format (f32 4, bf16/f16 2); 0 for a block format, whose
+// sizes come from StorageBytes (core/storage_format.h).
 size_t DTypeSize(DType dtype);
-std::string_view DTypeName(DType dtype);             // "f32", "bf16", "f16"
-Result<DType> ParseDType(std::string_view name);     // inverse of DTypeName
+std::string_view DTypeName(DType dtype);             // "f32", "bf16", "q4_k", ...
+Result<DType> ParseDType(std::string_view name);     // inverse of DTypeName (+ aliases)
 
 uint16_t F32ToBF16(float value);
 float BF16ToF32(uint16_t bits);
@@ -31,6 +32,8 @@ uint16_t F32ToF16(float value);
 float F16ToF32(uint16_t bits);
 
 // Converts n elements between dtypes (src and dst must not overlap). f32 -> f32 is a copy.
+// For a block format n must be a multiple of its block size: widening follows the format's
+// rule (core/quant_blocks.h), narrowing is QuantizeBlocks' fixed row-local rule.
 void ConvertToF32(DType src_dtype, const void* src, float* dst, size_t n);
 void ConvertFromF32(const float* src, DType dst_dtype, void* dst, size_t n);
 

@@ -1,6 +1,9 @@
 #include "core/tensor.h"
 
 #include <cstddef>
+#include <string>
+
+#include "core/storage_format.h"
 
 namespace detinfer {
 
@@ -37,6 +40,10 @@ bool TensorView::is_contiguous() const {
   return true;
 }
 
+uint8_t* TensorView::row_bytes(int64_t i) const {
+  return static_cast<uint8_t*>(data) + StorageBytes(dtype, i * stride[0]);
+}
+
 std::string TensorView::ShapeString() const {
   std::string s = "[";
   for (int i = 0; i < rank; ++i) {
@@ -61,7 +68,18 @@ Status CheckTensorAnyDType(const TensorView& view, std::string_view name, int ra
   if (view.numel() == 0) return Status::Ok();
   if (view.data == nullptr) return Status::InvalidArgument(n + " is null (" +
                                                            view.ShapeString() + ")");
-  if (reinterpret_cast<uintptr_t>(view.data) % DTypeSize(view.dtype) != 0) {
+  const StorageFormat& format = FormatOf(view.dtype);
+  if (format.quantised()) {
+    for (int i = 0; i < rank; ++i) {
+      const int64_t step = i + 1 < rank ? view.stride[i] : view.shape[i];
+      if (step % format.block_elems != 0) {
+        return Status::InvalidArgument(n + " is " + std::string(format.ggml_name) + " (blocks of " +
+                                       std::to_string(format.block_elems) + ") but its rows of " +
+                                       std::to_string(step) + " elements are not whole blocks (" +
+                                       view.ShapeString() + ")");
+      }
+    }
+  } else if (reinterpret_cast<uintptr_t>(view.data) % DTypeSize(view.dtype) != 0) {
     return Status::InvalidArgument(n + " is not aligned to its element size (" +
                                    view.ShapeString() + ")");
   }

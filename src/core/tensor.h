@@ -42,6 +42,9 @@ struct TensorView {
   template <typename T> T* row(int64_t i) const {
     return static_cast<T*>(data) + i * stride[0];
   }
+  // The first byte of row `i` of a rank-2 view in any storage format (a block format's rows
+  // start on whole blocks: CheckTensor checks that its row stride is a multiple of the block).
+  uint8_t* row_bytes(int64_t i) const;
 };
 
 // Checks that `view` has the given rank and dtype, a non-null pointer (unless empty), a

@@ -21,14 +21,14 @@ constexpr int64_t kB = kAttnBlock;
 // Rows past the block's visible list read this (their scores are never used).
 alignas(64) const float kZeroRow[256] = {};
 
-template <AttnKvDType DT>
+template <DType DT>
 inline __m256 Load8(const void* row, int64_t d0) {
-  if constexpr (DT == AttnKvDType::kF32) {
+  if constexpr (DT == DType::kF32) {
     return _mm256_loadu_ps(static_cast<const float*>(row) + d0);
   } else {
     const __m128i h =
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d0));
-    if constexpr (DT == AttnKvDType::kBF16) {
+    if constexpr (DT == DType::kBF16) {
       return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     } else {
       return _mm256_cvtph_ps(h);
@@ -71,13 +71,13 @@ inline void Touch(const AttnBlockArgs& a) {
   __asm__ volatile("" : : "x"(sink));  // keep the loads; the value is never used
 }
 
-template <AttnKvDType DT>
+template <DType DT>
 void Widen(const AttnBlockArgs& a, int32_t nk16) {
   const int64_t dim = a.d;
   // Key-tiled K is stored transposed already: widen each chunk's rows (16 keys) in order,
   // prefetching the same rows of the next block's chunk into L2 (see attention_avx512.cc,
   // PrefetchL2: that block's V rows follow below).
-  constexpr int64_t kElem = DT == AttnKvDType::kF32 ? 4 : 2;
+  constexpr int64_t kElem = DT == DType::kF32 ? 4 : 2;
   for (int32_t t0 = 0; t0 < nk16 && a.k_chunks != nullptr; t0 += 16) {
     const void* chunk = a.k_chunks[t0 / 16];
     const char* next = t0 < a.next_n ? static_cast<const char*>(a.next_k_chunks[t0 / 16]) : nullptr;
@@ -104,7 +104,7 @@ void Widen(const AttnBlockArgs& a, int32_t nk16) {
       const char* next = static_cast<const char*>(a.next_v_rows[u]);
       for (int64_t off = 0; off < a.row_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T1);
     }
-    if constexpr (DT == AttnKvDType::kF32) {
+    if constexpr (DT == DType::kF32) {
       a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
     } else {
       float* dst = a.vc + u * dim;
@@ -238,9 +238,10 @@ void AttendBlock(const AttnBlockArgs& a) {
   const int32_t nk16 = (a.nvis + 15) / 16 * 16;
   Touch(a);
   switch (a.dtype) {
-    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16); break;
-    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16); break;
-    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16); break;
+    case DType::kF32: Widen<DType::kF32>(a, nk16); break;
+    case DType::kBF16: Widen<DType::kBF16>(a, nk16); break;
+    case DType::kF16: Widen<DType::kF16>(a, nk16); break;
+    default: break;  // K/V are never stored in a block format (checked by the driver)
   }
   AttnQuery* group[4];
   int n = 0;

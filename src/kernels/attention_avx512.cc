@@ -47,16 +47,16 @@ inline void StoreF(float* p, __mmask16 m, __m512 v) {
 }
 
 // 16 elements (fewer under `m`, the rest +0) of a storage row from element d0, widened exactly.
-template <AttnKvDType DT>
+template <DType DT>
 inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
-  if constexpr (DT == AttnKvDType::kF32) {
+  if constexpr (DT == DType::kF32) {
     const float* p = static_cast<const float*>(row) + d0;
     return m == kAll16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
   } else {
     const uint16_t* p = static_cast<const uint16_t*>(row) + d0;
     const __m256i h = m == kAll16 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
                                   : _mm256_maskz_loadu_epi16(m, p);
-    if constexpr (DT == AttnKvDType::kBF16) {
+    if constexpr (DT == DType::kBF16) {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     } else {
       return _mm512_cvtph_ps(h);
@@ -65,17 +65,17 @@ inline __m512 Load16(const void* row, int64_t d0, __mmask16 m) {
 }
 
 // Load16 with the mask known at compile time (MASKED: the 8-wide tail).
-template <AttnKvDType DT, bool MASKED>
+template <DType DT, bool MASKED>
 inline __m512 LoadV(const void* row, int64_t d0) {
   constexpr __mmask16 kHalf = static_cast<__mmask16>(0xff);
-  if constexpr (DT == AttnKvDType::kF32) {
+  if constexpr (DT == DType::kF32) {
     const float* p = static_cast<const float*>(row) + d0;
     return MASKED ? _mm512_maskz_loadu_ps(kHalf, p) : _mm512_loadu_ps(p);
   } else {
     const uint16_t* p = static_cast<const uint16_t*>(row) + d0;
     const __m256i h = MASKED ? _mm256_maskz_loadu_epi16(kHalf, p)
                              : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    if constexpr (DT == AttnKvDType::kBF16) {
+    if constexpr (DT == DType::kBF16) {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     } else {
       return _mm512_cvtph_ps(h);
@@ -136,7 +136,7 @@ inline void Touch(const AttnBlockArgs& a) {
   __asm__ volatile("" : : "x"(sink));  // keep the loads; the value is never used
 }
 
-template <AttnKvDType DT>
+template <DType DT>
 void Widen(const AttnBlockArgs& a, int32_t nk16, bool widen_v) {
   const int64_t dim = a.d;
   // Key-tiled K is stored transposed already: kt is each chunk's rows widened, no shuffles.
@@ -160,7 +160,7 @@ void Widen(const AttnBlockArgs& a, int32_t nk16, bool widen_v) {
     }
   }
   for (int32_t u = 0; u < a.nvis && widen_v; ++u) {
-    if constexpr (DT == AttnKvDType::kF32) {
+    if constexpr (DT == DType::kF32) {
       a.v_f32[u] = static_cast<const float*>(a.v_rows[u]);
     } else {
       float* dst = a.vc + u * dim;
@@ -222,9 +222,9 @@ inline void PrefetchL2(const void* p) { _mm_prefetch(static_cast<const char*>(p)
 // widened in the load; the lanes are the same keys as kt's, so the chains are the same. In a
 // partial last chunk (!FULL) lanes at or past nvis load +0 (their scores are never used).
 // Prefetches the next block's chunks, one hint per 64-byte line.
-template <int NQ, int NC, AttnKvDType DT, bool FULL>
+template <int NQ, int NC, DType DT, bool FULL>
 void ScoresTiled(AttnQuery* const* qs, const AttnBlockArgs& a) {
-  constexpr int64_t kElem = DT == AttnKvDType::kF32 ? 4 : 2;
+  constexpr int64_t kElem = DT == DType::kF32 ? 4 : 2;
   constexpr int64_t kRowsPerLine = 64 / (16 * kElem);  // chunk rows (d) per cache line
   const char* pf[NC];
   int npf = 0;
@@ -246,7 +246,7 @@ void ScoresTiled(AttnQuery* const* qs, const AttnBlockArgs& a) {
   });
 }
 
-template <int NQ, AttnKvDType DT>
+template <int NQ, DType DT>
 void ScoresTiledN(AttnQuery* const* qs, int nc, const AttnBlockArgs& a) {
   if (nc == 4 && a.nvis == 64) {  // whole blocks, the common case: plain loads
     ScoresTiled<NQ, 4, DT, true>(qs, a);
@@ -309,10 +309,10 @@ float OnlineSoftmax(AttnQuery& q) {
 // widened up front, as f32 (DT = kF32).
 // pf / npf: rows to prefetch (PrefetchL2), the same d range [d0, d0 + 16*NC) as this call
 // reads, one row per key step (npf == 0: none).
-template <int NQ, int NC, bool TAIL, AttnKvDType DT>
+template <int NQ, int NC, bool TAIL, DType DT>
 void Pv(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t d0,
         const void* const* pf, int32_t npf) {
-  constexpr int64_t kElem = DT == AttnKvDType::kF32 ? 4 : 2;
+  constexpr int64_t kElem = DT == DType::kF32 ? 4 : 2;
   constexpr int64_t kBytes = 16 * NC * kElem;  // bytes of each row this call reads
   constexpr __mmask16 kLast = TAIL ? static_cast<__mmask16>(0xff) : kAll16;
   const auto load = [](const float* p, int c) {
@@ -375,7 +375,7 @@ void Pv(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t
   }
 }
 
-template <int NQ, AttnKvDType DT>
+template <int NQ, DType DT>
 void PvAll(AttnQuery* const* qs, const float* alpha, const void* const* vf, int64_t dim,
            const void* const* pf, int32_t npf) {
   int64_t d0 = 0;
@@ -401,12 +401,12 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
   const int nc = (maxc + 15) / 16;
   if (!direct_v || a.k_chunks == nullptr) {
     ScoresN<NQ>(qs, nc, a.kt, a.d, a.scale);
-  } else if (a.dtype == AttnKvDType::kBF16) {
-    ScoresTiledN<NQ, AttnKvDType::kBF16>(qs, nc, a);
-  } else if (a.dtype == AttnKvDType::kF16) {
-    ScoresTiledN<NQ, AttnKvDType::kF16>(qs, nc, a);
+  } else if (a.dtype == DType::kBF16) {
+    ScoresTiledN<NQ, DType::kBF16>(qs, nc, a);
+  } else if (a.dtype == DType::kF16) {
+    ScoresTiledN<NQ, DType::kF16>(qs, nc, a);
   } else {
-    ScoresTiledN<NQ, AttnKvDType::kF32>(qs, nc, a);
+    ScoresTiledN<NQ, DType::kF32>(qs, nc, a);
   }
   float alpha[NQ];
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
@@ -414,13 +414,13 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
   // Prefetching the next block pays only where V streams from memory in this loop (one group).
   const int32_t npf = direct_v ? a.next_n : 0;
   if (!direct_v) {
-    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, vf_f32, a.d, nullptr, 0);
-  } else if (a.dtype == AttnKvDType::kBF16) {
-    PvAll<NQ, AttnKvDType::kBF16>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
-  } else if (a.dtype == AttnKvDType::kF16) {
-    PvAll<NQ, AttnKvDType::kF16>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
+    PvAll<NQ, DType::kF32>(qs, alpha, vf_f32, a.d, nullptr, 0);
+  } else if (a.dtype == DType::kBF16) {
+    PvAll<NQ, DType::kBF16>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
+  } else if (a.dtype == DType::kF16) {
+    PvAll<NQ, DType::kF16>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
   } else {
-    PvAll<NQ, AttnKvDType::kF32>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
+    PvAll<NQ, DType::kF32>(qs, alpha, a.v_rows, a.d, a.next_v_rows, npf);
   }
 }
 
@@ -433,9 +433,10 @@ void AttendBlock(const AttnBlockArgs& a) {
   const bool direct_v = active <= 4;
   Touch(a);
   switch (a.dtype) {
-    case AttnKvDType::kF32: Widen<AttnKvDType::kF32>(a, nk16, !direct_v); break;
-    case AttnKvDType::kBF16: Widen<AttnKvDType::kBF16>(a, nk16, !direct_v); break;
-    case AttnKvDType::kF16: Widen<AttnKvDType::kF16>(a, nk16, !direct_v); break;
+    case DType::kF32: Widen<DType::kF32>(a, nk16, !direct_v); break;
+    case DType::kBF16: Widen<DType::kBF16>(a, nk16, !direct_v); break;
+    case DType::kF16: Widen<DType::kF16>(a, nk16, !direct_v); break;
+    default: break;  // K/V are never stored in a block format (checked by the driver)
   }
   // Queries that see this block, four at a time (who shares a tile never changes a bit).
   AttnQuery* group[4];

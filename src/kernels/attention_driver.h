@@ -37,15 +37,6 @@ static_assert(kAttnBlock % kAttnLanes == 0, "blocks must hold whole 16-lane chun
 // whatever its task mates.
 inline constexpr int64_t kQueriesPerTask = 64;
 
-inline AttnKvDType ToKvDType(DType d) {
-  switch (d) {
-    case DType::kBF16: return AttnKvDType::kBF16;
-    case DType::kF16: return AttnKvDType::kF16;
-    case DType::kF32: break;
-  }
-  return AttnKvDType::kF32;
-}
-
 using BlockKernel = void (*)(const AttnBlockArgs&);
 
 // A locator whose K is key-tiled (KvLayout::kPagedTiled) also has
@@ -129,7 +120,7 @@ inline void FinishQuery(const TensorView& out, const TensorView& lse, const Atte
 }
 
 template <typename Locator>
-void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, AttnKvDType dtype,
+void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, DType dtype,
              size_t kv_elem, const AttentionSeq& seq, const Task& tk, const TensorView& out,
              const TensorView& lse, const Locator& loc) {
   const int64_t group = sh.hq / sh.hkv, dim = sh.d;
@@ -395,7 +386,7 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
     }
   }
   const BlockKernel kernel = SelectKernel(ctx.isa);
-  const AttnKvDType dtype = ToKvDType(kv_dtype);
+  const DType dtype = kv_dtype;
   const size_t elem = DTypeSize(kv_dtype);
   ctx.ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t t) {
     const Task& tk = tasks[static_cast<size_t>(t)];

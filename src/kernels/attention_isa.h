@@ -8,13 +8,14 @@
 
 #include <cstdint>
 
+#include "core/dtype_id.h"
+
 namespace detinfer::kernels {
 
 // Must equal kAttentionKeyBlock (checked in attention_driver.h) and be a multiple of 16.
 inline constexpr int kAttnBlock = 64;
 inline constexpr int kAttnLanes = 16;
 
-enum class AttnKvDType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
 
 // The running state of one query (owned by the driver, updated block after block).
 struct AttnQuery {
@@ -38,7 +39,7 @@ struct AttnBlockArgs {
   // stored already transposed. Lanes at or past nvis in the last chunk hold other (stored)
   // keys or unwritten slots: a kernel may load them but never uses their scores.
   const void* const* k_chunks;
-  AttnKvDType dtype;
+  DType dtype;
   // Scratch, 64-byte aligned: kt [d][kAttnBlock] f32 (K transposed), vc [kAttnBlock][d] f32
   // (V widened), v_f32 [kAttnBlock] row pointers. Contents on entry are irrelevant.
   float* kt;

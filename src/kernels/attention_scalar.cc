@@ -16,11 +16,11 @@ namespace {
 inline float Shift(float x, float y) { return x == y ? 0.0f : x - y; }
 
 // Element d of a storage row, widened exactly.
-inline float Load(AttnKvDType dt, const void* row, int64_t d) {
+inline float Load(DType dt, const void* row, int64_t d) {
   switch (dt) {
-    case AttnKvDType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(row)[d]);
-    case AttnKvDType::kF16: return F16ToF32(static_cast<const uint16_t*>(row)[d]);
-    case AttnKvDType::kF32: break;
+    case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(row)[d]);
+    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(row)[d]);
+    default: break;
   }
   return static_cast<const float*>(row)[d];
 }

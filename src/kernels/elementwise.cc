@@ -106,6 +106,9 @@ Status EmbeddingGather(const KernelContext& ctx, TensorView table, const int32_t
           break;
         case DType::kBF16: fns.widen_bf16(table.row<const uint16_t>(ids[i]), dst, d); break;
         case DType::kF16: fns.widen_f16(table.row<const uint16_t>(ids[i]), dst, d); break;
+        default:  // a block format: its own widening rule (core/quant_blocks.h)
+          ConvertToF32(dt, table.row_bytes(ids[i]), dst, static_cast<size_t>(d));
+          break;
       }
     }
   });

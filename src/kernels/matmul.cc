@@ -6,6 +6,7 @@
 
 #include "kernels/matmul_isa.h"
 #include "kernels/operand_checks.h"
+#include "kernels/qmatmul.h"
 #include "kernels/registry.h"
 
 namespace detinfer {
@@ -16,15 +17,6 @@ namespace {
 // outputs; see matmul.h for why it cannot change any bit.
 constexpr int64_t kRowsPerTask = 96;
 constexpr int64_t kPanelsPerTask = 8;
-
-kernels::PackedDType ToPacked(DType d) {
-  switch (d) {
-    case DType::kF32: return kernels::PackedDType::kF32;
-    case DType::kBF16: return kernels::PackedDType::kBF16;
-    case DType::kF16: return kernels::PackedDType::kF16;
-  }
-  return kernels::PackedDType::kF32;
-}
 
 }  // namespace
 
@@ -61,8 +53,9 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
   if (m == 0 || n == 0) return Status::Ok();
   if (k > 0 && w.data() == nullptr) return Status::InvalidArgument("matmul: weight is empty");
 
+  if (IsQuantised(w.dtype())) return kernels::QuantMatmul(ctx, x, w, bias, y);
   const kernels::MatmulArgs args{x.as<const float>(), x.stride[0], m, k, n,
-                                 w.data(), ToPacked(w.dtype()),
+                                 w.data(), w.dtype(),
                                  bias ? bias->as<const float>() : nullptr,
                                  y.as<float>(), y.stride[0]};
   static const auto kRegistry =

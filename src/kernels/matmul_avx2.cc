@@ -33,16 +33,16 @@ struct YmmPair {
     return {_mm256_fmadd_ps(x, w.lo, acc.lo), _mm256_fmadd_ps(x, w.hi, acc.hi)};
   }
   static Reg Add(Reg a, Reg b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
-  template <PackedDType DT>
+  template <DType DT>
   static Reg LoadW(const void* w, int64_t index) {
-    if constexpr (DT == PackedDType::kF32) {
+    if constexpr (DT == DType::kF32) {
       const float* f = static_cast<const float*>(w) + index;
       return {_mm256_loadu_ps(f), _mm256_loadu_ps(f + 8)};
     } else {
       const uint16_t* h = static_cast<const uint16_t*>(w) + index;
       const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
       const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 8));
-      if constexpr (DT == PackedDType::kBF16) {  // exact: bf16 is the top half of an f32
+      if constexpr (DT == DType::kBF16) {  // exact: bf16 is the top half of an f32
         return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(lo), 16)),
                 _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hi), 16))};
       } else {

@@ -21,14 +21,14 @@ struct Zmm {
   static Bcast Broadcast(float x) { return _mm512_set1_ps(x); }
   static Reg Fma(Bcast x, Reg w, Reg acc) { return _mm512_fmadd_ps(x, w, acc); }
   static Reg Add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
-  template <PackedDType DT>
+  template <DType DT>
   static Reg LoadW(const void* w, int64_t index) {
-    if constexpr (DT == PackedDType::kF32) {
+    if constexpr (DT == DType::kF32) {
       return _mm512_loadu_ps(static_cast<const float*>(w) + index);
     } else {
       const __m256i h = _mm256_loadu_si256(
           reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + index));
-      if constexpr (DT == PackedDType::kBF16) {
+      if constexpr (DT == DType::kBF16) {
         // bf16 -> f32 is exact: the 16 bits become the top half of the f32.
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
       } else {

@@ -4,16 +4,17 @@
 
 #include <cstdint>
 
+#include "core/dtype_id.h"
+
 namespace detinfer::kernels {
 
-enum class PackedDType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
 
 struct MatmulArgs {
   const float* x;      // [M, K], row stride ldx
   int64_t ldx;
   int64_t m, k, n;
   const void* w;       // packed panels: panel p, element (k, j) at (p * K + k) * 16 + j
-  PackedDType w_dtype;
+  DType w_dtype;
   const float* bias;   // [N] or null
   float* y;            // [M, N], row stride ldy
   int64_t ldy;

@@ -13,6 +13,7 @@
 
 #include "kernels/matmul_pack_isa.h"
 #include "kernels/operand_checks.h"
+#include "kernels/qmatmul.h"
 #include "kernels/registry.h"
 
 namespace detinfer {
@@ -97,7 +98,12 @@ Status MatrixPacker::Add(std::span<const TensorView> parts, PackedMatrix* out) {
   }
   job.parts.assign(parts.begin(), parts.end());
   const int64_t panels = (job.n + kMatmulPanelWidth - 1) / kMatmulPanelWidth;
-  job.bytes = static_cast<size_t>(panels * kMatmulPanelWidth * job.k) * DTypeSize(job.dtype);
+  if (IsQuantised(job.dtype)) {
+    // Rows are whole blocks (CheckTensorAnyDType); the packed panels keep the block structure.
+    job.bytes = static_cast<size_t>(panels) * kernels::QuantPanelBytes(job.dtype, job.k);
+  } else {
+    job.bytes = static_cast<size_t>(panels * kMatmulPanelWidth * job.k) * DTypeSize(job.dtype);
+  }
   job.offset = total_;
   total_ += (job.bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
   job.out = out;
@@ -138,7 +144,9 @@ Status MatrixPacker::Run(const KernelContext& ctx) {
       const int64_t panels = static_cast<int64_t>(j.bytes / panel_bytes);
       const int64_t p0 = first_at_or_after(lo), p1 = std::min(panels, first_at_or_after(hi));
       const Parts parts{j.parts, j.start};
-      if (DTypeSize(j.dtype) == 4) {
+      if (IsQuantised(j.dtype)) {
+        kernels::PackQuantPanels(j.parts, j.start, j.n, j.k, j.dtype, p0, p1, base + j.offset);
+      } else if (DTypeSize(j.dtype) == 4) {
         PackPanels<uint32_t>(parts, j.n, j.k, p0, p1, full32,
                              reinterpret_cast<uint32_t*>(base + j.offset));
       } else {
@@ -180,6 +188,7 @@ float PackedMatrix::At(int64_t n, int64_t k) const {
     case DType::kF32: return static_cast<const float*>(data_)[index];
     case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(data_)[index]);
     case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(data_)[index]);
+    default: return kernels::QuantPackedAt(dtype_, data_, k_, n, k);
   }
   return 0.f;
 }

@@ -8,11 +8,12 @@ namespace detinfer::kernels::scalar {
 
 namespace {
 
-float LoadW(const void* w, PackedDType dt, int64_t index) {
+float LoadW(const void* w, DType dt, int64_t index) {
   switch (dt) {
-    case PackedDType::kF32: return static_cast<const float*>(w)[index];
-    case PackedDType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(w)[index]);
-    case PackedDType::kF16: return F16ToF32(static_cast<const uint16_t*>(w)[index]);
+    case DType::kF32: return static_cast<const float*>(w)[index];
+    case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(w)[index]);
+    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(w)[index]);
+    default: break;  // block formats take the quantised kernel (qmatmul)
   }
   return 0.f;
 }

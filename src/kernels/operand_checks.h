@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "core/storage_format.h"
 #include "core/tensor.h"
 
 namespace detinfer::kernels {
@@ -41,7 +42,7 @@ inline bool Overlaps(const TensorView& a, const TensorView& b) {
     int64_t last = 0;
     for (int i = 0; i < v.rank; ++i) last += (v.shape[i] - 1) * v.stride[i];
     *begin = reinterpret_cast<uintptr_t>(v.data);
-    *end = *begin + static_cast<uintptr_t>(last + 1) * DTypeSize(v.dtype);
+    *end = *begin + static_cast<uintptr_t>(StorageBytes(v.dtype, last + 1));
     return true;
   };
   uintptr_t ab, ae, bb, be;

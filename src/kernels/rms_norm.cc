@@ -17,16 +17,7 @@ namespace {
 // with the same arithmetic whatever its neighbours, so the chunking only affects speed.
 constexpr int64_t kElementsPerTask = 16384;
 
-int WeightKind(DType dtype) {
-  switch (dtype) {
-    case DType::kBF16: return kernels::kRmsWeightBF16;
-    case DType::kF16: return kernels::kRmsWeightF16;
-    case DType::kF32: break;
-  }
-  return kernels::kRmsWeightF32;
-}
-
-using RowsFn = void (*)(const float*, int64_t, const void*, int, int64_t, float, float*,
+using RowsFn = void (*)(const float*, int64_t, const void*, DType, int64_t, float, float*,
                         int64_t, int64_t);
 
 RowsFn SelectRows(Isa isa) {
@@ -76,7 +67,7 @@ Status RmsNorm(const KernelContext& ctx, TensorView x, TensorView weight, float 
   if (m == 0 || d == 0) return Status::Ok();
 
   const RowsFn rows_fn = SelectRows(ctx.isa);
-  const int kind = WeightKind(weight.dtype);
+  const DType kind = weight.dtype;
   const int64_t rows_per_task = std::max<int64_t>(1, kElementsPerTask / d);
   const int64_t tasks = (m + rows_per_task - 1) / rows_per_task;
   ctx.ParallelFor(tasks, [&](int64_t t) {
@@ -121,7 +112,7 @@ Status RmsNormHeads(const KernelContext& ctx, TensorView x, TensorView weight, f
   if (m == 0 || heads == 0 || dh == 0) return Status::Ok();
 
   const RowsFn rows_fn = SelectRows(ctx.isa);
-  const int kind = WeightKind(weight.dtype);
+  const DType kind = weight.dtype;
   // Tasks are groups of whole tokens; each head is one independent "row" of length Dh.
   const int64_t tokens_per_task = std::max<int64_t>(1, kElementsPerTask / (heads * dh));
   const int64_t tasks = (m + tokens_per_task - 1) / tokens_per_task;

@@ -26,11 +26,11 @@ inline __m256 AccumulatePartial(const float* x, int64_t n, __m256 acc) {
 }
 
 // Eight weights widened exactly to f32 (bf16: 16-bit left shift; f16: vcvtph2ps).
-inline __m256 LoadWeights8(const void* w, int dtype, int64_t i) {
-  if (dtype == kRmsWeightF32) return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+inline __m256 LoadWeights8(const void* w, DType dtype, int64_t i) {
+  if (dtype == DType::kF32) return _mm256_loadu_ps(static_cast<const float*>(w) + i);
   const __m128i h =
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
-  if (dtype == kRmsWeightF16) return _mm256_cvtph_ps(h);
+  if (dtype == DType::kF16) return _mm256_cvtph_ps(h);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
@@ -63,7 +63,7 @@ float SumOfSquares(const float* x, int64_t d) {
 
 }  // namespace
 
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;
@@ -85,7 +85,7 @@ void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weigh
       alignas(32) float ws32[8] = {};
       for (int64_t k = 0; k < n; ++k) xs[k] = xr[i + k];
       const void* wtail;
-      if (weight_dtype == kRmsWeightF32) {
+      if (weight_dtype == DType::kF32) {
         for (int64_t k = 0; k < n; ++k) ws32[k] = static_cast<const float*>(weight)[i + k];
         wtail = ws32;
       } else {

@@ -22,10 +22,10 @@ inline __mmask16 TailMask(int64_t n) {  // lanes [0, n) for 0 < n < 16
 
 // Loads up to 16 weights (lanes outside `m` read as 0 and are never stored) widened to f32.
 // bf16 -> f32 is a 16-bit left shift; f16 -> f32 is vcvtph2ps; both exact.
-inline __m512 LoadWeights(const void* w, int dtype, int64_t i, __mmask16 m) {
-  if (dtype == kRmsWeightF32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
+inline __m512 LoadWeights(const void* w, DType dtype, int64_t i, __mmask16 m) {
+  if (dtype == DType::kF32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
   const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i);
-  if (dtype == kRmsWeightF16) return _mm512_maskz_cvtph_ps(kAll16, h);
+  if (dtype == DType::kF16) return _mm512_maskz_cvtph_ps(kAll16, h);
   const __m512i wide = _mm512_maskz_cvtepu16_epi32(kAll16, h);
   return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll16, wide, 16));
 }
@@ -60,7 +60,7 @@ float SumOfSquares(const float* x, int64_t d) {
 
 }  // namespace
 
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;

@@ -3,31 +3,29 @@
 //
 // RmsNormRows normalises `rows` rows of length d. Row r starts at x + r * x_stride and is
 // written to out + r * out_stride (out may equal x; then x_stride must equal out_stride).
-// `weight` holds d elements of dtype weight_dtype (one of the kRmsWeight* constants).
+// `weight` holds d elements of dtype weight_dtype (f32, bf16 or f16).
 // Every path computes the same bits; see rms_norm.h for the order of operations.
 #ifndef DETINFER_KERNELS_RMS_NORM_ISA_H_
 #define DETINFER_KERNELS_RMS_NORM_ISA_H_
 
 #include <cstdint>
 
+#include "core/dtype_id.h"
+
 namespace detinfer::kernels {
 
-inline constexpr int kRmsWeightF32 = 0;
-inline constexpr int kRmsWeightBF16 = 1;
-inline constexpr int kRmsWeightF16 = 2;
-
 namespace scalar {
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows);
 }  // namespace scalar
 
 namespace avx2 {
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows);
 }  // namespace avx2
 
 namespace avx512 {
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows);
 }  // namespace avx512
 

@@ -10,10 +10,10 @@ namespace detinfer::kernels::scalar {
 
 namespace {
 
-float LoadWeight(const void* w, int dtype, int64_t i) {
+float LoadWeight(const void* w, DType dtype, int64_t i) {
   switch (dtype) {
-    case kRmsWeightBF16: return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
-    case kRmsWeightF16: return F16ToF32(static_cast<const uint16_t*>(w)[i]);
+    case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(w)[i]);
+    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(w)[i]);
     default: return static_cast<const float*>(w)[i];
   }
 }
@@ -36,7 +36,7 @@ float SumOfSquares(const float* x, int64_t d) {
 
 }  // namespace
 
-void RmsNormRows(const float* x, int64_t x_stride, const void* weight, int weight_dtype,
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/storage_format.h"
 #include "model/byte_reader.h"
 #include "model/tensor_source.h"
 
@@ -203,21 +204,28 @@ class GgufParser {
     uint64_t rel_offset = 0;
     DETINFER_RETURN_IF_ERROR(r_.Read(what + " type", &t.ggml_type));
     DETINFER_RETURN_IF_ERROR(r_.Read(what + " offset", &rel_offset));
-    if (t.ggml_type == kGgmlTypeF32) {
-      t.dtype = DType::kF32;
-    } else if (t.ggml_type == kGgmlTypeF16) {
-      t.dtype = DType::kF16;
-    } else if (t.ggml_type == kGgmlTypeBF16) {
-      t.dtype = DType::kBF16;
-    } else {
+    const StorageFormat* format = FormatOfGgmlType(t.ggml_type);
+    if (format == nullptr) {
+      std::string known;
+      for (const StorageFormat& f : AllStorageFormats()) {
+        known += (known.empty() ? "" : ", ") + std::string(f.ggml_name);
+      }
       return Status::Unsupported(path + ": " + what + " has ggml type " +
                                  GgmlTypeName(t.ggml_type) + " (" +
-                                 std::to_string(t.ggml_type) +
-                                 "); detinfer reads F32, F16 and BF16, not quantised types");
+                                 std::to_string(t.ggml_type) + "); detinfer reads " + known);
+    }
+    t.dtype = format->dtype;
+    // A block format stores whole blocks along the innermost dimension.
+    if (format->quantised() && (t.ne.empty() || t.ne[0] % format->block_elems != 0)) {
+      return Status::InvalidArgument(
+          path + ": " + what + " is " + std::string(format->ggml_name) + " (blocks of " +
+          std::to_string(format->block_elems) + ") but its row length ne[0] = " +
+          (t.ne.empty() ? std::string("none") : std::to_string(t.ne[0])) +
+          " is not a multiple of the block");
     }
     int64_t numel;
     if (!CheckedNumel(t.ne.data(), static_cast<int>(t.ne.size()), &numel) ||
-        !CheckedBytes(numel, DTypeSize(t.dtype), &t.nbytes)) {
+        !CheckedBytes(numel / format->block_elems, format->block_bytes, &t.nbytes)) {
       std::string dims;
       for (int64_t d : t.ne) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
       return Status::InvalidArgument(path + ": " + what + " dims [" + dims +
@@ -257,7 +265,8 @@ class GgufParser {
       }
       // The map is page-aligned, so the file offset decides the pointer's alignment (an
       // alignment smaller than the element size could otherwise misalign it).
-      if (begin % DTypeSize(t.dtype) != 0) {
+      const size_t elem = IsQuantised(t.dtype) ? 2 : DTypeSize(t.dtype);  // blocks: f16 scales
+      if (begin % elem != 0) {
         return Status::InvalidArgument(path + ": tensor '" + name + "' starts at file offset " +
                                        std::to_string(begin) + ", not aligned to its " +
                                        std::string(DTypeName(t.dtype)) + " elements");

@@ -4,8 +4,10 @@
 // general.alignment (default 32), then the data section that tensor offsets are relative to.
 //
 // Everything is checked when the file is opened: every length, count and offset against the
-// bytes remaining; dims non-negative with a product that fits in int64; tensor type F32, F16
-// or BF16 (others, e.g. the quantised types, are Unsupported naming the tensor and type);
+// bytes remaining; dims non-negative with a product that fits in int64; a tensor type of the
+// storage-format table (core/storage_format.h: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q4_K, Q5_K, Q6_K; others, e.g. IQ*, Q2_K, Q3_K, are Unsupported naming the tensor and type),
+// with a row length (ne[0]) of whole blocks;
 // offsets multiples of the alignment; tensors inside the file and not overlapping; no
 // duplicate keys or tensor names. Strings and arrays are views into the map, so a crafted count
 // cannot make the reader allocate more than a small multiple of the file's size.
@@ -30,8 +32,7 @@ enum class GgufType : uint32_t {
 };
 std::string_view GgufTypeName(GgufType type);  // "u32", "string", "array", ...
 
-// ggml tensor type ids detinfer reads.
-inline constexpr uint32_t kGgmlTypeF32 = 0, kGgmlTypeF16 = 1, kGgmlTypeBF16 = 30;
+// The types detinfer reads, with their ids, are the storage-format table's (FormatOfGgmlType).
 std::string GgmlTypeName(uint32_t type);  // "F32", "Q4_K", ... or "type 99"
 
 inline constexpr uint64_t kGgufDefaultAlignment = 32;

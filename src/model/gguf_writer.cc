@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/storage_format.h"
 #include "model/file_sink.h"
 #include "model/tensor_roles.h"
 
@@ -18,20 +19,24 @@ namespace {
 // gguf_type values of the GGUF spec.
 enum : uint32_t { kGgufU32 = 4, kGgufF32 = 6, kGgufString = 8 };
 // ggml_type values.
-uint32_t GgmlType(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kBF16: return 30;
-  }
-  return 0;
-}
-// llama_ftype: ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_BF16 = 32.
-uint32_t FileType(DType dtype) {
+uint32_t GgmlType(DType dtype) { return FormatOf(dtype).ggml_type; }
+// llama_ftype of the file's main format: ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2,
+// MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7, MOSTLY_Q5_0 = 8, MOSTLY_Q5_1 = 9, MOSTLY_Q4_K_S = 14,
+// MOSTLY_Q4_K_M = 15, MOSTLY_Q5_K_S = 16, MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_BF16 = 32.
+// `mixed` marks a K-quant mix (Q4_K_M, Q5_K_M: some tensors in Q6_K).
+uint32_t FileType(DType dtype, bool mixed) {
   switch (dtype) {
     case DType::kF32: return 0;
     case DType::kF16: return 1;
     case DType::kBF16: return 32;
+    case DType::kQ8_0: return 7;
+    case DType::kQ4_0: return 2;
+    case DType::kQ4_1: return 3;
+    case DType::kQ5_0: return 8;
+    case DType::kQ5_1: return 9;
+    case DType::kQ4_K: return mixed ? 15 : 14;
+    case DType::kQ5_K: return mixed ? 17 : 16;
+    case DType::kQ6_K: return 18;
   }
   return 0;
 }
@@ -128,7 +133,13 @@ Status WriteGguf(const ModelWeights& w, const std::string& path) {
   kv.KvStr("general.architecture", arch);
   kv.KvU32("general.alignment", kGgufWriteAlignment);
   kv.KvStr("general.name", "detinfer-" + arch);
-  kv.KvU32("general.file_type", FileType(w.token_embedding.dtype));
+  // The file's main format is that of the first layer's wq; a K-quant mix has Q6_K tensors too.
+  const DType main_dtype = w.layers.empty() ? w.token_embedding.dtype : w.layers[0].wq.dtype;
+  bool mixed = false;
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.wv, &l.w_down}) mixed = mixed || t->dtype != main_dtype;
+  }
+  kv.KvU32("general.file_type", FileType(main_dtype, mixed || w.lm_head.dtype != main_dtype));
   kv.KvU32(arch + ".context_length", u32(c.max_seq_len));
   kv.KvU32(arch + ".embedding_length", u32(c.dim));
   kv.KvU32(arch + ".block_count", u32(c.n_layers));

@@ -43,6 +43,7 @@ std::string_view TorchDType(DType dtype) {
     case DType::kF32: return "float32";
     case DType::kBF16: return "bfloat16";
     case DType::kF16: return "float16";
+    default: break;
   }
   return "?";
 }

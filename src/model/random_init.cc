@@ -1,9 +1,12 @@
 #include "model/random_init.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/buffer.h"
+#include "core/storage_format.h"
 
 namespace detinfer {
 
@@ -94,6 +97,11 @@ float RandomInitValue(const ModelConfig& c, uint64_t seed, TensorRole role, int6
 }
 
 Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed, DType dtype) {
+  return InitRandomModel(config, seed, WeightRecipe{dtype, false});
+}
+
+Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed,
+                                     const WeightRecipe& recipe) {
   const std::string who = "random model";
   DETINFER_RETURN_IF_ERROR(config.Validate(who));
   DETINFER_RETURN_IF_ERROR(CheckArchFeatures(config, who));
@@ -104,22 +112,25 @@ Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed, D
   w.layers.resize(static_cast<size_t>(config.n_layers));
   for (const auto& [role, layer] : ListRoles(config)) {
     const std::vector<int64_t> shape = ExpectedShape(config, role);
-    const DType stored = IsVectorRole(role) ? DType::kF32 : dtype;
+    const DType stored = RecipeDType(recipe, role, layer, config.n_layers, shape.back());
     int64_t n = 1;
     for (int64_t s : shape) n *= s;
-    auto buf = AlignedBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(stored));
+    auto buf = AlignedBuffer::Allocate(StorageBytes(stored, n));
     if (!buf.ok()) {
       return Status::ResourceExhausted("random model: cannot allocate " + EntryName(role, layer) +
                                        ": " + buf.status().message());
     }
     void* data = buf->data();
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = RandomInitValue(config, seed, role, layer, i);
-      switch (stored) {
-        case DType::kF32: static_cast<float*>(data)[i] = v; break;
-        case DType::kBF16: static_cast<uint16_t*>(data)[i] = F32ToBF16(v); break;
-        case DType::kF16: static_cast<uint16_t*>(data)[i] = F32ToF16(v); break;
+    // Row by row: the f32 draws, then the one conversion rule of the stored format (a block
+    // format's quantiser is row-local, so the bytes do not depend on how rows are grouped).
+    const int64_t row_len = shape.back();
+    std::vector<float> row(static_cast<size_t>(row_len));
+    for (int64_t r = 0; r < n / std::max<int64_t>(row_len, 1); ++r) {
+      for (int64_t i = 0; i < row_len; ++i) {
+        row[static_cast<size_t>(i)] = RandomInitValue(config, seed, role, layer, r * row_len + i);
       }
+      ConvertFromF32(row.data(), stored, static_cast<uint8_t*>(data) + StorageBytes(stored, r * row_len),
+                     static_cast<size_t>(row_len));
     }
     TensorView& slot = Slot(w, role, layer);
     slot = shape.size() == 1 ? TensorView::Contiguous(data, stored, {shape[0]})

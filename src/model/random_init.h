@@ -25,6 +25,7 @@
 #include "core/status.h"
 #include "model/config.h"
 #include "model/tensor_roles.h"
+#include "model/weight_recipe.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -33,6 +34,9 @@ namespace detinfer {
 // as given (it only says how the rows are to be read). The result owns its buffers, has
 // format kHuggingFace and source "random:seed=<seed>".
 Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed, DType dtype);
+// The same draws stored as `recipe` says (block formats quantised row by row).
+Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed,
+                                     const WeightRecipe& recipe);
 
 // The f32 value InitRandomModel draws for element `index` of tensor (role, layer) before any
 // rounding to `dtype`: exposed so that tests can check the rounding against it.

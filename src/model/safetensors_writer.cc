@@ -16,6 +16,7 @@ std::string_view SafetensorsDTypeName(DType dtype) {
     case DType::kF32: return "F32";
     case DType::kBF16: return "BF16";
     case DType::kF16: return "F16";
+    default: break;
   }
   return "?";
 }

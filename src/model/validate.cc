@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/quant_blocks.h"
+#include "core/storage_format.h"
 #include "core/tensor.h"
 
 namespace detinfer {
@@ -25,11 +27,29 @@ Status ExpectShape(const ModelWeights& w, const TensorView& v, const std::string
     return Status::InvalidArgument(where + " has shape " + v.ShapeString() + ", expected " +
                                    want.ShapeString() + " (" + meaning + ")");
   }
-  if (v.dtype != DType::kF32 && v.dtype != DType::kBF16 && v.dtype != DType::kF16) {
+  if (static_cast<int>(v.dtype) >= kNumDTypes) {
     return Status::InvalidArgument(where + " has an unknown dtype");
+  }
+  const StorageFormat& format = FormatOf(v.dtype);
+  if (format.quantised() && want.rank != 2) {
+    return Status::InvalidArgument(where + " is " + std::string(format.ggml_name) +
+                                   ", but only matrices may be quantised (norms and biases are "
+                                   "f32, bf16 or f16)");
   }
   DETINFER_RETURN_IF_ERROR(CheckTensorAnyDType(v, where, want.rank));
   if (!v.is_contiguous()) return Status::InvalidArgument(where + " is not contiguous");
+  if (format.quantised()) {
+    // A NaN or Inf scale would turn a whole block into NaN: refused here, naming the block.
+    // This reads every block's scales, i.e. the whole tensor — which the packer reads next.
+    const int64_t blocks = v.numel() / format.block_elems;
+    const int64_t bad = FirstNonFiniteScale(v.dtype, static_cast<const uint8_t*>(v.data), blocks);
+    if (bad >= 0) {
+      return Status::InvalidArgument(where + " (" + std::string(format.ggml_name) + ") block " +
+                                     std::to_string(bad) + " (row " +
+                                     std::to_string(bad * format.block_elems / v.shape[1]) +
+                                     ") has a NaN or Inf scale");
+    }
+  }
   return Status::Ok();
 }
 

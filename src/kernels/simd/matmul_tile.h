@@ -24,7 +24,7 @@ namespace {
 
 constexpr int64_t kKBlock = 256;
 
-template <typename P, PackedDType DT, int MR, int NP>
+template <typename P, DType DT, int MR, int NP>
 void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   typename P::Reg acc[MR][NP];
   typename P::Mask mask[NP];
@@ -76,7 +76,7 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
 using MicroFn = void (*)(const MatmulArgs&, int64_t, int64_t, int64_t, int64_t);
 
 // kTable[mr-1][np-1] for 1 <= mr <= MRMax, 1 <= np <= NPMax.
-template <typename P, PackedDType DT, int MRMax, int NPMax>
+template <typename P, DType DT, int MRMax, int NPMax>
 struct MicroTable {
   MicroFn fn[MRMax][NPMax];
   constexpr MicroTable() : fn() { Fill<1>(); }
@@ -97,7 +97,7 @@ struct MicroTable {
 };
 
 // Rows [m0, m1) x panels [p0, p1), tiles of up to MRMax x NPMax.
-template <typename P, PackedDType DT, int MRMax, int NPMax>
+template <typename P, DType DT, int MRMax, int NPMax>
 void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static constexpr MicroTable<P, DT, MRMax, NPMax> kTable;
   const bool small_m = (m1 - m0) <= MRMax;
@@ -122,9 +122,10 @@ void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p
 template <typename P, int MRMax, int NPMax>
 void TileDispatch(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   switch (a.w_dtype) {
-    case PackedDType::kF32: TileLoop<P, PackedDType::kF32, MRMax, NPMax>(a, m0, m1, p0, p1); break;
-    case PackedDType::kBF16: TileLoop<P, PackedDType::kBF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
-    case PackedDType::kF16: TileLoop<P, PackedDType::kF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case DType::kF32: TileLoop<P, DType::kF32, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case DType::kBF16: TileLoop<P, DType::kBF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case DType::kF16: TileLoop<P, DType::kF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    default: break;  // block formats take the quantised kernel (qmatmul.h)
   }
 }
 

@@ -1,0 +1,89 @@
+// Block-format matmul: activation quantisation and the split into tasks (kernels/qmatmul.h).
+#include "kernels/qmatmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/qmatmul_isa.h"
+#include "kernels/registry.h"
+#include "kernels/simd/qmatmul_layout.h"
+
+namespace detinfer {
+
+void QuantizeActivationRow(const float* x, int64_t k, int8_t* q, float* dx, int32_t* s16) {
+  for (int64_t g = 0; g < k / 32; ++g) {
+    const float* xg = x + 32 * g;
+    int8_t* qg = q + 32 * g;
+    bool finite = true;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      finite = finite && std::isfinite(xg[i]);
+      amax = std::max(amax, std::fabs(xg[i]));
+    }
+    if (!finite) {
+      dx[g] = std::numeric_limits<float>::quiet_NaN();
+      std::fill(qg, qg + 32, int8_t{0});
+    } else {
+      dx[g] = amax / 127.0f;
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (int i = 0; i < 32; ++i) {
+        const float r = std::nearbyint(xg[i] * inv);  // ties to even (the default mode)
+        qg[i] = static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      int32_t s = 0;
+      for (int i = 0; i < 16; ++i) s += qg[16 * h + i];
+      s16[2 * g + h] = s;
+    }
+  }
+}
+
+namespace kernels {
+
+namespace {
+
+// A task is a block of rows x a block of panels; only who computes what (qmatmul.h).
+constexpr int64_t kRowsPerTask = 64;
+constexpr int64_t kPanelsPerTask = 8;
+
+}  // namespace
+
+Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+                   const TensorView* bias, const TensorView& y) {
+  const int64_t m = x.shape[0], k = x.shape[1], n = w.n();
+  static const auto kRegistry =
+      CpuOpRegistry("quantised matmul", &scalar::QMatmulTile, &avx2::QMatmulTile,
+                    &avx512::QMatmulTile);
+  DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
+  // Step 1, row by row (each row's result is its own, whoever computes it).
+  std::vector<int8_t> xq(static_cast<size_t>(m * k));
+  std::vector<float> xd(static_cast<size_t>(m * (k / 32)));
+  std::vector<int32_t> xs(static_cast<size_t>(m * (k / 16)));
+  const int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1));
+  ctx.ParallelFor((m + rows - 1) / rows, [&](int64_t t) {
+    for (int64_t r = t * rows; r < std::min(m, (t + 1) * rows); ++r) {
+      QuantizeActivationRow(x.as<const float>() + r * x.stride[0], k, xq.data() + r * k,
+                            xd.data() + r * (k / 32), xs.data() + r * (k / 16));
+    }
+  });
+  const QMatmulArgs args{xq.data(), xd.data(), xs.data(), k, k / 32, k / 16, m, k, n,
+                         w.dtype(), static_cast<const uint8_t*>(w.data()),
+                         QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
+                         y.as<float>(), y.stride[0]};
+  const int64_t panels = w.num_panels();
+  const int64_t row_tasks = (m + kRowsPerTask - 1) / kRowsPerTask;
+  const int64_t panel_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  ctx.ParallelFor(row_tasks * panel_tasks, [&](int64_t t) {
+    const int64_t rt = t / panel_tasks, pt = t % panel_tasks;
+    const int64_t m0 = rt * kRowsPerTask, m1 = std::min(m, m0 + kRowsPerTask);
+    const int64_t p0 = pt * kPanelsPerTask, p1 = std::min(panels, p0 + kPanelsPerTask);
+    tile(args, m0, m1, p0, p1);
+  });
+  return Status::Ok();
+}
+
+}  // namespace kernels
+}  // namespace detinfer

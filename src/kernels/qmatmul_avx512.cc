@@ -1,0 +1,13 @@
+// The AVX-512 path of the block-format matmul runs the 256-bit integer tile of
+// kernels/simd/qmatmul_tile.h (compiled here with the AVX-512 flags). A 512-bit tile (and
+// VNNI's vpdpbusd, whose integer sums are the same exact integers) is a speed change only.
+#include "kernels/qmatmul_isa.h"
+#include "kernels/simd/qmatmul_tile.h"
+
+namespace detinfer::kernels::avx512 {
+
+void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  QTileDispatch(a, m0, m1, p0, p1);
+}
+
+}  // namespace detinfer::kernels::avx512

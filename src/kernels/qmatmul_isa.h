@@ -1,0 +1,37 @@
+// Per-ISA entry points of the block-format matmul (declarations only; the contract is in
+// kernels/qmatmul.h, the packed layout in kernels/simd/qmatmul_layout.h).
+#ifndef DETINFER_KERNELS_QMATMUL_ISA_H_
+#define DETINFER_KERNELS_QMATMUL_ISA_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype_id.h"
+
+namespace detinfer::kernels {
+
+struct QMatmulArgs {
+  const int8_t* xq;   // [M, K] activations quantised per 32 k (qmatmul.h), row stride ldq
+  const float* xd;    // [M, K/32] their scales, row stride ldd
+  const int32_t* xs;  // [M, K/16] sums of xq over each 16 k, row stride lds
+  int64_t ldq, ldd, lds;
+  int64_t m, k, n;
+  DType w_dtype;
+  const uint8_t* w;   // packed panels, panel p at w + p * panel_bytes
+  size_t panel_bytes;
+  const float* bias;  // [N] or null
+  float* y;           // [M, N], row stride ldy
+  int64_t ldy;
+};
+
+// Computes y rows [m0, m1) for the output columns of panels [p0, p1).
+#define DETINFER_DECLARE_QMATMUL(ns) \
+  namespace ns { void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1); }
+DETINFER_DECLARE_QMATMUL(scalar)
+DETINFER_DECLARE_QMATMUL(avx2)
+DETINFER_DECLARE_QMATMUL(avx512)
+#undef DETINFER_DECLARE_QMATMUL
+
+}  // namespace detinfer::kernels
+
+#endif  // DETINFER_KERNELS_QMATMUL_ISA_H_

@@ -1,0 +1,195 @@
+// The block-format matmul tile on 256-bit integer SIMD (AVX2), included by qmatmul_avx2.cc and
+// qmatmul_avx512.cc (which runs the same instructions: one loop, one statement of the order).
+//
+// A ymm holds one half-panel (8 output columns) x 4 k as bytes, so one vpmaddubsw + vpmaddwd
+// pair gives each column's 4-product integer sum in its own 32-bit lane: lanes stay output
+// columns, as in the fp32 matmul, and the group's integer dot product is exact whatever the
+// order of its additions. The fp32 steps after it are those of qmatmul.h, in its order.
+//
+// Saturation: vpmaddubsw adds two u8 x s8 products in int16. Activations are in [-127, 127];
+// weights are at most 63 (6-bit), or for Q8_0 |q| <= 128 via the sign trick (|w| times x with
+// w's sign), so a pair is at most 2 * 128 * 127 = 32512 < 32767: never saturated.
+//
+// Everything here has internal linkage (cmake/Flags.cmake).
+#ifndef DETINFER_KERNELS_SIMD_QMATMUL_TILE_H_
+#define DETINFER_KERNELS_SIMD_QMATMUL_TILE_H_
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/qmatmul_isa.h"
+#include "kernels/simd/qmatmul_layout.h"
+
+namespace detinfer::kernels {
+namespace {
+
+template <int V>
+struct QConst {
+  static constexpr int value = V;
+};
+
+template <int T, int N, typename Fn>
+inline void QUnroll(Fn&& fn) {
+  if constexpr (T < N) {
+    fn(QConst<T>{});
+    QUnroll<T + 1, N>(fn);
+  }
+}
+
+inline __m256i QLoad(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Vector s = 2t + h of a quant group (qmatmul_layout.h): 32 bytes, columns 8h..8h+7 x 4 k.
+template <DType F, int S>
+inline __m256i QUnpack(const uint8_t* grp) {
+  constexpr QLayout l = LayoutOf(F);
+  if constexpr (l.bits == 8) {
+    return QLoad(grp + 32 * S);
+  } else {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i w = QLoad(grp + 32 * (S / 2));
+    __m256i v = (S % 2) ? _mm256_and_si256(_mm256_srli_epi16(w, 4), low4) : _mm256_and_si256(w, low4);
+    if constexpr (l.bits == 5) {
+      constexpr int b = S % 8;
+      const __m256i plane = QLoad(grp + 256 + 32 * (S / 8));
+      const __m256i hb = b < 4 ? _mm256_slli_epi16(plane, 4 - b) : _mm256_srli_epi16(plane, b - 4);
+      v = _mm256_or_si256(v, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+    } else if constexpr (l.bits == 6) {
+      constexpr int b = S % 4;
+      const __m256i plane = QLoad(grp + 256 + 32 * (S / 4));
+      __m256i hb = plane;
+      if constexpr (b == 0) hb = _mm256_slli_epi16(plane, 4);
+      if constexpr (b == 1) hb = _mm256_slli_epi16(plane, 2);
+      if constexpr (b == 3) hb = _mm256_srli_epi16(plane, 2);
+      v = _mm256_or_si256(v, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+    }
+    return v;
+  }
+}
+
+inline int32_t QLoad4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+// MR rows from m, half h of panel p: y[m + r, 16p + 8h ...] for the columns that exist.
+template <DType F, int MR, int H>
+void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
+  constexpr int h = H;
+  constexpr QLayout l = LayoutOf(F);
+  const uint8_t* panel = a.w + static_cast<size_t>(p) * a.panel_bytes;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 acc[MR];
+  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
+  const int64_t records = a.k / l.block_k;
+  for (int64_t rb = 0; rb < records; ++rb) {
+    const uint8_t* rec = panel + static_cast<size_t>(rb) * l.record_bytes();
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 16 * h)));
+    __m256 dmin = _mm256_setzero_ps();
+    if constexpr (l.has_min) {
+      dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 32 + 16 * h)));
+    }
+    for (int gi = 0; gi < l.groups(); ++gi) {
+      const int64_t g = rb * l.groups() + gi;
+      const uint8_t* grp = rec + l.header_bytes + static_cast<size_t>(gi) * l.group_bytes;
+      __m256i dot_a[MR], dot_b[MR];
+      for (int r = 0; r < MR; ++r) dot_a[r] = dot_b[r] = _mm256_setzero_si256();
+      const int8_t* xq[MR];
+      for (int r = 0; r < MR; ++r) xq[r] = a.xq + (m + r) * a.ldq + 32 * g;
+      QUnroll<0, 8>([&](auto t) {
+        constexpr int T = decltype(t)::value;
+        const __m256i w = QUnpack<F, 2 * T + H>(grp);
+        const __m256i wabs = l.bits == 8 ? _mm256_abs_epi8(w) : w;
+        for (int r = 0; r < MR; ++r) {
+          __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
+          if constexpr (l.bits == 8) xb = _mm256_sign_epi8(xb, w);
+          const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xb), ones);
+          if (T < 4) {
+            dot_a[r] = _mm256_add_epi32(dot_a[r], s);
+          } else {
+            dot_b[r] = _mm256_add_epi32(dot_b[r], s);
+          }
+        }
+      });
+      __m256 s = d, mn = dmin;
+      __m256i sc_a = _mm256_setzero_si256(), sc_b = sc_a;
+      if constexpr (l.k_scales) {
+        const auto bytes8 = [&](int at) {
+          return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + at + 16 * gi + 8 * h)));
+        };
+        s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(bytes8(64)));
+        mn = _mm256_xor_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(bytes8(192))), sign);
+      }
+      if constexpr (l.q6_scales) {
+        sc_a = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi) + 8 * h)));
+        sc_b = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi + 1) + 8 * h)));
+      }
+      for (int r = 0; r < MR; ++r) {
+        const int32_t bs_a = a.xs[(m + r) * a.lds + 2 * g], bs_b = a.xs[(m + r) * a.lds + 2 * g + 1];
+        __m256i pi;
+        if constexpr (l.q6_scales) {
+          pi = _mm256_add_epi32(
+              _mm256_mullo_epi32(sc_a, _mm256_sub_epi32(dot_a[r], _mm256_set1_epi32(l.offset * bs_a))),
+              _mm256_mullo_epi32(sc_b, _mm256_sub_epi32(dot_b[r], _mm256_set1_epi32(l.offset * bs_b))));
+        } else {
+          pi = _mm256_add_epi32(dot_a[r], dot_b[r]);
+          if constexpr (l.offset != 0) pi = _mm256_sub_epi32(pi, _mm256_set1_epi32(l.offset * (bs_a + bs_b)));
+        }
+        const __m256 dx = _mm256_set1_ps(a.xd[(m + r) * a.ldd + g]);
+        acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dx, s), _mm256_cvtepi32_ps(pi), acc[r]);
+        if constexpr (l.has_min) {
+          acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dx, mn), _mm256_set1_ps(static_cast<float>(bs_a + bs_b)), acc[r]);
+        }
+      }
+    }
+  }
+  const int64_t n0 = p * 16 + 8 * h;
+  const int64_t valid = a.n - n0 < 8 ? a.n - n0 : 8;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lane);
+  for (int r = 0; r < MR; ++r) {
+    __m256 out = acc[r];
+    if (a.bias != nullptr) out = _mm256_add_ps(out, _mm256_maskload_ps(a.bias + n0, mask));
+    _mm256_maskstore_ps(a.y + (m + r) * a.ldy + n0, mask, out);
+  }
+}
+
+using QMicroFn = void (*)(const QMatmulArgs&, int64_t, int64_t);
+
+template <DType F>
+void QTileLoop(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  constexpr int kMaxRows = 4;
+  static constexpr QMicroFn kFns[kMaxRows][2] = {
+      {&QMicro<F, 1, 0>, &QMicro<F, 1, 1>}, {&QMicro<F, 2, 0>, &QMicro<F, 2, 1>},
+      {&QMicro<F, 3, 0>, &QMicro<F, 3, 1>}, {&QMicro<F, 4, 0>, &QMicro<F, 4, 1>}};
+  for (int64_t m = m0; m < m1; m += kMaxRows) {
+    const int64_t mr = m1 - m < kMaxRows ? m1 - m : kMaxRows;
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int h = 0; h < 2; ++h) {
+        if (p * 16 + 8 * h >= a.n) break;
+        kFns[mr - 1][h](a, m, p);
+      }
+    }
+  }
+}
+
+inline void QTileDispatch(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  switch (a.w_dtype) {
+    case DType::kQ8_0: QTileLoop<DType::kQ8_0>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_0: QTileLoop<DType::kQ4_0>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_1: QTileLoop<DType::kQ4_1>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_0: QTileLoop<DType::kQ5_0>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_1: QTileLoop<DType::kQ5_1>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_K: QTileLoop<DType::kQ4_K>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_K: QTileLoop<DType::kQ5_K>(a, m0, m1, p0, p1); break;
+    case DType::kQ6_K: QTileLoop<DType::kQ6_K>(a, m0, m1, p0, p1); break;
+    default: break;
+  }
+}
+
+}  // namespace
+}  // namespace detinfer::kernels
+
+#endif  // DETINFER_KERNELS_SIMD_QMATMUL_TILE_H_

@@ -1,0 +1,54 @@
+#include "model/weight_recipe.h"
+
+#include "core/storage_format.h"
+
+namespace detinfer {
+
+namespace {
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third between.
+bool MoreBits(int64_t layer, int64_t n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+DType Fallback(DType d) {
+  switch (d) {
+    case DType::kQ4_K: return DType::kQ5_0;
+    case DType::kQ5_K: return DType::kQ5_1;
+    case DType::kQ6_K: return DType::kQ8_0;
+    default: return DType::kF16;
+  }
+}
+
+}  // namespace
+
+std::string WeightRecipe::name() const {
+  return std::string(FormatOf(base).name) + (k_mix ? "_m" : "");
+}
+
+Result<WeightRecipe> ParseWeightRecipe(std::string_view name) {
+  if (name == "q4_k_m" || name == "Q4_K_M") return WeightRecipe{DType::kQ4_K, true};
+  if (name == "q5_k_m" || name == "Q5_K_M") return WeightRecipe{DType::kQ5_K, true};
+  if (name == "q4_k_s" || name == "Q4_K_S") return WeightRecipe{DType::kQ4_K, false};
+  if (name == "q5_k_s" || name == "Q5_K_S") return WeightRecipe{DType::kQ5_K, false};
+  auto d = ParseDType(name);
+  if (!d.ok()) {
+    return Status::InvalidArgument(d.status().message() + ", or q4_k_m / q5_k_m");
+  }
+  return WeightRecipe{*d, false};
+}
+
+DType RecipeDType(const WeightRecipe& recipe, TensorRole role, int64_t layer, int64_t n_layers,
+                  int64_t row_len) {
+  if (IsVectorRole(role)) return DType::kF32;
+  DType d = recipe.base;
+  if (recipe.k_mix && (role == TensorRole::kLmHead ||
+                       ((role == TensorRole::kWv || role == TensorRole::kDown) &&
+                        MoreBits(layer, n_layers)))) {
+    d = DType::kQ6_K;
+  }
+  while (row_len % FormatOf(d).block_elems != 0) d = Fallback(d);
+  return d;
+}
+
+}  // namespace detinfer
