@@ -6,6 +6,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
+#include "kernels/qmatmul.h"
 #include "kernels/reduction_order.h"
 
 namespace detinfer {
@@ -22,6 +23,7 @@ std::string ScheduleDescription(const ScheduleInputs& in) {
          "; attention_partition=" + std::to_string(kAttentionPartition) +
          "; matmul_panel=" + std::to_string(kMatmulPanelWidth) +
          "; reduction_lanes=" + std::to_string(kReductionLanes) +
+         "; block_matmul=" + kBlockMatmulRule +
          "; isa=" + std::string(IsaName(in.isa)) +
          "; kv_dtype=" + std::string(DTypeName(in.kv_dtype)) +
          "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash);

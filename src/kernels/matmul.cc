@@ -74,4 +74,41 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
   return Status::Ok();
 }
 
+int64_t FusedMatrix::n() const {
+  int64_t n = 0;
+  for (const PackedMatrix& r : runs) n += r.n();
+  return n;
+}
+
+Status Matmul(const KernelContext& ctx, const TensorView& x, const FusedMatrix& w,
+              const TensorView* bias, const TensorView& y) {
+  if (w.runs.size() == 1) return Matmul(ctx, x, w.runs[0], bias, y);
+  DETINFER_RETURN_IF_ERROR(CheckTensor(y, "matmul: y", 2, DType::kF32));
+  if (y.shape[1] != w.n()) {
+    return Status::InvalidArgument("matmul: y is " + y.ShapeString() + " but the fused weight has " +
+                                   std::to_string(w.n()) + " columns");
+  }
+  if (bias != nullptr) {
+    DETINFER_RETURN_IF_ERROR(CheckTensor(*bias, "matmul: bias", 1, DType::kF32));
+    if (bias->shape[0] != w.n()) {
+      return Status::InvalidArgument("matmul: bias is " + bias->ShapeString() + " but N=" +
+                                     std::to_string(w.n()));
+    }
+  }
+  int64_t col = 0;
+  for (const PackedMatrix& r : w.runs) {
+    TensorView ys = y, bs;
+    ys.data = y.as<float>() + col;
+    ys.shape[1] = r.n();
+    if (bias != nullptr) {
+      bs = *bias;
+      bs.data = bias->as<float>() + col;
+      bs.shape[0] = r.n();
+    }
+    DETINFER_RETURN_IF_ERROR(Matmul(ctx, x, r, bias != nullptr ? &bs : nullptr, ys));
+    col += r.n();
+  }
+  return Status::Ok();
+}
+
 }  // namespace detinfer

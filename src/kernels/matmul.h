@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/dtype.h"
@@ -64,9 +65,21 @@ class PackedMatrix {
   DType dtype_ = DType::kF32;
 };
 
+// Several weights with the same K used as one output [sum N_i, K] whose parts may be stored in
+// different formats (a K-quant mix keeps wv in Q6_K beside Q4_K wq/wk): consecutive parts of
+// one dtype share a PackedMatrix ("run"). Every output column keeps its own arithmetic, so the
+// columns are bit-identical to one matmul per part, and to PackRows when there is one run.
+struct FusedMatrix {
+  std::vector<PackedMatrix> runs;
+  int64_t n() const;
+};
+
 // y [M, N] f32 = x [M, K] f32 · w^T (+ bias [N] f32 when bias is non-null).
 // y must not overlap x or bias. Errors name the operand and both shapes.
 Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+              const TensorView* bias, const TensorView& y);
+// The same over a fused weight: each run writes its columns of y (and reads its bias slice).
+Status Matmul(const KernelContext& ctx, const TensorView& x, const FusedMatrix& w,
               const TensorView* bias, const TensorView& y);
 
 }  // namespace detinfer

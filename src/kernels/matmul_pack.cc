@@ -111,6 +111,20 @@ Status MatrixPacker::Add(std::span<const TensorView> parts, PackedMatrix* out) {
   return Status::Ok();
 }
 
+Status MatrixPacker::Add(std::span<const TensorView> parts, FusedMatrix* out) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i == 0 || parts[i].dtype != parts[i - 1].dtype) starts.push_back(i);
+  }
+  if (starts.empty()) return Status::InvalidArgument("matmul: no weight to pack");
+  out->runs.assign(starts.size(), PackedMatrix());  // sized once: Run writes through pointers
+  for (size_t r = 0; r < starts.size(); ++r) {
+    const size_t end = r + 1 < starts.size() ? starts[r + 1] : parts.size();
+    DETINFER_RETURN_IF_ERROR(Add(parts.subspan(starts[r], end - starts[r]), &out->runs[r]));
+  }
+  return Status::Ok();
+}
+
 Status MatrixPacker::Run(const KernelContext& ctx) {
   static const auto kRegistry16 =
       CpuOpRegistry("matmul pack (16-bit)", &kernels::scalar::PackPanel16,

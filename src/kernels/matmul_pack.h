@@ -32,6 +32,8 @@ class MatrixPacker {
   // must stay valid, and `out` in place, until Run returns.
   Status Add(std::span<const TensorView> parts, PackedMatrix* out);
   Status Add(const TensorView& w, PackedMatrix* out) { return Add(std::span(&w, 1), out); }
+  // The parts as one fused weight: one run per stretch of consecutive parts of one dtype.
+  Status Add(std::span<const TensorView> parts, FusedMatrix* out);
   // Allocates the block and packs every queued matrix; the packer is empty afterwards.
   Status Run(const KernelContext& ctx);
 

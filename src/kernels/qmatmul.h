@@ -39,6 +39,10 @@
 
 namespace detinfer {
 
+// The rule above, by name, for the schedule id (engine/schedule_id.cc): activations rounded to
+// int8 per 32 k, exact integer group sums, one fma per group (and one per min term).
+inline constexpr const char* kBlockMatmulRule = "act-int8x32/int-group-sum/fma-per-group";
+
 // Step 1 for one row of k elements (k a multiple of 32): q [k], dx [k/32], s16 [k/16].
 void QuantizeActivationRow(const float* x, int64_t k, int8_t* q, float* dx, int32_t* s16);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/storage_format.h"
 #include "model/tensor_roles.h"
 
 namespace detinfer {
@@ -81,7 +82,7 @@ Status FileSink::Commit() {
 }
 
 uint64_t TensorBytes(const TensorView& t) {
-  return static_cast<uint64_t>(t.numel()) * DTypeSize(t.dtype);
+  return StorageBytes(t.dtype, t.numel());
 }
 
 Status WriteTensorRows(FileSink& sink, const TensorView& t, int64_t head_dim, RopeStyle from,
@@ -89,17 +90,17 @@ Status WriteTensorRows(FileSink& sink, const TensorView& t, int64_t head_dim, Ro
   if (t.rank != 1 && t.rank != 2) {
     return Status::Internal("WriteTensorRows: rank " + std::to_string(t.rank) + " tensor");
   }
+  // Rows are copied as stored bytes (whole blocks for a block format: only rows move).
   const size_t elem = DTypeSize(t.dtype);
+  const size_t row_bytes = StorageBytes(t.dtype, t.rank == 2 ? t.shape[1] : 1);
   // A rank-1 tensor is rows of one element each: its elements are what a permutation moves.
   const int64_t rows = t.shape[0];
-  const int64_t row_elems = t.rank == 2 ? t.shape[1] : 1;
   const int64_t row_stride = t.stride[0];
   const auto* base = static_cast<const uint8_t*>(t.data);
   if (from == to) {
     if (t.is_contiguous()) return sink.Write(base, TensorBytes(t));
     for (int64_t r = 0; r < rows; ++r) {
-      DETINFER_RETURN_IF_ERROR(sink.Write(base + static_cast<size_t>(r * row_stride) * elem,
-                                          static_cast<size_t>(row_elems) * elem));
+      DETINFER_RETURN_IF_ERROR(sink.Write(base + StorageBytes(t.dtype, r * row_stride), row_bytes));
     }
     return Status::Ok();
   }
@@ -119,8 +120,7 @@ Status WriteTensorRows(FileSink& sink, const TensorView& t, int64_t head_dim, Ro
   }
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t src = RopeSourceRow(r, head_dim, from, to);
-    DETINFER_RETURN_IF_ERROR(sink.Write(base + static_cast<size_t>(src * row_stride) * elem,
-                                        static_cast<size_t>(row_elems) * elem));
+    DETINFER_RETURN_IF_ERROR(sink.Write(base + StorageBytes(t.dtype, src * row_stride), row_bytes));
   }
   return Status::Ok();
 }

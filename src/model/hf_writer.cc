@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "core/storage_format.h"
 #include "model/file_sink.h"
 #include "model/safetensors_writer.h"
 #include "model/tensor_roles.h"
@@ -102,6 +103,13 @@ Status WriteHuggingFace(const ModelWeights& w, const std::string& dir) {
 
   std::vector<SafetensorsEntry> tensors;
   for (const TensorEntry& e : entries) {
+    if (IsQuantised(e.view->dtype)) {
+      return Status::Unsupported(
+          "Hugging Face writer: tensor " + HfName(e.role, e.layer) + " is " +
+          std::string(FormatOf(e.view->dtype).ggml_name) +
+          ", a GGUF block format safetensors cannot hold; write a .gguf, or widen it with "
+          "--dtype f32, bf16 or f16");
+    }
     SafetensorsEntry s;
     s.name = HfName(e.role, e.layer);
     s.view = e.view;

@@ -18,9 +18,7 @@ TensorView AsF32(const TensorView& t, std::vector<float>* keep) {
   const int64_t cols = t.rank == 2 ? t.shape[1] : t.shape[0];
   const int64_t rows = t.rank == 2 ? t.shape[0] : 1;
   for (int64_t r = 0; r < rows; ++r) {
-    ConvertToF32(t.dtype,
-                 static_cast<const uint8_t*>(t.data) +
-                     static_cast<size_t>(r * t.stride[0]) * DTypeSize(t.dtype),
+    ConvertToF32(t.dtype, t.rank == 2 ? t.row_bytes(r) : static_cast<const uint8_t*>(t.data),
                  keep->data() + r * cols, static_cast<size_t>(cols));
   }
   TensorView v = t;

@@ -53,31 +53,6 @@ float NormalIsh(uint64_t bits) {
 // 754, so this is the same float everywhere.
 float InvSqrt(int64_t n) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(n))); }
 
-TensorView& Slot(ModelWeights& w, TensorRole role, int64_t layer) {
-  if (layer < 0) {
-    if (role == TensorRole::kTokenEmbedding) return w.token_embedding;
-    if (role == TensorRole::kFinalNorm) return w.final_norm;
-    return w.lm_head;
-  }
-  LayerWeights& L = w.layers[static_cast<size_t>(layer)];
-  switch (role) {
-    case TensorRole::kAttnNorm: return L.attn_norm;
-    case TensorRole::kWq: return L.wq;
-    case TensorRole::kWk: return L.wk;
-    case TensorRole::kWv: return L.wv;
-    case TensorRole::kWo: return L.wo;
-    case TensorRole::kBq: return L.bq;
-    case TensorRole::kBk: return L.bk;
-    case TensorRole::kBv: return L.bv;
-    case TensorRole::kQNorm: return L.q_norm;
-    case TensorRole::kKNorm: return L.k_norm;
-    case TensorRole::kFfnNorm: return L.ffn_norm;
-    case TensorRole::kGate: return L.w_gate;
-    case TensorRole::kUp: return L.w_up;
-    default: return L.w_down;
-  }
-}
-
 }  // namespace
 
 float RandomInitValue(const ModelConfig& c, uint64_t seed, TensorRole role, int64_t layer,
@@ -132,7 +107,7 @@ Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed,
       ConvertFromF32(row.data(), stored, static_cast<uint8_t*>(data) + StorageBytes(stored, r * row_len),
                      static_cast<size_t>(row_len));
     }
-    TensorView& slot = Slot(w, role, layer);
+    TensorView& slot = *MutableViewOf(w, role, layer);
     slot = shape.size() == 1 ? TensorView::Contiguous(data, stored, {shape[0]})
                              : TensorView::Contiguous(data, stored, {shape[0], shape[1]});
     w.owned.push_back(std::move(buf).value());

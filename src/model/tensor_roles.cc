@@ -35,6 +35,10 @@ const TensorView* ViewOf(const ModelWeights& w, TensorRole role, int64_t layer) 
 
 }  // namespace
 
+TensorView* MutableViewOf(ModelWeights& w, TensorRole role, int64_t layer) {
+  return const_cast<TensorView*>(ViewOf(w, role, layer));
+}
+
 std::vector<int64_t> ExpectedShape(const ModelConfig& c, TensorRole role) {
   const int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
   switch (role) {

@@ -50,6 +50,10 @@ struct TensorEntry {
   const TensorView* view;  // points into the ModelWeights the list was made from
 };
 
+// The slot of (role, layer) in `w` (layer -1 for the global tensors), or null for a role that
+// has no slot at that level.
+TensorView* MutableViewOf(ModelWeights& w, TensorRole role, int64_t layer);
+
 // The expected shape of a role under `config` (rank 1 or 2; W [out, in]).
 std::vector<int64_t> ExpectedShape(const ModelConfig& config, TensorRole role);
 

@@ -81,7 +81,8 @@ class Transformer {
 
  private:
   struct LayerPacked {
-    PackedMatrix qkv, wo, gate_up, down;
+    FusedMatrix qkv, gate_up;
+    PackedMatrix wo, down;
     std::vector<float> qkv_bias;  // empty when the model has none
     TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
   };

@@ -1,5 +1,8 @@
 #include "model/weight_recipe.h"
 
+#include <vector>
+
+#include "core/buffer.h"
 #include "core/storage_format.h"
 
 namespace detinfer {
@@ -49,6 +52,38 @@ DType RecipeDType(const WeightRecipe& recipe, TensorRole role, int64_t layer, in
   }
   while (row_len % FormatOf(d).block_elems != 0) d = Fallback(d);
   return d;
+}
+
+Result<ModelWeights> ApplyRecipe(ModelWeights w, const WeightRecipe& recipe) {
+  const ModelConfig& c = w.config;
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> entries, ListTensors(w));
+  std::vector<float> row;
+  for (const TensorEntry& e : entries) {
+    TensorView& v = *MutableViewOf(w, e.role, e.layer);
+    const int64_t rows = v.rank == 2 ? v.shape[0] : 1;
+    const int64_t cols = v.rank == 2 ? v.shape[1] : v.shape[0];
+    const DType target = RecipeDType(recipe, e.role, e.layer, c.n_layers, cols);
+    if (target == v.dtype) continue;
+    auto buf = AlignedBuffer::Allocate(StorageBytes(target, rows * cols));
+    if (!buf.ok()) {
+      return Status::ResourceExhausted(w.source + ": " + EntryName(e.role, e.layer) +
+                                       ": cannot allocate its " + recipe.name() + " copy: " +
+                                       buf.status().message());
+    }
+    auto* out = static_cast<uint8_t*>(buf->data());
+    row.resize(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* src = v.rank == 2 ? v.row_bytes(r) : static_cast<const uint8_t*>(v.data);
+      ConvertToF32(v.dtype, src, row.data(), static_cast<size_t>(cols));
+      ConvertFromF32(row.data(), target, out + StorageBytes(target, r * cols),
+                     static_cast<size_t>(cols));
+    }
+    v = v.rank == 2 ? TensorView::Contiguous(out, target, {rows, cols})
+                    : TensorView::Contiguous(out, target, {cols});
+    w.owned.push_back(std::move(buf).value());
+  }
+  if (c.tied_embeddings) w.lm_head = w.token_embedding;
+  return w;
 }
 
 }  // namespace detinfer

@@ -11,6 +11,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "model/tensor_roles.h"
+#include "model/weights.h"
 
 namespace detinfer {
 
@@ -31,6 +32,12 @@ Result<WeightRecipe> ParseWeightRecipe(std::string_view name);
 // quantiser does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; a 32-element format to f16).
 DType RecipeDType(const WeightRecipe& recipe, TensorRole role, int64_t layer, int64_t n_layers,
                   int64_t row_len);
+
+// `w` with every tensor stored as `recipe` says: a tensor already in its target format is kept
+// as it is (its bytes untouched), any other is widened to f32 row by row and narrowed by the
+// target format's rule (ConvertFromF32: row-local, so the bytes do not depend on threads).
+// A tied lm_head stays tied. Errors name the tensor.
+Result<ModelWeights> ApplyRecipe(ModelWeights w, const WeightRecipe& recipe);
 
 }  // namespace detinfer
 

@@ -127,11 +127,15 @@ TEST(Gguf, CraftedHeadersAreRejected) {
   expect(g, {"tensor 'b'", "not aligned to its f32"});
   g = base(); g.KvU32("general.alignment", 24); expect(g, {"general.alignment", "power of two"});
   g = base(); g.KvU32("general.alignment", 0); expect(g, {"general.alignment", "outside"});
-  // Unknown / quantised tensor types.
-  g = base(); g.tensors[0].type = 12; expect(g, {"tensor 'a'", "Q4_K"});
+  // Unknown types, block types detinfer does not read, and rows that are not whole blocks.
+  g = base(); g.tensors[0].type = 10; expect(g, {"tensor 'a'", "Q2_K", "reads F32", "Q6_K"});
   g = base(); g.tensors[0].type = 999; expect(g, {"tensor 'a'", "type 999"});
-  EXPECT_EQ(Open(dir, [&] { GgufBuilder q = base(); q.tensors[0].type = 2; return q.Build(); }())
-                .code(), StatusCode::kUnsupported);
+  EXPECT_EQ(Open(dir, [&] { GgufBuilder q = base(); q.tensors[0].type = 16; return q.Build(); }())
+                .code(), StatusCode::kUnsupported);  // IQ2_XXS
+  g = base(); g.tensors[0].type = 12;
+  expect(g, {"tensor 'a'", "Q4_K (blocks of 256)", "row length ne[0]", "not a multiple"});
+  // A block array longer than the bytes it has: 4 rows x 8 Q4_0 blocks = 576 bytes.
+  g = base(); g.tensors[0].type = 2; g.tensors[0].ne = {256, 4}; expect(g, {"'a'"});
   // Huge string and array lengths.
   g = base(); g.KvRaw("s", 8, [] { Bytes b; testing::Put(&b, UINT64_MAX); return b; }());
   expect(g, {"metadata 's'", "truncated"});

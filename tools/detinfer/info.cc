@@ -1,4 +1,5 @@
-// `detinfer info MODEL`: architecture, shapes, dtypes, parameter count, tokenizer.
+// `detinfer info MODEL`: architecture, shapes, storage formats (per tensor with --tensors),
+// parameter count, bits per weight, tokenizer.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
@@ -6,7 +7,9 @@
 
 #include "cli_common.h"
 #include "engine/schedule_id.h"
+#include "core/storage_format.h"
 #include "model/model_bundle.h"
+#include "model/tensor_roles.h"
 #include "subcommands.h"
 
 namespace detinfer::cli {
@@ -15,7 +18,7 @@ namespace {
 
 struct InfoOptions {
   std::string model, tokenizer;
-  bool json = false;
+  bool json = false, tensors = false;
 };
 
 int RunInfo(const InfoOptions& o) {
@@ -25,23 +28,24 @@ int RunInfo(const InfoOptions& o) {
   if (!b.ok()) return Fail(b.status());
   const ModelWeights& w = b->model->weights();
   const ModelConfig& c = w.config;
-  int64_t params = w.token_embedding.numel() + w.final_norm.numel();
-  if (!c.tied_embeddings) params += w.lm_head.numel();
+  auto entries = ListTensors(w);
+  if (!entries.ok()) return Fail(entries.status());
+  int64_t params = 0;
+  uint64_t bytes = 0;
   std::map<std::string, int64_t> dtypes;
-  auto count = [&](const TensorView& t) {
-    if (t.rank == 0 || t.data == nullptr) return;
-    dtypes[std::string(DTypeName(t.dtype))] += t.numel();
-  };
-  count(w.token_embedding);
-  count(w.final_norm);
-  if (!c.tied_embeddings) count(w.lm_head);
-  for (const LayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
-                                &l.q_norm, &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down}) {
-      if (t->rank > 0 && t->data != nullptr) params += t->numel();
-      count(*t);
-    }
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const TensorEntry& e : *entries) {
+    const TensorView& t = *e.view;
+    const StorageFormat& f = FormatOf(t.dtype);
+    params += t.numel();
+    bytes += StorageBytes(t.dtype, t.numel());
+    dtypes[std::string(f.name)] += t.numel();
+    nlohmann::json shape = nlohmann::json::array();
+    for (int d = 0; d < t.rank; ++d) shape.push_back(t.shape[d]);
+    tensors.push_back({{"name", EntryName(e.role, e.layer)}, {"shape", shape},
+                       {"dtype", f.name}, {"bits_per_weight", f.bits_per_weight()}});
   }
+  const double bpw = params > 0 ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
   nlohmann::json j = {
       {"path", o.model},
       {"format", ModelFormatName(w.format)},
@@ -53,6 +57,7 @@ int RunInfo(const InfoOptions& o) {
       {"norm_eps", c.norm_eps}, {"tied_embeddings", c.tied_embeddings},
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
+      {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
       {"model_hash", Hex64(b->model_hash)},
       {"tokenizer", b->tokenizer ? nlohmann::json(b->tokenizer_source) : nlohmann::json(nullptr)},
       {"tokenizer_note", b->tokenizer ? std::string() : b->tokenizer_source},
@@ -73,7 +78,17 @@ int RunInfo(const InfoOptions& o) {
               c.qk_norm ? ", q/k norm" : "");
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
-  std::printf("\n  tokenizer: %s\n", b->tokenizer_source.c_str());
+  std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
+  if (o.tensors) {
+    for (const auto& t : tensors) {
+      std::string shape;
+      for (const auto& d : t["shape"]) shape += (shape.empty() ? "" : " x ") + std::to_string(d.get<int64_t>());
+      std::printf("    %-22s %-14s %-5s %6.3f bpw\n", t["name"].get<std::string>().c_str(),
+                  shape.c_str(), t["dtype"].get<std::string>().c_str(),
+                  t["bits_per_weight"].get<double>());
+    }
+  }
+  std::printf("  tokenizer: %s\n", b->tokenizer_source.c_str());
   return 0;
 }
 
@@ -84,7 +99,8 @@ void RegisterInfo(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Show a model's architecture, shapes, dtypes and tokenizer");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
-  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->add_flag("--json", o->json, "Print JSON (always with the per-tensor list)");
+  cmd->add_flag("--tensors", o->tensors, "List every tensor: shape, storage format, bits per weight");
   cmd->callback([o] { std::exit(RunInfo(*o)); });
 }
 

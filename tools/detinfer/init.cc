@@ -107,15 +107,13 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
 
 Status RunInit(const InitOptions& o) {
   DETINFER_ASSIGN_OR_RETURN(const ModelConfig config, BuildConfig(o));
-  const Result<DType> dtype = ParseDType(o.dtype);
-  if (!dtype.ok()) {
-    return Bad("--dtype", "unknown dtype '" + o.dtype + "' (expected f32, bf16 or f16)");
-  }
+  const Result<WeightRecipe> recipe = ParseWeightRecipe(o.dtype);
+  if (!recipe.ok()) return Bad("--dtype", recipe.status().message());
   if (o.format != "hf" && o.format != "gguf") {
     return Bad("--format", "unknown format '" + o.format + "' (expected hf or gguf)");
   }
   if (o.out.empty()) return Bad("--out", "must not be empty");
-  DETINFER_ASSIGN_OR_RETURN(const ModelWeights w, InitRandomModel(config, o.seed, *dtype));
+  DETINFER_ASSIGN_OR_RETURN(const ModelWeights w, InitRandomModel(config, o.seed, *recipe));
   const Status written = o.format == "hf" ? WriteHuggingFace(w, o.out) : WriteGguf(w, o.out);
   if (!written.ok()) return Status(written.code(), "--out: " + written.message());
   int64_t params = 0;
@@ -151,7 +149,8 @@ void RegisterInit(CLI::App& app) {
                                  "RoPE base (default 10000 for llama, 1e6 for qwen)");
   cmd->add_flag("--tied", o->tied, "Tie the output head to the token embedding");
   cmd->add_option("--seed", o->seed, "Seed: the same seed gives the same file bytes")->required();
-  cmd->add_option("--dtype", o->dtype, "Matrix dtype: f32, bf16 or f16 (norms stay f32)")
+  cmd->add_option("--dtype", o->dtype, "Matrix dtype: f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, "
+                  "q4_k_m or q5_k_m (norms stay f32; block formats need --format gguf)")
       ->required();
   cmd->add_option("--format", o->format, "hf (a directory) or gguf (a file)")->required();
   cmd->add_option("--out", o->out, "Output directory (hf) or file (gguf)")->required();
