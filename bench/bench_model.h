@@ -29,6 +29,14 @@ inline ModelConfig Bench110MConfig() {
 // f32, bf16 and f16 models never hold memory together).
 const Transformer& Bench110M(DType dtype);
 
+// The weight formats the model benchmarks measure (index = the benchmarks' "format" argument):
+// the element formats and the quantised files people run (Q4_K_M and Q5_K_M are llama.cpp's
+// mixes, core of most downloads).
+inline constexpr const char* kBenchFormats[] = {"f32", "bf16", "f16", "q8_0", "q4_0",
+                                                "q4_k_m", "q5_k_m", "q6_k"};
+inline constexpr int kNumBenchFormats = 8;
+const Transformer& Bench110MFormat(int format);
+
 }  // namespace detinfer::bench
 
 #endif  // DETINFER_BENCH_BENCH_MODEL_H_

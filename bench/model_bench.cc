@@ -1,6 +1,6 @@
 // Model-level throughput on the 110M shape: decode (tg128: 128 tokens one at a time after a
-// one-token prompt) and prefill (pp512: one 512-token forward), for f32, bf16 and f16 weights at
-// 1 and 2 threads; and load time (memory map + validation, then packing) of that model's file.
+// one-token prompt) and prefill (pp512: one 512-token forward), for every weight format of
+// kBenchFormats at 2 threads (f32 and bf16 also at 1); and load time (memory map + validation, then packing) of that model's file.
 // Counters: tok/s, and for decode the weight bytes streamed per second ("GB"), which the
 // summary sets beside the measured read bandwidth (the decode roofline).
 #include <benchmark/benchmark.h>
@@ -11,42 +11,64 @@
 
 #include "bench_common.h"
 #include "bench_model.h"
+#include "core/storage_format.h"
 #include "model/gguf_writer.h"
 #include "model/loader.h"
 #include "model/random_init.h"
+#include "model/weight_recipe.h"
 
 namespace detinfer::bench {
 
-const Transformer& Bench110M(DType dtype) {
+const Transformer& Bench110MFormat(int format) {
   static std::unique_ptr<Transformer> model;
-  static DType current = DType::kF32;
-  if (!model || current != dtype) {
+  static int current = -1;
+  if (!model || current != format) {
     model.reset();
-    auto w = InitRandomModel(Bench110MConfig(), 1, dtype);
+    const WeightRecipe recipe = ParseWeightRecipe(kBenchFormats[format]).value();
+    auto w = InitRandomModel(Bench110MConfig(), 1, recipe);
     ThreadPool pool(2);
     auto t = Transformer::Create(std::move(w).value(), KernelContext{BenchIsa(), &pool});
     model = std::make_unique<Transformer>(std::move(t).value());
-    current = dtype;
+    current = format;
   }
   return *model;
 }
 
+const Transformer& Bench110M(DType dtype) {
+  for (int f = 0; f < kNumBenchFormats; ++f) {
+    if (kBenchFormats[f] == DTypeName(dtype)) return Bench110MFormat(f);
+  }
+  return Bench110MFormat(0);
+}
+
 namespace {
 
-// Bytes of weights one decode step reads: every matrix once (the embedding row is negligible).
-double WeightBytesPerToken(DType dtype) {
+// Bytes of weights one decode step reads: every matrix once, as stored (the embedding row is
+// negligible).
+double WeightBytesPerToken(const Transformer& m) {
+  const ModelWeights& w = m.weights();
+  double bytes = double(StorageBytes(w.lm_head.dtype, w.lm_head.numel()));
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      bytes += double(StorageBytes(t->dtype, t->numel()));
+    }
+  }
+  return bytes;
+}
+
+// Multiply-adds per token of the matrices (2 FLOPs each).
+double MatmulFlopsPerToken() {
   const ModelConfig c = Bench110MConfig();
   const double per_layer = double(c.dim) * double(c.n_heads * c.head_dim) * 2 +
                            double(c.dim) * double(c.n_kv_heads * c.head_dim) * 2 +
                            3.0 * double(c.dim) * double(c.ffn_dim);
-  return (per_layer * double(c.n_layers) + double(c.vocab_size) * double(c.dim)) *
-         double(DTypeSize(dtype));
+  return 2.0 * (per_layer * double(c.n_layers) + double(c.vocab_size) * double(c.dim));
 }
 
 void BM_ModelDecode(benchmark::State& state) {
-  const DType dtype = static_cast<DType>(state.range(0));
+  const int format = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  const Transformer& m = Bench110M(dtype);
+  const Transformer& m = Bench110MFormat(format);
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   const int steps = 128;
@@ -63,15 +85,15 @@ void BM_ModelDecode(benchmark::State& state) {
     }
   }
   state.counters["tok/s"] = benchmark::Counter(steps, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GB"] = benchmark::Counter(steps * WeightBytesPerToken(dtype) * 1e-9,
+  state.counters["GB"] = benchmark::Counter(steps * WeightBytesPerToken(m) * 1e-9,
                                             benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(DTypeName(dtype)));
+  state.SetLabel(kBenchFormats[format]);
 }
 
 void BM_ModelPrefill(benchmark::State& state) {
-  const DType dtype = static_cast<DType>(state.range(0));
+  const int format = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  const Transformer& m = Bench110M(dtype);
+  const Transformer& m = Bench110MFormat(format);
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   const int n = 512;
@@ -87,9 +109,9 @@ void BM_ModelPrefill(benchmark::State& state) {
   }
   state.counters["tok/s"] = benchmark::Counter(n, benchmark::Counter::kIsIterationInvariantRate);
   // Matmul FLOPs only (2 per weight per token), the figure set beside the FMA peak.
-  const double flops = 2.0 * WeightBytesPerToken(DType::kF32) / 4.0 * n;
+  const double flops = MatmulFlopsPerToken() * n;
   state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(DTypeName(dtype)));
+  state.SetLabel(kBenchFormats[format]);
 }
 
 // Load time of the 110M model from a GGUF file: LoadModel (map + validate every tensor) and
@@ -120,18 +142,19 @@ void BM_ModelLoad(benchmark::State& state) {
   std::filesystem::remove(path);
 }
 
-void DecodeArgs(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"dtype", "threads"});
-  for (int64_t dt : {int64_t(DType::kF32), int64_t(DType::kBF16), int64_t(DType::kF16)}) {
-    for (int64_t th : {1, 2}) b->Args({dt, th});
+// Every format at 2 threads (the machine's cores); f32 and bf16 also at 1.
+void FormatArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"format", "threads"});
+  for (int64_t f = 0; f < kNumBenchFormats; ++f) {
+    if (f < 2) b->Args({f, 1});
+    b->Args({f, 2});
   }
 }
 
 }  // namespace
 
-BENCHMARK(BM_ModelDecode)->Apply(DecodeArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK(BM_ModelPrefill)->ArgNames({"dtype", "threads"})->Args({0, 1})->Args({0, 2})
-    ->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_ModelDecode)->Apply(FormatArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_ModelPrefill)->Apply(FormatArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_ModelLoad)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace detinfer::bench
