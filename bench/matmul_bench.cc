@@ -1,5 +1,5 @@
 // Matmul throughput at decode (M = 1, 8) and prefill (M = 64, 512) shapes of 110M-to-8B
-// models, with f32 and bf16 weights. Counters: GFLOP/s (2*M*N*K per call) and weight GB/s
+// models, with f32 and bf16 weights, and the block formats at M = 1 and 512. Counters: GFLOP/s (2*M*N*K per call) and weight GB/s
 // (packed weight bytes per call).
 #include <benchmark/benchmark.h>
 
@@ -23,7 +23,7 @@ void BM_Matmul(benchmark::State& state) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) * 0.01f - 0.5f;
   std::vector<float> wf(static_cast<size_t>(n * k));
   for (size_t i = 0; i < wf.size(); ++i) wf[i] = static_cast<float>(i % 89) * 0.002f - 0.09f;
-  std::vector<uint16_t> wh(wf.size());
+  std::vector<uint16_t> wh(wf.size());  // 16 bits per weight: room for every stored format
   TensorView wv = TensorView::Contiguous(wf.data(), DType::kF32, {n, k});
   if (dtype != DType::kF32) {
     ConvertFromF32(wf.data(), dtype, wh.data(), wf.size());
@@ -70,6 +70,10 @@ void MatmulArgs(benchmark::internal::Benchmark* b) {
   }
   // One thread, for the scaling figure.
   b->Args({1, 4096, 4096, int64_t(DType::kBF16), 1});
+  // The block formats (kernels/qmatmul.h) at decode and prefill.
+  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    for (int64_t m : {1, 512}) b->Args({m, 4096, 4096, int64_t(d), 2});
+  }
   b->Args({512, 4096, 4096, int64_t(DType::kF32), 1});
 }
 

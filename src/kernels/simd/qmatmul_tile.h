@@ -73,86 +73,121 @@ inline int32_t QLoad4(const int8_t* p) {
   return v;
 }
 
-// MR rows from m, half h of panel p: y[m + r, 16p + 8h ...] for the columns that exist.
-template <DType F, int MR, int H>
+// MR rows from m, both halves of panel p: y[m + r, 16p ...] for the columns that exist.
+//
+// Per 4-k step a row costs one broadcast, two vpmaddubsw and two 16-bit adds: the int16 pair
+// sums are accumulated for as many steps as cannot overflow (kSteps16: a pair is at most
+// 2 * umax * 127) and only then widened to int32 by vpmaddwd. The sums are exact either way.
+constexpr size_t kPrefetch = 16384;
+
+template <DType F, int MR>
 void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
-  constexpr int h = H;
   constexpr QLayout l = LayoutOf(F);
+  constexpr int kPairMax = 2 * 127 * (l.bits == 8 ? 128 : (1 << l.bits) - 1);
+  constexpr int kSteps16 = 32767 / kPairMax;  // 8-bit 1, 6-bit 2, 5-bit 4, 4-bit 8
+  static_assert((kSteps16 >= 1 && 4 % kSteps16 == 0) || kSteps16 == 8, "flushes must split at k 16");
   const uint8_t* panel = a.w + static_cast<size_t>(p) * a.panel_bytes;
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 acc[MR];
-  for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
+  __m256 acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const int64_t records = a.k / l.block_k;
   for (int64_t rb = 0; rb < records; ++rb) {
     const uint8_t* rec = panel + static_cast<size_t>(rb) * l.record_bytes();
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 16 * h)));
-    __m256 dmin = _mm256_setzero_ps();
-    if constexpr (l.has_min) {
-      dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 32 + 16 * h)));
+    __m256 d[2], dmin[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int h = 0; h < 2; ++h) {
+      d[h] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 16 * h)));
+      if constexpr (l.has_min) {
+        dmin[h] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + 32 + 16 * h)));
+      }
     }
     for (int gi = 0; gi < l.groups(); ++gi) {
       const int64_t g = rb * l.groups() + gi;
       const uint8_t* grp = rec + l.header_bytes + static_cast<size_t>(gi) * l.group_bytes;
-      __m256i dot_a[MR], dot_b[MR];
-      for (int r = 0; r < MR; ++r) dot_a[r] = dot_b[r] = _mm256_setzero_si256();
+      // The panel streams from memory once per row tile: ask for it kPrefetch bytes ahead
+      // (the hardware prefetcher alone left decode well short of the read bandwidth).
+      for (size_t off = 0; off < l.group_bytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(grp) + kPrefetch + off, _MM_HINT_T0);
+      }
+      __m256i dot_a[MR][2], dot_b[MR][2], sum16[MR][2];
+      for (int r = 0; r < MR; ++r) {
+        for (int h = 0; h < 2; ++h) {
+          dot_a[r][h] = dot_b[r][h] = sum16[r][h] = _mm256_setzero_si256();
+        }
+      }
       const int8_t* xq[MR];
       for (int r = 0; r < MR; ++r) xq[r] = a.xq + (m + r) * a.ldq + 32 * g;
       QUnroll<0, 8>([&](auto t) {
         constexpr int T = decltype(t)::value;
-        const __m256i w = QUnpack<F, 2 * T + H>(grp);
-        const __m256i wabs = l.bits == 8 ? _mm256_abs_epi8(w) : w;
+        const __m256i w[2] = {QUnpack<F, 2 * T>(grp), QUnpack<F, 2 * T + 1>(grp)};
+        __m256i wabs[2] = {w[0], w[1]};
+        if constexpr (l.bits == 8) wabs[0] = _mm256_abs_epi8(w[0]), wabs[1] = _mm256_abs_epi8(w[1]);
         for (int r = 0; r < MR; ++r) {
-          __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
-          if constexpr (l.bits == 8) xb = _mm256_sign_epi8(xb, w);
-          const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xb), ones);
-          if (T < 4) {
-            dot_a[r] = _mm256_add_epi32(dot_a[r], s);
-          } else {
-            dot_b[r] = _mm256_add_epi32(dot_b[r], s);
+          const __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
+          for (int h = 0; h < 2; ++h) {
+            const __m256i x8 = l.bits == 8 ? _mm256_sign_epi8(xb, w[h]) : xb;
+            sum16[r][h] = _mm256_add_epi16(sum16[r][h], _mm256_maddubs_epi16(wabs[h], x8));
+            if constexpr ((T + 1) % kSteps16 == 0) {
+              const __m256i s32 = _mm256_madd_epi16(sum16[r][h], ones);
+              sum16[r][h] = _mm256_setzero_si256();
+              if constexpr (T < 4) {
+                dot_a[r][h] = _mm256_add_epi32(dot_a[r][h], s32);
+              } else {
+                dot_b[r][h] = _mm256_add_epi32(dot_b[r][h], s32);
+              }
+            }
           }
         }
       });
-      __m256 s = d, mn = dmin;
-      __m256i sc_a = _mm256_setzero_si256(), sc_b = sc_a;
-      if constexpr (l.k_scales) {
-        const auto bytes8 = [&](int at) {
-          return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + at + 16 * gi + 8 * h)));
-        };
-        s = _mm256_mul_ps(d, _mm256_cvtepi32_ps(bytes8(64)));
-        mn = _mm256_xor_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(bytes8(192))), sign);
-      }
-      if constexpr (l.q6_scales) {
-        sc_a = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi) + 8 * h)));
-        sc_b = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi + 1) + 8 * h)));
-      }
-      for (int r = 0; r < MR; ++r) {
-        const int32_t bs_a = a.xs[(m + r) * a.lds + 2 * g], bs_b = a.xs[(m + r) * a.lds + 2 * g + 1];
-        __m256i pi;
-        if constexpr (l.q6_scales) {
-          pi = _mm256_add_epi32(
-              _mm256_mullo_epi32(sc_a, _mm256_sub_epi32(dot_a[r], _mm256_set1_epi32(l.offset * bs_a))),
-              _mm256_mullo_epi32(sc_b, _mm256_sub_epi32(dot_b[r], _mm256_set1_epi32(l.offset * bs_b))));
-        } else {
-          pi = _mm256_add_epi32(dot_a[r], dot_b[r]);
-          if constexpr (l.offset != 0) pi = _mm256_sub_epi32(pi, _mm256_set1_epi32(l.offset * (bs_a + bs_b)));
+      for (int h = 0; h < 2; ++h) {
+        __m256 s = d[h], mn = dmin[h];
+        __m256i sc_a = _mm256_setzero_si256(), sc_b = sc_a;
+        if constexpr (l.k_scales) {
+          const auto bytes8 = [&](int at) {
+            return _mm256_cvtepu8_epi32(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rec + at + 16 * gi + 8 * h)));
+          };
+          s = _mm256_mul_ps(d[h], _mm256_cvtepi32_ps(bytes8(64)));
+          mn = _mm256_xor_ps(_mm256_mul_ps(dmin[h], _mm256_cvtepi32_ps(bytes8(192))), sign);
         }
-        const __m256 dx = _mm256_set1_ps(a.xd[(m + r) * a.ldd + g]);
-        acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dx, s), _mm256_cvtepi32_ps(pi), acc[r]);
-        if constexpr (l.has_min) {
-          acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dx, mn), _mm256_set1_ps(static_cast<float>(bs_a + bs_b)), acc[r]);
+        if constexpr (l.q6_scales) {
+          sc_a = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+              reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi) + 8 * h)));
+          sc_b = _mm256_cvtepi8_epi32(_mm_loadl_epi64(
+              reinterpret_cast<const __m128i*>(rec + 32 + 16 * (2 * gi + 1) + 8 * h)));
+        }
+        for (int r = 0; r < MR; ++r) {
+          const int32_t bs_a = a.xs[(m + r) * a.lds + 2 * g], bs_b = a.xs[(m + r) * a.lds + 2 * g + 1];
+          __m256i pi;
+          if constexpr (l.q6_scales) {
+            pi = _mm256_add_epi32(
+                _mm256_mullo_epi32(sc_a, _mm256_sub_epi32(dot_a[r][h], _mm256_set1_epi32(l.offset * bs_a))),
+                _mm256_mullo_epi32(sc_b, _mm256_sub_epi32(dot_b[r][h], _mm256_set1_epi32(l.offset * bs_b))));
+          } else {
+            pi = _mm256_add_epi32(dot_a[r][h], dot_b[r][h]);
+            if constexpr (l.offset != 0) pi = _mm256_sub_epi32(pi, _mm256_set1_epi32(l.offset * (bs_a + bs_b)));
+          }
+          const __m256 dx = _mm256_set1_ps(a.xd[(m + r) * a.ldd + g]);
+          acc[r][h] = _mm256_fmadd_ps(_mm256_mul_ps(dx, s), _mm256_cvtepi32_ps(pi), acc[r][h]);
+          if constexpr (l.has_min) {
+            acc[r][h] = _mm256_fmadd_ps(_mm256_mul_ps(dx, mn),
+                                        _mm256_set1_ps(static_cast<float>(bs_a + bs_b)), acc[r][h]);
+          }
         }
       }
     }
   }
-  const int64_t n0 = p * 16 + 8 * h;
-  const int64_t valid = a.n - n0 < 8 ? a.n - n0 : 8;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lane);
-  for (int r = 0; r < MR; ++r) {
-    __m256 out = acc[r];
-    if (a.bias != nullptr) out = _mm256_add_ps(out, _mm256_maskload_ps(a.bias + n0, mask));
-    _mm256_maskstore_ps(a.y + (m + r) * a.ldy + n0, mask, out);
+  for (int h = 0; h < 2; ++h) {
+    const int64_t n0 = p * 16 + 8 * h;
+    if (n0 >= a.n) break;
+    const int64_t valid = a.n - n0 < 8 ? a.n - n0 : 8;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lane);
+    for (int r = 0; r < MR; ++r) {
+      __m256 out = acc[r][h];
+      if (a.bias != nullptr) out = _mm256_add_ps(out, _mm256_maskload_ps(a.bias + n0, mask));
+      _mm256_maskstore_ps(a.y + (m + r) * a.ldy + n0, mask, out);
+    }
   }
 }
 
@@ -160,18 +195,14 @@ using QMicroFn = void (*)(const QMatmulArgs&, int64_t, int64_t);
 
 template <DType F>
 void QTileLoop(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  constexpr int kMaxRows = 4;
-  static constexpr QMicroFn kFns[kMaxRows][2] = {
-      {&QMicro<F, 1, 0>, &QMicro<F, 1, 1>}, {&QMicro<F, 2, 0>, &QMicro<F, 2, 1>},
-      {&QMicro<F, 3, 0>, &QMicro<F, 3, 1>}, {&QMicro<F, 4, 0>, &QMicro<F, 4, 1>}};
-  for (int64_t m = m0; m < m1; m += kMaxRows) {
-    const int64_t mr = m1 - m < kMaxRows ? m1 - m : kMaxRows;
-    for (int64_t p = p0; p < p1; ++p) {
-      for (int h = 0; h < 2; ++h) {
-        if (p * 16 + 8 * h >= a.n) break;
-        kFns[mr - 1][h](a, m, p);
-      }
-    }
+  constexpr int kMaxRows = 3;
+  static constexpr QMicroFn kFns[kMaxRows] = {&QMicro<F, 1>, &QMicro<F, 2>, &QMicro<F, 3>};
+  // Rows dealt into equal tiles (4 rows -> 2 + 2), as the fp32 matmul does.
+  const int64_t tiles = (m1 - m0 + kMaxRows - 1) / kMaxRows;
+  const int64_t tile_rows = tiles > 0 ? (m1 - m0 + tiles - 1) / tiles : 1;
+  for (int64_t m = m0; m < m1; m += tile_rows) {
+    const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
+    for (int64_t p = p0; p < p1; ++p) kFns[mr - 1](a, m, p);
   }
 }
 
