@@ -27,6 +27,10 @@ Result<PagedKvCache> PagedKvCache::Create(const KvCacheConfig& config) {
   DETINFER_RETURN_IF_ERROR(positive("head_dim", config.head_dim));
   DETINFER_RETURN_IF_ERROR(positive("block_size", config.block_size));
   DETINFER_RETURN_IF_ERROR(positive("capacity_tokens", config.capacity_tokens));
+  if (DTypeSize(config.dtype) == 0) {
+    return Status::InvalidArgument("kv cache: dtype " + std::string(DTypeName(config.dtype)) +
+                                   " is a weight block format; K/V are stored as f32, bf16 or f16");
+  }
   const int64_t blocks = (config.capacity_tokens + config.block_size - 1) / config.block_size;
   if (blocks > std::numeric_limits<int32_t>::max()) {
     return Status::InvalidArgument("kv cache: capacity of " +

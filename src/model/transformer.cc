@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/storage_format.h"
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
@@ -48,7 +49,7 @@ TensorView Heads(std::vector<float>& buf, int64_t rows, int64_t width, int64_t c
 // h*hd + hd/2 + i is interleaved row h*hd + 2i + 1. See Transformer::Create for why.
 Result<TensorView> ToRotateHalf(const TensorView& w, int64_t heads, int64_t hd,
                                 std::vector<AlignedBuffer>* keep) {
-  const size_t row_bytes = static_cast<size_t>(w.rank == 2 ? w.shape[1] : 1) * DTypeSize(w.dtype);
+  const size_t row_bytes = StorageBytes(w.dtype, w.rank == 2 ? w.shape[1] : 1);
   DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
                             AlignedBuffer::Allocate(static_cast<size_t>(heads * hd) * row_bytes));
   const auto* src = static_cast<const uint8_t*>(w.data);
@@ -77,12 +78,10 @@ Status AppendRotateHalfParts(const TensorView& w, const std::string& name, int64
     return Status::InvalidArgument(name + " is " + w.ShapeString() + " but must have " +
                                    std::to_string(heads * hd) + " rows");
   }
-  const size_t elem = DTypeSize(w.dtype);
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t parity = 0; parity < 2; ++parity) {
       TensorView v = w;
-      v.data = static_cast<uint8_t*>(w.data) +
-               static_cast<size_t>((h * hd + parity) * w.stride[0]) * elem;
+      v.data = w.row_bytes(h * hd + parity);  // a whole row, in any storage format
       v.shape[0] = hd / 2;
       v.stride[0] = 2 * w.stride[0];
       parts->push_back(v);

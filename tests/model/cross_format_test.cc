@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "model/llama2c_writer.h"
 #include "model/loader.h"
 #include "model/random_init.h"
+#include "model/weight_recipe.h"
 #include "model/transformer.h"
 #include "test_util.h"
 
@@ -100,6 +103,64 @@ TEST_F(CrossFormatTest, Bf16AndF16ModelsOfEveryArchGiveTheSameBitsAsHfAndGguf) {
       fs::remove_all(hf);
     }
   }
+}
+
+std::vector<uint8_t> FileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// `convert --dtype` (ApplyRecipe + WriteGguf) from every source format, and `init --dtype`
+// straight from the seed, write the same bytes; read back, every file gives the bits of the
+// in-memory quantised weights. K-quant rows need 256-element blocks: dim and ffn are 256.
+TEST_F(CrossFormatTest, QuantisedGgufIsTheSameWhicheverPathWroteIt) {
+  ModelConfig c = Config(Arch::kLlama, false);
+  c.dim = 256;
+  c.ffn_dim = 256;
+  c.head_dim = 64;
+  auto f32 = InitRandomModel(c, 79, DType::kF32);
+  ASSERT_TRUE(f32.ok()) << f32.status().ToString();
+  const std::string hf = (dir_ / "hf").string(), gguf = (dir_ / "m.gguf").string(),
+                    bin = (dir_ / "m.bin").string();
+  ASSERT_TRUE(WriteHuggingFace(*f32, hf).ok());
+  ASSERT_TRUE(WriteGguf(*f32, gguf).ok());
+  ASSERT_TRUE(WriteLlama2c(*f32, bin).ok());
+  for (const char* name : {"q8_0", "q4_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k"}) {
+    const WeightRecipe recipe = ParseWeightRecipe(name).value();
+    auto direct = InitRandomModel(c, 79, recipe);
+    ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+    const std::string want_path = (dir_ / "direct.gguf").string();
+    ASSERT_TRUE(WriteGguf(*direct, want_path).ok());
+    const auto want_bytes = FileBytes(want_path);
+    const auto want = AllLogits(std::move(direct).value());
+    for (const std::string& src : {hf, gguf, bin}) {
+      auto w = LoadModel(src);
+      ASSERT_TRUE(w.ok()) << src << ": " << w.status().ToString();
+      auto q = ApplyRecipe(std::move(w).value(), recipe);
+      ASSERT_TRUE(q.ok()) << q.status().ToString();
+      const std::string out = (dir_ / "converted.gguf").string();
+      ASSERT_TRUE(WriteGguf(*q, out).ok());
+      EXPECT_EQ(FileBytes(out), want_bytes) << name << " from " << src;
+      EXPECT_TRUE(testing::BitsEqual(LoadAndRun(out), want)) << name << " from " << src;
+      EXPECT_TRUE(testing::BitsEqual(AllLogits(std::move(q).value()), want)) << name << " from " << src;
+    }
+  }
+}
+
+TEST_F(CrossFormatTest, QuantisedWeightsAreRefusedByFormatsThatCannotHoldThem) {
+  ModelConfig c = Config(Arch::kLlama, false);
+  auto w = InitRandomModel(c, 80, ParseWeightRecipe("q8_0").value());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const Status s = WriteHuggingFace(*w, (dir_ / "hf").string());
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("Q8_0"), std::string::npos) << s.ToString();
+  // llama.c widens (its format is f32): the file holds the exact dequantised values.
+  ASSERT_TRUE(WriteLlama2c(*w, (dir_ / "m.bin").string()).ok());
+  auto back = LoadModel((dir_ / "m.bin").string());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  std::vector<float> row(static_cast<size_t>(c.dim));
+  ConvertToF32(DType::kQ8_0, w->layers[1].w_up.row_bytes(3), row.data(), row.size());
+  EXPECT_TRUE(testing::BitsEqual(row.data(), back->layers[1].w_up.row<const float>(3), row.size()));
 }
 
 TEST_F(CrossFormatTest, Llama2cWriterRefusesWhatTheFormatCannotHold) {

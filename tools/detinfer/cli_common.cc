@@ -53,6 +53,10 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
   EngineOptions o;
   auto dt = ParseDType(f.kv_dtype);
   if (!dt.ok()) return Status::InvalidArgument("--kv-dtype: " + dt.status().message());
+  if (DTypeSize(*dt) == 0) {
+    return Status::InvalidArgument("--kv-dtype: '" + f.kv_dtype +
+                                   "' is a weight block format; K/V are stored as f32, bf16 or f16");
+  }
   o.kv_dtype = *dt;
   if (f.chunk < 1) return Status::InvalidArgument("--chunk must be >= 1, got " + std::to_string(f.chunk));
   if (f.block < 1) return Status::InvalidArgument("--block must be >= 1, got " + std::to_string(f.block));
