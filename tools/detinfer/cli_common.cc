@@ -49,15 +49,20 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
                 "Recompute every sequence from scratch at every step (slow; for checks)");
 }
 
-Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len) {
-  EngineOptions o;
-  auto dt = ParseDType(f.kv_dtype);
+Result<DType> ParseKvDType(const std::string& name) {
+  auto dt = ParseDType(name);
   if (!dt.ok()) return Status::InvalidArgument("--kv-dtype: " + dt.status().message());
   if (DTypeSize(*dt) == 0) {
-    return Status::InvalidArgument("--kv-dtype: '" + f.kv_dtype +
+    return Status::InvalidArgument("--kv-dtype: '" + name +
                                    "' is a weight block format; K/V are stored as f32, bf16 or f16");
   }
-  o.kv_dtype = *dt;
+  return *dt;
+}
+
+Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len) {
+  EngineOptions o;
+  DETINFER_ASSIGN_OR_RETURN(const DType dt, ParseKvDType(f.kv_dtype));
+  o.kv_dtype = dt;
   if (f.chunk < 1) return Status::InvalidArgument("--chunk must be >= 1, got " + std::to_string(f.chunk));
   if (f.block < 1) return Status::InvalidArgument("--block must be >= 1, got " + std::to_string(f.block));
   if (f.kv_capacity < 0) {

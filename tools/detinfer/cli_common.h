@@ -38,6 +38,8 @@ struct EngineFlags {
 };
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
 Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, int64_t context_len);
+// --kv-dtype: f32, bf16 or f16 (a weight block format is refused, naming the flag).
+Result<DType> ParseKvDType(const std::string& name);
 
 // Prints "detinfer: <message>" on stderr and returns the exit code for a failed command.
 int Fail(const Status& status);

@@ -21,8 +21,8 @@ int RunDumpSlots(const DumpFlags& f) {
   if (f.prompt.empty() == f.ids.empty()) {
     return Fail(Status::InvalidArgument("dump-slots: give exactly one of --prompt and --ids"));
   }
-  auto dt = ParseDType(f.kv_dtype);
-  if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
+  auto dt = ParseKvDType(f.kv_dtype);
+  if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(f.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(f.model, f.tokenizer, rt->ctx);

@@ -23,8 +23,8 @@ int RunLogits(const LogitsOptions& o) {
   auto ids = ParseIds("--ids", o.ids);
   if (!ids.ok()) return Fail(ids.status());
   if (ids->empty()) return Fail(Status::InvalidArgument("--ids: no token ids given"));
-  auto dt = ParseDType(o.kv_dtype);
-  if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
+  auto dt = ParseKvDType(o.kv_dtype);
+  if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(o.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model, "", rt->ctx);

@@ -37,8 +37,8 @@ int RunVerifyCommand(VerifyFlags& f) {
   auto fault = ParseFault(f.fault);
   if (!fault.ok()) return Fail(Status::InvalidArgument("--inject-fault: " + fault.status().message()));
   f.opts.fault = *fault;
-  auto dt = ParseDType(f.kv_dtype);
-  if (!dt.ok()) return Fail(Status::InvalidArgument("--kv-dtype: " + dt.status().message()));
+  auto dt = ParseKvDType(f.kv_dtype);
+  if (!dt.ok()) return Fail(dt.status());
   f.opts.kv_dtype = *dt;
   f.opts.axes = SplitCommas(f.axes);
   if (f.opts.threads < 0) return Fail(Status::InvalidArgument("--threads must be >= 1"));
