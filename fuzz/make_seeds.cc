@@ -14,6 +14,7 @@
 #include "model/hf_writer.h"
 #include "model/llama2c_writer.h"
 #include "model/random_init.h"
+#include "model/weight_recipe.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
 
@@ -154,6 +155,21 @@ int main(int argc, char** argv) {
         ++n;
       }
     }
+  }
+  // Block-format seeds (the quantised types the GGUF reader and loader accept): rows of 32 and
+  // 256 elements, so that every format keeps its own blocks.
+  for (const char* recipe : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k_m", "q5_k_m", "q6_k"}) {
+    ModelConfig c = Tiny(Arch::kLlama, false);
+    const bool k_quant = recipe[1] != '8' && recipe[2] == '_' && recipe[3] == 'k';
+    c.dim = k_quant ? 256 : 32;
+    c.ffn_dim = k_quant ? 256 : 64;
+    c.head_dim = c.dim / 2;
+    Result<ModelWeights> w = InitRandomModel(c, 1, ParseWeightRecipe(recipe).value());
+    if (!w.ok() || !WriteGguf(*w, (out / "gguf" / (std::string("llama-") + recipe + ".gguf")).string()).ok()) {
+      std::fprintf(stderr, "cannot write seed %s\n", recipe);
+      return 1;
+    }
+    ++n;
   }
   Write(out / "safetensors_index" / "index.json",
         R"({"metadata": {"total_size": 1024}, "weight_map": {)"
