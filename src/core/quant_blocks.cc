@@ -74,7 +74,13 @@ void EncodeScalesK(const int8_t* sc, const uint8_t* m, uint8_t* s) {
   }
 }
 
-int NearestInt(float x) { return static_cast<int>(std::nearbyint(x)); }  // ties to even
+// x clamped to [lo, hi] before the conversion (a NaN, 0 * Inf when a scale underflows, gives
+// 0): a float outside int's range must never reach static_cast<int>.
+int ClampToInt(float x, int lo, int hi) {
+  if (std::isnan(x)) return 0;
+  return static_cast<int>(std::clamp(x, static_cast<float>(lo), static_cast<float>(hi)));
+}
+int NearestInt(float x, int lo, int hi) { return ClampToInt(std::nearbyint(x), lo, hi); }  // ties to even
 
 // The signed value of largest magnitude (the first one on ties).
 float SignedAbsMax(const float* x, int n) {
@@ -102,7 +108,7 @@ void QuantizeBlock(DType dtype, const float* x, QuantInts* b) {
       for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
       const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
       b->d_bits = F32ToF16(d);
-      for (int i = 0; i < 32; ++i) b->q[i] = I8(std::clamp(NearestInt(x[i] * id), -127, 127));
+      for (int i = 0; i < 32; ++i) b->q[i] = I8(NearestInt(x[i] * id, -127, 127));
       return;
     }
     case DType::kQ4_0:
@@ -112,8 +118,9 @@ void QuantizeBlock(DType dtype, const float* x, QuantInts* b) {
       const float id = d != 0.0f ? 1.0f / d : 0.0f;
       b->d_bits = F32ToF16(d);
       for (int i = 0; i < 32; ++i) {
-        const int q = static_cast<int>(x[i] * id + (static_cast<float>(half) + 0.5f));
-        b->q[i] = I8(std::clamp(q, 0, 2 * half - 1) - half);
+        // Truncation of a non-negative value, as llama.cpp's reference quantiser.
+        const int q = ClampToInt(x[i] * id + (static_cast<float>(half) + 0.5f), 0, 2 * half - 1);
+        b->q[i] = I8(q - half);
       }
       return;
     }
@@ -127,7 +134,7 @@ void QuantizeBlock(DType dtype, const float* x, QuantInts* b) {
       b->d_bits = F32ToF16(d);
       b->dmin_bits = F32ToF16(lo);
       for (int i = 0; i < 32; ++i) {
-        b->q[i] = I8(std::min(nmax, static_cast<int>((x[i] - lo) * id + 0.5f)));
+        b->q[i] = I8(ClampToInt((x[i] - lo) * id + 0.5f, 0, nmax));
       }
       return;
     }
@@ -155,14 +162,14 @@ void QuantizeBlock(DType dtype, const float* x, QuantInts* b) {
       b->d_bits = F32ToF16(max_scale / 62.0f);  // headroom for the f16 rounding of d
       const float d = F16ToF32(b->d_bits);
       for (int j = 0; j < 8; ++j) {
-        const int m = dmin > 0.0f ? std::min(63, NearestInt(mins[j] / dmin)) : 0;
-        const int sc = d > 0.0f ? std::clamp(static_cast<int>(std::ceil(ranges[j] / d)), 0, 63) : 0;
+        const int m = dmin > 0.0f ? NearestInt(mins[j] / dmin, 0, 63) : 0;
+        const int sc = d > 0.0f ? ClampToInt(std::ceil(ranges[j] / d), 0, 63) : 0;
         b->m[j] = U8(m);
         b->sc[j] = I8(sc);
         const float step = d * static_cast<float>(sc), shift = dmin * static_cast<float>(m);
         for (int i = 0; i < 32; ++i) {
-          const int q = step > 0.0f ? NearestInt((x[32 * j + i] + shift) / step) : 0;
-          b->q[32 * j + i] = I8(std::clamp(q, 0, nmax));
+          const int q = step > 0.0f ? NearestInt((x[32 * j + i] + shift) / step, 0, nmax) : 0;
+          b->q[32 * j + i] = I8(q);
         }
       }
       return;
@@ -176,12 +183,12 @@ void QuantizeBlock(DType dtype, const float* x, QuantInts* b) {
       b->d_bits = F32ToF16(max_abs / 127.0f);
       const float d = F16ToF32(b->d_bits);
       for (int j = 0; j < 16; ++j) {
-        const int sc = d > 0.0f ? std::clamp(NearestInt(scales[j] / d), -127, 127) : 0;
+        const int sc = d > 0.0f ? NearestInt(scales[j] / d, -127, 127) : 0;
         b->sc[j] = I8(sc);
         const float step = d * static_cast<float>(sc);
         for (int i = 0; i < 16; ++i) {
-          const int q = step != 0.0f ? NearestInt(x[16 * j + i] / step) : 0;
-          b->q[16 * j + i] = I8(std::clamp(q, -32, 31));
+          const int q = step != 0.0f ? NearestInt(x[16 * j + i] / step, -32, 31) : 0;
+          b->q[16 * j + i] = I8(q);
         }
       }
       return;

@@ -29,7 +29,9 @@ void QuantizeActivationRow(const float* x, int64_t k, int8_t* q, float* dx, int3
       dx[g] = amax / 127.0f;
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       for (int i = 0; i < 32; ++i) {
-        const float r = std::nearbyint(xg[i] * inv);  // ties to even (the default mode)
+        // A NaN product (0 * Inf, when amax is so small that 127 / amax overflows) counts as 0.
+        const float v = xg[i] * inv;
+        const float r = std::isnan(v) ? 0.0f : std::nearbyint(v);  // ties to even (default mode)
         qg[i] = static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f));
       }
     }

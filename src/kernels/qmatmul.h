@@ -6,7 +6,8 @@
 //  1. Each activation row is quantised on its own, per group of 32 k (g = k / 32):
 //       amax_g = max |x[m,k]| over the group            (exact)
 //       dx_g   = amax_g / 127                            (fp32 division, RNE)
-//       q[m,k] = clamp(round_half_even(x[m,k] * (127 / amax_g)), -127, 127)   (0 when amax_g = 0)
+//       q[m,k] = clamp(round_half_even(x[m,k] * (127 / amax_g)), -127, 127)   (0 when amax_g = 0,
+//                and 0 where the product is NaN: 0 * Inf once 127 / amax_g overflows)
 //     A group holding NaN or Inf gets dx_g = NaN and q = 0, so its outputs are NaN.
 //     Also kept: S16 = the integer sums of q over each 16 k.
 //  2. Per output (m, n), over the groups g = 0, 1, ... in order:

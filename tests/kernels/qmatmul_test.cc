@@ -72,7 +72,8 @@ QuantRow QuantiseRow(const float* x, int64_t k) {
     }
     r.dx[g] = amax / 127.0f;
     for (int i = 0; i < 32; ++i) {
-      const float scaled = amax == 0.0f ? 0.0f : x[32 * g + i] * (127.0f / amax);
+      float scaled = amax == 0.0f ? 0.0f : x[32 * g + i] * (127.0f / amax);
+      if (std::isnan(scaled)) scaled = 0.0f;  // 0 * Inf: 127 / amax overflowed
       r.q[32 * g + i] = static_cast<int>(std::clamp(std::nearbyint(scaled), -127.0f, 127.0f));
     }
   }
@@ -134,7 +135,12 @@ TEST_P(QMatmulTest, EveryPathEqualsTheDocumentedOrderForAnyBatch) {
   const int64_t n = 40, k = K();  // 40 columns: a partial last panel (and half-panel)
   const QWeight w = MakeWeight(f, n, k, 3);
   const auto bias = RandomFloats(static_cast<size_t>(n), 4);
-  const auto x = RandomFloats(static_cast<size_t>(512 * k), 5, -3.0f, 3.0f);
+  auto x = RandomFloats(static_cast<size_t>(512 * k), 5, -3.0f, 3.0f);
+  // Row 3 subnormal (127 / amax overflows to Inf), row 4 with zero groups and exact zeros.
+  for (int64_t i = 0; i < k; ++i) {
+    x[3 * k + i] *= 1e-39f;
+    if (i < 32 || i % 5 == 0) x[4 * k + i] = 0.0f;
+  }
   std::vector<float> want(static_cast<size_t>(512 * n));
   for (int64_t r = 0; r < 512; ++r) {
     const QuantRow xr = QuantiseRow(x.data() + r * k, k);
