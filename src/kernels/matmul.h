@@ -82,6 +82,25 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
 Status Matmul(const KernelContext& ctx, const TensorView& x, const FusedMatrix& w,
               const TensorView* bias, const TensorView& y);
 
+namespace kernels {
+// The split of an [M rows x panels] output into ParallelFor tasks of rows_per_task x
+// panels_per_task; tile(m0, m1, p0, p1) computes one. It decides who computes which outputs,
+// never how (matmul.h, qmatmul.h).
+template <typename Tile>
+void ParallelTiles(const KernelContext& ctx, int64_t m, int64_t panels, int64_t rows_per_task,
+                   int64_t panels_per_task, const Tile& tile) {
+  const int64_t row_tasks = (m + rows_per_task - 1) / rows_per_task;
+  const int64_t panel_tasks = (panels + panels_per_task - 1) / panels_per_task;
+  ctx.ParallelFor(row_tasks * panel_tasks, [&](int64_t t) {
+    const int64_t rt = t / panel_tasks, pt = t % panel_tasks;
+    const int64_t m0 = rt * rows_per_task, m1 = m0 + rows_per_task < m ? m0 + rows_per_task : m;
+    const int64_t p0 = pt * panels_per_task;
+    const int64_t p1 = p0 + panels_per_task < panels ? p0 + panels_per_task : panels;
+    tile(m0, m1, p0, p1);
+  });
+}
+}  // namespace kernels
+
 }  // namespace detinfer
 
 #endif  // DETINFER_KERNELS_MATMUL_H_

@@ -75,15 +75,8 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
                          w.dtype(), static_cast<const uint8_t*>(w.data()),
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
                          y.as<float>(), y.stride[0]};
-  const int64_t panels = w.num_panels();
-  const int64_t row_tasks = (m + kRowsPerTask - 1) / kRowsPerTask;
-  const int64_t panel_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
-  ctx.ParallelFor(row_tasks * panel_tasks, [&](int64_t t) {
-    const int64_t rt = t / panel_tasks, pt = t % panel_tasks;
-    const int64_t m0 = rt * kRowsPerTask, m1 = std::min(m, m0 + kRowsPerTask);
-    const int64_t p0 = pt * kPanelsPerTask, p1 = std::min(panels, p0 + kPanelsPerTask);
-    tile(args, m0, m1, p0, p1);
-  });
+  ParallelTiles(ctx, m, w.num_panels(), kRowsPerTask, kPanelsPerTask,
+                [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { tile(args, m0, m1, p0, p1); });
   return Status::Ok();
 }
 
