@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+#include <memory>
 
 #include "kernels/qmatmul_isa.h"
 #include "kernels/registry.h"
@@ -59,19 +59,22 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
   static const auto kRegistry =
       CpuOpRegistry("quantised matmul", &scalar::QMatmulTile, &avx2::QMatmulTile,
                     &avx512::QMatmulTile);
+  static const auto kQuantizeRegistry =
+      CpuOpRegistry("activation quantisation", &scalar::QuantizeRows, &avx2::QuantizeRows,
+                    &avx512::QuantizeRows);
   DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
-  // Step 1, row by row (each row's result is its own, whoever computes it).
-  std::vector<int8_t> xq(static_cast<size_t>(m * k));
-  std::vector<float> xd(static_cast<size_t>(m * (k / 32)));
-  std::vector<int32_t> xs(static_cast<size_t>(m * (k / 16)));
+  DETINFER_ASSIGN_OR_RETURN(auto quantize, kQuantizeRegistry.For(Device::kCpu, ctx.isa));
+  // Step 1, row by row (each row's result is its own, whoever computes it). Every element of
+  // the buffers is written before it is read: no zero fill.
+  const auto xq = std::make_unique_for_overwrite<int8_t[]>(static_cast<size_t>(m * k));
+  const auto xd = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(m * (k / 32)));
+  const auto xs = std::make_unique_for_overwrite<int32_t[]>(static_cast<size_t>(m * (k / 16)));
   const int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1));
   ctx.ParallelFor((m + rows - 1) / rows, [&](int64_t t) {
-    for (int64_t r = t * rows; r < std::min(m, (t + 1) * rows); ++r) {
-      QuantizeActivationRow(x.as<const float>() + r * x.stride[0], k, xq.data() + r * k,
-                            xd.data() + r * (k / 32), xs.data() + r * (k / 16));
-    }
+    quantize(x.as<const float>(), x.stride[0], t * rows, std::min(m, (t + 1) * rows), k,
+             xq.get(), xd.get(), xs.get());
   });
-  const QMatmulArgs args{xq.data(), xd.data(), xs.data(), k, k / 32, k / 16, m, k, n,
+  const QMatmulArgs args{xq.get(), xd.get(), xs.get(), k, k / 32, k / 16, m, k, n,
                          w.dtype(), static_cast<const uint8_t*>(w.data()),
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
                          y.as<float>(), y.stride[0]};

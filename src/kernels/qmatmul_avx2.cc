@@ -8,4 +8,9 @@ void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64
   QTileDispatch(a, m0, m1, p0, p1);
 }
 
+void QuantizeRows(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int8_t* q,
+                  float* dx, int32_t* s16) {
+  QQuantizeRows(x, ldx, r0, r1, k, q, dx, s16);
+}
+
 }  // namespace detinfer::kernels::avx2

@@ -24,9 +24,16 @@ struct QMatmulArgs {
   int64_t ldy;
 };
 
-// Computes y rows [m0, m1) for the output columns of panels [p0, p1).
-#define DETINFER_DECLARE_QMATMUL(ns) \
-  namespace ns { void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1); }
+// QMatmulTile computes y rows [m0, m1) for the output columns of panels [p0, p1).
+// QuantizeRows is step 1 of qmatmul.h for rows [r0, r1) of x (row stride ldx, k a multiple
+// of 32) into q / dx / s16 with the QMatmulArgs strides (k, k/32, k/16): the same IEEE
+// operations on every path (amax is exact; x * (127 / amax) rounds once; RNE to integer).
+#define DETINFER_DECLARE_QMATMUL(ns)                                                          \
+  namespace ns {                                                                              \
+  void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);   \
+  void QuantizeRows(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int8_t* q, \
+                    float* dx, int32_t* s16);                                                 \
+  }
 DETINFER_DECLARE_QMATMUL(scalar)
 DETINFER_DECLARE_QMATMUL(avx2)
 DETINFER_DECLARE_QMATMUL(avx512)

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/dtype.h"
+#include "kernels/qmatmul.h"
 #include "kernels/qmatmul_isa.h"
 #include "kernels/simd/qmatmul_layout.h"
 
@@ -49,6 +50,13 @@ void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64
         a.y[m * a.ldy + n] = a.bias ? acc + a.bias[n] : acc;
       }
     }
+  }
+}
+
+void QuantizeRows(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k, int8_t* q,
+                  float* dx, int32_t* s16) {
+  for (int64_t r = r0; r < r1; ++r) {
+    QuantizeActivationRow(x + r * ldx, k, q + r * k, dx + r * (k / 32), s16 + r * (k / 16));
   }
 }
 

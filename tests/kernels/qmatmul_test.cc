@@ -10,6 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
+#include "kernels/qmatmul_isa.h"
+
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -252,6 +256,50 @@ TEST_P(QMatmulTest, NonFiniteActivationsPoisonOnlyTheirRow) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, QMatmulTest, ::testing::ValuesIn(kBlockFormats),
                          [](const auto& p) { return std::string(FormatOf(p.param).ggml_name); });
+
+TEST(QuantizeRowsTest, EveryPathEqualsTheStatedRuleOnHardValues) {
+  // Ties of x * inv at k + 0.5, signed zeros, subnormals, the largest floats, NaN and Inf.
+  const int64_t k = 256, rows = 6;
+  auto x = RandomFloats(static_cast<size_t>(rows * k), 14, -5.0f, 5.0f);
+  for (int64_t i = 0; i < 32; ++i) {
+    x[i] = i == 0 ? 127.0f : 0.5f * float(i - 16);  // amax 127: x * inv = x exactly, ties at .5
+    x[k + i] = i % 2 ? -0.0f : 1e-40f * float(i);
+    x[2 * k + i] = i % 3 ? 3.0e38f : -3.4e38f;
+  }
+  x[3 * k + 40] = std::numeric_limits<float>::quiet_NaN();
+  x[4 * k + 70] = -std::numeric_limits<float>::infinity();
+  using Fn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, int8_t*, float*, int32_t*);
+  const std::pair<Isa, Fn> paths[] = {{Isa::kScalar, &kernels::scalar::QuantizeRows},
+                                      {Isa::kAvx2, &kernels::avx2::QuantizeRows},
+                                      {Isa::kAvx512, &kernels::avx512::QuantizeRows}};
+  std::vector<int8_t> q0(static_cast<size_t>(rows * k));
+  std::vector<float> d0(static_cast<size_t>(rows * k / 32));
+  std::vector<int32_t> s0(static_cast<size_t>(rows * k / 16));
+  kernels::scalar::QuantizeRows(x.data(), k, 0, rows, k, q0.data(), d0.data(), s0.data());
+  for (int64_t r = 0; r < rows; ++r) {  // the scalar path against the test's own statement
+    const QuantRow want = QuantiseRow(x.data() + r * k, k);
+    for (int64_t i = 0; i < k; ++i) ASSERT_EQ(q0[r * k + i], want.q[i]) << r << " " << i;
+    for (int64_t g = 0; g < k / 32; ++g) {
+      ASSERT_EQ(testing::Bits(d0[r * k / 32 + g]), testing::Bits(want.dx[g])) << r << " " << g;
+    }
+  }
+  // Ties round to even: x = 0.5 * (i - 16) with inv = 1 gives q = nearest even.
+  EXPECT_EQ(q0[17], 0);   // 0.5
+  EXPECT_EQ(q0[19], 2);   // 1.5
+  EXPECT_EQ(q0[21], 2);   // 2.5
+  for (const auto& [isa, fn] : paths) {
+    bool runnable = false;
+    for (Isa s : TestableIsas()) runnable = runnable || s == isa;
+    if (!runnable) continue;
+    std::vector<int8_t> q(q0.size());
+    std::vector<float> d(d0.size());
+    std::vector<int32_t> s(s0.size());
+    fn(x.data(), k, 0, rows, k, q.data(), d.data(), s.data());
+    EXPECT_EQ(q, q0) << IsaName(isa);
+    EXPECT_TRUE(BitsEqual(d.data(), d0.data(), d.size())) << IsaName(isa);
+    EXPECT_EQ(s, s0) << IsaName(isa);
+  }
+}
 
 TEST(QMatmulErrorsTest, RowsThatAreNotWholeBlocksAreRefused) {
   std::vector<uint8_t> bytes(1024);

@@ -206,6 +206,64 @@ void QTileLoop(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t
   }
 }
 
+inline int32_t QHsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Step 1 of qmatmul.h with the same IEEE operations as QuantizeActivationRow: the maximum is
+// exact in any order, 127 / amax and x * inv round once each, vcvtps2dq rounds to nearest even
+// (the default MXCSR mode, as nearbyint), a NaN product becomes 0, and the clamp comes before
+// the conversion (±Inf products, when 127 / amax overflows, become ±127 as in the scalar code).
+inline void QQuantizeRows(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k,
+                          int8_t* q, float* dx, int32_t* s16) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 big = _mm256_set1_ps(3.40282347e38f), lo = _mm256_set1_ps(-127.0f),
+               hi = _mm256_set1_ps(127.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t g = 0; g < k / 32; ++g) {
+      const float* xg = x + r * ldx + 32 * g;
+      __m256 v[4], a[4];
+      int finite = 1;
+      for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(xg + 8 * i);
+        a[i] = _mm256_and_ps(v[i], abs_mask);
+        finite &= _mm256_movemask_ps(_mm256_cmp_ps(a[i], big, _CMP_LE_OQ)) == 0xff;
+      }
+      int8_t* qg = q + r * k + 32 * g;
+      int32_t* sg = s16 + r * (k / 16) + 2 * g;
+      if (!finite) {
+        dx[r * (k / 32) + g] = __builtin_nanf("");
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qg), _mm256_setzero_si256());
+        sg[0] = sg[1] = 0;
+        continue;
+      }
+      __m256 m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+      const float amax = _mm_cvtss_f32(m4);
+      dx[r * (k / 32) + g] = amax / 127.0f;
+      const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+      __m256i iv[4];
+      for (int i = 0; i < 4; ++i) {
+        __m256 p = _mm256_mul_ps(v[i], inv);
+        p = _mm256_andnot_ps(_mm256_cmp_ps(p, p, _CMP_UNORD_Q), p);  // NaN -> +0
+        p = _mm256_min_ps(_mm256_max_ps(p, lo), hi);
+        iv[i] = _mm256_cvtps_epi32(p);
+      }
+      const __m256i w16 = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]),
+                                             _mm256_packs_epi32(iv[2], iv[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(qg), _mm256_permutevar8x32_epi32(w16, order));
+      sg[0] = QHsum(_mm256_add_epi32(iv[0], iv[1]));
+      sg[1] = QHsum(_mm256_add_epi32(iv[2], iv[3]));
+    }
+  }
+}
+
 inline void QTileDispatch(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   switch (a.w_dtype) {
     case DType::kQ8_0: QTileLoop<DType::kQ8_0>(a, m0, m1, p0, p1); break;
