@@ -103,5 +103,50 @@ TEST(CliTest, UserErrorsAreClearMessagesWithNonZeroExit) {
   }
 }
 
+// The real stories260K model quantised through the CLI: its 64-wide rows become Q8_0, its
+// 172-wide w_down rows (not whole 32-blocks) fall back to f16 as llama.cpp's quantiser does;
+// generate-then-score gives the same bits on the quantised file; bad --dtype uses are errors.
+TEST(CliTest, ConvertDtypeQuantisesAndTheQuantisedModelRescoresItsOwnBits) {
+  DETINFER_REQUIRE_STORIES();
+  const std::string out = ::testing::TempDir() + "/cli_stories_q8_0.gguf";
+  const CliRun c = Cli("convert " + Model("gguf/stories260K-f32.gguf") + " " + out + " --dtype q8_0");
+  ASSERT_EQ(c.rc, 0) << c.out;
+  const CliRun info = Cli("info " + out + " --json");
+  ASSERT_EQ(info.rc, 0) << info.out;
+  const auto ij = nlohmann::json::parse(info.out);
+  EXPECT_GT(ij["parameters_by_dtype"].value("q8_0", 0), 0) << info.out;
+  EXPECT_GT(ij["parameters_by_dtype"].value("f16", 0), 0) << info.out;
+  for (const auto& t : ij["tensors"]) {
+    if (t["name"].get<std::string>().find("w_down") != std::string::npos) {
+      EXPECT_EQ(t["dtype"], "f16");
+    }
+    if (t["name"].get<std::string>().find("wq") != std::string::npos) {
+      EXPECT_EQ(t["dtype"], "q8_0");
+      EXPECT_DOUBLE_EQ(t["bits_per_weight"].get<double>(), 8.5);
+    }
+  }
+  const CliRun g = Cli("generate " + out + " --ids 1,461 --max-tokens 10 --json");
+  ASSERT_EQ(g.rc, 0) << g.out;
+  const auto gj = nlohmann::json::parse(g.out);
+  std::string ids;
+  for (const auto& t : gj["tokens"]) {
+    if (!ids.empty()) ids += ',';
+    ids += std::to_string(t.get<int>());
+  }
+  const CliRun s = Cli("score " + out + " --ids 1,461 --completion-ids " + ids + " --json");
+  ASSERT_EQ(s.rc, 0) << s.out;
+  EXPECT_EQ(gj["fingerprint"], nlohmann::json::parse(s.out)["fingerprint"]);
+
+  const CliRun hf = Cli("convert " + Model("gguf/stories260K-f32.gguf") + " " + ::testing::TempDir() +
+                        "/cli_stories_hf --dtype q8_0");
+  EXPECT_NE(hf.rc, 0);
+  EXPECT_NE(hf.out.find("Q8_0"), std::string::npos) << hf.out;
+  EXPECT_NE(hf.out.find("safetensors"), std::string::npos) << hf.out;
+  const CliRun bad = Cli("convert " + Model("gguf/stories260K-f32.gguf") + " " + out + " --dtype q9_9");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.out.find("--dtype: unknown dtype 'q9_9'"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("q4_k_m"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace detinfer
