@@ -13,6 +13,7 @@
 
 #include "core/mapped_file.h"
 #include "core/status.h"
+#include "core/storage_format.h"
 #include "core/tensor.h"
 
 namespace detinfer::fuzz {
@@ -44,7 +45,7 @@ inline MappedFile BytesAsFile(const uint8_t* data, size_t size) {
 inline void TouchView(const TensorView& v) {
   const int64_t n = v.numel();
   if (n == 0 || v.data == nullptr) return;
-  const size_t bytes = static_cast<size_t>(n) * DTypeSize(v.dtype);
+  const size_t bytes = StorageBytes(v.dtype, n);  // any storage format, blocks included
   const volatile uint8_t* p = static_cast<const uint8_t*>(v.data);
   (void)p[0];
   (void)p[bytes - 1];
