@@ -12,7 +12,9 @@
 #include "model/hf_writer.h"
 #include "model/llama2c_writer.h"
 #include "model/loader.h"
+#include "core/storage_format.h"
 #include "model/random_init.h"
+#include "model/validate.h"
 #include "model/weight_recipe.h"
 #include "model/transformer.h"
 #include "test_util.h"
@@ -161,6 +163,28 @@ TEST_F(CrossFormatTest, QuantisedWeightsAreRefusedByFormatsThatCannotHoldThem) {
   std::vector<float> row(static_cast<size_t>(c.dim));
   ConvertToF32(DType::kQ8_0, w->layers[1].w_up.row_bytes(3), row.data(), row.size());
   EXPECT_TRUE(testing::BitsEqual(row.data(), back->layers[1].w_up.row<const float>(3), row.size()));
+}
+
+TEST_F(CrossFormatTest, ANonFiniteBlockScaleIsRefusedNamingTheTensorAndBlock) {
+  for (const char* name : {"q8_0", "q4_k"}) {
+    ModelConfig c = Config(Arch::kLlama, false);
+    c.dim = 256;
+    c.ffn_dim = 256;
+    c.head_dim = 64;
+    auto w = InitRandomModel(c, 81, ParseWeightRecipe(name).value());
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_TRUE(ValidateWeights(*w).ok());
+    // Block 3 of layer 1's w_up: its d (the first f16 of a block in both formats) made NaN.
+    const StorageFormat& f = FormatOf(w->layers[1].w_up.dtype);
+    auto* block = static_cast<uint8_t*>(w->layers[1].w_up.data) + 3 * f.block_bytes;
+    block[0] = 0x00;
+    block[1] = 0x7e;
+    const Status s = ValidateWeights(*w);
+    EXPECT_FALSE(s.ok()) << name;
+    EXPECT_NE(s.message().find("layers.1.w_up"), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("block 3"), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("NaN or Inf scale"), std::string::npos) << s.ToString();
+  }
 }
 
 TEST_F(CrossFormatTest, Llama2cWriterRefusesWhatTheFormatCannotHold) {
