@@ -100,7 +100,14 @@ Result<Outcome> RunReference(AxisEnv& env, const Request& request, int64_t limit
   return RunSolo(env, env.ReferenceContext(), env.ReferenceOptions(), Limited(request, limit));
 }
 
-std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa) {
+std::string LongAxisName(int32_t long_tokens) { return "long-" + std::to_string(long_tokens); }
+
+bool IsLongAxisName(const std::string& name, int32_t long_tokens) {
+  return name == "long" || name == "long-256" || name == LongAxisName(long_tokens);
+}
+
+std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa,
+                             int32_t long_tokens) {
   std::vector<AxisDef> axes;
   axes.push_back(Standard("cache-off", "A5", "every step recomputes the whole sequence",
                           [](AxisEnv& env, const VerifyCase&, const Request& r) {
@@ -278,8 +285,8 @@ std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa) {
   axes.push_back(SlotIdentityAxis());
   axes.push_back(ResumeAxis());
   {
-    AxisDef a{"long-256", "A5", "a long generation: cached decode vs recompute-everything",
-              true, nullptr};
+    AxisDef a{LongAxisName(long_tokens), "A5",
+              "a long generation: cached decode vs recompute-everything", true, nullptr};
     a.run = [](AxisEnv& env, const VerifyCase& c, const Outcome&, bool variant,
                int64_t limit) -> Result<Outcome> {
       Request r = c.request;

@@ -38,8 +38,8 @@ int64_t FirstDivergentStep(const Outcome& a, const Outcome& b);
 struct AxisSettings {
   Isa reference_isa = Isa::kScalar;
   int threads = 1;  // of the reference
-  DType kv_dtype = DType::kBF16;
-  int32_t long_tokens = 256;
+  DType kv_dtype = DType::kF32;
+  int32_t long_tokens = 256;  // fits the context (FitToContext)
 };
 
 class AxisEnv {
@@ -70,12 +70,19 @@ struct AxisDef {
   std::string name;     // e.g. "cache-off"
   std::string section;  // e.g. "A5"
   std::string what;     // one line for the summary and docs
-  bool long_only = false;  // the 256-token extension: runs on the first --long-prompts cases
+  bool long_only = false;  // the long generation: runs on the first --long-prompts cases
   AxisRun run;
 };
 
-// Every axis this CPU can run (one ISA axis per supported path other than the reference's).
-std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa);
+// The long axis is named by its length ("long-48"); --axes also takes "long" and the name it
+// had when the length was fixed, "long-256".
+std::string LongAxisName(int32_t long_tokens);
+bool IsLongAxisName(const std::string& name, int32_t long_tokens);
+
+// Every axis this CPU can run (one ISA axis per supported path other than the reference's);
+// the long axis is named for `long_tokens` (LongAxisName).
+std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa,
+                             int32_t long_tokens = 256);
 
 // The standard reference of a request.
 Result<Outcome> RunReference(AxisEnv& env, const Request& request, int64_t limit = -1);

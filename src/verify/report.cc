@@ -4,6 +4,7 @@
 #include <ctime>
 #include <map>
 
+#include "verify/axes.h"
 #include "verify/verify.h"
 
 namespace detinfer::verify {
@@ -52,6 +53,7 @@ std::map<std::string, AxisTally> Tally(const VerifyReport& report) {
 }
 
 nlohmann::json StepOrNull(int64_t s) { return s >= 0 ? nlohmann::json(s) : nlohmann::json(nullptr); }
+nlohmann::json CountOrNull(int32_t n) { return n > 0 ? nlohmann::json(n) : nlohmann::json(nullptr); }
 
 }  // namespace
 
@@ -114,6 +116,9 @@ nlohmann::json ManifestJson(const VerifyReport& report, const VerifyOptions& o,
       {"configuration",
        {{"prompts", o.prompts}, {"max_tokens", o.max_tokens}, {"long_prompts", o.long_prompts},
         {"long_tokens", o.long_tokens}, {"kv_dtype", std::string(DTypeName(o.kv_dtype))},
+        {"context", report.context},
+        {"max_tokens_default_shortened_from", CountOrNull(o.max_tokens_shortened_from)},
+        {"long_tokens_default_shortened_from", CountOrNull(o.long_tokens_shortened_from)},
         {"axes", report.axes}, {"inject_fault", std::string(FaultName(o.fault))},
         {"localise", o.localise}}},
       {"results_summary",
@@ -141,15 +146,36 @@ std::string SummaryTable(const VerifyReport& report, const VerifyOptions& o) {
                   t.section.c_str(), t.cases, t.passed, t.cases - t.passed, steps.c_str());
     s += line;
   }
+  s += std::to_string(o.prompts) + " prompts x " + std::to_string(o.max_tokens) + " tokens";
+  const std::string long_name = LongAxisName(o.long_tokens);
+  if (tally.count(long_name) != 0) {
+    // --long-prompts larger than --prompts runs every prompt; say so rather than "first N".
+    const int n = std::min(o.long_prompts, o.prompts);
+    s += " (" + long_name + ": " + (o.long_prompts >= o.prompts ? "all " : "first ") +
+         std::to_string(n) + (n == 1 ? " prompt" : " prompts") + " x " +
+         std::to_string(o.long_tokens) + " tokens)";
+  }
   std::snprintf(line, sizeof line,
-                "%d prompts x %d tokens (long-256: first %d prompts x %d tokens), kv %s, "
-                "reference isa %s, %d threads, fault %s: %d passed, %d failed in %.1f s\n",
-                o.prompts, o.max_tokens, std::min(o.long_prompts, o.prompts), o.long_tokens,
+                ", kv %s, reference isa %s, %d threads, fault %s: %d passed, %d failed in %.1f s\n",
                 std::string(DTypeName(o.kv_dtype)).c_str(),
                 std::string(IsaName(report.reference_isa)).c_str(), report.threads,
                 std::string(FaultName(o.fault)).c_str(), report.passed(), report.failed(),
                 report.seconds);
   s += line;
+  std::string shortened;
+  if (o.max_tokens_shortened_from > 0) {
+    shortened += "--max-tokens " + std::to_string(o.max_tokens_shortened_from) + " -> " +
+                 std::to_string(o.max_tokens);
+  }
+  if (o.long_tokens_shortened_from > 0 && tally.count(long_name) != 0) {
+    shortened += std::string(shortened.empty() ? "" : ", ") + "--long-tokens " +
+                 std::to_string(o.long_tokens_shortened_from) + " -> " +
+                 std::to_string(o.long_tokens);
+  }
+  if (!shortened.empty()) {
+    s += "defaults shortened to fit the model's " + std::to_string(report.context) +
+         "-token context: " + shortened + "\n";
+  }
   for (const CaseResult& r : report.results) {
     if (r.pass) continue;
     std::snprintf(line, sizeof line, "FAIL case %d %s: ", r.case_index, r.axis.c_str());

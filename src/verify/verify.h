@@ -26,13 +26,35 @@ struct VerifyOptions {
   int32_t max_tokens = 64;
   uint64_t seed = 1;
   std::vector<std::string> axes;  // empty: every axis
-  int long_prompts = 4;           // cases that also run the long-256 axis
+  int long_prompts = 4;           // cases that also run the long axis (LongAxisName)
   int32_t long_tokens = 256;
-  DType kv_dtype = DType::kBF16;  // rounding bugs are invisible in an f32 cache
+  // f32, as generate/score/serve use; bf16 or f16 also check that K/V are rounded once (a
+  // rounding bug is invisible in an f32 cache).
+  DType kv_dtype = DType::kF32;
   int threads = 0;                // of the reference; 0: all hardware threads
   Fault fault = Fault::kNone;     // planted for the whole run (tests and --inject-fault)
   bool localise = true;
+  // The defaults FitToContext shortened (0: not shortened), so that the summary and the
+  // manifest say the run is not the one the defaults describe.
+  int32_t max_tokens_shortened_from = 0;
+  int32_t long_tokens_shortened_from = 0;
 };
+
+// Whether `o` runs the long axis at all (selected, and --long-prompts > 0).
+bool RunsLongAxis(const VerifyOptions& o);
+
+// Makes --max-tokens and --long-tokens fit a model whose context is `context` tokens. A
+// default (`*_given` false) that leaves less than a quarter of the context for the prompt is
+// shortened to leave that quarter, and recorded in *_shortened_from; a given value that
+// leaves no room for even a one-token prompt is an InvalidArgument naming the flag and the
+// limit. Returns what was shortened for a note on stderr ("" when nothing was), e.g.
+// "MODEL has a 64-token context; generating 48 tokens per prompt (--max-tokens)".
+Result<std::string> FitToContext(VerifyOptions* o, int64_t context, bool max_tokens_given,
+                                 bool long_tokens_given, const std::string& model_name);
+
+// "[done/total pct%] what, ETA 3m05s": the remaining time extrapolated from `elapsed_s` and
+// the share of cases done ("ETA --" before the first; "done in ..." at the end).
+std::string ProgressText(int done, int total, const std::string& what, double elapsed_s);
 
 struct CaseResult {
   int case_index = 0;
@@ -56,6 +78,7 @@ struct VerifyReport {
   std::vector<Isa> isas;          // every path the axes used
   Isa reference_isa = Isa::kScalar;
   int threads = 1;
+  int64_t context = 0;  // the model's max_seq_len
   double seconds = 0;
   int passed() const;
   int failed() const;

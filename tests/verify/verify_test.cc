@@ -44,6 +44,8 @@ VerifyOptions SmallRun() {
   o.long_prompts = 1;
   o.long_tokens = 40;
   o.threads = 2;
+  // bf16: the rounding-once rule is checked too (kv-dtype-skip-rounding needs it).
+  o.kv_dtype = DType::kBF16;
   return o;
 }
 
@@ -60,7 +62,8 @@ TEST_P(HealthyModelTest, EveryAxisPasses) {
     EXPECT_GT(r.steps_compared, 0) << r.axis;
     seen.insert(r.axis);
   }
-  const auto all = AllAxes(SupportedIsas(DetectCpuFeatures()), BestIsa(DetectCpuFeatures()));
+  const auto all = AllAxes(SupportedIsas(DetectCpuFeatures()), BestIsa(DetectCpuFeatures()),
+                           SmallRun().long_tokens);
   for (const AxisDef& a : all) EXPECT_TRUE(seen.count(a.name)) << a.name << " never ran";
   EXPECT_EQ(report->failed(), 0);
   EXPECT_EQ(model.fault(), Fault::kNone);
@@ -115,6 +118,156 @@ INSTANTIATE_TEST_SUITE_P(
       for (char& ch : n) ch = ch == '-' ? '_' : ch;
       return n;
     });
+
+TEST(VerifyOptionsTest, KvDTypeDefaultsToF32AsTheEngineDoes) {
+  EXPECT_EQ(VerifyOptions{}.kv_dtype, DType::kF32);
+}
+
+TEST(FitToContextTest, DefaultsThatDoNotFitAreShortenedWithANote) {
+  VerifyOptions o;  // 64 tokens, long axis 256 tokens
+  auto note = FitToContext(&o, 64, false, false, "models/verbs");
+  ASSERT_TRUE(note.ok()) << note.status().ToString();
+  EXPECT_EQ(*note,
+            "models/verbs has a 64-token context; generating 48 tokens per prompt "
+            "(--max-tokens), 48 on the long axis (--long-tokens)");
+  EXPECT_EQ(o.max_tokens, 48);
+  EXPECT_EQ(o.long_tokens, 48);
+  EXPECT_EQ(o.max_tokens_shortened_from, 64);
+  EXPECT_EQ(o.long_tokens_shortened_from, 256);
+}
+
+TEST(FitToContextTest, DefaultsThatFitAreKept) {
+  VerifyOptions o;
+  auto note = FitToContext(&o, 512, false, false, "m");
+  ASSERT_TRUE(note.ok());
+  EXPECT_EQ(*note, "");
+  EXPECT_EQ(o.max_tokens, 64);
+  EXPECT_EQ(o.long_tokens, 256);
+  EXPECT_EQ(o.max_tokens_shortened_from, 0);
+  EXPECT_EQ(o.long_tokens_shortened_from, 0);
+}
+
+TEST(FitToContextTest, TheLongAxisIsLeftAloneWhenItDoesNotRun) {
+  VerifyOptions o;
+  o.max_tokens = 8;
+  o.axes = {"cache-off"};
+  auto note = FitToContext(&o, 64, true, false, "m");
+  ASSERT_TRUE(note.ok());
+  EXPECT_EQ(*note, "");
+  EXPECT_EQ(o.long_tokens_shortened_from, 0);
+  o.axes = {"long"};
+  o.long_prompts = 0;
+  EXPECT_EQ(*FitToContext(&o, 64, true, false, "m"), "");
+}
+
+TEST(FitToContextTest, GivenValuesThatCannotFitNameTheFlagAndTheLimit) {
+  VerifyOptions o;
+  auto r = FitToContext(&o, 64, true, false, "m");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("--max-tokens 64 leaves no room"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("(at most 63)"), std::string::npos) << r.status().message();
+  o = VerifyOptions{};
+  o.max_tokens = 8;
+  r = FitToContext(&o, 64, true, true, "m");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--long-tokens 256 leaves no room"), std::string::npos)
+      << r.status().message();
+  // A given value that fits, however close, is kept.
+  o = VerifyOptions{};
+  o.max_tokens = 63;
+  o.long_tokens = 63;
+  ASSERT_TRUE(FitToContext(&o, 64, true, true, "m").ok());
+  EXPECT_EQ(o.max_tokens, 63);
+  EXPECT_EQ(o.long_tokens, 63);
+}
+
+TEST(LongAxisTest, IsNamedByItsLengthAndSelectableAsLongOrLong256) {
+  EXPECT_EQ(LongAxisName(48), "long-48");
+  for (const char* name : {"long", "long-256", "long-40"}) {
+    EXPECT_TRUE(IsLongAxisName(name, 40)) << name;
+  }
+  EXPECT_FALSE(IsLongAxisName("long-41", 40));
+  Transformer model = MakeModel(false, 5);
+  for (const char* name : {"long", "long-256", "long-40"}) {
+    VerifyOptions o = SmallRun();
+    o.prompts = 1;
+    o.axes = {name};
+    auto report = RunVerify(model, nullptr, o);
+    ASSERT_TRUE(report.ok()) << name << ": " << report.status().ToString();
+    ASSERT_EQ(report->results.size(), 1u) << name;
+    EXPECT_EQ(report->results[0].axis, "long-40");
+    EXPECT_GT(report->results[0].steps_compared, 0);
+  }
+}
+
+TEST(LongAxisTest, AGivenLengthBeyondTheContextIsRefusedNotCut) {
+  Transformer model = MakeModel(false, 5);  // context 128
+  VerifyOptions o = SmallRun();
+  o.long_tokens = 128;
+  auto report = RunVerify(model, nullptr, o);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("--long-tokens 128 leaves no room"), std::string::npos)
+      << report.status().message();
+}
+
+VerifyReport FakeReport(const std::string& long_axis) {
+  VerifyReport r;
+  r.context = 64;
+  r.axes = {"cache-off", long_axis};
+  for (int i = 0; i < 2; ++i) {
+    for (const std::string& axis : r.axes) {
+      CaseResult c;
+      c.case_index = i;
+      c.axis = axis;
+      c.section = "A5";
+      c.pass = true;
+      r.results.push_back(c);
+    }
+  }
+  return r;
+}
+
+TEST(SummaryTableTest, NamesTheLongAxisByItsActualCountsAndSaysWhatWasShortened) {
+  VerifyOptions o;
+  o.prompts = 2;
+  ASSERT_TRUE(FitToContext(&o, 64, false, false, "m").ok());
+  const std::string s = SummaryTable(FakeReport("long-48"), o);
+  EXPECT_NE(s.find("long-48            A5"), std::string::npos) << s;
+  EXPECT_NE(s.find("2 prompts x 48 tokens (long-48: all 2 prompts x 48 tokens)"), std::string::npos)
+      << s;
+  EXPECT_NE(s.find("defaults shortened to fit the model's 64-token context: --max-tokens 64 -> 48, "
+                   "--long-tokens 256 -> 48"),
+            std::string::npos)
+      << s;
+  EXPECT_EQ(s.find("256 tokens"), std::string::npos) << s;
+
+  VerifyOptions given;
+  given.prompts = 5;
+  given.max_tokens = 10;
+  given.long_prompts = 3;
+  given.long_tokens = 30;
+  const std::string g = SummaryTable(FakeReport("long-30"), given);
+  EXPECT_NE(g.find("5 prompts x 10 tokens (long-30: first 3 prompts x 30 tokens)"),
+            std::string::npos)
+      << g;
+  EXPECT_EQ(g.find("shortened"), std::string::npos) << g;
+  const auto manifest = ManifestJson(FakeReport("long-48"), o, "m", {});
+  EXPECT_EQ(manifest["configuration"]["max_tokens_default_shortened_from"], 64);
+  EXPECT_EQ(manifest["configuration"]["long_tokens_default_shortened_from"], 256);
+  EXPECT_TRUE(ManifestJson(FakeReport("long-30"), given, "m", {})["configuration"]
+                  ["max_tokens_default_shortened_from"].is_null());
+}
+
+TEST(ProgressTextTest, ShowsTheEstimatedTimeRemaining) {
+  EXPECT_EQ(ProgressText(0, 10, "case 0 cache-off", 0.0), "[0/10 0%] case 0 cache-off, ETA --");
+  // 1 of 4 done in 20 s: 3 more at that rate.
+  EXPECT_EQ(ProgressText(1, 4, "case 0 chunk", 20.0), "[1/4 25%] case 0 chunk, ETA 1m00s");
+  EXPECT_EQ(ProgressText(3, 4, "x", 30.0), "[3/4 75%] x, ETA 10s");
+  EXPECT_EQ(ProgressText(1, 1000, "x", 10.0), "[1/1000 0%] x, ETA 2h46m");
+  EXPECT_EQ(ProgressText(4, 4, "done", 83.0), "[4/4 100%] done, done in 1m23s");
+}
 
 TEST(FaultNamesTest, ParseRoundTripsAndUnknownNamesAreErrors) {
   for (Fault f : AllFaults()) EXPECT_EQ(*ParseFault(FaultName(f)), f);

@@ -13,7 +13,7 @@ namespace detinfer::cli {
 namespace {
 
 struct DumpFlags {
-  std::string model, prompt, ids, out, kv_dtype = "bf16", tokenizer;
+  std::string model, prompt, ids, out, kv_dtype = "f32", tokenizer;
   int threads = 0;
 };
 
@@ -43,7 +43,7 @@ int RunDumpSlots(const DumpFlags& f) {
   }
   for (size_t i = 0; i < prompt.size(); ++i) {
     if (prompt[i] < 0 || prompt[i] >= b->model->config().vocab_size) {
-      return Fail(Status::OutOfRange("--ids: token " + std::to_string(i) + " has id " +
+      return Fail(Status::InvalidArgument("--ids: token " + std::to_string(i) + " has id " +
                                      std::to_string(prompt[i]) + " outside the vocabulary [0, " +
                                      std::to_string(b->model->config().vocab_size) + ")"));
     }
@@ -73,9 +73,11 @@ void RegisterDumpSlots(CLI::App& app) {
   cmd->add_option("--prompt", f->prompt, "Prompt text (needs a tokenizer)");
   cmd->add_option("--ids", f->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--out", f->out, "Output folder")->required();
-  cmd->add_option("--kv-dtype", f->kv_dtype, "KV cache dtype: bf16 (default), f16 or f32");
-  cmd->add_option("--threads", f->threads, "Threads (default: all)");
-  cmd->add_option("--tokenizer", f->tokenizer, "Tokenizer file (default: found beside the model)");
+  cmd->add_option("--kv-dtype", f->kv_dtype,
+                  "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id");
+  cmd->add_option("--threads", f->threads, "Threads (default all cores)");
+  cmd->add_option("--tokenizer", f->tokenizer,
+                  "Tokenizer file (default the one found beside the model)");
   cmd->callback([f] { std::exit(RunDumpSlots(*f)); });
 }
 
