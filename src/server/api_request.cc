@@ -255,6 +255,9 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
                                               const ParseLimits& limits, CompletionRequest* r) {
   r->kind = kind;
   const bool chat = kind == ApiKind::kChat;
+  if (body.contains("stop_token_ids") && body.contains("stop_ids")) {
+    return Bad("stop_ids", "'stop_ids' is an alias of 'stop_token_ids'; send only one of them");
+  }
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& key = it.key();
     const Json& v = it.value();
@@ -296,11 +299,12 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "stop") {
       e = GetStop(v, limits.max_stops, &r->stop);
-    } else if (key == "stop_token_ids") {
+    } else if (key == "stop_token_ids" || key == "stop_ids") {
+      // `stop_ids` is what `detinfer generate --requests` calls it; both name one list.
       if (!v.is_array()) {
-        e = Bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
+        e = Bad(key, "'" + key + "' must be a list of token ids");
       } else {
-        e = GetIds(v, "stop_token_ids", &r->stop_token_ids);
+        e = GetIds(v, key, &r->stop_token_ids);
       }
     } else if (key == "ignore_eos") {
       e = GetBool(v, "ignore_eos", &r->ignore_eos);

@@ -51,7 +51,7 @@ struct CompletionRequest {
   float min_p = 0.0f;
   uint64_t seed = 0;
   std::vector<std::string> stop;
-  std::vector<int32_t> stop_token_ids;  // extension (as vLLM)
+  std::vector<int32_t> stop_token_ids;  // extension (as vLLM); alias `stop_ids`
   bool ignore_eos = false;              // extension: do not stop at the end-of-sequence token
   bool logprobs = false;                // completions: "logprobs": N (N >= 0); chat: true
   int32_t top_logprobs = 0;             // alternatives per token

@@ -61,6 +61,24 @@ TEST(ApiRequestTest, SamplingFieldsAndExtensions) {
   EXPECT_EQ(Ok(R"({"prompt": [1], "top_k": -1})").top_k, 0);
 }
 
+// `stop_ids` (the name `detinfer generate --requests` uses) is an alias of `stop_token_ids`;
+// sending both is ambiguous and refused.
+TEST(ApiRequestTest, StopIdsIsAnAliasOfStopTokenIds) {
+  EXPECT_EQ(Ok(R"({"prompt": [1], "stop_ids": [2, 5]})").stop_token_ids,
+            (std::vector<int32_t>{2, 5}));
+  EXPECT_EQ(Ok(R"({"messages": [{"role": "user", "content": "x"}], "stop_ids": [4]})",
+               ApiKind::kChat)
+                .stop_token_ids,
+            std::vector<int32_t>{4});
+  EXPECT_TRUE(Ok(R"({"prompt": [1], "stop_ids": [2]})").ignored_fields.empty());
+  const ApiError both = Err(R"({"prompt": [1], "stop_token_ids": [2], "stop_ids": [2]})");
+  EXPECT_EQ(both.param, "stop_ids");
+  EXPECT_NE(both.message.find("only one"), std::string::npos) << both.message;
+  const ApiError bad = Err(R"({"prompt": [1], "stop_ids": 2})");
+  EXPECT_EQ(bad.param, "stop_ids");
+  EXPECT_NE(bad.message.find("'stop_ids' must be a list"), std::string::npos) << bad.message;
+}
+
 TEST(ApiRequestTest, ChatMessages) {
   const CompletionRequest r = Ok(
       R"({"messages": [{"role": "system", "content": "be brief"},
