@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 
 #include "engine/schedule_id.h"
 #include "server/responses.h"
@@ -77,6 +79,24 @@ bool KeyMatches(const std::string& header, const std::string& key) {
   return diff == 0;
 }
 
+// Answers every method but `allowed` (and HEAD, which httplib routes to GET handlers) on `path`
+// with 405 Method Not Allowed and an Allow header.
+void WrongMethod(httplib::Server& h, const std::string& path, const std::string& allowed) {
+  const auto handler = [allowed](const httplib::Request& req, httplib::Response& res) {
+    ApiError e;
+    e.status = 405;
+    e.code = "method_not_allowed";
+    e.message = req.method + " is not allowed on " + req.path + "; use " + allowed;
+    res.set_header("Allow", allowed == "GET" ? "GET, HEAD" : allowed);
+    SendError(res, e);
+  };
+  if (allowed != "GET") h.Get(path, handler);
+  if (allowed != "POST") h.Post(path, handler);
+  h.Put(path, handler);
+  h.Patch(path, handler);
+  h.Delete(path, handler);
+}
+
 void Routes(State& st) {
   httplib::Server& h = st.http;
   h.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
@@ -104,6 +124,10 @@ void Routes(State& st) {
   h.Post("/v1/score", [&st](const httplib::Request& req, httplib::Response& res) {
     HandleScore(st, req, res);
   });
+  // A known route asked with the wrong method is 405 naming the right one, not "no route".
+  for (const char* path : {"/v1/completions", "/v1/chat/completions", "/v1/score"}) {
+    WrongMethod(h, path, "POST");
+  }
   h.Get("/v1/models", [&st](const httplib::Request&, httplib::Response& res) {
     const Json model = {{"id", st.options.model_name},
                         {"object", "model"},
@@ -123,6 +147,7 @@ void Routes(State& st) {
   h.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
     res.set_content(st.metrics.Render(st.loop->Gauges()), "text/plain; version=0.0.4");
   });
+  for (const char* path : {"/v1/models", "/health", "/metrics"}) WrongMethod(h, path, "GET");
   // Every other error httplib produces itself (404 route, 413 body too large, 400 bad request
   // line) also gets an OpenAI-shaped body.
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -197,6 +222,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
   st.http.set_keep_alive_max_count(1000);
   st.http.set_keep_alive_timeout(2);  // also bounds how long a stop waits for idle connections
   st.http.set_tcp_nodelay(true);      // each streamed token is its own small write
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and
+  // silently take half the connections. SO_REUSEADDR alone still allows a restart while old
+  // connections linger in TIME_WAIT, but a port someone listens on fails to bind.
+  st.http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   Routes(st);
   return s;
 }
@@ -205,19 +237,21 @@ HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start() {
   State& st = *state_;
-  if (st.options.port == 0) {
-    st.port = st.http.bind_to_any_port(st.options.host);
-    if (st.port <= 0) {
-      return Status::IoError("serve: cannot bind to " + st.options.host + " (any port)");
-    }
-  } else {
-    if (!st.http.bind_to_port(st.options.host, st.options.port)) {
-      return Status::IoError("serve: cannot bind to " + st.options.host + ":" +
-                             std::to_string(st.options.port) +
-                             " (in use, or not an address of this machine)");
-    }
-    st.port = st.options.port;
+  // httplib reports only failure; errno still holds why (bind or listen set it last).
+  errno = 0;
+  const bool bound = st.options.port == 0
+                         ? (st.port = st.http.bind_to_any_port(st.options.host)) > 0
+                         : st.http.bind_to_port(st.options.host, st.options.port);
+  if (!bound) {
+    const int err = errno;
+    const std::string why = err == EADDRINUSE      ? "address already in use"
+                            : err == EADDRNOTAVAIL ? "not an address of this machine"
+                            : err != 0             ? std::strerror(err)
+                                                   : "cannot resolve or bind the address";
+    return Status::IoError("cannot listen on " + st.options.host + ":" +
+                           std::to_string(st.options.port) + ": " + why);
   }
+  if (st.options.port != 0) st.port = st.options.port;
   st.http.RaiseBacklog(SOMAXCONN);
   st.listener = std::thread([&st] { st.http.listen_after_bind(); });
   return Status::Ok();

@@ -14,14 +14,17 @@
 namespace detinfer {
 namespace {
 
-std::string RunCli(const std::string& args) {
-  const std::string cmd = std::string(DETINFER_CLI_PATH) + " " + args + " 2>&1";
+// Runs the CLI, returns what it printed; `*exit_code` gets its exit status.
+std::string RunCli(const std::string& args, int* exit_code = nullptr,
+                   const std::string& prefix = "") {
+  const std::string cmd = prefix + std::string(DETINFER_CLI_PATH) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
+  const int status = pclose(p);
+  if (exit_code != nullptr) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return out;
 }
 
@@ -79,6 +82,33 @@ TEST(ServeCliTest, ServesThenStopsGracefullyOnSignals) {
     EXPECT_TRUE(WIFEXITED(status)) << "signal " << sig;
     EXPECT_EQ(WEXITSTATUS(status), 0) << "signal " << sig;
   }
+  std::filesystem::remove(model);
+}
+
+// A second server on a port that one already listens on must fail, not share the port and
+// take half of its connections (httplib's default SO_REUSEPORT allowed that).
+TEST(ServeCliTest, SecondServerOnTheSamePortFailsToListen) {
+  const std::string model = TestModel();
+  const auto [pid, port] = StartServe(model);
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(port, 0) << "no listening line";
+  int code = 0;
+  // `timeout` turns the old behaviour (the second one serves forever) into a failure.
+  const std::string out = RunCli("serve " + model + " --threads 1 --port " + std::to_string(port),
+                                 &code, "timeout 60 ");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("detinfer: cannot listen on 127.0.0.1:" + std::to_string(port) +
+                     ": address already in use"),
+            std::string::npos)
+      << out;
+  // The first one still answers.
+  httplib::Client c("127.0.0.1", port);
+  auto r = c.Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
   std::filesystem::remove(model);
 }
 

@@ -95,6 +95,81 @@ TEST(ServerRobustnessTest, EveryBadInputGetsItsStatusAndTheServerKeepsServing) {
       << m;
 }
 
+// In process: a second server cannot bind the port the first listens on, and says why.
+TEST(ServerRobustnessTest, SecondServerOnTheSamePortFailsToBind) {
+  testing::TestServer first;
+  server::ServerOptions o;
+  o.port = first.port();
+  server::ServedModel m{&testing::ServerTestModel(), nullptr, "0123456789abcdef"};
+  EngineOptions eo;
+  eo.kv_capacity_tokens = 4096;
+  auto second = server::HttpServer::Create(m, KernelContext{}, eo, o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  const Status st = (*second)->Start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "cannot listen on 127.0.0.1:" + std::to_string(first.port()) +
+                              ": address already in use");
+  ExpectHealthy(*first.Client());
+}
+
+// A known route with the wrong method is 405 with an Allow header, not 404 "no route".
+TEST(ServerRobustnessTest, WrongMethodIs405WithAllow) {
+  testing::TestServer server;
+  auto c = server.Client();
+  for (const char* path : {"/v1/completions", "/v1/chat/completions", "/v1/score"}) {
+    for (const char* method : {"GET", "PUT", "DELETE"}) {
+      httplib::Request req;
+      req.method = method;
+      req.path = path;
+      if (std::string(method) != "GET") req.body = "{}";
+      httplib::Response res;
+      httplib::Error err = httplib::Error::Success;
+      ASSERT_TRUE(c->send(req, res, err)) << method << " " << path;
+      EXPECT_EQ(res.status, 405) << method << " " << path << ": " << res.body;
+      EXPECT_EQ(res.get_header_value("Allow"), "POST") << method << " " << path;
+      const Json j = Json::parse(res.body, nullptr, false);
+      ASSERT_TRUE(j.is_object() && j.contains("error")) << res.body;
+      EXPECT_EQ(j["error"]["code"], "method_not_allowed");
+      EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+      EXPECT_NE(j["error"]["message"].get<std::string>().find("use POST"), std::string::npos)
+          << res.body;
+    }
+  }
+  const testing::HttpReply models = testing::Post(*c, "/v1/models", "{}");
+  EXPECT_EQ(models.status, 405) << models.body;
+  const auto allow = models.headers.find("Allow");
+  ASSERT_NE(allow, models.headers.end());
+  EXPECT_EQ(allow->second, "GET, HEAD");
+  // An unknown path is still 404.
+  EXPECT_EQ(testing::Get(*c, "/v1/nothing").status, 404);
+  ExpectHealthy(*c);
+}
+
+// `stop_ids` is accepted as an alias of `stop_token_ids` end to end: the request stops there.
+TEST(ServerRobustnessTest, StopIdsAliasStopsGeneration) {
+  testing::TestServer server;
+  auto c = server.Client();
+  const Json plain = testing::Post(*c, "/v1/completions",
+                                  R"({"prompt": [1, 2, 3], "max_tokens": 8})")
+                        .json();
+  const int32_t second = plain["choices"][0]["token_ids"][1].get<int32_t>();
+  for (const char* key : {"stop_token_ids", "stop_ids"}) {
+    const Json body = {{"prompt", {1, 2, 3}}, {"max_tokens", 8}, {key, Json::array({second})}};
+    const testing::HttpReply r = testing::Post(*c, "/v1/completions", body.dump());
+    ASSERT_EQ(r.status, 200) << key << ": " << r.body;
+    const Json j = r.json();
+    const Json& choice = j["choices"][0];
+    EXPECT_EQ(choice["finish_reason"], "stop") << key;
+    const std::vector<int32_t> ids = choice["token_ids"].get<std::vector<int32_t>>();
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(ids.back(), second) << key;
+    EXPECT_LE(ids.size(), 2u) << key;
+  }
+  ExpectError(testing::Post(*c, "/v1/completions",
+                            R"({"prompt": [1], "stop_token_ids": [2], "stop_ids": [3]})"),
+              400, "stop_ids", "only one");
+}
+
 TEST(ServerRobustnessTest, MissingOrWrongApiKeyIs401) {
   server::ServerOptions o;
   o.api_key = "sekrit";
