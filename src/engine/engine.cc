@@ -73,7 +73,7 @@ Status Engine::ValidateRequest(const Request& r) const {
   const ModelConfig& c = model_.config();
   if (r.prompt.empty()) return Status::InvalidArgument(Named(r) + ": empty prompt");
   if (r.max_new_tokens < 1) {
-    return Status::InvalidArgument(Named(r) + ": max_new_tokens must be >= 1, got " +
+    return Status::InvalidArgument(Named(r) + ": max_tokens must be >= 1, got " +
                                    std::to_string(r.max_new_tokens));
   }
   for (size_t i = 0; i < r.prompt.size(); ++i) {
@@ -158,6 +158,28 @@ bool Engine::HitStopString(Sequence& s, int32_t token) {
     }
   }
   return false;
+}
+
+std::string_view Engine::TakeStreamableText(Sequence& s, bool last) {
+  const std::string& text = s.result.text;
+  size_t safe = text.size();
+  if (!last) {
+    // Hold back the tail that could be the start of a stop string. A complete stop string never
+    // remains in the text (HitStopString cuts it), so only proper prefixes are looked for.
+    for (const std::string& stop : s.request.stop_strings) {
+      for (size_t k = std::min(stop.size() - 1, text.size()); k > 0; --k) {
+        if (text.compare(text.size() - k, k, stop, 0, k) == 0) {
+          safe = std::min(safe, text.size() - k);
+          break;
+        }
+      }
+    }
+  }
+  s.streamed = std::min(s.streamed, text.size());
+  safe = std::max(safe, s.streamed);
+  const std::string_view out = std::string_view(text).substr(s.streamed, safe - s.streamed);
+  s.streamed = safe;
+  return out;
 }
 
 void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
@@ -297,20 +319,30 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
     s.result.top_logprobs.push_back(TopN(RowLogprobs(ctx_, last, vocab), s.request.top_logprobs));
   }
   s.tokens.push_back(t.token);
-  if (on_token_) on_token_(s.request.id, t.token);
-  if (on_event_) {
-    on_event_({s.request.id, s.result.submission, index, t.token, t.logprob, t.sampling_logprob,
-               s.request.top_logprobs > 0 ? &s.result.top_logprobs.back() : nullptr});
-  }
   const auto& stop = s.request.stop_ids;
-  const bool stop_string = HitStopString(s, t.token);  // also extends the text
-  if (stop_string || std::find(stop.begin(), stop.end(), t.token) != stop.end()) {
-    Finish(s, FinishReason::kStop);
+  // A stop id ends the request without adding its text; otherwise the token's text extends the
+  // request's text and may complete a stop string.
+  const bool stop_id = std::find(stop.begin(), stop.end(), t.token) != stop.end();
+  const bool stop_string = !stop_id && HitStopString(s, t.token);
+  FinishReason reason = FinishReason::kNone;
+  if (stop_id || stop_string) {
+    reason = FinishReason::kStop;
   } else if (static_cast<int64_t>(s.result.tokens.size()) >= s.request.max_new_tokens) {
-    Finish(s, FinishReason::kLength);
+    reason = FinishReason::kLength;
   } else if (static_cast<int64_t>(s.tokens.size()) > model_.config().max_seq_len) {
-    Finish(s, FinishReason::kContext);  // the new token has no position left to be fed at
+    reason = FinishReason::kContext;  // the new token has no position left to be fed at
   }
+  if (reason != FinishReason::kNone && s.decoder) {
+    s.result.text += s.decoder->Finish();  // bytes of an unfinished character
+    s.decoder.reset();
+  }
+  if (on_event_) {
+    const std::string_view text = TakeStreamableText(s, reason != FinishReason::kNone);
+    on_event_({s.request.id, s.result.submission, index, t.token, t.logprob, t.sampling_logprob,
+               s.request.top_logprobs > 0 ? &s.result.top_logprobs.back() : nullptr, text,
+               reason != FinishReason::kNone});
+  }
+  if (reason != FinishReason::kNone) Finish(s, reason);
   return Status::Ok();
 }
 

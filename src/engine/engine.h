@@ -13,8 +13,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <string>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -36,6 +37,13 @@ struct TokenEvent {
   float logprob;             // raw (temperature 1)
   float sampling_logprob;
   const std::vector<TokenLogprob>* top;  // the alternatives, null unless top_logprobs > 0
+  // The text this token made final (with a tokenizer; may be empty). Text is held back while it
+  // is an incomplete UTF-8 character or could still be the start of a stop string, and released
+  // by a later token; `last` is set on the request's final token, whose `text` holds whatever
+  // was held. So the concatenated `text` of a request's events is exactly RequestResult::text:
+  // what is streamed is what is returned.
+  std::string_view text;
+  bool last;
 };
 
 struct EngineOptions {
@@ -85,10 +93,6 @@ class Engine {
 
   const PagedKvCache& cache() const { return cache_; }
   // Called for every generated token as soon as it is sampled (for streaming output).
-  void SetOnToken(std::function<void(const std::string& id, int32_t token)> fn) {
-    on_token_ = std::move(fn);
-  }
-  // The same moment, with the token's logprobs (for servers that stream them).
   void SetOnTokenEvent(std::function<void(const TokenEvent&)> fn) { on_event_ = std::move(fn); }
 
  private:
@@ -99,10 +103,13 @@ class Engine {
     SeqId kv_id = -1;             // -1 while not admitted
     RequestResult result;
     std::unique_ptr<StreamingDecoder> decoder;  // with a tokenizer
+    size_t streamed = 0;                        // bytes of result.text given to TokenEvents
   };
   Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
          PagedKvCache cache, const Tokenizer* tokenizer);
   bool HitStopString(Sequence& s, int32_t token);
+  // The part of s's text not yet given to a TokenEvent that is final (all of it when `last`).
+  std::string_view TakeStreamableText(Sequence& s, bool last);
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
   Status Admit(Sequence& s);
@@ -120,7 +127,6 @@ class Engine {
   std::vector<RequestResult> finished_;
   SeqId next_kv_id_ = 0;
   uint64_t next_submission_ = 0;
-  std::function<void(const std::string&, int32_t)> on_token_;
   std::function<void(const TokenEvent&)> on_event_;
 };
 

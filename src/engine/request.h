@@ -16,7 +16,9 @@ struct Request {
   std::string id;
   std::vector<int32_t> prompt;     // token ids, at least one
   int32_t max_new_tokens = 16;     // at least one
-  std::vector<int32_t> stop_ids;   // generation ends after emitting one of these
+  // Generation ends after emitting one of these; the id is reported in `tokens`, its text is not
+  // part of `text` (an end-of-sequence "</s>" never shows).
+  std::vector<int32_t> stop_ids;
   // Generation ends once the generated text contains one of these (needs a tokenizer); the
   // reported text stops before it, the token that completed it is still reported.
   std::vector<std::string> stop_strings;

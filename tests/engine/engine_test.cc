@@ -207,7 +207,7 @@ TEST(EngineTest, BadRequestsFailAloneAndOthersContinue) {
   Request too_big = MakeRequest("too-big", 100, 1, 0, 4);
   const Request good = MakeRequest("good", 9, 5, 0.0f, 6);
   const auto out = (*e)->Generate({empty, bad_id, zero, nan_t, huge, too_big, good});
-  const char* expect[] = {"empty prompt", "id 64", "max_new_tokens", "temperature",
+  const char* expect[] = {"empty prompt", "id 64", "max_tokens must be >= 1", "temperature",
                           "context length", "KV capacity"};
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_FALSE(out[i].status.ok()) << out[i].id;
@@ -276,7 +276,10 @@ TEST(EngineTest, PrefixCacheEvictionUnderPressureChangesNothing) {
   std::vector<Request> reqs;
   for (int i = 0; i < 6; ++i) {
     // Pairs share a seed, hence a prompt prefix: the second of a pair hits the first.
-    Request r = MakeRequest("p" + std::to_string(i), 40 + 5 * i, 60 + static_cast<uint64_t>(i / 2), 0.5f, 12);
+    // (The id is appended, not built by "p" + to_string: GCC 12 -O3 warns wrongly on that.)
+    std::string id = "p";
+    id += std::to_string(i);
+    Request r = MakeRequest(id, 40 + 5 * i, 60 + static_cast<uint64_t>(i / 2), 0.5f, 12);
     r.prompt_logprobs = false;
     reqs.push_back(r);
   }
@@ -375,6 +378,61 @@ TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
   EXPECT_NE((*bare)->Submit(r).message().find("need a tokenizer"), std::string::npos);
   r.stop_strings = {""};
   EXPECT_NE((*e)->Submit(r).message().find("empty stop string"), std::string::npos);
+}
+
+// What is streamed is what is returned: the TokenEvent texts of a request concatenate to its
+// result text, with and without stop strings, and text that could begin a stop string is held
+// back until it cannot (so nothing past the stop is ever streamed).
+TEST(EngineTest, StreamedTextEqualsTheResultTextAndNeverPassesAStop) {
+  const auto tok = CharTokenizer();
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, EngineOptions{}, tok.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Request r = MakeRequest("free", 6, 3, 0.0f, 30);
+  const RequestResult full = (*e)->Generate({r})[0];
+  ASSERT_TRUE(full.status.ok());
+  ASSERT_GE(full.text.size(), 14u);
+  for (const std::vector<std::string>& stops :
+       {std::vector<std::string>{}, {full.text.substr(10, 3)}, {"zzzzzz", full.text.substr(4, 2)}}) {
+    r.stop_strings = stops;
+    std::string streamed;
+    int lasts = 0;
+    (*e)->SetOnTokenEvent([&](const TokenEvent& ev) {
+      streamed += ev.text;
+      lasts += ev.last;
+      // Nothing streamed so far may contain a stop string.
+      for (const std::string& s : stops) EXPECT_EQ(streamed.find(s), std::string::npos);
+    });
+    const RequestResult got = (*e)->Generate({r})[0];
+    ASSERT_TRUE(got.status.ok());
+    EXPECT_EQ(streamed, got.text) << stops.size() << " stop strings";
+    EXPECT_EQ(lasts, 1);
+  }
+}
+
+// A stop id ends generation without adding its text: the id is the last token reported, the
+// text is the decoded text of the tokens before it (an end-of-sequence "</s>" never shows).
+TEST(EngineTest, AStopIdIsReportedButItsTextIsNot) {
+  const auto tok = CharTokenizer();
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, EngineOptions{}, tok.get());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Request r = MakeRequest("free", 6, 3, 0.0f, 30);
+  const RequestResult full = (*e)->Generate({r})[0];
+  ASSERT_TRUE(full.status.ok());
+  const size_t k = 7;  // stop at the 8th token's id
+  r.stop_ids = {full.tokens[k]};
+  const size_t first = static_cast<size_t>(
+      std::find(full.tokens.begin(), full.tokens.end(), full.tokens[k]) - full.tokens.begin());
+  std::string streamed;
+  (*e)->SetOnTokenEvent([&](const TokenEvent& ev) { streamed += ev.text; });
+  const RequestResult cut = (*e)->Generate({r})[0];
+  ASSERT_TRUE(cut.status.ok());
+  EXPECT_EQ(cut.finish, FinishReason::kStop);
+  ASSERT_EQ(cut.tokens.size(), first + 1);
+  EXPECT_EQ(cut.tokens.back(), full.tokens[k]);
+  EXPECT_EQ(cut.text, *tok->Decode(std::span(full.tokens).first(first)));
+  EXPECT_EQ(streamed, cut.text);
 }
 
 }  // namespace
