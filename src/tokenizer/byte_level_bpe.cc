@@ -22,6 +22,7 @@ class ByteLevelBpe final : public Tokenizer {
   int32_t vocab_size() const override { return static_cast<int32_t>(text_.size()); }
   int32_t bos_id() const override { return bos_id_; }
   int32_t eos_id() const override { return eos_id_; }
+  int32_t unk_id() const override { return unk_id_; }
 
   static Result<std::unique_ptr<Tokenizer>> Build(ByteLevelBpeParts parts);
 

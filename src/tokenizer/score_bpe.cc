@@ -45,6 +45,7 @@ class ScoreBpe final : public Tokenizer {
   int32_t vocab_size() const override { return static_cast<int32_t>(p_.tokens.size()); }
   int32_t bos_id() const override { return p_.bos_id; }
   int32_t eos_id() const override { return p_.eos_id; }
+  int32_t unk_id() const override { return p_.unk_id; }
 
  private:
   TokenType Type(int32_t id) const {

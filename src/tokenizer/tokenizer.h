@@ -46,6 +46,9 @@ class Tokenizer {
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;  // -1 if none
   virtual int32_t eos_id() const = 0;  // -1 if none
+  // The id text outside the vocabulary becomes (so callers can say how much was lost); -1 when
+  // the tokenizer has none (byte-level vocabularies cover every input).
+  virtual int32_t unk_id() const { return -1; }
 
  protected:
   // Ok if 0 <= id < vocab_size(), else an OutOfRange error naming both.
