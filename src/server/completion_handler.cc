@@ -9,7 +9,6 @@
 #include "engine/schedule_id.h"
 #include "server/responses.h"
 #include "server/server_state.h"
-#include "tokenizer/streaming_decoder.h"
 
 namespace detinfer::server {
 
@@ -238,32 +237,13 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   res.set_content(Dump(body), "application/json");
 }
 
-// How much of `text` can be sent while stop strings may still cut it: up to the first complete
-// stop string, and never the tail that could be the start of one.
-size_t SafeLength(const std::string& text, const std::vector<std::string>& stops) {
-  size_t safe = text.size();
-  for (const std::string& s : stops) {
-    const size_t at = text.find(s);
-    if (at != std::string::npos) safe = std::min(safe, at);
-    for (size_t k = std::min(s.size() - 1, text.size()); k > 0; --k) {
-      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
-        safe = std::min(safe, text.size() - k);
-        break;
-      }
-    }
-  }
-  return safe;
-}
-
 // The state of one Server-Sent Events response, shared by the content provider and the
 // releaser that cancels the request if the client goes away.
 struct Stream {
   State* st;
   CompletionRequest req;
   Prepared prepared;
-  std::unique_ptr<StreamingDecoder> decoder;
-  std::string text;   // decoded so far
-  size_t sent = 0;    // bytes of `text` sent
+  size_t sent = 0;    // bytes of text sent
   int32_t prev = -1;  // the token before the next one (for token strings)
   bool role_sent = false;
 
@@ -309,17 +289,14 @@ bool WriteEvent(httplib::DataSink& sink, const std::string& data) {
   return sink.write(event.data(), event.size());
 }
 
+// One event for the tokens that arrived since the last one. Their text is what the engine made
+// final (the text held back for an unfinished character or a possible stop string comes with a
+// later token), so the deltas concatenate to the non-streamed text.
 bool StreamTokens(Stream& s, httplib::DataSink& sink, const std::vector<StreamToken>& toks) {
-  if (s.decoder) {
-    for (const StreamToken& t : toks) {
-      auto piece = s.decoder->Push(t.token);
-      if (piece.ok()) s.text += *piece;
-    }
-  }
-  const size_t safe = std::max(s.sent, SafeLength(s.text, s.prepared.request.stop_strings));
-  const std::string delta = s.text.substr(s.sent, safe - s.sent);
+  std::string delta;
+  for (const StreamToken& t : toks) delta += t.text;
   const Json chunk = s.Chunk(delta, toks);
-  s.sent = safe;
+  s.sent += delta.size();
   return WriteEvent(sink, Dump(chunk));
 }
 
@@ -328,8 +305,8 @@ bool StreamEnd(Stream& s, httplib::DataSink& sink, const RequestResult& r) {
     const ApiError e = EngineError(r.status);
     if (!WriteEvent(sink, Dump(ErrorJson(e)))) return false;
   } else {
-    // The engine's text is final (cut before a stop string, a last partial character
-    // completed); what was sent is a prefix of it.
+    // The last token's event carried the rest of the text, so `rest` is normally empty; it is
+    // kept for a result whose text is longer than what the events gave.
     const std::string rest = r.text.size() > s.sent ? r.text.substr(s.sent) : std::string();
     Json chunk = s.Chunk(rest, {});
     Json& choice = chunk["choices"][0];
@@ -356,9 +333,6 @@ void StartStream(State& st, const CompletionRequest& req, Prepared prepared,
   s->st = &st;
   s->req = req;
   s->prev = prepared.request.prompt.back();
-  if (st.served.tokenizer != nullptr) {
-    s->decoder = std::make_unique<StreamingDecoder>(*st.served.tokenizer, s->prev);
-  }
   s->prepared = std::move(prepared);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(

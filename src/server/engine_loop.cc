@@ -212,7 +212,7 @@ void EngineLoop::OnToken(const TokenEvent& e) {
   l.last_token = now;
   ++l.tokens;
   if (!l.channel->streaming()) return;
-  StreamToken t{e.token, e.logprob, e.sampling_logprob, {}};
+  StreamToken t{e.token, e.logprob, e.sampling_logprob, {}, std::string(e.text)};
   if (e.top != nullptr) t.top = *e.top;
   l.channel->Push(std::move(t));
 }

@@ -34,6 +34,9 @@ struct StreamToken {
   float logprob = 0.0f;
   float sampling_logprob = 0.0f;
   std::vector<TokenLogprob> top;
+  // The text this token made final (TokenEvent::text): the engine holds back an incomplete
+  // character and what could still start a stop string, so these concatenate to the final text.
+  std::string text;
 };
 
 // One request's mailbox: written by the engine thread, read by one handler thread.

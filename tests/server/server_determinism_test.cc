@@ -210,5 +210,97 @@ TEST(ServerDeterminismTest, TextAndChatStreamTheSameTokensAndTextAsTheyAnswer) {
   }
 }
 
+// The shipped model (models/verbs, a word-level tokenizer whose end-of-sequence token 3 is
+// "</s>"), loaded once for the tests below.
+const ModelBundle& VerbsModel() {
+  static const ModelBundle* b = [] {
+    auto r = LoadModelBundle(std::string(DETINFER_SOURCE_DIR) + "/models/verbs");
+    if (!r.ok()) throw std::runtime_error(r.status().ToString());
+    return new ModelBundle(std::move(r).value());
+  }();
+  return *b;
+}
+
+// A request that ends at the end-of-sequence token reports the id but not its text: neither
+// the answer nor the stream contains "</s>".
+TEST(ServerDeterminismTest, EndOfSequenceTextIsNotPartOfTheAnswer) {
+  const ModelBundle& b = VerbsModel();
+  ASSERT_NE(b.tokenizer, nullptr);
+  const int32_t eos = b.tokenizer->eos_id();
+  ASSERT_EQ(eos, 3);
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto client = server.Client();
+  int ended_at_eos = 0;
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    const Json chat = {{"messages", Json::array({{{"role", "user"}, {"content", "Yesterday I"}}})},
+                       {"max_tokens", 40},
+                       {"seed", seed}};
+    const Json text = {{"prompt", "Yesterday I"}, {"max_tokens", 40}, {"seed", seed}};
+    for (const auto& [path, body] : {std::pair{"/v1/chat/completions", chat},
+                                     std::pair{"/v1/completions", text}}) {
+      const testing::HttpReply once = testing::Post(*client, path, body.dump());
+      ASSERT_EQ(once.status, 200) << once.body;
+      const Json j = once.json();
+      const Json& choice = j["choices"][0];
+      const ResponseBits whole = testing::ChoiceBits(choice);
+      EXPECT_EQ(whole.text.find("</s>"), std::string::npos) << path << ": " << once.body;
+      if (!whole.tokens.empty() && whole.tokens.back() == eos) {
+        ++ended_at_eos;
+        EXPECT_EQ(choice["finish_reason"], "stop") << once.body;
+      }
+      Json sb = body;
+      sb["stream"] = true;
+      const testing::HttpReply streamed = testing::Post(*client, path, sb.dump());
+      ASSERT_EQ(streamed.status, 200) << streamed.body;
+      EXPECT_EQ(streamed.body.find("</s>"), std::string::npos) << path << ": " << streamed.body;
+      EXPECT_EQ(testing::StreamBits(streamed.body), whole) << path;
+    }
+  }
+  EXPECT_GT(ended_at_eos, 0) << "no request ended at the end-of-sequence token";
+}
+
+// Streamed text is held back while it could still be the start of a stop string (or is an
+// incomplete character), so fewer events carry text than tokens arrive, but the concatenated
+// deltas equal the non-streamed text exactly, cut before the stop string.
+TEST(ServerDeterminismTest, StreamedTextWithStopStringsEqualsTheAnswer) {
+  const ModelBundle& b = VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto client = server.Client();
+  const std::vector<std::vector<std::string>> stops = {
+      {" ."}, {"the c", " !"}, {" in the"}, {"ed ", "zzz"}};
+  int stopped_by_string = 0, held = 0;  // held: chunks whose tokens' text was held back
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    for (const auto& stop : stops) {
+      const Json body = {{"prompt", "Yesterday I"},
+                         {"max_tokens", 40},
+                         {"temperature", 1.2},
+                         {"seed", seed},
+                         {"stop", stop},
+                         {"ignore_eos", true}};
+      const testing::HttpReply once = testing::Post(*client, "/v1/completions", body.dump());
+      ASSERT_EQ(once.status, 200) << once.body;
+      const Json j = once.json();
+      const Json& choice = j["choices"][0];
+      const ResponseBits whole = testing::ChoiceBits(choice);
+      for (const std::string& s : stop) {
+        EXPECT_EQ(whole.text.find(s), std::string::npos) << s << " in " << once.body;
+      }
+      if (choice["finish_reason"] == "stop") ++stopped_by_string;
+      Json sb = body;
+      sb["stream"] = true;
+      const testing::HttpReply streamed = testing::Post(*client, "/v1/completions", sb.dump());
+      ASSERT_EQ(streamed.status, 200) << streamed.body;
+      EXPECT_EQ(testing::StreamBits(streamed.body), whole) << body.dump();
+      for (const std::string& d : testing::SseData(streamed.body)) {
+        if (d == "[DONE]") continue;
+        const Json c = Json::parse(d)["choices"];
+        if (!c.empty() && !c[0]["token_ids"].empty() && c[0]["text"] == "") ++held;
+      }
+    }
+  }
+  EXPECT_GT(stopped_by_string, 0) << "no request was cut by a stop string";
+  EXPECT_GT(held, 0) << "no token's text was held back";
+}
+
 }  // namespace
 }  // namespace detinfer
