@@ -41,7 +41,8 @@ test-large: build
 	ctest --test-dir $(BUILD) -L large --output-on-failure
 
 # Benchmarks with the machine's own limits beside every figure; JSON in $(BUILD)/bench.json,
-# ratios in $(BUILD)/bench-summary.json, the time-to-first-token plot in $(BUILD)/ttft.png.
+# ratios in $(BUILD)/bench-summary.json (merged: a figure this run did not measure keeps its
+# earlier value, time and probes), the time-to-first-token plot in $(BUILD)/ttft.png.
 bench: build
 	@bash scripts/install-deps.sh gnuplot-nox
 	DETINFER_BENCH_SUMMARY=$(BUILD)/bench-summary.json ./$(BUILD)/detinfer_bench --benchmark_out=$(BUILD)/bench.json --benchmark_out_format=json

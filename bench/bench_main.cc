@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 
 #include "bench_common.h"
 #include "bench_model.h"
+#include "summary.h"
 
 namespace detinfer::bench {
 
@@ -48,6 +50,11 @@ class MedianCollector : public benchmark::ConsoleReporter {
   std::map<std::string, std::map<std::string, double>> medians_;
 };
 
+// Whether `name` ran in this process (a filtered run leaves most out).
+bool Ran(const MedianCollector& c, const std::string& name) {
+  return c.medians().find(name) != c.medians().end();
+}
+
 double Get(const MedianCollector& c, const std::string& name, const std::string& counter) {
   auto it = c.medians().find(name);
   if (it == c.medians().end()) return 0;
@@ -62,12 +69,18 @@ std::string MatmulName(int m, int k, int n, int dtype, int threads) {
 }
 
 // Where the plot and its data go: beside the summary JSON.
-std::string out_dir() {
-  const char* out = std::getenv("DETINFER_BENCH_SUMMARY");
-  if (out == nullptr) return "";
-  std::string p(out);
-  const size_t slash = p.rfind('/');
-  return slash == std::string::npos ? "" : p.substr(0, slash + 1);
+std::string OutDir(const std::string& summary_path) {
+  const size_t slash = summary_path.rfind('/');
+  return slash == std::string::npos ? "" : summary_path.substr(0, slash + 1);
+}
+
+std::string UtcNow() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 // A PNG of time to first token vs prefix overlap, drawn by gnuplot when it is installed
@@ -116,37 +129,57 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
 
-  const double read_bw = Get(collector, "BM_ProbeReadBandwidth/threads:2/fma:0/real_time", "GB");
-  const double read_fma_bw = Get(collector, "BM_ProbeReadBandwidth/threads:2/fma:1/real_time", "GB");
-  const double peak = Get(collector, "BM_ProbeFmaPeak/threads:2/real_time", "GFLOP");
-  const double decode_bw = Get(collector, MatmulName(1, 4096, 4096, 1, 2), "GB");
-  const double prefill = Get(collector, MatmulName(512, 4096, 4096, 0, 2), "GFLOP");
-  // tiled:1 is the KV cache's layout (paged, key-tiled), tiled:0 contiguous [S, Hkv, D] K/V.
-  const double attn_decode = Get(collector, "BM_AttentionDecode/S:4096/cold:1/tiled:1/real_time", "GB");
-  const double attn_decode_contig =
-      Get(collector, "BM_AttentionDecode/S:4096/cold:1/tiled:0/real_time", "GB");
-  const double attn_prefill = Get(collector, "BM_AttentionPrefill/S:2048/tiled:1/real_time", "GFLOP");
-  const double attn_prefill_contig =
-      Get(collector, "BM_AttentionPrefill/S:2048/tiled:0/real_time", "GFLOP");
-  nlohmann::json summary = {
-      {"isa", detinfer::IsaName(BenchIsa())},
-      {"threads", 2},
-      {"probe_read_bandwidth_gbs", read_bw},
-      {"probe_triad_bandwidth_gbs", Get(collector, "BM_ProbeTriadBandwidth/threads:2/real_time", "GB")},
-      {"probe_fma_peak_gflops", peak},
-      {"probe_read_with_8_fma_per_64b_gbs", read_fma_bw},
-      {"matmul_decode_bf16_4096_weight_gbs", decode_bw},
-      {"matmul_prefill_f32_512x4096x4096_gflops", prefill},
-      {"attention_decode_bf16_s4096_kv_gbs", attn_decode},
-      {"attention_decode_bf16_s4096_contiguous_kv_gbs", attn_decode_contig},
-      {"attention_prefill_bf16_s2048_gflops", attn_prefill},
-      {"attention_prefill_bf16_s2048_contiguous_gflops", attn_prefill_contig},
+  // Every figure this run measured, with the time and the probes measured beside it; merged
+  // into the summary file so that figures a filtered run did not measure keep their values.
+  const std::string now = UtcNow();
+  const std::string isa_name(detinfer::IsaName(BenchIsa()));
+  nlohmann::json fresh = nlohmann::json::object();
+  nlohmann::json probes = nlohmann::json::object();
+  auto put = [&](const std::string& key, const nlohmann::json& value, bool with_probes) {
+    fresh[key] = {{"value", value}, {"measured_at", now}, {"isa", isa_name}, {"threads", 2}};
+    if (with_probes) fresh[key]["probes"] = probes;
   };
+  // A machine probe: a figure itself, and a limit the other figures carry.
+  auto probe = [&](const char* key, const std::string& run, const char* counter) {
+    if (!Ran(collector, run)) return 0.0;
+    const double v = Get(collector, run, counter);
+    probes[key] = v;
+    put(key, v, false);
+    return v;
+  };
+  const double read_bw =
+      probe("probe_read_bandwidth_gbs", "BM_ProbeReadBandwidth/threads:2/fma:0/real_time", "GB");
+  const double read_fma_bw = probe("probe_read_with_8_fma_per_64b_gbs",
+                                   "BM_ProbeReadBandwidth/threads:2/fma:1/real_time", "GB");
+  probe("probe_triad_bandwidth_gbs", "BM_ProbeTriadBandwidth/threads:2/real_time", "GB");
+  const double peak = probe("probe_fma_peak_gflops", "BM_ProbeFmaPeak/threads:2/real_time", "GFLOP");
+  // A kernel figure, when its benchmark ran.
+  auto figure = [&](const char* key, const std::string& run, const char* counter) {
+    if (!Ran(collector, run)) return 0.0;
+    const double v = Get(collector, run, counter);
+    put(key, v, true);
+    return v;
+  };
+  const double decode_bw =
+      figure("matmul_decode_bf16_4096_weight_gbs", MatmulName(1, 4096, 4096, 1, 2), "GB");
+  const double prefill =
+      figure("matmul_prefill_f32_512x4096x4096_gflops", MatmulName(512, 4096, 4096, 0, 2), "GFLOP");
+  // tiled:1 is the KV cache's layout (paged, key-tiled), tiled:0 contiguous [S, Hkv, D] K/V.
+  const double attn_decode = figure("attention_decode_bf16_s4096_kv_gbs",
+                                    "BM_AttentionDecode/S:4096/cold:1/tiled:1/real_time", "GB");
+  const double attn_decode_contig =
+      figure("attention_decode_bf16_s4096_contiguous_kv_gbs",
+             "BM_AttentionDecode/S:4096/cold:1/tiled:0/real_time", "GB");
+  const double attn_prefill = figure("attention_prefill_bf16_s2048_gflops",
+                                     "BM_AttentionPrefill/S:2048/tiled:1/real_time", "GFLOP");
+  const double attn_prefill_contig =
+      figure("attention_prefill_bf16_s2048_contiguous_gflops",
+             "BM_AttentionPrefill/S:2048/tiled:0/real_time", "GFLOP");
   std::printf("\n%-76s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
   auto row = [&](const char* what, double v, double limit, const char* key) {
     if (v == 0 || limit == 0) return;  // filtered out of this run
     std::printf("%-76s %10.1f %10.1f %7.0f%%\n", what, v, limit, 100 * v / limit);
-    summary[key] = v / limit;
+    put(key, v / limit, true);
   };
   row("matmul M=1 K=N=4096 bf16: weight GB/s vs read BW", decode_bw, read_bw, "decode_ratio");
   row("matmul M=512 K=N=4096 f32: GFLOP/s vs FMA peak", prefill, peak, "prefill_ratio");
@@ -169,11 +202,18 @@ int main(int argc, char** argv) {
   // pp512 1460/2300/1750/1510/2553/1920 tok/s (none published here for Q5_K_M, Q6_K).
   const double kDecodeAnchor[kNumBenchFormats] = {98, 196, 193, 294, 468, 466, 0, 0};
   const double kPrefillAnchor[kNumBenchFormats] = {1460, 2300, 1750, 1510, 2553, 1920, 0, 0};
-  std::printf("\n%-8s %10s %10s %9s %10s %11s %9s %10s\n", "110M", "decode", "weight", "vs read",
-              "vs llama", "prefill", "vs llama", "GFLOP/s");
-  std::printf("%-8s %10s %10s %9s %10s %11s %9s %10s\n", "format", "tok/s", "GB/s", "probe",
-              "decode", "pp512 tok/s", "pp512", "vs peak");
-  nlohmann::json formats = nlohmann::json::object();
+  bool any_model = false;  // a filtered run prints no empty table
+  for (int f = 0; f < kNumBenchFormats; ++f) {
+    const std::string fargs = std::to_string(f) + "/threads:2/iterations:1/real_time";
+    any_model |= Ran(collector, "BM_ModelDecode/format:" + fargs) ||
+                 Ran(collector, "BM_ModelPrefill/format:" + fargs);
+  }
+  if (any_model) {
+    std::printf("\n%-8s %10s %10s %9s %10s %11s %9s %10s\n", "110M", "decode", "weight",
+                "vs read", "vs llama", "prefill", "vs llama", "GFLOP/s");
+    std::printf("%-8s %10s %10s %9s %10s %11s %9s %10s\n", "format", "tok/s", "GB/s", "probe",
+                "decode", "pp512 tok/s", "pp512", "vs peak");
+  }
   for (int f = 0; f < kNumBenchFormats; ++f) {
     const std::string fargs = std::to_string(f) + "/threads:2/iterations:1/real_time";
     const std::string dn = "BM_ModelDecode/format:" + fargs, pn = "BM_ModelPrefill/format:" + fargs;
@@ -184,17 +224,30 @@ int main(int argc, char** argv) {
     std::printf("%-8s %10.1f %10.1f %8.0f%% %9.0f%% %11.1f %8.0f%% %9.0f%%\n", kBenchFormats[f], tps,
                 gbs, 100 * ratio(gbs, read_bw), 100 * ratio(tps, kDecodeAnchor[f]), pps,
                 100 * ratio(pps, kPrefillAnchor[f]), 100 * ratio(gflops, peak));
-    formats[kBenchFormats[f]] = {
-        {"decode_tok_s", tps}, {"decode_weight_gbs", gbs},
-        {"decode_roofline_ratio", ratio(gbs, read_bw)},
-        {"decode_vs_llama_cpp_anchor", ratio(tps, kDecodeAnchor[f])},
-        {"prefill_pp512_tok_s", pps}, {"prefill_vs_llama_cpp_anchor", ratio(pps, kPrefillAnchor[f])},
-        {"prefill_gflops_vs_fma_peak", ratio(gflops, peak)}};
+    // Only what this run measured, and a ratio only to a limit it measured (a 0 would
+    // overwrite a real figure of an earlier run).
+    const std::string key = std::string("model_110m.") + kBenchFormats[f] + ".";
+    auto put_ratio = [&](const char* name, double a, double b) {
+      if (a > 0 && b > 0) put(key + name, a / b, true);
+    };
+    if (Ran(collector, dn)) {
+      put(key + "decode_tok_s", tps, true);
+      put(key + "decode_weight_gbs", gbs, true);
+      put_ratio("decode_roofline_ratio", gbs, read_bw);
+      put_ratio("decode_vs_llama_cpp_anchor", tps, kDecodeAnchor[f]);
+    }
+    if (Ran(collector, pn)) {
+      put(key + "prefill_pp512_tok_s", pps, true);
+      put_ratio("prefill_vs_llama_cpp_anchor", pps, kPrefillAnchor[f]);
+      put_ratio("prefill_gflops_vs_fma_peak", gflops, peak);
+    }
   }
-  summary["model_110m"] = formats;
   const std::string load = "BM_ModelLoad/iterations:3/real_time";
-  summary["model_load_map_validate_ms"] = Get(collector, load, "map_validate_ms");
-  summary["model_load_pack_ms"] = Get(collector, load, "pack_ms");
+  if (Ran(collector, load)) {
+    put("model_load_map_validate_ms", Get(collector, load, "map_validate_ms"), true);
+    put("model_load_pack_ms", Get(collector, load, "pack_ms"), true);
+  }
+  const std::string path = SummaryPath();
 
   // Engine: throughput vs concurrency (target: c16 >= 3x c1) and time to first token vs the
   // share of a 1024-token prompt already cached (target: a 100% hit >= 10x faster than cold).
@@ -215,7 +268,7 @@ int main(int argc, char** argv) {
     std::printf("\ntime to first token (ms), 1024-token prompt, 110M bf16, 2 threads\n");
     std::printf("%-12s %10s %10s %8s\n", "overlap", "cold", "cached", "speedup");
     nlohmann::json table = nlohmann::json::array();
-    std::ofstream dat(std::string(out_dir()) + "ttft.dat");
+    std::ofstream dat(OutDir(path) + "ttft.dat");
     for (int pct : {0, 25, 50, 75, 100}) {
       const double c = ttft(pct, 0), w = ttft(pct, 1);
       std::printf("%-12s %10.1f %10.1f %7.1fx\n", (std::to_string(pct) + "%").c_str(), c, w,
@@ -223,14 +276,17 @@ int main(int argc, char** argv) {
       table.push_back({{"overlap_pct", pct}, {"cold_ms", c}, {"cached_ms", w}});
       dat << pct << " " << c << " " << w << "\n";
     }
-    summary["engine_ttft_table"] = table;
+    put("engine_ttft_table", table, true);
     dat.close();
-    PlotTtft(out_dir());
+    PlotTtft(OutDir(path));
   }
 
-  const char* out = std::getenv("DETINFER_BENCH_SUMMARY");
-  const std::string path = out ? out : "bench-summary.json";
-  std::ofstream(path) << summary.dump(2) << "\n";
-  std::printf("summary written to %s\n", path.c_str());
+  const nlohmann::json merged = MergeSummary(ReadSummary(path), fresh, now);
+  if (!WriteSummary(path, merged)) {
+    std::fprintf(stderr, "detinfer_bench: cannot write the summary to %s\n", path.c_str());
+    return 1;
+  }
+  std::printf("summary written to %s (%zu figures measured in this run, %zu kept from earlier runs)\n",
+              path.c_str(), fresh.size(), merged["figures"].size() - fresh.size());
   return 0;
 }
