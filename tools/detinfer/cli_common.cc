@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -40,10 +41,11 @@ Result<Runtime> MakeRuntime(int threads) {
 
 void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
   cmd->add_option("--threads", f->threads, "Threads (default: all hardware threads)");
-  cmd->add_option("--kv-dtype", f->kv_dtype, "KV cache storage dtype: f32, bf16 or f16");
+  cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--chunk", f->chunk, "Prefill chunk size in tokens (default 64)");
   cmd->add_option("--block", f->block, "KV block size in tokens (default 16)");
-  cmd->add_option("--kv-capacity", f->kv_capacity, "KV capacity in tokens (default: 8 contexts)");
+  cmd->add_option("--kv-capacity", f->kv_capacity,
+                  "KV capacity in tokens (default: 8 times the model's context)");
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not reuse cached prompt prefixes");
   cmd->add_flag("--no-cache", f->no_cache,
                 "Recompute every sequence from scratch at every step (slow; for checks)");
@@ -76,9 +78,42 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
   return o;
 }
 
+Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
+                                        const std::string& text, bool add_bos) {
+  if (!b.tokenizer) {
+    return Status::InvalidArgument(flag + ": text needs a tokenizer, and " + b.tokenizer_source +
+                                   "; give token ids instead, or --tokenizer FILE");
+  }
+  auto ids = b.tokenizer->Encode(text, add_bos);
+  if (!ids.ok()) return Status::InvalidArgument(flag + ": " + ids.status().message());
+  const int32_t unk = b.tokenizer->unk_id();
+  const auto unknown = unk < 0 ? 0 : std::count(ids->begin(), ids->end(), unk);
+  if (unknown > 0) {
+    auto unk_text = b.tokenizer->TokenText(unk);
+    Warn(flag + ": " + std::to_string(unknown) + " of " + std::to_string(ids->size()) +
+         " tokens are not in the model's vocabulary and became " +
+         (unk_text.ok() ? "'" + std::string(*unk_text) + "'" : std::string("the unknown token")) +
+         " (id " + std::to_string(unk) + ")");
+  }
+  return ids;
+}
+
+Result<std::vector<int32_t>> PromptFromFlags(const ModelBundle& b, const std::string& ids,
+                                             const std::string& text) {
+  if (ids.empty() == text.empty()) {
+    return Status::InvalidArgument("give the prompt as --ids or as --prompt (exactly one)");
+  }
+  if (!ids.empty()) return ParseIds("--ids", ids);
+  return EncodeText(b, "--prompt", text, /*add_bos=*/true);
+}
+
 int Fail(const Status& status) {
   std::fprintf(stderr, "detinfer: %s\n", status.message().c_str());
-  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  return status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+void Warn(const std::string& message) {
+  std::fprintf(stderr, "detinfer: warning: %s\n", message.c_str());
 }
 
 }  // namespace detinfer::cli

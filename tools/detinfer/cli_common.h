@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "kernels/context.h"
+#include "model/model_bundle.h"
 
 namespace CLI { class App; }
 
@@ -26,10 +27,17 @@ struct Runtime {
 };
 Result<Runtime> MakeRuntime(int threads);
 
+// --kv-dtype's default in every subcommand. The KV dtype is part of the schedule id: f32 keeps
+// every K/V value as computed, bf16/f16 round it once when it is written (SPEC §N).
+inline constexpr const char* kDefaultKvDType = "f32";
+inline constexpr const char* kKvDTypeHelp =
+    "KV cache storage dtype: f32 (default), bf16 or f16; part of the schedule id, so it changes "
+    "the bits";
+
 // The engine flags of `generate` and `score`.
 struct EngineFlags {
   int threads = 0;  // 0: all hardware threads
-  std::string kv_dtype = "f32";
+  std::string kv_dtype = std::string(kDefaultKvDType);
   int64_t chunk = 64;
   int64_t block = 16;
   int64_t kv_capacity = 0;  // 0: room for the model's whole context, 8 sequences
@@ -41,8 +49,26 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, int64_t context_
 // --kv-dtype: f32, bf16 or f16 (a weight block format is refused, naming the flag).
 Result<DType> ParseKvDType(const std::string& name);
 
-// Prints "detinfer: <message>" on stderr and returns the exit code for a failed command.
+// Text encoded for `b`'s model (a tokenizer is needed; the error says where none was found and
+// names `flag`). Text the tokenizer maps to its unknown token is not an error, but a warning on
+// stderr counts it, so a prompt the model cannot read is never run silently.
+Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
+                                        const std::string& text, bool add_bos);
+// A prompt given as token ids (--ids) or as text (--prompt, encoded with BOS): exactly one.
+Result<std::vector<int32_t>> PromptFromFlags(const ModelBundle& b, const std::string& ids,
+                                             const std::string& text);
+
+// The exit codes of every subcommand (README "Exit codes"): 0 success; 1 the command ran and
+// failed (a file could not be read, a request was refused, verify found a divergence); 2 the
+// command line cannot be run as written (unknown subcommand or flag, a missing or malformed
+// value, a value out of the flag's range).
+inline constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2;
+
+// Prints "detinfer: <message>" on stderr and returns the exit code for a failed command:
+// kExitUsage for InvalidArgument, else kExitFailure.
 int Fail(const Status& status);
+// Prints "detinfer: warning: <message>" on stderr.
+void Warn(const std::string& message);
 
 }  // namespace detinfer::cli
 

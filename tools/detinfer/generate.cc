@@ -1,18 +1,21 @@
 // `detinfer generate MODEL --prompt TEXT | --ids 1,2,3 | --requests FILE.jsonl`: generation with
 // logprobs, fingerprints and the schedule id. Text streams to the terminal as it is generated;
-// with --json one line per request is printed, in input order.
+// with --json, and always with --requests, one JSON line per request is printed, in input order.
+// Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "cli_common.h"
 #include "engine/schedule_id.h"
 #include "model/model_bundle.h"
 #include "subcommands.h"
-#include "tokenizer/streaming_decoder.h"
 
 namespace detinfer::cli {
 
@@ -27,7 +30,7 @@ struct GenerateOptions {
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   uint64_t seed = 0;
   EngineFlags engine;
-  bool json = false;
+  bool json = false, ignore_eos = false;
 };
 
 // One request from the flags or from a JSONL line; `error` set when it cannot be built.
@@ -36,25 +39,68 @@ struct Pending {
   Status error;
 };
 
-Status EncodePrompt(const ModelBundle& b, const std::string& text, std::vector<int32_t>* ids) {
-  if (!b.tokenizer) {
-    return Status::InvalidArgument("a text prompt needs a tokenizer, and " + b.tokenizer_source +
-                                   "; use token ids instead");
+// Generation stops at the tokenizer's end-of-sequence id, as the server does, unless asked not to.
+void AddEosStop(const ModelBundle& b, bool ignore_eos, Request* r) {
+  if (ignore_eos || !b.tokenizer || b.tokenizer->eos_id() < 0) return;
+  if (std::find(r->stop_ids.begin(), r->stop_ids.end(), b.tokenizer->eos_id()) == r->stop_ids.end()) {
+    r->stop_ids.push_back(b.tokenizer->eos_id());
   }
-  DETINFER_ASSIGN_OR_RETURN(*ids, b.tokenizer->Encode(text, /*add_bos=*/true));
-  return Status::Ok();
+}
+
+// The keys a --requests line may have. Anything else is an error: a misspelt key
+// ("max_new_tokens") silently ignored would run a request the user did not ask for.
+constexpr const char* kRequestKeys[] = {"id",    "prompt", "ids",   "max_tokens",     "temperature",
+                                        "top_p", "top_k",  "min_p", "seed",           "logprobs",
+                                        "stop",  "stop_token_ids", "stop_ids", "ignore_eos"};
+
+// j[key] into *out when present; false when it is not a number of T's kind or out of T's range.
+template <typename T>
+bool ReadNumber(const nlohmann::json& j, const char* key, T* out) {
+  if (!j.contains(key)) return true;
+  const nlohmann::json& v = j[key];
+  if constexpr (std::is_integral_v<T>) {
+    if (v.is_number_unsigned()) {
+      if (!std::in_range<T>(v.get<uint64_t>())) return false;
+    } else if (!v.is_number_integer() || !std::in_range<T>(v.get<int64_t>())) {
+      return false;
+    }
+  } else if (!v.is_number()) {
+    return false;
+  }
+  *out = v.get<T>();
+  return true;
 }
 
 Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::string& line,
                      size_t line_no) {
   Pending p;
   p.request.id = "line-" + std::to_string(line_no);
-  const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   auto bad = [&](const std::string& m) {
-    p.error = Status::InvalidArgument("requests line " + std::to_string(line_no) + ": " + m);
+    p.error = Status::InvalidArgument("--requests line " + std::to_string(line_no) + ": " + m);
     return p;
   };
-  if (!j.is_object()) return bad("not a JSON object");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    // nlohmann's message starts with its own "[json.exception.parse_error.101] " tag.
+    std::string what = e.what();
+    const size_t tag = what.find("] ");
+    return bad("not valid JSON: " + (tag == std::string::npos ? what : what.substr(tag + 2)));
+  }
+  if (!j.is_object()) return bad("not a JSON object (expected e.g. {\"prompt\": \"...\"})");
+  std::string unknown;
+  for (const auto& [key, value] : j.items()) {
+    if (std::find_if(std::begin(kRequestKeys), std::end(kRequestKeys),
+                     [&](const char* k) { return key == k; }) == std::end(kRequestKeys)) {
+      unknown += (unknown.empty() ? "\"" : ", \"") + key + "\"";
+    }
+  }
+  if (!unknown.empty()) {
+    std::string known;
+    for (const char* k : kRequestKeys) known += (known.empty() ? "" : ", ") + std::string(k);
+    return bad("unknown key " + unknown + " (known: " + known + ")");
+  }
   if (j.contains("id")) {
     if (!j["id"].is_string()) return bad("\"id\" must be a string");
     p.request.id = j["id"].get<std::string>();
@@ -63,30 +109,46 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   r.max_new_tokens = o.max_tokens;
   r.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
   r.top_logprobs = o.logprobs;
-  auto num = [&](const char* key, auto* out) -> bool {
-    if (!j.contains(key)) return true;
-    if (!j[key].is_number()) return false;
-    *out = j[key].get<std::remove_pointer_t<decltype(out)>>();
-    return true;
+  bool ignore_eos = o.ignore_eos;
+  struct Field {
+    const char* key;
+    bool ok, integer;
   };
-  if (!num("max_tokens", &r.max_new_tokens) || !num("temperature", &r.sampling.temperature) ||
-      !num("top_p", &r.sampling.top_p) || !num("top_k", &r.sampling.top_k) ||
-      !num("min_p", &r.sampling.min_p) || !num("seed", &r.sampling.seed) ||
-      !num("logprobs", &r.top_logprobs)) {
-    return bad("a numeric field (max_tokens, temperature, top_p, top_k, min_p, seed, logprobs) "
-               "is not a number");
+  for (const Field& f : {Field{"max_tokens", ReadNumber(j, "max_tokens", &r.max_new_tokens), true},
+                         Field{"temperature", ReadNumber(j, "temperature", &r.sampling.temperature), false},
+                         Field{"top_p", ReadNumber(j, "top_p", &r.sampling.top_p), false},
+                         Field{"top_k", ReadNumber(j, "top_k", &r.sampling.top_k), true},
+                         Field{"min_p", ReadNumber(j, "min_p", &r.sampling.min_p), false},
+                         Field{"seed", ReadNumber(j, "seed", &r.sampling.seed), true},
+                         Field{"logprobs", ReadNumber(j, "logprobs", &r.top_logprobs), true}}) {
+    if (!f.ok) {
+      return bad(std::string("\"") + f.key + "\" must be " +
+                 (f.integer ? "an integer in range" : "a number") + ", got " + j[f.key].dump());
+    }
+  }
+  if (j.contains("ignore_eos")) {
+    if (!j["ignore_eos"].is_boolean()) return bad("\"ignore_eos\" must be true or false");
+    ignore_eos = j["ignore_eos"].get<bool>();
   }
   auto id_list = [&](const char* key, std::vector<int32_t>* out) -> bool {
     if (!j.contains(key)) return true;
     if (!j[key].is_array()) return false;
     for (const auto& v : j[key]) {
-      if (!v.is_number_integer()) return false;
+      if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX) {
+        return false;
+      }
       out->push_back(v.get<int32_t>());
     }
     return true;
   };
-  if (!id_list("ids", &r.prompt)) return bad("\"ids\" must be a list of integers");
-  if (!id_list("stop_ids", &r.stop_ids)) return bad("\"stop_ids\" must be a list of integers");
+  if (!id_list("ids", &r.prompt)) return bad("\"ids\" must be a list of token ids");
+  if (j.contains("stop_token_ids") && j.contains("stop_ids")) {
+    return bad("give \"stop_token_ids\" or its alias \"stop_ids\", not both");
+  }
+  const char* stop_key = j.contains("stop_ids") ? "stop_ids" : "stop_token_ids";
+  if (!id_list(stop_key, &r.stop_ids)) {
+    return bad(std::string("\"") + stop_key + "\" must be a list of token ids");
+  }
   if (j.contains("stop")) {
     const auto& st = j["stop"];
     if (st.is_string()) {
@@ -103,15 +165,39 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   if (j.contains("prompt")) {
     if (!j["prompt"].is_string()) return bad("\"prompt\" must be a string");
     if (!r.prompt.empty()) return bad("give \"ids\" or \"prompt\", not both");
-    Status s = EncodePrompt(b, j["prompt"].get<std::string>(), &r.prompt);
-    if (!s.ok()) return bad(s.message());
+    auto ids = EncodeText(b, "--requests line " + std::to_string(line_no) + " \"prompt\"",
+                          j["prompt"].get<std::string>(), /*add_bos=*/true);
+    if (!ids.ok()) {
+      p.error = ids.status();
+      return p;
+    }
+    r.prompt = *ids;
+  } else if (r.prompt.empty()) {
+    return bad("no prompt: give \"prompt\" (text) or \"ids\" (token ids)");
   }
+  AddEosStop(b, ignore_eos, &r);
   return p;
 }
 
-nlohmann::json ResultJson(const RequestResult& r, const ModelBundle& b, const std::string& sid,
-                          double ttft_ms, double total_ms) {
+// The generation flags, checked with the flags' own names before any request is built.
+Status CheckFlags(const GenerateOptions& o) {
+  auto bad = [](const std::string& m) { return Status::InvalidArgument(m); };
+  if (o.max_tokens < 1) return bad("--max-tokens must be >= 1, got " + std::to_string(o.max_tokens));
+  if (!(o.temperature >= 0.0f) || !std::isfinite(o.temperature)) {
+    return bad("--temperature must be a finite number >= 0 (0 = greedy)");
+  }
+  if (o.top_k < 0) return bad("--top-k must be >= 0 (0 = all), got " + std::to_string(o.top_k));
+  if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) return bad("--top-p must be in (0, 1]");
+  if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) return bad("--min-p must be in [0, 1]");
+  if (o.logprobs < 0) return bad("--logprobs must be >= 0, got " + std::to_string(o.logprobs));
+  return Status::Ok();
+}
+
+nlohmann::json ResultJson(const RequestResult& r, const std::vector<int32_t>& prompt,
+                          const ModelBundle& b, const std::string& sid, double ttft_ms,
+                          double total_ms) {
   nlohmann::json j = {{"id", r.id}};
+  if (!prompt.empty()) j["prompt_tokens"] = prompt;
   if (!r.status.ok()) {
     j["error"] = r.status.message();
     return j;
@@ -145,6 +231,7 @@ int RunGenerate(const GenerateOptions& o) {
   if (sources != 1) {
     return Fail(Status::InvalidArgument("give exactly one of --prompt, --ids or --requests"));
   }
+  if (Status s = CheckFlags(o); !s.ok()) return Fail(s);
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
@@ -163,6 +250,10 @@ int RunGenerate(const GenerateOptions& o) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       pending.push_back(FromJsonLine(*b, o, line, n));
     }
+    if (pending.empty()) {
+      return Fail(Status::InvalidArgument("--requests: '" + o.requests +
+                                          "' has no requests (expected one JSON object per line)"));
+    }
   } else {
     Pending p;
     p.request.id = "0";
@@ -171,38 +262,30 @@ int RunGenerate(const GenerateOptions& o) {
     p.request.top_logprobs = o.logprobs;
     p.request.stop_strings = o.stop;
     if (!o.stop_ids.empty()) {
-      auto stop = ParseIds("--stop-ids", o.stop_ids);
+      auto stop = ParseIds("--stop-token-ids", o.stop_ids);
       if (!stop.ok()) return Fail(stop.status());
       p.request.stop_ids = *stop;
     }
-    if (!o.ids.empty()) {
-      auto ids = ParseIds("--ids", o.ids);
-      if (!ids.ok()) return Fail(ids.status());
-      p.request.prompt = *ids;
-    } else {
-      Status s = EncodePrompt(*b, o.prompt, &p.request.prompt);
-      if (!s.ok()) return Fail(s);
-    }
+    auto prompt = PromptFromFlags(*b, o.ids, o.prompt);
+    if (!prompt.ok()) return Fail(prompt.status());
+    p.request.prompt = *prompt;
+    AddEosStop(*b, o.ignore_eos, &p.request);
     pending.push_back(std::move(p));
   }
 
-  // Streaming and timings.
-  const bool stream = !o.json && pending.size() == 1;
-  std::unique_ptr<StreamingDecoder> decoder;
-  if (stream && b->tokenizer && !pending[0].request.prompt.empty()) {
-    decoder = std::make_unique<StreamingDecoder>(*b->tokenizer, pending[0].request.prompt.back());
-  }
+  // One request from the flags streams its text (or ids) as the engine makes it final; the text
+  // streamed is the engine's own (TokenEvent::text), so it equals the text --json reports.
+  const bool stream = !o.json && o.requests.empty();
   const auto t0 = Clock::now();
-  std::map<std::string, double> first_ms;
-  (*engine)->SetOnToken([&](const std::string& id, int32_t token) {
+  std::map<uint64_t, double> first_ms;  // by submission
+  (*engine)->SetOnTokenEvent([&](const TokenEvent& e) {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    first_ms.emplace(id, ms);
+    first_ms.emplace(e.submission, ms);
     if (!stream) return;
-    if (decoder) {
-      auto piece = decoder->Push(token);
-      if (piece.ok()) std::fputs(piece->c_str(), stdout);
+    if (b->tokenizer) {
+      std::fwrite(e.text.data(), 1, e.text.size(), stdout);
     } else {
-      std::printf("%d ", token);
+      std::printf("%d ", e.token);
     }
     std::fflush(stdout);
   });
@@ -213,8 +296,7 @@ int RunGenerate(const GenerateOptions& o) {
   }
   const std::vector<RequestResult> results = (*engine)->Generate(reqs);
   const double total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (decoder) std::fputs(decoder->Finish().c_str(), stdout);
-  if (stream) std::printf("\n");
+  if (stream && !first_ms.empty()) std::printf("\n");
 
   const std::string sid = ScheduleId({rt->ctx.isa, opts->kv_dtype, b->model_hash, b->tokenizer_hash});
   int failures = 0;
@@ -228,11 +310,12 @@ int RunGenerate(const GenerateOptions& o) {
       r.status = p.error;
     }
     failures += !r.status.ok();
-    const double ttft = first_ms.count(r.id) ? first_ms[r.id] : 0.0;
-    if (o.json || pending.size() > 1) {
-      std::printf("%s\n", ResultJson(r, *b, sid, ttft, total_ms).dump().c_str());
+    const auto first = r.status.ok() ? first_ms.find(r.submission) : first_ms.end();
+    const double ttft = first != first_ms.end() ? first->second : 0.0;
+    if (!stream) {
+      std::printf("%s\n", ResultJson(r, p.request.prompt, *b, sid, ttft, total_ms).dump().c_str());
     } else if (!r.status.ok()) {
-      std::fprintf(stderr, "detinfer: %s\n", r.status.message().c_str());
+      return Fail(r.status);
     } else {
       std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache, fingerprint %s, "
                   "schedule %s, first token %.1f ms, %.1f ms total]\n",
@@ -241,7 +324,7 @@ int RunGenerate(const GenerateOptions& o) {
                   Hex64(r.fingerprint).c_str(), sid.c_str(), ttft, total_ms);
     }
   }
-  return failures == 0 ? 0 : 1;
+  return failures == 0 ? kExitOk : kExitFailure;
 }
 
 }  // namespace
@@ -253,18 +336,21 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--prompt", o->prompt, "Prompt text (needs a tokenizer)");
   cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--requests", o->requests, "JSONL file, one request per line, run together");
-  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
+  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin (default: found beside the model)");
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate (default 16)");
-  cmd->add_option("--temperature", o->temperature, "0 = greedy (default)");
-  cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens (0 = all)");
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (default 0)");
+  cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens; 0 = all (default 0)");
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling threshold (default 1)");
-  cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability");
-  cmd->add_option("--seed", o->seed, "Sampling seed");
-  cmd->add_option("--stop-ids", o->stop_ids, "Stop after any of these ids, e.g. 2");
+  cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability (default 0)");
+  cmd->add_option("--seed", o->seed, "Sampling seed (default 0)");
+  cmd->add_option("--stop-token-ids,--stop-ids", o->stop_ids,
+                  "Stop after any of these ids, e.g. 2 (the id is reported, its text is not)");
   cmd->add_option("--stop", o->stop, "Stop once the text contains this (repeatable)");
-  cmd->add_option("--logprobs", o->logprobs, "Report the top-N alternatives of each token");
+  cmd->add_option("--logprobs", o->logprobs, "Report the top-N alternatives of each token (default 0)");
+  cmd->add_flag("--ignore-eos", o->ignore_eos,
+                "Go on after the end-of-sequence token (by default generation stops there)");
   AddEngineFlags(cmd, &o->engine);
-  cmd->add_flag("--json", o->json, "One JSON line per request");
+  cmd->add_flag("--json", o->json, "One JSON line per request (always so with --requests)");
   cmd->callback([o] { std::exit(RunGenerate(*o)); });
 }
 

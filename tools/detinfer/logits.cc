@@ -1,4 +1,4 @@
-// `detinfer logits MODEL --ids 1,2,3`: the last position's logits, fp32, printed so that they
+// `detinfer logits MODEL --ids 1,2,3 | --prompt TEXT`: the last position's logits, fp32, printed so that they
 // round-trip to the same bits (%.9g).
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -13,22 +13,21 @@ namespace detinfer::cli {
 namespace {
 
 struct LogitsOptions {
-  std::string model, ids;
+  std::string model, tokenizer, ids, prompt;
   int threads = 0;
-  std::string kv_dtype = "f32";
+  std::string kv_dtype = kDefaultKvDType;
   bool json = false;
 };
 
 int RunLogits(const LogitsOptions& o) {
-  auto ids = ParseIds("--ids", o.ids);
-  if (!ids.ok()) return Fail(ids.status());
-  if (ids->empty()) return Fail(Status::InvalidArgument("--ids: no token ids given"));
   auto dt = ParseKvDType(o.kv_dtype);
   if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(o.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, "", rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
+  auto ids = PromptFromFlags(*b, o.ids, o.prompt);
+  if (!ids.ok()) return Fail(ids.status());
   std::vector<float> logits;
   Status s = b->model->ForwardNoCache(rt->ctx, *ids, &logits, *dt);
   if (!s.ok()) return Fail(s);
@@ -47,11 +46,14 @@ int RunLogits(const LogitsOptions& o) {
 
 void RegisterLogits(CLI::App& app) {
   auto o = std::make_shared<LogitsOptions>();
-  CLI::App* cmd = app.add_subcommand("logits", "Print the logits of the last position of --ids");
+  CLI::App* cmd = app.add_subcommand("logits", "Print the logits of the last position of --ids or --prompt");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
-  cmd->add_option("--ids", o->ids, "Token ids, e.g. 1,2,3")->required();
+  cmd->add_option("--ids", o->ids, "Token ids, e.g. 1,2,3");
+  cmd->add_option("--prompt", o->prompt, "Text (needs a tokenizer; BOS added, as generate does)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
   cmd->add_option("--threads", o->threads, "Threads (default: all hardware threads)");
-  cmd->add_option("--kv-dtype", o->kv_dtype, "KV storage dtype: f32, bf16 or f16");
+  cmd->add_option("--kv-dtype", o->kv_dtype, kKvDTypeHelp);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] { std::exit(RunLogits(*o)); });
 }

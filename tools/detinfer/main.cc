@@ -1,9 +1,12 @@
-// The detinfer command-line tool: one subcommand per file in this folder.
+// The detinfer command-line tool: one subcommand per file in this folder. Exit codes
+// (cli_common.h): 0 success, 1 the command failed, 2 a usage error.
 #include <CLI/CLI.hpp>
 
 #include "cpu_info.h"
 #include "init.h"
+#include "cli_common.h"
 #include "subcommands.h"
+#include "usage_error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"detinfer: bitwise-reproducible LLM inference"};
@@ -20,6 +23,11 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterServe(app);
   detinfer::cli::RegisterVerify(app);
   detinfer::cli::RegisterDumpSlots(app);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return detinfer::cli::ReportUsageError(app, e, argc, argv);
+  }
+  return detinfer::cli::kExitOk;
 }

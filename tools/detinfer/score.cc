@@ -1,4 +1,5 @@
-// `detinfer score MODEL --ids .. | --prompt TEXT --completion-ids ..`: teacher-forced logprobs of a completion,
+// `detinfer score MODEL --ids .. | --prompt TEXT --completion-ids .. | --completion TEXT`:
+// teacher-forced logprobs of a completion,
 // equal bit for bit to the logprobs `generate` reports for the same tokens (SPEC §R1).
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,35 +15,28 @@ namespace detinfer::cli {
 namespace {
 
 struct ScoreOptions {
-  std::string model, ids, prompt, completion;
+  std::string model, tokenizer, ids, prompt, completion_ids, completion;
   EngineFlags engine;
   bool json = false;
   bool prompt_logprobs = false;
 };
 
 int RunScore(const ScoreOptions& o) {
-  if (o.ids.empty() == o.prompt.empty()) {
-    return Fail(Status::InvalidArgument("give the prompt as --ids or as --prompt (exactly one)"));
+  if (o.completion_ids.empty() == o.completion.empty()) {
+    return Fail(Status::InvalidArgument(
+        "give the completion as --completion-ids or as --completion (exactly one)"));
   }
-  auto completion = ParseIds("--completion-ids", o.completion);
-  if (!completion.ok()) return Fail(completion.status());
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, "", rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
   // A text prompt is encoded as `generate --prompt` encodes it (with BOS), so the same text
-  // scores the same tokens.
-  Result<std::vector<int32_t>> prompt = std::vector<int32_t>{};
-  if (!o.prompt.empty()) {
-    if (!b->tokenizer) {
-      return Fail(Status::InvalidArgument("--prompt needs a tokenizer, and " +
-                                          b->tokenizer_source + "; use --ids instead"));
-    }
-    prompt = b->tokenizer->Encode(o.prompt, /*add_bos=*/true);
-  } else {
-    prompt = ParseIds("--ids", o.ids);
-  }
+  // scores the same tokens; a text completion on its own, without BOS, as /v1/score does.
+  auto prompt = PromptFromFlags(*b, o.ids, o.prompt);
   if (!prompt.ok()) return Fail(prompt.status());
+  auto completion = o.completion.empty() ? ParseIds("--completion-ids", o.completion_ids)
+                                         : EncodeText(*b, "--completion", o.completion, false);
+  if (!completion.ok()) return Fail(completion.status());
   auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!opts.ok()) return Fail(opts.status());
   auto engine = Engine::Create(*b->model, rt->ctx, *opts);
@@ -59,7 +53,8 @@ int RunScore(const ScoreOptions& o) {
   const std::string fp = Hex64(Fingerprint(*completion, *lp));
   const std::string sid = ScheduleId({rt->ctx.isa, opts->kv_dtype, b->model_hash, b->tokenizer_hash});
   if (o.json) {
-    nlohmann::json j = {{"logprobs", *lp}, {"fingerprint", fp}, {"schedule_id", sid}};
+    nlohmann::json j = {{"prompt_tokens", *prompt}, {"completion_tokens", *completion},
+                        {"logprobs", *lp}, {"fingerprint", fp}, {"schedule_id", sid}};
     if (o.prompt_logprobs) j["prompt_logprobs"] = prompt_lp;
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -82,7 +77,11 @@ void RegisterScore(CLI::App& app) {
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
   cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--prompt", o->prompt, "Prompt text (needs a tokenizer; BOS added)");
-  cmd->add_option("--completion-ids", o->completion, "Completion token ids")->required();
+  cmd->add_option("--completion-ids", o->completion_ids, "Completion token ids, e.g. 401,401");
+  cmd->add_option("--completion", o->completion,
+                  "Completion text (needs a tokenizer; encoded on its own, no BOS)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
   AddEngineFlags(cmd, &o->engine);
   cmd->add_flag("--prompt-logprobs", o->prompt_logprobs, "Also score prompt tokens 1..n-1");
   cmd->add_flag("--json", o->json, "Print JSON");
