@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "model/file_kind.h"
 #include "model/gguf_loader.h"
 #include "model/hf_loader.h"
 #include "model/llama2c_loader.h"
@@ -29,17 +30,17 @@ std::string ParentDir(const std::string& path) {
 // The first 4 bytes (fewer for a shorter file).
 Result<std::string> ReadMagic(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    std::string msg = "cannot open '" + path + "': " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(msg) : Status::IoError(msg);
-  }
+  if (fd < 0) return Status::IoError("cannot open '" + path + "': " + std::strerror(errno));
   char buf[4];
   const ssize_t n = ::read(fd, buf, sizeof buf);
   ::close(fd);
   if (n < 0) return Status::IoError("cannot read '" + path + "'");
   return std::string(buf, static_cast<size_t>(n));
 }
+
+constexpr const char* kModelFormats =
+    "detinfer reads a GGUF file, a Hugging Face directory (config.json + *.safetensors) or a "
+    "llama2.c .bin checkpoint";
 
 }  // namespace
 
@@ -61,14 +62,27 @@ Result<ModelWeights> LoadModel(const std::string& path) {
   } else if (EndsWith(path, "config.json") || EndsWith(path, ".safetensors")) {
     w = LoadHfDirectory(ParentDir(path));  // a file of a Hugging Face directory
   } else {
-    DETINFER_ASSIGN_OR_RETURN(std::string magic, ReadMagic(path));
-    if (magic == "GGUF") {
+    DETINFER_ASSIGN_OR_RETURN(const FileKind kind, SniffFile(path));
+    if (kind == FileKind::kGguf) {
       w = LoadGguf(path);
-    } else if (magic == "24ka") {  // uint32 0x616b3432 ("ak42"), little-endian
-      return Status::Unsupported(path + ": llama2.c version-1+ export (magic 0x616b3432) is not "
-                                 "supported; only the legacy version-0 layout is");
+    } else if (kind != FileKind::kBinary) {
+      // Say what the file is before any format blames its header fields.
+      return Status::InvalidArgument(path + " is " + std::string(FileKindName(kind)) +
+                                     ", not a model: " + kModelFormats);
     } else {
+      DETINFER_ASSIGN_OR_RETURN(std::string magic, ReadMagic(path));
+      if (magic == "24ka") {  // uint32 0x616b3432 ("ak42"), little-endian
+        return Status::Unsupported(path + ": llama2.c version-1+ export (magic 0x616b3432) is not "
+                                   "supported; only the legacy version-0 layout is");
+      }
       w = LoadLlama2c(path);
+      if (!w.ok()) {
+        // The legacy llama2.c layout has no magic: it is what a binary file is read as last.
+        return Status(w.status().code(),
+                      w.status().message() + " (read as a llama2.c checkpoint, the last format "
+                                             "tried: the file is not GGUF, and " +
+                          kModelFormats + ")");
+      }
     }
   }
   return w;  // every format loader ends with ValidateWeights (model/validate.h)

@@ -9,6 +9,7 @@
 
 #include "core/json_depth.h"
 #include "core/mapped_file.h"
+#include "model/file_kind.h"
 #include "model/gguf.h"
 #include "model/gguf_vocab.h"
 #include "model/loader.h"
@@ -60,11 +61,34 @@ HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
   return o;
 }
 
+// A tokenizer file is recognised by its content, not its name: a tokenizer.json (JSON), the
+// vocabulary of a GGUF file, or a llama2.c tokenizer.bin (binary, no magic: tried last).
 Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, int64_t vocab) {
-  if (fs::path(path).extension() == ".json") {
-    return LoadHfTokenizerJson(path, HfSpecialTokens(fs::path(path).parent_path()));
+  DETINFER_ASSIGN_OR_RETURN(const FileKind kind, SniffFile(path));
+  switch (kind) {
+    case FileKind::kJson:
+      return LoadHfTokenizerJson(path, HfSpecialTokens(fs::path(path).parent_path()));
+    case FileKind::kGguf: {
+      DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(path));
+      DETINFER_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> t, GgufTokenizer(g));
+      if (!t) return Status::InvalidArgument(path + ": the GGUF file has no vocabulary");
+      return t;
+    }
+    case FileKind::kBinary:
+      break;
+    default:
+      return Status::InvalidArgument(path + " is " + std::string(FileKindName(kind)) +
+                                     ", not a tokenizer: detinfer reads a Hugging Face "
+                                     "tokenizer.json, a GGUF file's vocabulary or a llama2.c "
+                                     "tokenizer.bin");
   }
-  return LoadLlama2cTokenizer(path, static_cast<int32_t>(vocab));
+  auto t = LoadLlama2cTokenizer(path, static_cast<int32_t>(vocab));
+  if (!t.ok()) {
+    return Status(t.status().code(), t.status().message() +
+                                         " (read as a llama2.c tokenizer.bin, the last format "
+                                         "tried: the file is neither JSON nor GGUF)");
+  }
+  return t;
 }
 
 }  // namespace

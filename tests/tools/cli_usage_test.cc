@@ -239,5 +239,32 @@ TEST(CliUsageTest, ScoreAndLogitsTakeTextLikeGenerate) {
   EXPECT_EQ(l_text["ids"].get<std::vector<int>>(), prompt);
 }
 
+// A file in the wrong place is named for what it is, with the formats detinfer reads, instead of
+// a format's parser blaming its own header fields.
+TEST(CliUsageTest, NonModelFilesAreNamedForWhatTheyAre) {
+  const std::string notes = WriteFile("notes.txt", "try the bigger model next\n");
+  const std::string tok = Verbs() + "/tokenizer.json";
+  const std::string empty = WriteFile("empty.bin", "");
+  for (const auto& [args, expect] : std::initializer_list<std::pair<std::string, std::string>>{
+           {"info " + notes, notes + " is a text file, not a model"},
+           {"info " + tok, tok + " is a JSON file, not a model"},
+           {"generate " + empty + " --ids 1", empty + " is an empty file, not a model"},
+           {"generate " + Verbs() + " --tokenizer " + notes + " --prompt hi",
+            notes + " is a text file, not a tokenizer"},
+       }) {
+    const CliRun r = Cli(args);
+    EXPECT_EQ(r.rc, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(expect), std::string::npos) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("header field"), std::string::npos) << r.out;
+  }
+  // A binary file that is not a llama2.c checkpoint either: the message says it was the last
+  // format tried.
+  const std::string junk = WriteFile("junk.bin", std::string("\x01\x00\x00\x00garbage", 11));
+  const CliRun r = Cli("info " + junk);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("read as a llama2.c checkpoint, the last format tried"), std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace detinfer
