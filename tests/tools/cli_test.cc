@@ -148,5 +148,18 @@ TEST(CliTest, ConvertDtypeQuantisesAndTheQuantisedModelRescoresItsOwnBits) {
   EXPECT_NE(bad.out.find("q4_k_m"), std::string::npos) << bad.out;
 }
 
+// llama2.c files hold f32 only: converting bf16 weights to one widens them, and says so; the
+// widened file runs with the same bits (bf16 -> f32 is exact).
+TEST(CliTest, ConvertToLlama2cSaysItWidensAndKeepsTheBits) {
+  DETINFER_REQUIRE_STORIES();
+  const std::string out = ::testing::TempDir() + "/cli_stories_widened.bin";
+  const CliRun c = Cli("convert " + Model("hf-bf16") + " " + out);
+  ASSERT_EQ(c.rc, 0) << c.out;
+  EXPECT_NE(c.out.find("the bf16 weights were widened to f32"), std::string::npos) << c.out;
+  const std::string gen = " --ids 1,461 --max-tokens 8 --json";
+  EXPECT_EQ(nlohmann::json::parse(Cli("generate " + out + gen).out)["fingerprint"],
+            nlohmann::json::parse(Cli("generate " + Model("hf-bf16") + gen).out)["fingerprint"]);
+}
+
 }  // namespace
 }  // namespace detinfer

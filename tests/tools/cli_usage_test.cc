@@ -4,6 +4,7 @@
 // --requests files are checked key by key, help shows defaults.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -264,6 +265,38 @@ TEST(CliUsageTest, NonModelFilesAreNamedForWhatTheyAre) {
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.out.find("read as a llama2.c checkpoint, the last format tried"), std::string::npos)
       << r.out;
+}
+
+// convert picks the format from OUT's name or refuses a name it cannot honour, and the tokenizer
+// comes along (or the user is told how to pass it): the converted model answers a text prompt
+// with the original's bits.
+TEST(CliUsageTest, ConvertKeepsTheTokenizerAndRefusesNamesItCannotWrite) {
+  const std::string dir = ::testing::TempDir() + "/cli_convert";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string gen = " --prompt 'Yesterday I' --max-tokens 8 --json";
+  const std::string want = Json(Cli("generate " + Verbs() + gen, true))["fingerprint"];
+  ASSERT_FALSE(want.empty());
+
+  const CliRun hf = Cli("convert " + Verbs() + " " + dir + "/hf");
+  ASSERT_EQ(hf.rc, 0) << hf.out;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/hf/tokenizer.json"));
+  EXPECT_EQ(Json(Cli("generate " + dir + "/hf" + gen, true))["fingerprint"], want);
+
+  const CliRun gguf = Cli("convert " + Verbs() + " " + dir + "/v.gguf");
+  ASSERT_EQ(gguf.rc, 0) << gguf.out;
+  const std::string hint = "--tokenizer " + Verbs() + "/tokenizer.json";
+  EXPECT_NE(gguf.out.find("warning: the tokenizer"), std::string::npos) << gguf.out;
+  EXPECT_NE(gguf.out.find(hint), std::string::npos) << gguf.out;
+  EXPECT_EQ(Json(Cli("generate " + dir + "/v.gguf " + hint + gen, true))["fingerprint"], want);
+
+  const CliRun st = Cli("convert " + Verbs() + " " + dir + "/m.safetensors");
+  EXPECT_EQ(st.rc, 2) << st.out;
+  EXPECT_NE(st.out.find("OUT '" + dir + "/m.safetensors'"), std::string::npos) << st.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m.safetensors"));
+  const CliRun clash = Cli("convert " + Verbs() + " " + dir + "/w.gguf --format hf");
+  EXPECT_EQ(clash.rc, 2) << clash.out;
+  EXPECT_NE(clash.out.find("contradicts"), std::string::npos) << clash.out;
 }
 
 }  // namespace
