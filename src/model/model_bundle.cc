@@ -118,7 +118,8 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
   if (!tok_path.empty()) {
     DETINFER_ASSIGN_OR_RETURN(b.tokenizer, TokenizerFromFile(tok_path, vocab));
     DETINFER_ASSIGN_OR_RETURN(b.tokenizer_hash, HashFile(tok_path));
-    b.tokenizer_source = tok_path;
+    b.tokenizer_path = tok_path;
+    b.tokenizer_source = tokenizer_path.empty() ? "beside the model" : "--tokenizer";
   } else if (format == ModelFormat::kGguf) {
     auto tok = [&]() -> Result<std::unique_ptr<Tokenizer>> {
       DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(model_path));
@@ -127,19 +128,20 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
     if (tok.ok() && *tok) {
       b.tokenizer = std::move(tok).value();
       b.tokenizer_hash = b.model_hash;
-      b.tokenizer_source = model_path + " (embedded vocabulary)";
+      b.tokenizer_path = model_path;
+      b.tokenizer_source = "embedded in the GGUF file";
     } else {
-      b.tokenizer_source = tok.ok() ? "none: the GGUF file has no vocabulary"
-                                    : "none: " + tok.status().message();
+      b.tokenizer_source = tok.ok() ? "the GGUF file has no vocabulary"
+                                    : "the GGUF vocabulary is unusable: " + tok.status().message();
     }
   } else {
-    b.tokenizer_source = "none found (pass --tokenizer, or use token ids)";
+    b.tokenizer_source = "no tokenizer file beside the model";
   }
   // A tokenizer may have fewer tokens than the model's embedding (checkpoints such as Qwen2 pad
   // the vocabulary to a multiple of 64 or 128; the padding rows are simply never produced), but
   // never more: its extra ids would index past the embedding table.
   if (b.tokenizer && b.tokenizer->vocab_size() > vocab) {
-    return Status::InvalidArgument("tokenizer " + b.tokenizer_source + " has " +
+    return Status::InvalidArgument("tokenizer " + b.tokenizer_path + " has " +
                                    std::to_string(b.tokenizer->vocab_size()) +
                                    " tokens but the model " + model_path + " has a vocabulary of " +
                                    std::to_string(vocab));

@@ -17,7 +17,10 @@ namespace detinfer {
 struct ModelBundle {
   std::unique_ptr<Transformer> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when none was found (token ids still work)
-  std::string tokenizer_source;          // where it came from, or why there is none
+  std::string tokenizer_path;            // the file it was read from; empty when there is none
+  // How it was found ("--tokenizer", "beside the model", "embedded in the GGUF file"), or, when
+  // there is none, why ("no tokenizer file beside the model", "the GGUF file has no vocabulary").
+  std::string tokenizer_source;
   uint64_t model_hash = 0;               // XXH3-64 of the model file bytes (all files, in order)
   uint64_t tokenizer_hash = 0;           // XXH3-64 of the tokenizer file bytes, 0 without one
 };

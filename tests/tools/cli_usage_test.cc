@@ -299,5 +299,21 @@ TEST(CliUsageTest, ConvertKeepsTheTokenizerAndRefusesNamesItCannotWrite) {
   EXPECT_NE(clash.out.find("contradicts"), std::string::npos) << clash.out;
 }
 
+// info --json: the tokenizer is an object (path, how it was found, special ids), never a path and
+// a note in one string; stored fp32 values print in their shortest form, as config.json has them.
+TEST(CliUsageTest, InfoJsonNamesTheTokenizerAndPrintsStoredFloatsAsWritten) {
+  const CliRun r = Cli("info " + Verbs() + " --json", true);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto j = Json(r);
+  std::ifstream cf(Verbs() + "/config.json");
+  const auto config = nlohmann::json::parse(cf);
+  // The same decimal text as config.json's, not the fp32 value's 17-digit expansion.
+  EXPECT_EQ(j["norm_eps"].dump(), config["rms_norm_eps"].dump()) << r.out;
+  EXPECT_EQ(j["tokenizer"]["path"], Verbs() + "/tokenizer.json");
+  EXPECT_EQ(j["tokenizer"]["eos_id"], AddedTokenId("</s>"));
+  EXPECT_EQ(j["tokenizer"]["unk_id"], AddedTokenId("<unk>"));
+  EXPECT_TRUE(j["tokenizer_missing"].is_null());
+}
+
 }  // namespace
 }  // namespace detinfer

@@ -81,8 +81,8 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
 Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
                                         const std::string& text, bool add_bos) {
   if (!b.tokenizer) {
-    return Status::InvalidArgument(flag + ": text needs a tokenizer, and " + b.tokenizer_source +
-                                   "; give token ids instead, or --tokenizer FILE");
+    return Status::InvalidArgument(flag + " needs a tokenizer (" + b.tokenizer_source +
+                                   "): give token ids instead, or --tokenizer FILE");
   }
   auto ids = b.tokenizer->Encode(text, add_bos);
   if (!ids.ok()) return Status::InvalidArgument(flag + ": " + ids.status().message());

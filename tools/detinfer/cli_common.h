@@ -31,7 +31,7 @@ Result<Runtime> MakeRuntime(int threads);
 // every K/V value as computed, bf16/f16 round it once when it is written (SPEC §N).
 inline constexpr const char* kDefaultKvDType = "f32";
 inline constexpr const char* kKvDTypeHelp =
-    "KV cache storage dtype: f32 (default), bf16 or f16; part of the schedule id, so it changes "
+    "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id, so it changes "
     "the bits";
 
 // The engine flags of `generate` and `score`.

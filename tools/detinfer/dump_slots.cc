@@ -13,34 +13,20 @@ namespace detinfer::cli {
 namespace {
 
 struct DumpFlags {
-  std::string model, prompt, ids, out, kv_dtype = "f32", tokenizer;
+  std::string model, prompt, ids, out, kv_dtype = kDefaultKvDType, tokenizer;
   int threads = 0;
 };
 
 int RunDumpSlots(const DumpFlags& f) {
-  if (f.prompt.empty() == f.ids.empty()) {
-    return Fail(Status::InvalidArgument("dump-slots: give exactly one of --prompt and --ids"));
-  }
   auto dt = ParseKvDType(f.kv_dtype);
   if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(f.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(f.model, f.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
-  std::vector<int32_t> prompt;
-  if (!f.ids.empty()) {
-    auto ids = ParseIds("--ids", f.ids);
-    if (!ids.ok()) return Fail(ids.status());
-    prompt = *ids;
-  } else {
-    if (!b->tokenizer) {
-      return Fail(Status::InvalidArgument("--prompt needs a tokenizer, and none was found for '" +
-                                          f.model + "' (" + b->tokenizer_source + "); use --ids"));
-    }
-    auto ids = b->tokenizer->Encode(f.prompt, b->tokenizer->bos_id() >= 0);
-    if (!ids.ok()) return Fail(ids.status());
-    prompt = *ids;
-  }
+  auto ids = PromptFromFlags(*b, f.ids, f.prompt);
+  if (!ids.ok()) return Fail(ids.status());
+  const std::vector<int32_t>& prompt = *ids;
   for (size_t i = 0; i < prompt.size(); ++i) {
     if (prompt[i] < 0 || prompt[i] >= b->model->config().vocab_size) {
       return Fail(Status::InvalidArgument("--ids: token " + std::to_string(i) + " has id " +
@@ -73,8 +59,7 @@ void RegisterDumpSlots(CLI::App& app) {
   cmd->add_option("--prompt", f->prompt, "Prompt text (needs a tokenizer)");
   cmd->add_option("--ids", f->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--out", f->out, "Output folder")->required();
-  cmd->add_option("--kv-dtype", f->kv_dtype,
-                  "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id");
+  cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--threads", f->threads, "Threads (default all cores)");
   cmd->add_option("--tokenizer", f->tokenizer,
                   "Tokenizer file (default the one found beside the model)");

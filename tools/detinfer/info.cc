@@ -1,6 +1,7 @@
 // `detinfer info MODEL`: architecture, shapes, storage formats (per tensor with --tensors),
 // parameter count, bits per weight, tokenizer.
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,17 @@ struct InfoOptions {
   std::string model, tokenizer;
   bool json = false, tensors = false;
 };
+
+// The stored fp32 value as the double with the same shortest decimal form, so JSON shows 1e-05
+// (what the file says) rather than the float's exact 9.999999747378752e-06; parsing it back and
+// narrowing to fp32 still gives the stored bits.
+double ShortestDouble(float v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  double d = 0;
+  std::from_chars(buf, r.ptr, d);
+  return d;
+}
 
 int RunInfo(const InfoOptions& o) {
   auto rt = MakeRuntime(0);  // packs the weights on every core (nothing else runs)
@@ -45,6 +57,13 @@ int RunInfo(const InfoOptions& o) {
     tensors.push_back({{"name", EntryName(e.role, e.layer)}, {"shape", shape},
                        {"dtype", f.name}, {"bits_per_weight", f.bits_per_weight()}});
   }
+  // The tokenizer: where it was read from and how it was found, or null and why there is none.
+  nlohmann::json tokenizer = nullptr;
+  if (b->tokenizer) {
+    tokenizer = {{"path", b->tokenizer_path}, {"found", b->tokenizer_source},
+                 {"vocab_size", b->tokenizer->vocab_size()}, {"bos_id", b->tokenizer->bos_id()},
+                 {"eos_id", b->tokenizer->eos_id()}, {"unk_id", b->tokenizer->unk_id()}};
+  }
   const double bpw = params > 0 ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
   nlohmann::json j = {
       {"path", o.model},
@@ -54,13 +73,13 @@ int RunInfo(const InfoOptions& o) {
       {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim}, {"vocab_size", c.vocab_size},
       {"context_length", c.max_seq_len}, {"rope_theta", c.rope_theta},
       {"rope_style", c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half"},
-      {"norm_eps", c.norm_eps}, {"tied_embeddings", c.tied_embeddings},
+      {"norm_eps", ShortestDouble(c.norm_eps)}, {"tied_embeddings", c.tied_embeddings},
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
       {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
       {"model_hash", Hex64(b->model_hash)},
-      {"tokenizer", b->tokenizer ? nlohmann::json(b->tokenizer_source) : nlohmann::json(nullptr)},
-      {"tokenizer_note", b->tokenizer ? std::string() : b->tokenizer_source},
+      {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
+      {"tokenizer", tokenizer},
   };
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -88,7 +107,12 @@ int RunInfo(const InfoOptions& o) {
                   t["bits_per_weight"].get<double>());
     }
   }
-  std::printf("  tokenizer: %s\n", b->tokenizer_source.c_str());
+  if (b->tokenizer) {
+    std::printf("  tokenizer: %s (%s), %d tokens\n", b->tokenizer_path.c_str(),
+                b->tokenizer_source.c_str(), b->tokenizer->vocab_size());
+  } else {
+    std::printf("  tokenizer: none (%s)\n", b->tokenizer_source.c_str());
+  }
   return 0;
 }
 
@@ -98,7 +122,8 @@ void RegisterInfo(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Show a model's architecture, shapes, dtypes and tokenizer");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
-  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
   cmd->add_flag("--json", o->json, "Print JSON (always with the per-tensor list)");
   cmd->add_flag("--tensors", o->tensors, "List every tensor: shape, storage format, bits per weight");
   cmd->callback([o] { std::exit(RunInfo(*o)); });

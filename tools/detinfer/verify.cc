@@ -18,7 +18,7 @@ namespace detinfer::cli {
 namespace {
 
 struct VerifyFlags {
-  std::string model, out = "verify-out", axes, fault = "none", kv_dtype = "f32", tokenizer;
+  std::string model, out = "verify-out", axes, fault = "none", kv_dtype = kDefaultKvDType, tokenizer;
   bool no_localise = false;
   verify::VerifyOptions opts;
   // Whether the counts were given: a default is shortened to fit a small context, a given
@@ -136,8 +136,7 @@ void RegisterVerify(CLI::App& app) {
   f->long_tokens_opt = cmd->add_option(
       "--long-tokens", f->opts.long_tokens,
       "Tokens generated on the long axis (default 256, fewer when the model's context is small)");
-  cmd->add_option("--kv-dtype", f->kv_dtype,
-                  "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id");
+  cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--threads", f->opts.threads, "Reference thread count (default all cores)");
   cmd->add_option("--tokenizer", f->tokenizer,
                   "Tokenizer file (default the one found beside the model)");
