@@ -16,10 +16,12 @@ struct CliRun {
   std::string out;  // stdout, and stderr too unless `stdout_only`
 };
 
-// `args` is shell text after the binary's path (quote as in a terminal).
-inline CliRun Cli(const std::string& args, bool stdout_only = false) {
-  const std::string cmd =
-      std::string(DETINFER_CLI_PATH) + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
+// `args` is shell text after the binary's path (quote as in a terminal); `prefix` goes before
+// the binary (e.g. "timeout 60 ", or environment assignments).
+inline CliRun Cli(const std::string& args, bool stdout_only = false,
+                  const std::string& prefix = "") {
+  const std::string cmd = prefix + std::string(DETINFER_CLI_PATH) + " " + args +
+                          (stdout_only ? " 2>/dev/null" : " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return {-1, "popen failed"};
   std::string out;

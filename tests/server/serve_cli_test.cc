@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli_run.h"
 #include "server_test_util.h"
 
 namespace detinfer {
@@ -17,15 +18,9 @@ namespace {
 // Runs the CLI, returns what it printed; `*exit_code` gets its exit status.
 std::string RunCli(const std::string& args, int* exit_code = nullptr,
                    const std::string& prefix = "") {
-  const std::string cmd = prefix + std::string(DETINFER_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  if (exit_code != nullptr) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  const testing::CliRun r = testing::Cli(args, /*stdout_only=*/false, prefix);
+  if (exit_code != nullptr) *exit_code = r.rc;
+  return r.out;
 }
 
 std::string TestModel() {

@@ -9,27 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_run.h"
 #include "model/model_test_util.h"
 
 namespace detinfer {
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out;  // stdout and stderr
-};
-
-CliRun Cli(const std::string& args) {
-  const std::string cmd = std::string(DETINFER_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::Cli;
+using testing::CliRun;
 
 std::string Model(const std::string& rel) { return testing::StoriesDir() + "/" + rel; }
 
