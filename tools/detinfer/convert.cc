@@ -11,6 +11,8 @@
 
 #include "core/storage_format.h"
 #include "cli_common.h"
+#include "model/gguf.h"
+#include "model/gguf_vocab.h"
 #include "model/gguf_writer.h"
 #include "model/hf_writer.h"
 #include "model/llama2c_writer.h"
@@ -66,7 +68,14 @@ std::vector<fs::path> SourceTokenizerFiles(const std::string& in, ModelFormat fo
 // why it cannot, so a converted model never silently loses its text interface.
 Status CarryTokenizer(const ModelWeights& w, const ConvertOptions& o, const std::string& format) {
   const std::vector<fs::path> files = SourceTokenizerFiles(o.in, w.format);
-  const bool embedded = w.format == ModelFormat::kGguf;  // its vocabulary is inside the file
+  bool embedded = false;  // a GGUF source's vocabulary is inside the file, when it has one
+  if (w.format == ModelFormat::kGguf) {
+    auto g = GgufFile::Open(o.in);
+    if (g.ok()) {
+      auto t = GgufTokenizer(*g);
+      embedded = t.ok() && *t != nullptr;
+    }
+  }
   if (files.empty() && !embedded) return Status::Ok();  // nothing to carry
   const bool same_kind = (format == "hf" && w.format == ModelFormat::kHuggingFace) ||
                          (format == "llama2c" && w.format == ModelFormat::kLlama2c);
