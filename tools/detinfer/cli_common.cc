@@ -40,12 +40,12 @@ Result<Runtime> MakeRuntime(int threads) {
 }
 
 void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
-  cmd->add_option("--threads", f->threads, "Threads (default: all hardware threads)");
+  cmd->add_option("--threads", f->threads, "Threads (default all hardware threads)");
   cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--chunk", f->chunk, "Prefill chunk size in tokens (default 64)");
   cmd->add_option("--block", f->block, "KV block size in tokens (default 16)");
   cmd->add_option("--kv-capacity", f->kv_capacity,
-                  "KV capacity in tokens (default: 8 times the model's context)");
+                  "KV capacity in tokens (default 8 times the model's context)");
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not reuse cached prompt prefixes");
   cmd->add_flag("--no-cache", f->no_cache,
                 "Recompute every sequence from scratch at every step (slow; for checks)");

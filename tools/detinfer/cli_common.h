@@ -34,6 +34,10 @@ inline constexpr const char* kKvDTypeHelp =
     "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id, so it changes "
     "the bits";
 
+inline constexpr const char* kTokenizerHelp =
+    "tokenizer.json, tokenizer.bin, or a GGUF file's vocabulary (default found beside the model, "
+    "or in a GGUF model)";
+
 // The engine flags of `generate` and `score`.
 struct EngineFlags {
   int threads = 0;  // 0: all hardware threads

@@ -156,10 +156,10 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_option("OUT", o->out,
                   "Output: a .gguf file, a llama2.c .bin file, or a Hugging Face directory")
       ->required();
-  cmd->add_option("--format", o->format, "hf, gguf or llama2c (default: from OUT's name)");
+  cmd->add_option("--format", o->format, "hf, gguf or llama2c (default from OUT's name)");
   cmd->add_option("--dtype", o->dtype,
                   "Re-store the matrices: f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, "
-                  "q5_k, q6_k, q4_k_m or q5_k_m (block formats: gguf only; default: as stored)");
+                  "q5_k, q6_k, q4_k_m or q5_k_m (block formats: gguf only; default as stored)");
   cmd->callback([o] { std::exit(RunConvert(*o)); });
 }
 

@@ -61,8 +61,7 @@ void RegisterDumpSlots(CLI::App& app) {
   cmd->add_option("--out", f->out, "Output folder")->required();
   cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--threads", f->threads, "Threads (default all cores)");
-  cmd->add_option("--tokenizer", f->tokenizer,
-                  "Tokenizer file (default the one found beside the model)");
+  cmd->add_option("--tokenizer", f->tokenizer, kTokenizerHelp);
   cmd->callback([f] { std::exit(RunDumpSlots(*f)); });
 }
 

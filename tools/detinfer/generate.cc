@@ -336,7 +336,7 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--prompt", o->prompt, "Prompt text (needs a tokenizer)");
   cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--requests", o->requests, "JSONL file, one request per line, run together");
-  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin (default: found beside the model)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_option("--max-tokens", o->max_tokens, "Tokens to generate (default 16)");
   cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (default 0)");
   cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens; 0 = all (default 0)");

@@ -122,8 +122,7 @@ void RegisterInfo(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Show a model's architecture, shapes, dtypes and tokenizer");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
-  cmd->add_option("--tokenizer", o->tokenizer,
-                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_flag("--json", o->json, "Print JSON (always with the per-tensor list)");
   cmd->add_flag("--tensors", o->tensors, "List every tensor: shape, storage format, bits per weight");
   cmd->callback([o] { std::exit(RunInfo(*o)); });

@@ -50,9 +50,8 @@ void RegisterLogits(CLI::App& app) {
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
   cmd->add_option("--ids", o->ids, "Token ids, e.g. 1,2,3");
   cmd->add_option("--prompt", o->prompt, "Text (needs a tokenizer; BOS added, as generate does)");
-  cmd->add_option("--tokenizer", o->tokenizer,
-                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
-  cmd->add_option("--threads", o->threads, "Threads (default: all hardware threads)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
+  cmd->add_option("--threads", o->threads, "Threads (default all hardware threads)");
   cmd->add_option("--kv-dtype", o->kv_dtype, kKvDTypeHelp);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] { std::exit(RunLogits(*o)); });

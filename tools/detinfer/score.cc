@@ -80,8 +80,7 @@ void RegisterScore(CLI::App& app) {
   cmd->add_option("--completion-ids", o->completion_ids, "Completion token ids, e.g. 401,401");
   cmd->add_option("--completion", o->completion,
                   "Completion text (needs a tokenizer; encoded on its own, no BOS)");
-  cmd->add_option("--tokenizer", o->tokenizer,
-                  "tokenizer.json or tokenizer.bin (default: found beside the model)");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   AddEngineFlags(cmd, &o->engine);
   cmd->add_flag("--prompt-logprobs", o->prompt_logprobs, "Also score prompt tokens 1..n-1");
   cmd->add_flag("--json", o->json, "Print JSON");

@@ -92,13 +92,13 @@ void RegisterServe(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
-  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.json or tokenizer.bin");
+  cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", o->port, "Port (default 8080; 0: any free port)");
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
-  cmd->add_option("--served-model-name", o->name, "Model name in the API (default: file name)");
+  cmd->add_option("--served-model-name", o->name, "Model name in the API (default file name)");
   cmd->add_option("--chat-template", o->chat_template,
-                  "chatml or llama3 (default: from the tokenizer's special tokens, else chatml)");
+                  "chatml or llama3 (default from the tokenizer's special tokens, else chatml)");
   cmd->add_option("--max-concurrency", o->max_concurrency,
                   "Requests generating at once (default 32)");
   cmd->add_option("--max-queue", o->max_queue,

@@ -255,7 +255,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--steps", f->steps, "Optimiser steps")->required();
   cmd->add_option("--seed", f->seed, "Seed of the corpus, initialisation and batches")->required();
   cmd->add_option("--out", f->out, "Output Hugging Face directory")->required();
-  cmd->add_option("--threads", f->threads, "Threads (default: all; never changes a bit)");
+  cmd->add_option("--threads", f->threads, "Threads (default all; never changes a bit)");
   cmd->add_flag("--eval", f->eval, "Report held-out loss and tense agreement of greedy output");
   cmd->add_option("--dim", f->dim, "Hidden size")->capture_default_str();
   cmd->add_option("--layers", f->layers, "Layers")->capture_default_str();

@@ -138,8 +138,7 @@ void RegisterVerify(CLI::App& app) {
       "Tokens generated on the long axis (default 256, fewer when the model's context is small)");
   cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
   cmd->add_option("--threads", f->opts.threads, "Reference thread count (default all cores)");
-  cmd->add_option("--tokenizer", f->tokenizer,
-                  "Tokenizer file (default the one found beside the model)");
+  cmd->add_option("--tokenizer", f->tokenizer, kTokenizerHelp);
   cmd->add_option("--inject-fault", f->fault,
                   "Plant a bug to see it caught: kv-write-before-attend, rope-off-by-one, "
                   "stale-layer-cache, kv-dtype-skip-rounding (default none)");
