@@ -4,7 +4,7 @@ SAN_BUILD  ?= build-sanitize
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps configure build run test test-default test-sanitize test-large bench train-default fuzz fuzz-smoke clean
+.PHONY: all deps test-deps configure build run test test-default test-sanitize test-large bench train-default fuzz fuzz-smoke clean
 
 all: build
 
@@ -27,10 +27,14 @@ run: build
 # The default suite, then the same suite under ASan+UBSan.
 test: test-default test-sanitize
 
-test-default: build
+# Test-only oracles (numpy reads back the .npz files verify writes).
+test-deps:
+	@bash scripts/install-deps.sh python3-numpy
+
+test-default: build test-deps
 	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS)
 
-test-sanitize: deps
+test-sanitize: deps test-deps
 	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
