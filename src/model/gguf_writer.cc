@@ -93,6 +93,26 @@ class HeaderBuilder {
     Str(v);
     ++kv_count;
   }
+  // Any value as the reader holds it: scalars at their type's width, strings, arrays of either
+  // (numeric array elements are copied as the little-endian bytes they were read as).
+  void KvValue(const std::string& key, const GgufValue& v) {
+    Str(key);
+    U32(static_cast<uint32_t>(v.type));
+    if (v.type == GgufType::kArray) {
+      U32(static_cast<uint32_t>(v.elem_type));
+      U64(v.count);
+      if (v.elem_type == GgufType::kString) {
+        for (std::string_view e : v.strings) Str(std::string(e));
+      } else {
+        Raw(v.raw, static_cast<size_t>(v.count) * ScalarBytes(v.elem_type));
+      }
+    } else if (v.type == GgufType::kString) {
+      Str(std::string(v.str));
+    } else {
+      Scalar(v);
+    }
+    ++kv_count;
+  }
   std::vector<uint8_t> bytes;
   uint64_t kv_count = 0;
 
@@ -100,6 +120,29 @@ class HeaderBuilder {
   void Raw(const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
     bytes.insert(bytes.end(), b, b + n);
+  }
+  static size_t ScalarBytes(GgufType t) {
+    switch (t) {
+      case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
+      case GgufType::kU16: case GgufType::kI16: return 2;
+      case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
+      default: return 8;  // u64, i64, f64 (strings and arrays are not scalars)
+    }
+  }
+  void Scalar(const GgufValue& v) {
+    const size_t n = ScalarBytes(v.type);
+    if (v.type == GgufType::kF32) {
+      F32(static_cast<float>(v.f));
+    } else if (v.type == GgufType::kF64) {
+      Raw(&v.f, sizeof v.f);
+    } else {
+      // Two's complement: the low n bytes of the 64-bit value are the n-byte value.
+      const uint64_t bits = (v.type == GgufType::kI8 || v.type == GgufType::kI16 ||
+                             v.type == GgufType::kI32 || v.type == GgufType::kI64)
+                                ? static_cast<uint64_t>(v.i)
+                                : v.u;
+      Raw(&bits, n);  // little-endian host (x86, aarch64)
+    }
   }
 };
 
@@ -111,7 +154,16 @@ RopeStyle GgufRopeStyle(Arch arch) {
   return arch == Arch::kLlama ? RopeStyle::kInterleaved : RopeStyle::kRotateHalf;
 }
 
-Status WriteGguf(const ModelWeights& w, const std::string& path) {
+std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g) {
+  std::vector<GgufExtraKv> out;
+  for (const auto& [key, value] : g.metadata()) {
+    if (key.rfind("tokenizer.", 0) == 0) out.push_back({key, &value});
+  }
+  return out;
+}
+
+Status WriteGguf(const ModelWeights& w, const std::string& path,
+                 std::span<const GgufExtraKv> extra) {
   const ModelConfig& c = w.config;
   DETINFER_RETURN_IF_ERROR(c.Validate("GGUF writer"));
   DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> entries, ListTensors(w));
@@ -151,6 +203,13 @@ Status WriteGguf(const ModelWeights& w, const std::string& path) {
   kv.KvU32(arch + ".rope.dimension_count", u32(c.head_dim));
   kv.KvF32(arch + ".rope.freq_base", static_cast<float>(c.rope_theta));
   kv.KvF32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+  for (const GgufExtraKv& e : extra) {
+    if (e.key.rfind("general.", 0) == 0 || e.key.rfind(arch + ".", 0) == 0) {
+      return Status::InvalidArgument("GGUF writer: extra metadata key '" + e.key +
+                                     "' is one the writer sets itself");
+    }
+    kv.KvValue(e.key, *e.value);
+  }
 
   HeaderBuilder infos;
   std::vector<uint64_t> offsets;

@@ -11,8 +11,9 @@
 // .feed_forward_length, .attention.head_count, .attention.head_count_kv, .attention.key_length,
 // .attention.value_length, .rope.dimension_count, .rope.freq_base,
 // .attention.layer_norm_rms_epsilon, with the value types llama.cpp checks (u32 counts, f32
-// floats). No tokenizer metadata: ModelWeights has no vocabulary, so llama.cpp itself would not
-// load the file; detinfer's reader does.
+// floats). Tokenizer metadata only when the caller passes it (`extra`: e.g. the tokenizer.*
+// pairs of the GGUF file being converted, copied verbatim): ModelWeights has no vocabulary, and
+// without one llama.cpp itself would not load the file; detinfer's reader does.
 //
 // RoPE: llama.cpp's llama arch rotates interleaved pairs (its converter permutes Hugging Face's
 // q/k rows); qwen2/qwen3 use NEOX (rotate-half) order, unpermuted. q/k rows, biases and q/k
@@ -21,9 +22,12 @@
 #define DETINFER_MODEL_GGUF_WRITER_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
+#include "model/gguf.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -33,8 +37,19 @@ inline constexpr uint32_t kGgufWriteAlignment = 32;
 // The RoPE convention GGUF files of `arch` use.
 RopeStyle GgufRopeStyle(Arch arch);
 
-// Writes `path` (through a temporary file renamed into place). Errors name the tensor or path.
-Status WriteGguf(const ModelWeights& w, const std::string& path);
+// A metadata pair written verbatim after the writer's own; `value` must outlive the write.
+struct GgufExtraKv {
+  std::string key;
+  const GgufValue* value;
+};
+// The tokenizer.* pairs of `g` (its vocabulary, merges, special ids, chat template), in key
+// order, for WriteGguf's `extra`.
+std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g);
+
+// Writes `path` (through a temporary file renamed into place). Errors name the tensor or path;
+// an `extra` key the writer sets itself (general.*, <arch>.*) is an error naming it.
+Status WriteGguf(const ModelWeights& w, const std::string& path,
+                 std::span<const GgufExtraKv> extra = {});
 
 }  // namespace detinfer
 

@@ -224,5 +224,81 @@ TEST(GgufWriter, ErrorsNameTheCulprit) {
   EXPECT_NE(s.message().find("layers"), std::string::npos) << s.ToString();
 }
 
+// Extra metadata (a source file's tokenizer.* pairs) is written verbatim: every scalar type at
+// its width, strings, numeric and string arrays, read back by the independent parser; a key the
+// writer owns is refused.
+TEST(GgufWriter, ExtraMetadataIsWrittenVerbatim) {
+  auto w = InitRandomModel(SmallConfig(Arch::kLlama), 3, DType::kF32);
+  ASSERT_TRUE(w.ok());
+  const int32_t ids[3] = {-7, 0, 2147483647};
+  auto scalar = [](GgufType t, int64_t i, uint64_t u, double f) {
+    GgufValue v;
+    v.type = t;
+    v.i = i;
+    v.u = u;
+    v.f = f;
+    return v;
+  };
+  std::vector<std::pair<std::string, GgufValue>> values = {
+      {"tokenizer.u8", scalar(GgufType::kU8, 0, 250, 0)},
+      {"tokenizer.i8", scalar(GgufType::kI8, -100, 0, 0)},
+      {"tokenizer.u16", scalar(GgufType::kU16, 0, 65000, 0)},
+      {"tokenizer.i16", scalar(GgufType::kI16, -30000, 0, 0)},
+      {"tokenizer.u32", scalar(GgufType::kU32, 0, 4000000000u, 0)},
+      {"tokenizer.i32", scalar(GgufType::kI32, -2000000000, 0, 0)},
+      {"tokenizer.f32", scalar(GgufType::kF32, 0, 0, 0.25)},
+      {"tokenizer.bool", scalar(GgufType::kBool, 0, 1, 0)},
+      {"tokenizer.u64", scalar(GgufType::kU64, 0, 1ull << 40, 0)},
+      {"tokenizer.i64", scalar(GgufType::kI64, -(1ll << 40), 0, 0)},
+      {"tokenizer.f64", scalar(GgufType::kF64, 0, 0, -1.0 / 3.0)},
+  };
+  GgufValue str;
+  str.type = GgufType::kString;
+  str.str = "{% for m in messages %}{{ m.content }}{% endfor %}";
+  values.push_back({"tokenizer.chat_template", str});
+  GgufValue nums;
+  nums.type = GgufType::kArray;
+  nums.elem_type = GgufType::kI32;
+  nums.count = 3;
+  nums.raw = reinterpret_cast<const uint8_t*>(ids);
+  values.push_back({"tokenizer.ggml.token_type", nums});
+  GgufValue strs;
+  strs.type = GgufType::kArray;
+  strs.elem_type = GgufType::kString;
+  strs.count = 3;
+  strs.strings = {"<unk>", "\xe2\x96\x81the", ""};
+  values.push_back({"tokenizer.ggml.tokens", strs});
+  std::vector<GgufExtraKv> extra;
+  for (const auto& [k, v] : values) extra.push_back({k, &v});
+
+  const std::string path = TempPath("extra.gguf");
+  const Status s = WriteGguf(*w, path, extra);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  GgufFile g = ParseGguf(ReadBytes(path));
+  EXPECT_EQ(g.kv["tokenizer.u8"], 250);
+  EXPECT_EQ(g.kv["tokenizer.i8"], -100);
+  EXPECT_EQ(g.kv["tokenizer.u16"], 65000);
+  EXPECT_EQ(g.kv["tokenizer.i16"], -30000);
+  EXPECT_EQ(g.kv["tokenizer.u32"], 4000000000u);
+  EXPECT_EQ(g.kv["tokenizer.i32"], -2000000000);
+  EXPECT_EQ(g.kv["tokenizer.f32"], 0.25);
+  EXPECT_EQ(g.kv["tokenizer.bool"], true);
+  EXPECT_EQ(g.kv["tokenizer.u64"], 1ull << 40);
+  EXPECT_EQ(g.kv["tokenizer.i64"], -(1ll << 40));
+  EXPECT_EQ(g.kv["tokenizer.f64"], -1.0 / 3.0);
+  EXPECT_EQ(g.kv["tokenizer.chat_template"], std::string(str.str));
+  EXPECT_EQ(g.kv["tokenizer.ggml.token_type"], nlohmann::json::array({-7, 0, 2147483647}));
+  EXPECT_EQ(g.kv["tokenizer.ggml.tokens"], nlohmann::json::array({"<unk>", "\xe2\x96\x81the", ""}));
+  EXPECT_EQ(g.kv_type["tokenizer.i16"], 3u);
+  EXPECT_EQ(g.kv_type["tokenizer.ggml.tokens"], 9u);
+  EXPECT_EQ(g.kv["general.architecture"], "llama");  // the writer's own pairs are still there
+  CheckFile(*w, path);
+
+  const std::vector<GgufExtraKv> owned = {{"general.name", &str}};
+  const Status bad = WriteGguf(*w, TempPath("owned.gguf"), owned);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("general.name"), std::string::npos) << bad.ToString();
+}
+
 }  // namespace
 }  // namespace detinfer

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -107,7 +108,7 @@ struct GgufFile {
   uint32_t magic = 0, version = 0;
   uint64_t n_tensors = 0, n_kv = 0;
   std::map<std::string, uint32_t> kv_type;
-  std::map<std::string, nlohmann::json> kv;  // u32 / f32 / string values
+  std::map<std::string, nlohmann::json> kv;  // every value type; arrays as JSON arrays
   std::vector<std::string> order;             // tensor names in file order
   std::map<std::string, GgufTensor> tensors;
   size_t data_start = 0;
@@ -130,6 +131,38 @@ inline GgufFile ParseGguf(const std::vector<uint8_t>& b) {
     pos += n;
     return s;
   };
+  // A value of GGUF type `type` (spec: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32, 7 bool,
+  // 8 string, 9 array, 10 u64, 11 i64, 12 f64), as JSON.
+  std::function<nlohmann::json(uint32_t)> value = [&](uint32_t type) -> nlohmann::json {
+    auto take = [&](auto v) {
+      need(sizeof v);
+      v = Load<decltype(v)>(b, pos);
+      pos += sizeof v;
+      return v;
+    };
+    switch (type) {
+      case 0: return take(uint8_t{});
+      case 1: return take(int8_t{});
+      case 2: return take(uint16_t{});
+      case 3: return take(int16_t{});
+      case 4: return take(uint32_t{});
+      case 5: return take(int32_t{});
+      case 6: return take(float{});
+      case 7: return take(uint8_t{}) != 0;
+      case 8: return str();
+      case 9: {
+        const uint32_t elem = u32();
+        const uint64_t n = u64();
+        nlohmann::json a = nlohmann::json::array();
+        for (uint64_t k = 0; k < n; ++k) a.push_back(value(elem));
+        return a;
+      }
+      case 10: return take(uint64_t{});
+      case 11: return take(int64_t{});
+      case 12: return take(double{});
+    }
+    throw std::runtime_error("unknown GGUF value type " + std::to_string(type));
+  };
   g.magic = u32();
   g.version = u32();
   g.n_tensors = u64();
@@ -138,17 +171,7 @@ inline GgufFile ParseGguf(const std::vector<uint8_t>& b) {
     const std::string key = str();
     const uint32_t type = u32();
     g.kv_type[key] = type;
-    if (type == 4) {
-      g.kv[key] = u32();
-    } else if (type == 6) {
-      need(4);
-      g.kv[key] = Load<float>(b, pos);
-      pos += 4;
-    } else if (type == 8) {
-      g.kv[key] = str();
-    } else {
-      throw std::runtime_error("unexpected GGUF value type " + std::to_string(type));
-    }
+    g.kv[key] = value(type);
   }
   for (uint64_t i = 0; i < g.n_tensors; ++i) {
     const std::string name = str();

@@ -148,5 +148,23 @@ TEST(CliTest, ConvertToLlama2cSaysItWidensAndKeepsTheBits) {
             nlohmann::json::parse(Cli("generate " + Model("hf-bf16") + gen).out)["fingerprint"]);
 }
 
+// Quantising a GGUF file keeps its vocabulary: the output encodes and decodes text exactly as
+// the source does (the tokenizer.* pairs are copied verbatim).
+TEST(CliTest, ConvertGgufToGgufKeepsTheVocabulary) {
+  DETINFER_REQUIRE_STORIES();
+  const std::string src = Model("gguf/stories260K-f32.gguf");
+  const std::string out = ::testing::TempDir() + "/cli_stories_vocab_q8_0.gguf";
+  const CliRun c = Cli("convert " + src + " " + out + " --dtype q8_0");
+  ASSERT_EQ(c.rc, 0) << c.out;
+  EXPECT_EQ(c.out.find("warning"), std::string::npos) << c.out;
+  const auto a = nlohmann::json::parse(Cli("info " + src + " --json").out)["tokenizer"];
+  const auto b = nlohmann::json::parse(Cli("info " + out + " --json").out)["tokenizer"];
+  ASSERT_TRUE(b.is_object()) << b;
+  for (const char* k : {"vocab_size", "bos_id", "eos_id", "unk_id"}) EXPECT_EQ(a[k], b[k]) << k;
+  const std::string gen = " --prompt 'Once upon a time' --max-tokens 4 --json";
+  EXPECT_EQ(nlohmann::json::parse(Cli("generate " + src + gen).out)["prompt_tokens"],
+            nlohmann::json::parse(Cli("generate " + out + gen).out)["prompt_tokens"]);
+}
+
 }  // namespace
 }  // namespace detinfer

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -77,6 +78,7 @@ Status CarryTokenizer(const ModelWeights& w, const ConvertOptions& o, const std:
     }
   }
   if (files.empty() && !embedded) return Status::Ok();  // nothing to carry
+  if (embedded && format == "gguf") return Status::Ok();  // written into the file (RunConvert)
   const bool same_kind = (format == "hf" && w.format == ModelFormat::kHuggingFace) ||
                          (format == "llama2c" && w.format == ModelFormat::kLlama2c);
   if (!same_kind || files.empty()) {
@@ -123,7 +125,16 @@ int RunConvert(const ConvertOptions& o) {
     w = ApplyRecipe(std::move(w).value(), recipe);
     if (!w.ok()) return Fail(w.status());
   }
-  Status s = format == "gguf"      ? WriteGguf(*w, o.out)
+  // GGUF to GGUF (quantising a downloaded file, say): the vocabulary travels inside the file.
+  std::optional<GgufFile> source_gguf;
+  std::vector<GgufExtraKv> vocab;
+  if (format == "gguf" && w->format == ModelFormat::kGguf) {
+    auto g = GgufFile::Open(o.in);
+    if (!g.ok()) return Fail(g.status());
+    source_gguf = std::move(g).value();
+    vocab = GgufTokenizerMetadata(*source_gguf);
+  }
+  Status s = format == "gguf"      ? WriteGguf(*w, o.out, vocab)
              : format == "llama2c" ? WriteLlama2c(*w, o.out)
                                    : WriteHuggingFace(*w, o.out);
   if (!s.ok()) return Fail(s);
