@@ -17,8 +17,15 @@ inline constexpr size_t kBufferAlignment = 64;  // one cache line; enough for AV
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
+  // How a large buffer is backed (small ones come from the heap either way).
+  enum class Pages {
+    kHuge,    // transparent huge pages asked for: dense data touched whole (packed weights)
+    kSparse,  // 4 KiB pages, huge pages refused: data touched in scattered runs, so that only
+              // what is touched becomes resident (the KV cache: each sequence writes a few
+              // blocks of every head's region, spread across the whole reservation)
+  };
   // Allocates `bytes` (rounded up to the alignment), zero-filled. Fails cleanly on OOM.
-  static Result<AlignedBuffer> Allocate(size_t bytes);
+  static Result<AlignedBuffer> Allocate(size_t bytes, Pages pages = Pages::kHuge);
 
   void* data() { return data_.get(); }
   const void* data() const { return data_.get(); }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -98,6 +99,16 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   }
   ::close(fd);
   return file;
+}
+
+void MappedFile::ReleasePages(const void* p, size_t n) const {
+  if (owned_ || n == 0 || !Contains(p, n)) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;  // inward
+  const auto end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  // Advice on a read-only private file map: the kernel may drop the pages and refills them from
+  // the file on the next read. A refusal only keeps them resident, so it is not an error.
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace detinfer

@@ -32,6 +32,16 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  bool Contains(const void* p, size_t n) const {
+    const auto* b = static_cast<const uint8_t*>(p);
+    return data_ != nullptr && b >= data_ && n <= size_ && b - data_ <= static_cast<ptrdiff_t>(size_ - n);
+  }
+
+  // Drops the resident pages wholly inside [p, p + n) from this process (MADV_DONTNEED): a read
+  // after that faults them back in from the file, unchanged, so nothing a reader sees changes;
+  // only memory is given back (e.g. a matrix once its packed copy exists). The range must be in
+  // the file. A FromBytes copy has no file to refill from: nothing is dropped there.
+  void ReleasePages(const void* p, size_t n) const;
 
  private:
   void Reset();

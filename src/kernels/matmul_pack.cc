@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/storage_format.h"
 #include "kernels/matmul_pack_isa.h"
 #include "kernels/operand_checks.h"
 #include "kernels/qmatmul.h"
@@ -125,7 +126,7 @@ Status MatrixPacker::Add(std::span<const TensorView> parts, FusedMatrix* out) {
   return Status::Ok();
 }
 
-Status MatrixPacker::Run(const KernelContext& ctx) {
+Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed) {
   static const auto kRegistry16 =
       CpuOpRegistry("matmul pack (16-bit)", &kernels::scalar::PackPanel16,
                     &kernels::avx2::PackPanel16, &kernels::avx512::PackPanel16);
@@ -166,6 +167,17 @@ Status MatrixPacker::Run(const KernelContext& ctx) {
       } else {
         PackPanels<uint16_t>(parts, j.n, j.k, p0, p1, full16,
                              reinterpret_cast<uint16_t*>(base + j.offset));
+      }
+      // Panel p reads source rows [16p, 16p + 16) of the fused weight and nothing else does.
+      if (rows_packed && p1 > p0) {
+        const int64_t r0 = p0 * kMatmulPanelWidth, r1 = std::min(j.n, p1 * kMatmulPanelWidth);
+        for (size_t i = 0; i < j.parts.size(); ++i) {
+          const TensorView& part = j.parts[i];
+          const int64_t a = std::max(r0, j.start[i]), b = std::min(r1, j.start[i] + part.shape[0]);
+          if (a >= b || !part.is_contiguous()) continue;
+          rows_packed(part.row_bytes(a - j.start[i]),
+                      static_cast<size_t>(b - a) * StorageBytes(part.dtype, j.k));
+        }
       }
     }
   });

@@ -16,6 +16,7 @@
 #define DETINFER_KERNELS_MATMUL_PACK_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -35,7 +36,12 @@ class MatrixPacker {
   // The parts as one fused weight: one run per stretch of consecutive parts of one dtype.
   Status Add(std::span<const TensorView> parts, FusedMatrix* out);
   // Allocates the block and packs every queued matrix; the packer is empty afterwards.
-  Status Run(const KernelContext& ctx);
+  // `rows_packed`, when set, is told each stretch of a contiguous source part as soon as it has
+  // been read for the last time (the caller may then give its memory back, so a model's load
+  // never holds the whole file and the whole packed copy at once). It is called from the
+  // packing threads, for disjoint stretches.
+  using RowsPacked = std::function<void(const void* data, size_t bytes)>;
+  Status Run(const KernelContext& ctx, const RowsPacked& rows_packed = nullptr);
 
  private:
   struct Job {

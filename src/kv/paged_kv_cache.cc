@@ -51,7 +51,9 @@ Result<PagedKvCache> PagedKvCache::Create(const KvCacheConfig& config) {
   const size_t bytes = static_cast<size_t>(config.n_layers) * 2 * static_cast<size_t>(blocks) *
                        static_cast<size_t>(config.block_size) *
                        static_cast<size_t>(cache.row_elems_) * DTypeSize(config.dtype);
-  auto storage = AlignedBuffer::Allocate(bytes);
+  // Reserved, not resident: pages are faulted in as blocks are first written (4 KiB pages, see
+  // AlignedBuffer::Pages::kSparse), so memory follows the KV actually used.
+  auto storage = AlignedBuffer::Allocate(bytes, AlignedBuffer::Pages::kSparse);
   if (!storage.ok()) {
     return Status::ResourceExhausted("kv cache: cannot allocate " + std::to_string(bytes) +
                                      " bytes for " + std::to_string(config.capacity_tokens) +
