@@ -14,6 +14,7 @@
 
 #include "bench_common.h"
 #include "bench_model.h"
+#include "core/utc_time.h"
 #include "summary.h"
 
 namespace detinfer::bench {
@@ -74,15 +75,6 @@ std::string OutDir(const std::string& summary_path) {
   return slash == std::string::npos ? "" : summary_path.substr(0, slash + 1);
 }
 
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // A PNG of time to first token vs prefix overlap, drawn by gnuplot when it is installed
 // (`make bench` installs it); the table above and the JSON hold the same numbers.
 void PlotTtft(const std::string& dir) {
@@ -131,7 +123,7 @@ int main(int argc, char** argv) {
 
   // Every figure this run measured, with the time and the probes measured beside it; merged
   // into the summary file so that figures a filtered run did not measure keep their values.
-  const std::string now = UtcNow();
+  const std::string now = detinfer::UtcNow();
   const std::string isa_name(detinfer::IsaName(BenchIsa()));
   nlohmann::json fresh = nlohmann::json::object();
   nlohmann::json probes = nlohmann::json::object();

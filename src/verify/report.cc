@@ -4,6 +4,7 @@
 #include <ctime>
 #include <map>
 
+#include "core/utc_time.h"
 #include "verify/axes.h"
 #include "verify/verify.h"
 
@@ -20,15 +21,6 @@ nlohmann::json DivergenceJson(const Divergence& d) {
   j["head"] = d.head >= 0 ? nlohmann::json(d.head) : nlohmann::json(nullptr);
   j["max_abs_diff"] = std::isnan(d.max_abs_diff) ? nlohmann::json("nan") : nlohmann::json(d.max_abs_diff);
   return j;
-}
-
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 struct AxisTally {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/utc_time.h"
 #include "engine/sampler.h"
 #include "verify/axes_direct.h"
 #include "verify/checksums.h"
@@ -44,15 +45,6 @@ double MaxDiff(DType dtype, const uint8_t* a, const uint8_t* b, size_t n) {
     m = std::max(m, d);
   }
   return m;
-}
-
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
