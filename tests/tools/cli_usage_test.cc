@@ -313,6 +313,13 @@ TEST(CliUsageTest, InfoJsonNamesTheTokenizerAndPrintsStoredFloatsAsWritten) {
   EXPECT_EQ(j["tokenizer"]["eos_id"], AddedTokenId("</s>"));
   EXPECT_EQ(j["tokenizer"]["unk_id"], AddedTokenId("<unk>"));
   EXPECT_TRUE(j["tokenizer_missing"].is_null());
+  // What a token of context costs: K and V of every layer, from config.json's shape.
+  const int64_t head_dim = config["head_dim"].get<int64_t>();
+  const int64_t kv_heads = config.value("num_key_value_heads", config["num_attention_heads"].get<int64_t>());
+  const int64_t per_token = 2 * config["num_hidden_layers"].get<int64_t>() * kv_heads * head_dim;
+  EXPECT_EQ(j["kv_bytes_per_token"]["f32"], per_token * 4);
+  EXPECT_EQ(j["kv_bytes_per_token"]["bf16"], per_token * 2);
+  EXPECT_EQ(j["default_kv_capacity_tokens"], 8 * config["max_position_embeddings"].get<int64_t>());
 }
 
 }  // namespace

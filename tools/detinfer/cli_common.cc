@@ -72,7 +72,7 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
   }
   o.chunk_size = f.chunk;
   o.block_size = f.block;
-  o.kv_capacity_tokens = f.kv_capacity > 0 ? f.kv_capacity : 8 * context_len;
+  o.kv_capacity_tokens = f.kv_capacity > 0 ? f.kv_capacity : kDefaultKvContexts * context_len;
   o.prefix_cache = !f.no_prefix_cache;
   o.no_cache = f.no_cache;
   return o;

@@ -38,6 +38,10 @@ inline constexpr const char* kTokenizerHelp =
     "tokenizer.json, tokenizer.bin, or a GGUF file's vocabulary (default found beside the model, "
     "or in a GGUF model)";
 
+// --kv-capacity's default: room for this many full contexts. Reserved address space only: blocks
+// become resident as they are first written (kv/paged_kv_cache.h).
+inline constexpr int64_t kDefaultKvContexts = 8;
+
 // The engine flags of `generate` and `score`.
 struct EngineFlags {
   int threads = 0;  // 0: all hardware threads

@@ -64,6 +64,8 @@ int RunInfo(const InfoOptions& o) {
                  {"vocab_size", b->tokenizer->vocab_size()}, {"bos_id", b->tokenizer->bos_id()},
                  {"eos_id", b->tokenizer->eos_id()}, {"unk_id", b->tokenizer->unk_id()}};
   }
+  // K and V of every layer, per token, per byte of the KV dtype.
+  const int64_t kv_per_token = 2 * c.n_layers * c.n_kv_heads * c.head_dim;
   const double bpw = params > 0 ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
   nlohmann::json j = {
       {"path", o.model},
@@ -77,6 +79,9 @@ int RunInfo(const InfoOptions& o) {
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
       {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
+      {"kv_bytes_per_token", {{"f32", kv_per_token * 4}, {"bf16", kv_per_token * 2},
+                              {"f16", kv_per_token * 2}}},
+      {"default_kv_capacity_tokens", kDefaultKvContexts * c.max_seq_len},
       {"model_hash", Hex64(b->model_hash)},
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
@@ -98,6 +103,10 @@ int RunInfo(const InfoOptions& o) {
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
+  std::printf("  KV cache: %.1f KiB per token (f32; %.1f KiB bf16/f16); by default %lld tokens "
+              "reserved, resident as used\n",
+              static_cast<double>(kv_per_token * 4) / 1024, static_cast<double>(kv_per_token * 2) / 1024,
+              static_cast<long long>(kDefaultKvContexts * c.max_seq_len));
   if (o.tensors) {
     for (const auto& t : tensors) {
       std::string shape;
