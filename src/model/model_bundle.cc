@@ -93,16 +93,9 @@ Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, in
 
 }  // namespace
 
-Result<ModelBundle> LoadModelBundle(const std::string& model_path,
-                                    const std::string& tokenizer_path, const KernelContext& ctx) {
-  DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
-  ModelBundle b;
-  b.model_hash = HashFiles(weights.files);
-  const ModelFormat format = weights.format;
-  const int64_t vocab = weights.config.vocab_size;
-  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights), ctx));
-  b.model = std::make_unique<Transformer>(std::move(t));
-
+Result<ModelTokenizer> FindModelTokenizer(const std::string& model_path, ModelFormat format,
+                                          int64_t vocab, const std::string& tokenizer_path) {
+  ModelTokenizer r;
   std::string tok_path = tokenizer_path;
   if (tok_path.empty()) {
     const fs::path p(model_path);
@@ -116,36 +109,61 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
     }
   }
   if (!tok_path.empty()) {
-    DETINFER_ASSIGN_OR_RETURN(b.tokenizer, TokenizerFromFile(tok_path, vocab));
-    DETINFER_ASSIGN_OR_RETURN(b.tokenizer_hash, HashFile(tok_path));
-    b.tokenizer_path = tok_path;
-    b.tokenizer_source = tokenizer_path.empty() ? "beside the model" : "--tokenizer";
+    DETINFER_ASSIGN_OR_RETURN(r.tokenizer, TokenizerFromFile(tok_path, vocab));
+    DETINFER_ASSIGN_OR_RETURN(r.hash, HashFile(tok_path));
+    r.path = tok_path;
+    r.source = tokenizer_path.empty() ? "beside the model" : "--tokenizer";
   } else if (format == ModelFormat::kGguf) {
     auto tok = [&]() -> Result<std::unique_ptr<Tokenizer>> {
       DETINFER_ASSIGN_OR_RETURN(GgufFile g, GgufFile::Open(model_path));
       return GgufTokenizer(g);
     }();
     if (tok.ok() && *tok) {
-      b.tokenizer = std::move(tok).value();
-      b.tokenizer_hash = b.model_hash;
-      b.tokenizer_path = model_path;
-      b.tokenizer_source = "embedded in the GGUF file";
+      r.tokenizer = std::move(tok).value();
+      r.path = model_path;
+      r.source = "embedded in the GGUF file";  // hash: the model's (the caller's to fill)
     } else {
-      b.tokenizer_source = tok.ok() ? "the GGUF file has no vocabulary"
-                                    : "the GGUF vocabulary is unusable: " + tok.status().message();
+      r.source = tok.ok() ? "the GGUF file has no vocabulary"
+                          : "the GGUF vocabulary is unusable: " + tok.status().message();
     }
   } else {
-    b.tokenizer_source = "no tokenizer file beside the model";
+    r.source = "no tokenizer file beside the model";
   }
   // A tokenizer may have fewer tokens than the model's embedding (checkpoints such as Qwen2 pad
   // the vocabulary to a multiple of 64 or 128; the padding rows are simply never produced), but
   // never more: its extra ids would index past the embedding table.
-  if (b.tokenizer && b.tokenizer->vocab_size() > vocab) {
-    return Status::InvalidArgument("tokenizer " + b.tokenizer_path + " has " +
-                                   std::to_string(b.tokenizer->vocab_size()) +
+  if (r.tokenizer && r.tokenizer->vocab_size() > vocab) {
+    return Status::InvalidArgument("tokenizer " + r.path + " has " +
+                                   std::to_string(r.tokenizer->vocab_size()) +
                                    " tokens but the model " + model_path + " has a vocabulary of " +
                                    std::to_string(vocab));
   }
+  return r;
+}
+
+Result<ModelTokenizer> LoadModelTokenizer(const std::string& model_path,
+                                          const std::string& tokenizer_path) {
+  // Mapping the model tells its format and vocabulary size; nothing is packed or read.
+  DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
+  return FindModelTokenizer(model_path, weights.format, weights.config.vocab_size, tokenizer_path);
+}
+
+Result<ModelBundle> LoadModelBundle(const std::string& model_path,
+                                    const std::string& tokenizer_path, const KernelContext& ctx) {
+  DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
+  ModelBundle b;
+  b.model_hash = HashFiles(weights.files);
+  const ModelFormat format = weights.format;
+  const int64_t vocab = weights.config.vocab_size;
+  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights), ctx));
+  b.model = std::make_unique<Transformer>(std::move(t));
+  DETINFER_ASSIGN_OR_RETURN(ModelTokenizer tok,
+                            FindModelTokenizer(model_path, format, vocab, tokenizer_path));
+  b.tokenizer = std::move(tok.tokenizer);
+  b.tokenizer_path = std::move(tok.path);
+  b.tokenizer_source = std::move(tok.source);
+  // An embedded vocabulary is part of the model file, so the model's hash covers it.
+  b.tokenizer_hash = tok.hash != 0 ? tok.hash : (b.tokenizer ? b.model_hash : 0);
   return b;
 }
 

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "model/transformer.h"
+#include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 
 namespace detinfer {
@@ -24,6 +25,20 @@ struct ModelBundle {
   uint64_t model_hash = 0;               // XXH3-64 of the model file bytes (all files, in order)
   uint64_t tokenizer_hash = 0;           // XXH3-64 of the tokenizer file bytes, 0 without one
 };
+
+// The tokenizer of a model, found as LoadModelBundle finds it (an explicit path first).
+struct ModelTokenizer {
+  std::unique_ptr<Tokenizer> tokenizer;  // null when none was found
+  std::string path;                      // the file it was read from; empty when there is none
+  std::string source;                    // how it was found, or why there is none
+  uint64_t hash = 0;  // XXH3-64 of a separate tokenizer file; 0 when none or embedded in GGUF
+};
+Result<ModelTokenizer> FindModelTokenizer(const std::string& model_path, ModelFormat format,
+                                          int64_t vocab, const std::string& tokenizer_path);
+// Only the tokenizer (for `detinfer tokenize`): the model is mapped to learn its format and
+// vocabulary size, not packed, so this is quick on any model size.
+Result<ModelTokenizer> LoadModelTokenizer(const std::string& model_path,
+                                          const std::string& tokenizer_path = "");
 
 // `tokenizer_path` may be empty (then the defaults above apply). A tokenizer whose vocabulary
 // size differs from the model's is an error naming both. `ctx` packs the weights (its ISA path
