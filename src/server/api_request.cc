@@ -317,6 +317,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "top_logprobs" && chat) {
       if (!v.is_null()) e = GetInt(v, "top_logprobs", 0, limits.max_top_logprobs, &r->top_logprobs);
+    } else if (key == "return_token_ids") {
+      if (!v.is_null()) e = GetBool(v, "return_token_ids", &r->return_token_ids);
     } else if (key == "echo" && !chat) {
       e = GetBool(v, "echo", &r->echo);
     } else if (key == "stream") {
@@ -388,6 +390,79 @@ std::optional<ApiError> ParseScoreRequest(std::string_view body, const ParseLimi
     }
     if (!have_prompt) return Bad("prompt", "'prompt' is required");
     if (!have_completion) return Bad("completion", "'completion' is required");
+    return std::nullopt;
+  } catch (const std::exception& ex) {
+    return Bad("", std::string("malformed request: ") + ex.what());
+  }
+}
+
+std::optional<ApiError> ParseTokenizeRequest(std::string_view body, const ParseLimits& limits,
+                                             TokenizeRequest* out) {
+  try {
+    Json j;
+    if (auto e = ParseObject(body, limits, &j)) return e;
+    *out = TokenizeRequest{};
+    bool have_prompt = false;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& key = it.key();
+      const Json& v = it.value();
+      std::optional<ApiError> e;
+      if (key == "model") {
+        e = GetString(v, "model", &out->model);
+      } else if (key == "prompt") {
+        e = GetString(v, "prompt", &out->prompt);
+        have_prompt = true;
+      } else if (key == "messages") {
+        e = GetMessages(v, limits.max_messages, &out->messages);
+        out->is_chat = true;
+      } else if (key == "add_special_tokens") {
+        bool b = false;
+        e = GetBool(v, "add_special_tokens", &b);
+        out->add_special_tokens = b;
+      } else if (key == "add_generation_prompt") {
+        e = GetBool(v, "add_generation_prompt", &out->add_generation_prompt);
+      } else if (key == "return_token_strs") {
+        if (!v.is_null()) e = GetBool(v, "return_token_strs", &out->return_token_strs);
+      } else {
+        out->ignored_fields.push_back(key);
+      }
+      if (e) return e;
+    }
+    if (have_prompt && out->is_chat) {
+      return Bad("messages", "send either 'prompt' or 'messages', not both");
+    }
+    if (!have_prompt && !out->is_chat) return Bad("prompt", "'prompt' or 'messages' is required");
+    return std::nullopt;
+  } catch (const std::exception& ex) {
+    return Bad("", std::string("malformed request: ") + ex.what());
+  }
+}
+
+std::optional<ApiError> ParseDetokenizeRequest(std::string_view body, const ParseLimits& limits,
+                                               DetokenizeRequest* out) {
+  try {
+    Json j;
+    if (auto e = ParseObject(body, limits, &j)) return e;
+    *out = DetokenizeRequest{};
+    bool have_tokens = false;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      std::optional<ApiError> e;
+      if (it.key() == "model") {
+        e = GetString(it.value(), "model", &out->model);
+      } else if (it.key() == "tokens") {
+        // An empty list is valid here: it decodes to "".
+        if (!it.value().is_array()) {
+          e = Bad("tokens", "'tokens' must be a list of token ids");
+        } else {
+          e = GetIds(it.value(), "tokens", &out->tokens);
+        }
+        have_tokens = true;
+      } else {
+        out->ignored_fields.push_back(it.key());
+      }
+      if (e) return e;
+    }
+    if (!have_tokens) return Bad("tokens", "'tokens' is required");
     return std::nullopt;
   } catch (const std::exception& ex) {
     return Bad("", std::string("malformed request: ") + ex.what());

@@ -58,6 +58,9 @@ struct CompletionRequest {
   bool echo = false;                    // completions only
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
+  // vLLM's: the prompt's ids too (completions: per choice; chat: the rendered prompt's, once
+  // per response). Generated ids are always in `token_ids`.
+  bool return_token_ids = false;
   std::vector<std::string> ignored_fields;  // unknown top-level fields, sorted
 };
 
@@ -66,6 +69,28 @@ struct ScoreRequest {
   std::string model;
   PromptInput prompt;
   PromptInput completion;
+  std::vector<std::string> ignored_fields;
+};
+
+// POST /tokenize (vLLM's request shapes): a prompt, or chat messages rendered with the model's
+// chat template, to token ids.
+struct TokenizeRequest {
+  std::string model;
+  bool is_chat = false;               // "messages" given (else "prompt")
+  std::string prompt;
+  std::vector<ChatMessage> messages;
+  // The tokenizer's own special tokens (BOS, ...). vLLM's defaults: true for a prompt, false for
+  // messages (a chat template writes the special tokens it wants as text).
+  std::optional<bool> add_special_tokens;
+  bool add_generation_prompt = true;  // messages only
+  bool return_token_strs = false;     // also the vocabulary piece of each id
+  std::vector<std::string> ignored_fields;
+};
+
+// POST /detokenize: token ids to text.
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<int32_t> tokens;
   std::vector<std::string> ignored_fields;
 };
 
@@ -83,6 +108,10 @@ std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind ki
                                                const ParseLimits& limits, CompletionRequest* out);
 std::optional<ApiError> ParseScoreRequest(std::string_view body, const ParseLimits& limits,
                                           ScoreRequest* out);
+std::optional<ApiError> ParseTokenizeRequest(std::string_view body, const ParseLimits& limits,
+                                             TokenizeRequest* out);
+std::optional<ApiError> ParseDetokenizeRequest(std::string_view body, const ParseLimits& limits,
+                                               DetokenizeRequest* out);
 
 }  // namespace detinfer::server
 

@@ -26,7 +26,8 @@ Result<ChatTemplate> ParseChatTemplateName(std::string_view name) {
                                  "' (expected chatml or llama3)");
 }
 
-std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages) {
+std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages,
+                       bool add_generation_prompt) {
   std::string out;
   if (t == ChatTemplate::kChatMl) {
     for (const ChatMessage& m : messages) {
@@ -36,7 +37,7 @@ std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages)
       out += m.content;
       out += "<|im_end|>\n";
     }
-    out += "<|im_start|>assistant\n";
+    if (add_generation_prompt) out += "<|im_start|>assistant\n";
     return out;
   }
   out += "<|begin_of_text|>";
@@ -47,7 +48,7 @@ std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages)
     out += Trim(m.content);
     out += "<|eot_id|>";
   }
-  out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Chat templates: how a list of messages becomes the prompt text a chat model was trained on.
 //
 // Two are built in (the Jinja templates of the models that use them, for the plain-text
-// message case, with the generation prompt appended):
+// message case, the generation prompt appended when asked):
 //   ChatML (Qwen2/3 and many fine-tunes):
 //     <|im_start|>{role}\n{content}<|im_end|>\n ... <|im_start|>assistant\n
 //   Llama-3:
@@ -27,7 +27,9 @@ enum class ChatTemplate { kChatMl, kLlama3 };
 std::string_view ChatTemplateName(ChatTemplate t);  // "chatml", "llama3"
 Result<ChatTemplate> ParseChatTemplateName(std::string_view name);
 
-std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages);
+// add_generation_prompt appends the header of the assistant's turn (what a completion needs).
+std::string RenderChat(ChatTemplate t, const std::vector<ChatMessage>& messages,
+                       bool add_generation_prompt = true);
 
 // The template a tokenizer's special tokens point to: Llama-3 when it has <|start_header_id|>,
 // ChatML otherwise (also without a tokenizer).

@@ -31,18 +31,12 @@ struct Prepared {
 };
 
 std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const std::string& param,
-                                 bool add_bos, std::vector<int32_t>* ids) {
+                                 std::vector<int32_t>* ids) {
   if (!p.is_text) {
     *ids = p.ids;
     return std::nullopt;
   }
-  if (st.served.tokenizer == nullptr) {
-    return Invalid(param, "this model has no tokenizer: send '" + param + "' as token ids");
-  }
-  auto enc = st.served.tokenizer->Encode(p.text, add_bos);
-  if (!enc.ok()) return Invalid(param, "'" + param + "': " + enc.status().message());
-  *ids = std::move(enc).value();
-  return std::nullopt;
+  return EncodePrompt(st, p.text, param, /*add_special_tokens=*/true, ids);
 }
 
 // The checks Engine::Submit makes, done here so that a streaming request fails with a status
@@ -80,13 +74,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
                                 std::vector<Prepared>* out) {
   const ModelConfig& c = st.served.model->config();
   const Tokenizer* tok = st.served.tokenizer;
-  if (!req.model.empty() && req.model != st.options.model_name) {
-    ApiError e = Invalid("model", "the model '" + req.model + "' does not exist; this server "
-                                  "serves '" + st.options.model_name + "'",
-                         "model_not_found");
-    e.status = 404;
-    return e;
-  }
+  if (auto e = CheckModelName(st, req.model)) return e;
   if (!req.stop.empty() && tok == nullptr) {
     return Invalid("stop", "stop strings need a tokenizer; use 'stop_token_ids'");
   }
@@ -96,10 +84,14 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
 
   std::vector<PromptInput> prompts = req.prompts;
   const bool chat = req.kind == ApiKind::kChat;
+  std::vector<int32_t> chat_ids;
   if (chat) {
     PromptInput p;
     p.is_text = true;
-    p.text = RenderChat(st.chat_template, req.messages);
+    if (auto e = ChatPrompt(st, req.messages, /*add_generation_prompt=*/true, std::nullopt,
+                            &p.text, &chat_ids)) {
+      return e;
+    }
     prompts = {p};
   }
   const uint64_t serial = st.next_id.fetch_add(1);
@@ -109,13 +101,11 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     Prepared p;
     p.channel = std::make_shared<Channel>(req.stream);
     Request& r = p.request;
-    // A template that writes the BOS token itself (Llama-3) must not get a second one.
-    bool add_bos = true;
-    if (chat && tok != nullptr && tok->bos_id() >= 0) {
-      auto bos = tok->TokenText(tok->bos_id());
-      add_bos = !(bos.ok() && !bos->empty() && prompts[i].text.rfind(*bos, 0) == 0);
+    if (chat) {
+      r.prompt = chat_ids;
+    } else if (auto e = Tokenize(st, prompts[i], param, &r.prompt)) {
+      return e;
     }
-    if (auto e = Tokenize(st, prompts[i], param, add_bos, &r.prompt)) return e;
     if (auto e = CheckPrompt(st, r.prompt, param)) return e;
     const int64_t room = c.max_seq_len - static_cast<int64_t>(r.prompt.size());
     if (req.max_tokens) {
@@ -233,6 +223,9 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   }
   Json body = Envelope(st, req, prepared[0].request.id, false);
   body["choices"] = choices;
+  if (req.kind == ApiKind::kChat && req.return_token_ids) {
+    body["prompt_token_ids"] = prepared[0].request.prompt;
+  }
   body["usage"] = Usage(prompt_tokens, completion_tokens, cached);
   res.set_content(Dump(body), "application/json");
 }
@@ -246,10 +239,15 @@ struct Stream {
   size_t sent = 0;    // bytes of text sent
   int32_t prev = -1;  // the token before the next one (for token strings)
   bool role_sent = false;
+  bool prompt_ids_sent = false;
 
   Json Chunk(const std::string& delta, const std::vector<StreamToken>& toks) {
     const bool chat = req.kind == ApiKind::kChat;
     Json choice = {{"index", 0}, {"finish_reason", nullptr}};
+    // The prompt's ids come once, with the first chunk.
+    const bool send_prompt_ids = req.return_token_ids && !prompt_ids_sent;
+    prompt_ids_sent = true;
+    if (send_prompt_ids && !chat) choice["prompt_token_ids"] = prepared.request.prompt;
     if (chat) {
       Json d = Json::object();
       if (!role_sent) d["role"] = "assistant";
@@ -280,6 +278,7 @@ struct Stream {
     if (!ids.empty()) prev = ids.back();
     Json j = Envelope(*st, req, prepared.request.id, true);
     j["choices"] = Json::array({choice});
+    if (send_prompt_ids && chat) j["prompt_token_ids"] = prepared.request.prompt;
     return j;
   }
 };

@@ -59,7 +59,7 @@ namespace {
 // Only the known routes get their own label, so a scan of random paths cannot grow /metrics.
 std::string EndpointLabel(const std::string& path) {
   static const char* kKnown[] = {"/v1/completions", "/v1/chat/completions", "/v1/score",
-                                 "/v1/models", "/health", "/metrics"};
+                                 "/tokenize", "/detokenize", "/v1/models", "/health", "/metrics"};
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
@@ -100,7 +100,11 @@ void WrongMethod(httplib::Server& h, const std::string& path, const std::string&
 void Routes(State& st) {
   httplib::Server& h = st.http;
   h.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
-    if (st.options.api_key.empty() || req.path.rfind("/v1/", 0) != 0) {
+    // Everything that runs the model or its tokenizer needs the key; /health and /metrics do
+    // not (probes and scrapers).
+    const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/tokenize" ||
+                         req.path == "/detokenize";
+    if (st.options.api_key.empty() || !guarded) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     if (KeyMatches(req.get_header_value("Authorization"), st.options.api_key)) {
@@ -124,8 +128,16 @@ void Routes(State& st) {
   h.Post("/v1/score", [&st](const httplib::Request& req, httplib::Response& res) {
     HandleScore(st, req, res);
   });
+  // vLLM serves these outside /v1; clients written for it call them there.
+  h.Post("/tokenize", [&st](const httplib::Request& req, httplib::Response& res) {
+    HandleTokenize(st, req, res);
+  });
+  h.Post("/detokenize", [&st](const httplib::Request& req, httplib::Response& res) {
+    HandleDetokenize(st, req, res);
+  });
   // A known route asked with the wrong method is 405 naming the right one, not "no route".
-  for (const char* path : {"/v1/completions", "/v1/chat/completions", "/v1/score"}) {
+  for (const char* path :
+       {"/v1/completions", "/v1/chat/completions", "/v1/score", "/tokenize", "/detokenize"}) {
     WrongMethod(h, path, "POST");
   }
   h.Get("/v1/models", [&st](const httplib::Request&, httplib::Response& res) {

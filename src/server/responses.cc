@@ -133,7 +133,7 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
   c["token_ids"] = r.tokens;
   c["token_logprobs"] = r.logprobs;
   c["fingerprint"] = Hex64(r.fingerprint);
-  if (req.echo) c["prompt_token_ids"] = prompt;
+  if (req.echo || req.return_token_ids) c["prompt_token_ids"] = prompt;
   return c;
 }
 

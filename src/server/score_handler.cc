@@ -17,16 +17,8 @@ std::optional<ApiError> Ids(const State& st, const PromptInput& p, const char* p
   e.param = param;
   if (!p.is_text) {
     *ids = p.ids;
-  } else if (st.served.tokenizer == nullptr) {
-    e.message = std::string("this model has no tokenizer: send '") + param + "' as token ids";
-    return e;
-  } else {
-    auto enc = st.served.tokenizer->Encode(p.text, add_bos);
-    if (!enc.ok()) {
-      e.message = std::string("'") + param + "': " + enc.status().message();
-      return e;
-    }
-    *ids = std::move(enc).value();
+  } else if (auto enc = EncodePrompt(st, p.text, param, add_bos, ids)) {
+    return enc;
   }
   const int32_t vocab = static_cast<int32_t>(st.served.model->config().vocab_size);
   for (size_t i = 0; i < ids->size(); ++i) {
@@ -53,14 +45,8 @@ void HandleScore(State& st, const httplib::Request& http, httplib::Response& res
     return;
   }
   WarnIgnored(res, req.ignored_fields);
-  if (!req.model.empty() && req.model != st.options.model_name) {
-    ApiError e;
-    e.status = 404;
-    e.param = "model";
-    e.code = "model_not_found";
-    e.message = "the model '" + req.model + "' does not exist; this server serves '" +
-                st.options.model_name + "'";
-    SendError(res, e);
+  if (auto e = CheckModelName(st, req.model)) {
+    SendError(res, *e);
     return;
   }
   Job job;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,9 +47,25 @@ ApiError EngineError(const Status& status);
 // Adds "Warning: 299 detinfer ..." naming the ignored fields (sanitised for a header).
 void WarnIgnored(httplib::Response& res, const std::vector<std::string>& fields);
 
+// The model a request names: empty or the served name, else 404 model_not_found.
+std::optional<ApiError> CheckModelName(const State& st, const std::string& model);
+// `text` encoded by the served tokenizer (its own special tokens when add_special_tokens);
+// errors name `param`.
+std::optional<ApiError> EncodePrompt(const State& st, const std::string& text,
+                                     const std::string& param, bool add_special_tokens,
+                                     std::vector<int32_t>* ids);
+// Chat messages rendered with the served template (`text`) and encoded (`ids`). Without an
+// explicit add_special_tokens the tokenizer's BOS is added unless the template wrote it.
+std::optional<ApiError> ChatPrompt(const State& st, const std::vector<ChatMessage>& messages,
+                                   bool add_generation_prompt,
+                                   std::optional<bool> add_special_tokens, std::string* text,
+                                   std::vector<int32_t>* ids);
+
 void HandleCompletion(State& state, ApiKind kind, const httplib::Request& req,
                       httplib::Response& res);
 void HandleScore(State& state, const httplib::Request& req, httplib::Response& res);
+void HandleTokenize(State& state, const httplib::Request& req, httplib::Response& res);
+void HandleDetokenize(State& state, const httplib::Request& req, httplib::Response& res);
 
 }  // namespace detinfer::server
 

@@ -210,21 +210,10 @@ TEST(ServerDeterminismTest, TextAndChatStreamTheSameTokensAndTextAsTheyAnswer) {
   }
 }
 
-// The shipped model (models/verbs, a word-level tokenizer whose end-of-sequence token 3 is
-// "</s>"), loaded once for the tests below.
-const ModelBundle& VerbsModel() {
-  static const ModelBundle* b = [] {
-    auto r = LoadModelBundle(std::string(DETINFER_SOURCE_DIR) + "/models/verbs");
-    if (!r.ok()) throw std::runtime_error(r.status().ToString());
-    return new ModelBundle(std::move(r).value());
-  }();
-  return *b;
-}
-
 // A request that ends at the end-of-sequence token reports the id but not its text: neither
 // the answer nor the stream contains "</s>".
 TEST(ServerDeterminismTest, EndOfSequenceTextIsNotPartOfTheAnswer) {
-  const ModelBundle& b = VerbsModel();
+  const ModelBundle& b = testing::VerbsModel();
   ASSERT_NE(b.tokenizer, nullptr);
   const int32_t eos = b.tokenizer->eos_id();
   ASSERT_EQ(eos, 3);
@@ -263,7 +252,7 @@ TEST(ServerDeterminismTest, EndOfSequenceTextIsNotPartOfTheAnswer) {
 // incomplete character), so fewer events carry text than tokens arrive, but the concatenated
 // deltas equal the non-streamed text exactly, cut before the stop string.
 TEST(ServerDeterminismTest, StreamedTextWithStopStringsEqualsTheAnswer) {
-  const ModelBundle& b = VerbsModel();
+  const ModelBundle& b = testing::VerbsModel();
   testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
   auto client = server.Client();
   const std::vector<std::vector<std::string>> stops = {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/model_bundle.h"
 #include "model/random_model.h"
 #include "server/server.h"
 
@@ -162,6 +163,17 @@ inline ResponseBits StreamBits(const std::string& body) {
     }
   }
   return b;
+}
+
+// The shipped model (models/verbs, a word-level tokenizer whose end-of-sequence token 3 is
+// "</s>"), loaded once.
+inline const ModelBundle& VerbsModel() {
+  static const ModelBundle* b = [] {
+    auto r = LoadModelBundle(std::string(DETINFER_SOURCE_DIR) + "/models/verbs");
+    if (!r.ok()) throw std::runtime_error(r.status().ToString());
+    return new ModelBundle(std::move(r).value());
+  }();
+  return *b;
 }
 
 // A value of /metrics (first line starting with `name` followed by a space or '{').
