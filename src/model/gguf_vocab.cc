@@ -51,6 +51,12 @@ Result<std::unique_ptr<Tokenizer>> GgufTokenizer(const GgufFile& g) {
       a && a->type == GgufType::kBool) {
     v.add_space_prefix = a->u != 0;
   }
+  if (const GgufValue* a = g.Find("tokenizer.ggml.add_bos_token"); a && a->type == GgufType::kBool) {
+    v.add_bos = a->u != 0;
+  }
+  if (const GgufValue* a = g.Find("tokenizer.ggml.add_eos_token"); a && a->type == GgufType::kBool) {
+    v.add_eos = a->u != 0;
+  }
   return MakeGgufTokenizer(std::move(v));
 }
 

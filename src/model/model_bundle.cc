@@ -58,6 +58,15 @@ HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
   };
   o.bos_token = name("bos_token");
   o.eos_token = name("eos_token");
+  // Which special tokens Encode adds: transformers' Llama / Gemma fast tokenizers rebuild the
+  // post-processor from these (hf_tokenizer_json.h); other classes keep the file's.
+  if (auto it = j.find("tokenizer_class"); it != j.end() && it->is_string()) {
+    o.tokenizer_class = it->get<std::string>();
+  }
+  for (auto [key, flag] : {std::pair{"add_bos_token", &o.add_bos_token},
+                           std::pair{"add_eos_token", &o.add_eos_token}}) {
+    if (auto it = j.find(key); it != j.end() && it->is_boolean()) *flag = it->get<bool>();
+  }
   return o;
 }
 

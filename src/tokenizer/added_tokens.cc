@@ -1,5 +1,7 @@
 #include "tokenizer/added_tokens.h"
 
+#include <unicode/uchar.h>
+
 #include "tokenizer/utf8.h"
 
 namespace detinfer {
@@ -11,6 +13,18 @@ bool IsWhiteSpace(uint32_t cp) {
          cp == 0x205F || cp == 0x3000;
 }
 }  // namespace
+
+bool IsWordChar(uint32_t cp) {
+  if (cp < 0x80) {
+    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+           cp == '_';
+  }
+  const auto c = static_cast<UChar32>(cp);
+  if (u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || cp == 0x200C || cp == 0x200D) return true;
+  const int8_t t = u_charType(c);
+  return t == U_NON_SPACING_MARK || t == U_ENCLOSING_MARK || t == U_COMBINING_SPACING_MARK ||
+         t == U_DECIMAL_DIGIT_NUMBER || t == U_CONNECTOR_PUNCTUATION;
+}
 
 size_t WhitespaceLengthAt(std::string_view text, size_t pos) {
   if (pos >= text.size()) return 0;
@@ -51,6 +65,17 @@ std::vector<TextSegment> AddedTokenMatcher::Split(std::string_view text) const {
       continue;
     }
     size_t begin = pos, end = pos + best->content.size();
+    if (best->single_word) {
+      size_t before = begin;  // start of the character before the match
+      if (before > 0) --before;
+      while (before > 0 && (static_cast<uint8_t>(text[before]) & 0xC0) == 0x80) --before;
+      const bool word_before = begin > 0 && IsWordChar(DecodeUtf8At(text, before));
+      const bool word_after = end < text.size() && IsWordChar(DecodeUtf8At(text, end));
+      if (word_before || word_after) {
+        pos = end;  // the automaton resumes after the dropped match
+        continue;
+      }
+    }
     if (best->lstrip) {
       while (size_t n = WhitespaceLengthBefore(text, begin)) {
         if (begin - n < plain_start) break;

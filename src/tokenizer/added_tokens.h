@@ -19,6 +19,12 @@ struct AddedToken {
   bool lstrip = false;  // the match also takes the whitespace to its left
   bool rstrip = false;  // ... and to its right
   bool special = false;
+  // Match only where neither neighbour is a word character (Rust regex \w: Alphabetic, Mark,
+  // Nd, Pc, Join_Control); a match that fails this is dropped and scanning goes on after it,
+  // as Hugging Face's AddedVocabulary::find_matches does.
+  bool single_word = false;
+  // Matched in the normalized text (its content normalized too) instead of the raw input.
+  bool normalized = false;
 };
 
 // A piece of the input: plain text (id == -1) or one added token.
@@ -46,6 +52,8 @@ class AddedTokenMatcher {
 size_t WhitespaceLengthAt(std::string_view text, size_t pos);
 // Length of the whitespace character ending at text[end - 1], 0 if none.
 size_t WhitespaceLengthBefore(std::string_view text, size_t end);
+// Whether code point `cp` is a Rust regex \w character (UTS #18 Annex C word character).
+bool IsWordChar(uint32_t cp);
 
 }  // namespace detinfer
 

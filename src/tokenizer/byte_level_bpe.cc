@@ -16,7 +16,8 @@ uint64_t PairKey(int32_t a, int32_t b) {
 
 class ByteLevelBpe final : public Tokenizer {
  public:
-  Result<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const override;
+  Result<std::vector<int32_t>> Encode(std::string_view text,
+                                      bool add_special_tokens) const override;
   Result<std::string> TokenBytes(int32_t id, int32_t prev_id) const override;
   Result<std::string_view> TokenText(int32_t id) const override;
   int32_t vocab_size() const override { return static_cast<int32_t>(text_.size()); }
@@ -156,10 +157,11 @@ Status ByteLevelBpe::EncodePiece(std::string_view piece, std::vector<int32_t>* o
   return Status::Ok();
 }
 
-Result<std::vector<int32_t>> ByteLevelBpe::Encode(std::string_view text, bool add_bos) const {
+Result<std::vector<int32_t>> ByteLevelBpe::Encode(std::string_view text,
+                                              bool add_special_tokens) const {
   DETINFER_RETURN_IF_ERROR(ValidateUtf8(text, source_ + ": text to encode"));
   std::vector<int32_t> ids;
-  if (add_bos && bos_id_ >= 0) ids.push_back(bos_id_);
+  if (add_special_tokens && bos_id_ >= 0) ids.push_back(bos_id_);
   std::vector<std::string> pieces, next;
   std::vector<std::string_view> views;
   for (const TextSegment& seg : added_.Split(text)) {

@@ -4,7 +4,12 @@
 
 #include "core/json_depth.h"
 #include "core/mapped_file.h"
+#include <cmath>
+
 #include "tokenizer/byte_level_bpe.h"
+#include "tokenizer/hf_pipeline.h"
+#include "tokenizer/special_tokens.h"
+#include "tokenizer/utf8.h"
 #include "tokenizer/word_level.h"
 
 namespace detinfer {
@@ -252,6 +257,8 @@ Status ParseModel(const json& root, const std::string& src, ByteLevelBpeParts* p
   }
   if (auto u = model.find("unk_token"); u != model.end() && !u->is_null()) {
     DETINFER_ASSIGN_OR_RETURN(*unk_token, GetString(*u, src, "model.unk_token"));
+    DETINFER_ASSIGN_OR_RETURN(bool fuse_unk, GetBool(model, "fuse_unk", false, src, "model"));
+    if (fuse_unk) return Status::Unsupported(src + ": model.fuse_unk needs the general pipeline");
   }
   return Status::Ok();
 }
@@ -278,11 +285,8 @@ Status ParseAddedTokens(const json& root, const std::string& src, ByteLevelBpePa
     DETINFER_ASSIGN_OR_RETURN(t.lstrip, GetBool(a, "lstrip", false, src, path));
     DETINFER_ASSIGN_OR_RETURN(t.rstrip, GetBool(a, "rstrip", false, src, path));
     DETINFER_ASSIGN_OR_RETURN(t.special, GetBool(a, "special", false, src, path));
-    DETINFER_ASSIGN_OR_RETURN(bool single_word, GetBool(a, "single_word", false, src, path));
-    if (single_word) {
-      return Status::Unsupported(src + ": " + path + " ('" + t.content +
-                                 "') sets single_word, which is not supported");
-    }
+    DETINFER_ASSIGN_OR_RETURN(t.single_word, GetBool(a, "single_word", false, src, path));
+    DETINFER_ASSIGN_OR_RETURN(t.normalized, GetBool(a, "normalized", false, src, path));
     parts->added_tokens.push_back(std::move(t));
   }
   return Status::Ok();
@@ -299,20 +303,11 @@ int32_t LookUp(const ByteLevelBpeParts& parts, const std::string& name) {
   return -1;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
-                                                        const std::string& source,
-                                                        const HfTokenizerOptions& options) {
-  // nlohmann reports malformed JSON by exception; it is turned into a Status right here.
-  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, source));
-  json root;
-  try {
-    root = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    return Status::InvalidArgument(source + ": not valid JSON: " + e.what());
-  }
-  if (!root.is_object()) return Status::InvalidArgument(source + ": top level is not an object");
+// The byte-level BPE and WordLevel tokenizers as before the general pipeline (hf_pipeline.h):
+// anything they would treat differently from Hugging Face is Unsupported here, and the caller
+// then tries the general pipeline.
+Result<std::unique_ptr<Tokenizer>> LegacyFromJson(const json& root, const std::string& source,
+                                                  const HfTokenizerOptions& options) {
   ByteLevelBpeParts parts;
   parts.source = source;
   std::string unk;
@@ -321,6 +316,12 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
   DETINFER_RETURN_IF_ERROR(ParseAddedTokens(root, source, &parts));
   if (auto n = root.find("normalizer"); n != root.end()) {
     DETINFER_RETURN_IF_ERROR(ParseNormalizer(*n, source, "normalizer", &parts.normalizer));
+  }
+  for (const AddedToken& a : parts.added_tokens) {
+    if (a.single_word || (a.normalized && !parts.normalizer.empty())) {
+      return Status::Unsupported(source + ": added token '" + a.content +
+                                 "' (single_word / normalized) needs the general pipeline");
+    }
   }
   bool byte_level = false;
   if (auto p = root.find("pre_tokenizer"); p != root.end() && !p->is_null()) {
@@ -371,7 +372,576 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
     w.eos_id = parts.eos_id;
     return MakeWordLevel(std::move(w));
   }
+  if (auto d = root.find("decoder"); d != root.end() && !d->is_null()) {
+    DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(*d, source, "decoder"));
+    if (type != "ByteLevel") {
+      return Status::Unsupported(source + ": decoder '" + type + "' needs the general pipeline");
+    }
+  }
   return MakeByteLevelBpe(std::move(parts));
+}
+
+bool IsWordLevel(const json& root) {
+  auto m = root.find("model");
+  if (m == root.end() || !m->is_object()) return false;
+  auto t = m->find("type");
+  return t != m->end() && t->is_string() && *t == "WordLevel";
+}
+
+std::string Unsupported(const std::string& src, const std::string& path, const std::string& type) {
+  std::string msg = src;
+  msg += ": ";
+  msg += path;
+  msg += ": type '";
+  msg += type;
+  msg += "' is not supported";
+  return msg;
+}
+
+// {"String": s} or {"Regex": r}, as Replace and Split patterns are written.
+Status ParsePattern(const json& j, const std::string& src, const std::string& path,
+                    std::string* literal, std::shared_ptr<RegexSplitter>* regex,
+                    SplitBehavior behavior = SplitBehavior::kIsolated, bool invert = false) {
+  auto pat = j.find("pattern");
+  if (pat == j.end() || !pat->is_object()) return TypeError(src, path + ".pattern", "an object");
+  if (auto r = pat->find("Regex"); r != pat->end()) {
+    DETINFER_ASSIGN_OR_RETURN(std::string p, GetString(*r, src, path + ".pattern.Regex"));
+    DETINFER_ASSIGN_OR_RETURN(RegexSplitter s, RegexSplitter::Compile(p, false, behavior,
+                                                                     src + ": " + path + ".pattern.Regex", invert));
+    *regex = std::make_shared<RegexSplitter>(std::move(s));
+    return Status::Ok();
+  }
+  if (auto s = pat->find("String"); s != pat->end()) {
+    DETINFER_ASSIGN_OR_RETURN(*literal, GetString(*s, src, path + ".pattern.String"));
+    if (regex != nullptr && literal->empty() == false) {
+      DETINFER_ASSIGN_OR_RETURN(RegexSplitter rs, RegexSplitter::Compile(*literal, true, behavior,
+                                                                        src + ": " + path + ".pattern.String", invert));
+      *regex = std::make_shared<RegexSplitter>(std::move(rs));
+    }
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(src + ": " + path + ".pattern has neither Regex nor String");
+}
+
+Result<std::string> GetOneChar(const json& obj, const char* key, const std::string& dflt,
+                               const std::string& src, const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return dflt;
+  DETINFER_ASSIGN_OR_RETURN(std::string s, GetString(*it, src, path + "." + key));
+  DETINFER_RETURN_IF_ERROR(ValidateUtf8(s, src + ": " + path + "." + key));
+  if (s.empty() || Utf8CharLength(s, 0) != s.size()) {
+    return Status::InvalidArgument(src + ": " + path + "." + key + " must be one character, got '" +
+                                   s + "'");
+  }
+  return s;
+}
+
+Result<size_t> GetCount(const json& obj, const char* key, const std::string& src,
+                        const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_unsigned()) {
+    return TypeError(src, path + "." + key, "a non-negative integer");
+  }
+  return it->get<size_t>();
+}
+
+// Metaspace's prepend_scheme, with the legacy add_prefix_space as tokenizers reads it: false
+// means "never" and contradicts an explicit other scheme.
+Result<HfPreTokenizerStep::Prepend> ParsePrependScheme(const json& j, const std::string& src,
+                                                       const std::string& path) {
+  HfPreTokenizerStep::Prepend scheme = HfPreTokenizerStep::Prepend::kAlways;
+  if (auto it = j.find("prepend_scheme"); it != j.end() && !it->is_null()) {
+    DETINFER_ASSIGN_OR_RETURN(std::string s, GetString(*it, src, path + ".prepend_scheme"));
+    if (s == "first") {
+      scheme = HfPreTokenizerStep::Prepend::kFirst;
+    } else if (s == "always") {
+      scheme = HfPreTokenizerStep::Prepend::kAlways;
+    } else if (s == "never") {
+      scheme = HfPreTokenizerStep::Prepend::kNever;
+    } else {
+      return Status::InvalidArgument(src + ": " + path + ".prepend_scheme '" + s +
+                                     "' is not first, always or never");
+    }
+  }
+  if (auto it = j.find("add_prefix_space"); it != j.end() && !it->is_null()) {
+    if (!it->is_boolean()) return TypeError(src, path + ".add_prefix_space", "a boolean");
+    if (!it->get<bool>()) {
+      if (scheme != HfPreTokenizerStep::Prepend::kNever) {
+        return Status::InvalidArgument(src + ": " + path +
+                                       ".add_prefix_space = false does not match prepend_scheme");
+      }
+    }
+  }
+  return scheme;
+}
+
+Status ParsePipelineNormalizer(const json& j, const std::string& src, const std::string& path,
+                               std::vector<HfNormalizerStep>* out) {
+  if (j.is_null()) return Status::Ok();
+  DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
+  HfNormalizerStep step;
+  if (type == "Sequence") {
+    auto it = j.find("normalizers");
+    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".normalizers", "an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      DETINFER_RETURN_IF_ERROR(ParsePipelineNormalizer(
+          (*it)[i], src, path + ".normalizers[" + std::to_string(i) + "]", out));
+    }
+    return Status::Ok();
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    step.kind = HfNormalizerStep::Kind::kUnicode;
+    DETINFER_ASSIGN_OR_RETURN(step.form, ParseNormalForm(type, src + ": " + path));
+  } else if (type == "Lowercase") {
+    step.kind = HfNormalizerStep::Kind::kLowercase;
+  } else if (type == "Strip") {
+    step.kind = HfNormalizerStep::Kind::kStrip;
+    DETINFER_ASSIGN_OR_RETURN(step.left, GetBool(j, "strip_left", false, src, path));
+    DETINFER_ASSIGN_OR_RETURN(step.right, GetBool(j, "strip_right", false, src, path));
+  } else if (type == "Prepend") {
+    step.kind = HfNormalizerStep::Kind::kPrepend;
+    auto it = j.find("prepend");
+    if (it == j.end()) return TypeError(src, path + ".prepend", "a string");
+    DETINFER_ASSIGN_OR_RETURN(step.text, GetString(*it, src, path + ".prepend"));
+  } else if (type == "Replace") {
+    step.kind = HfNormalizerStep::Kind::kReplace;
+    std::shared_ptr<RegexSplitter> regex;
+    DETINFER_RETURN_IF_ERROR(ParsePattern(j, src, path, &step.literal, &regex));
+    if (regex && j["pattern"].contains("Regex")) step.regex = regex;
+    auto it = j.find("content");
+    if (it == j.end()) return TypeError(src, path + ".content", "a string");
+    DETINFER_ASSIGN_OR_RETURN(step.text, GetString(*it, src, path + ".content"));
+  } else {
+    return Status::Unsupported(Unsupported(src, path, type));
+  }
+  out->push_back(std::move(step));
+  return Status::Ok();
+}
+
+// A Split over one-character matches of `pattern` (Digits, Punctuation).
+Status CharClassSplit(std::string_view pattern, SplitBehavior behavior, const std::string& what,
+                      std::vector<HfPreTokenizerStep>* out) {
+  DETINFER_ASSIGN_OR_RETURN(RegexSplitter s, RegexSplitter::Compile(pattern, false, behavior, what));
+  HfPreTokenizerStep step;
+  step.kind = HfPreTokenizerStep::Kind::kSplit;
+  step.splitter = std::make_shared<RegexSplitter>(std::move(s));
+  out->push_back(std::move(step));
+  return Status::Ok();
+}
+
+Result<SplitBehavior> ParseBehavior(const json& j, const std::string& src, const std::string& path,
+                                    const char* dflt) {
+  std::string b = dflt;
+  if (auto it = j.find("behavior"); it != j.end()) {
+    DETINFER_ASSIGN_OR_RETURN(b, GetString(*it, src, path + ".behavior"));
+  }
+  if (b == "Isolated") return SplitBehavior::kIsolated;
+  if (b == "Removed") return SplitBehavior::kRemoved;
+  if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (b == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (b == "Contiguous") return SplitBehavior::kContiguous;
+  return Status::InvalidArgument(src + ": " + path + ".behavior '" + b +
+                                 "' is not Isolated, Removed, MergedWithPrevious, MergedWithNext "
+                                 "or Contiguous");
+}
+
+Status ParsePipelinePreTokenizer(const json& j, const std::string& src, const std::string& path,
+                                 std::vector<HfPreTokenizerStep>* out) {
+  if (j.is_null()) return Status::Ok();
+  DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
+  const std::string what = src + ": " + path;
+  if (type == "Sequence") {
+    auto it = j.find("pretokenizers");
+    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".pretokenizers", "an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      DETINFER_RETURN_IF_ERROR(ParsePipelinePreTokenizer(
+          (*it)[i], src, path + ".pretokenizers[" + std::to_string(i) + "]", out));
+    }
+    return Status::Ok();
+  }
+  HfPreTokenizerStep step;
+  if (type == "Split") {
+    DETINFER_ASSIGN_OR_RETURN(SplitBehavior b, ParseBehavior(j, src, path, "Isolated"));
+    DETINFER_ASSIGN_OR_RETURN(bool invert, GetBool(j, "invert", false, src, path));
+    std::string literal;
+    DETINFER_RETURN_IF_ERROR(ParsePattern(j, src, path, &literal, &step.splitter, b, invert));
+    if (!step.splitter) {
+      // An empty String pattern never matches: the whole text is one non-match.
+      DETINFER_ASSIGN_OR_RETURN(RegexSplitter s,
+                                RegexSplitter::Compile("(?!)", false, b, what, invert));
+      step.splitter = std::make_shared<RegexSplitter>(std::move(s));
+    }
+    step.kind = HfPreTokenizerStep::Kind::kSplit;
+  } else if (type == "Metaspace") {
+    step.kind = HfPreTokenizerStep::Kind::kMetaspace;
+    DETINFER_ASSIGN_OR_RETURN(step.replacement, GetOneChar(j, "replacement", "\u2581", src, path));
+    DETINFER_ASSIGN_OR_RETURN(step.prepend, ParsePrependScheme(j, src, path));
+    DETINFER_ASSIGN_OR_RETURN(step.split, GetBool(j, "split", true, src, path));
+  } else if (type == "ByteLevel") {
+    step.kind = HfPreTokenizerStep::Kind::kByteLevel;
+    DETINFER_ASSIGN_OR_RETURN(step.add_prefix_space, GetBool(j, "add_prefix_space", true, src, path));
+    DETINFER_ASSIGN_OR_RETURN(bool use_regex, GetBool(j, "use_regex", true, src, path));
+    if (use_regex) {
+      DETINFER_ASSIGN_OR_RETURN(RegexSplitter s, RegexSplitter::Compile(kGpt2Pattern, false,
+                                                                       SplitBehavior::kIsolated, what));
+      step.splitter = std::make_shared<RegexSplitter>(std::move(s));
+    }
+  } else if (type == "Whitespace" || type == "WhitespaceSplit") {
+    DETINFER_RETURN_IF_ERROR(
+        CharClassSplit(kWhiteSpaceRunPattern, SplitBehavior::kRemoved, what, out));
+    if (type == "Whitespace") {
+      DETINFER_RETURN_IF_ERROR(
+          CharClassSplit(kHfWhitespacePattern, SplitBehavior::kIsolated, what, out));
+    }
+    return Status::Ok();
+  } else if (type == "Digits") {
+    DETINFER_ASSIGN_OR_RETURN(bool individual, GetBool(j, "individual_digits", false, src, path));
+    // Rust's char::is_numeric is the general categories Nd, Nl, No.
+    return CharClassSplit(R"(\p{N})",
+                          individual ? SplitBehavior::kIsolated : SplitBehavior::kContiguous,
+                          what, out);
+  } else if (type == "Punctuation") {
+    DETINFER_ASSIGN_OR_RETURN(SplitBehavior b, ParseBehavior(j, src, path, "Isolated"));
+    // is_ascii_punctuation || Unicode P*.
+    return CharClassSplit(R"([\p{P}\x{21}-\x{2F}\x{3A}-\x{40}\x{5B}-\x{60}\x{7B}-\x{7E}])", b,
+                          what, out);
+  } else {
+    return Status::Unsupported(Unsupported(src, path, type));
+  }
+  out->push_back(std::move(step));
+  return Status::Ok();
+}
+
+Status ParsePipelineDecoder(const json& j, const std::string& src, const std::string& path,
+                            std::vector<HfDecoderStep>* out) {
+  DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
+  HfDecoderStep step;
+  if (type == "Sequence") {
+    auto it = j.find("decoders");
+    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".decoders", "an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      DETINFER_RETURN_IF_ERROR(ParsePipelineDecoder(
+          (*it)[i], src, path + ".decoders[" + std::to_string(i) + "]", out));
+    }
+    return Status::Ok();
+  } else if (type == "Replace") {
+    step.kind = HfDecoderStep::Kind::kReplace;
+    std::shared_ptr<RegexSplitter> regex;
+    DETINFER_RETURN_IF_ERROR(ParsePattern(j, src, path, &step.literal, &regex));
+    if (regex && j["pattern"].contains("Regex")) step.regex = regex;
+    auto it = j.find("content");
+    if (it == j.end()) return TypeError(src, path + ".content", "a string");
+    DETINFER_ASSIGN_OR_RETURN(step.content, GetString(*it, src, path + ".content"));
+  } else if (type == "ByteFallback") {
+    step.kind = HfDecoderStep::Kind::kByteFallback;
+  } else if (type == "Fuse") {
+    step.kind = HfDecoderStep::Kind::kFuse;
+  } else if (type == "Strip") {
+    step.kind = HfDecoderStep::Kind::kStrip;
+    DETINFER_ASSIGN_OR_RETURN(step.content, GetOneChar(j, "content", " ", src, path));
+    DETINFER_ASSIGN_OR_RETURN(step.start, GetCount(j, "start", src, path));
+    DETINFER_ASSIGN_OR_RETURN(step.stop, GetCount(j, "stop", src, path));
+  } else if (type == "Metaspace") {
+    step.kind = HfDecoderStep::Kind::kMetaspace;
+    DETINFER_ASSIGN_OR_RETURN(step.content, GetOneChar(j, "replacement", "\u2581", src, path));
+    DETINFER_ASSIGN_OR_RETURN(HfPreTokenizerStep::Prepend p, ParsePrependScheme(j, src, path));
+    step.strip_first = p != HfPreTokenizerStep::Prepend::kNever;
+  } else if (type == "ByteLevel") {
+    step.kind = HfDecoderStep::Kind::kByteLevel;
+  } else {
+    return Status::Unsupported(Unsupported(src, path, type));
+  }
+  out->push_back(std::move(step));
+  return Status::Ok();
+}
+
+Status ParsePipelineModel(const json& root, const std::string& src, HfPipelineParts* parts) {
+  auto model_it = root.find("model");
+  if (model_it == root.end() || !model_it->is_object()) {
+    return Status::InvalidArgument(src + ": missing \"model\" object");
+  }
+  const json& model = *model_it;
+  std::string type = "BPE";
+  if (auto t = model.find("type"); t != model.end()) {
+    DETINFER_ASSIGN_OR_RETURN(type, GetString(*t, src, "model.type"));
+  }
+  if (type == "Unigram") {
+    parts->model = HfPipelineParts::Model::kUnigram;
+    auto vocab = model.find("vocab");
+    if (vocab == model.end() || !vocab->is_array()) {
+      return TypeError(src, "model.vocab", "an array of [piece, score] pairs");
+    }
+    for (size_t i = 0; i < vocab->size(); ++i) {
+      const json& e = (*vocab)[i];
+      const std::string path = "model.vocab[" + std::to_string(i) + "]";
+      if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number()) {
+        return TypeError(src, path, "a [piece, score] pair");
+      }
+      parts->vocab.emplace_back(e[0].get<std::string>(), static_cast<int32_t>(i));
+      parts->scores.push_back(e[1].get<double>());
+      if (!std::isfinite(parts->scores.back())) {
+        return Status::InvalidArgument(src + ": " + path + " has a score that is not finite");
+      }
+    }
+    if (auto u = model.find("unk_id"); u != model.end() && !u->is_null()) {
+      if (!u->is_number_integer() || u->get<int64_t>() < 0 ||
+          u->get<int64_t>() >= static_cast<int64_t>(vocab->size())) {
+        return TypeError(src, "model.unk_id", "null or an index into model.vocab");
+      }
+      parts->unk_id = static_cast<int32_t>(u->get<int64_t>());
+    }
+    DETINFER_ASSIGN_OR_RETURN(parts->byte_fallback,
+                              GetBool(model, "byte_fallback", false, src, "model"));
+    return Status::Ok();
+  }
+  if (type != "BPE") {
+    return Status::Unsupported(src + ": model.type '" + type +
+                               "' is not supported (BPE, Unigram and WordLevel are)");
+  }
+  ByteLevelBpeParts bpe;
+  std::string unk;
+  bool word_level = false;
+  // ParseModel refuses byte_fallback and fuse_unk for the byte-level path; read them first and
+  // hide them from it.
+  json copy = model;
+  DETINFER_ASSIGN_OR_RETURN(parts->byte_fallback, GetBool(model, "byte_fallback", false, src, "model"));
+  DETINFER_ASSIGN_OR_RETURN(parts->fuse_unk, GetBool(model, "fuse_unk", false, src, "model"));
+  copy.erase("byte_fallback");
+  copy.erase("fuse_unk");
+  json shell = json::object();
+  shell["model"] = std::move(copy);
+  DETINFER_RETURN_IF_ERROR(ParseModel(shell, src, &bpe, &unk, &word_level));
+  parts->vocab = std::move(bpe.vocab);
+  parts->merges = std::move(bpe.merges);
+  parts->ignore_merges = bpe.ignore_merges;
+  if (!unk.empty()) {
+    for (const auto& [text, id] : parts->vocab) {
+      if (text == unk) parts->unk_id = id;
+    }
+    // Hugging Face ignores an unk_token missing from the vocabulary until it is needed, then
+    // fails; detinfer refuses the file at once.
+    if (parts->unk_id < 0) {
+      return Status::InvalidArgument(src + ": model.unk_token '" + unk +
+                                     "' is not in the model vocabulary");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Tokenizer>> PipelineFromJson(const json& root, const std::string& src) {
+  HfPipelineParts parts;
+  parts.source = src;
+  DETINFER_RETURN_IF_ERROR(ParsePipelineModel(root, src, &parts));
+  ByteLevelBpeParts added;
+  DETINFER_RETURN_IF_ERROR(ParseAddedTokens(root, src, &added));
+  parts.added_tokens = std::move(added.added_tokens);
+  if (auto n = root.find("normalizer"); n != root.end()) {
+    DETINFER_RETURN_IF_ERROR(ParsePipelineNormalizer(*n, src, "normalizer", &parts.normalizer));
+  }
+  if (auto p = root.find("pre_tokenizer"); p != root.end()) {
+    DETINFER_RETURN_IF_ERROR(ParsePipelinePreTokenizer(*p, src, "pre_tokenizer", &parts.pre_tokenizer));
+  }
+  if (auto d = root.find("decoder"); d != root.end() && !d->is_null()) {
+    parts.has_decoder = true;
+    DETINFER_RETURN_IF_ERROR(ParsePipelineDecoder(*d, src, "decoder", &parts.decoder));
+  }
+  return MakeHfPipeline(std::move(parts));
+}
+
+// The id of token text `name`: added tokens first, then the model vocabulary; -1 if absent.
+int32_t LookUpName(const json& root, const std::string& name) {
+  if (auto a = root.find("added_tokens"); a != root.end() && a->is_array()) {
+    for (const json& t : *a) {
+      if (t.is_object() && t.value("content", std::string()) == name && t.contains("id") &&
+          t["id"].is_number_integer()) {
+        return t["id"].get<int32_t>();
+      }
+    }
+  }
+  auto m = root.find("model");
+  if (m == root.end() || !m->is_object()) return -1;
+  auto v = m->find("vocab");
+  if (v == m->end()) return -1;
+  if (v->is_object()) {
+    auto it = v->find(name);
+    return it != v->end() && it->is_number_integer() ? it->get<int32_t>() : -1;
+  }
+  if (v->is_array()) {
+    for (size_t i = 0; i < v->size(); ++i) {
+      const json& e = (*v)[i];
+      if (e.is_array() && !e.empty() && e[0].is_string() && e[0] == name) {
+        return static_cast<int32_t>(i);
+      }
+    }
+  }
+  return -1;
+}
+
+// Appends what one post-processor adds around a single sequence to *prefix / *suffix (a later
+// processor of a Sequence wraps the result of the earlier ones).
+Status ParsePostProcessor(const json& root, const json& j, const std::string& src,
+                          const std::string& path, std::vector<int32_t>* prefix,
+                          std::vector<int32_t>* suffix) {
+  if (j.is_null()) return Status::Ok();
+  DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
+  if (type == "Sequence") {
+    auto it = j.find("processors");
+    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".processors", "an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+      DETINFER_RETURN_IF_ERROR(ParsePostProcessor(
+          root, (*it)[i], src, path + ".processors[" + std::to_string(i) + "]", prefix, suffix));
+    }
+    return Status::Ok();
+  }
+  if (type == "ByteLevel") return Status::Ok();  // trims offsets only
+  if (type == "BertProcessing" || type == "RobertaProcessing") {
+    // {"sep": ["[SEP]", 102], "cls": ["[CLS]", 101]}: cls A sep.
+    auto id_of = [&](const char* key) -> Result<int32_t> {
+      auto it = j.find(key);
+      if (it == j.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_number_integer()) {
+        return TypeError(src, path + "." + key, "a [token, id] pair");
+      }
+      return (*it)[1].get<int32_t>();
+    };
+    DETINFER_ASSIGN_OR_RETURN(int32_t cls, id_of("cls"));
+    DETINFER_ASSIGN_OR_RETURN(int32_t sep, id_of("sep"));
+    prefix->insert(prefix->begin(), cls);
+    suffix->push_back(sep);
+    return Status::Ok();
+  }
+  if (type != "TemplateProcessing") return Status::Unsupported(Unsupported(src, path, type));
+  auto single = j.find("single");
+  if (single == j.end() || !single->is_array()) return TypeError(src, path + ".single", "an array");
+  const json empty = json::object();
+  auto specials_it = j.find("special_tokens");
+  const json& specials = specials_it != j.end() && specials_it->is_object() ? *specials_it : empty;
+  std::vector<int32_t> before, after;
+  bool seen_sequence = false;
+  for (size_t i = 0; i < single->size(); ++i) {
+    const json& piece = (*single)[i];
+    const std::string ppath = path + ".single[" + std::to_string(i) + "]";
+    if (!piece.is_object()) return TypeError(src, ppath, "an object");
+    if (auto seq = piece.find("Sequence"); seq != piece.end()) {
+      if (!seq->is_object() || seq->value("id", std::string()) != "A") {
+        return Status::Unsupported(src + ": " + ppath +
+                                   ": a single template may only hold sequence A");
+      }
+      if (seen_sequence) {
+        return Status::Unsupported(src + ": " + ppath + ": sequence A appears twice");
+      }
+      seen_sequence = true;
+      continue;
+    }
+    auto st = piece.find("SpecialToken");
+    if (st == piece.end() || !st->is_object() || !st->contains("id") || !(*st)["id"].is_string()) {
+      return TypeError(src, ppath, "{\"Sequence\": ...} or {\"SpecialToken\": {\"id\": ...}}");
+    }
+    const std::string name = (*st)["id"].get<std::string>();
+    auto sp = specials.find(name);
+    if (sp == specials.end()) {
+      // Hugging Face refuses a template naming a token special_tokens lacks; detinfer takes the
+      // token of that name (the same ids wherever Hugging Face loads the file).
+      const int32_t id = LookUpName(root, name);
+      if (id < 0) {
+        return Status::InvalidArgument(src + ": " + ppath + ": special token '" + name +
+                                       "' is neither in " + path + ".special_tokens nor in the "
+                                       "vocabulary");
+      }
+      (seen_sequence ? after : before).push_back(id);
+      continue;
+    }
+    if (!sp->is_object() || !sp->contains("ids") || !(*sp)["ids"].is_array()) {
+      return TypeError(src, path + ".special_tokens['" + name + "']", "an object with \"ids\"");
+    }
+    for (const json& id : (*sp)["ids"]) {
+      if (!id.is_number_integer()) return TypeError(src, path + ".special_tokens['" + name + "'].ids", "integers");
+      (seen_sequence ? after : before).push_back(id.get<int32_t>());
+    }
+  }
+  prefix->insert(prefix->begin(), before.begin(), before.end());
+  suffix->insert(suffix->end(), after.begin(), after.end());
+  return Status::Ok();
+}
+
+// transformers' LlamaTokenizerFast, CodeLlamaTokenizerFast and GemmaTokenizerFast replace the
+// file's post_processor by a template from add_bos_token (default true) / add_eos_token (default
+// false) in update_post_processor(); other classes keep the file's.
+std::string_view RebuildingClass(std::string_view cls) {
+  if (cls.ends_with("Fast")) cls.remove_suffix(4);
+  if (cls == "LlamaTokenizer" || cls == "CodeLlamaTokenizer") return "llama";
+  if (cls == "GemmaTokenizer") return "gemma";
+  return "";
+}
+
+Result<SpecialTokenRules> SpecialRules(const json& root, const std::string& src,
+                                       const HfTokenizerOptions& options) {
+  SpecialTokenRules r;
+  auto resolve = [&](const std::string& name, const char* what, int32_t* id) -> Status {
+    if (name.empty()) return Status::Ok();
+    *id = LookUpName(root, name);
+    if (*id < 0) {
+      return Status::InvalidArgument(src + ": " + what + " '" + name + "' is not in the vocabulary");
+    }
+    return Status::Ok();
+  };
+  const std::string_view rebuild = RebuildingClass(options.tokenizer_class);
+  if (!rebuild.empty()) {
+    const bool llama = rebuild == "llama";
+    const std::string bos = !options.bos_token.empty() ? options.bos_token : llama ? "<s>" : "<bos>";
+    const std::string eos = !options.eos_token.empty() ? options.eos_token : llama ? "</s>" : "<eos>";
+    if (options.add_bos_token.value_or(true)) {
+      int32_t id = -1;
+      DETINFER_RETURN_IF_ERROR(resolve(bos, "BOS token", &id));
+      r.prefix.push_back(id);
+    }
+    if (options.add_eos_token.value_or(false)) {
+      int32_t id = -1;
+      DETINFER_RETURN_IF_ERROR(resolve(eos, "EOS token", &id));
+      r.suffix.push_back(id);
+    }
+  } else if (auto pp = root.find("post_processor"); pp != root.end()) {
+    DETINFER_RETURN_IF_ERROR(ParsePostProcessor(root, *pp, src, "post_processor", &r.prefix, &r.suffix));
+  }
+  std::string bos = options.bos_token;
+  if (bos.empty()) {
+    if (auto pp = root.find("post_processor"); pp != root.end()) bos = TemplateBos(*pp);
+  }
+  DETINFER_RETURN_IF_ERROR(resolve(bos, "BOS token", &r.bos_id));
+  DETINFER_RETURN_IF_ERROR(resolve(options.eos_token, "EOS token", &r.eos_id));
+  if (auto a = root.find("added_tokens"); a != root.end() && a->is_array()) {
+    for (const json& t : *a) {
+      if (t.is_object() && t.value("special", false) && t.contains("id") && t["id"].is_number_integer()) {
+        r.special.push_back(t["id"].get<int32_t>());
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
+                                                        const std::string& source,
+                                                        const HfTokenizerOptions& options) {
+  // nlohmann reports malformed JSON by exception; it is turned into a Status right here.
+  DETINFER_RETURN_IF_ERROR(CheckJsonDepth(text, kMaxJsonDepth, source));
+  json root;
+  try {
+    root = json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(source + ": not valid JSON: " + e.what());
+  }
+  if (!root.is_object()) return Status::InvalidArgument(source + ": top level is not an object");
+  auto legacy = LegacyFromJson(root, source, options);
+  std::unique_ptr<Tokenizer> model;
+  if (legacy.ok()) {
+    model = std::move(legacy).value();
+  } else if (legacy.status().code() == StatusCode::kUnsupported && !IsWordLevel(root)) {
+    DETINFER_ASSIGN_OR_RETURN(model, PipelineFromJson(root, source));
+  } else {
+    return legacy.status();
+  }
+  DETINFER_ASSIGN_OR_RETURN(SpecialTokenRules rules, SpecialRules(root, source, options));
+  return WithSpecialTokenRules(std::move(model), std::move(rules), source);
 }
 
 Result<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string& path,

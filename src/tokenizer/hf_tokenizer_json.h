@@ -13,6 +13,7 @@
 #define DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,14 @@ struct HfTokenizerOptions {
   // the post_processor template, no EOS. A name not in the vocabulary is an error.
   std::string bos_token;
   std::string eos_token;
+  // tokenizer_config.json's tokenizer_class, add_bos_token and add_eos_token. For the classes
+  // whose transformers fast tokenizer rebuilds the post-processor (LlamaTokenizer,
+  // CodeLlamaTokenizer, GemmaTokenizer, with or without "Fast") Encode's special tokens are
+  // [bos_token if add_bos_token (default true)] text [eos_token if add_eos_token (default
+  // false)]; for any other class the file's post_processor decides and these flags are unused.
+  std::string tokenizer_class;
+  std::optional<bool> add_bos_token;
+  std::optional<bool> add_eos_token;
 };
 
 Result<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string& path,

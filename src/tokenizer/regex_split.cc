@@ -3,6 +3,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
+
 namespace detinfer {
 
 struct RegexSplitter::Code {
@@ -21,7 +23,8 @@ std::string Pcre2Message(int err) {
 }  // namespace
 
 Result<RegexSplitter> RegexSplitter::Compile(std::string_view pattern, bool literal,
-                                             SplitBehavior behavior, const std::string& what) {
+                                             SplitBehavior behavior, const std::string& what,
+                                             bool invert) {
   uint32_t options = PCRE2_UTF | PCRE2_UCP;
   if (literal) options |= PCRE2_LITERAL;
   int err = 0;
@@ -39,11 +42,15 @@ Result<RegexSplitter> RegexSplitter::Compile(std::string_view pattern, bool lite
   RegexSplitter s;
   s.code_ = std::move(code);
   s.behavior_ = behavior;
+  s.invert_ = invert;
   s.what_ = what;
   return s;
 }
 
 Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>* out) const {
+  if (invert_ || (behavior_ != SplitBehavior::kIsolated && behavior_ != SplitBehavior::kRemoved)) {
+    return SplitGeneral(text, out);
+  }
   // Match data per call: the compiled pattern is shared read-only between threads.
   std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
       pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
@@ -72,6 +79,100 @@ Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>
     gap_start = pos = end;
   }
   if (gap_start < text.size()) out->push_back(text.substr(gap_start));
+  return Status::Ok();
+}
+
+Status RegexSplitter::Matches(std::string_view text,
+                              std::vector<std::pair<size_t, size_t>>* out) const {
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+      pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
+  if (!md) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
+                               md.get(), nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) return Status::InvalidArgument(what_ + ": regex match failed: " + Pcre2Message(rc));
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const size_t begin = ov[0], end = ov[1];
+    if (end == begin) {  // as in Split: an empty match covers nothing
+      pos = begin + 1;
+      while (pos < text.size() && (static_cast<uint8_t>(text[pos]) & 0xC0) == 0x80) ++pos;
+      continue;
+    }
+    out->emplace_back(begin, end);
+    pos = end;
+  }
+  return Status::Ok();
+}
+
+// Hugging Face's split(): the text as alternating (span, is_match) parts, is_match flipped by
+// invert, then folded per behavior exactly as tokenizers' NormalizedString::split does.
+Status RegexSplitter::SplitGeneral(std::string_view text,
+                                   std::vector<std::string_view>* out) const {
+  if (text.empty()) return Status::Ok();
+  std::vector<std::pair<size_t, size_t>> found;
+  DETINFER_RETURN_IF_ERROR(Matches(text, &found));
+  struct Part {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<Part> parts;
+  parts.reserve(found.size() * 2 + 1);
+  size_t prev = 0;
+  for (auto [b, e] : found) {
+    if (prev != b) parts.push_back({prev, b, invert_});
+    parts.push_back({b, e, !invert_});
+    prev = e;
+  }
+  if (prev != text.size()) parts.push_back({prev, text.size(), invert_});
+  std::vector<Part> acc;  // match == true here means "remove"
+  acc.reserve(parts.size());
+  bool previous_match = false;
+  switch (behavior_) {
+    case SplitBehavior::kIsolated:
+      for (Part p : parts) acc.push_back({p.begin, p.end, false});
+      break;
+    case SplitBehavior::kRemoved:
+      acc = parts;
+      break;
+    case SplitBehavior::kContiguous:
+      for (Part p : parts) {
+        if (p.match == previous_match && !acc.empty()) {
+          acc.back().end = p.end;
+        } else {
+          acc.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.match;
+      }
+      break;
+    case SplitBehavior::kMergedWithPrevious:
+      for (Part p : parts) {
+        if (p.match && !previous_match && !acc.empty()) {
+          acc.back().end = p.end;
+        } else {
+          acc.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.match;
+      }
+      break;
+    case SplitBehavior::kMergedWithNext:
+      for (size_t i = parts.size(); i-- > 0;) {
+        const Part p = parts[i];
+        if (p.match && !previous_match && !acc.empty()) {
+          acc.back().begin = p.begin;
+        } else {
+          acc.push_back({p.begin, p.end, false});
+        }
+        previous_match = p.match;
+      }
+      std::reverse(acc.begin(), acc.end());
+      break;
+  }
+  for (const Part& p : acc) {
+    if (!p.match && p.end > p.begin) out->push_back(text.substr(p.begin, p.end - p.begin));
+  }
   return Status::Ok();
 }
 

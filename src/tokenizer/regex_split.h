@@ -9,16 +9,20 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
 
 namespace detinfer {
 
-// Hugging Face's SplitDelimiterBehavior; the two that byte-level BPE files use.
+// Hugging Face's SplitDelimiterBehavior (tokenizers src/tokenizer/normalizer.rs, split()).
 enum class SplitBehavior {
-  kIsolated,  // matches and the text between them are separate pieces
-  kRemoved,   // only the text between matches is kept
+  kIsolated,            // matches and the text between them are separate pieces
+  kRemoved,             // only the text between matches is kept
+  kMergedWithPrevious,  // a match joins the piece before it (unless that one is a match)
+  kMergedWithNext,      // a match joins the piece after it (unless that one is a match)
+  kContiguous,          // adjacent matches form one piece
 };
 
 inline constexpr std::string_view kGpt2Pattern =
@@ -33,17 +37,25 @@ class RegexSplitter {
   // `literal`: the pattern is a plain string (Hugging Face's {"String": ...}). Errors name
   // `what` (e.g. "tok.json: pre_tokenizer.pretokenizers[0].pattern.Regex"), the PCRE2 message
   // and the offset in the pattern.
+  // `invert`: the text between matches is what the behavior acts on (Hugging Face's invert).
   static Result<RegexSplitter> Compile(std::string_view pattern, bool literal,
-                                       SplitBehavior behavior, const std::string& what);
+                                       SplitBehavior behavior, const std::string& what,
+                                       bool invert = false);
 
   // Appends the pieces of `text` (valid UTF-8) to `out`, in order, none empty.
   Status Split(std::string_view text, std::vector<std::string_view>* out) const;
+
+  // Appends the non-empty matches of `text` (valid UTF-8), left to right, as [begin, end).
+  Status Matches(std::string_view text, std::vector<std::pair<size_t, size_t>>* out) const;
 
  private:
   struct Code;
   std::shared_ptr<const Code> code_;
   SplitBehavior behavior_ = SplitBehavior::kIsolated;
+  bool invert_ = false;
   std::string what_;
+
+  Status SplitGeneral(std::string_view text, std::vector<std::string_view>* out) const;
 };
 
 }  // namespace detinfer

@@ -36,7 +36,8 @@ class ScoreBpe final : public Tokenizer {
   explicit ScoreBpe(ScoreBpeParts parts) : p_(std::move(parts)) {}
   Status Init();
 
-  Result<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const override;
+  Result<std::vector<int32_t>> Encode(std::string_view text,
+                                      bool add_special_tokens) const override;
   Result<std::string> TokenBytes(int32_t id, int32_t prev_id) const override;
   Result<std::string_view> TokenText(int32_t id) const override {
     DETINFER_RETURN_IF_ERROR(CheckId(id));
@@ -46,12 +47,18 @@ class ScoreBpe final : public Tokenizer {
   int32_t bos_id() const override { return p_.bos_id; }
   int32_t eos_id() const override { return p_.eos_id; }
   int32_t unk_id() const override { return p_.unk_id; }
+  // llama2.c: BOS and EOS; llama.cpp: control tokens.
+  bool IsSpecial(int32_t id) const override {
+    if (id < 0 || id >= vocab_size()) return false;
+    if (p_.flavor == ScoreBpeParts::Flavor::kLlama2c) return id == p_.bos_id || id == p_.eos_id;
+    return Type(id) == TokenType::kControl;
+  }
 
  private:
   TokenType Type(int32_t id) const {
     return p_.types.empty() ? TokenType::kNormal : static_cast<TokenType>(p_.types[id]);
   }
-  bool IsSpecial(int32_t id) const {
+  bool IsVerbatim(int32_t id) const {  // matched verbatim in the input (llama.cpp)
     const TokenType t = Type(id);
     return t == TokenType::kControl || t == TokenType::kUserDefined;
   }
@@ -102,7 +109,7 @@ Status ScoreBpe::Init() {
   for (size_t i = 0; i < p_.tokens.size(); ++i) {
     const auto id = static_cast<int32_t>(i);
     ids_.emplace(p_.tokens[i], id);  // a repeated text keeps its lowest id
-    if (p_.flavor == ScoreBpeParts::Flavor::kLlamaCpp && IsSpecial(id)) {
+    if (p_.flavor == ScoreBpeParts::Flavor::kLlamaCpp && IsVerbatim(id)) {
       DETINFER_RETURN_IF_ERROR(ValidateUtf8(p_.tokens[i], src + ": special token " + std::to_string(i)));
       specials_.Add(AddedToken{p_.tokens[i], id, false, false, true});
     }
@@ -213,10 +220,11 @@ Status ScoreBpe::EncodeLlamaCpp(std::string_view text, std::vector<int32_t>* out
   return Status::Ok();
 }
 
-Result<std::vector<int32_t>> ScoreBpe::Encode(std::string_view text, bool add_bos) const {
+Result<std::vector<int32_t>> ScoreBpe::Encode(std::string_view text,
+                                              bool add_special_tokens) const {
   DETINFER_RETURN_IF_ERROR(ValidateUtf8(text, p_.source + ": text to encode"));
   std::vector<int32_t> ids;
-  if (add_bos && p_.bos_id >= 0) ids.push_back(p_.bos_id);
+  if (add_special_tokens && p_.bos_id >= 0) ids.push_back(p_.bos_id);
   if (p_.flavor == ScoreBpeParts::Flavor::kLlama2c) {
     DETINFER_RETURN_IF_ERROR(EncodeLlama2c(text, &ids));
   } else {
@@ -255,7 +263,7 @@ Result<std::string> ScoreBpe::TokenBytes(int32_t id, int32_t prev_id) const {
     }
   }
   const bool after_special = prev_id < 0 || prev_id == p_.bos_id ||
-                             (prev_id < vocab_size() && IsSpecial(prev_id));
+                             (prev_id < vocab_size() && IsVerbatim(prev_id));
   if (p_.add_space_prefix && after_special && out.starts_with(' ')) out.erase(0, 1);
   return out;
 }

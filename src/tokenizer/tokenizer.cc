@@ -24,4 +24,16 @@ Result<std::string> Tokenizer::Decode(std::span<const int32_t> ids) const {
   return text;
 }
 
+Result<std::string> Tokenizer::Decode(std::span<const int32_t> ids,
+                                      const DecodeOptions& options) const {
+  if (!options.skip_special_tokens) return Decode(ids);
+  std::vector<int32_t> kept;
+  kept.reserve(ids.size());
+  for (int32_t id : ids) {
+    DETINFER_RETURN_IF_ERROR(CheckId(id));
+    if (!IsSpecial(id)) kept.push_back(id);
+  }
+  return Decode(kept);
+}
+
 }  // namespace detinfer

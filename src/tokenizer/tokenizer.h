@@ -25,15 +25,33 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  // `text` must be well-formed UTF-8 (the error names the byte offset otherwise). add_bos
-  // prepends bos_id() when the tokenizer has one and does nothing when it has none (as Hugging
-  // Face's add_special_tokens does for GPT-2).
-  virtual Result<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const = 0;
+  // `text` must be well-formed UTF-8 (the error names the byte offset otherwise).
+  // add_special_tokens adds the special tokens this tokenizer's own rules add around a single
+  // sequence, as Hugging Face's encode(text, add_special_tokens=True) does: for tokenizer.json
+  // the post_processor (or the add_bos_token / add_eos_token rule of transformers' Llama and
+  // Gemma tokenizers, see hf_tokenizer_json.h), for GGUF tokenizer.ggml.add_bos_token /
+  // add_eos_token, for llama2.c a BOS. It may add nothing even where bos_id() >= 0 (Meta's
+  // first Llama-3 tokenizer.json adds no BOS). Special-token strings inside `text` are always
+  // matched (they become their ids either way).
+  virtual Result<std::vector<int32_t>> Encode(std::string_view text,
+                                              bool add_special_tokens) const = 0;
 
   // The text of `ids`: the bytes of each token (TokenBytes) concatenated, with ill-formed UTF-8
-  // replaced by U+FFFD per maximal subpart. Special tokens appear as their text. An id outside
+  // replaced by U+FFFD per maximal subpart (tokenizer.json tokenizers run the file's decoder
+  // instead, see docs/tokenizers.md). Special tokens appear as their text. An id outside
   // [0, vocab_size()) is an error naming the id and the vocabulary size.
   virtual Result<std::string> Decode(std::span<const int32_t> ids) const;
+
+  struct DecodeOptions {
+    // Leave out the ids IsSpecial() reports, as Hugging Face's decode(skip_special_tokens=True).
+    bool skip_special_tokens = false;
+  };
+  // Decode(ids) of the ids that remain after options are applied (ids are still checked).
+  Result<std::string> Decode(std::span<const int32_t> ids, const DecodeOptions& options) const;
+
+  // Whether `id` is a special token: a tokenizer.json added token marked "special", a GGUF
+  // control token (type 3), llama2.c's BOS and EOS. False for ids outside the vocabulary.
+  virtual bool IsSpecial(int32_t /*id*/) const { return false; }
 
   // The bytes token `id` contributes to decoded text when it follows `prev_id` (-1: it starts
   // the sequence). The previous token matters for SentencePiece vocabularies, which drop the

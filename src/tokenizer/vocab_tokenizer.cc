@@ -3,6 +3,7 @@
 #include "tokenizer/byte_level_bpe.h"
 #include "tokenizer/regex_split.h"
 #include "tokenizer/score_bpe.h"
+#include "tokenizer/special_tokens.h"
 #include "tokenizer/utf8.h"
 
 namespace detinfer {
@@ -60,9 +61,20 @@ Result<std::unique_ptr<Tokenizer>> MakeGpt2(GgufVocab v) {
   return MakeByteLevelBpe(std::move(parts));
 }
 
-}  // namespace
+// BOS / EOS as tokenizer.ggml.add_bos_token / add_eos_token say; control tokens are special.
+SpecialTokenRules GgufRules(const GgufVocab& v) {
+  SpecialTokenRules r;
+  if (v.add_bos && v.bos_id >= 0) r.prefix.push_back(v.bos_id);
+  if (v.add_eos && v.eos_id >= 0) r.suffix.push_back(v.eos_id);
+  for (size_t i = 0; i < v.types.size() && i < v.tokens.size(); ++i) {
+    if (v.types[i] == 3) r.special.push_back(static_cast<int32_t>(i));
+  }
+  r.bos_id = v.bos_id;
+  r.eos_id = v.eos_id;
+  return r;
+}
 
-Result<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(GgufVocab vocab) {
+Result<std::unique_ptr<Tokenizer>> MakeGgufTokenizerModel(GgufVocab vocab) {
   if (vocab.tokens.empty()) {
     return Status::InvalidArgument(vocab.source + ": tokenizer.ggml.tokens is empty");
   }
@@ -82,6 +94,15 @@ Result<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(GgufVocab vocab) {
   parts.unk_id = vocab.unk_id;
   parts.add_space_prefix = vocab.add_space_prefix;
   return MakeScoreBpe(std::move(parts));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(GgufVocab vocab) {
+  SpecialTokenRules rules = GgufRules(vocab);
+  const std::string source = vocab.source;
+  DETINFER_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> t, MakeGgufTokenizerModel(std::move(vocab)));
+  return WithSpecialTokenRules(std::move(t), std::move(rules), source);
 }
 
 }  // namespace detinfer

@@ -29,12 +29,17 @@ struct GgufVocab {
   int32_t eos_id = -1;               // tokenizer.ggml.eos_token_id
   int32_t unk_id = -1;               // tokenizer.ggml.unknown_token_id
   bool add_space_prefix = true;      // tokenizer.ggml.add_space_prefix (llama)
+  // tokenizer.ggml.add_bos_token / add_eos_token: what Encode(text, add_special_tokens = true)
+  // adds (when the id exists). Absent keys keep these defaults, llama.cpp's for "llama".
+  bool add_bos = true;
+  bool add_eos = false;
 };
 
 // For gpt2, `pre` selects the split regex: "gpt-2" or "default" (GPT-2's), "llama-bpe" or
 // "llama3" (Llama-3's), "qwen2" (Qwen2/3's); another name is an Unsupported error naming it.
 // In gpt2 vocabularies control (3) and user-defined (4) tokens are matched verbatim in the
-// input, as for llama.
+// input, as for llama. IsSpecial() is true for control tokens (what llama.cpp leaves out when
+// it renders without special tokens).
 Result<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(GgufVocab vocab);
 
 }  // namespace detinfer

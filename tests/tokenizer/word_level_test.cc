@@ -176,8 +176,8 @@ TEST(WordLevelTokenizer, ErrorsNameTheField) {
       << LoadError(dup).ToString();
 
   json other = WordLevelJson();
-  other["model"]["type"] = "Unigram";
-  EXPECT_NE(LoadError(other).message().find("model.type 'Unigram' is not supported"),
+  other["model"]["type"] = "WordPiece";
+  EXPECT_NE(LoadError(other).message().find("model.type 'WordPiece' is not supported"),
             std::string::npos);
 }
 
