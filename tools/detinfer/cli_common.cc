@@ -78,24 +78,30 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
   return o;
 }
 
-Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
-                                        const std::string& text, bool add_bos) {
-  if (!b.tokenizer) {
-    return Status::InvalidArgument(flag + " needs a tokenizer (" + b.tokenizer_source +
+Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,
+                                        const std::string& flag, const std::string& text,
+                                        bool add_special_tokens) {
+  if (tokenizer == nullptr) {
+    return Status::InvalidArgument(flag + " needs a tokenizer (" + why_none +
                                    "): give token ids instead, or --tokenizer FILE");
   }
-  auto ids = b.tokenizer->Encode(text, add_bos);
+  auto ids = tokenizer->Encode(text, add_special_tokens);
   if (!ids.ok()) return Status::InvalidArgument(flag + ": " + ids.status().message());
-  const int32_t unk = b.tokenizer->unk_id();
+  const int32_t unk = tokenizer->unk_id();
   const auto unknown = unk < 0 ? 0 : std::count(ids->begin(), ids->end(), unk);
   if (unknown > 0) {
-    auto unk_text = b.tokenizer->TokenText(unk);
+    auto unk_text = tokenizer->TokenText(unk);
     Warn(flag + ": " + std::to_string(unknown) + " of " + std::to_string(ids->size()) +
          " tokens are not in the model's vocabulary and became " +
          (unk_text.ok() ? "'" + std::string(*unk_text) + "'" : std::string("the unknown token")) +
          " (id " + std::to_string(unk) + ")");
   }
   return ids;
+}
+
+Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
+                                        const std::string& text, bool add_bos) {
+  return EncodeText(b.tokenizer.get(), b.tokenizer_source, flag, text, add_bos);
 }
 
 Result<std::vector<int32_t>> PromptFromFlags(const ModelBundle& b, const std::string& ids,

@@ -62,6 +62,10 @@ Result<DType> ParseKvDType(const std::string& name);
 // stderr counts it, so a prompt the model cannot read is never run silently.
 Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
                                         const std::string& text, bool add_bos);
+// The same with a tokenizer that may be null; `why_none` says why there is none.
+Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,
+                                        const std::string& flag, const std::string& text,
+                                        bool add_special_tokens);
 // A prompt given as token ids (--ids) or as text (--prompt, encoded with BOS): exactly one.
 Result<std::vector<int32_t>> PromptFromFlags(const ModelBundle& b, const std::string& ids,
                                              const std::string& text);

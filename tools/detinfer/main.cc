@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterLogits(app);
   detinfer::cli::RegisterGenerate(app);
   detinfer::cli::RegisterScore(app);
+  detinfer::cli::RegisterTokenize(app);
   detinfer::cli::RegisterInit(app);
   detinfer::cli::RegisterConvert(app);
   detinfer::cli::RegisterTrain(app);

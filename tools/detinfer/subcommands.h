@@ -15,6 +15,7 @@ void RegisterTrain(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterVerify(CLI::App& app);
 void RegisterDumpSlots(CLI::App& app);
+void RegisterTokenize(CLI::App& app);  // tokenize and detokenize
 
 }  // namespace detinfer::cli
 

@@ -1,0 +1,119 @@
+// `detinfer tokenize` / `detokenize` on the shipped model: ids from the tokenizer file's own
+// vocabulary (read here as JSON, not through our tokenizer), the ids generate runs, byte offsets
+// that tile the text, round trips, and errors that name the flag.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli_run.h"
+
+namespace detinfer {
+namespace {
+
+using testing::Cli;
+using testing::CliRun;
+using testing::ShippedModel;
+using Json = nlohmann::json;
+
+int32_t VocabId(const std::string& word) {
+  static const Json vocab = [] {
+    std::ifstream in(ShippedModel() + "/tokenizer.json");
+    return Json::parse(in)["model"]["vocab"];
+  }();
+  return vocab.at(word).get<int32_t>();
+}
+
+TEST(CliTokenizeTest, IdsComeFromTheVocabularyWithTheTemplatesBos) {
+  const CliRun r = Cli("tokenize " + ShippedModel() + " --prompt 'Yesterday I walked'", true);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string want = std::to_string(VocabId("<s>")) + "," + std::to_string(VocabId("Yesterday")) +
+                           "," + std::to_string(VocabId("I")) + "," + std::to_string(VocabId("walked"));
+  EXPECT_EQ(r.out, want + "\n");
+  const CliRun plain =
+      Cli("tokenize " + ShippedModel() + " --prompt 'Yesterday I walked' --no-special-tokens", true);
+  EXPECT_EQ(plain.out, want.substr(want.find(',') + 1) + "\n");
+}
+
+// The ids tokenize prints are the ids generate runs for the same --prompt.
+TEST(CliTokenizeTest, IdsAreTheIdsGenerateRuns) {
+  const CliRun t = Cli("tokenize " + ShippedModel() + " --prompt 'Last week she' --json", true);
+  ASSERT_EQ(t.rc, 0) << t.out;
+  const CliRun g = Cli("generate " + ShippedModel() + " --prompt 'Last week she' --max-tokens 1 --json", true);
+  ASSERT_EQ(g.rc, 0) << g.out;
+  EXPECT_EQ(Json::parse(t.out)["ids"], Json::parse(g.out)["prompt_tokens"]);
+}
+
+// Byte offsets: the text's own tokens cover it end to end, in order, each stretch holding the
+// token's vocabulary word; the added BOS has none.
+TEST(CliTokenizeTest, ByteOffsetsTileTheText) {
+  const std::string text = "Every morning they walked home";
+  const CliRun r = Cli("tokenize " + ShippedModel() + " --prompt '" + text + "' --json", true);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const Json j = Json::parse(r.out);
+  ASSERT_TRUE(j["byte_offsets"].get<bool>()) << r.out;
+  ASSERT_EQ(j["tokens"][0]["special_added"], true);
+  EXPECT_FALSE(j["tokens"][0].contains("start"));
+  size_t pos = 0;
+  for (size_t i = 1; i < j["tokens"].size(); ++i) {
+    const Json& t = j["tokens"][i];
+    ASSERT_EQ(t["start"].get<size_t>(), pos) << t.dump();
+    const size_t end = t["end"].get<size_t>();
+    const std::string span = text.substr(pos, end - pos);
+    // A word-level token carries the spaces before it.
+    EXPECT_EQ(span.substr(span.find_first_not_of(' ')), t["piece"].get<std::string>());
+    EXPECT_EQ(t["id"].get<int32_t>(), VocabId(t["piece"].get<std::string>()));
+    pos = end;
+  }
+  EXPECT_EQ(pos, text.size());
+
+  // Whitespace the tokenizer drops (a word-level decoder joins words with one space) means the
+  // tokens do not decode to the input: then there are no offsets, rather than wrong ones.
+  const CliRun spaced =
+      Cli("tokenize " + ShippedModel() + " --prompt 'Every morning they   walked home' --json", true);
+  ASSERT_EQ(spaced.rc, 0) << spaced.out;
+  const Json s = Json::parse(spaced.out);
+  EXPECT_FALSE(s["byte_offsets"].get<bool>());
+  for (const Json& t : s["tokens"]) EXPECT_FALSE(t.contains("start")) << t.dump();
+  EXPECT_EQ(s["tokens"][0]["special_added"], true);  // still known: it is outside the text's run
+  EXPECT_EQ(s["tokens"][1]["special_added"], false);
+}
+
+TEST(CliTokenizeTest, DetokenizeInvertsTokenize) {
+  const CliRun t =
+      Cli("tokenize " + ShippedModel() + " --prompt 'Two days ago we cooked pasta' --no-special-tokens", true);
+  ASSERT_EQ(t.rc, 0) << t.out;
+  const std::string ids = t.out.substr(0, t.out.size() - 1);
+  const CliRun d = Cli("detokenize " + ShippedModel() + " --ids " + ids, true);
+  ASSERT_EQ(d.rc, 0) << d.out;
+  EXPECT_EQ(d.out, "Two days ago we cooked pasta\n");
+}
+
+TEST(CliTokenizeTest, ErrorsNameTheFlag) {
+  struct Case {
+    std::string args;
+    int rc;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"tokenize " + ShippedModel(), 2, "--prompt or as --file"},
+      {"tokenize " + ShippedModel() + " --prompt a --file /dev/null", 2, "exactly one"},
+      {"tokenize " + ShippedModel() + " --file /nonexistent/x.txt", 2, "/nonexistent/x.txt"},
+      {"tokenize /nonexistent/model --prompt a", 1, "/nonexistent/model"},
+      {"detokenize " + ShippedModel() + " --ids 4,100000", 2, "100000"},
+      {"detokenize " + ShippedModel() + " --ids 4,x", 2, "--ids"},
+  };
+  for (const Case& c : cases) {
+    const CliRun r = Cli(c.args);
+    EXPECT_EQ(r.rc, c.rc) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.says), std::string::npos) << c.args << "\n" << r.out;
+  }
+  // A word outside the vocabulary is encoded (as <unk>) with a warning, never silently.
+  const CliRun unk = Cli("tokenize " + ShippedModel() + " --prompt 'Yesterday I zzz'");
+  EXPECT_EQ(unk.rc, 0);
+  EXPECT_NE(unk.out.find("not in the model's vocabulary"), std::string::npos) << unk.out;
+}
+
+}  // namespace
+}  // namespace detinfer
