@@ -321,9 +321,13 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
   s.tokens.push_back(t.token);
   const auto& stop = s.request.stop_ids;
   // A stop id ends the request without adding its text; otherwise the token's text extends the
-  // request's text and may complete a stop string.
+  // request's text and may complete a stop string. A skipped special token adds no text and is
+  // not seen by the decoder, so the next token decodes as if it followed the one before (as
+  // Hugging Face's decode with skip_special_tokens drops the ids first).
   const bool stop_id = std::find(stop.begin(), stop.end(), t.token) != stop.end();
-  const bool stop_string = !stop_id && HitStopString(s, t.token);
+  const bool skipped = s.request.skip_special_tokens && tokenizer_ != nullptr &&
+                       tokenizer_->IsSpecial(t.token);
+  const bool stop_string = !stop_id && !skipped && HitStopString(s, t.token);
   FinishReason reason = FinishReason::kNone;
   if (stop_id || stop_string) {
     reason = FinishReason::kStop;

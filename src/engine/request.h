@@ -23,6 +23,9 @@ struct Request {
   // reported text stops before it, the token that completed it is still reported.
   std::vector<std::string> stop_strings;
   SamplingParams sampling;
+  // Leave the text of special tokens (Tokenizer::IsSpecial: <s>, <|im_start|>, ...) out of
+  // `text`, as vLLM and OpenAI do by default; their ids are still reported.
+  bool skip_special_tokens = true;
   int32_t top_logprobs = 0;        // how many alternatives to report per generated token
   bool prompt_logprobs = false;    // also report the logprob of prompt tokens 1..n-1
 };

@@ -308,6 +308,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "ignore_eos") {
       e = GetBool(v, "ignore_eos", &r->ignore_eos);
+    } else if (key == "skip_special_tokens") {
+      if (!v.is_null()) e = GetBool(v, "skip_special_tokens", &r->skip_special_tokens);
     } else if (key == "logprobs") {
       if (chat) {
         if (!v.is_null()) e = GetBool(v, "logprobs", &r->logprobs);

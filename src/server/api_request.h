@@ -53,6 +53,7 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;  // extension (as vLLM); alias `stop_ids`
   bool ignore_eos = false;              // extension: do not stop at the end-of-sequence token
+  bool skip_special_tokens = true;      // vLLM's: special tokens' text left out of the answer
   bool logprobs = false;                // completions: "logprobs": N (N >= 0); chat: true
   int32_t top_logprobs = 0;             // alternatives per token
   bool echo = false;                    // completions only

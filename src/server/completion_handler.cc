@@ -125,6 +125,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     if (prompts.size() > 1) r.id += "-" + std::to_string(i);
     r.sampling = sp;
     r.stop_strings = req.stop;
+    r.skip_special_tokens = req.skip_special_tokens;
     r.stop_ids = req.stop_token_ids;
     for (const int32_t id : r.stop_ids) {
       if (id >= c.vocab_size) {

@@ -3,6 +3,7 @@
 // that tile the text, round trips, and errors that name the flag.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -88,6 +89,35 @@ TEST(CliTokenizeTest, DetokenizeInvertsTokenize) {
   const CliRun d = Cli("detokenize " + ShippedModel() + " --ids " + ids, true);
   ASSERT_EQ(d.rc, 0) << d.out;
   EXPECT_EQ(d.out, "Two days ago we cooked pasta\n");
+}
+
+// Special tokens generated past the end of sequence (--ignore-eos) are reported as ids but their
+// text is left out, unless asked for; the ids and their logprobs are the same either way.
+TEST(CliTokenizeTest, GeneratedSpecialTokensAreIdsNotText) {
+  const std::string run = "generate " + ShippedModel() +
+                          " --prompt 'Yesterday I' --ignore-eos --max-tokens 40 --temperature 1 "
+                          "--seed 1 --json";
+  const CliRun skip = Cli(run, true);
+  const CliRun keep = Cli(run + " --keep-special-tokens", true);
+  ASSERT_EQ(skip.rc, 0) << skip.out;
+  ASSERT_EQ(keep.rc, 0) << keep.out;
+  const Json s = Json::parse(skip.out), k = Json::parse(keep.out);
+  const int32_t eos = VocabId("</s>");
+  const auto eos_count = std::count(s["tokens"].begin(), s["tokens"].end(), Json(eos));
+  ASSERT_GT(eos_count, 0) << "seed 1 made no </s>: " << skip.out;
+  EXPECT_EQ(s["tokens"], k["tokens"]);
+  EXPECT_EQ(s["fingerprint"], k["fingerprint"]);
+  EXPECT_EQ(s["text"].get<std::string>().find("</s>"), std::string::npos) << skip.out;
+  size_t shown = 0;
+  const std::string kept = k["text"].get<std::string>();
+  for (size_t p = kept.find("</s>"); p != std::string::npos; p = kept.find("</s>", p + 1)) ++shown;
+  EXPECT_EQ(shown, static_cast<size_t>(eos_count)) << keep.out;
+  // detokenize: the special tokens' text by default (as Hugging Face's decode), none when asked.
+  const std::string ids = "--ids " + std::to_string(VocabId("<s>")) + "," +
+                          std::to_string(VocabId("Yesterday")) + "," + std::to_string(eos);
+  EXPECT_EQ(Cli("detokenize " + ShippedModel() + " " + ids, true).out, "<s> Yesterday </s>\n");
+  EXPECT_EQ(Cli("detokenize " + ShippedModel() + " " + ids + " --skip-special-tokens", true).out,
+            "Yesterday\n");
 }
 
 TEST(CliTokenizeTest, ErrorsNameTheFlag) {

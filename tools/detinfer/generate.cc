@@ -30,7 +30,7 @@ struct GenerateOptions {
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   uint64_t seed = 0;
   EngineFlags engine;
-  bool json = false, ignore_eos = false;
+  bool json = false, ignore_eos = false, keep_special = false;
 };
 
 // One request from the flags or from a JSONL line; `error` set when it cannot be built.
@@ -51,7 +51,8 @@ void AddEosStop(const ModelBundle& b, bool ignore_eos, Request* r) {
 // ("max_new_tokens") silently ignored would run a request the user did not ask for.
 constexpr const char* kRequestKeys[] = {"id",    "prompt", "ids",   "max_tokens",     "temperature",
                                         "top_p", "top_k",  "min_p", "seed",           "logprobs",
-                                        "stop",  "stop_token_ids", "stop_ids", "ignore_eos"};
+                                        "stop",  "stop_token_ids", "stop_ids", "ignore_eos",
+                                        "skip_special_tokens"};
 
 // j[key] into *out when present; false when it is not a number of T's kind or out of T's range.
 template <typename T>
@@ -129,6 +130,13 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   if (j.contains("ignore_eos")) {
     if (!j["ignore_eos"].is_boolean()) return bad("\"ignore_eos\" must be true or false");
     ignore_eos = j["ignore_eos"].get<bool>();
+  }
+  r.skip_special_tokens = !o.keep_special;
+  if (j.contains("skip_special_tokens")) {
+    if (!j["skip_special_tokens"].is_boolean()) {
+      return bad("\"skip_special_tokens\" must be true or false");
+    }
+    r.skip_special_tokens = j["skip_special_tokens"].get<bool>();
   }
   auto id_list = [&](const char* key, std::vector<int32_t>* out) -> bool {
     if (!j.contains(key)) return true;
@@ -261,6 +269,7 @@ int RunGenerate(const GenerateOptions& o) {
     p.request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
     p.request.top_logprobs = o.logprobs;
     p.request.stop_strings = o.stop;
+    p.request.skip_special_tokens = !o.keep_special;
     if (!o.stop_ids.empty()) {
       auto stop = ParseIds("--stop-token-ids", o.stop_ids);
       if (!stop.ok()) return Fail(stop.status());
@@ -349,6 +358,9 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--logprobs", o->logprobs, "Report the top-N alternatives of each token (default 0)");
   cmd->add_flag("--ignore-eos", o->ignore_eos,
                 "Go on after the end-of-sequence token (by default generation stops there)");
+  cmd->add_flag("--keep-special-tokens", o->keep_special,
+                "Keep the text of special tokens (<s>, <|im_start|>, ...) in the output text; by "
+                "default only their ids are reported");
   AddEngineFlags(cmd, &o->engine);
   cmd->add_flag("--json", o->json, "One JSON line per request (always so with --requests)");
   cmd->callback([o] { std::exit(RunGenerate(*o)); });

@@ -25,7 +25,7 @@ struct TokenizeOptions {
 
 struct DetokenizeOptions {
   std::string model, tokenizer, ids;
-  bool json = false;
+  bool json = false, skip_special = false;
 };
 
 Result<std::string> ReadTextFile(const std::string& path) {
@@ -146,7 +146,7 @@ int RunDetokenize(const DetokenizeOptions& o) {
     return Fail(Status::InvalidArgument("detokenize needs a tokenizer (" + t->source +
                                         "): --tokenizer FILE"));
   }
-  auto text = t->tokenizer->Decode(*ids);
+  auto text = t->tokenizer->Decode(*ids, {.skip_special_tokens = o.skip_special});
   if (!text.ok()) return Fail(Status::InvalidArgument("--ids: " + text.status().message()));
   if (o.json) {
     const nlohmann::json j = {{"ids", *ids}, {"text", *text}};
@@ -181,6 +181,8 @@ void RegisterTokenize(CLI::App& app) {
   dcmd->add_option("MODEL", d->model, "Model file or Hugging Face directory")->required();
   dcmd->add_option("--ids", d->ids, "Token ids, e.g. 1,2,3")->required();
   dcmd->add_option("--tokenizer", d->tokenizer, kTokenizerHelp);
+  dcmd->add_flag("--skip-special-tokens", d->skip_special,
+                 "Leave out special tokens (<s>, </s>, ...), as generated text does");
   dcmd->add_flag("--json", d->json, "Print JSON");
   dcmd->callback([d] { std::exit(RunDetokenize(*d)); });
 }
