@@ -360,7 +360,17 @@ TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
   Request r = MakeRequest("free", 6, 3, 0.0f, 30);
   const RequestResult full = (*e)->Generate({r})[0];
   ASSERT_TRUE(full.status.ok());
-  ASSERT_EQ(*tok->Decode(full.tokens), full.text);
+  // The text is the decoded ids with the special tokens (</s> here) left out, unless asked to
+  // keep them; the ids are the same either way.
+  const Tokenizer::DecodeOptions skip{.skip_special_tokens = true};
+  ASSERT_EQ(*tok->Decode(full.tokens, skip), full.text);
+  {
+    Request keep = r;
+    keep.skip_special_tokens = false;
+    const RequestResult kept = (*e)->Generate({keep})[0];
+    EXPECT_EQ(kept.tokens, full.tokens);
+    EXPECT_EQ(*tok->Decode(kept.tokens), kept.text);
+  }
   const std::string stop = full.text.substr(10, 2);
   const size_t at = full.text.find(stop);
   r.stop_strings = {"never-there", stop};
@@ -370,7 +380,7 @@ TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
   EXPECT_EQ(cut.text, full.text.substr(0, at));
   // The token that completed the stop string is the last one reported.
   size_t k = 1;
-  while (tok->Decode(std::span(full.tokens).first(k))->find(stop) == std::string::npos) ++k;
+  while (tok->Decode(std::span(full.tokens).first(k), skip)->find(stop) == std::string::npos) ++k;
   ASSERT_EQ(cut.tokens.size(), k);
   EXPECT_TRUE(std::equal(cut.tokens.begin(), cut.tokens.end(), full.tokens.begin()));
   // Stop strings without a tokenizer, or empty ones, are errors for that request.
@@ -431,7 +441,7 @@ TEST(EngineTest, AStopIdIsReportedButItsTextIsNot) {
   EXPECT_EQ(cut.finish, FinishReason::kStop);
   ASSERT_EQ(cut.tokens.size(), first + 1);
   EXPECT_EQ(cut.tokens.back(), full.tokens[k]);
-  EXPECT_EQ(cut.text, *tok->Decode(std::span(full.tokens).first(first)));
+  EXPECT_EQ(cut.text, *tok->Decode(std::span(full.tokens).first(first), {.skip_special_tokens = true}));
   EXPECT_EQ(streamed, cut.text);
 }
 
