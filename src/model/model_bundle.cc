@@ -36,38 +36,15 @@ Result<uint64_t> HashFile(const std::string& path) {
   return XXH3_64bits(f.data(), f.size());
 }
 
-// tokenizer_config.json names BOS/EOS either as a string or as {"content": "..."}.
+// tokenizer_config.json beside tokenizer.json: BOS/EOS names, tokenizer_class and
+// add_bos_token / add_eos_token, which decide the special tokens Encode adds
+// (hf_tokenizer_json.h).
 HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
-  HfTokenizerOptions o;
   std::ifstream in(dir / "tokenizer_config.json");
-  if (!in) return o;
+  if (!in) return {};
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
-  if (!CheckJsonDepth(text, kMaxJsonDepth, "tokenizer_config.json").ok()) return o;
-  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return o;
-  auto name = [&](const char* key) -> std::string {
-    auto it = j.find(key);
-    if (it == j.end()) return "";
-    if (it->is_string()) return it->get<std::string>();
-    if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
-      return (*it)["content"].get<std::string>();
-    }
-    return "";
-  };
-  o.bos_token = name("bos_token");
-  o.eos_token = name("eos_token");
-  // Which special tokens Encode adds: transformers' Llama / Gemma fast tokenizers rebuild the
-  // post-processor from these (hf_tokenizer_json.h); other classes keep the file's.
-  if (auto it = j.find("tokenizer_class"); it != j.end() && it->is_string()) {
-    o.tokenizer_class = it->get<std::string>();
-  }
-  for (auto [key, flag] : {std::pair{"add_bos_token", &o.add_bos_token},
-                           std::pair{"add_eos_token", &o.add_eos_token}}) {
-    if (auto it = j.find(key); it != j.end() && it->is_boolean()) *flag = it->get<bool>();
-  }
-  return o;
+  return HfOptionsFromConfig(ss.str());
 }
 
 // A tokenizer file is recognised by its content, not its name: a tokenizer.json (JSON), the

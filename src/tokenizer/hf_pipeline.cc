@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pair_merge.h"
@@ -132,6 +133,10 @@ class HfPipeline final : public Tokenizer {
   int32_t bos_id() const override { return -1; }
   int32_t eos_id() const override { return -1; }
   int32_t unk_id() const override { return unk_id_; }
+  bool IsSpecial(int32_t id) const override {
+    return id >= 0 && static_cast<size_t>(id) < text_.size() && has_text_[id] &&
+           special_texts_.count(text_[id]) > 0;
+  }
 
   static Result<std::unique_ptr<Tokenizer>> Build(HfPipelineParts parts);
 
@@ -163,6 +168,7 @@ class HfPipeline final : public Tokenizer {
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
   int32_t unk_id_ = -1;
   AddedTokenMatcher raw_added_, normalized_added_;
+  std::unordered_set<std::string> special_texts_;  // strings of the added tokens marked special
   std::vector<HfNormalizerStep> normalizer_;
   std::vector<HfPreTokenizerStep> pre_;
   bool has_decoder_ = false;
@@ -193,11 +199,6 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
     DETINFER_RETURN_IF_ERROR(ValidateUtf8(text, src + ": model.vocab entry " + std::to_string(id)));
     n_ids = std::max(n_ids, static_cast<size_t>(id) + 1);
   }
-  for (const AddedToken& a : parts.added_tokens) {
-    DETINFER_RETURN_IF_ERROR(check_id(a.id, "added token '" + a.content + "'"));
-    DETINFER_RETURN_IF_ERROR(ValidateUtf8(a.content, src + ": added token " + std::to_string(a.id)));
-    n_ids = std::max(n_ids, static_cast<size_t>(a.id) + 1);
-  }
   t->text_.resize(n_ids);
   t->has_text_.assign(n_ids, false);
   std::vector<bool> in_model(n_ids, false);
@@ -206,7 +207,9 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
       return Status::InvalidArgument(src + ": model.vocab gives id " + std::to_string(id) +
                                      " to both '" + t->text_[id] + "' and '" + text + "'");
     }
-    if (!t->model_ids_.emplace(text, id).second) {
+    if (parts.model == HfPipelineParts::Model::kUnigram) {
+      t->model_ids_[text] = id;  // a repeated piece: the last id wins, as in tokenizers' HashMap
+    } else if (!t->model_ids_.emplace(text, id).second) {
       return Status::InvalidArgument(src + ": model.vocab lists '" + text + "' twice");
     }
     t->max_piece_bytes_ = std::max(t->max_piece_bytes_, text.size());
@@ -214,6 +217,37 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
     t->has_text_[id] = true;
     in_model[id] = true;
   }
+  // Added tokens get their ids as tokenizers' AddedVocabulary::add_tokens gives them when it
+  // loads the file: the id of a token with the same content already added, else the model's id
+  // for that content, else the next id from the model's size (the file's "id" only draws a
+  // warning there when it differs). A repeated content keeps its id and takes the last flags.
+  std::unordered_map<std::string, int32_t> added_ids;
+  std::vector<std::pair<int32_t, AddedToken>> added;  // by first appearance
+  int64_t next_id = static_cast<int64_t>(parts.vocab.size());
+  for (AddedToken& a : parts.added_tokens) {
+    DETINFER_RETURN_IF_ERROR(check_id(a.id, "added token '" + a.content + "'"));
+    DETINFER_RETURN_IF_ERROR(ValidateUtf8(a.content, src + ": added token " + std::to_string(a.id)));
+    if (a.content.empty()) continue;
+    if (auto it = added_ids.find(a.content); it != added_ids.end()) {
+      a.id = it->second;
+      for (auto& [id, tok] : added) {
+        if (id == a.id) tok = a;
+      }
+      continue;
+    }
+    int32_t id = FindToken(t->model_ids_, a.content);
+    if (id < 0) {
+      if (next_id > INT32_MAX) return Status::OutOfRange(src + ": too many added tokens");
+      id = static_cast<int32_t>(next_id++);
+    }
+    a.id = id;
+    added_ids.emplace(a.content, id);
+    added.emplace_back(id, a);
+  }
+  for (const auto& [id, tok] : added) n_ids = std::max(n_ids, static_cast<size_t>(id) + 1);
+  t->text_.resize(n_ids);
+  t->has_text_.resize(n_ids, false);
+  in_model.resize(n_ids, false);
   if (parts.model == HfPipelineParts::Model::kUnigram) {
     t->scores_.assign(n_ids, 0.0);
     double min_score = std::numeric_limits<double>::infinity();
@@ -255,15 +289,23 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
                                    " is not in the model vocabulary");
   }
   t->normalizer_ = std::move(parts.normalizer);
-  for (AddedToken& a : parts.added_tokens) {
-    t->text_[a.id] = a.content;  // an added token's content is how its id decodes
+  for (auto& [added_id, a] : added) {
     t->has_text_[a.id] = true;
     if (a.normalized) {
-      // Hugging Face matches a normalized added token by its normalized content.
+      // Hugging Face (0.23) matches a normalized added token by its normalized content, and
+      // that is also the token's string when decoding.
       DETINFER_ASSIGN_OR_RETURN(a.content, t->Normalize(a.content));
+      t->text_[a.id] = a.content;
       t->normalized_added_.Add(std::move(a));
     } else {
+      t->text_[a.id] = a.content;  // an added token's content is how its id decodes
       t->raw_added_.Add(std::move(a));
+    }
+    if (t->text_[added_id].size() > 0 && added_id >= 0) {
+      // Hugging Face's skip_special_tokens looks tokens up by their string.
+      for (const AddedToken& p : parts.added_tokens) {
+        if (p.special && p.id == added_id) t->special_texts_.insert(t->text_[added_id]);
+      }
     }
   }
   t->source_ = src;

@@ -944,6 +944,32 @@ Result<std::unique_ptr<Tokenizer>> ParseHfTokenizerJson(std::string_view text,
   return WithSpecialTokenRules(std::move(model), std::move(rules), source);
 }
 
+HfTokenizerOptions HfOptionsFromConfig(std::string_view text) {
+  HfTokenizerOptions o;
+  if (!CheckJsonDepth(text, kMaxJsonDepth, "tokenizer_config.json").ok()) return o;
+  const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return o;
+  auto name = [&](const char* key) -> std::string {
+    auto it = j.find(key);
+    if (it == j.end()) return "";
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
+      return (*it)["content"].get<std::string>();
+    }
+    return "";
+  };
+  o.bos_token = name("bos_token");
+  o.eos_token = name("eos_token");
+  if (auto it = j.find("tokenizer_class"); it != j.end() && it->is_string()) {
+    o.tokenizer_class = it->get<std::string>();
+  }
+  for (auto [key, flag] : {std::pair{"add_bos_token", &o.add_bos_token},
+                           std::pair{"add_eos_token", &o.add_eos_token}}) {
+    if (auto it = j.find(key); it != j.end() && it->is_boolean()) *flag = it->get<bool>();
+  }
+  return o;
+}
+
 Result<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string& path,
                                                        const HfTokenizerOptions& options) {
   DETINFER_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));

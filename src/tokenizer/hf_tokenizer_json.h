@@ -37,6 +37,12 @@ struct HfTokenizerOptions {
   std::optional<bool> add_eos_token;
 };
 
+// The options a tokenizer_config.json gives: bos_token / eos_token (a string or
+// {"content": ...}), tokenizer_class, add_bos_token, add_eos_token. Anything missing or of
+// another type is left at its default; JSON that does not parse (or is not an object) gives the
+// defaults too, as transformers' loader would fail on it before tokenizing.
+HfTokenizerOptions HfOptionsFromConfig(std::string_view tokenizer_config_json);
+
 Result<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string& path,
                                                        const HfTokenizerOptions& options = {});
 

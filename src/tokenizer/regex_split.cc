@@ -25,8 +25,8 @@ std::string Pcre2Message(int err) {
 Result<RegexSplitter> RegexSplitter::Compile(std::string_view pattern, bool literal,
                                              SplitBehavior behavior, const std::string& what,
                                              bool invert) {
-  uint32_t options = PCRE2_UTF | PCRE2_UCP;
-  if (literal) options |= PCRE2_LITERAL;
+  // PCRE2 refuses UCP together with LITERAL (and a literal needs no character classes).
+  const uint32_t options = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
   int err = 0;
   PCRE2_SIZE offset = 0;
   auto code = std::make_shared<Code>();

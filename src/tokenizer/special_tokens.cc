@@ -38,7 +38,8 @@ class SpecialTokenTokenizer final : public Tokenizer {
   int32_t eos_id() const override { return rules_.eos_id; }
   int32_t unk_id() const override { return inner_->unk_id(); }
   bool IsSpecial(int32_t id) const override {
-    return id >= 0 && static_cast<size_t>(id) < is_special_.size() && is_special_[id];
+    return (id >= 0 && static_cast<size_t>(id) < is_special_.size() && is_special_[id]) ||
+           inner_->IsSpecial(id);
   }
 
  private:

@@ -22,7 +22,7 @@ namespace detinfer {
 struct SpecialTokenRules {
   std::vector<int32_t> prefix;   // ids Encode(text, true) puts before the text's ids
   std::vector<int32_t> suffix;   // ... and after them
-  std::vector<int32_t> special;  // the ids IsSpecial() reports (may repeat)
+  std::vector<int32_t> special;  // ids IsSpecial() reports (may repeat), besides inner's own
   int32_t bos_id = -1;           // what bos_id() / eos_id() report (-1: none)
   int32_t eos_id = -1;
 };
