@@ -280,6 +280,7 @@ CONSTRUCTS = [
     ("filter_unique_sort_reverse", "{{ [3, 1, 2, 1] | unique | list }}|{{ ['b', 'A', 'a', 'B'] | unique | list }}|{{ [3, 1, 2] | sort }}|{{ ['b', 'A', 'c'] | sort }}|{{ ['b', 'A', 'c'] | sort(case_sensitive=true) }}|{{ [3, 1, 2] | sort(reverse=true) }}|{{ users | sort(attribute='age') | map(attribute='n') | list }}|{{ [1, 2, 3] | reverse | list }}|{{ 'abc' | reverse }}|{{ {'b': 1, 'a': 2} | dictsort }}",
      {"users": [{"n": "x", "age": 30}, {"n": "y", "age": 20}, {"n": "z", "age": 30}]}),
     ("filter_indent_wordcount", "{{ 'a\\nb\\n\\nc' | indent }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'a\\n\\nb' | indent(2, blank=true) }}|{{ 'a\\nb' | indent('> ') }}|{{ 'one two, three-four' | wordcount }}", {}),
+    ("percent_format", "{{ '%s is %d' % ('x', 3) }}|{{ 'v=%s' % 1.5 }}|{{ '100%%' % () }}|{{ '%r' % 'q' }}", {}),
     ("filter_misc", "{{ [1, 2, 3] | sum }} {{ [3, 1, 2] | min }} {{ [3, 1, 2] | max }} {{ '<a href=\"x\">&' | e }} {{ 'x' | safe }} {{ '%s-%d' | format('a', 3) }} {{ 'ab' | center(6) }}|", {}),
     ("string_methods", "{{ s.startswith('He') }}{{ s.endswith(('x', 'd!')) }}[{{ '  p  '.strip() }}][{{ 'xxpxx'.lstrip('x') }}][{{ '  p  '.rstrip() }}]{{ 'a,b,,c'.split(',') }}{{ ' a  b '.split() }}{{ 'a b c'.split(' ', 1) }}{{ 'a b c'.rsplit(' ', 1) }}{{ s.upper() }}{{ s.lower() }}{{ 'hello wORLD'.title() }}{{ 'hELLO'.capitalize() }}{{ s.replace('l', 'L') }}{{ s.find('o') }}{{ s.find('z') }}{{ s.count('l') }}{{ '{} and {name}'.format(1, name='n') }}{{ '-'.join(['a', 'b']) }}",
      {"s": "Hello World!"}),

@@ -39,6 +39,7 @@ struct Value {
   enum class Type : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable };
   Type type = Type::kUndefined;
   bool is_tuple = false;  // kList printed as (a, b)
+  uint32_t depth = 0;     // nesting depth of lists/dicts (bounded by kMaxValueDepth)
   bool b = false;
   int64_t i = 0;
   double f = 0;
@@ -60,6 +61,9 @@ struct Value {
   bool IsUndefined() const { return type == Type::kUndefined; }
   bool IsNumber() const { return type == Type::kInt || type == Type::kFloat || type == Type::kBool; }
 };
+
+// Lists and dicts nest at most this deep (values are destroyed, printed and compared recursively).
+inline constexpr uint32_t kMaxValueDepth = 500;
 
 struct Dict {
   std::vector<std::pair<Value, Value>> items;

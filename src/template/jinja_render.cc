@@ -270,6 +270,13 @@ void AdjustSlice(int64_t len, const Value& vs, const Value& ve, const Value& vt,
 class Renderer {
  public:
   Renderer(const Program& prog, const RenderLimits& lim) : prog_(prog), lim_(lim) {}
+  // Namespaces are the only mutable values, so the only way to a reference cycle (or a chain
+  // deeper than kMaxValueDepth): empty them all, one at a time, before anything is destroyed.
+  ~Renderer() {
+    for (const auto& d : namespaces_) d->items.clear();
+  }
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   std::string Run(const nlohmann::ordered_json& context) {
     if (context.is_object()) {
@@ -731,7 +738,10 @@ class Renderer {
           return Value::Int(q);
         }
       case BinOp::kMod:
-        if (a.type == T::kString) Fail(K::kUnsupported, offset, "printf-style '%' string formatting is not supported");
+        if (a.type == T::kString) {
+          if (b.type == T::kDict) Fail(K::kUnsupported, offset, "'%' formatting with a mapping is not supported");
+          return Value::Str(PercentFormat(a.s, b.type == T::kList && b.is_tuple ? *b.list : std::vector<Value>{b}, offset));
+        }
         if (!nums) TypeError(a, b, offset, "%");
         if (dbl(b) == 0) RuntimeError(offset, "integer division or modulo by zero");
         if (any_float) {
@@ -1024,7 +1034,9 @@ class Renderer {
         }
       }
       for (const auto& [k, v] : kwargs) d->Set(Value::Str(k), v);
-      return name == "dict" ? Value::MakeDict(std::move(d)) : Value::MakeNamespace(std::move(d));
+      if (name == "dict") return Value::MakeDict(std::move(d));
+      namespaces_.push_back(d);
+      return Value::MakeNamespace(std::move(d));
     }
     Fail(K::kUnsupported, offset, "unsupported global " + Quote(name));
   }
@@ -1536,28 +1548,34 @@ class Renderer {
       }
       return Value::MakeList(std::move(out));
     }
-    if (name == "format") {
-      std::string fmt = str_of(v);
-      std::string out;
-      size_t ai = 0;
-      for (size_t k = 0; k < fmt.size(); ++k) {
-        if (fmt[k] != '%') { out += fmt[k]; continue; }
-        if (k + 1 >= fmt.size()) RuntimeError(offset, "format: incomplete format");
-        char c = fmt[++k];
-        if (c == '%') { out += '%'; continue; }
-        if (ai >= args.size()) RuntimeError(offset, "format: not enough arguments for format string");
-        const Value& a = args[ai++];
-        if (c == 's') out += ToStr(a);
-        else if (c == 'r') out += Repr(a);
-        else if (c == 'd' || c == 'i') {
-          if (!a.IsNumber()) RuntimeError(offset, "format: %d format: a number is required");
-          out += std::to_string(a.type == T::kFloat ? static_cast<int64_t>(a.f) : a.type == T::kInt ? a.i : a.b);
-        } else Fail(K::kUnsupported, offset, std::string("format: conversion '%") + c + "' is not supported");
-      }
-      if (ai != args.size()) RuntimeError(offset, "format: not all arguments converted during string formatting");
-      return Value::Str(std::move(out));
-    }
+    if (name == "format") return Value::Str(PercentFormat(str_of(v), args, offset));
     RuntimeError(offset, "no filter named " + Quote(name));
+  }
+
+  // printf-style formatting as Python's str % args, for %s, %r, %d, %i and %%.
+  static std::string PercentFormat(const std::string& fmt, const std::vector<Value>& args, size_t offset) {
+    std::string out;
+    size_t ai = 0;
+    for (size_t k = 0; k < fmt.size(); ++k) {
+      if (fmt[k] != '%') { out += fmt[k]; continue; }
+      if (k + 1 >= fmt.size()) RuntimeError(offset, "incomplete format");
+      char c = fmt[++k];
+      if (c == '%') { out += '%'; continue; }
+      if (ai >= args.size()) RuntimeError(offset, "not enough arguments for format string");
+      const Value& a = args[ai++];
+      if (c == 's') {
+        out += ToStr(a);
+      } else if (c == 'r') {
+        out += Repr(a);
+      } else if (c == 'd' || c == 'i') {
+        if (!a.IsNumber()) RuntimeError(offset, "%d format: a real number is required, not " + TypeName(a));
+        out += std::to_string(a.type == T::kFloat ? static_cast<int64_t>(a.f) : a.type == T::kInt ? a.i : a.b);
+      } else {
+        Fail(K::kUnsupported, offset, std::string("string formatting: conversion '%") + c + "' is not supported");
+      }
+    }
+    if (ai != args.size()) RuntimeError(offset, "not all arguments converted during string formatting");
+    return out;
   }
 
   static int64_t ToInt(const Value& v, int64_t def, int base) {
@@ -1701,6 +1719,7 @@ class Renderer {
   size_t total_out_ = 0;
   int call_depth_ = 0;
   std::vector<Frame*> caller_frames_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
 };
 
 }  // namespace

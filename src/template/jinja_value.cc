@@ -14,17 +14,37 @@ void Fail(JinjaError::Kind kind, size_t offset, std::string message) {
   throw JinjaError{kind, offset, std::move(message)};
 }
 
+static uint32_t CheckedDepth(uint32_t child_max) {
+  if (child_max + 1 > kMaxValueDepth) {
+    std::string msg = "value nested deeper than ";
+    msg += std::to_string(kMaxValueDepth);
+    msg += " levels";
+    Fail(JinjaError::Kind::kLimit, SIZE_MAX, std::move(msg));
+  }
+  return child_max + 1;
+}
+
 Value Value::MakeList(List items, bool tuple) {
   Value v;
   v.type = Type::kList;
   v.is_tuple = tuple;
+  uint32_t m = 0;
+  for (const Value& x : items) m = std::max(m, x.depth);
+  v.depth = CheckedDepth(m);
   v.list = std::make_shared<const List>(std::move(items));
   return v;
+}
+
+static uint32_t DictDepth(const Dict& d) {
+  uint32_t m = 0;
+  for (const auto& [k, x] : d.items) m = std::max({m, k.depth, x.depth});
+  return CheckedDepth(m);
 }
 
 Value Value::MakeDict(std::shared_ptr<Dict> d) {
   Value v;
   v.type = Type::kDict;
+  v.depth = DictDepth(*d);
   v.dict = std::move(d);
   return v;
 }
@@ -32,6 +52,7 @@ Value Value::MakeDict(std::shared_ptr<Dict> d) {
 Value Value::MakeNamespace(std::shared_ptr<Dict> d) {
   Value v;
   v.type = Type::kNamespace;
+  v.depth = DictDepth(*d);
   v.dict = std::move(d);
   return v;
 }
@@ -149,7 +170,12 @@ static double AsDouble(const Value& v) {
 
 static int64_t AsInt(const Value& v) { return v.type == Value::Type::kInt ? v.i : (v.b ? 1 : 0); }
 
-bool Equal(const Value& a, const Value& b) {
+static bool EqualAt(const Value& a, const Value& b, int depth);
+
+bool Equal(const Value& a, const Value& b) { return EqualAt(a, b, 0); }
+
+static bool EqualAt(const Value& a, const Value& b, int depth) {
+  if (depth > 2 * static_cast<int>(kMaxValueDepth)) Fail(JinjaError::Kind::kLimit, SIZE_MAX, "comparing values nested too deeply");
   if (a.IsNumber() && b.IsNumber()) {
     if (a.type == Value::Type::kFloat || b.type == Value::Type::kFloat) return AsDouble(a) == AsDouble(b);
     return AsInt(a) == AsInt(b);
@@ -161,13 +187,13 @@ bool Equal(const Value& a, const Value& b) {
     case Value::Type::kList:
       if (a.is_tuple != b.is_tuple || a.list->size() != b.list->size()) return false;
       for (size_t k = 0; k < a.list->size(); ++k)
-        if (!Equal((*a.list)[k], (*b.list)[k])) return false;
+        if (!EqualAt((*a.list)[k], (*b.list)[k], depth + 1)) return false;
       return true;
     case Value::Type::kDict: {
       if (a.dict->items.size() != b.dict->items.size()) return false;
       for (const auto& [k, v] : a.dict->items) {
         const Value* o = b.dict->Find(k);
-        if (o == nullptr || !Equal(v, *o)) return false;
+        if (o == nullptr || !EqualAt(v, *o, depth + 1)) return false;
       }
       return true;
     }
@@ -300,7 +326,9 @@ static void ReprString(std::string& out, const std::string& s) {
   out += q;
 }
 
-static void ReprInto(std::string& out, const Value& v) {
+static void ReprInto(std::string& out, const Value& v, int depth) {
+  if (depth > 2 * static_cast<int>(kMaxValueDepth))
+    Fail(JinjaError::Kind::kLimit, SIZE_MAX, "printing a value nested too deeply (a namespace that contains itself?)");
   switch (v.type) {
     case Value::Type::kString: ReprString(out, v.s); return;
     case Value::Type::kList: {
@@ -309,7 +337,7 @@ static void ReprInto(std::string& out, const Value& v) {
       for (const Value& x : *v.list) {
         if (!first) out += ", ";
         first = false;
-        ReprInto(out, x);
+        ReprInto(out, x, depth + 1);
       }
       if (v.is_tuple && v.list->size() == 1) out += ',';
       out += v.is_tuple ? ')' : ']';
@@ -321,9 +349,9 @@ static void ReprInto(std::string& out, const Value& v) {
       for (const auto& [k, x] : v.dict->items) {
         if (!first) out += ", ";
         first = false;
-        ReprInto(out, k);
+        ReprInto(out, k, depth + 1);
         out += ": ";
-        ReprInto(out, x);
+        ReprInto(out, x, depth + 1);
       }
       out += '}';
       return;
@@ -334,9 +362,9 @@ static void ReprInto(std::string& out, const Value& v) {
       for (const auto& [k, x] : v.dict->items) {
         if (!first) out += ", ";
         first = false;
-        ReprInto(out, k);
+        ReprInto(out, k, depth + 1);
         out += ": ";
-        ReprInto(out, x);
+        ReprInto(out, x, depth + 1);
       }
       out += "}>";
       return;
@@ -347,7 +375,7 @@ static void ReprInto(std::string& out, const Value& v) {
 
 std::string Repr(const Value& v) {
   std::string out;
-  ReprInto(out, v);
+  ReprInto(out, v, 0);
   return out;
 }
 

@@ -190,6 +190,12 @@ TEST(JinjaErrorTest, OutputSizeAndRecursionAreBounded) {
   err = ErrorOf("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_NE(err.find("RESOURCE_EXHAUSTED"), std::string::npos) << err;
   EXPECT_NE(err.find("macro calls nested deeper than 64"), std::string::npos) << err;
+  // Values cannot nest without bound, and a namespace holding itself neither loops nor leaks.
+  err = ErrorOf("{% set ns = namespace(x=none) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}");
+  EXPECT_NE(err.find("value nested deeper than 500 levels"), std::string::npos) << err;
+  EXPECT_EQ(ErrorOf("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns.me.me.me is defined }}"), "OK: True");
+  err = ErrorOf("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}");
+  EXPECT_NE(err.find("nested too deeply"), std::string::npos) << err;
   // Deeply nested expressions are a parse error, not a stack overflow.
   std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   err = ErrorOf(deep);
