@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include <unicode/uchar.h>
+#include <unicode/ustring.h>
 
 #include "template/jinja_internal.h"
 
@@ -75,6 +76,30 @@ std::string MapChars(const std::string& s, char32_t (*f)(char32_t)) {
   std::u32string u = Decode(s);
   for (char32_t& c : u) c = f(c);
   return Encode(u);
+}
+
+// Python's str.upper()/lower(): full Unicode case mapping ("ß" -> "SS"), via ICU's root locale.
+std::string FullCase(const std::string& s, bool upper) {
+  if (IsAscii(s)) return MapChars(s, upper ? Upper : Lower);
+  UErrorCode err = U_ZERO_ERROR;
+  int32_t n16 = 0;
+  u_strFromUTF8(nullptr, 0, &n16, s.data(), static_cast<int32_t>(s.size()), &err);
+  err = U_ZERO_ERROR;
+  std::u16string src(static_cast<size_t>(n16), u'\0');
+  u_strFromUTF8WithSub(src.data(), n16, &n16, s.data(), static_cast<int32_t>(s.size()), 0xFFFD, nullptr, &err);
+  if (U_FAILURE(err)) return MapChars(s, upper ? Upper : Lower);
+  std::u16string dst(src.size() * 3 + 4, u'\0');
+  err = U_ZERO_ERROR;
+  int32_t n = upper ? u_strToUpper(dst.data(), static_cast<int32_t>(dst.size()), src.data(), n16, "", &err)
+                    : u_strToLower(dst.data(), static_cast<int32_t>(dst.size()), src.data(), n16, "", &err);
+  if (U_FAILURE(err)) return MapChars(s, upper ? Upper : Lower);
+  std::string out(static_cast<size_t>(n) * 3 + 4, '\0');
+  int32_t n8 = 0;
+  err = U_ZERO_ERROR;
+  u_strToUTF8(out.data(), static_cast<int32_t>(out.size()), &n8, dst.data(), n, &err);
+  if (U_FAILURE(err)) return MapChars(s, upper ? Upper : Lower);
+  out.resize(static_cast<size_t>(n8));
+  return out;
 }
 
 std::string PyTitle(const std::string& s) {
@@ -177,16 +202,12 @@ std::vector<std::string> PySplit(const std::string& s, const Value* sep, int64_t
     }
     if (!from_right) {
       for (int64_t w = 0; w < maxsplit; ++w) parts.push_back(Encode(std::u32string_view(u).substr(words[static_cast<size_t>(w)].first, words[static_cast<size_t>(w)].second - words[static_cast<size_t>(w)].first)));
-      size_t rest = words[static_cast<size_t>(maxsplit)].first;
-      size_t end = u.size();
-      while (end > rest && IsPySpace(u[end - 1])) --end;
-      parts.push_back(Encode(std::u32string_view(u).substr(rest, end - rest)));
+      size_t rest = words[static_cast<size_t>(maxsplit)].first;  // the remainder keeps its trailing space
+      parts.push_back(Encode(std::u32string_view(u).substr(rest)));
     } else {
       size_t nw = words.size();
       size_t keep = nw - static_cast<size_t>(maxsplit);
-      size_t b = 0;
-      while (b < u.size() && IsPySpace(u[b])) ++b;
-      parts.push_back(Encode(std::u32string_view(u).substr(b, words[keep - 1].second - b)));
+      parts.push_back(Encode(std::u32string_view(u).substr(0, words[keep - 1].second)));  // keeps its leading space
       for (size_t w = keep; w < nw; ++w) parts.push_back(Encode(std::u32string_view(u).substr(words[w].first, words[w].second - words[w].first)));
     }
     return parts;
@@ -1131,8 +1152,8 @@ class Renderer {
       for (std::string& line : SplitLines(s)) items.push_back(Value::Str(std::move(line)));
       return Value::MakeList(std::move(items));
     }
-    if (name == "upper") return Value::Str(MapChars(s, Upper));
-    if (name == "lower" || name == "casefold") return Value::Str(MapChars(s, Lower));
+    if (name == "upper") return Value::Str(FullCase(s, true));
+    if (name == "lower" || name == "casefold") return Value::Str(FullCase(s, false));
     if (name == "title") return Value::Str(PyTitle(s));
     if (name == "capitalize") return Value::Str(PyCapitalize(s));
     if (name == "replace") {
@@ -1302,8 +1323,8 @@ class Renderer {
     if (name == "safe") return v;
     if (name == "string") return Value::Str(str_of(v));
     if (name == "trim") return Value::Str(PyStrip(str_of(v), A(0, "chars"), true, true));
-    if (name == "upper") return Value::Str(MapChars(str_of(v), Upper));
-    if (name == "lower") return Value::Str(MapChars(str_of(v), Lower));
+    if (name == "upper") return Value::Str(FullCase(str_of(v), true));
+    if (name == "lower") return Value::Str(FullCase(str_of(v), false));
     if (name == "capitalize") return Value::Str(PyCapitalize(str_of(v)));
     if (name == "title") return Value::Str(JinjaTitle(str_of(v)));
     if (name == "length" || name == "count") {
