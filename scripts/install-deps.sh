@@ -3,7 +3,8 @@
 # As root it runs apt-get itself; otherwise it prints the exact command to run.
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
-          libcli11-dev nlohmann-json3-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev)
+          libcli11-dev nlohmann-json3-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
+          libsentencepiece-dev)
 packages+=("$@")  # extra packages a target asks for (e.g. gnuplot-nox for `make bench`)
 missing=()
 for p in "${packages[@]}"; do
