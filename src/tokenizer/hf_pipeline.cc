@@ -120,6 +120,31 @@ std::string ReplaceLiteral(std::string_view t, std::string_view from, std::strin
   return out;
 }
 
+// The ids of the words (pieces) already encoded in one Encode call: a word's ids depend only on
+// the word, so a repeated word is looked up instead of merged again (tokenizers keeps a cache
+// for the same reason). Words longer than kMaxKey bytes are not kept.
+class WordCache {
+ public:
+  template <typename Fn>
+  Status Encode(std::string_view word, std::vector<int32_t>* out, Fn encode) {
+    if (word.size() > kMaxKey) return encode(word, out);
+    auto it = spans_.find(word);
+    if (it == spans_.end()) {
+      const size_t begin = ids_.size();
+      DETINFER_RETURN_IF_ERROR(encode(word, &ids_));
+      it = spans_.emplace(std::string(word), std::pair{begin, ids_.size() - begin}).first;
+    }
+    out->insert(out->end(), ids_.begin() + static_cast<ptrdiff_t>(it->second.first),
+                ids_.begin() + static_cast<ptrdiff_t>(it->second.first + it->second.second));
+    return Status::Ok();
+  }
+
+ private:
+  static constexpr size_t kMaxKey = 256;
+  std::unordered_map<std::string, std::pair<size_t, size_t>, StringViewHash, std::equal_to<>> spans_;
+  std::vector<int32_t> ids_;
+};
+
 class HfPipeline final : public Tokenizer {
  public:
   using Tokenizer::Decode;
@@ -147,7 +172,8 @@ class HfPipeline final : public Tokenizer {
   };
   Result<std::string> Normalize(std::string_view text) const;
   Status PreTokenize(std::string_view text, bool at_start, std::vector<Piece>* out) const;
-  Status EncodeBpe(std::string_view word, std::vector<int32_t>* out) const;
+  Status EncodeBpe(std::string_view word, WordCache* cache, std::vector<int32_t>* out) const;
+  Status EncodeBpeWord(std::string_view word, std::vector<int32_t>* out) const;
   Status EncodeUnigram(std::string_view word, std::vector<int32_t>* out) const;
   Result<std::vector<std::string>> RunDecoder(std::vector<std::string> tokens) const;
 
@@ -169,6 +195,8 @@ class HfPipeline final : public Tokenizer {
   int32_t unk_id_ = -1;
   AddedTokenMatcher raw_added_, normalized_added_;
   std::unordered_set<std::string> special_texts_;  // strings of the added tokens marked special
+  int32_t meta_id_ = -1;  // BPE: the id of "▁" (U+2581), for EncodeBpe's cuts; -1: no cuts
+  std::unordered_set<std::string> no_cut_before_meta_;  // characters X of merge results "..X▁.."
   std::vector<HfNormalizerStep> normalizer_;
   std::vector<HfPreTokenizerStep> pre_;
   bool has_decoder_ = false;
@@ -282,6 +310,18 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
     }
     if (i > static_cast<size_t>(INT32_MAX)) return Status::OutOfRange(what + ": too many merges");
     t->merges_[PairKey(ia, ib)] = Merge{static_cast<int32_t>(i), iab};  // the last rank wins
+    const std::string ab = a + b;
+    for (size_t at = ab.find("\xE2\x96\x81", 1); at != std::string::npos;
+         at = ab.find("\xE2\x96\x81", at + 3)) {
+      size_t prev = at - 1;
+      while (prev > 0 && (static_cast<uint8_t>(ab[prev]) & 0xC0) == 0x80) --prev;
+      if (ab.compare(prev, at - prev, "\xE2\x96\x81") != 0) {
+        t->no_cut_before_meta_.insert(ab.substr(prev, at - prev));
+      }
+    }
+  }
+  if (parts.model == HfPipelineParts::Model::kBpe) {
+    t->meta_id_ = FindToken(t->model_ids_, "\xE2\x96\x81");
   }
   if (parts.unk_id != -1 && (parts.unk_id < 0 || static_cast<size_t>(parts.unk_id) >= n_ids ||
                              !in_model[parts.unk_id])) {
@@ -437,7 +477,7 @@ Status HfPipeline::PreTokenize(std::string_view text, bool at_start,
 // vocabulary becomes its "<0xHH>" byte tokens (byte_fallback, when all exist), else unk (runs
 // fused with fuse_unk), else nothing. A pending unk is flushed only before the next known
 // character, so byte tokens can come before it, exactly as there. Then merge by rank.
-Status HfPipeline::EncodeBpe(std::string_view word, std::vector<int32_t>* out) const {
+Status HfPipeline::EncodeBpeWord(std::string_view word, std::vector<int32_t>* out) const {
   if (word.empty()) return Status::Ok();
   if (ignore_merges_) {
     if (int32_t id = FindToken(model_ids_, word); id >= 0) {
@@ -499,6 +539,41 @@ Status HfPipeline::EncodeBpe(std::string_view word, std::vector<int32_t>* out) c
   };
   for (const MergeSymbol& s : MergePairs(std::move(symbols), pair)) out->push_back(s.id);
   return Status::Ok();
+}
+
+// A SentencePiece-style file has no pre-tokenizer: the text between added tokens is one BPE
+// word, however long. It is cut before each "▁" whose left neighbour X is a vocabulary
+// character (not "▁") such that no merge result contains "X▁": a merge across the cut would
+// produce such a token, so none happens, and merging the parts separately gives the same ids
+// (the merge order inside each part is the same; a pending unk is flushed at the "▁" either
+// way). Repeated parts are merged once per call. Not done with ignore_merges, which looks the
+// whole word up.
+Status HfPipeline::EncodeBpe(std::string_view word, WordCache* cache,
+                             std::vector<int32_t>* out) const {
+  constexpr std::string_view kMeta = "\xE2\x96\x81";  // U+2581
+  if (meta_id_ < 0 || ignore_merges_ || word.size() < 64) {
+    return cache->Encode(word, out, [&](std::string_view w, std::vector<int32_t>* o) {
+      return EncodeBpeWord(w, o);
+    });
+  }
+  auto part = [&](std::string_view p) -> Status {
+    if (p.empty()) return Status::Ok();
+    return cache->Encode(p, out, [&](std::string_view w, std::vector<int32_t>* o) {
+      return EncodeBpeWord(w, o);
+    });
+  };
+  size_t begin = 0;
+  for (size_t at = word.find(kMeta, 1); at != std::string_view::npos;
+       at = word.find(kMeta, at + kMeta.size())) {
+    size_t prev = at - 1;  // start of the character before the "▁"
+    while (prev > begin && (static_cast<uint8_t>(word[prev]) & 0xC0) == 0x80) --prev;
+    const std::string_view left = word.substr(prev, at - prev);
+    if (left == kMeta || FindToken(model_ids_, left) < 0) continue;
+    if (!no_cut_before_meta_.empty() && no_cut_before_meta_.count(std::string(left)) > 0) continue;
+    DETINFER_RETURN_IF_ERROR(part(word.substr(begin, at - begin)));
+    begin = at;
+  }
+  return part(word.substr(begin));
 }
 
 // tokenizers' Unigram::encode_optimized (sentencepiece's Viterbi): for each character start, in
@@ -598,6 +673,7 @@ Result<std::vector<int32_t>> HfPipeline::Encode(std::string_view text,
   DETINFER_RETURN_IF_ERROR(ValidateUtf8(text, source_ + ": text to encode"));
   std::vector<int32_t> ids;
   std::vector<Piece> pieces;
+  WordCache cache;
   std::vector<TextSegment> raw_segments;
   if (raw_added_.empty()) {
     if (!text.empty()) raw_segments.push_back({text, -1});
@@ -626,9 +702,12 @@ Result<std::vector<int32_t>> HfPipeline::Encode(std::string_view text,
       DETINFER_RETURN_IF_ERROR(PreTokenize(s.text, at_start && s.text.data() == norm.data(), &pieces));
       for (const Piece& p : pieces) {
         if (model_ == HfPipelineParts::Model::kBpe) {
-          DETINFER_RETURN_IF_ERROR(EncodeBpe(p.text, &ids));
+          DETINFER_RETURN_IF_ERROR(EncodeBpe(p.text, &cache, &ids));
         } else {
-          DETINFER_RETURN_IF_ERROR(EncodeUnigram(p.text, &ids));
+          DETINFER_RETURN_IF_ERROR(
+              cache.Encode(p.text, &ids, [&](std::string_view w, std::vector<int32_t>* o) {
+                return EncodeUnigram(w, o);
+              }));
         }
       }
     }

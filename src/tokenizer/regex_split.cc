@@ -20,6 +20,15 @@ std::string Pcre2Message(int err) {
   return n < 0 ? "PCRE2 error " + std::to_string(err) : std::string(reinterpret_cast<char*>(buf));
 }
 
+// Match data for this thread: only the whole match's offsets are read, and PCRE2 fills the first
+// pair even when the ovector is too small for a pattern's groups, so one pair serves every
+// pattern (the compiled patterns are shared read-only between threads; this is per thread).
+pcre2_match_data* ThreadMatchData() {
+  thread_local std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
+      pcre2_match_data_create(1, nullptr), &pcre2_match_data_free);
+  return md.get();
+}
+
 }  // namespace
 
 Result<RegexSplitter> RegexSplitter::Compile(std::string_view pattern, bool literal,
@@ -51,22 +60,20 @@ Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>
   if (invert_ || (behavior_ != SplitBehavior::kIsolated && behavior_ != SplitBehavior::kRemoved)) {
     return SplitGeneral(text, out);
   }
-  // Match data per call: the compiled pattern is shared read-only between threads.
-  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
-      pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
-  if (!md) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
+  pcre2_match_data* md = ThreadMatchData();
+  if (md == nullptr) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t gap_start = 0;  // start of the text not yet covered by a match
   size_t pos = 0;
   while (pos < text.size()) {
     // The text was validated as UTF-8 by the caller, so PCRE2's own check is skipped.
     const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
-                               md.get(), nullptr);
+                               md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     // A pattern from the file can backtrack past PCRE2's match limit on some input: that is
     // the file's fault, reported as such, not a crash or a silent partial split.
     if (rc < 0) return Status::InvalidArgument(what_ + ": regex match failed: " + Pcre2Message(rc));
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const size_t begin = ov[0], end = ov[1];
     if (end == begin) {
       // An empty match covers nothing (Hugging Face drops empty pieces); step one character.
@@ -84,17 +91,16 @@ Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>
 
 Status RegexSplitter::Matches(std::string_view text,
                               std::vector<std::pair<size_t, size_t>>* out) const {
-  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
-      pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
-  if (!md) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
+  pcre2_match_data* md = ThreadMatchData();
+  if (md == nullptr) return Status::ResourceExhausted(what_ + ": cannot allocate PCRE2 match data");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;
   while (pos < text.size()) {
     const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
-                               md.get(), nullptr);
+                               md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) return Status::InvalidArgument(what_ + ": regex match failed: " + Pcre2Message(rc));
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     const size_t begin = ov[0], end = ov[1];
     if (end == begin) {  // as in Split: an empty match covers nothing
       pos = begin + 1;
