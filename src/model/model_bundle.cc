@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "model/loader.h"
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/llama2c_tokenizer.h"
+#include "tokenizer/sentencepiece_model.h"
 
 namespace detinfer {
 
@@ -47,8 +49,57 @@ HfTokenizerOptions HfSpecialTokens(const fs::path& dir) {
   return HfOptionsFromConfig(ss.str());
 }
 
+// The same tokenizer_config.json settings for a SentencePiece tokenizer.model.
+SentencePieceOptions SpmSpecialTokens(const fs::path& dir) {
+  HfTokenizerOptions hf = HfSpecialTokens(dir);
+  SentencePieceOptions o;
+  o.bos_token = std::move(hf.bos_token);
+  o.eos_token = std::move(hf.eos_token);
+  o.tokenizer_class = std::move(hf.tokenizer_class);
+  o.add_bos_token = hf.add_bos_token;
+  o.add_eos_token = hf.add_eos_token;
+  return o;
+}
+
+// A binary tokenizer file: a SentencePiece tokenizer.model (recognised by how a serialized
+// ModelProto starts, or by the .model name) or a llama2.c tokenizer.bin (no magic: tried last).
+Result<std::unique_ptr<Tokenizer>> BinaryTokenizer(const std::string& path, int64_t vocab) {
+  std::string head(64, '\0');
+  {
+    std::ifstream in(path, std::ios::binary);
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  }
+  const bool spm_name = fs::path(path).extension() == ".model";
+  std::string spm_error;
+  if (LooksLikeSentencePieceModel(head) || spm_name) {
+    auto t = LoadSentencePieceModel(path, SpmSpecialTokens(fs::path(path).parent_path()));
+    if (t.ok()) return t;
+    std::string msg = t.status().message();
+    if (spm_name) {
+      msg += " (read as a SentencePiece tokenizer.model because of its name: the file is "
+             "neither JSON nor GGUF)";
+      return Status(t.status().code(), std::move(msg));
+    }
+    spm_error = std::move(msg);
+  }
+  auto t = LoadLlama2cTokenizer(path, static_cast<int32_t>(vocab));
+  if (!t.ok()) {
+    std::string msg = t.status().message();
+    msg += " (read as a llama2.c tokenizer.bin, the last format tried: the file is neither JSON "
+           "nor GGUF nor a SentencePiece tokenizer.model";
+    if (!spm_error.empty()) {
+      msg += ", though it starts like one: ";
+      msg += spm_error;
+    }
+    msg += ")";
+    return Status(t.status().code(), std::move(msg));
+  }
+  return t;
+}
+
 // A tokenizer file is recognised by its content, not its name: a tokenizer.json (JSON), the
-// vocabulary of a GGUF file, or a llama2.c tokenizer.bin (binary, no magic: tried last).
+// vocabulary of a GGUF file, or a binary file (BinaryTokenizer).
 Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, int64_t vocab) {
   DETINFER_ASSIGN_OR_RETURN(const FileKind kind, SniffFile(path));
   switch (kind) {
@@ -61,20 +112,13 @@ Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, in
       return t;
     }
     case FileKind::kBinary:
-      break;
+      return BinaryTokenizer(path, vocab);
     default:
       return Status::InvalidArgument(path + " is " + std::string(FileKindName(kind)) +
                                      ", not a tokenizer: detinfer reads a Hugging Face "
-                                     "tokenizer.json, a GGUF file's vocabulary or a llama2.c "
-                                     "tokenizer.bin");
+                                     "tokenizer.json, a SentencePiece tokenizer.model, a GGUF "
+                                     "file's vocabulary or a llama2.c tokenizer.bin");
   }
-  auto t = LoadLlama2cTokenizer(path, static_cast<int32_t>(vocab));
-  if (!t.ok()) {
-    return Status(t.status().code(), t.status().message() +
-                                         " (read as a llama2.c tokenizer.bin, the last format "
-                                         "tried: the file is neither JSON nor GGUF)");
-  }
-  return t;
 }
 
 }  // namespace
@@ -87,7 +131,13 @@ Result<ModelTokenizer> FindModelTokenizer(const std::string& model_path, ModelFo
     const fs::path p(model_path);
     if (format == ModelFormat::kHuggingFace) {
       const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
-      if (fs::exists(dir / "tokenizer.json")) tok_path = (dir / "tokenizer.json").string();
+      // tokenizer.json first (what transformers' fast tokenizers read), else the SentencePiece
+      // tokenizer.model of checkpoints that ship no tokenizer.json.
+      if (fs::exists(dir / "tokenizer.json")) {
+        tok_path = (dir / "tokenizer.json").string();
+      } else if (fs::exists(dir / "tokenizer.model")) {
+        tok_path = (dir / "tokenizer.model").string();
+      }
     } else if (format == ModelFormat::kLlama2c) {
       if (fs::exists(p.parent_path() / "tokenizer.bin")) {
         tok_path = (p.parent_path() / "tokenizer.bin").string();
