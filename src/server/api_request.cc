@@ -231,6 +231,44 @@ std::optional<ApiError> GetMessages(const Json& j, size_t max_messages,
   return std::nullopt;
 }
 
+// The chat fields a model's own template reads, beside "messages": type checks only (the
+// values are taken from the ordered parse in OrderedChat). True when `key` was one of them.
+bool ChatField(const std::string& key, const Json& v, ChatInput* chat, std::optional<ApiError>* e) {
+  if (key == "tools") {
+    if (!v.is_null() && !v.is_array()) *e = Bad("tools", "'tools' must be a list of tool definitions");
+  } else if (key == "chat_template_kwargs") {
+    if (!v.is_null() && !v.is_object()) {
+      *e = Bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    }
+  } else if (key == "add_generation_prompt") {
+    *e = GetBool(v, "add_generation_prompt", &chat->add_generation_prompt);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The messages, tools and keyword arguments as sent, in their key order (a template's tojson
+// prints keys in that order, as Python dicts keep it), each message's content joined as
+// GetMessages joined it.
+std::optional<ApiError> OrderedChat(std::string_view body, ChatInput* chat) {
+  const nlohmann::ordered_json j =
+      nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Bad("", "the request body is not valid JSON");
+  const nlohmann::ordered_json& messages = j["messages"];
+  chat->raw = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < messages.size() && i < chat->messages.size(); ++i) {
+    nlohmann::ordered_json m = messages[i];
+    if (m["content"].is_array()) m["content"] = chat->messages[i].content;
+    chat->raw.push_back(std::move(m));
+  }
+  if (j.contains("tools") && !j["tools"].is_null()) chat->tools = j["tools"];
+  if (j.contains("chat_template_kwargs") && !j["chat_template_kwargs"].is_null()) {
+    chat->kwargs = j["chat_template_kwargs"];
+  }
+  return std::nullopt;
+}
+
 // Fields OpenAI clients commonly send that we accept only at their neutral value.
 std::optional<ApiError> CheckNeutral(const std::string& key, const Json& v) {
   if (key == "n" || key == "best_of") {
@@ -267,7 +305,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     } else if (key == "prompt" && !chat) {
       e = GetPrompts(v, "prompt", limits.max_prompts, &r->prompts);
     } else if (key == "messages" && chat) {
-      e = GetMessages(v, limits.max_messages, &r->messages);
+      e = GetMessages(v, limits.max_messages, &r->chat.messages);
+    } else if (chat && ChatField(key, v, &r->chat, &e)) {
     } else if (key == "max_tokens" || key == "max_completion_tokens") {
       if (!v.is_null()) {
         int32_t n = 0;
@@ -343,7 +382,7 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     }
     if (e) return e;
   }
-  if (chat && r->messages.empty()) return Bad("messages", "'messages' is required");
+  if (chat && r->chat.messages.empty()) return Bad("messages", "'messages' is required");
   if (!chat && r->prompts.empty()) return Bad("prompt", "'prompt' is required");
   if (chat && r->top_logprobs > 0 && !r->logprobs) {
     return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
@@ -362,7 +401,9 @@ std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind ki
     Json j;
     if (auto e = ParseObject(body, limits, &j)) return e;
     *out = CompletionRequest{};
-    return ParseCompletionFields(j, kind, limits, out);
+    if (auto e = ParseCompletionFields(j, kind, limits, out)) return e;
+    if (kind == ApiKind::kChat) return OrderedChat(body, &out->chat);
+    return std::nullopt;
   } catch (const std::exception& ex) {  // a json accessor we did not expect to throw
     return Bad("", std::string("malformed request: ") + ex.what());
   }
@@ -415,14 +456,13 @@ std::optional<ApiError> ParseTokenizeRequest(std::string_view body, const ParseL
         e = GetString(v, "prompt", &out->prompt);
         have_prompt = true;
       } else if (key == "messages") {
-        e = GetMessages(v, limits.max_messages, &out->messages);
+        e = GetMessages(v, limits.max_messages, &out->chat.messages);
         out->is_chat = true;
+      } else if (ChatField(key, v, &out->chat, &e)) {
       } else if (key == "add_special_tokens") {
         bool b = false;
         e = GetBool(v, "add_special_tokens", &b);
         out->add_special_tokens = b;
-      } else if (key == "add_generation_prompt") {
-        e = GetBool(v, "add_generation_prompt", &out->add_generation_prompt);
       } else if (key == "return_token_strs") {
         if (!v.is_null()) e = GetBool(v, "return_token_strs", &out->return_token_strs);
       } else {
@@ -434,6 +474,7 @@ std::optional<ApiError> ParseTokenizeRequest(std::string_view body, const ParseL
       return Bad("messages", "send either 'prompt' or 'messages', not both");
     }
     if (!have_prompt && !out->is_chat) return Bad("prompt", "'prompt' or 'messages' is required");
+    if (out->is_chat) return OrderedChat(body, &out->chat);
     return std::nullopt;
   } catch (const std::exception& ex) {
     return Bad("", std::string("malformed request: ") + ex.what());

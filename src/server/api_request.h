@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace detinfer::server {
 
 // {"error": {"message", "type", "param", "code"}} with an HTTP status.
@@ -37,11 +39,23 @@ struct ChatMessage {
   std::string content;  // text parts joined
 };
 
+// A conversation as a chat template takes it. `messages` are the checked, joined-text form the
+// built-in templates use; `raw` the same messages as sent (key order kept, every field such as
+// tool_calls, name or reasoning_content passed on, content parts joined into a string) for a
+// model's own Jinja template, with the request's `tools` and `chat_template_kwargs`.
+struct ChatInput {
+  std::vector<ChatMessage> messages;
+  nlohmann::ordered_json raw = nlohmann::ordered_json::array();
+  std::optional<nlohmann::ordered_json> tools;  // a list of tool definitions
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::object();  // chat_template_kwargs
+  bool add_generation_prompt = true;
+};
+
 struct CompletionRequest {
   ApiKind kind = ApiKind::kCompletion;
   std::string model;
   std::vector<PromptInput> prompts;   // completions: one or more
-  std::vector<ChatMessage> messages;  // chat: at least one
+  ChatInput chat;                     // chat: at least one message
   std::optional<int32_t> max_tokens;  // absent: 16 for completions, the rest of the context for chat
   // OpenAI's defaults: temperature 1, top_p 1. Our sampling is seeded, so a request without a
   // seed uses seed 0 and still repeats exactly.
@@ -79,11 +93,10 @@ struct TokenizeRequest {
   std::string model;
   bool is_chat = false;               // "messages" given (else "prompt")
   std::string prompt;
-  std::vector<ChatMessage> messages;
-  // The tokenizer's own special tokens (BOS, ...). vLLM's defaults: true for a prompt, false for
-  // messages (a chat template writes the special tokens it wants as text).
+  ChatInput chat;                     // "messages", "add_generation_prompt", "tools", ...
+  // The tokenizer's own special tokens (BOS, ...). Default: true for a prompt; for messages what
+  // chat completions do (none after a model's template, which writes its own).
   std::optional<bool> add_special_tokens;
-  bool add_generation_prompt = true;  // messages only
   bool return_token_strs = false;     // also the vocabulary piece of each id
   std::vector<std::string> ignored_fields;
 };

@@ -1,5 +1,10 @@
 #include "server/chat_template.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace detinfer::server {
 
 namespace {
@@ -73,6 +78,73 @@ std::vector<int32_t> EndOfTurnIds(ChatTemplate t, const Tokenizer* tokenizer) {
       FindTokenId(*tokenizer, t == ChatTemplate::kLlama3 ? "<|eot_id|>" : "<|im_end|>");
   if (id < 0) return {};
   return {id};
+}
+
+ChatFormat ChatFormat::Builtin(ChatTemplate t, const Tokenizer* tokenizer) {
+  ChatFormat f;
+  f.builtin_ = t;
+  f.origin_ = "built in";
+  f.end_ids_ = EndOfTurnIds(t, tokenizer);
+  return f;
+}
+
+Result<ChatFormat> ChatFormat::Jinja(std::string_view source, std::string origin,
+                                     const ModelChatConfig& config, const Tokenizer* tokenizer) {
+  auto program = ParseChatTemplate(source);
+  if (!program.ok()) {
+    return Status(program.status().code(), origin + ": " + program.status().message());
+  }
+  ChatFormat f;
+  f.program_ = std::move(program).value();
+  f.origin_ = std::move(origin);
+  // The strings the template sees: tokenizer_config.json's, else the tokenizer's own tokens
+  // (a GGUF file names ids, not strings).
+  auto token_text = [&](int32_t id) -> std::optional<std::string> {
+    if (tokenizer == nullptr || id < 0) return std::nullopt;
+    auto t = tokenizer->TokenText(id);
+    return t.ok() ? std::optional<std::string>(std::string(*t)) : std::nullopt;
+  };
+  f.bos_token_ = config.bos_token ? config.bos_token : token_text(tokenizer ? tokenizer->bos_id() : -1);
+  f.eos_token_ = config.eos_token ? config.eos_token : token_text(tokenizer ? tokenizer->eos_id() : -1);
+  f.end_ids_ = config.end_ids;
+  return f;
+}
+
+Result<ChatFormat> ChatFormat::Choose(const std::string& flag_value, const ModelChatConfig& config,
+                                      const Tokenizer* tokenizer) {
+  if (flag_value.empty()) {
+    if (!config.chat_template.empty()) {
+      return Jinja(config.chat_template, config.chat_template_origin, config, tokenizer);
+    }
+    return Builtin(DetectChatTemplate(tokenizer), tokenizer);
+  }
+  if (auto t = ParseChatTemplateName(flag_value); t.ok()) return Builtin(*t, tokenizer);
+  std::ifstream in(flag_value, std::ios::binary);
+  if (!in) {
+    return Status::InvalidArgument("--chat-template: '" + flag_value +
+                                   "' is neither chatml, llama3 nor a readable Jinja file");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return Jinja(ss.str(), flag_value, config, tokenizer);
+}
+
+std::string_view ChatFormat::name() const {
+  return program_.get() != nullptr ? "jinja" : ChatTemplateName(builtin_);
+}
+
+Result<std::string> ChatFormat::Render(const ChatInput& chat) const {
+  if (program_.get() == nullptr) {
+    return RenderChat(builtin_, chat.messages, chat.add_generation_prompt);
+  }
+  ChatInputs in;
+  in.messages = chat.raw;
+  in.add_generation_prompt = chat.add_generation_prompt;
+  in.bos_token = bos_token_;
+  in.eos_token = eos_token_;
+  in.tools = chat.tools;
+  in.extra = chat.kwargs;
+  return RenderChatTemplate(program_, in);
 }
 
 }  // namespace detinfer::server

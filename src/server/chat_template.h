@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/chat_config.h"
 #include "server/api_request.h"
+#include "template/chat_template_engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace detinfer::server {
@@ -41,6 +43,44 @@ std::vector<int32_t> EndOfTurnIds(ChatTemplate t, const Tokenizer* tokenizer);
 
 // The id of the vocabulary entry whose text is exactly `text`, or -1.
 int32_t FindTokenId(const Tokenizer& tokenizer, std::string_view text);
+
+// How a conversation becomes prompt text and where the assistant's turn ends: the model's own
+// Jinja chat template (rendered as transformers renders it, src/template/), or a built-in one.
+// Immutable; shared by every request.
+class ChatFormat {
+ public:
+  static ChatFormat Builtin(ChatTemplate t, const Tokenizer* tokenizer);
+  // `source` parsed once (a syntax error or unsupported construct names its line); `config`
+  // gives the bos_token / eos_token strings the template sees and the ids that end a turn.
+  static Result<ChatFormat> Jinja(std::string_view source, std::string origin,
+                                  const ModelChatConfig& config, const Tokenizer* tokenizer);
+  // --chat-template VALUE: chatml or llama3 (built in), else a Jinja file.
+  // Without a value: the model's own template when it ships one, else the built-in one its
+  // special tokens point to.
+  static Result<ChatFormat> Choose(const std::string& flag_value, const ModelChatConfig& config,
+                                   const Tokenizer* tokenizer);
+
+  // "chatml", "llama3", or "jinja"; origin(): where a Jinja template came from.
+  std::string_view name() const;
+  const std::string& origin() const { return origin_; }
+
+  // The prompt text of a conversation. Errors: the template's own raise_exception message, or a
+  // runtime error naming the template line.
+  Result<std::string> Render(const ChatInput& chat) const;
+  // A model's template writes the special tokens it wants (its bos_token) as text, so its text is
+  // encoded without the tokenizer's own, as transformers' apply_chat_template does; text from a
+  // built-in template gets the tokenizer's BOS unless it starts with it.
+  bool writes_special_tokens() const { return program_.get() != nullptr; }
+  // Ids that end the assistant's turn (besides the tokenizer's EOS).
+  const std::vector<int32_t>& end_of_turn_ids() const { return end_ids_; }
+
+ private:
+  ChatTemplate builtin_ = ChatTemplate::kChatMl;
+  ChatTemplateProgram program_;  // set for a Jinja template
+  std::string origin_;
+  std::optional<std::string> bos_token_, eos_token_;
+  std::vector<int32_t> end_ids_;
+};
 
 }  // namespace detinfer::server
 

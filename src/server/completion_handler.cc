@@ -88,8 +88,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
   if (chat) {
     PromptInput p;
     p.is_text = true;
-    if (auto e = ChatPrompt(st, req.messages, /*add_generation_prompt=*/true, std::nullopt,
-                            &p.text, &chat_ids)) {
+    if (auto e = ChatPrompt(st, req.chat, std::nullopt, &p.text, &chat_ids)) {
       return e;
     }
     prompts = {p};
@@ -134,7 +133,13 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
       }
     }
     if (!req.ignore_eos && tok != nullptr && tok->eos_id() >= 0) r.stop_ids.push_back(tok->eos_id());
-    if (chat) r.stop_ids.insert(r.stop_ids.end(), st.chat_stop_ids.begin(), st.chat_stop_ids.end());
+    if (chat) {
+      const std::vector<int32_t>& end = st.chat.end_of_turn_ids();
+      for (const int32_t id : end) {
+        // Only ids the model can produce (a generation_config.json may list more).
+        if (id < c.vocab_size) r.stop_ids.push_back(id);
+      }
+    }
     r.top_logprobs = req.top_logprobs;
     r.prompt_logprobs = req.echo && req.logprobs;
     if (req.echo) {

@@ -146,7 +146,7 @@ void Routes(State& st) {
                         {"created", 0},
                         {"owned_by", "detinfer"},
                         {"max_model_len", st.served.model->config().max_seq_len},
-                        {"chat_template", std::string(ChatTemplateName(st.chat_template))},
+                        {"chat_template", std::string(st.chat.name())},
                         {"schedule_id", st.served.schedule_id}};
     res.set_content(Dump({{"object", "list"}, {"data", Json::array({model})}}),
                     "application/json");
@@ -220,9 +220,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
   State& st = *s->state_;
   st.served = served;
   st.options = options;
-  st.chat_template = options.chat_template ? *options.chat_template
-                                           : DetectChatTemplate(served.tokenizer);
-  st.chat_stop_ids = EndOfTurnIds(st.chat_template, served.tokenizer);
+  st.chat = options.chat_format ? *options.chat_format
+                                : ChatFormat::Builtin(DetectChatTemplate(served.tokenizer),
+                                                      served.tokenizer);
   DETINFER_ASSIGN_OR_RETURN(st.engine,
                             Engine::Create(*served.model, ctx, engine_options, served.tokenizer));
   st.loop = std::make_unique<EngineLoop>(*st.engine, options.loop, &st.metrics);

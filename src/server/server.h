@@ -31,7 +31,9 @@ struct ServerOptions {
   std::string model_name = "detinfer";  // what /v1/models lists and requests may name
   EngineLoopOptions loop;
   size_t max_body_bytes = size_t{1} << 20;
-  std::optional<ChatTemplate> chat_template;  // unset: detected from the tokenizer
+  // How chat messages become a prompt (ChatFormat::Choose). Unset: the built-in template the
+  // tokenizer's special tokens point to.
+  std::optional<ChatFormat> chat_format;
   int http_threads = 0;  // 0: enough for every running and queued request, plus a few
   std::chrono::milliseconds shutdown_grace{10000};
   ParseLimits limits;

@@ -26,8 +26,7 @@ class ListeningServer : public httplib::Server {
 struct HttpServer::State {
   ServedModel served;
   ServerOptions options;
-  ChatTemplate chat_template = ChatTemplate::kChatMl;
-  std::vector<int32_t> chat_stop_ids;  // end-of-turn tokens of the template
+  ChatFormat chat;  // the template and its end-of-turn ids
   Metrics metrics;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<EngineLoop> loop;
@@ -54,10 +53,10 @@ std::optional<ApiError> CheckModelName(const State& st, const std::string& model
 std::optional<ApiError> EncodePrompt(const State& st, const std::string& text,
                                      const std::string& param, bool add_special_tokens,
                                      std::vector<int32_t>* ids);
-// Chat messages rendered with the served template (`text`) and encoded (`ids`). Without an
-// explicit add_special_tokens the tokenizer's BOS is added unless the template wrote it.
-std::optional<ApiError> ChatPrompt(const State& st, const std::vector<ChatMessage>& messages,
-                                   bool add_generation_prompt,
+// A conversation rendered with the served template (`text`) and encoded (`ids`). Without an
+// explicit add_special_tokens: none after a model's own template (it writes its own), the
+// tokenizer's BOS after a built-in one unless the text starts with it.
+std::optional<ApiError> ChatPrompt(const State& st, const ChatInput& chat,
                                    std::optional<bool> add_special_tokens, std::string* text,
                                    std::vector<int32_t>* ids);
 

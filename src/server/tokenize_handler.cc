@@ -38,17 +38,20 @@ std::optional<ApiError> EncodePrompt(const State& st, const std::string& text,
   return std::nullopt;
 }
 
-std::optional<ApiError> ChatPrompt(const State& st, const std::vector<ChatMessage>& messages,
-                                   bool add_generation_prompt,
+std::optional<ApiError> ChatPrompt(const State& st, const ChatInput& chat,
                                    std::optional<bool> add_special_tokens, std::string* text,
                                    std::vector<int32_t>* ids) {
-  *text = RenderChat(st.chat_template, messages, add_generation_prompt);
+  auto rendered = st.chat.Render(chat);
+  if (!rendered.ok()) {
+    return Invalid("messages", "the chat template (" + std::string(st.chat.name()) +
+                                   ") refused the conversation: " + rendered.status().message());
+  }
+  *text = std::move(rendered).value();
   const Tokenizer* tok = st.served.tokenizer;
   if (!add_special_tokens) {
-    // A template that writes the BOS token itself (Llama-3) must not get a second one; one that
-    // does not (ChatML) gets the tokenizer's own, as a plain prompt would.
-    bool add = true;
-    if (tok != nullptr && tok->bos_id() >= 0) {
+    bool add = !st.chat.writes_special_tokens();
+    // A built-in template that writes the BOS token itself (Llama-3) must not get a second one.
+    if (add && tok != nullptr && tok->bos_id() >= 0) {
       auto bos = tok->TokenText(tok->bos_id());
       add = !(bos.ok() && !bos->empty() && text->rfind(*bos, 0) == 0);
     }
@@ -65,8 +68,7 @@ void HandleTokenize(State& st, const httplib::Request& http, httplib::Response& 
   std::vector<int32_t> ids;
   if (req.is_chat) {
     std::string text;
-    if (auto e = ChatPrompt(st, req.messages, req.add_generation_prompt, req.add_special_tokens,
-                            &text, &ids)) {
+    if (auto e = ChatPrompt(st, req.chat, req.add_special_tokens, &text, &ids)) {
       return SendError(res, *e);
     }
   } else if (auto e = EncodePrompt(st, req.prompt, "prompt", req.add_special_tokens.value_or(true),

@@ -86,11 +86,36 @@ TEST(ApiRequestTest, ChatMessages) {
                                                     {"type": "text", "text": "b"}]}],
           "logprobs": true, "top_logprobs": 2})",
       ApiKind::kChat);
-  ASSERT_EQ(r.messages.size(), 2u);
-  EXPECT_EQ(r.messages[1].role, "user");
-  EXPECT_EQ(r.messages[1].content, "ab");
+  ASSERT_EQ(r.chat.messages.size(), 2u);
+  EXPECT_EQ(r.chat.messages[1].role, "user");
+  EXPECT_EQ(r.chat.messages[1].content, "ab");
+  // The messages as a model's template sees them: as sent, parts joined.
+  EXPECT_EQ(r.chat.raw.dump(), R"([{"role":"system","content":"be brief"},{"role":"user","content":"ab"}])");
+  EXPECT_FALSE(r.chat.tools.has_value());
+  EXPECT_TRUE(r.chat.add_generation_prompt);
   EXPECT_TRUE(r.logprobs);
   EXPECT_EQ(r.top_logprobs, 2);
+  // Fields a template reads keep the order they were sent in (its tojson prints them so), and
+  // extra message fields pass through.
+  const CompletionRequest t = Ok(
+      R"({"messages": [{"role": "assistant", "content": null,
+                        "tool_calls": [{"function": {"name": "f", "arguments": {"z": 1, "a": 2}}}]}],
+          "tools": [{"type": "function", "function": {"name": "f", "parameters": {"z": {}, "a": {}}}}],
+          "chat_template_kwargs": {"enable_thinking": false}, "add_generation_prompt": false})",
+      ApiKind::kChat);
+  EXPECT_TRUE(t.ignored_fields.empty());
+  EXPECT_EQ(t.chat.raw[0]["tool_calls"][0]["function"]["arguments"].dump(), R"({"z":1,"a":2})");
+  ASSERT_TRUE(t.chat.tools.has_value());
+  EXPECT_EQ((*t.chat.tools)[0]["function"]["parameters"].dump(), R"({"z":{},"a":{}})");
+  EXPECT_EQ(t.chat.kwargs.dump(), R"({"enable_thinking":false})");
+  EXPECT_FALSE(t.chat.add_generation_prompt);
+  EXPECT_EQ(Err(R"({"messages": [{"role": "user", "content": "x"}], "tools": {}})", ApiKind::kChat)
+                .param,
+            "tools");
+  EXPECT_EQ(Err(R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": []})",
+                ApiKind::kChat)
+                .param,
+            "chat_template_kwargs");
   // "prompt" means nothing to chat: it is an unknown field there.
   EXPECT_EQ(Ok(R"({"messages": [{"role": "user", "content": "x"}], "prompt": "y"})",
                ApiKind::kChat)

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "cli_common.h"
+#include "model/chat_config.h"
 #include "engine/schedule_id.h"
 #include "model/model_bundle.h"
 #include "server/server.h"
@@ -55,11 +56,11 @@ int RunServe(const ServeOptions& o) {
   so.loop.max_queued = o.max_queue;
   so.max_body_bytes = o.max_body_bytes;
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace * 1000));
-  if (!o.chat_template.empty()) {
-    auto t = server::ParseChatTemplateName(o.chat_template);
-    if (!t.ok()) return Fail(t.status());
-    so.chat_template = *t;
-  }
+  auto chat_config = ReadModelChatConfig(o.model, b->model->weights().format, b->tokenizer_path);
+  if (!chat_config.ok()) return Fail(chat_config.status());
+  auto chat = server::ChatFormat::Choose(o.chat_template, *chat_config, b->tokenizer.get());
+  if (!chat.ok()) return Fail(chat.status());
+  so.chat_format = *chat;
   server::ServedModel served;
   served.model = b->model.get();
   served.tokenizer = b->tokenizer.get();
@@ -72,10 +73,7 @@ int RunServe(const ServeOptions& o) {
   std::fprintf(stderr,
                "detinfer: serving '%s' on http://%s:%d (schedule %s, chat template %s%s)\n",
                so.model_name.c_str(), so.host.c_str(), (*srv)->port(), served.schedule_id.c_str(),
-               std::string(server::ChatTemplateName(so.chat_template
-                                                        ? *so.chat_template
-                                                        : server::DetectChatTemplate(served.tokenizer)))
-                   .c_str(),
+               (std::string(chat->name()) + " (" + chat->origin() + ")").c_str(),
                b->tokenizer ? "" : ", no tokenizer: token ids only");
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -98,7 +96,9 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
   cmd->add_option("--served-model-name", o->name, "Model name in the API (default file name)");
   cmd->add_option("--chat-template", o->chat_template,
-                  "chatml or llama3 (default from the tokenizer's special tokens, else chatml)");
+                  "A Jinja file, or chatml or llama3 (built in). Default: the model's own "
+                  "template (tokenizer_config.json, chat_template.jinja or GGUF), else the built-in "
+                  "one its special tokens point to");
   cmd->add_option("--max-concurrency", o->max_concurrency,
                   "Requests generating at once (default 32)");
   cmd->add_option("--max-queue", o->max_queue,
