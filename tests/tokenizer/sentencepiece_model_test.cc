@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "model/model_bundle.h"
 #include "model/tiny_model.h"
@@ -287,6 +288,28 @@ TEST(SentencePieceModel, RecognisedByItsFirstBytes) {
   EXPECT_FALSE(LooksLikeSentencePieceModel("{\"model\": {}}"));
   EXPECT_FALSE(LooksLikeSentencePieceModel(std::string("\x1b\0\0\0\0\0\0\0", 8)));  // llama2.c
   EXPECT_FALSE(LooksLikeSentencePieceModel(std::string("\x0a\x03\x0a\x05<unk>", 9)));
+}
+
+// One tokenizer serves many threads (the interface's promise; SentencePiece's Encode is const
+// and keeps no state between calls).
+TEST(SentencePieceModel, SharedBetweenThreads) {
+  const json expected = json::parse(ReadAll(kSpm + "bpe.expected.json"));
+  auto t = Load("bpe.model");
+  ASSERT_NE(t, nullptr);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (size_t k = 0; k < mismatches.size(); ++k) {
+    threads.emplace_back([&, k] {
+      for (int round = 0; round < 20; ++round) {
+        for (const json& c : expected["cases"]) {
+          auto ids = t->Encode(c["text"].get<std::string>(), false);
+          if (!ids.ok() || *ids != Ids(c["ids"])) ++mismatches[k];
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
 }
 
 // A Hugging Face model directory with a tokenizer.model and no tokenizer.json: the tiny model
