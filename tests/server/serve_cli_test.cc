@@ -110,7 +110,7 @@ TEST(ServeCliTest, SecondServerOnTheSamePortFailsToListen) {
 TEST(ServeCliTest, BadFlagsAreClearErrors) {
   const std::string model = TestModel();
   EXPECT_NE(RunCli("serve " + model + " --chat-template vicuna").find(
-                "--chat-template: unknown template 'vicuna'"),
+                "--chat-template: 'vicuna' is neither chatml, llama3 nor a readable Jinja file"),
             std::string::npos);
   EXPECT_NE(RunCli("serve " + model + " --max-concurrency 0").find("--max-concurrency must be >= 1"),
             std::string::npos);
