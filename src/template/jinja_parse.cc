@@ -465,14 +465,14 @@ class Parser {
     std::string found;
     if (name == "if") {
       st->kind = StmtKind::kIf;
-      ExprPtr cond = ParseExpression(true);
+      ExprPtr cond = ParseTuple(false);  // jinja2: no inline if-expression at the top of a condition
       ExpectBlockEnd();
       while (true) {
         Body body = ParseBody({"elif", "else", "endif"}, &found);
         st->branches.emplace_back(std::move(cond), std::move(body));
         if (found == "elif") {
           Next();
-          cond = ParseExpression(true);
+          cond = ParseTuple(false);
           ExpectBlockEnd();
           continue;
         }
@@ -1009,8 +1009,8 @@ class Parser {
           AppendCallArgs(e.get());
         } else if ((c.type == Tok::kName || c.type == Tok::kString || c.type == Tok::kInt || c.type == Tok::kFloat ||
                     IsOp("[") || IsOp("{")) &&
-                   !(IsName("else") || IsName("or") || IsName("and") || IsName("is") || IsName("if") || IsName("in") ||
-                     IsName("not"))) {
+                   !(IsName("else") || IsName("or") || IsName("and"))) {
+          if (IsName("is")) SyntaxError(Cur().offset, "you cannot chain multiple tests with 'is'");
           ExprPtr arg = ParsePrimary();
           e->args.push_back(ParsePostfix(std::move(arg)));
         }

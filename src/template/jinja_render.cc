@@ -672,7 +672,10 @@ class Renderer {
         for (const Value& x : *container.list)
           if (Equal(x, item)) return true;
         return false;
-      case T::kDict: return container.dict->Find(item) != nullptr;
+      case T::kDict:
+        if ((item.type == T::kList && !item.is_tuple) || item.type == T::kDict || item.type == T::kNamespace)
+          RuntimeError(offset, "unhashable type: '" + TypeName(item).substr(0, TypeName(item).size() - 7) + "'");
+        return container.dict->Find(item) != nullptr;
       default: RuntimeError(offset, "argument of type '" + TypeName(container) + "' is not iterable");
     }
   }
@@ -864,7 +867,6 @@ class Renderer {
           }
           return Value::Undefined(Quote(TypeName(obj)) + " has no element " + std::to_string(idx));
         }
-        if (key.type == T::kList || key.type == T::kDict) RuntimeError(offset, "invalid index type: " + TypeName(key));
         break;
       default: break;
     }
@@ -904,7 +906,7 @@ class Renderer {
       for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out += u[static_cast<size_t>(k)];
       return Value::Str(Encode(out));
     }
-    RuntimeError(offset, Quote(TypeName(obj)) + " is not subscriptable");
+    RuntimeError(offset, Quote(TypeName(obj)) + " is not subscriptable");  // jinja2 compiles slices as plain Python subscripts
   }
 
   // Follows jinja2's attribute paths ("a.b.0") for filters like map(attribute=...).
@@ -1276,19 +1278,16 @@ class Renderer {
     if (name == "true") return v.type == T::kBool && v.b;
     if (name == "false") return v.type == T::kBool && !v.b;
     if (name == "callable") return v.type == T::kCallable;
-    if (name == "odd" || name == "even") {
-      if (v.IsUndefined()) UndefinedError(offset, v);
-      if (v.type != T::kInt && v.type != T::kBool) RuntimeError(offset, "test " + Quote(name) + " needs an integer");
-      int64_t x = v.type == T::kInt ? v.i : (v.b ? 1 : 0);
-      return name == "odd" ? (x % 2 != 0) : (x % 2 == 0);
+    if (name == "odd" || name == "even") {  // value % 2 == 1 / == 0, as jinja2
+      Value r = Binary(BinOp::kMod, v, Value::Int(2), offset);
+      return Equal(r, Value::Int(name == "odd" ? 1 : 0));
     }
     if (name == "divisibleby") {
       Value r = Binary(BinOp::kMod, v, arg0(), offset);
       return !Truthy(r);
     }
-    if (name == "lower" || name == "upper") {
-      std::string s = ToStr(v);
-      return name == "lower" ? MapChars(s, Lower) == s : MapChars(s, Upper) == s;
+    if (name == "lower" || name == "upper") {  // str(value).islower() / isupper()
+      return Truthy(CallMethod(Value::Str(ToStr(v)), name == "lower" ? "islower" : "isupper", {}, {}, offset));
     }
     if (name == "sameas") {
       const Value& o = arg0();
@@ -1456,6 +1455,7 @@ class Renderer {
       std::string indention = w && w->type == T::kString ? w->s : std::string(static_cast<size_t>(std::max<int64_t>(0, IntArg(w, 4, offset, "indent"))), ' ');
       bool first = A(1, "first") && Truthy(*A(1, "first"));
       bool blank = A(2, "blank") && Truthy(*A(2, "blank"));
+      if (v.type != T::kString && !v.IsUndefined()) RuntimeError(offset, "indent: expected a string, got " + TypeName(v));
       std::string s = str_of(v);
       s += "\n";
       std::vector<std::string> lines = SplitLines(s);

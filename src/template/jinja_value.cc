@@ -369,6 +369,7 @@ static void ReprInto(std::string& out, const Value& v, int depth) {
       out += "}>";
       return;
     }
+    case Value::Type::kUndefined: out += "Undefined"; return;  // jinja2's Undefined.__repr__
     default: out += ToStr(v); return;
   }
 }
