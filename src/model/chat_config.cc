@@ -136,4 +136,17 @@ Result<ModelChatConfig> ReadModelChatConfig(const std::string& model_path, Model
   return c;
 }
 
+Result<ModelChatConfig> ReadModelChatConfig(const std::string& model_path,
+                                            const std::string& tokenizer_path) {
+  const fs::path p(model_path);
+  ModelFormat format = ModelFormat::kLlama2c;  // no chat files
+  if (fs::is_directory(p) || fs::exists(p.parent_path() / "config.json")) {
+    format = ModelFormat::kHuggingFace;
+  } else {
+    DETINFER_ASSIGN_OR_RETURN(const FileKind kind, SniffFile(model_path));
+    if (kind == FileKind::kGguf) format = ModelFormat::kGguf;
+  }
+  return ReadModelChatConfig(model_path, format, tokenizer_path);
+}
+
 }  // namespace detinfer

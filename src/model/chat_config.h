@@ -33,7 +33,12 @@ struct ModelChatConfig {
 // metadata). Files that are absent give empty fields; a file that is present but malformed is
 // an error naming it (a chat template silently dropped would change every chat prompt).
 Result<ModelChatConfig> ReadModelChatConfig(const std::string& model_path, ModelFormat format,
-                                            const std::string& tokenizer_path = "");
+                                            const std::string& tokenizer_path);
+
+// The same, with the model's format told from its path (a directory or a file beside a
+// config.json: Hugging Face; a GGUF file), for callers that only map the tokenizer.
+Result<ModelChatConfig> ReadModelChatConfig(const std::string& model_path,
+                                            const std::string& tokenizer_path);
 
 }  // namespace detinfer
 

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cli_run.h"
+#include "model/model_test_util.h"
 
 namespace detinfer {
 namespace {
@@ -120,6 +122,41 @@ TEST(CliTokenizeTest, GeneratedSpecialTokensAreIdsNotText) {
             "Yesterday\n");
 }
 
+// --chat renders a conversation with the model's own template (tokenizer_config.json) and
+// encodes it as the server does: the template writes <s> itself, so no second one is added.
+TEST(CliTokenizeTest, ChatUsesTheModelsTemplate) {
+  testing::TempDir dir;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"}) {
+    std::filesystem::copy_file(ShippedModel() + "/" + f, dir.file(f));
+  }
+  const Json config = {{"bos_token", "<s>"},
+                       {"chat_template",
+                        "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}"
+                        "{% if add_generation_prompt %} the{% endif %}"}};
+  testing::WriteText(dir.file("tokenizer_config.json"), config.dump());
+  testing::WriteText(dir.file("chat.json"), R"([{"role": "user", "content": "Yesterday I played"}])");
+  testing::WriteText(dir.file("nogen.json"),
+                     R"({"messages": [{"role": "user", "content": "Yesterday I played"}],
+                         "add_generation_prompt": false})");
+  const std::string ids = std::to_string(VocabId("<s>")) + "," + std::to_string(VocabId("Yesterday")) +
+                          "," + std::to_string(VocabId("I")) + "," + std::to_string(VocabId("played"));
+  const CliRun r = Cli("tokenize " + dir.path() + " --chat " + dir.file("chat.json"), true);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(r.out, ids + "," + std::to_string(VocabId("the")) + "\n");
+  const CliRun j = Cli("tokenize " + dir.path() + " --chat " + dir.file("nogen.json") + " --json", true);
+  ASSERT_EQ(j.rc, 0) << j.out;
+  EXPECT_EQ(Json::parse(j.out)["rendered"], "<s>Yesterday I played");
+  // --chat-template overrides the model's: the built-in ChatML writes no BOS, so the tokenizer's
+  // is added (and its markers are words this vocabulary lacks: a warning, not an error).
+  const CliRun chatml =
+      Cli("tokenize " + dir.path() + " --chat " + dir.file("chat.json") + " --chat-template chatml");
+  EXPECT_EQ(chatml.rc, 0) << chatml.out;
+  EXPECT_NE(chatml.out.find("not in the model's vocabulary"), std::string::npos) << chatml.out;
+  const CliRun bad = Cli("tokenize " + dir.path() + " --chat " + dir.file("config.json"));
+  EXPECT_EQ(bad.rc, 2) << bad.out;
+  EXPECT_NE(bad.out.find("config.json"), std::string::npos) << bad.out;
+}
+
 TEST(CliTokenizeTest, ErrorsNameTheFlag) {
   struct Case {
     std::string args;
@@ -127,7 +164,7 @@ TEST(CliTokenizeTest, ErrorsNameTheFlag) {
     std::string says;
   };
   const Case cases[] = {
-      {"tokenize " + ShippedModel(), 2, "--prompt or as --file"},
+      {"tokenize " + ShippedModel(), 2, "--prompt, --file or --chat"},
       {"tokenize " + ShippedModel() + " --prompt a --file /dev/null", 2, "exactly one"},
       {"tokenize " + ShippedModel() + " --file /nonexistent/x.txt", 2, "/nonexistent/x.txt"},
       {"tokenize /nonexistent/model --prompt a", 1, "/nonexistent/model"},

@@ -10,7 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "model/chat_config.h"
 #include "model/model_bundle.h"
+#include "server/api_request.h"
+#include "server/chat_template.h"
 #include "subcommands.h"
 
 namespace detinfer::cli {
@@ -18,7 +21,7 @@ namespace detinfer::cli {
 namespace {
 
 struct TokenizeOptions {
-  std::string model, tokenizer, prompt, file;
+  std::string model, tokenizer, prompt, file, chat, chat_template;
   bool have_prompt = false;  // --prompt given (an empty text is a valid one)
   bool no_special = false, json = false, pieces = false;
 };
@@ -28,9 +31,9 @@ struct DetokenizeOptions {
   bool json = false, skip_special = false;
 };
 
-Result<std::string> ReadTextFile(const std::string& path) {
+Result<std::string> ReadTextFile(const std::string& path, const std::string& flag) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument("--file: cannot read " + path);
+  if (!in) return Status::InvalidArgument(flag + ": cannot read " + path);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
@@ -43,6 +46,38 @@ struct Offsets {
   std::vector<std::pair<int64_t, int64_t>> span;  // per id of `ids`; {-1, -1} when none
   std::vector<bool> added;  // per id: a special token the rules added, not from the text
 };
+
+// --chat FILE: the body /tokenize takes with "messages" ({"messages": [...], "tools": [...],
+// "chat_template_kwargs": {...}, "add_generation_prompt": false}), or just the list of messages;
+// rendered with the model's chat template (or --chat-template) and encoded as the server would.
+Result<std::vector<int32_t>> ChatIds(const TokenizeOptions& o, const ModelTokenizer& t,
+                                     std::string* rendered) {
+  DETINFER_ASSIGN_OR_RETURN(std::string body, ReadTextFile(o.chat, "--chat"));
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && body[first] == '[') body = "{\"messages\": " + body + "}";
+  server::TokenizeRequest req;
+  if (auto e = server::ParseTokenizeRequest(body, server::ParseLimits{}, &req)) {
+    return Status::InvalidArgument("--chat " + o.chat + ": " + e->message);
+  }
+  if (!req.is_chat) return Status::InvalidArgument("--chat " + o.chat + ": no \"messages\"");
+  DETINFER_ASSIGN_OR_RETURN(ModelChatConfig config, ReadModelChatConfig(o.model, t.path));
+  DETINFER_ASSIGN_OR_RETURN(server::ChatFormat format,
+                            server::ChatFormat::Choose(o.chat_template, config, t.tokenizer.get()));
+  auto text = format.Render(req.chat);
+  if (!text.ok()) {
+    return Status::InvalidArgument("--chat " + o.chat + ": the chat template (" +
+                                   std::string(format.name()) + ", " + format.origin() +
+                                   ") refused it: " + text.status().message());
+  }
+  *rendered = *text;
+  // As the server encodes a chat: a model's template writes its own special tokens.
+  bool add = req.add_special_tokens.value_or(!format.writes_special_tokens());
+  if (!req.add_special_tokens && add && t.tokenizer->bos_id() >= 0) {
+    auto bos = t.tokenizer->TokenText(t.tokenizer->bos_id());
+    add = !(bos.ok() && !bos->empty() && text->rfind(*bos, 0) == 0);
+  }
+  return EncodeText(t.tokenizer.get(), t.source, "--chat", *text, add);
+}
 
 Offsets TokenOffsets(const Tokenizer& tok, const std::string& text,
                      const std::vector<int32_t>& ids) {
@@ -72,19 +107,28 @@ Offsets TokenOffsets(const Tokenizer& tok, const std::string& text,
 }
 
 int RunTokenize(const TokenizeOptions& o) {
-  if (o.have_prompt == !o.file.empty()) {
-    return Fail(Status::InvalidArgument("give the text as --prompt or as --file (exactly one)"));
+  if (int(o.have_prompt) + int(!o.file.empty()) + int(!o.chat.empty()) != 1) {
+    return Fail(Status::InvalidArgument(
+        "give the text as --prompt, --file or --chat (exactly one)"));
   }
   auto t = LoadModelTokenizer(o.model, o.tokenizer);
   if (!t.ok()) return Fail(t.status());
   std::string text = o.prompt;
-  if (!o.file.empty()) {
-    auto r = ReadTextFile(o.file);
-    if (!r.ok()) return Fail(r.status());
-    text = std::move(r).value();
+  Result<std::vector<int32_t>> ids = std::vector<int32_t>{};
+  if (!o.chat.empty()) {
+    if (!t->tokenizer) {
+      return Fail(Status::InvalidArgument("--chat needs a tokenizer (" + t->source + ")"));
+    }
+    ids = ChatIds(o, *t, &text);
+  } else {
+    if (!o.file.empty()) {
+      auto r = ReadTextFile(o.file, "--file");
+      if (!r.ok()) return Fail(r.status());
+      text = std::move(r).value();
+    }
+    ids = EncodeText(t->tokenizer.get(), t->source, o.file.empty() ? "--prompt" : "--file", text,
+                     !o.no_special);
   }
-  const std::string flag = o.file.empty() ? "--prompt" : "--file";
-  auto ids = EncodeText(t->tokenizer.get(), t->source, flag, text, !o.no_special);
   if (!ids.ok()) return Fail(ids.status());
   const Tokenizer& tok = *t->tokenizer;
   if (!o.json && !o.pieces) {
@@ -127,12 +171,13 @@ int RunTokenize(const TokenizeOptions& o) {
     }
     tokens.push_back(std::move(e));
   }
-  const nlohmann::json j = {{"ids", *ids},
+  nlohmann::json j = {{"ids", *ids},
                             {"count", ids->size()},
                             {"add_special_tokens", !o.no_special},
                             {"byte_offsets", off.exact},
                             {"tokens", tokens},
                             {"tokenizer", {{"path", t->path}, {"found", t->source}}}};
+  if (!o.chat.empty()) j["rendered"] = text;  // the prompt text the chat template made
   std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return kExitOk;
 }
@@ -149,7 +194,7 @@ int RunDetokenize(const DetokenizeOptions& o) {
   auto text = t->tokenizer->Decode(*ids, {.skip_special_tokens = o.skip_special});
   if (!text.ok()) return Fail(Status::InvalidArgument("--ids: " + text.status().message()));
   if (o.json) {
-    const nlohmann::json j = {{"ids", *ids}, {"text", *text}};
+    nlohmann::json j = {{"ids", *ids}, {"text", *text}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s\n", text->c_str());
@@ -166,6 +211,12 @@ void RegisterTokenize(CLI::App& app) {
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
   CLI::Option* prompt = cmd->add_option("--prompt", o->prompt, "Text to encode");
   cmd->add_option("--file", o->file, "Read the text from a file (bytes as they are)");
+  cmd->add_option("--chat", o->chat,
+                  "A conversation (JSON: a list of messages, or /tokenize's body with "
+                  "\"messages\", \"tools\", \"chat_template_kwargs\"), rendered with the chat "
+                  "template as the server does");
+  cmd->add_option("--chat-template", o->chat_template,
+                  "For --chat: a Jinja file, or chatml or llama3 (default: the model's own)");
   cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);
   cmd->add_flag("--no-special-tokens", o->no_special,
                 "Do not add the tokenizer's own special tokens (BOS, ...)");
