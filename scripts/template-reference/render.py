@@ -95,6 +95,7 @@ TEMPLATES = {
     "gemma3.jinja": ("<bos>", "<end_of_turn>"),
     "mistral-nemo.jinja": ("<s>", "</s>"),
     "phi3.5.jinja": ("<s>", "<|endoftext|>"),
+    "hermes3-tool-use.jinja": ("<|begin_of_text|>", "<|im_end|>"),
 }
 
 WEATHER_TOOL = {
@@ -118,6 +119,29 @@ TIME_TOOL = {
         "name": "get_time",
         "description": "Current time <in> a \"zone\" & more.",
         "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": []},
+    },
+}
+
+COMPLEX_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search",
+        "description": "Search with a complex schema.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags to match"},
+                "matrix": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}, "description": "A matrix"},
+                "choice": {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "Either"},
+                "mode": {"type": "string", "enum": ["fast", "slow"], "default": "fast", "description": "Mode"},
+                "limit": {"type": "integer", "default": 10, "nullable": True, "description": "Max results"},
+                "ratio": {"type": "number", "default": 0.5, "description": "A ratio"},
+                "union": {"type": ["string", "integer"], "description": "A string or an integer"},
+                "meta": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra"},
+            },
+            "required": ["tags"],
+        },
+        "return": {"type": "string", "description": "The results"},
     },
 }
 
@@ -172,6 +196,7 @@ CASES = [
     ("think_tags_in_content", [U1, {"role": "assistant", "content": "<think>\nLet me think.\n</think>\n\nFine, thanks."}], False, None, {}),
     ("think_tags_last_turn", [U1, {"role": "assistant", "content": "<think>\nhm\n</think>\n\nFine."}, U2,
                               {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4"}], False, None, {}),
+    ("tools_complex_schema", [SYSTEM, {"role": "user", "content": "Find it."}], True, [COMPLEX_TOOL, WEATHER_TOOL], {}),
     ("builtin_date_kwargs", [U1], True, None, {"date_string": "01 Feb 2026"}),
     ("empty_conversation", [], True, None, {}),
     ("empty_conversation_no_gen", [], False, None, {}),

@@ -99,6 +99,7 @@ TEST(ChatTemplateRealTest, Qwen3) { CheckRealTemplate("qwen3.jinja"); }
 TEST(ChatTemplateRealTest, Gemma3) { CheckRealTemplate("gemma3.jinja"); }
 TEST(ChatTemplateRealTest, MistralNemo) { CheckRealTemplate("mistral-nemo.jinja"); }
 TEST(ChatTemplateRealTest, Phi35) { CheckRealTemplate("phi3.5.jinja"); }
+TEST(ChatTemplateRealTest, Hermes3ToolUse) { CheckRealTemplate("hermes3-tool-use.jinja"); }  // recursive macros
 
 // One small template per construct (statements, expressions, filters, tests, whitespace rules),
 // each compared with jinja2's output; the error cases fail in jinja2 and must fail here.
