@@ -319,8 +319,11 @@ Result<std::unique_ptr<Tokenizer>> LegacyFromJson(const json& root, const std::s
   }
   for (const AddedToken& a : parts.added_tokens) {
     if (a.single_word || (a.normalized && !parts.normalizer.empty())) {
-      return Status::Unsupported(source + ": added token '" + a.content +
-                                 "' (single_word / normalized) needs the general pipeline");
+      // The general pipeline handles these; WordLevel files have no other path.
+      return Status::Unsupported(source + ": added token '" + a.content + "' sets " +
+                                 (a.single_word ? "single_word" : "normalized") +
+                                 (word_level ? ", which is not supported with a WordLevel model"
+                                             : ", which needs the general pipeline"));
     }
   }
   bool byte_level = false;

@@ -175,6 +175,12 @@ TEST(WordLevelTokenizer, ErrorsNameTheField) {
   EXPECT_NE(LoadError(dup).message().find("gives id 3 to both"), std::string::npos)
       << LoadError(dup).ToString();
 
+  json single = WordLevelJson();
+  single["added_tokens"][0]["single_word"] = true;
+  EXPECT_NE(LoadError(single).message().find("single_word, which is not supported with a WordLevel"),
+            std::string::npos)
+      << LoadError(single).ToString();
+
   json other = WordLevelJson();
   other["model"]["type"] = "WordPiece";
   EXPECT_NE(LoadError(other).message().find("model.type 'WordPiece' is not supported"),
