@@ -1,5 +1,6 @@
 #include "template/chat_template_engine.h"
 
+#include <exception>
 #include <fstream>
 #include <sstream>
 
@@ -59,6 +60,8 @@ Result<ChatTemplateProgram> ParseChatTemplate(std::string_view source) {
     return ChatTemplateProgram(std::move(prog));
   } catch (const jinja::JinjaError& e) {
     return ToStatus(e, nullptr, Normalise(source));
+  } catch (const std::exception& e) {  // e.g. bad_alloc: nothing is thrown past the API
+    return Status::Internal(std::string("chat template: ") + e.what());
   }
 }
 
@@ -75,12 +78,16 @@ Result<std::string> Render(const ChatTemplateProgram& program, const nlohmann::o
     return jinja::RenderProgram(*program.get(), context, lim);
   } catch (const jinja::JinjaError& e) {
     return ToStatus(e, program.get(), {});
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("chat template: ") + e.what());
   }
 }
 
 Result<std::string> Render(const ChatTemplateProgram& program, const nlohmann::json& context,
                            const ChatTemplateLimits& limits) {
-  return Render(program, nlohmann::ordered_json::parse(context.dump()), limits);
+  // Strings that are not UTF-8 become U+FFFD here (dump would otherwise throw).
+  return Render(program, nlohmann::ordered_json::parse(context.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                limits);
 }
 
 Result<std::string> RenderChatTemplate(const ChatTemplateProgram& program, const ChatInputs& inputs,

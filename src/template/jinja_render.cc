@@ -917,7 +917,7 @@ class Renderer {
       size_t dot = path.find('.', pos);
       std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
       bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
-      cur = digits ? GetItem(cur, Value::Int(std::stoll(part)), offset) : GetItem(cur, Value::Str(part), offset);
+      cur = digits && part.size() < 19 ? GetItem(cur, Value::Int(std::stoll(part)), offset) : GetItem(cur, Value::Str(part), offset);
       if (dot == std::string::npos) return cur;
       pos = dot + 1;
     }
@@ -1243,7 +1243,7 @@ class Renderer {
         if (auto_idx >= args.size()) RuntimeError(offset, "format: replacement index out of range");
         v = &args[auto_idx++];
       } else if (std::all_of(field.begin(), field.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; })) {
-        size_t idx = std::stoul(field);
+        size_t idx = field.size() < 10 ? std::stoul(field) : SIZE_MAX;
         if (idx >= args.size()) RuntimeError(offset, "format: replacement index out of range");
         v = &args[idx];
       } else {

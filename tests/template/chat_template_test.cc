@@ -211,6 +211,10 @@ TEST(ChatTemplateApiTest, RenderFromPlainJsonAndOrderedJson) {
   nlohmann::json plain = {{"d", {{"z", 1}, {"a", 2}}}};
   EXPECT_EQ(*Render(*prog, plain), "{\"a\": 2, \"z\": 1}");  // nlohmann::json sorts keys
   EXPECT_FALSE(Render(*prog, ordered_json::array()).ok());
+  nlohmann::json bad_utf8 = {{"d", std::string("a\xff")}};
+  EXPECT_EQ(*Render(*prog, bad_utf8), "\"a\xEF\xBF\xBD\"");  // not UTF-8: U+FFFD, no exception
+  EXPECT_FALSE(Render(*ParseChatTemplate("{{ [1] | map(attribute='99999999999999999999') | list }}{{ '{99999999999}'.format() }}"),
+                      ordered).ok());
   EXPECT_FALSE(Render(ChatTemplateProgram(), ordered).ok());
 }
 
