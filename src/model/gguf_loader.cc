@@ -38,6 +38,12 @@ class GgufLookup : public TensorLookup {
   explicit GgufLookup(const GgufFile& f) : f_(f) {}
   bool Has(const std::string& name) const override { return f_.tensors().count(name) != 0; }
   Result<TensorView> Get(const std::string& name) const override { return f_.View(name); }
+  std::vector<std::string> Names() const override {
+    std::vector<std::string> out;
+    for (const auto& [name, info] : f_.tensors()) out.push_back(name);
+    return out;
+  }
+  std::string Where() const override { return f_.path(); }
 
  private:
   const GgufFile& f_;

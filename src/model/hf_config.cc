@@ -104,6 +104,8 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   }
   if (auto hd = cfg.find("head_dim"); hd != cfg.end() && !hd->is_null()) {
     DETINFER_RETURN_IF_ERROR(GetInt(cfg, "head_dim", src, true, &c.head_dim));
+  } else if (c.arch == Arch::kQwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
   } else {
     if (c.dim % c.n_heads != 0) {
       return Status::InvalidArgument(src + ": hidden_size " + std::to_string(c.dim) +
@@ -112,8 +114,35 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     }
     c.head_dim = c.dim / c.n_heads;
   }
+  // RoPE: a top-level rope_theta / rope_scaling, or (newer transformers) one "rope_parameters"
+  // object holding rope_theta and rope_type. Both layouts are read; a scaling in either is
+  // refused, never dropped, and two thetas that disagree are an error.
   c.rope_theta = 10000.0;
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_theta", src, &c.rope_theta));
+  if (auto rp = cfg.find("rope_parameters"); rp != cfg.end() && !rp->is_null()) {
+    if (!rp->is_object()) {
+      return Status::InvalidArgument(src + ": rope_parameters must be an object, got " + rp->dump());
+    }
+    double theta = c.rope_theta;
+    DETINFER_RETURN_IF_ERROR(GetDouble(*rp, "rope_theta", src + " rope_parameters", &theta));
+    if (cfg.contains("rope_theta") && theta != c.rope_theta) {
+      return Status::InvalidArgument(src + ": rope_theta " + cfg["rope_theta"].dump() +
+                                     " and rope_parameters.rope_theta " + (*rp)["rope_theta"].dump() +
+                                     " disagree");
+    }
+    c.rope_theta = theta;
+    // The type first: "rope_type llama3 is not supported" says more than its "factor" would.
+    if (auto type = rp->find("rope_type");
+        type != rp->end() && !(type->is_string() && type->get<std::string>() == "default")) {
+      return Status::Unsupported(src + ": rope_parameters.rope_type = " + type->dump() +
+                                 " is not supported (only \"default\")");
+    }
+    for (const auto& [key, value] : rp->items()) {
+      if (key == "rope_theta" || key == "rope_type") continue;
+      return Status::Unsupported(src + ": rope_parameters." + key + " = " + value.dump() +
+                                 " is not supported (only rope_theta with rope_type \"default\")");
+    }
+  }
   double eps = 1e-6;  // the transformers default for all three architectures
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
   c.norm_eps = static_cast<float>(eps);
@@ -122,15 +151,16 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   c.rope_style = RopeStyle::kRotateHalf;
   c.qk_norm = c.arch == Arch::kQwen3;
 
-  // Qwen2's q/k/v projections always carry a bias in transformers; Llama and Qwen3 put one on
-  // all four projections when attention_bias is set, and o_proj biases are not implemented.
-  bool attention_bias = c.arch == Arch::kQwen2;
+  // Qwen2's q/k/v projections always carry a bias in transformers, whatever attention_bias says
+  // (Qwen2Attention hard-codes bias=True); Llama and Qwen3 put one on all four projections when
+  // attention_bias is set, and o_proj biases are not implemented.
+  bool attention_bias = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "attention_bias", src, &attention_bias));
   if (attention_bias && c.arch != Arch::kQwen2) {
     return Status::Unsupported(src + ": attention_bias = true (an o_proj bias) is not supported "
                                "for " + std::string(ArchName(c.arch)));
   }
-  c.qkv_bias = attention_bias;
+  c.qkv_bias = c.arch == Arch::kQwen2;
   bool flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "mlp_bias", src, &flag));
   if (flag) return Status::Unsupported(src + ": mlp_bias = true is not supported");

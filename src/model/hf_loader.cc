@@ -68,6 +68,12 @@ class ShardLookup : public TensorLookup {
     if (it == where.end()) return Status::NotFound(dir + ": missing tensor '" + name + "'");
     return shards[it->second].View(name);
   }
+  std::vector<std::string> Names() const override {
+    std::vector<std::string> out;
+    for (const auto& [name, shard] : where) out.push_back(name);
+    return out;
+  }
+  std::string Where() const override { return dir; }
 };
 
 // Shard names come from the index file, i.e. from the untrusted input: only plain file names

@@ -1,5 +1,8 @@
 #include "model/tensor_source.h"
 
+#include <set>
+#include <string_view>
+
 namespace detinfer {
 
 TensorView MakeView(const void* data, DType dtype, const int64_t* dims, int rank) {
@@ -16,8 +19,57 @@ TensorView MakeView(const void* data, DType dtype, const int64_t* dims, int rank
   return v;
 }
 
-Status AssembleWeights(const TensorLookup& lookup, const NameScheme& names, ModelWeights* w) {
+namespace {
+
+// Records every name it was asked for, so that what was never asked for can be named.
+class CountingLookup {
+ public:
+  explicit CountingLookup(const TensorLookup& l) : l_(l) {}
+  Result<TensorView> Get(const std::string& name) {
+    used_.insert(name);
+    return l_.Get(name);
+  }
+  const std::set<std::string>& used() const { return used_; }
+
+ private:
+  const TensorLookup& l_;
+  std::set<std::string> used_;
+};
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const ModelConfig& c,
+                    const std::set<std::string>& used) {
+  std::vector<std::string> unused;
+  for (const std::string& name : lookup.Names()) {
+    if (used.count(name) != 0 || EndsWith(name, ".rotary_emb.inv_freq")) continue;
+    if (c.tied_embeddings && name == names.lm_head) continue;
+    unused.push_back(name);
+  }
+  if (unused.empty()) return Status::Ok();
+  std::string list;
+  for (size_t i = 0; i < unused.size() && i < 4; ++i) {
+    if (i > 0) list += ", ";
+    list += "'" + unused[i] + "'";
+  }
+  if (unused.size() > 4) list += ", ... (" + std::to_string(unused.size()) + " in all)";
+  std::string msg = lookup.Where();
+  msg += ": tensors the configured ";
+  msg += ArchName(c.arch);
+  msg += " model does not use: ";
+  msg += list;
+  msg += " (a feature the config does not declare, or one detinfer does not implement; running "
+         "without them would compute a different model)";
+  return Status::InvalidArgument(msg);
+}
+
+}  // namespace
+
+Status AssembleWeights(const TensorLookup& source, const NameScheme& names, ModelWeights* w) {
   const ModelConfig& c = w->config;
+  CountingLookup lookup(source);
   DETINFER_ASSIGN_OR_RETURN(w->token_embedding, lookup.Get(names.embed));
   DETINFER_ASSIGN_OR_RETURN(w->final_norm, lookup.Get(names.final_norm));
   if (c.tied_embeddings) {
@@ -54,7 +106,7 @@ Status AssembleWeights(const TensorLookup& lookup, const NameScheme& names, Mode
     DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWUp, &l.w_up));
     DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWDown, &l.w_down));
   }
-  return Status::Ok();
+  return CheckAllUsed(source, names, c, lookup.used());
 }
 
 }  // namespace detinfer

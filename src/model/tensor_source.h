@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/tensor.h"
@@ -32,10 +33,17 @@ class TensorLookup {
   // NotFound naming the file and the tensor when absent; Unsupported for a dtype detinfer
   // cannot use (naming the tensor and the dtype).
   virtual Result<TensorView> Get(const std::string& name) const = 0;
+  // Every tensor the file holds, and where it is (for errors).
+  virtual std::vector<std::string> Names() const = 0;
+  virtual std::string Where() const = 0;
 };
 
 // Fills token_embedding, layers, final_norm and lm_head from `lookup`, following w->config
 // (n_layers, qkv_bias, qk_norm, tied_embeddings). Shapes are checked later (ValidateWeights).
+// A tensor the file holds but the configured model does not use is an error naming it (a bias
+// the config switched off, a RoPE frequency table, a layer beyond n_layers): running without it
+// would compute a different model than the file's, silently. Only what Hugging Face itself
+// discards is exempt: rotary_emb.inv_freq buffers (recomputed) and lm_head with tied embeddings.
 Status AssembleWeights(const TensorLookup& lookup, const NameScheme& names, ModelWeights* w);
 
 }  // namespace detinfer

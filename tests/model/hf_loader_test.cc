@@ -198,6 +198,68 @@ TEST(HfLoader, BadConfigsAreRejected) {
   EXPECT_TRUE(ParseHfConfig(good, "x").ok());
 }
 
+// Three config layouts read as transformers reads them (found against a float64 reference of the
+// transformers definitions: each used to load silently wrong).
+TEST(HfLoader, ConfigsReadAsTransformersDoes) {
+  auto with = [](Arch arch, const std::string& from, const std::string& to) {
+    std::string s = testing::TinyHfConfig(arch);
+    const size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  const std::string theta = "\"rope_theta\": 1000000.0";
+  // Newer transformers: rope_theta inside rope_parameters (was read as 10000, silently).
+  auto p = ParseHfConfig(
+      with(Arch::kLlama, theta, "\"rope_parameters\": {\"rope_theta\": 250000.0, \"rope_type\": \"default\"}"),
+      "c");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->rope_theta, 250000.0);
+  // ... and a scaling declared there is refused as it is under rope_scaling (was ignored).
+  EXPECT_TRUE(FailsWith(
+      ParseHfConfig(with(Arch::kLlama, theta,
+                         "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"llama3\", "
+                         "\"factor\": 8.0}"),
+                    "c")
+          .status(),
+      {"rope_parameters.", "llama3", "not supported"}));
+  EXPECT_TRUE(FailsWith(
+      ParseHfConfig(with(Arch::kLlama, theta,
+                         theta + ", \"rope_parameters\": {\"rope_theta\": 10000.0}"),
+                    "c")
+          .status(),
+      {"disagree"}));
+  // Qwen2 applies q/k/v biases whatever attention_bias says (Qwen2Attention's bias=True).
+  auto q2 = ParseHfConfig(with(Arch::kQwen2, theta, theta + ", \"attention_bias\": false"), "c");
+  ASSERT_TRUE(q2.ok()) << q2.status().ToString();
+  EXPECT_TRUE(q2->qkv_bias);
+  // Qwen3 without head_dim: Qwen3Config's default 128, not hidden_size / heads.
+  auto q3 = ParseHfConfig(with(Arch::kQwen3, "\"head_dim\": 4, ", ""), "c");
+  ASSERT_TRUE(q3.ok()) << q3.status().ToString();
+  EXPECT_EQ(q3->head_dim, 128);
+  auto llama = ParseHfConfig(with(Arch::kLlama, "\"head_dim\": 4, ", ""), "c");
+  ASSERT_TRUE(llama.ok());
+  EXPECT_EQ(llama->head_dim, 4);  // Llama: hidden_size / heads
+}
+
+// A tensor the configured model would not use is an error naming it, except what transformers
+// itself discards (rotary_emb.inv_freq, lm_head under tied embeddings).
+TEST(HfLoader, TensorsTheModelDoesNotUseAreErrors) {
+  auto load_with = [](Arch arch, bool tied, const std::string& extra_name) {
+    TempDir dir;
+    auto tensors = testing::TinyTensors(arch, true, tied);
+    tensors.push_back({extra_name, {4}, std::vector<float>(4, 0.5f)});
+    testing::WriteText(dir.file("config.json"), testing::TinyHfConfig(arch, tied));
+    testing::WriteFile(dir.file("model.safetensors"), testing::TinySafetensors(tensors));
+    return LoadModel(dir.path()).status();
+  };
+  const Status bias = load_with(Arch::kLlama, true, "model.layers.0.self_attn.o_proj.bias");
+  EXPECT_TRUE(FailsWith(bias, {"does not use", "'model.layers.0.self_attn.o_proj.bias'"}));
+  EXPECT_TRUE(FailsWith(load_with(Arch::kQwen3, true, "model.layers.2.mlp.up_proj.weight"),
+                        {"model.layers.2.mlp.up_proj.weight"}));  // a layer beyond n_layers
+  EXPECT_TRUE(load_with(Arch::kLlama, true, "model.layers.0.self_attn.rotary_emb.inv_freq").ok());
+  EXPECT_TRUE(load_with(Arch::kLlama, true, "lm_head.weight").ok());
+}
+
 TEST(HfLoader, MissingTensorAndWrongShape) {
   TempDir dir;
   auto tensors = testing::TinyTensors(Arch::kQwen2, true);
