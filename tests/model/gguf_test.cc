@@ -183,6 +183,11 @@ TEST(Gguf, InconsistentModelsAreRejected) {
   g = without(q3, "general.architecture");
   g.KvString("general.architecture", "gpt2");
   EXPECT_TRUE(FailsWith(Load(dir, g), {"'gpt2'"}));
+  // A tensor the model would not use (Llama-3.1's RoPE frequency factors) is refused, not
+  // skipped: without it the file's model is not what would run.
+  g = q3;
+  g.AddF32("rope_freqs.weight", {2}, {1.0f, 8.0f});
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"does not use", "'rope_freqs.weight'"}));
   g = q3;
   for (auto& t : g.tensors) {
     if (t.name == "blk.0.ffn_up.weight") t.ne = {8, 6}, t.data.resize(8 * 6 * 4);
