@@ -384,6 +384,16 @@ Result<std::unique_ptr<Tokenizer>> LegacyFromJson(const json& root, const std::s
   return MakeByteLevelBpe(std::move(parts));
 }
 
+// obj[key] if it is a string / true boolean, without nlohmann's throwing value().
+std::string StringField(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+bool TrueField(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_boolean() && it->get<bool>();
+}
+
 bool IsWordLevel(const json& root) {
   auto m = root.find("model");
   if (m == root.end() || !m->is_object()) return false;
@@ -754,7 +764,7 @@ Result<std::unique_ptr<Tokenizer>> PipelineFromJson(const json& root, const std:
 int32_t LookUpName(const json& root, const std::string& name) {
   if (auto a = root.find("added_tokens"); a != root.end() && a->is_array()) {
     for (const json& t : *a) {
-      if (t.is_object() && t.value("content", std::string()) == name && t.contains("id") &&
+      if (t.is_object() && StringField(t, "content") == name && t.contains("id") &&
           t["id"].is_number_integer()) {
         return t["id"].get<int32_t>();
       }
@@ -824,7 +834,7 @@ Status ParsePostProcessor(const json& root, const json& j, const std::string& sr
     const std::string ppath = path + ".single[" + std::to_string(i) + "]";
     if (!piece.is_object()) return TypeError(src, ppath, "an object");
     if (auto seq = piece.find("Sequence"); seq != piece.end()) {
-      if (!seq->is_object() || seq->value("id", std::string()) != "A") {
+      if (!seq->is_object() || StringField(*seq, "id") != "A") {
         return Status::Unsupported(src + ": " + ppath +
                                    ": a single template may only hold sequence A");
       }
@@ -912,7 +922,7 @@ Result<SpecialTokenRules> SpecialRules(const json& root, const std::string& src,
   DETINFER_RETURN_IF_ERROR(resolve(options.eos_token, "EOS token", &r.eos_id));
   if (auto a = root.find("added_tokens"); a != root.end() && a->is_array()) {
     for (const json& t : *a) {
-      if (t.is_object() && t.value("special", false) && t.contains("id") && t["id"].is_number_integer()) {
+      if (t.is_object() && TrueField(t, "special") && t.contains("id") && t["id"].is_number_integer()) {
         r.special.push_back(t["id"].get<int32_t>());
       }
     }

@@ -268,6 +268,13 @@ TEST(HfReference, ErrorsNameTheComponent) {
   j = good;
   j["post_processor"]["single"][0]["SpecialToken"]["id"] = "<nope>";
   ExpectError(j, StatusCode::kInvalidArgument, "post_processor.single[0]: special token '<nope>'");
+  // Fields of the wrong type are errors or defaults, never an exception (found by fuzzing).
+  j = good;
+  j["added_tokens"][1]["special"] = nullptr;
+  EXPECT_TRUE(ParseHfTokenizerJson(j.dump(), "tok.json").ok());
+  j = good;
+  j["post_processor"]["single"][1]["Sequence"]["id"] = 5;
+  ExpectError(j, StatusCode::kUnsupported, "post_processor.single[1]: a single template may only hold sequence A");
   const json uni = json::parse(ReadFile(kData + "synthetic/unigram_unk.json"));
   j = uni;
   j["model"]["vocab"][5] = json::array({"x"});
