@@ -6,6 +6,7 @@
 #include "tokenizer/pair_merge.h"
 #include "tokenizer/string_map.h"
 #include "tokenizer/utf8.h"
+#include "tokenizer/word_cache.h"
 
 namespace detinfer {
 namespace {
@@ -164,6 +165,7 @@ Result<std::vector<int32_t>> ByteLevelBpe::Encode(std::string_view text,
   if (add_special_tokens && bos_id_ >= 0) ids.push_back(bos_id_);
   std::vector<std::string> pieces, next;
   std::vector<std::string_view> views;
+  WordCache cache;  // a piece's ids depend only on the piece
   for (const TextSegment& seg : added_.Split(text)) {
     if (seg.id >= 0) {
       ids.push_back(seg.id);
@@ -189,7 +191,10 @@ Result<std::vector<int32_t>> ByteLevelBpe::Encode(std::string_view text,
       }
       pieces.swap(next);
     }
-    for (const std::string& p : pieces) DETINFER_RETURN_IF_ERROR(EncodePiece(p, &ids));
+    for (const std::string& p : pieces) {
+      DETINFER_RETURN_IF_ERROR(cache.Encode(
+          p, &ids, [this](std::string_view w, std::vector<int32_t>* o) { return EncodePiece(w, o); }));
+    }
   }
   return ids;
 }

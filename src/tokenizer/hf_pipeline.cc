@@ -14,6 +14,7 @@
 #include "tokenizer/pair_merge.h"
 #include "tokenizer/string_map.h"
 #include "tokenizer/utf8.h"
+#include "tokenizer/word_cache.h"
 
 namespace detinfer {
 namespace {
@@ -119,31 +120,6 @@ std::string ReplaceLiteral(std::string_view t, std::string_view from, std::strin
   out.append(t.substr(prev));
   return out;
 }
-
-// The ids of the words (pieces) already encoded in one Encode call: a word's ids depend only on
-// the word, so a repeated word is looked up instead of merged again (tokenizers keeps a cache
-// for the same reason). Words longer than kMaxKey bytes are not kept.
-class WordCache {
- public:
-  template <typename Fn>
-  Status Encode(std::string_view word, std::vector<int32_t>* out, Fn encode) {
-    if (word.size() > kMaxKey) return encode(word, out);
-    auto it = spans_.find(word);
-    if (it == spans_.end()) {
-      const size_t begin = ids_.size();
-      DETINFER_RETURN_IF_ERROR(encode(word, &ids_));
-      it = spans_.emplace(std::string(word), std::pair{begin, ids_.size() - begin}).first;
-    }
-    out->insert(out->end(), ids_.begin() + static_cast<ptrdiff_t>(it->second.first),
-                ids_.begin() + static_cast<ptrdiff_t>(it->second.first + it->second.second));
-    return Status::Ok();
-  }
-
- private:
-  static constexpr size_t kMaxKey = 256;
-  std::unordered_map<std::string, std::pair<size_t, size_t>, StringViewHash, std::equal_to<>> spans_;
-  std::vector<int32_t> ids_;
-};
 
 class HfPipeline final : public Tokenizer {
  public:
