@@ -2,6 +2,8 @@
 
 #include <unicode/uchar.h>
 
+#include <algorithm>
+
 #include "tokenizer/utf8.h"
 
 namespace detinfer {
@@ -43,7 +45,21 @@ size_t WhitespaceLengthBefore(std::string_view text, size_t end) {
 
 void AddedTokenMatcher::Add(AddedToken token) {
   if (token.content.empty()) return;
-  by_first_byte_[static_cast<uint8_t>(token.content[0])].push_back(tokens_.size());
+  int32_t node = 0;
+  for (char ch : token.content) {
+    const auto b = static_cast<uint8_t>(ch);
+    auto& kids = trie_[node].children;
+    auto it = std::lower_bound(kids.begin(), kids.end(), std::pair<uint8_t, int32_t>{b, -1});
+    if (it != kids.end() && it->first == b) {
+      node = it->second;
+      continue;
+    }
+    const auto next = static_cast<int32_t>(trie_.size());
+    kids.insert(it, {b, next});  // before emplace_back, which may move the nodes
+    trie_.emplace_back();
+    node = next;
+  }
+  if (trie_[node].token < 0) trie_[node].token = static_cast<int32_t>(tokens_.size());
   tokens_.push_back(std::move(token));
 }
 
@@ -52,13 +68,16 @@ std::vector<TextSegment> AddedTokenMatcher::Split(std::string_view text) const {
   size_t plain_start = 0;
   size_t pos = 0;
   while (pos < text.size()) {
+    // The longest content that starts at pos.
     const AddedToken* best = nullptr;
-    for (size_t i : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
-      const AddedToken& t = tokens_[i];
-      if (text.substr(pos).starts_with(t.content) &&
-          (best == nullptr || t.content.size() > best->content.size())) {
-        best = &t;
-      }
+    int32_t node = 0;
+    for (size_t i = pos; i < text.size(); ++i) {
+      const auto& kids = trie_[node].children;
+      const auto b = static_cast<uint8_t>(text[i]);
+      auto it = std::lower_bound(kids.begin(), kids.end(), std::pair<uint8_t, int32_t>{b, -1});
+      if (it == kids.end() || it->first != b) break;
+      node = it->second;
+      if (trie_[node].token >= 0) best = &tokens_[trie_[node].token];
     }
     if (best == nullptr) {
       ++pos;
