@@ -34,7 +34,7 @@ HeadsFn SelectHeads(Isa isa) {
 }  // namespace
 
 Result<RopeTable> RopeTable::Create(int head_dim, int rotary_dim, double theta,
-                                    int max_positions) {
+                                    int max_positions, std::span<const float> divisors) {
   if (head_dim <= 0) {
     return Status::InvalidArgument("rope: head_dim must be > 0, got " + std::to_string(head_dim));
   }
@@ -48,6 +48,18 @@ Result<RopeTable> RopeTable::Create(int head_dim, int rotary_dim, double theta,
                                    std::to_string(theta));
   }
   const int64_t half = rotary_dim / 2;
+  if (!divisors.empty() && static_cast<int64_t>(divisors.size()) != half) {
+    return Status::InvalidArgument("rope: " + std::to_string(divisors.size()) +
+                                   " frequency divisors for rotary_dim " +
+                                   std::to_string(rotary_dim) + " (expected " +
+                                   std::to_string(half) + ")");
+  }
+  for (size_t i = 0; i < divisors.size(); ++i) {
+    if (!(std::isfinite(divisors[i]) && divisors[i] > 0.0f)) {
+      return Status::InvalidArgument("rope: frequency divisor " + std::to_string(i) + " is " +
+                                     std::to_string(divisors[i]) + " (must be finite and > 0)");
+    }
+  }
   if (max_positions <= 0 || int64_t{max_positions} * half > kMaxTableEntries) {
     return Status::InvalidArgument("rope: max_positions must be in [1, " +
                                    std::to_string(kMaxTableEntries / half) + "] for rotary_dim " +
@@ -65,6 +77,7 @@ Result<RopeTable> RopeTable::Create(int head_dim, int rotary_dim, double theta,
   std::vector<double> inv_freq(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     inv_freq[size_t(i)] = PortablePow(theta, -double(2 * i) / double(rotary_dim));
+    if (!divisors.empty()) inv_freq[size_t(i)] /= double(divisors[size_t(i)]);
     if (!std::isfinite(inv_freq[size_t(i)]) ||
         double(max_positions - 1) * inv_freq[size_t(i)] > kMaxAngle) {
       char theta_text[32];

@@ -2,7 +2,8 @@
 //
 // The cos/sin table is data, built once in double precision and rounded to fp32, so every ISA
 // path reads the same numbers:
-//   inv_freq_i = theta^(-2i / rotary_dim)                 (double, PortablePow)
+//   inv_freq_i = theta^(-2i / rotary_dim) / d_i           (double, PortablePow; d_i = 1
+//                                                         unless frequency scaling gives them)
 //   angle      = double(pos) * inv_freq_i                 (double)
 //   cos[pos][i] = float(cos(angle)), sin[pos][i] = float(sin(angle))   (PortableSinCos)
 // (core/portable_math.h: the engine's own functions, so the table is the same on every machine)
@@ -20,6 +21,7 @@
 #define DETINFER_KERNELS_ROPE_H_
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/status.h"
@@ -36,8 +38,10 @@ enum class RopeStyle {
 class RopeTable {
  public:
   // head_dim > 0; rotary_dim even, in (0, head_dim]; theta finite and > 0;
-  // max_positions > 0. Errors name the bad argument.
-  static Result<RopeTable> Create(int head_dim, int rotary_dim, double theta, int max_positions);
+  // max_positions > 0; `divisors` empty or rotary_dim/2 finite values > 0 (RoPE frequency
+  // scaling: model/rope_scaling.h). Errors name the bad argument.
+  static Result<RopeTable> Create(int head_dim, int rotary_dim, double theta, int max_positions,
+                                  std::span<const float> divisors = {});
   // An empty table (no positions): every ApplyRope with it is OutOfRange.
   RopeTable() = default;
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "kernels/rope.h"
@@ -13,6 +14,21 @@ namespace detinfer {
 
 enum class Arch { kLlama, kQwen2, kQwen3 };
 std::string_view ArchName(Arch arch);  // "llama", "qwen2", "qwen3"
+
+// RoPE frequency scaling. Every supported kind comes down to one divisor per frequency
+// (inv_freq_i /= divisors[i], kernels/rope.h), held in fp32 — the form a GGUF file stores
+// (rope_freqs.weight) — so one model read from config.json's rope_scaling and from a GGUF file
+// computes the same table, bit for bit. model/rope_scaling.h computes them.
+struct RopeScaling {
+  enum class Kind { kNone, kLinear, kLlama3, kFreqFactors };
+  Kind kind = Kind::kNone;
+  // Hugging Face's parameters (kLinear: factor; kLlama3: all four), kept to write them back.
+  double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+  int64_t original_max_positions = 0;
+  std::vector<float> divisors;  // head_dim / 2 values; empty for kNone
+};
+// "none", "linear", "llama3", "rope_freqs" (defined in rope_scaling.cc)
+std::string_view RopeScalingName(RopeScaling::Kind kind);
 
 struct ModelConfig {
   Arch arch = Arch::kLlama;
@@ -25,6 +41,7 @@ struct ModelConfig {
   int64_t vocab_size = 0;
   int64_t max_seq_len = 0;   // context length the file declares
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   RopeStyle rope_style = RopeStyle::kRotateHalf;  // which pairs the file's q/k rows rotate
   float norm_eps = 1e-5f;
   bool tied_embeddings = false;  // lm_head is the token embedding

@@ -96,6 +96,9 @@ class GgufFile {
   std::map<std::string, GgufTensorInfo> tensors_;
 };
 
+// llama.cpp's tensor of RoPE frequency divisors (Llama-3.1's scaling): f32 [rotary_dim / 2].
+inline constexpr const char* kGgufRopeFreqsName = "rope_freqs.weight";
+
 }  // namespace detinfer
 
 #endif  // DETINFER_MODEL_GGUF_H_

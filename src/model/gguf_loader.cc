@@ -115,6 +115,24 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
                                  "' is not supported");
     }
   }
+  if (g.tensors().count(kGgufRopeFreqsName) != 0) {
+    DETINFER_ASSIGN_OR_RETURN(TensorView f, g.View(kGgufRopeFreqsName));
+    if (f.dtype != DType::kF32 || f.rank != 1 || f.shape[0] != c.head_dim / 2) {
+      return Status::InvalidArgument(path + ": " + kGgufRopeFreqsName + " must be f32 [" +
+                                     std::to_string(c.head_dim / 2) + "] (one divisor per "
+                                     "RoPE frequency)");
+    }
+    const float* v = static_cast<const float*>(f.data);
+    for (int64_t i = 0; i < f.shape[0]; ++i) {
+      if (!(std::isfinite(v[i]) && v[i] > 0.0f)) {
+        return Status::InvalidArgument(path + ": " + kGgufRopeFreqsName + " frequency divisor " +
+                                       std::to_string(i) + " is " + std::to_string(v[i]) +
+                                       " (must be finite and > 0)");
+      }
+    }
+    c.rope_scaling.kind = RopeScaling::Kind::kFreqFactors;
+    c.rope_scaling.divisors.assign(v, v + f.shape[0]);
+  }
   c.rope_theta = 10000.0;  // llama.cpp's default when the key is absent
   if (has(".rope.freq_base")) {
     DETINFER_ASSIGN_OR_RETURN(c.rope_theta, g.GetFloat(a + ".rope.freq_base"));
@@ -169,7 +187,8 @@ Result<ModelWeights> LoadGguf(GgufFile g) {
   DETINFER_ASSIGN_OR_RETURN(w.config, GgufModelConfig(g));
   w.format = ModelFormat::kGguf;
   w.source = path;
-  const NameScheme names{"token_embd.weight", "output_norm.weight", "output.weight", &LayerName};
+  const NameScheme names{"token_embd.weight", "output_norm.weight", "output.weight", &LayerName,
+                         kGgufRopeFreqsName};
   DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
   w.files.push_back(g.TakeFile());
   DETINFER_RETURN_IF_ERROR(ValidateWeights(w));

@@ -225,11 +225,24 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     infos.U64(data_size);
     data_size += TensorBytes(t);
   }
+  // RoPE frequency scaling as llama.cpp stores it: one fp32 divisor per frequency.
+  const std::vector<float>& divisors = c.rope_scaling.divisors;
+  uint64_t divisors_offset = 0;
+  if (!divisors.empty()) {
+    infos.Str(kGgufRopeFreqsName);
+    infos.U32(1);
+    infos.U64(divisors.size());
+    infos.U32(GgmlType(DType::kF32));
+    data_size = AlignUp(data_size, kGgufWriteAlignment);
+    divisors_offset = data_size;
+    infos.U64(data_size);
+    data_size += divisors.size() * sizeof(float);
+  }
 
   HeaderBuilder head;
   head.U32(0x46554747u);  // "GGUF" read as a little-endian u32
   head.U32(3);
-  head.U64(entries.size());
+  head.U64(entries.size() + (divisors.empty() ? 0 : 1));
   head.U64(kv.kv_count);
 
   FileSink sink;
@@ -246,6 +259,10 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     const bool permute = IsRopeOrdered(e.role);
     DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, *e.view, c.head_dim,
                                              permute ? c.rope_style : target, target));
+  }
+  if (!divisors.empty()) {
+    DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + divisors_offset - sink.offset()));
+    DETINFER_RETURN_IF_ERROR(sink.Write(divisors.data(), divisors.size() * sizeof(float)));
   }
   return sink.Commit();
 }

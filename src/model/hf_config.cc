@@ -5,6 +5,7 @@
 
 #include "core/json_depth.h"
 #include "model/hf_loader.h"
+#include "model/rope_scaling.h"
 
 namespace detinfer {
 
@@ -115,8 +116,9 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     c.head_dim = c.dim / c.n_heads;
   }
   // RoPE: a top-level rope_theta / rope_scaling, or (newer transformers) one "rope_parameters"
-  // object holding rope_theta and rope_type. Both layouts are read; a scaling in either is
-  // refused, never dropped, and two thetas that disagree are an error.
+  // object holding rope_theta and rope_type. Both layouts are read, a scaling in either the same
+  // way (rope_scaling.h: supported kinds, others refused by name), and two thetas that disagree
+  // are an error.
   c.rope_theta = 10000.0;
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_theta", src, &c.rope_theta));
   if (auto rp = cfg.find("rope_parameters"); rp != cfg.end() && !rp->is_null()) {
@@ -131,17 +133,22 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
                                      " disagree");
     }
     c.rope_theta = theta;
-    // The type first: "rope_type llama3 is not supported" says more than its "factor" would.
-    if (auto type = rp->find("rope_type");
-        type != rp->end() && !(type->is_string() && type->get<std::string>() == "default")) {
-      return Status::Unsupported(src + ": rope_parameters.rope_type = " + type->dump() +
-                                 " is not supported (only \"default\")");
+    nlohmann::json scaling = *rp;
+    scaling.erase("rope_theta");
+    if (!scaling.empty()) {
+      DETINFER_ASSIGN_OR_RETURN(c.rope_scaling,
+                                ParseHfRopeScaling(scaling, c.head_dim, c.rope_theta,
+                                                   src + " rope_parameters"));
     }
-    for (const auto& [key, value] : rp->items()) {
-      if (key == "rope_theta" || key == "rope_type") continue;
-      return Status::Unsupported(src + ": rope_parameters." + key + " = " + value.dump() +
-                                 " is not supported (only rope_theta with rope_type \"default\")");
+  }
+  if (auto scaling = cfg.find("rope_scaling"); scaling != cfg.end() && !scaling->is_null()) {
+    if (c.rope_scaling.kind != RopeScaling::Kind::kNone) {
+      return Status::InvalidArgument(src + ": both rope_scaling and rope_parameters declare a "
+                                     "RoPE scaling");
     }
+    DETINFER_ASSIGN_OR_RETURN(c.rope_scaling,
+                              ParseHfRopeScaling(*scaling, c.head_dim, c.rope_theta,
+                                                 src + " rope_scaling"));
   }
   double eps = 1e-6;  // the transformers default for all three architectures
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
@@ -167,10 +174,6 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "use_sliding_window", src, &flag));
   if (flag) return Status::Unsupported(src + ": use_sliding_window = true is not supported");
-  auto scaling = cfg.find("rope_scaling");
-  if (scaling != cfg.end() && !scaling->is_null()) {
-    return Status::Unsupported(src + ": rope_scaling " + scaling->dump() + " is not supported");
-  }
   auto act = cfg.find("hidden_act");
   if (act != cfg.end() && !(act->is_string() && act->get<std::string>() == "silu")) {
     return Status::Unsupported(src + ": hidden_act " + act->dump() +

@@ -8,6 +8,7 @@
 
 #include "core/storage_format.h"
 #include "model/file_sink.h"
+#include "model/rope_scaling.h"
 #include "model/safetensors_writer.h"
 #include "model/tensor_roles.h"
 
@@ -94,6 +95,8 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
       {"attention_bias", c.qkv_bias},
       {"torch_dtype", TorchDType(w.token_embedding.dtype)},
   };
+  DETINFER_ASSIGN_OR_RETURN(nlohmann::json scaling, HfRopeScalingJson(c.rope_scaling));
+  if (!scaling.is_null()) j["rope_scaling"] = scaling;
   return j.dump(2) + "\n";
 }
 

@@ -43,6 +43,10 @@ Status WriteLlama2c(const ModelWeights& w, const std::string& path) {
   if (c.rope_theta != 10000.0 || c.norm_eps != 1e-5f) {
     return Status::Unsupported(what + ": llama2.c fixes rope theta 10000 and eps 1e-5");
   }
+  if (c.rope_scaling.kind != RopeScaling::Kind::kNone) {
+    return Status::Unsupported(what + ": llama2.c has no RoPE scaling (the model has " +
+                               std::string(RopeScalingName(c.rope_scaling.kind)) + ")");
+  }
   const int64_t header[7] = {c.dim, c.ffn_dim, c.n_layers, c.n_heads, c.n_kv_heads,
                              c.tied_embeddings ? c.vocab_size : -c.vocab_size, c.max_seq_len};
   int32_t h32[7];

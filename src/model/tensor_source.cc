@@ -46,6 +46,10 @@ Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const M
   for (const std::string& name : lookup.Names()) {
     if (used.count(name) != 0 || EndsWith(name, ".rotary_emb.inv_freq")) continue;
     if (c.tied_embeddings && name == names.lm_head) continue;
+    if (!names.read_with_config.empty() && name == names.read_with_config &&
+        c.rope_scaling.kind == RopeScaling::Kind::kFreqFactors) {
+      continue;
+    }
     unused.push_back(name);
   }
   if (unused.empty()) return Status::Ok();

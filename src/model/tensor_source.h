@@ -24,6 +24,8 @@ enum class LayerSlot {
 struct NameScheme {
   std::string embed, final_norm, lm_head;
   std::string (*layer)(int64_t layer, LayerSlot slot);
+  // A tensor the config reader consumed (GGUF's RoPE frequency divisors), or empty.
+  std::string read_with_config = {};
 };
 
 class TensorLookup {

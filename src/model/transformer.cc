@@ -184,7 +184,8 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(
       t.rope_, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
-                                 c.rope_theta, static_cast<int>(c.max_seq_len)));
+                                 c.rope_theta, static_cast<int>(c.max_seq_len),
+                                 c.rope_scaling.divisors));
   t.weights_ = std::move(weights);
   return t;
 }

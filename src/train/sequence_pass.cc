@@ -93,7 +93,8 @@ Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
   DETINFER_RETURN_IF_ERROR(packer.Run(ctx));
   DETINFER_ASSIGN_OR_RETURN(
       p.rope, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
-                                c.rope_theta, static_cast<int>(c.max_seq_len)));
+                                c.rope_theta, static_cast<int>(c.max_seq_len),
+                                c.rope_scaling.divisors));
   return p;
 }
 

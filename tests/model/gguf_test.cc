@@ -183,11 +183,21 @@ TEST(Gguf, InconsistentModelsAreRejected) {
   g = without(q3, "general.architecture");
   g.KvString("general.architecture", "gpt2");
   EXPECT_TRUE(FailsWith(Load(dir, g), {"'gpt2'"}));
-  // A tensor the model would not use (Llama-3.1's RoPE frequency factors) is refused, not
-  // skipped: without it the file's model is not what would run.
+  // A tensor the model would not use is refused, not skipped: without it the file's model is
+  // not what would run.
+  g = q3;
+  g.AddF32("pos_embd.weight", {8}, std::vector<float>(8, 0.5f));
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"does not use", "'pos_embd.weight'"}));
+  // Llama-3.1's RoPE frequency divisors are read (one per frequency), and checked.
   g = q3;
   g.AddF32("rope_freqs.weight", {2}, {1.0f, 8.0f});
-  EXPECT_TRUE(FailsWith(Load(dir, g), {"does not use", "'rope_freqs.weight'"}));
+  EXPECT_TRUE(Load(dir, g).ok());
+  g = q3;
+  g.AddF32("rope_freqs.weight", {3}, {1.0f, 8.0f, 8.0f});
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"rope_freqs.weight must be f32 [2]"}));
+  g = q3;
+  g.AddF32("rope_freqs.weight", {2}, {1.0f, -8.0f});
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"frequency divisor 1"}));
   g = q3;
   for (auto& t : g.tensors) {
     if (t.name == "blk.0.ffn_up.weight") t.ne = {8, 6}, t.data.resize(8 * 6 * 4);

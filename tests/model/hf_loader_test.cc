@@ -184,7 +184,9 @@ TEST(HfLoader, BadConfigsAreRejected) {
       {with("LlamaForCausalLM", "MistralForCausalLM"), {"MistralForCausalLM"}},
       {with("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""), {"hidden_act", "gelu"}},
       {with("\"rope_theta\": 1000000.0", "\"rope_scaling\": {\"type\": \"linear\"}"),
-       {"rope_scaling"}},
+       {"rope_scaling", "needs \"factor\""}},
+      {with("\"rope_theta\": 1000000.0", "\"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2}"),
+       {"rope_scaling", "'dynamic'"}},
       {with("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": 1"),
        {"tie_word_embeddings"}},
       {with("\"head_dim\": 4", "\"head_dim\": 3"), {"head_dim must be even"}},
@@ -214,14 +216,23 @@ TEST(HfLoader, ConfigsReadAsTransformersDoes) {
       "c");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->rope_theta, 250000.0);
-  // ... and a scaling declared there is refused as it is under rope_scaling (was ignored).
+  // ... and a scaling declared there is read as it is under rope_scaling (was ignored).
+  auto l3 = ParseHfConfig(
+      with(Arch::kLlama, theta,
+           "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"llama3\", "
+           "\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+           "\"original_max_position_embeddings\": 16}"),
+      "c");
+  ASSERT_TRUE(l3.ok()) << l3.status().ToString();
+  EXPECT_EQ(l3->rope_scaling.kind, RopeScaling::Kind::kLlama3);
+  EXPECT_EQ(l3->rope_theta, 5e5);
   EXPECT_TRUE(FailsWith(
       ParseHfConfig(with(Arch::kLlama, theta,
-                         "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"llama3\", "
-                         "\"factor\": 8.0}"),
+                         "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"yarn\", "
+                         "\"factor\": 4.0}"),
                     "c")
           .status(),
-      {"rope_parameters.", "llama3", "not supported"}));
+      {"rope_parameters", "'yarn'", "not supported"}));
   EXPECT_TRUE(FailsWith(
       ParseHfConfig(with(Arch::kLlama, theta,
                          theta + ", \"rope_parameters\": {\"rope_theta\": 10000.0}"),

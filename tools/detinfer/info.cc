@@ -74,6 +74,7 @@ int RunInfo(const InfoOptions& o) {
       {"dim", c.dim}, {"layers", c.n_layers}, {"heads", c.n_heads}, {"kv_heads", c.n_kv_heads},
       {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim}, {"vocab_size", c.vocab_size},
       {"context_length", c.max_seq_len}, {"rope_theta", c.rope_theta},
+      {"rope_scaling", std::string(RopeScalingName(c.rope_scaling.kind))},
       {"rope_style", c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half"},
       {"norm_eps", ShortestDouble(c.norm_eps)}, {"tied_embeddings", c.tied_embeddings},
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
@@ -95,9 +96,13 @@ int RunInfo(const InfoOptions& o) {
   std::printf("  dim %lld, %lld layers, %lld heads (%lld kv, head_dim %lld), ffn %lld\n",
               (long long)c.dim, (long long)c.n_layers, (long long)c.n_heads,
               (long long)c.n_kv_heads, (long long)c.head_dim, (long long)c.ffn_dim);
-  std::printf("  vocab %lld, context %lld, rope theta %g (%s in the file)%s%s%s\n",
+  std::printf("  vocab %lld, context %lld, rope theta %g (%s in the file%s%s)%s%s%s\n",
               (long long)c.vocab_size, (long long)c.max_seq_len, c.rope_theta,
               c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half",
+              c.rope_scaling.kind == RopeScaling::Kind::kNone ? "" : ", scaling ",
+              c.rope_scaling.kind == RopeScaling::Kind::kNone
+                  ? ""
+                  : std::string(RopeScalingName(c.rope_scaling.kind)).c_str(),
               c.tied_embeddings ? ", tied embeddings" : "", c.qkv_bias ? ", qkv bias" : "",
               c.qk_norm ? ", q/k norm" : "");
   std::printf("  %lld parameters:", (long long)params);
