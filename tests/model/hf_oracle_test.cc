@@ -1,0 +1,142 @@
+// Accuracy against an independent oracle: tests/oracle/hf_forward.py, a float64 forward pass
+// written from the transformers modelling definitions with numpy (it reads config.json and the
+// safetensors file itself). Random Llama / Qwen2 / Qwen3 models, written as Hugging Face
+// directories, must give detinfer's logits within fp32 noise of it at every position — with RoPE
+// scaling (llama3, linear), the rope_parameters layout, Qwen2's biases under attention_bias:
+// false and a Qwen3 config without head_dim, the cases that used to load silently wrong.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/hf_writer.h"
+#include "model/loader.h"
+#include "model/model_test_util.h"
+#include "model/random_init.h"
+#include "model/rope_scaling.h"
+#include "model/transformer.h"
+#include "model/writer_test_util.h"
+
+namespace detinfer {
+namespace {
+
+using nlohmann::json;
+
+// A python3 that has numpy: Debian's first (make test installs python3-numpy), then PATH's.
+std::string PythonWithNumpy() {
+  for (const char* candidate : {"/usr/bin/python3", "python3"}) {
+    std::string probe = candidate;
+    probe += " -c 'import numpy' > /dev/null 2>&1";
+    if (std::system(probe.c_str()) == 0) return candidate;
+  }
+  return "";
+}
+
+std::vector<std::vector<double>> OracleLogits(const std::string& python, const std::string& dir,
+                                              const std::vector<int32_t>& ids) {
+  std::string cmd = python;
+  cmd += " ";
+  cmd += DETINFER_SOURCE_DIR;
+  cmd += "/tests/oracle/hf_forward.py ";
+  cmd += dir;
+  for (const int32_t id : ids) {
+    cmd += ' ';
+    cmd += std::to_string(id);
+  }
+  cmd += " > ";
+  cmd += dir;
+  cmd += "/oracle.json";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::string out = dir;
+  out += "/oracle.json";
+  std::ifstream in(out);
+  const json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) return {};
+  return j["logits"].get<std::vector<std::vector<double>>>();
+}
+
+struct Case {
+  std::string name;
+  ModelConfig config;
+  // Applied to the written config.json (to express what the writer would not write).
+  void (*edit)(json* config) = nullptr;
+};
+
+ModelConfig WithScaling(ModelConfig c, const json& scaling) {
+  auto s = ParseHfRopeScaling(scaling, c.head_dim, c.rope_theta, "test");
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  c.rope_scaling = *s;
+  return c;
+}
+
+TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
+  const std::string python = PythonWithNumpy();
+  if (python.empty()) {
+    GTEST_SKIP() << "no python3 with numpy (make test installs python3-numpy): the float64 "
+                    "reference cannot run";
+  }
+  ModelConfig qwen3_128 = testing::SmallConfig(Arch::kQwen3);
+  qwen3_128.dim = 64;
+  qwen3_128.n_heads = 2;
+  qwen3_128.n_kv_heads = 1;
+  qwen3_128.head_dim = 128;
+  const std::vector<Case> cases = {
+      {"llama", testing::SmallConfig(Arch::kLlama)},
+      {"llama, llama3 rope scaling",
+       WithScaling(testing::SmallConfig(Arch::kLlama),
+                   {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                    {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 1000}})},
+      {"llama, linear rope scaling",
+       WithScaling(testing::SmallConfig(Arch::kLlama), {{"rope_type", "linear"}, {"factor", 4.0}})},
+      {"llama, rope_parameters layout", testing::SmallConfig(Arch::kLlama),
+       [](json* c) {
+         (*c)["rope_parameters"] = {{"rope_theta", (*c)["rope_theta"]}, {"rope_type", "default"}};
+         c->erase("rope_theta");
+       }},
+      {"qwen2, attention_bias false", testing::SmallConfig(Arch::kQwen2),
+       [](json* c) { (*c)["attention_bias"] = false; }},
+      {"qwen3", testing::SmallConfig(Arch::kQwen3, /*tied=*/true)},
+      {"qwen3 without head_dim (128)", qwen3_128, [](json* c) { c->erase("head_dim"); }},
+  };
+  const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto w = InitRandomModel(c.config, 11, DType::kF32);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    testing::TempDir dir;
+    ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+    if (c.edit != nullptr) {
+      std::ifstream in(dir.file("config.json"));
+      json config = json::parse(in);
+      in.close();
+      c.edit(&config);
+      testing::WriteText(dir.file("config.json"), config.dump(2));
+    }
+    auto loaded = LoadModel(dir.path());
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    auto model = Transformer::Create(std::move(*loaded));
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const auto want = OracleLogits(python, dir.path(), ids);
+    ASSERT_EQ(want.size(), ids.size());
+    double worst = 0;
+    for (size_t t = 1; t <= ids.size(); ++t) {
+      std::vector<float> got;
+      ASSERT_TRUE(model->ForwardNoCache(KernelContext{}, std::span(ids).first(t), &got).ok());
+      const std::vector<double>& ref = want[t - 1];
+      ASSERT_EQ(got.size(), ref.size());
+      double scale = 1.0;
+      for (const double r : ref) scale = std::max(scale, std::fabs(r));
+      for (size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, std::fabs(double(got[i]) - ref[i]) / scale);
+      }
+    }
+    // fp32 arithmetic on these shapes stays within a few ulps of 1 (~1e-6); a wrong frequency,
+    // bias or head size is off by 1e-2 or more.
+    EXPECT_LT(worst, 2e-5) << "largest error relative to the largest logit";
+  }
+}
+
+}  // namespace
+}  // namespace detinfer
