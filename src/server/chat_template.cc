@@ -133,6 +133,18 @@ std::string_view ChatFormat::name() const {
   return program_.get() != nullptr ? "jinja" : ChatTemplateName(builtin_);
 }
 
+Result<std::vector<int32_t>> ChatFormat::Encode(const Tokenizer& tokenizer, const std::string& text,
+                                                std::optional<bool> add_special_tokens) const {
+  if (add_special_tokens) return tokenizer.Encode(text, *add_special_tokens);
+  DETINFER_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer.Encode(text, false));
+  if (writes_special_tokens() || tokenizer.bos_id() < 0) return ids;
+  // A built-in template that writes the BOS token itself (Llama-3) must not get a second one.
+  auto bos = tokenizer.TokenText(tokenizer.bos_id());
+  if (bos.ok() && !bos->empty() && text.rfind(*bos, 0) == 0) return ids;
+  ids.insert(ids.begin(), tokenizer.bos_id());
+  return ids;
+}
+
 Result<std::string> ChatFormat::Render(const ChatInput& chat) const {
   if (program_.get() == nullptr) {
     return RenderChat(builtin_, chat.messages, chat.add_generation_prompt);

@@ -69,8 +69,13 @@ class ChatFormat {
   Result<std::string> Render(const ChatInput& chat) const;
   // A model's template writes the special tokens it wants (its bos_token) as text, so its text is
   // encoded without the tokenizer's own, as transformers' apply_chat_template does; text from a
-  // built-in template gets the tokenizer's BOS unless it starts with it.
+  // built-in template gets the tokenizer's BOS (only: an EOS rule must not end the prompt)
+  // unless it starts with it.
   bool writes_special_tokens() const { return program_.get() != nullptr; }
+  // The ids of rendered `text` by those rules; add_special_tokens, when given, overrides them
+  // (true: the tokenizer's own rules, as for a plain prompt; false: nothing added).
+  Result<std::vector<int32_t>> Encode(const Tokenizer& tokenizer, const std::string& text,
+                                      std::optional<bool> add_special_tokens) const;
   // Ids that end the assistant's turn (besides the tokenizer's EOS).
   const std::vector<int32_t>& end_of_turn_ids() const { return end_ids_; }
 

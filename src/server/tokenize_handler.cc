@@ -47,17 +47,14 @@ std::optional<ApiError> ChatPrompt(const State& st, const ChatInput& chat,
                                    ") refused the conversation: " + rendered.status().message());
   }
   *text = std::move(rendered).value();
-  const Tokenizer* tok = st.served.tokenizer;
-  if (!add_special_tokens) {
-    bool add = !st.chat.writes_special_tokens();
-    // A built-in template that writes the BOS token itself (Llama-3) must not get a second one.
-    if (add && tok != nullptr && tok->bos_id() >= 0) {
-      auto bos = tok->TokenText(tok->bos_id());
-      add = !(bos.ok() && !bos->empty() && text->rfind(*bos, 0) == 0);
-    }
-    add_special_tokens = add;
+  if (st.served.tokenizer == nullptr) {
+    return Invalid("messages", "this model has no tokenizer: send a prompt of token ids to "
+                               "/v1/completions");
   }
-  return EncodePrompt(st, *text, "messages", *add_special_tokens, ids);
+  auto enc = st.chat.Encode(*st.served.tokenizer, *text, add_special_tokens);
+  if (!enc.ok()) return Invalid("messages", "'messages': " + enc.status().message());
+  *ids = std::move(enc).value();
+  return std::nullopt;
 }
 
 void HandleTokenize(State& st, const httplib::Request& http, httplib::Response& res) {

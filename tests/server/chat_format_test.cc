@@ -146,6 +146,48 @@ TEST_F(ChatFormatTest, TheTemplatesOwnErrorIsA400) {
             400);
 }
 
+// A tokenizer whose rules also append EOS (post_processor "<s> $A </s>"): a plain prompt gets
+// both, as Hugging Face encodes it, but a chat prompt from a built-in template gets only the BOS
+// — an EOS at its end would tell the model the conversation is over.
+TEST(ChatFormatBuiltinTest, ChatPromptsGetTheBosButNeverTheEos) {
+  testing::TempDir dir;
+  const fs::path src = fs::path(DETINFER_SOURCE_DIR) / "models/verbs";
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    fs::copy_file(src / f, fs::path(dir.path()) / f);
+  }
+  std::ifstream in(src / "tokenizer.json");
+  Json tok = Json::parse(in);
+  const int32_t bos = VocabId("<s>"), eos = VocabId("</s>");
+  tok["post_processor"]["single"].push_back({{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}});
+  tok["post_processor"]["special_tokens"]["</s>"] = {{"id", "</s>"}, {"ids", {eos}}, {"tokens", {"</s>"}}};
+  testing::WriteText(dir.file("tokenizer.json"), tok.dump());
+  auto b = LoadModelBundle(dir.path());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  testing::TestServer server({}, {}, b->model.get(), b->tokenizer.get());  // built-in ChatML
+  auto client = server.Client();
+  const Json plain =
+      testing::Post(*client, "/tokenize", Json({{"prompt", "Yesterday I"}}).dump()).json();
+  EXPECT_EQ(plain["tokens"],
+            Json::array({bos, VocabId("Yesterday"), VocabId("I"), eos}))
+      << plain.dump();
+  const Json chat = testing::Post(*client, "/tokenize",
+                                  Json({{"messages", Json::array({{{"role", "user"},
+                                                                   {"content", "Yesterday I"}}})}})
+                                      .dump())
+                        .json();
+  ASSERT_FALSE(chat["tokens"].empty()) << chat.dump();
+  EXPECT_EQ(chat["tokens"].front(), bos);
+  EXPECT_NE(chat["tokens"].back(), eos) << chat.dump();
+  // Asked for explicitly, the tokenizer's own rules apply to chat text too.
+  const Json asked = testing::Post(*client, "/tokenize",
+                                   Json({{"messages", Json::array({{{"role", "user"},
+                                                                    {"content", "Yesterday I"}}})},
+                                         {"add_special_tokens", true}})
+                                       .dump())
+                         .json();
+  EXPECT_EQ(asked["tokens"].back(), eos) << asked.dump();
+}
+
 TEST(ChatFormatChooseTest, FlagValuesAndErrors) {
   const ModelChatConfig none;
   auto builtin = server::ChatFormat::Choose("llama3", none, nullptr);

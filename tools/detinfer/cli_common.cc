@@ -87,16 +87,20 @@ Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::s
   }
   auto ids = tokenizer->Encode(text, add_special_tokens);
   if (!ids.ok()) return Status::InvalidArgument(flag + ": " + ids.status().message());
-  const int32_t unk = tokenizer->unk_id();
-  const auto unknown = unk < 0 ? 0 : std::count(ids->begin(), ids->end(), unk);
-  if (unknown > 0) {
-    auto unk_text = tokenizer->TokenText(unk);
-    Warn(flag + ": " + std::to_string(unknown) + " of " + std::to_string(ids->size()) +
-         " tokens are not in the model's vocabulary and became " +
-         (unk_text.ok() ? "'" + std::string(*unk_text) + "'" : std::string("the unknown token")) +
-         " (id " + std::to_string(unk) + ")");
-  }
+  WarnUnknownTokens(*tokenizer, flag, *ids);
   return ids;
+}
+
+void WarnUnknownTokens(const Tokenizer& tokenizer, const std::string& flag,
+                       const std::vector<int32_t>& ids) {
+  const int32_t unk = tokenizer.unk_id();
+  const auto unknown = unk < 0 ? 0 : std::count(ids.begin(), ids.end(), unk);
+  if (unknown == 0) return;
+  auto unk_text = tokenizer.TokenText(unk);
+  Warn(flag + ": " + std::to_string(unknown) + " of " + std::to_string(ids.size()) +
+       " tokens are not in the model's vocabulary and became " +
+       (unk_text.ok() ? "'" + std::string(*unk_text) + "'" : std::string("the unknown token")) +
+       " (id " + std::to_string(unk) + ")");
 }
 
 Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,

@@ -66,6 +66,9 @@ Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string&
 Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,
                                         const std::string& flag, const std::string& text,
                                         bool add_special_tokens);
+// The warning EncodeText gives when `ids` (encoded for `flag`) hold the unknown token.
+void WarnUnknownTokens(const Tokenizer& tokenizer, const std::string& flag,
+                       const std::vector<int32_t>& ids);
 // A prompt given as token ids (--ids) or as text (--prompt, encoded with BOS): exactly one.
 Result<std::vector<int32_t>> PromptFromFlags(const ModelBundle& b, const std::string& ids,
                                              const std::string& text);

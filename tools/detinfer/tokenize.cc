@@ -70,13 +70,10 @@ Result<std::vector<int32_t>> ChatIds(const TokenizeOptions& o, const ModelTokeni
                                    ") refused it: " + text.status().message());
   }
   *rendered = *text;
-  // As the server encodes a chat: a model's template writes its own special tokens.
-  bool add = req.add_special_tokens.value_or(!format.writes_special_tokens());
-  if (!req.add_special_tokens && add && t.tokenizer->bos_id() >= 0) {
-    auto bos = t.tokenizer->TokenText(t.tokenizer->bos_id());
-    add = !(bos.ok() && !bos->empty() && text->rfind(*bos, 0) == 0);
-  }
-  return EncodeText(t.tokenizer.get(), t.source, "--chat", *text, add);
+  auto ids = format.Encode(*t.tokenizer, *text, req.add_special_tokens);  // as the server does
+  if (!ids.ok()) return Status::InvalidArgument("--chat: " + ids.status().message());
+  WarnUnknownTokens(*t.tokenizer, "--chat", *ids);
+  return ids;
 }
 
 Offsets TokenOffsets(const Tokenizer& tok, const std::string& text,
