@@ -239,6 +239,20 @@ int main(int argc, char** argv) {
     put("model_load_map_validate_ms", Get(collector, load, "map_validate_ms"), true);
     put("model_load_pack_ms", Get(collector, load, "pack_ms"), true);
   }
+  // Text in and out (issue #17): encode speed on 1 MB of mixed text per tokenizer file (the
+  // side-by-side with Hugging Face's library is scripts/tokenizer-reference/bench.sh), and a
+  // chat template render (target: a 20-message conversation in under 1 ms).
+  const char* kTokenizerFiles[] = {"llama2", "gemma3_subset", "unigram_synthetic"};
+  for (int f = 0; f < 3; ++f) {
+    const std::string run = "BM_TokenizeText/file:" + std::to_string(f);
+    if (!Ran(collector, run)) continue;
+    const double mbs = Get(collector, run, "MB/s");
+    std::printf("tokenize 1 MB of mixed text, %-18s %10.1f MB/s\n", kTokenizerFiles[f], mbs);
+    put(std::string("tokenize_mb_per_s.") + kTokenizerFiles[f], mbs, false);
+  }
+  row("chat template render, Qwen3, 20 messages: us vs the 1 ms target",
+      Get(collector, "BM_ChatTemplateRender", "us_per_render"), 1000.0,
+      "chat_template_render_vs_1ms");
   const std::string path = SummaryPath();
 
   // Engine: throughput vs concurrency (target: c16 >= 3x c1) and time to first token vs the

@@ -4,7 +4,6 @@
 // tests/data/templates/, so these tests need neither Python nor the network.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -310,28 +309,6 @@ TEST(ChatTemplateConfigTest, RealConfigsParseAndRender) {
     in.add_generation_prompt = true;
     EXPECT_TRUE(RenderChatTemplate(*prog, in).ok());
   }
-}
-
-// Not a pass/fail check: prints the time to render a 20-message conversation through the Qwen3
-// template (the target: under 1 ms).
-TEST(ChatTemplateTiming, Qwen3TwentyMessages) {
-  const ordered_json expected = ReadJson("expected_renders.json");
-  const ordered_json* inputs = nullptr;
-  for (const auto& r : expected.at("renders"))
-    if (r.at("template") == "qwen3.jinja" && r.at("case") == "twenty_messages") inputs = &r.at("inputs");
-  ASSERT_NE(inputs, nullptr);
-  Result<ChatTemplateProgram> prog = ParseChatTemplate(ReadFile(kDataDir + "qwen3.jinja"));
-  ASSERT_TRUE(prog.ok());
-  ChatInputs in = InputsFrom(*inputs);
-  ASSERT_EQ(in.messages.size(), 20u);
-  const int iters = 2000;
-  size_t bytes = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int k = 0; k < iters; ++k) bytes += RenderChatTemplate(*prog, in)->size();
-  auto t1 = std::chrono::steady_clock::now();
-  double us = std::chrono::duration<double, std::micro>(t1 - t0).count() / iters;
-  std::printf("[chat template] Qwen3, 20 messages: %.1f us per render (%zu bytes each)\n", us, bytes / iters);
-  RecordProperty("qwen3_20_messages_us_per_render", std::to_string(us));
 }
 
 }  // namespace
