@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
-          libsentencepiece-dev)
+          libsentencepiece-dev zlib1g-dev)
 packages+=("$@")  # extra packages a target asks for (e.g. gnuplot-nox for `make bench`)
 missing=()
 for p in "${packages[@]}"; do
