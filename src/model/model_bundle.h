@@ -1,6 +1,7 @@
 // ModelBundle: a model ready to run and the tokenizer that goes with it, found the way a user
-// would expect: an explicit --tokenizer path, else tokenizer.json in a Hugging Face directory,
-// the vocabulary embedded in a GGUF file, or tokenizer.bin beside a llama2.c file.
+// would expect: an explicit --tokenizer path, else tokenizer.json (or, without one, SentencePiece's
+// tokenizer.model) in a Hugging Face directory, the vocabulary embedded in a GGUF file, or
+// tokenizer.bin beside a llama2.c file.
 #ifndef DETINFER_MODEL_MODEL_BUNDLE_H_
 #define DETINFER_MODEL_MODEL_BUNDLE_H_
 

@@ -35,8 +35,8 @@ inline constexpr const char* kKvDTypeHelp =
     "the bits";
 
 inline constexpr const char* kTokenizerHelp =
-    "tokenizer.json, tokenizer.bin, or a GGUF file's vocabulary (default found beside the model, "
-    "or in a GGUF model)";
+    "tokenizer.json, SentencePiece tokenizer.model, llama2.c tokenizer.bin, or a GGUF file's "
+    "vocabulary (default found beside the model, or in a GGUF model)";
 
 // --kv-capacity's default: room for this many full contexts. Reserved address space only: blocks
 // become resident as they are first written (kv/paged_kv_cache.h).
