@@ -1,4 +1,5 @@
 // config.json parsing for hf_loader.h (kept apart from the tensor plumbing).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -63,11 +64,13 @@ Result<Arch> ParseArch(const json& cfg, const std::string& src) {
                                      "array of strings, got " + arch->dump());
     }
     const std::string name = (*arch)[0].get<std::string>();
-    if (name == "LlamaForCausalLM") return Arch::kLlama;
+    // Mistral is the Llama architecture plus a sliding window (read in ParseHfConfig).
+    if (name == "LlamaForCausalLM" || name == "MistralForCausalLM") return Arch::kLlama;
     if (name == "Qwen2ForCausalLM") return Arch::kQwen2;
     if (name == "Qwen3ForCausalLM") return Arch::kQwen3;
     return Status::Unsupported(src + ": architecture '" + name + "' is not supported "
-                               "(LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+                               "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                               "Qwen3ForCausalLM)");
   }
   auto type = cfg.find("model_type");
   if (type == cfg.end() || !type->is_string()) {
@@ -75,10 +78,19 @@ Result<Arch> ParseArch(const json& cfg, const std::string& src) {
                                    "\"model_type\")");
   }
   const std::string name = type->get<std::string>();
-  if (name == "llama") return Arch::kLlama;
+  if (name == "llama" || name == "mistral") return Arch::kLlama;
   if (name == "qwen2") return Arch::kQwen2;
   if (name == "qwen3") return Arch::kQwen3;
   return Status::Unsupported(src + ": model_type '" + name + "' is not supported");
+}
+
+bool IsMistral(const json& cfg) {
+  auto arch = cfg.find("architectures");
+  if (arch != cfg.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
+    return (*arch)[0].get<std::string>() == "MistralForCausalLM";
+  }
+  auto type = cfg.find("model_type");
+  return type != cfg.end() && type->is_string() && type->get<std::string>() == "mistral";
 }
 
 }  // namespace
@@ -174,6 +186,23 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "use_sliding_window", src, &flag));
   if (flag) return Status::Unsupported(src + ": use_sliding_window = true is not supported");
+  // Mistral's sliding window (a key is seen only by the next `sliding_window` queries) is not
+  // implemented in attention; within a context no longer than the window it never binds, so a
+  // Mistral model runs exactly with its context limited to the window (Mistral-7B-v0.1: 4096;
+  // v0.2+ and Nemo declare none). Qwen configs carry a sliding_window that use_sliding_window
+  // (false above) switches off.
+  const bool mistral = IsMistral(cfg);
+  if (mistral) {
+    int64_t window = 0;
+    DETINFER_RETURN_IF_ERROR(GetInt(cfg, "sliding_window", src, false, &window));
+    if (cfg.contains("sliding_window") && !cfg["sliding_window"].is_null()) {
+      if (window <= 0) {
+        return Status::InvalidArgument(src + ": sliding_window must be positive, got " +
+                                       std::to_string(window));
+      }
+      c.max_seq_len = std::min(c.max_seq_len, window);
+    }
+  }
   auto act = cfg.find("hidden_act");
   if (act != cfg.end() && !(act->is_string() && act->get<std::string>() == "silu")) {
     return Status::Unsupported(src + ": hidden_act " + act->dump() +

@@ -181,7 +181,7 @@ TEST(HfLoader, BadConfigsAreRejected) {
       {with("\"num_key_value_heads\": 1", "\"num_key_value_heads\": 3"),
        {"n_heads (2) is not a multiple of n_kv_heads (3)"}},
       {with("\"hidden_size\": 8", "\"hidden_size\": 99999999999"), {"hidden_size", "99999999999"}},
-      {with("LlamaForCausalLM", "MistralForCausalLM"), {"MistralForCausalLM"}},
+      {with("LlamaForCausalLM", "GemmaForCausalLM"), {"GemmaForCausalLM"}},
       {with("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\""), {"hidden_act", "gelu"}},
       {with("\"rope_theta\": 1000000.0", "\"rope_scaling\": {\"type\": \"linear\"}"),
        {"rope_scaling", "needs \"factor\""}},
@@ -250,6 +250,21 @@ TEST(HfLoader, ConfigsReadAsTransformersDoes) {
   auto llama = ParseHfConfig(with(Arch::kLlama, "\"head_dim\": 4, ", ""), "c");
   ASSERT_TRUE(llama.ok());
   EXPECT_EQ(llama->head_dim, 4);  // Llama: hidden_size / heads
+  // Mistral is Llama; a sliding window limits the context to it (where it would never bind).
+  auto mistral = ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM", "MistralForCausalLM"), "c");
+  ASSERT_TRUE(mistral.ok()) << mistral.status().ToString();
+  EXPECT_EQ(mistral->arch, Arch::kLlama);
+  EXPECT_EQ(mistral->max_seq_len, 32);
+  auto windowed = ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM\"]",
+                                     "MistralForCausalLM\"], \"sliding_window\": 16"),
+                                "c");
+  ASSERT_TRUE(windowed.ok()) << windowed.status().ToString();
+  EXPECT_EQ(windowed->max_seq_len, 16);
+  EXPECT_TRUE(FailsWith(ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM\"]",
+                                           "MistralForCausalLM\"], \"sliding_window\": 0"),
+                                      "c")
+                            .status(),
+                        {"sliding_window must be positive"}));
 }
 
 // A tensor the configured model would not use is an error naming it, except what transformers

@@ -2,8 +2,9 @@
 // written from the transformers modelling definitions with numpy (it reads config.json and the
 // safetensors file itself). Random Llama / Qwen2 / Qwen3 models, written as Hugging Face
 // directories, must give detinfer's logits within fp32 noise of it at every position — with RoPE
-// scaling (llama3, linear), the rope_parameters layout, Qwen2's biases under attention_bias:
-// false and a Qwen3 config without head_dim, the cases that used to load silently wrong.
+// scaling (llama3, linear), the rope_parameters layout, Mistral, Qwen2's biases under
+// attention_bias: false and a Qwen3 config without head_dim, the cases that used to load
+// silently wrong (or not at all).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -94,6 +95,12 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
        [](json* c) {
          (*c)["rope_parameters"] = {{"rope_theta", (*c)["rope_theta"]}, {"rope_type", "default"}};
          c->erase("rope_theta");
+       }},
+      {"mistral, sliding window beyond the sequence", testing::SmallConfig(Arch::kLlama),
+       [](json* c) {
+         (*c)["architectures"] = {"MistralForCausalLM"};
+         (*c)["model_type"] = "mistral";
+         (*c)["sliding_window"] = 64;
        }},
       {"qwen2, attention_bias false", testing::SmallConfig(Arch::kQwen2),
        [](json* c) { (*c)["attention_bias"] = false; }},
