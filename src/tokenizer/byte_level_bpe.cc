@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "tokenizer/bpe_merges.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pair_merge.h"
 #include "tokenizer/string_map.h"
@@ -10,10 +11,6 @@
 
 namespace detinfer {
 namespace {
-
-uint64_t PairKey(int32_t a, int32_t b) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-}
 
 class ByteLevelBpe final : public Tokenizer {
  public:
@@ -35,11 +32,7 @@ class ByteLevelBpe final : public Tokenizer {
   std::vector<std::string> text_;   // by id
   std::vector<bool> has_text_;      // false: an id no entry names
   TokenIdMap model_ids_;
-  struct Merge {
-    int32_t rank;
-    int32_t id;
-  };
-  std::unordered_map<uint64_t, Merge> merges_;
+  BpeMergeTable merges_;
   AddedTokenMatcher added_;
   std::vector<NormalForm> normalizer_;
   std::vector<PreTokenizerStep> pre_;
@@ -87,22 +80,11 @@ Result<std::unique_ptr<Tokenizer>> ByteLevelBpe::Build(ByteLevelBpeParts parts) 
     t->has_text_[a.id] = true;
     t->added_.Add(std::move(a));
   }
-  t->merges_.reserve(parts.merges.size());
+  t->merges_.Reserve(parts.merges.size());
   for (size_t i = 0; i < parts.merges.size(); ++i) {
     const auto& [a, b] = parts.merges[i];
     const std::string what = src + ": merges[" + std::to_string(i) + "] '" + a + " " + b + "'";
-    const int32_t ia = FindToken(t->model_ids_, a);
-    const int32_t ib = FindToken(t->model_ids_, b);
-    const int32_t iab = FindToken(t->model_ids_, a + b);
-    if (ia < 0) return Status::InvalidArgument(what + ": token '" + a + "' is not in the vocabulary");
-    if (ib < 0) return Status::InvalidArgument(what + ": token '" + b + "' is not in the vocabulary");
-    if (iab < 0) {
-      return Status::InvalidArgument(what + ": merged token '" + a + b +
-                                     "' is not in the vocabulary");
-    }
-    if (i > static_cast<size_t>(INT32_MAX)) return Status::OutOfRange(what + ": too many merges");
-    // A repeated pair keeps its last rank, as Hugging Face's HashMap collect does.
-    t->merges_[PairKey(ia, ib)] = Merge{static_cast<int32_t>(i), iab};
+    DETINFER_RETURN_IF_ERROR(t->merges_.Add(t->model_ids_, i, a, b, what));
   }
   for (auto [id, name] : {std::pair{parts.unk_id, "unk"}, {parts.bos_id, "bos"},
                           {parts.eos_id, "eos"}}) {
@@ -150,9 +132,9 @@ Status ByteLevelBpe::EncodePiece(std::string_view piece, std::vector<int32_t>* o
     pos += n;
   }
   auto pair = [this](const MergeSymbol& l, const MergeSymbol& r) -> std::optional<MergeCandidate> {
-    auto it = merges_.find(PairKey(l.id, r.id));
-    if (it == merges_.end()) return std::nullopt;
-    return MergeCandidate{static_cast<double>(it->second.rank), it->second.id};
+    const BpeMerge* m = merges_.Find(l.id, r.id);
+    if (m == nullptr) return std::nullopt;
+    return MergeCandidate{static_cast<double>(m->rank), m->id};
   };
   for (const MergeSymbol& s : MergePairs(std::move(symbols), pair)) out->push_back(s.id);
   return Status::Ok();

@@ -109,7 +109,7 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
   for (int b = 0; b < 256; ++b) {
     t->byte_ids_[b] = FindToken(t->model_ids_, ByteTokenText(static_cast<uint8_t>(b)));
   }
-  t->merges_.reserve(parts.merges.size());
+  t->merges_.Reserve(parts.merges.size());
   for (size_t i = 0; i < parts.merges.size(); ++i) {
     const auto& [a, b] = parts.merges[i];
     std::string what = src;
@@ -120,17 +120,7 @@ Result<std::unique_ptr<Tokenizer>> HfPipeline::Build(HfPipelineParts parts) {
     what += ' ';
     what += b;
     what += '\'';
-    const int32_t ia = FindToken(t->model_ids_, a);
-    const int32_t ib = FindToken(t->model_ids_, b);
-    const int32_t iab = FindToken(t->model_ids_, a + b);
-    if (ia < 0) return Status::InvalidArgument(what + ": token '" + a + "' is not in the vocabulary");
-    if (ib < 0) return Status::InvalidArgument(what + ": token '" + b + "' is not in the vocabulary");
-    if (iab < 0) {
-      return Status::InvalidArgument(what + ": merged token '" + a + b +
-                                     "' is not in the vocabulary");
-    }
-    if (i > static_cast<size_t>(INT32_MAX)) return Status::OutOfRange(what + ": too many merges");
-    t->merges_[PairKey(ia, ib)] = Merge{static_cast<int32_t>(i), iab};  // the last rank wins
+    DETINFER_RETURN_IF_ERROR(t->merges_.Add(t->model_ids_, i, a, b, what));
     const std::string ab = a + b;
     for (size_t at = ab.find("\xE2\x96\x81", 1); at != std::string::npos;
          at = ab.find("\xE2\x96\x81", at + 3)) {

@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "tokenizer/added_tokens.h"
+#include "tokenizer/bpe_merges.h"
 #include "tokenizer/hf_pipeline.h"
 #include "tokenizer/regex_split.h"
 #include "tokenizer/string_map.h"
@@ -26,10 +27,6 @@
 
 namespace detinfer {
 namespace hf_pipeline_internal {
-
-inline uint64_t PairKey(int32_t a, int32_t b) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-}
 
 // Replaces every match of a String (literal) or Regex pattern in `text` by `content`
 // (hf_pipeline_normalize.cc).
@@ -76,11 +73,7 @@ class HfPipeline final : public Tokenizer {
   std::vector<std::string> text_;  // by id: added-token content, else the model's token
   std::vector<bool> has_text_;
   TokenIdMap model_ids_;
-  struct Merge {
-    int32_t rank;
-    int32_t id;
-  };
-  std::unordered_map<uint64_t, Merge> merges_;
+  BpeMergeTable merges_;
   std::vector<double> scores_;  // Unigram, by id
   double unk_score_ = 0;        // Unigram: lowest score - 10 (sentencepiece's kUnkPenalty)
   size_t max_piece_bytes_ = 0;  // Unigram: longest piece

@@ -80,9 +80,9 @@ Status HfPipeline::EncodeBpeWord(std::string_view word, std::vector<int32_t>* ou
   }
   if (unk) symbols.push_back(*unk);
   auto pair = [this](const MergeSymbol& l, const MergeSymbol& r) -> std::optional<MergeCandidate> {
-    auto it = merges_.find(PairKey(l.id, r.id));
-    if (it == merges_.end()) return std::nullopt;
-    return MergeCandidate{static_cast<double>(it->second.rank), it->second.id};
+    const BpeMerge* m = merges_.Find(l.id, r.id);
+    if (m == nullptr) return std::nullopt;
+    return MergeCandidate{static_cast<double>(m->rank), m->id};
   };
   for (const MergeSymbol& s : MergePairs(std::move(symbols), pair)) out->push_back(s.id);
   return Status::Ok();
