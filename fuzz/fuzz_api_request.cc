@@ -1,5 +1,5 @@
-// HTTP request bodies of the server (/v1/completions, /v1/chat/completions, /v1/score): byte 0
-// picks the endpoint, the rest is the body. Any input must give either a request within the
+// HTTP request bodies of the server (/v1/completions, /v1/chat/completions, /v1/score,
+// /tokenize, /detokenize): byte 0 picks the endpoint, the rest is the body. Any input must give either a request within the
 // parse limits or an error naming a field, never an exception, a crash or an over-read.
 #include <string>
 #include <string_view>
@@ -14,7 +14,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   const server::ParseLimits limits;
-  const int endpoint = data[0] % 3;
+  const int endpoint = data[0] % 5;
+  if (endpoint == 3) {
+    server::TokenizeRequest r;
+    const auto err = server::ParseTokenizeRequest(body, limits, &r);
+    if (err && err->message.empty()) fuzz::Fail("tokenize: error without a message");
+    if (!err && r.is_chat && r.chat.raw.size() != r.chat.messages.size()) {
+      fuzz::Fail("tokenize: the ordered messages differ from the checked ones");
+    }
+    return 0;
+  }
+  if (endpoint == 4) {
+    server::DetokenizeRequest r;
+    const auto err = server::ParseDetokenizeRequest(body, limits, &r);
+    if (err && err->message.empty()) fuzz::Fail("detokenize: error without a message");
+    return 0;
+  }
   if (endpoint == 2) {
     server::ScoreRequest r;
     const auto err = server::ParseScoreRequest(body, limits, &r);
@@ -30,8 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (r.prompts.size() > limits.max_prompts) fuzz::Fail("more prompts than the limit accepted");
   if (r.stop.size() > limits.max_stops) fuzz::Fail("more stop strings than the limit accepted");
-  if (r.messages.size() > limits.max_messages) fuzz::Fail("more messages than the limit accepted");
+  if (r.chat.messages.size() > limits.max_messages) {
+    fuzz::Fail("more messages than the limit accepted");
+  }
   if (r.top_logprobs > limits.max_top_logprobs) fuzz::Fail("top_logprobs above the limit accepted");
-  if (kind == ApiKind::kChat && r.messages.empty()) fuzz::Fail("chat request without messages");
+  if (kind == ApiKind::kChat && r.chat.messages.empty()) fuzz::Fail("chat request without messages");
+  if (kind == ApiKind::kChat && r.chat.raw.size() != r.chat.messages.size()) {
+    fuzz::Fail("the ordered messages differ from the checked ones");
+  }
   return 0;
 }

@@ -14,10 +14,10 @@ cd "$(dirname "$0")/.."
 B=${FUZZ_BUILD:-build-fuzz}
 SHARED=${DETINFER_SHARED_DIR:-../shared}
 TARGETS=(gguf safetensors safetensors_index hf_config llama2c hf_tokenizer llama2c_tokenizer
-         tokenizer_encode api_request)
+         tokenizer_encode api_request chat_template)
 # Longest input each target mutates: model headers live in the first bytes of a file, so the
 # (1 MB) real models are read only that far; the ASan build stays fast.
-declare -A MAX_LEN=([gguf]=65536 [safetensors]=65536 [llama2c]=16384)
+declare -A MAX_LEN=([gguf]=65536 [safetensors]=65536 [llama2c]=16384 [chat_template]=16384)
 
 have_fuzzer_runtime() {
   compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" > /dev/null
@@ -59,7 +59,8 @@ seed() {
   else
     echo "fuzz: $m not found; seeding from generated files only"
   fi
-  # Request bodies (byte 0 picks the endpoint: 0 completions, 1 chat, 2 score).
+  # Request bodies (byte 0 picks the endpoint: 0 completions, 1 chat, 2 score, 3 tokenize,
+  # 4 detokenize).
   mkdir -p "$B/corpus/api_request"
   printf '\0{"prompt": "Hello", "max_tokens": 8, "temperature": 0.7, "top_p": 0.9, "seed": 3, "stop": ["."], "logprobs": 2, "echo": true, "stream": false}' \
     > "$B/corpus/api_request/completion"
@@ -68,6 +69,12 @@ seed() {
   printf '\1{"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3}' \
     > "$B/corpus/api_request/chat"
   printf '\2{"prompt": "Yesterday I", "completion": [53, 131]}' > "$B/corpus/api_request/score"
+  printf '\3{"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function", "function": {"name": "f"}}], "chat_template_kwargs": {"enable_thinking": false}, "add_generation_prompt": false, "return_token_strs": true}' \
+    > "$B/corpus/api_request/tokenize"
+  printf '\4{"tokens": [1, 2, 3]}' > "$B/corpus/api_request/detokenize"
+  # The real chat templates the tests render (Llama-3.x, Qwen2.5/3, Gemma 3, Mistral, Phi-3.5).
+  mkdir -p "$B/corpus/chat_template"
+  cp tests/data/templates/*.jinja "$B/corpus/chat_template/"
   touch "$B/corpus/.seeded"
 }
 
