@@ -152,6 +152,12 @@ TEST(CliTokenizeTest, ChatUsesTheModelsTemplate) {
       Cli("tokenize " + dir.path() + " --chat " + dir.file("chat.json") + " --chat-template chatml");
   EXPECT_EQ(chatml.rc, 0) << chatml.out;
   EXPECT_NE(chatml.out.find("not in the model's vocabulary"), std::string::npos) << chatml.out;
+  // info says which template chat will use.
+  const CliRun info = Cli("info " + dir.path() + " --json", true);
+  ASSERT_EQ(info.rc, 0) << info.out;
+  EXPECT_NE(Json::parse(info.out)["chat"]["template"].get<std::string>().find("tokenizer_config.json"),
+            std::string::npos)
+      << info.out;
   const CliRun bad = Cli("tokenize " + dir.path() + " --chat " + dir.file("config.json"));
   EXPECT_EQ(bad.rc, 2) << bad.out;
   EXPECT_NE(bad.out.find("config.json"), std::string::npos) << bad.out;

@@ -9,6 +9,7 @@
 #include "cli_common.h"
 #include "engine/schedule_id.h"
 #include "core/storage_format.h"
+#include "model/chat_config.h"
 #include "model/model_bundle.h"
 #include "model/tensor_roles.h"
 #include "subcommands.h"
@@ -64,6 +65,14 @@ int RunInfo(const InfoOptions& o) {
                  {"vocab_size", b->tokenizer->vocab_size()}, {"bos_id", b->tokenizer->bos_id()},
                  {"eos_id", b->tokenizer->eos_id()}, {"unk_id", b->tokenizer->unk_id()}};
   }
+  // What chat uses: the model's own template (and where it is), or the built-in fallback; the
+  // ids that end a turn besides the tokenizer's EOS.
+  auto chat = ReadModelChatConfig(o.model, w.format, b->tokenizer_path);
+  if (!chat.ok()) return Fail(chat.status());
+  const nlohmann::json chat_json = {
+      {"template", chat->chat_template.empty() ? nlohmann::json(nullptr)
+                                               : nlohmann::json(chat->chat_template_origin)},
+      {"end_of_turn_ids", chat->end_ids}};
   // K and V of every layer, per token, per byte of the KV dtype.
   const int64_t kv_per_token = 2 * c.n_layers * c.n_kv_heads * c.head_dim;
   const double bpw = params > 0 ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
@@ -86,6 +95,7 @@ int RunInfo(const InfoOptions& o) {
       {"model_hash", Hex64(b->model_hash)},
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
+      {"chat", chat_json},
   };
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -127,6 +137,10 @@ int RunInfo(const InfoOptions& o) {
   } else {
     std::printf("  tokenizer: none (%s)\n", b->tokenizer_source.c_str());
   }
+  std::printf("  chat template: %s\n",
+              chat->chat_template.empty()
+                  ? "none shipped (chat uses a built-in one: chatml or llama3)"
+                  : chat->chat_template_origin.c_str());
   return 0;
 }
 
