@@ -1,15 +1,25 @@
 #include "server/metrics.h"
 
-#include <cstdio>
+#include <charconv>
+#include <cmath>
 
 namespace detinfer::server {
 
 namespace {
 
+// The shortest text that reads back as `v` (0.005, not 0.0050000000000000001), written as
+// Python's repr and Go's Prometheus client write it: plain digits for magnitudes from 1e-4 up
+// to 1e16 (0.0005, 30, 12345), an exponent beyond (1e-05); NaN and infinities in Prometheus'
+// spelling.
 std::string Num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  const double a = std::fabs(v);
+  const bool plain = a == 0.0 || (a >= 1e-4 && a < 1e16);
+  char buf[400];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v,
+                               plain ? std::chars_format::fixed : std::chars_format::scientific);
+  return std::string(buf, r.ptr);
 }
 
 void Line(std::string* out, const std::string& name, const std::string& labels, double v) {
