@@ -46,17 +46,23 @@ Result<SampledToken> SampleToken(const KernelContext& ctx, std::span<const float
       LogSoftmax(ctx, row, TensorView::Contiguous(logprobs.data(), DType::kF32, {1, n})));
 
   SampledToken out;
-  if (params.temperature == 0.0f) {
+  const auto greedy = [&]() -> Result<SampledToken> {
     int32_t idx = 0;
     DETINFER_RETURN_IF_ERROR(Argmax(ctx, row, std::span<int32_t>(&idx, 1)));
     out.token = idx;
     out.logprob = logprobs[static_cast<size_t>(idx)];
     out.sampling_logprob = 0.0f;
     return out;
-  }
+  };
+  if (params.temperature == 0.0f) return greedy();
 
   std::vector<float> z(static_cast<size_t>(n));
-  for (size_t i = 0; i < z.size(); ++i) z[i] = logits[i] / params.temperature;
+  for (size_t i = 0; i < z.size(); ++i) {
+    z[i] = logits[i] / params.temperature;
+    // A temperature so small (1e-38) that a finite logit / T overflows leaves all the mass on
+    // the largest logit: that is greedy, not a draw among infinities (inf - inf is NaN).
+    if (!std::isfinite(z[i]) && std::isfinite(logits[i])) return greedy();
+  }
   std::vector<int32_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   // A total order: by scaled logit, then by id, so equal logits never depend on the sort.

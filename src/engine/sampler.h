@@ -4,6 +4,8 @@
 //   raw logprobs     = LogSoftmax(logits)   (kernels/softmax.h: the same kernel, hence the same
 //                      bits, as teacher-forced re-scoring uses — SPEC §R1)
 //   temperature 0    : greedy, token = Argmax (lowest id on ties); sampling logprob 0.
+//   a T > 0 so small that some finite logit_i / T overflows to ±inf (T ~ 1e-38): greedy, as
+//                      for T = 0 (the distribution is a point mass on the largest logit).
 //   otherwise        : z_i = logit_i / T;
 //     candidates sorted by (z descending, id ascending) — ties break to the lower id;
 //     top-k keeps the first k (k = 0: all);

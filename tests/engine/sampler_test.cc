@@ -56,6 +56,30 @@ TEST(SamplerTest, GreedyIsArgmaxWithLowestIdOnTies) {
   EXPECT_NEAR(r->logprob, want, 1e-6);
 }
 
+// A temperature so small that logit / T overflows (1e-38; logits 40 and 50 both become +inf) is
+// greedy: the largest logit, not the lowest id among the infinities, whatever the draw.
+TEST(SamplerTest, TinyTemperatureThatOverflowsIsGreedy) {
+  KernelContext ctx;
+  const std::vector<float> logits = {40.0f, 50.0f, -30.0f, 0.25f};
+  const auto greedy = SampleToken(ctx, logits, SamplingParams{}, 0);
+  ASSERT_TRUE(greedy.ok());
+  EXPECT_EQ(greedy->token, 1);
+  for (const float t : {1e-38f, 1e-37f}) {
+    SamplingParams sp;
+    sp.temperature = t;
+    sp.top_p = 0.9f;
+    sp.min_p = 0.1f;
+    for (uint64_t i = 0; i < 64; ++i) {
+      sp.seed = i;
+      auto r = SampleToken(ctx, logits, sp, i);
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->token, greedy->token) << t << " " << i;
+      EXPECT_EQ(r->logprob, greedy->logprob);
+      EXPECT_EQ(r->sampling_logprob, 0.0f);
+    }
+  }
+}
+
 // Frequencies over a fixed set of draws follow the distribution (chi-square with 3 degrees of
 // freedom; the draws are a deterministic function of the seeds, so this cannot flake).
 TEST(SamplerTest, SampledFrequenciesFollowTheDistribution) {

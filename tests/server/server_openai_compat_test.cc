@@ -30,5 +30,35 @@ TEST(ServerOpenAiCompatTest, MetricsBucketBoundsAreShortest) {
   EXPECT_EQ(m.find("00000000"), std::string::npos) << m;
 }
 
+// A temperature above 0 but so small that logits / T overflows (1e-38) is a point mass on the
+// most likely token: vLLM and OpenAI treat it as greedy. The answer must be exactly the
+// temperature-0 one (tokens and logprob bits), whatever the seed, not samples drawn from
+// infinities.
+TEST(ServerOpenAiCompatTest, TinyTemperatureIsGreedy) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer verbs({}, {}, b.model.get(), b.tokenizer.get());
+  testing::TestServer random;
+  for (testing::TestServer* server : {&verbs, &random}) {
+    auto c = server->Client();
+    const auto run = [&](double temperature, int seed) {
+      const testing::HttpReply r = testing::Post(
+          *c, "/v1/completions",
+          Json{{"prompt", {1, 5, 9, 12}}, {"max_tokens", 24}, {"temperature", temperature},
+               {"seed", seed}, {"ignore_eos", true}, {"logprobs", 2}}
+              .dump());
+      EXPECT_EQ(r.status, 200) << r.body;
+      return r.json()["choices"][0];
+    };
+    const Json greedy = run(0.0, 0);
+    for (const double t : {1e-38, 1e-30}) {
+      for (const int seed : {0, 7}) {
+        const Json tiny = run(t, seed);
+        EXPECT_EQ(testing::ChoiceBits(tiny), testing::ChoiceBits(greedy)) << t << " " << seed;
+        EXPECT_EQ(tiny["logprobs"], greedy["logprobs"]);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace detinfer
