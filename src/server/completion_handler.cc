@@ -275,7 +275,7 @@ struct Stream {
       choice["logprobs"] =
           chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, prev)
                : CompletionLogprobs(st->served.tokenizer, ids, lps, top, prev, sent,
-                                    req.top_logprobs > 0);
+                                    req.top_logprobs);
     } else {
       choice["logprobs"] = nullptr;
     }

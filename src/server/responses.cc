@@ -51,7 +51,7 @@ Json Bytes(const std::string& s) {
 Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                         const std::vector<float>& lps,
                         const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
-                        size_t offset, bool with_top) {
+                        size_t offset, int32_t top_n) {
   Json strs = Json::array(), values = Json::array(), tops = Json::array(),
        offsets = Json::array();
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -60,22 +60,22 @@ Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& 
     values.push_back(Logprob(lps[i]));
     offsets.push_back(offset);
     offset += s.size();
-    if (with_top) {
-      if (i < top.size() && !top[i].empty()) {
-        Json alt = Json::object();
-        for (const TokenLogprob& t : top[i]) {
-          alt[TokenString(tokenizer, t.token, prev)] = t.logprob;
-        }
-        tops.push_back(alt);
-      } else {
-        tops.push_back(nullptr);
+    if (i < top.size() && !top[i].empty()) {
+      Json alt = Json::object();
+      for (const TokenLogprob& t : top[i]) {
+        alt[TokenString(tokenizer, t.token, prev)] = t.logprob;
       }
+      tops.push_back(alt);
+    } else if (top_n == 0 && !std::isnan(lps[i])) {
+      tops.push_back(Json::object());  // no alternatives asked for
+    } else {
+      tops.push_back(nullptr);  // the first prompt token (echo), or a prompt token's
     }
     prev = tokens[i];
   }
   return {{"tokens", strs},
           {"token_logprobs", values},
-          {"top_logprobs", with_top ? tops : Json(nullptr)},
+          {"top_logprobs", tops},
           {"text_offset", offsets}};
 }
 
@@ -126,7 +126,7 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
     tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
     lps.insert(lps.end(), r.logprobs.begin(), r.logprobs.end());
     top.insert(top.end(), r.top_logprobs.begin(), r.top_logprobs.end());
-    c["logprobs"] = CompletionLogprobs(tokenizer, tokens, lps, top, prev, 0, req.top_logprobs > 0);
+    c["logprobs"] = CompletionLogprobs(tokenizer, tokens, lps, top, prev, 0, req.top_logprobs);
   } else {
     c["logprobs"] = nullptr;
   }

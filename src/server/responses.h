@@ -28,11 +28,13 @@ std::string FinishReasonText(FinishReason reason);
 std::string TokenString(const Tokenizer* tokenizer, int32_t id, int32_t prev);
 
 // OpenAI completions "logprobs" of `tokens` (prev = the token before the first, -1 if none),
-// text offsets counted from `offset`. `lps[i]` may be NaN for "no logprob" (null).
+// text offsets counted from `offset`. `lps[i]` may be NaN for "no logprob" (null). `top_n` is
+// the request's `logprobs` (alternatives per token): with 0, as OpenAI, `top_logprobs` still
+// has one entry per token, an empty object (null for a token without a logprob).
 Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                         const std::vector<float>& lps,
                         const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
-                        size_t offset, bool with_top);
+                        size_t offset, int32_t top_n);
 // Chat "logprobs": {"content": [{token, token_id, logprob, bytes, top_logprobs}]}.
 Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                   const std::vector<float>& lps,

@@ -60,5 +60,79 @@ TEST(ServerOpenAiCompatTest, TinyTemperatureIsGreedy) {
   }
 }
 
+// OpenAI's shape for "no alternatives": completions `logprobs: 0` still give `top_logprobs`, one
+// empty object per token (not null); chat `logprobs: true, top_logprobs: 0` one empty list per
+// token. Streamed chunks likewise.
+TEST(ServerOpenAiCompatTest, ZeroAlternativesAreEmptyPerToken) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto c = server.Client();
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "whole");
+    const testing::HttpReply r = testing::Post(
+        *c, "/v1/completions",
+        Json{{"prompt", "the cat"}, {"max_tokens", 5}, {"logprobs", 0}, {"stream", stream},
+             {"ignore_eos", true}}
+            .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::vector<Json> logprobs;
+    if (stream) {
+      for (const std::string& d : testing::SseData(r.body)) {
+        if (d == "[DONE]") break;
+        const Json lp = Json::parse(d)["choices"][0]["logprobs"];
+        if (!lp.is_null()) logprobs.push_back(lp);
+      }
+    } else {
+      logprobs.push_back(r.json()["choices"][0]["logprobs"]);
+    }
+    size_t tokens = 0;
+    for (const Json& lp : logprobs) {
+      ASSERT_TRUE(lp["top_logprobs"].is_array()) << lp.dump();
+      ASSERT_EQ(lp["top_logprobs"].size(), lp["tokens"].size()) << lp.dump();
+      for (const Json& t : lp["top_logprobs"]) EXPECT_EQ(t, Json::object()) << lp.dump();
+      tokens += lp["tokens"].size();
+    }
+    EXPECT_EQ(tokens, 5u);
+
+    const testing::HttpReply chat = testing::Post(
+        *c, "/v1/chat/completions",
+        Json{{"messages", {{{"role", "user"}, {"content", "the cat"}}}},
+             {"max_tokens", 5},
+             {"logprobs", true},
+             {"top_logprobs", 0},
+             {"stream", stream},
+             {"ignore_eos", true}}
+            .dump());
+    ASSERT_EQ(chat.status, 200) << chat.body;
+    std::vector<Json> contents;
+    if (stream) {
+      for (const std::string& d : testing::SseData(chat.body)) {
+        if (d == "[DONE]") break;
+        const Json lp = Json::parse(d)["choices"][0]["logprobs"];
+        if (!lp.is_null()) contents.push_back(lp["content"]);
+      }
+    } else {
+      contents.push_back(chat.json()["choices"][0]["logprobs"]["content"]);
+    }
+    tokens = 0;
+    for (const Json& content : contents) {
+      for (const Json& t : content) {
+        EXPECT_EQ(t["top_logprobs"], Json::array()) << t.dump();
+        ++tokens;
+      }
+    }
+    EXPECT_EQ(tokens, 5u);
+  }
+  // With echo, the first prompt token has no logprob and so no alternatives: null, as OpenAI.
+  const testing::HttpReply echo = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", "the cat"}, {"max_tokens", 2}, {"logprobs", 0}, {"echo", true}}.dump());
+  ASSERT_EQ(echo.status, 200) << echo.body;
+  const Json lp = echo.json()["choices"][0]["logprobs"];
+  ASSERT_GE(lp["top_logprobs"].size(), 3u) << lp.dump();
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null()) << lp.dump();
+  EXPECT_EQ(lp["top_logprobs"][1], Json::object()) << lp.dump();
+}
+
 }  // namespace
 }  // namespace detinfer
