@@ -63,6 +63,7 @@ std::string EndpointLabel(const std::string& path) {
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
 }
 
@@ -140,17 +141,37 @@ void Routes(State& st) {
        {"/v1/completions", "/v1/chat/completions", "/v1/score", "/tokenize", "/detokenize"}) {
     WrongMethod(h, path, "POST");
   }
-  h.Get("/v1/models", [&st](const httplib::Request&, httplib::Response& res) {
-    const Json model = {{"id", st.options.model_name},
-                        {"object", "model"},
-                        {"created", 0},
-                        {"owned_by", "detinfer"},
-                        {"max_model_len", st.served.model->config().max_seq_len},
-                        {"chat_template", std::string(st.chat.name())},
-                        {"schedule_id", st.served.schedule_id}};
-    res.set_content(Dump({{"object", "list"}, {"data", Json::array({model})}}),
+  const auto model_object = [&st] {
+    return Json{{"id", st.options.model_name},
+                {"object", "model"},
+                {"created", 0},
+                {"owned_by", "detinfer"},
+                {"max_model_len", st.served.model->config().max_seq_len},
+                {"chat_template", std::string(st.chat.name())},
+                {"schedule_id", st.served.schedule_id}};
+  };
+  h.Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Dump({{"object", "list"}, {"data", Json::array({model_object()})}}),
                     "application/json");
   });
+  // OpenAI's "retrieve model": the model object for the served name (which may contain '/',
+  // as "org/name" does), 404 model_not_found for any other.
+  h.Get(R"(/v1/models/(.+))",
+        [&st, model_object](const httplib::Request& req, httplib::Response& res) {
+          const std::string id = req.matches[1].str();
+          if (id != st.options.model_name) {
+            ApiError e;
+            e.status = 404;
+            e.param = "model";
+            e.code = "model_not_found";
+            e.message = "the model '" + id + "' does not exist; this server serves '";
+            e.message += st.options.model_name;
+            e.message += "'";
+            SendError(res, e);
+            return;
+          }
+          res.set_content(Dump(model_object()), "application/json");
+        });
   h.Get("/health", [&st](const httplib::Request&, httplib::Response& res) {
     const bool up = !st.loop->stopping();
     res.status = up ? 200 : 503;
@@ -159,7 +180,9 @@ void Routes(State& st) {
   h.Get("/metrics", [&st](const httplib::Request&, httplib::Response& res) {
     res.set_content(st.metrics.Render(st.loop->Gauges()), "text/plain; version=0.0.4");
   });
-  for (const char* path : {"/v1/models", "/health", "/metrics"}) WrongMethod(h, path, "GET");
+  for (const char* path : {"/v1/models", R"(/v1/models/(.+))", "/health", "/metrics"}) {
+    WrongMethod(h, path, "GET");
+  }
   // Every other error httplib produces itself (404 route, 413 body too large, 400 bad request
   // line) also gets an OpenAI-shaped body.
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

@@ -2,7 +2,9 @@
 // and edge cases of issue #20, each checked against the documented behaviour, not our output.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server_test_util.h"
@@ -132,6 +134,54 @@ TEST(ServerOpenAiCompatTest, ZeroAlternativesAreEmptyPerToken) {
   ASSERT_GE(lp["top_logprobs"].size(), 3u) << lp.dump();
   EXPECT_TRUE(lp["top_logprobs"][0].is_null()) << lp.dump();
   EXPECT_EQ(lp["top_logprobs"][1], Json::object()) << lp.dump();
+}
+
+// OpenAI's "retrieve model", GET /v1/models/{model}: the same model object /v1/models lists, or
+// 404 with code model_not_found.
+TEST(ServerOpenAiCompatTest, RetrieveModel) {
+  testing::TestServer server;
+  auto c = server.Client();
+  const testing::HttpReply list = testing::Get(*c, "/v1/models");
+  ASSERT_EQ(list.status, 200) << list.body;
+  const testing::HttpReply one = testing::Get(*c, "/v1/models/test-model");
+  ASSERT_EQ(one.status, 200) << one.body;
+  const Json m = one.json();
+  EXPECT_EQ(m["id"], "test-model");
+  EXPECT_EQ(m["object"], "model");
+  EXPECT_TRUE(m["created"].is_number_integer());
+  EXPECT_TRUE(m["owned_by"].is_string());
+  EXPECT_EQ(m, list.json()["data"][0]);
+
+  for (const char* path : {"/v1/models/gpt-4", "/v1/models/test-model-2", "/v1/models/org/x"}) {
+    const testing::HttpReply r = testing::Get(*c, path);
+    EXPECT_EQ(r.status, 404) << path;
+    const Json e = r.json()["error"];
+    EXPECT_EQ(e["code"], "model_not_found") << r.body;
+    EXPECT_EQ(e["type"], "invalid_request_error") << r.body;
+    EXPECT_EQ(e["param"], "model") << r.body;
+    EXPECT_NE(e["message"].get<std::string>().find("does not exist"), std::string::npos);
+  }
+  EXPECT_EQ(testing::Post(*c, "/v1/models/test-model", "{}").status, 405);
+  // A request is counted (httplib's logger) just after its answer is written: wait for it.
+  const std::string want = "endpoint=\"/v1/models/{id}\",code=\"404\"} 3";
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = testing::Get(*c, "/metrics").body;
+    if (metrics.find(want) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
+}
+
+// The retrieve route needs the API key like every /v1/ route.
+TEST(ServerOpenAiCompatTest, RetrieveModelNeedsTheApiKey) {
+  server::ServerOptions o;
+  o.api_key = "sekrit";
+  testing::TestServer server(o);
+  auto c = server.Client();
+  EXPECT_EQ(testing::Get(*c, "/v1/models/test-model").status, 401);
+  c->set_bearer_token_auth("sekrit");
+  EXPECT_EQ(testing::Get(*c, "/v1/models/test-model").status, 200);
 }
 
 }  // namespace
