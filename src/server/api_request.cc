@@ -1,5 +1,6 @@
 #include "server/api_request.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -60,13 +61,30 @@ std::optional<ApiError> GetString(const Json& j, const char* key, std::string* o
   return std::nullopt;
 }
 
+// A bound as a person writes it: 0, 1, 0.5, 100 (not std::to_string's 0.000000).
+std::string Bound(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string OutOfRange(const char* key, const std::string& lo, const std::string& hi,
+                       const Json& got) {
+  std::string m = "'";
+  m += key;
+  m += "' must be in [";
+  m += lo;
+  m += ", ";
+  m += hi;
+  m += "], got ";
+  m += got.dump();
+  return m;
+}
+
 std::optional<ApiError> GetFloat(const Json& j, const char* key, float lo, float hi, float* out) {
   if (!j.is_number()) return Bad(key, std::string("'") + key + "' must be a number");
   const double v = j.get<double>();
-  if (!(v >= lo && v <= hi)) {
-    return Bad(key, std::string("'") + key + "' must be in [" + std::to_string(lo) + ", " +
-                        std::to_string(hi) + "], got " + j.dump());
-  }
+  if (!(v >= lo && v <= hi)) return Bad(key, OutOfRange(key, Bound(lo), Bound(hi), j));
   *out = static_cast<float>(v);
   return std::nullopt;
 }
@@ -83,14 +101,19 @@ std::optional<ApiError> GetInt(const Json& j, const char* key, int64_t lo, int64
   } else if (integral) {
     v = j.get<int64_t>();
   } else if (j.is_number_float()) {
+    // An integer too large for 64 bits (99999999999999999999) is parsed as a float: it is out
+    // of range, not "not an integer".
     const double d = j.get<double>();
-    integral = std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15;
-    if (integral) v = static_cast<int64_t>(d);
+    integral = std::isfinite(d) && d == std::floor(d);
+    if (integral) {
+      v = d >= 9.2e18    ? std::numeric_limits<int64_t>::max()
+          : d <= -9.2e18 ? std::numeric_limits<int64_t>::min()
+                         : static_cast<int64_t>(d);
+    }
   }
   if (!integral) return Bad(key, std::string("'") + key + "' must be an integer");
   if (v < lo || v > hi) {
-    return Bad(key, std::string("'") + key + "' must be in [" + std::to_string(lo) + ", " +
-                        std::to_string(hi) + "], got " + j.dump());
+    return Bad(key, OutOfRange(key, std::to_string(lo), std::to_string(hi), j));
   }
   *out = static_cast<int32_t>(v);
   return std::nullopt;
@@ -332,6 +355,17 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
         } else if (v.is_number_integer()) {
           // OpenAI's examples use negative seeds too: their bits are the seed.
           r->seed = static_cast<uint64_t>(v.get<int64_t>());
+        } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+                   v.get<double>() == std::floor(v.get<double>())) {
+          // 7.0 is 7. An integer literal beyond 64 bits (18446744073709551616) reaches us as a
+          // float: as a double it is <= -2^63 or >= 2^64, out of range.
+          const double d = v.get<double>();
+          if (d > -9223372036854775808.0 && d < 18446744073709551616.0) {
+            r->seed = d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d))
+                            : static_cast<uint64_t>(d);
+          } else {
+            e = Bad("seed", OutOfRange("seed", "-9223372036854775808", "18446744073709551615", v));
+          }
         } else {
           e = Bad("seed", "'seed' must be an integer");
         }

@@ -172,6 +172,47 @@ TEST(ApiRequestTest, ErrorsNameTheField) {
   }
 }
 
+// A number out of range says so and names the range (OpenAI: "seed" is an integer in
+// [-2^63, 2^64)); an integer literal beyond 64 bits, which JSON parsers read as a float, is out
+// of range, not "not an integer".
+TEST(ApiRequestTest, OutOfRangeNamesTheRange) {
+  struct Case {
+    const char* body;
+    const char* param;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"prompt": [1], "seed": 18446744073709551616})", "seed",
+       "'seed' must be in [-9223372036854775808, 18446744073709551615], got "},
+      {R"({"prompt": [1], "seed": -9223372036854775809})", "seed",
+       "'seed' must be in [-9223372036854775808, 18446744073709551615], got "},
+      {R"({"prompt": [1], "seed": 1e30})", "seed", "'seed' must be in [-9223372036854775808, "},
+      {R"({"prompt": [1], "max_tokens": 99999999999999999999})", "max_tokens",
+       "'max_tokens' must be in [1, 2147483647], got "},
+      {R"({"prompt": [1], "max_tokens": -99999999999999999999})", "max_tokens",
+       "'max_tokens' must be in [1, 2147483647], got "},
+      {R"({"prompt": [1], "top_k": 1e30})", "top_k", "'top_k' must be in [-1, 2147483647], got "},
+      {R"({"prompt": [1], "logprobs": 21})", "logprobs", "'logprobs' must be in [0, 20], got 21"},
+      {R"({"prompt": [1], "temperature": 101})", "temperature",
+       "'temperature' must be in [0, 100], got 101"},
+      {R"({"prompt": [1], "top_p": 1.5})", "top_p", "'top_p' must be in [0, 1], got 1.5"},
+      {R"({"prompt": [1], "seed": 1.5})", "seed", "'seed' must be an integer"},
+      {R"({"prompt": [1], "max_tokens": 2.5})", "max_tokens", "'max_tokens' must be an integer"},
+  };
+  for (const Case& c : cases) {
+    const ApiError e = Err(c.body);
+    EXPECT_EQ(e.status, 400) << c.body;
+    EXPECT_EQ(e.param, c.param) << c.body;
+    EXPECT_EQ(e.message.rfind(c.message, 0), 0u) << c.body << " -> " << e.message;
+  }
+  // The ends of the range, and integral floats inside it, are seeds.
+  EXPECT_EQ(Ok(R"({"prompt": [1], "seed": 18446744073709551615})").seed, 18446744073709551615ull);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "seed": -9223372036854775808})").seed, 1ull << 63);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "seed": -1})").seed, 18446744073709551615ull);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "seed": 7.0})").seed, 7u);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "seed": 1e19})").seed, 10000000000000000000ull);
+}
+
 TEST(ApiRequestTest, MalformedBodies) {
   for (const std::string& body : {std::string(""), std::string("{"), std::string("nul"),
                                  std::string("[]"), std::string("\"x\""),
