@@ -285,6 +285,8 @@ struct Stream {
     Json j = Envelope(*st, req, prepared.request.id, true);
     j["choices"] = Json::array({choice});
     if (send_prompt_ids && chat) j["prompt_token_ids"] = prepared.request.prompt;
+    // OpenAI: with include_usage, every chunk but the last (the usage chunk) has "usage": null.
+    if (req.include_usage) j["usage"] = nullptr;
     return j;
   }
 };

@@ -100,7 +100,8 @@ Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens
                        {"top_logprobs", alts}});
     prev = tokens[i];
   }
-  return {{"content", content}};
+  // OpenAI's schema: the refusal's logprobs beside the content's (we never refuse).
+  return {{"content", content}, {"refusal", nullptr}};
 }
 
 Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, size_t index,
@@ -140,7 +141,7 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
 Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
                 const std::vector<int32_t>& prompt, const RequestResult& r) {
   Json c = {{"index", 0},
-            {"message", {{"role", "assistant"}, {"content", r.text}}},
+            {"message", {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}}},
             {"finish_reason", FinishReasonText(r.finish)}};
   c["logprobs"] = req.logprobs ? ChatLogprobs(tokenizer, r.tokens, r.logprobs, r.top_logprobs,
                                               prompt.empty() ? -1 : prompt.back())

@@ -184,5 +184,95 @@ TEST(ServerOpenAiCompatTest, RetrieveModelNeedsTheApiKey) {
   EXPECT_EQ(testing::Get(*c, "/v1/models/test-model").status, 200);
 }
 
+// OpenAI's chat schema: `message.refusal` is always there (null: we never refuse), and so is
+// `logprobs.refusal` when logprobs are given, streamed or not.
+TEST(ServerOpenAiCompatTest, ChatCarriesRefusalNull) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto c = server.Client();
+  for (const bool logprobs : {false, true}) {
+    const testing::HttpReply r = testing::Post(
+        *c, "/v1/chat/completions",
+        Json{{"messages", {{{"role", "user"}, {"content", "the cat"}}}},
+             {"max_tokens", 3},
+             {"logprobs", logprobs}}
+            .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    const Json choice = r.json()["choices"][0];
+    ASSERT_TRUE(choice["message"].contains("refusal")) << r.body;
+    EXPECT_TRUE(choice["message"]["refusal"].is_null());
+    EXPECT_EQ(choice["message"]["role"], "assistant");
+    if (logprobs) {
+      ASSERT_TRUE(choice["logprobs"].contains("refusal")) << r.body;
+      EXPECT_TRUE(choice["logprobs"]["refusal"].is_null());
+      EXPECT_TRUE(choice["logprobs"]["content"].is_array());
+    } else {
+      EXPECT_TRUE(choice["logprobs"].is_null());
+    }
+  }
+  const testing::HttpReply s = testing::Post(
+      *c, "/v1/chat/completions",
+      Json{{"messages", {{{"role", "user"}, {"content", "the cat"}}}},
+           {"max_tokens", 3},
+           {"ignore_eos", true},
+           {"logprobs", true},
+           {"stream", true}}
+          .dump());
+  ASSERT_EQ(s.status, 200) << s.body;
+  int with_logprobs = 0;
+  for (const std::string& d : testing::SseData(s.body)) {
+    if (d == "[DONE]") break;
+    const Json lp = Json::parse(d)["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;
+    ++with_logprobs;
+    ASSERT_TRUE(lp.contains("refusal")) << d;
+    EXPECT_TRUE(lp["refusal"].is_null());
+  }
+  EXPECT_GT(with_logprobs, 0);
+}
+
+// OpenAI's stream_options.include_usage: "an additional chunk will be streamed before the
+// data: [DONE] message. The usage field on this chunk shows the token usage statistics for the
+// entire request, and the choices field will always be an empty array. All other chunks will
+// also include a usage field, but with a null value." Without it, no chunk has `usage`.
+TEST(ServerOpenAiCompatTest, StreamedChunksCarryUsageNullButTheLast) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto c = server.Client();
+  for (const bool chat : {false, true}) {
+    for (const bool include : {false, true}) {
+      SCOPED_TRACE(std::string(chat ? "chat" : "completions") + (include ? " usage" : ""));
+      Json body = {{"max_tokens", 4}, {"ignore_eos", true}, {"stream", true},
+                   {"stream_options", {{"include_usage", include}}}};
+      if (chat) {
+        body["messages"] = {{{"role", "user"}, {"content", "the cat"}}};
+      } else {
+        body["prompt"] = "the cat";
+        body["echo"] = true;
+      }
+      const testing::HttpReply r =
+          testing::Post(*c, chat ? "/v1/chat/completions" : "/v1/completions", body.dump());
+      ASSERT_EQ(r.status, 200) << r.body;
+      std::vector<Json> chunks;
+      for (const std::string& d : testing::SseData(r.body)) {
+        if (d != "[DONE]") chunks.push_back(Json::parse(d));
+      }
+      ASSERT_GE(chunks.size(), 3u);
+      if (!include) {
+        for (const Json& j : chunks) EXPECT_FALSE(j.contains("usage")) << j.dump();
+        continue;
+      }
+      for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+        ASSERT_TRUE(chunks[i].contains("usage")) << chunks[i].dump();
+        EXPECT_TRUE(chunks[i]["usage"].is_null()) << chunks[i].dump();
+        EXPECT_EQ(chunks[i]["choices"].size(), 1u);
+      }
+      const Json& last = chunks.back();
+      EXPECT_EQ(last["choices"], Json::array());
+      EXPECT_EQ(last["usage"]["completion_tokens"], 4) << last.dump();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace detinfer
