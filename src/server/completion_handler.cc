@@ -106,7 +106,11 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
       return e;
     }
     if (auto e = CheckPrompt(st, r.prompt, param)) return e;
-    const int64_t room = c.max_seq_len - static_cast<int64_t>(r.prompt.size());
+    const int64_t prompt_len = static_cast<int64_t>(r.prompt.size());
+    const int64_t room = c.max_seq_len - prompt_len;
+    // The engine's whole KV cache: a request that would outgrow it even alone can never finish.
+    const int64_t capacity =
+        st.engine->cache().num_blocks() * st.engine->cache().config().block_size;
     if (req.max_tokens) {
       if (*req.max_tokens > room) {
         return Invalid("max_tokens",
@@ -116,9 +120,27 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
                            std::to_string(c.max_seq_len),
                        "context_length_exceeded");
       }
+      // Refused now with a 400, rather than accepted and failed with a 503 (which a client
+      // would retry) once it outgrows the cache.
+      if (*req.max_tokens > capacity - prompt_len) {
+        std::string m = "the prompt (";
+        m += std::to_string(prompt_len);
+        m += " tokens) plus max_tokens (";
+        m += std::to_string(*req.max_tokens);
+        m += ") exceed the server's KV capacity of ";
+        m += std::to_string(capacity);
+        m += " tokens (--kv-capacity); at most ";
+        m += std::to_string(capacity - prompt_len);
+        m += " new tokens fit after this prompt";
+        return Invalid("max_tokens", m, "context_length_exceeded");
+      }
       r.max_new_tokens = *req.max_tokens;
     } else {
-      r.max_new_tokens = static_cast<int32_t>(std::max<int64_t>(1, chat ? room : std::min<int64_t>(16, room)));
+      // The default: 16 for completions, the rest of the context for chat; within the KV
+      // capacity either way.
+      const int64_t fits = std::min(room, capacity - prompt_len);
+      r.max_new_tokens = static_cast<int32_t>(
+          std::max<int64_t>(1, chat ? fits : std::min<int64_t>(16, fits)));
     }
     r.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(serial);
     if (prompts.size() > 1) r.id += "-" + std::to_string(i);

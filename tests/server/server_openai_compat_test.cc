@@ -274,5 +274,42 @@ TEST(ServerOpenAiCompatTest, StreamedChunksCarryUsageNullButTheLast) {
   }
 }
 
+// A request whose prompt plus max_tokens can never fit the engine's whole KV cache (4096 tokens
+// here, under a context of 8192) is refused up front, as vLLM refuses one beyond what it can
+// hold: 400 context_length_exceeded naming the numbers and --kv-capacity — not accepted, then
+// failed with a 503 that a client would retry.
+TEST(ServerOpenAiCompatTest, BeyondTheKvCapacityIs400UpFront) {
+  testing::TestServer small({}, {}, &testing::LongContextModel());  // KV: 4096 tokens
+  auto c = small.Client();
+  const std::vector<int32_t> prompt(100, 1);
+  for (const bool stream : {false, true}) {
+    const testing::HttpReply r = testing::Post(
+        *c, "/v1/completions",
+        Json{{"prompt", prompt}, {"max_tokens", 5000}, {"stream", stream}}.dump());
+    ASSERT_EQ(r.status, 400) << r.body;
+    const Json e = r.json()["error"];
+    EXPECT_EQ(e["code"], "context_length_exceeded") << r.body;
+    EXPECT_EQ(e["param"], "max_tokens") << r.body;
+    const std::string m = e["message"].get<std::string>();
+    for (const char* part : {"100", "5000", "4096", "--kv-capacity", "3996"}) {
+      EXPECT_NE(m.find(part), std::string::npos) << part << ": " << m;
+    }
+  }
+  // Exactly the capacity fits and runs to its end.
+  const testing::HttpReply fits = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", std::vector<int32_t>(4000, 1)}, {"max_tokens", 96}, {"ignore_eos", true}}
+          .dump());
+  ASSERT_EQ(fits.status, 200) << fits.body;
+  EXPECT_EQ(fits.json()["choices"][0]["token_ids"].size(), 96u);
+  // Without max_tokens the default stays within the capacity too: 16 new tokens, or fewer when
+  // only fewer fit.
+  const testing::HttpReply near = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", std::vector<int32_t>(4090, 1)}, {"ignore_eos", true}}.dump());
+  ASSERT_EQ(near.status, 200) << near.body;
+  EXPECT_EQ(near.json()["choices"][0]["token_ids"].size(), 6u);
+}
+
 }  // namespace
 }  // namespace detinfer
