@@ -343,21 +343,11 @@ static void ReprInto(std::string& out, const Value& v, int depth) {
       out += v.is_tuple ? ')' : ']';
       return;
     }
-    case Value::Type::kDict: {
-      out += '{';
-      bool first = true;
-      for (const auto& [k, x] : v.dict->items) {
-        if (!first) out += ", ";
-        first = false;
-        ReprInto(out, k, depth + 1);
-        out += ": ";
-        ReprInto(out, x, depth + 1);
-      }
-      out += '}';
-      return;
-    }
+    case Value::Type::kDict:
     case Value::Type::kNamespace: {
-      out += "<Namespace {";
+      // A namespace prints as jinja2's Namespace repr around the same dict repr.
+      const bool ns = v.type == Value::Type::kNamespace;
+      out += ns ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [k, x] : v.dict->items) {
         if (!first) out += ", ";
@@ -366,7 +356,7 @@ static void ReprInto(std::string& out, const Value& v, int depth) {
         out += ": ";
         ReprInto(out, x, depth + 1);
       }
-      out += "}>";
+      out += ns ? "}>" : "}";
       return;
     }
     case Value::Type::kUndefined: out += "Undefined"; return;  // jinja2's Undefined.__repr__

@@ -65,6 +65,8 @@ Status RegexSplitter::Split(std::string_view text, std::vector<std::string_view>
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t gap_start = 0;  // start of the text not yet covered by a match
   size_t pos = 0;
+  // The loop of Matches() below, written out: this is the byte-level hot path, which builds no
+  // list of matches.
   while (pos < text.size()) {
     // The text was validated as UTF-8 by the caller, so PCRE2's own check is skipped.
     const int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK,
