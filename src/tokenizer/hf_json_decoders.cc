@@ -11,13 +11,9 @@ Status ParsePipelineDecoder(const json& j, const std::string& src, const std::st
   DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
   HfDecoderStep step;
   if (type == "Sequence") {
-    auto it = j.find("decoders");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".decoders", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(ParsePipelineDecoder(
-          (*it)[i], src, path + ".decoders[" + std::to_string(i) + "]", out));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "decoders", src, path, [&](const json& p, const std::string& at) {
+      return ParsePipelineDecoder(p, src, at, out);
+    });
   } else if (type == "Replace") {
     step.kind = HfDecoderStep::Kind::kReplace;
     std::shared_ptr<RegexSplitter> regex;

@@ -38,6 +38,25 @@ Result<std::string> GetType(const json& obj, const std::string& src, const std::
 std::string StringField(const json& obj, const char* key);
 bool TrueField(const json& obj, const char* key);
 std::string Unsupported(const std::string& src, const std::string& path, const std::string& type);
+// The parts of a "Sequence" component (`key`: "normalizers", "pretokenizers", "decoders",
+// "processors"), each passed in order to parse(part, its JSON path).
+template <typename ParsePart>
+Status ForEachPart(const json& j, const char* key, const std::string& src, const std::string& path,
+                   ParsePart parse) {
+  std::string list = path;
+  list += '.';
+  list += key;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) return TypeError(src, list, "an array");
+  for (size_t i = 0; i < it->size(); ++i) {
+    std::string part = list;
+    part += '[';
+    part += std::to_string(i);
+    part += ']';
+    DETINFER_RETURN_IF_ERROR(parse((*it)[i], part));
+  }
+  return Status::Ok();
+}
 Status ParsePattern(const json& j, const std::string& src, const std::string& path,
                     std::string* literal, std::shared_ptr<RegexSplitter>* regex,
                     SplitBehavior behavior = SplitBehavior::kIsolated, bool invert = false);

@@ -12,13 +12,9 @@ Status ParseNormalizer(const json& j, const std::string& src, const std::string&
   if (j.is_null()) return Status::Ok();
   DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
   if (type == "Sequence") {
-    auto it = j.find("normalizers");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".normalizers", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(
-          ParseNormalizer((*it)[i], src, path + ".normalizers[" + std::to_string(i) + "]", out));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "normalizers", src, path, [&](const json& p, const std::string& at) {
+      return ParseNormalizer(p, src, at, out);
+    });
   }
   DETINFER_ASSIGN_OR_RETURN(NormalForm form, ParseNormalForm(type, src + ": " + path));
   out->push_back(form);
@@ -31,13 +27,9 @@ Status ParsePipelineNormalizer(const json& j, const std::string& src, const std:
   DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
   HfNormalizerStep step;
   if (type == "Sequence") {
-    auto it = j.find("normalizers");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".normalizers", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(ParsePipelineNormalizer(
-          (*it)[i], src, path + ".normalizers[" + std::to_string(i) + "]", out));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "normalizers", src, path, [&](const json& p, const std::string& at) {
+      return ParsePipelineNormalizer(p, src, at, out);
+    });
   } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
     step.kind = HfNormalizerStep::Kind::kUnicode;
     DETINFER_ASSIGN_OR_RETURN(step.form, ParseNormalForm(type, src + ": " + path));

@@ -45,13 +45,9 @@ Status ParsePostProcessor(const json& root, const json& j, const std::string& sr
   if (j.is_null()) return Status::Ok();
   DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
   if (type == "Sequence") {
-    auto it = j.find("processors");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".processors", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(ParsePostProcessor(
-          root, (*it)[i], src, path + ".processors[" + std::to_string(i) + "]", prefix, suffix));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "processors", src, path, [&](const json& p, const std::string& at) {
+      return ParsePostProcessor(root, p, src, at, prefix, suffix);
+    });
   }
   if (type == "ByteLevel") return Status::Ok();  // trims offsets only
   if (type == "BertProcessing" || type == "RobertaProcessing") {

@@ -49,13 +49,9 @@ Status ParsePreTokenizer(const json& j, const std::string& src, const std::strin
                                "supported");
   }
   if (type == "Sequence") {
-    auto it = j.find("pretokenizers");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".pretokenizers", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(ParsePreTokenizer(
-          (*it)[i], src, path + ".pretokenizers[" + std::to_string(i) + "]", steps, byte_level));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "pretokenizers", src, path, [&](const json& p, const std::string& at) {
+      return ParsePreTokenizer(p, src, at, steps, byte_level);
+    });
   }
   if (type == "ByteLevel") {
     DETINFER_ASSIGN_OR_RETURN(bool prefix, GetBool(j, "add_prefix_space", true, src, path));
@@ -164,13 +160,9 @@ Status ParsePipelinePreTokenizer(const json& j, const std::string& src, const st
   DETINFER_ASSIGN_OR_RETURN(std::string type, GetType(j, src, path));
   const std::string what = src + ": " + path;
   if (type == "Sequence") {
-    auto it = j.find("pretokenizers");
-    if (it == j.end() || !it->is_array()) return TypeError(src, path + ".pretokenizers", "an array");
-    for (size_t i = 0; i < it->size(); ++i) {
-      DETINFER_RETURN_IF_ERROR(ParsePipelinePreTokenizer(
-          (*it)[i], src, path + ".pretokenizers[" + std::to_string(i) + "]", out));
-    }
-    return Status::Ok();
+    return ForEachPart(j, "pretokenizers", src, path, [&](const json& p, const std::string& at) {
+      return ParsePipelinePreTokenizer(p, src, at, out);
+    });
   }
   HfPreTokenizerStep step;
   if (type == "Split") {
