@@ -2,15 +2,6 @@
 
 namespace detinfer {
 
-std::string_view ArchName(Arch arch) {
-  switch (arch) {
-    case Arch::kLlama: return "llama";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kQwen3: return "qwen3";
-  }
-  return "?";
-}
-
 Status ModelConfig::Validate(const std::string& source) const {
   auto bad = [&](const std::string& what) {
     return Status::InvalidArgument(source + ": " + what);
@@ -32,6 +23,16 @@ Status ModelConfig::Validate(const std::string& source) const {
                std::to_string(n_kv_heads) + ")");
   }
   if (head_dim % 2 != 0) return bad("head_dim must be even for RoPE, got " + std::to_string(head_dim));
+  if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
+    return bad("rotary_dim must be even and in [0, head_dim = " + std::to_string(head_dim) +
+               "], got " + std::to_string(rotary_dim));
+  }
+  // Partial rotary is defined for rotate-half pairs only (Phi-3); the interleaved files that
+  // carry it would need their own row order.
+  if (RotaryDim() != head_dim && rope_style != RopeStyle::kRotateHalf) {
+    return bad("partial rotary (rotary_dim " + std::to_string(rotary_dim) +
+               " < head_dim) needs rotate-half RoPE pairs");
+  }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
   return Status::Ok();

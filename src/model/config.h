@@ -12,8 +12,9 @@
 
 namespace detinfer {
 
-enum class Arch { kLlama, kQwen2, kQwen3 };
-std::string_view ArchName(Arch arch);  // "llama", "qwen2", "qwen3"
+// model/arch.h holds what each architecture is (names, features, tensor names).
+enum class Arch { kLlama, kQwen2, kQwen3, kPhi3 };
+std::string_view ArchName(Arch arch);  // "llama", "qwen2", "qwen3", "phi3" (arch.cc)
 
 // RoPE frequency scaling. Every supported kind comes down to one divisor per frequency
 // (inv_freq_i /= divisors[i], kernels/rope.h), held in fp32 — the form a GGUF file stores
@@ -37,6 +38,9 @@ struct ModelConfig {
   int64_t n_heads = 0;     // query heads
   int64_t n_kv_heads = 0;  // key/value heads (GQA when < n_heads)
   int64_t head_dim = 0;    // usually dim / n_heads (Qwen3 may differ)
+  // The leading head_dim entries RoPE rotates (partial rotary: Phi-3's partial_rotary_factor,
+  // GGUF rope.dimension_count); 0 means all of head_dim. RotaryDim() resolves it.
+  int64_t rotary_dim = 0;
   int64_t ffn_dim = 0;     // SwiGLU hidden size
   int64_t vocab_size = 0;
   int64_t max_seq_len = 0;   // context length the file declares
@@ -47,6 +51,8 @@ struct ModelConfig {
   bool tied_embeddings = false;  // lm_head is the token embedding
   bool qkv_bias = false;         // Qwen2
   bool qk_norm = false;          // Qwen3 per-head RMSNorm of q and k
+
+  int64_t RotaryDim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
 
   // Checks the numbers against each other (positive sizes, n_heads % n_kv_heads == 0, even
   // head_dim, ...). `source` names the file in messages.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/arch.h"
 #include "model/tensor_source.h"
 #include "model/validate.h"
 
@@ -11,27 +12,6 @@ namespace {
 
 // Bounded like llama.cpp's int32 hparams, so later products of two cannot overflow int64.
 constexpr int64_t kMaxParam = INT32_MAX;
-
-std::string LayerName(int64_t layer, LayerSlot slot) {
-  const std::string p = "blk." + std::to_string(layer) + ".";
-  switch (slot) {
-    case LayerSlot::kAttnNorm: return p + "attn_norm.weight";
-    case LayerSlot::kWq: return p + "attn_q.weight";
-    case LayerSlot::kWk: return p + "attn_k.weight";
-    case LayerSlot::kWv: return p + "attn_v.weight";
-    case LayerSlot::kWo: return p + "attn_output.weight";
-    case LayerSlot::kBq: return p + "attn_q.bias";
-    case LayerSlot::kBk: return p + "attn_k.bias";
-    case LayerSlot::kBv: return p + "attn_v.bias";
-    case LayerSlot::kQNorm: return p + "attn_q_norm.weight";
-    case LayerSlot::kKNorm: return p + "attn_k_norm.weight";
-    case LayerSlot::kFfnNorm: return p + "ffn_norm.weight";
-    case LayerSlot::kWGate: return p + "ffn_gate.weight";
-    case LayerSlot::kWUp: return p + "ffn_up.weight";
-    case LayerSlot::kWDown: return p + "ffn_down.weight";
-  }
-  return p + "?";
-}
 
 class GgufLookup : public TensorLookup {
  public:
@@ -55,16 +35,13 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
   const std::string& path = g.path();
   DETINFER_ASSIGN_OR_RETURN(std::string_view arch_name, g.GetString("general.architecture"));
   ModelConfig c;
-  if (arch_name == "llama") {
-    c.arch = Arch::kLlama;
-    c.rope_style = RopeStyle::kInterleaved;
-  } else if (arch_name == "qwen2" || arch_name == "qwen3") {
-    c.arch = arch_name == "qwen2" ? Arch::kQwen2 : Arch::kQwen3;
-    c.rope_style = RopeStyle::kRotateHalf;
-  } else {
+  const ArchInfo* info = FindArch(arch_name);
+  if (info == nullptr) {
     return Status::Unsupported(path + ": general.architecture '" + std::string(arch_name) +
-                               "' is not supported (llama, qwen2, qwen3)");
+                               "' is not supported (" + ArchNameList() + ")");
   }
+  c.arch = info->arch;
+  c.rope_style = info->gguf_rope_style;
   const std::string a(arch_name);
   auto get = [&](const char* suffix, int64_t* out) -> Status {
     DETINFER_ASSIGN_OR_RETURN(*out, g.GetInt(a + suffix, 1, kMaxParam));
@@ -166,12 +143,12 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
     }
   }
   c.tied_embeddings = g.tensors().count("output.weight") == 0;
-  c.qkv_bias = g.tensors().count("blk.0.attn_q.bias") != 0;
+  c.qkv_bias = g.tensors().count(GgufTensorName(c.arch, TensorRole::kBq, 0)) != 0;
   if (g.tensors().count("blk.0.attn_output.bias") != 0) {
     return Status::Unsupported(path + ": tensor 'blk.0.attn_output.bias' (an output projection "
                                "bias) is not supported");
   }
-  c.qk_norm = c.arch == Arch::kQwen3;
+  c.qk_norm = info->qk_norm;
   DETINFER_RETURN_IF_ERROR(c.Validate(path));
   return c;
 }
@@ -187,8 +164,10 @@ Result<ModelWeights> LoadGguf(GgufFile g) {
   DETINFER_ASSIGN_OR_RETURN(w.config, GgufModelConfig(g));
   w.format = ModelFormat::kGguf;
   w.source = path;
-  const NameScheme names{"token_embd.weight", "output_norm.weight", "output.weight", &LayerName,
-                         kGgufRopeFreqsName};
+  NameScheme names{&GgufTensorName};
+  if (w.config.rope_scaling.kind == RopeScaling::Kind::kFreqFactors) {
+    names.read_with_config.push_back(kGgufRopeFreqsName);
+  }
   DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
   w.files.push_back(g.TakeFile());
   DETINFER_RETURN_IF_ERROR(ValidateWeights(w));

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "core/storage_format.h"
+#include "model/arch.h"
 #include "model/file_sink.h"
+#include "model/file_tensors.h"
 #include "model/tensor_roles.h"
 
 namespace detinfer {
@@ -39,30 +41,6 @@ uint32_t FileType(DType dtype, bool mixed) {
     case DType::kQ6_K: return 18;
   }
   return 0;
-}
-
-std::string GgufName(TensorRole role, int64_t layer) {
-  const std::string p = "blk." + std::to_string(layer) + ".";
-  switch (role) {
-    case TensorRole::kTokenEmbedding: return "token_embd.weight";
-    case TensorRole::kFinalNorm: return "output_norm.weight";
-    case TensorRole::kLmHead: return "output.weight";
-    case TensorRole::kAttnNorm: return p + "attn_norm.weight";
-    case TensorRole::kWq: return p + "attn_q.weight";
-    case TensorRole::kWk: return p + "attn_k.weight";
-    case TensorRole::kWv: return p + "attn_v.weight";
-    case TensorRole::kWo: return p + "attn_output.weight";
-    case TensorRole::kBq: return p + "attn_q.bias";
-    case TensorRole::kBk: return p + "attn_k.bias";
-    case TensorRole::kBv: return p + "attn_v.bias";
-    case TensorRole::kQNorm: return p + "attn_q_norm.weight";
-    case TensorRole::kKNorm: return p + "attn_k_norm.weight";
-    case TensorRole::kFfnNorm: return p + "ffn_norm.weight";
-    case TensorRole::kGate: return p + "ffn_gate.weight";
-    case TensorRole::kUp: return p + "ffn_up.weight";
-    case TensorRole::kDown: return p + "ffn_down.weight";
-  }
-  return "?";
 }
 
 // The header (everything before the data section) is built in memory: it is small.
@@ -150,9 +128,7 @@ uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 }  // namespace
 
-RopeStyle GgufRopeStyle(Arch arch) {
-  return arch == Arch::kLlama ? RopeStyle::kInterleaved : RopeStyle::kRotateHalf;
-}
+RopeStyle GgufRopeStyle(Arch arch) { return GetArchInfo(arch).gguf_rope_style; }
 
 std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g) {
   std::vector<GgufExtraKv> out;
@@ -166,7 +142,10 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
                  std::span<const GgufExtraKv> extra) {
   const ModelConfig& c = w.config;
   DETINFER_RETURN_IF_ERROR(c.Validate("GGUF writer"));
-  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> entries, ListTensors(w));
+  const RopeStyle target = GgufRopeStyle(c.arch);
+  std::vector<AlignedBuffer> joined;  // fused tensors (file_tensors.h)
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<FileTensor> entries,
+                            ListFileTensors(w, target, &joined));
   // GGUF stores these counts as u32 (llama.cpp checks the type).
   const std::pair<const char*, int64_t> counts[] = {
       {"dim", c.dim},           {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
@@ -214,9 +193,9 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   HeaderBuilder infos;
   std::vector<uint64_t> offsets;
   uint64_t data_size = 0;
-  for (const TensorEntry& e : entries) {
-    const TensorView& t = *e.view;
-    infos.Str(GgufName(e.role, e.layer));
+  for (const FileTensor& e : entries) {
+    const TensorView& t = e.view;
+    infos.Str(GgufTensorName(c.arch, e.role, e.layer));
     infos.U32(static_cast<uint32_t>(t.rank));
     for (int d = t.rank - 1; d >= 0; --d) infos.U64(static_cast<uint64_t>(t.shape[d]));
     infos.U32(GgmlType(t.dtype));
@@ -252,13 +231,11 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   DETINFER_RETURN_IF_ERROR(sink.Write(infos.bytes.data(), infos.bytes.size()));
   const uint64_t data_start = AlignUp(sink.offset(), kGgufWriteAlignment);
   DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start - sink.offset()));
-  const RopeStyle target = GgufRopeStyle(c.arch);
   for (size_t i = 0; i < entries.size(); ++i) {
-    const TensorEntry& e = entries[i];
+    const FileTensor& e = entries[i];
     DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + offsets[i] - sink.offset()));
-    const bool permute = IsRopeOrdered(e.role);
-    DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, *e.view, c.head_dim,
-                                             permute ? c.rope_style : target, target));
+    DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, e.view, c.head_dim,
+                                             e.rope_ordered ? c.rope_style : target, target));
   }
   if (!divisors.empty()) {
     DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + divisors_offset - sink.offset()));

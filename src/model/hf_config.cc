@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_depth.h"
+#include "model/arch.h"
 #include "model/hf_loader.h"
 #include "model/rope_scaling.h"
 
@@ -56,7 +57,8 @@ Status GetBool(const json& cfg, const char* key, const std::string& src, bool* o
   return Status::Ok();
 }
 
-Result<Arch> ParseArch(const json& cfg, const std::string& src) {
+// The HF name the config declares ("architectures"[0], else "model_type").
+Result<const HfArchName*> ParseArch(const json& cfg, const std::string& src) {
   auto arch = cfg.find("architectures");
   if (arch != cfg.end() && !arch->is_null()) {
     if (!arch->is_array() || arch->empty() || !(*arch)[0].is_string()) {
@@ -64,13 +66,9 @@ Result<Arch> ParseArch(const json& cfg, const std::string& src) {
                                      "array of strings, got " + arch->dump());
     }
     const std::string name = (*arch)[0].get<std::string>();
-    // Mistral is the Llama architecture plus a sliding window (read in ParseHfConfig).
-    if (name == "LlamaForCausalLM" || name == "MistralForCausalLM") return Arch::kLlama;
-    if (name == "Qwen2ForCausalLM") return Arch::kQwen2;
-    if (name == "Qwen3ForCausalLM") return Arch::kQwen3;
-    return Status::Unsupported(src + ": architecture '" + name + "' is not supported "
-                               "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                               "Qwen3ForCausalLM)");
+    if (const HfArchName* n = FindHfArchitecture(name)) return n;
+    return Status::Unsupported(src + ": architecture '" + name + "' is not supported (" +
+                               HfArchitectureList() + ")");
   }
   auto type = cfg.find("model_type");
   if (type == cfg.end() || !type->is_string()) {
@@ -78,19 +76,8 @@ Result<Arch> ParseArch(const json& cfg, const std::string& src) {
                                    "\"model_type\")");
   }
   const std::string name = type->get<std::string>();
-  if (name == "llama" || name == "mistral") return Arch::kLlama;
-  if (name == "qwen2") return Arch::kQwen2;
-  if (name == "qwen3") return Arch::kQwen3;
+  if (const HfArchName* n = FindHfModelType(name)) return n;
   return Status::Unsupported(src + ": model_type '" + name + "' is not supported");
-}
-
-bool IsMistral(const json& cfg) {
-  auto arch = cfg.find("architectures");
-  if (arch != cfg.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
-    return (*arch)[0].get<std::string>() == "MistralForCausalLM";
-  }
-  auto type = cfg.find("model_type");
-  return type != cfg.end() && type->is_string() && type->get<std::string>() == "mistral";
 }
 
 }  // namespace
@@ -102,7 +89,9 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     return Status::InvalidArgument(src + ": not a JSON object (malformed config.json)");
   }
   ModelConfig c;
-  DETINFER_ASSIGN_OR_RETURN(c.arch, ParseArch(cfg, src));
+  DETINFER_ASSIGN_OR_RETURN(const HfArchName* hf_name, ParseArch(cfg, src));
+  c.arch = hf_name->arch;
+  const ArchInfo& info = GetArchInfo(c.arch);
   DETINFER_RETURN_IF_ERROR(GetInt(cfg, "hidden_size", src, true, &c.dim));
   DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_hidden_layers", src, true, &c.n_layers));
   DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_attention_heads", src, true, &c.n_heads));
@@ -117,8 +106,8 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   }
   if (auto hd = cfg.find("head_dim"); hd != cfg.end() && !hd->is_null()) {
     DETINFER_RETURN_IF_ERROR(GetInt(cfg, "head_dim", src, true, &c.head_dim));
-  } else if (c.arch == Arch::kQwen3) {
-    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
+  } else if (info.hf_default_head_dim > 0) {
+    c.head_dim = info.hf_default_head_dim;  // Qwen3Config's 128, not hidden_size / heads
   } else {
     if (c.dim % c.n_heads != 0) {
       return Status::InvalidArgument(src + ": hidden_size " + std::to_string(c.dim) +
@@ -162,24 +151,24 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
                               ParseHfRopeScaling(*scaling, c.head_dim, c.rope_theta,
                                                  src + " rope_scaling"));
   }
-  double eps = 1e-6;  // the transformers default for all three architectures
+  double eps = info.hf_default_norm_eps;  // the transformers config class's default
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
   c.norm_eps = static_cast<float>(eps);
   c.tied_embeddings = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "tie_word_embeddings", src, &c.tied_embeddings));
   c.rope_style = RopeStyle::kRotateHalf;
-  c.qk_norm = c.arch == Arch::kQwen3;
+  c.qk_norm = info.qk_norm;
 
   // Qwen2's q/k/v projections always carry a bias in transformers, whatever attention_bias says
   // (Qwen2Attention hard-codes bias=True); Llama and Qwen3 put one on all four projections when
   // attention_bias is set, and o_proj biases are not implemented.
   bool attention_bias = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "attention_bias", src, &attention_bias));
-  if (attention_bias && c.arch != Arch::kQwen2) {
+  if (attention_bias && !info.qkv_bias) {
     return Status::Unsupported(src + ": attention_bias = true (an o_proj bias) is not supported "
                                "for " + std::string(ArchName(c.arch)));
   }
-  c.qkv_bias = c.arch == Arch::kQwen2;
+  c.qkv_bias = info.qkv_bias;
   bool flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "mlp_bias", src, &flag));
   if (flag) return Status::Unsupported(src + ": mlp_bias = true is not supported");
@@ -191,8 +180,7 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   // Mistral model runs exactly with its context limited to the window (Mistral-7B-v0.1: 4096;
   // v0.2+ and Nemo declare none). Qwen configs carry a sliding_window that use_sliding_window
   // (false above) switches off.
-  const bool mistral = IsMistral(cfg);
-  if (mistral) {
+  if (hf_name->sliding_window_caps_context) {
     int64_t window = 0;
     DETINFER_RETURN_IF_ERROR(GetInt(cfg, "sliding_window", src, false, &window));
     if (cfg.contains("sliding_window") && !cfg["sliding_window"].is_null()) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/json_depth.h"
+#include "model/arch.h"
 #include "model/safetensors.h"
 #include "model/validate.h"
 #include "model/tensor_source.h"
@@ -33,27 +34,6 @@ Result<std::string> ReadJsonFile(const std::string& path) {
                                    std::to_string(kMaxJsonBytes) + ")");
   }
   return std::string(reinterpret_cast<const char*>(f.data()), f.size());
-}
-
-std::string LayerName(int64_t layer, LayerSlot slot) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
-  switch (slot) {
-    case LayerSlot::kAttnNorm: return p + "input_layernorm.weight";
-    case LayerSlot::kWq: return p + "self_attn.q_proj.weight";
-    case LayerSlot::kWk: return p + "self_attn.k_proj.weight";
-    case LayerSlot::kWv: return p + "self_attn.v_proj.weight";
-    case LayerSlot::kWo: return p + "self_attn.o_proj.weight";
-    case LayerSlot::kBq: return p + "self_attn.q_proj.bias";
-    case LayerSlot::kBk: return p + "self_attn.k_proj.bias";
-    case LayerSlot::kBv: return p + "self_attn.v_proj.bias";
-    case LayerSlot::kQNorm: return p + "self_attn.q_norm.weight";
-    case LayerSlot::kKNorm: return p + "self_attn.k_norm.weight";
-    case LayerSlot::kFfnNorm: return p + "post_attention_layernorm.weight";
-    case LayerSlot::kWGate: return p + "mlp.gate_proj.weight";
-    case LayerSlot::kWUp: return p + "mlp.up_proj.weight";
-    case LayerSlot::kWDown: return p + "mlp.down_proj.weight";
-  }
-  return p + "?";
 }
 
 class ShardLookup : public TensorLookup {
@@ -155,8 +135,7 @@ Result<ModelWeights> LoadHfDirectory(const std::string& dir) {
   w.source = dir;
   ShardLookup lookup;
   DETINFER_RETURN_IF_ERROR(OpenShards(dir, &lookup));
-  const NameScheme names{"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
-                         &LayerName};
+  const NameScheme names{&HfTensorName};
   DETINFER_RETURN_IF_ERROR(AssembleWeights(lookup, names, &w));
   for (SafetensorsFile& f : lookup.shards) w.files.push_back(f.TakeFile());
   DETINFER_RETURN_IF_ERROR(ValidateWeights(w));

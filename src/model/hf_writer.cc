@@ -7,7 +7,9 @@
 #include <system_error>
 
 #include "core/storage_format.h"
+#include "model/arch.h"
 #include "model/file_sink.h"
+#include "model/file_tensors.h"
 #include "model/rope_scaling.h"
 #include "model/safetensors_writer.h"
 #include "model/tensor_roles.h"
@@ -15,30 +17,6 @@
 namespace detinfer {
 
 namespace {
-
-std::string HfName(TensorRole role, int64_t layer) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
-  switch (role) {
-    case TensorRole::kTokenEmbedding: return "model.embed_tokens.weight";
-    case TensorRole::kFinalNorm: return "model.norm.weight";
-    case TensorRole::kLmHead: return "lm_head.weight";
-    case TensorRole::kAttnNorm: return p + "input_layernorm.weight";
-    case TensorRole::kWq: return p + "self_attn.q_proj.weight";
-    case TensorRole::kWk: return p + "self_attn.k_proj.weight";
-    case TensorRole::kWv: return p + "self_attn.v_proj.weight";
-    case TensorRole::kWo: return p + "self_attn.o_proj.weight";
-    case TensorRole::kBq: return p + "self_attn.q_proj.bias";
-    case TensorRole::kBk: return p + "self_attn.k_proj.bias";
-    case TensorRole::kBv: return p + "self_attn.v_proj.bias";
-    case TensorRole::kQNorm: return p + "self_attn.q_norm.weight";
-    case TensorRole::kKNorm: return p + "self_attn.k_norm.weight";
-    case TensorRole::kFfnNorm: return p + "post_attention_layernorm.weight";
-    case TensorRole::kGate: return p + "mlp.gate_proj.weight";
-    case TensorRole::kUp: return p + "mlp.up_proj.weight";
-    case TensorRole::kDown: return p + "mlp.down_proj.weight";
-  }
-  return "?";
-}
 
 std::string_view TorchDType(DType dtype) {
   switch (dtype) {
@@ -70,15 +48,10 @@ Status CheckWeights(const ModelWeights& w, const char* who) {
 Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
   DETINFER_RETURN_IF_ERROR(CheckWeights(w, "Hugging Face writer"));
   const ModelConfig& c = w.config;
-  std::string architecture, model_type(ArchName(c.arch));
-  switch (c.arch) {
-    case Arch::kLlama: architecture = "LlamaForCausalLM"; break;
-    case Arch::kQwen2: architecture = "Qwen2ForCausalLM"; break;
-    case Arch::kQwen3: architecture = "Qwen3ForCausalLM"; break;
-  }
+  const ArchInfo& arch = GetArchInfo(c.arch);
   nlohmann::json j = {
-      {"architectures", {architecture}},
-      {"model_type", model_type},
+      {"architectures", {arch.hf_architecture}},
+      {"model_type", arch.hf_model_type},
       {"hidden_act", "silu"},
       {"hidden_size", c.dim},
       {"intermediate_size", c.ffn_dim},
@@ -102,21 +75,24 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
 
 Status WriteHuggingFace(const ModelWeights& w, const std::string& dir) {
   DETINFER_ASSIGN_OR_RETURN(const std::string config_text, HuggingFaceConfigJson(w));
-  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> entries, ListTensors(w));
+  std::vector<AlignedBuffer> joined;  // fused tensors (file_tensors.h)
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<FileTensor> entries,
+                            ListFileTensors(w, RopeStyle::kRotateHalf, &joined));
 
   std::vector<SafetensorsEntry> tensors;
-  for (const TensorEntry& e : entries) {
-    if (IsQuantised(e.view->dtype)) {
+  for (const FileTensor& e : entries) {
+    const std::string name = HfTensorName(w.config.arch, e.role, e.layer);
+    if (IsQuantised(e.view.dtype)) {
       return Status::Unsupported(
-          "Hugging Face writer: tensor " + HfName(e.role, e.layer) + " is " +
-          std::string(FormatOf(e.view->dtype).ggml_name) +
+          "Hugging Face writer: tensor " + name + " is " +
+          std::string(FormatOf(e.view.dtype).ggml_name) +
           ", a GGUF block format safetensors cannot hold; write a .gguf, or widen it with "
           "--dtype f32, bf16 or f16");
     }
     SafetensorsEntry s;
-    s.name = HfName(e.role, e.layer);
-    s.view = e.view;
-    if (IsRopeOrdered(e.role)) {
+    s.name = name;
+    s.view = &e.view;
+    if (e.rope_ordered) {
       s.head_dim = w.config.head_dim;
       s.from = w.config.rope_style;
       s.to = RopeStyle::kRotateHalf;

@@ -1,5 +1,7 @@
 #include "model/tensor_roles.h"
 
+#include "model/arch.h"
+
 namespace detinfer {
 
 namespace {
@@ -29,7 +31,7 @@ const TensorView* ViewOf(const ModelWeights& w, TensorRole role, int64_t layer) 
     case TensorRole::kGate: return &L.w_gate;
     case TensorRole::kUp: return &L.w_up;
     case TensorRole::kDown: return &L.w_down;
-    default: return nullptr;
+    default: return nullptr;  // kQkv, kGateUp: file tensors only
   }
 }
 
@@ -59,6 +61,8 @@ std::vector<int64_t> ExpectedShape(const ModelConfig& c, TensorRole role) {
     case TensorRole::kGate:
     case TensorRole::kUp: return {c.ffn_dim, c.dim};
     case TensorRole::kDown: return {c.dim, c.ffn_dim};
+    case TensorRole::kQkv: return {q + 2 * kv, c.dim};
+    case TensorRole::kGateUp: return {2 * c.ffn_dim, c.dim};
   }
   return {};
 }
@@ -89,32 +93,48 @@ bool IsRopeOrdered(TensorRole role) {
   }
 }
 
-std::vector<std::pair<TensorRole, int64_t>> ListRoles(const ModelConfig& c) {
+std::vector<TensorRole> LayerRoles(const ModelConfig& c, bool file) {
+  const ArchInfo& a = GetArchInfo(c.arch);
+  std::vector<TensorRole> out = {TensorRole::kAttnNorm};
+  if (file && a.fused_qkv) {
+    out.push_back(TensorRole::kQkv);
+  } else {
+    out.insert(out.end(), {TensorRole::kWq, TensorRole::kWk, TensorRole::kWv});
+  }
+  if (c.qkv_bias) out.insert(out.end(), {TensorRole::kBq, TensorRole::kBk, TensorRole::kBv});
+  if (c.qk_norm) out.insert(out.end(), {TensorRole::kQNorm, TensorRole::kKNorm});
+  out.insert(out.end(), {TensorRole::kWo, TensorRole::kFfnNorm});
+  if (file && a.fused_gate_up) {
+    out.push_back(TensorRole::kGateUp);
+  } else {
+    out.insert(out.end(), {TensorRole::kGate, TensorRole::kUp});
+  }
+  out.push_back(TensorRole::kDown);
+  return out;
+}
+
+namespace {
+
+std::vector<std::pair<TensorRole, int64_t>> RoleList(const ModelConfig& c, bool file) {
   std::vector<std::pair<TensorRole, int64_t>> out;
   out.emplace_back(TensorRole::kTokenEmbedding, -1);
+  const std::vector<TensorRole> layer = LayerRoles(c, file);
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    out.emplace_back(TensorRole::kAttnNorm, l);
-    out.emplace_back(TensorRole::kWq, l);
-    out.emplace_back(TensorRole::kWk, l);
-    out.emplace_back(TensorRole::kWv, l);
-    if (c.qkv_bias) {
-      out.emplace_back(TensorRole::kBq, l);
-      out.emplace_back(TensorRole::kBk, l);
-      out.emplace_back(TensorRole::kBv, l);
-    }
-    if (c.qk_norm) {
-      out.emplace_back(TensorRole::kQNorm, l);
-      out.emplace_back(TensorRole::kKNorm, l);
-    }
-    out.emplace_back(TensorRole::kWo, l);
-    out.emplace_back(TensorRole::kFfnNorm, l);
-    out.emplace_back(TensorRole::kGate, l);
-    out.emplace_back(TensorRole::kUp, l);
-    out.emplace_back(TensorRole::kDown, l);
+    for (const TensorRole r : layer) out.emplace_back(r, l);
   }
   out.emplace_back(TensorRole::kFinalNorm, -1);
   if (!c.tied_embeddings) out.emplace_back(TensorRole::kLmHead, -1);
   return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<TensorRole, int64_t>> ListRoles(const ModelConfig& c) {
+  return RoleList(c, false);
+}
+
+std::vector<std::pair<TensorRole, int64_t>> ListFileRoles(const ModelConfig& c) {
+  return RoleList(c, true);
 }
 
 Result<std::vector<TensorEntry>> ListTensors(const ModelWeights& w) {
@@ -164,6 +184,8 @@ std::string_view RoleName(TensorRole role) {
     case TensorRole::kGate: return "w_gate";
     case TensorRole::kUp: return "w_up";
     case TensorRole::kDown: return "w_down";
+    case TensorRole::kQkv: return "wqkv";
+    case TensorRole::kGateUp: return "w_gate_up";
   }
   return "?";
 }
@@ -174,8 +196,8 @@ std::string EntryName(TensorRole role, int64_t layer) {
 }
 
 Status CheckArchFeatures(const ModelConfig& c, std::string_view who) {
-  const bool want_bias = c.arch == Arch::kQwen2;
-  const bool want_qk_norm = c.arch == Arch::kQwen3;
+  const bool want_bias = GetArchInfo(c.arch).qkv_bias;
+  const bool want_qk_norm = GetArchInfo(c.arch).qk_norm;
   auto yes_no = [](bool b) { return b ? std::string("with") : std::string("without"); };
   if (c.qkv_bias != want_bias) {
     return Status::Unsupported(std::string(who) + ": arch " + std::string(ArchName(c.arch)) +

@@ -41,6 +41,11 @@ enum class TensorRole : int {
   kGate = 14,
   kUp = 15,
   kDown = 16,
+  // Fused file tensors only (Phi-3: [q | k | v] and [gate | up]): the loaders split them into
+  // the roles above and the writers join them; ModelWeights holds no slot for them, and they
+  // are outside kNumTensorRoles (which keys the random initialiser's streams).
+  kQkv = 17,
+  kGateUp = 18,
 };
 inline constexpr int kNumTensorRoles = 17;
 
@@ -70,6 +75,13 @@ bool IsRopeOrdered(TensorRole role);
 // Does not look at any view.
 std::vector<std::pair<TensorRole, int64_t>> ListRoles(const ModelConfig& config);
 
+// The roles of one layer in ListRoles' order. With `file`, a fused_qkv / fused_gate_up arch's
+// q/k/v and gate/up appear as its files store them, kQkv and kGateUp (model/arch.h).
+std::vector<TensorRole> LayerRoles(const ModelConfig& config, bool file = false);
+
+// ListRoles as the arch's files hold them (LayerRoles with `file`).
+std::vector<std::pair<TensorRole, int64_t>> ListFileRoles(const ModelConfig& config);
+
 // ListRoles with the views of `w`, each checked: present, rank/shape as the config says, unit
 // stride within a row, a supported dtype. Errors name the tensor ("layer 3 wk: ...").
 Result<std::vector<TensorEntry>> ListTensors(const ModelWeights& w);
@@ -78,8 +90,8 @@ Result<std::vector<TensorEntry>> ListTensors(const ModelWeights& w);
 std::string_view RoleName(TensorRole role);
 std::string EntryName(TensorRole role, int64_t layer);
 
-// The arch's own optional tensors must match its flags: llama has neither q/k/v bias nor q/k
-// norm, qwen2 has q/k/v bias, qwen3 has q/k norm. (Hugging Face's Llama/Qwen3 "attention_bias"
+// The arch's own optional tensors must match its flags (model/arch.h: llama and phi3 have
+// neither q/k/v bias nor q/k norm, qwen2 has q/k/v bias, qwen3 has q/k norm). (Hugging Face's Llama/Qwen3 "attention_bias"
 // would also add an o_proj bias that ModelWeights does not hold, so other mixes are not
 // representable there.) `who` prefixes the message.
 Status CheckArchFeatures(const ModelConfig& config, std::string_view who);

@@ -1,5 +1,7 @@
 #include "model/tensor_source.h"
 
+#include <algorithm>
+#include <initializer_list>
 #include <set>
 #include <string_view>
 
@@ -40,14 +42,49 @@ bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Rows [row0, row0 + rows) of a row-major matrix, as a view of the same memory.
+TensorView RowSlice(const TensorView& v, int64_t row0, int64_t rows) {
+  TensorView out = v;
+  out.data = v.row_bytes(row0);
+  out.shape[0] = rows;
+  return out;
+}
+
+// Splits a fused file tensor into `parts` (role, rows) in order, after checking its shape.
+Status SplitRows(const TensorView& fused, const std::string& name, const std::string& where,
+                 int64_t cols, std::initializer_list<std::pair<TensorView*, int64_t>> parts) {
+  int64_t rows = 0;
+  for (const auto& [slot, n] : parts) rows += n;
+  if (fused.rank != 2 || fused.shape[0] != rows || fused.shape[1] != cols ||
+      fused.stride[1] != 1) {
+    std::string msg = where;
+    msg += ": tensor '";
+    msg += name;
+    msg += "' is ";
+    msg += fused.ShapeString();
+    msg += " but the config implies a row-major [";
+    msg += std::to_string(rows);
+    msg += ", ";
+    msg += std::to_string(cols);
+    msg += "] (fused parts stacked along rows)";
+    return Status::InvalidArgument(msg);
+  }
+  int64_t row0 = 0;
+  for (const auto& [slot, n] : parts) {
+    *slot = RowSlice(fused, row0, n);
+    row0 += n;
+  }
+  return Status::Ok();
+}
+
 Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const ModelConfig& c,
                     const std::set<std::string>& used) {
   std::vector<std::string> unused;
   for (const std::string& name : lookup.Names()) {
     if (used.count(name) != 0 || EndsWith(name, ".rotary_emb.inv_freq")) continue;
-    if (c.tied_embeddings && name == names.lm_head) continue;
-    if (!names.read_with_config.empty() && name == names.read_with_config &&
-        c.rope_scaling.kind == RopeScaling::Kind::kFreqFactors) {
+    if (c.tied_embeddings && name == names.name(c.arch, TensorRole::kLmHead, -1)) continue;
+    if (std::find(names.read_with_config.begin(), names.read_with_config.end(), name) !=
+        names.read_with_config.end()) {
       continue;
     }
     unused.push_back(name);
@@ -74,41 +111,41 @@ Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const M
 Status AssembleWeights(const TensorLookup& source, const NameScheme& names, ModelWeights* w) {
   const ModelConfig& c = w->config;
   CountingLookup lookup(source);
-  DETINFER_ASSIGN_OR_RETURN(w->token_embedding, lookup.Get(names.embed));
-  DETINFER_ASSIGN_OR_RETURN(w->final_norm, lookup.Get(names.final_norm));
+  auto get = [&](TensorRole role, int64_t layer, TensorView* out) -> Status {
+    DETINFER_ASSIGN_OR_RETURN(*out, lookup.Get(names.name(c.arch, role, layer)));
+    return Status::Ok();
+  };
+  DETINFER_RETURN_IF_ERROR(get(TensorRole::kTokenEmbedding, -1, &w->token_embedding));
+  DETINFER_RETURN_IF_ERROR(get(TensorRole::kFinalNorm, -1, &w->final_norm));
   if (c.tied_embeddings) {
     w->lm_head = w->token_embedding;
   } else {
-    DETINFER_ASSIGN_OR_RETURN(w->lm_head, lookup.Get(names.lm_head));
+    DETINFER_RETURN_IF_ERROR(get(TensorRole::kLmHead, -1, &w->lm_head));
   }
   // Layers are appended as they are found, not allocated up front: n_layers comes from the
   // file (up to INT32_MAX), and a crafted count must fail on the first missing tensor rather
   // than allocate ~1 KB per claimed layer (found by fuzz_gguf).
+  const std::vector<TensorRole> roles = LayerRoles(c, /*file=*/true);
+  const int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
   w->layers.clear();
   for (int64_t i = 0; i < c.n_layers; ++i) {
     LayerWeights& l = w->layers.emplace_back();
-    auto get = [&](LayerSlot slot, TensorView* out) -> Status {
-      DETINFER_ASSIGN_OR_RETURN(*out, lookup.Get(names.layer(i, slot)));
-      return Status::Ok();
-    };
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kAttnNorm, &l.attn_norm));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWq, &l.wq));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWk, &l.wk));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWv, &l.wv));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWo, &l.wo));
-    if (c.qkv_bias) {
-      DETINFER_RETURN_IF_ERROR(get(LayerSlot::kBq, &l.bq));
-      DETINFER_RETURN_IF_ERROR(get(LayerSlot::kBk, &l.bk));
-      DETINFER_RETURN_IF_ERROR(get(LayerSlot::kBv, &l.bv));
+    for (const TensorRole role : roles) {
+      if (role == TensorRole::kQkv || role == TensorRole::kGateUp) {
+        TensorView fused;
+        DETINFER_RETURN_IF_ERROR(get(role, i, &fused));
+        const std::string name = names.name(c.arch, role, i);
+        if (role == TensorRole::kQkv) {
+          DETINFER_RETURN_IF_ERROR(SplitRows(fused, name, source.Where(), c.dim,
+                                             {{&l.wq, q}, {&l.wk, kv}, {&l.wv, kv}}));
+        } else {
+          DETINFER_RETURN_IF_ERROR(SplitRows(fused, name, source.Where(), c.dim,
+                                             {{&l.w_gate, c.ffn_dim}, {&l.w_up, c.ffn_dim}}));
+        }
+      } else {
+        DETINFER_RETURN_IF_ERROR(get(role, i, MutableViewOf(*w, role, i)));
+      }
     }
-    if (c.qk_norm) {
-      DETINFER_RETURN_IF_ERROR(get(LayerSlot::kQNorm, &l.q_norm));
-      DETINFER_RETURN_IF_ERROR(get(LayerSlot::kKNorm, &l.k_norm));
-    }
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kFfnNorm, &l.ffn_norm));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWGate, &l.w_gate));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWUp, &l.w_up));
-    DETINFER_RETURN_IF_ERROR(get(LayerSlot::kWDown, &l.w_down));
   }
   return CheckAllUsed(source, names, c, lookup.used());
 }

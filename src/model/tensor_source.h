@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "model/tensor_roles.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -17,15 +18,11 @@ namespace detinfer {
 // A contiguous row-major view with dimensions given outermost-first (rank <= kMaxTensorRank).
 TensorView MakeView(const void* data, DType dtype, const int64_t* dims, int rank);
 
-enum class LayerSlot {
-  kAttnNorm, kWq, kWk, kWv, kWo, kBq, kBk, kBv, kQNorm, kKNorm, kFfnNorm, kWGate, kWUp, kWDown
-};
-
+// A format's tensor names (model/arch.h: HfTensorName, GgufTensorName).
 struct NameScheme {
-  std::string embed, final_norm, lm_head;
-  std::string (*layer)(int64_t layer, LayerSlot slot);
-  // A tensor the config reader consumed (GGUF's RoPE frequency divisors), or empty.
-  std::string read_with_config = {};
+  std::string (*name)(Arch arch, TensorRole role, int64_t layer);
+  // Tensors the config reader consumed (GGUF's RoPE frequency divisors), or none.
+  std::vector<std::string> read_with_config = {};
 };
 
 class TensorLookup {
@@ -41,7 +38,9 @@ class TensorLookup {
 };
 
 // Fills token_embedding, layers, final_norm and lm_head from `lookup`, following w->config
-// (n_layers, qkv_bias, qk_norm, tied_embeddings). Shapes are checked later (ValidateWeights).
+// (n_layers, qkv_bias, qk_norm, tied_embeddings). The fused tensors of a fused_qkv /
+// fused_gate_up arch (model/arch.h) are split here into row views: [q | k | v] rows and
+// [gate | up] rows, no copy. Shapes are checked later (ValidateWeights).
 // A tensor the file holds but the configured model does not use is an error naming it (a bias
 // the config switched off, a RoPE frequency table, a layer beyond n_layers): running without it
 // would compute a different model than the file's, silently. Only what Hugging Face itself

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "model/arch.h"
 #include "model/gguf_writer.h"
 #include "model/hf_writer.h"
 #include "model/random_init.h"
@@ -45,15 +46,12 @@ Status CheckSize(const char* flag, int64_t v) {
 // Turns the flags into a config; every error names the flag at fault.
 Result<ModelConfig> BuildConfig(const InitOptions& o) {
   ModelConfig c;
-  if (o.arch == "llama") {
-    c.arch = Arch::kLlama;
-  } else if (o.arch == "qwen2") {
-    c.arch = Arch::kQwen2;
-  } else if (o.arch == "qwen3") {
-    c.arch = Arch::kQwen3;
-  } else {
-    return Bad("--arch", "unknown architecture '" + o.arch + "' (expected llama, qwen2 or qwen3)");
+  const ArchInfo* arch = FindArch(o.arch);
+  if (arch == nullptr) {
+    return Bad("--arch", "unknown architecture '" + o.arch + "' (expected one of " +
+                             ArchNameList() + ")");
   }
+  c.arch = arch->arch;
   DETINFER_RETURN_IF_ERROR(CheckSize("--dim", o.dim));
   DETINFER_RETURN_IF_ERROR(CheckSize("--layers", o.layers));
   DETINFER_RETURN_IF_ERROR(CheckSize("--heads", o.heads));
@@ -93,14 +91,13 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
   c.ffn_dim = o.ffn;
   c.vocab_size = o.vocab;
   c.max_seq_len = o.context;
-  // Llama 2 / Qwen2-3 defaults.
-  const bool qwen = c.arch != Arch::kLlama;
-  c.rope_theta = has_theta ? o.theta : (qwen ? 1000000.0 : 10000.0);
-  c.norm_eps = qwen ? 1e-6f : 1e-5f;
+  // The family's released models' defaults (model/arch.h).
+  c.rope_theta = has_theta ? o.theta : arch->init_theta;
+  c.norm_eps = arch->init_norm_eps;
   c.rope_style = RopeStyle::kRotateHalf;  // Hugging Face order; the GGUF writer permutes for llama
   c.tied_embeddings = o.tied;
-  c.qkv_bias = c.arch == Arch::kQwen2;
-  c.qk_norm = c.arch == Arch::kQwen3;
+  c.qkv_bias = arch->qkv_bias;
+  c.qk_norm = arch->qk_norm;
   DETINFER_RETURN_IF_ERROR(c.Validate("detinfer init"));
   return c;
 }
@@ -134,7 +131,12 @@ void RegisterInit(CLI::App& app) {
   auto o = std::make_shared<InitOptions>();
   CLI::App* cmd = app.add_subcommand(
       "init", "Write a randomly initialised model (deterministic in --seed) as HF or GGUF");
-  cmd->add_option("--arch", o->arch, "llama, qwen2 (q/k/v bias) or qwen3 (q/k norm)")->required();
+  std::string arch_help;
+  for (const ArchInfo& a : AllArchs()) {
+    if (!arch_help.empty()) arch_help += ", ";
+    arch_help += a.init_help;
+  }
+  cmd->add_option("--arch", o->arch, arch_help)->required();
   cmd->add_option("--dim", o->dim, "Hidden size")->required();
   cmd->add_option("--layers", o->layers, "Number of layers")->required();
   cmd->add_option("--heads", o->heads, "Query heads")->required();
@@ -146,7 +148,7 @@ void RegisterInit(CLI::App& app) {
   cmd->add_option("--context", o->context, "Context length the file declares")
       ->capture_default_str();
   o->theta_opt = cmd->add_option("--theta", o->theta,
-                                 "RoPE base (default 10000 for llama, 1e6 for qwen)");
+                                 "RoPE base (default 10000 for llama and phi3, 1e6 for qwen)");
   cmd->add_flag("--tied", o->tied, "Tie the output head to the token embedding");
   cmd->add_option("--seed", o->seed, "Seed: the same seed gives the same file bytes")->required();
   cmd->add_option("--dtype", o->dtype, "Matrix dtype: f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, "

@@ -1,0 +1,135 @@
+#include "model/arch.h"
+
+namespace detinfer {
+
+namespace {
+
+// In Arch order (GetArchInfo indexes it).
+constexpr ArchInfo kArchs[] = {
+    {Arch::kLlama, "llama", "LlamaForCausalLM", "llama", RopeStyle::kInterleaved,
+     /*qkv_bias=*/false, /*qk_norm=*/false, /*fused_qkv=*/false, /*fused_gate_up=*/false,
+     /*hf_default_head_dim=*/0, /*hf_default_norm_eps=*/1e-6, /*init_theta=*/10000.0,
+     /*init_norm_eps=*/1e-5f, "llama"},
+    {Arch::kQwen2, "qwen2", "Qwen2ForCausalLM", "qwen2", RopeStyle::kRotateHalf, true, false,
+     false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)"},
+    {Arch::kQwen3, "qwen3", "Qwen3ForCausalLM", "qwen3", RopeStyle::kRotateHalf, false, true,
+     false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)"},
+    {Arch::kPhi3, "phi3", "Phi3ForCausalLM", "phi3", RopeStyle::kRotateHalf, false, false,
+     true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)"},
+};
+
+constexpr HfArchName kHfNames[] = {
+    {"LlamaForCausalLM", "llama", Arch::kLlama, false},
+    {"MistralForCausalLM", "mistral", Arch::kLlama, true},
+    {"Qwen2ForCausalLM", "qwen2", Arch::kQwen2, false},
+    {"Qwen3ForCausalLM", "qwen3", Arch::kQwen3, false},
+    {"Phi3ForCausalLM", "phi3", Arch::kPhi3, true},
+};
+
+}  // namespace
+
+std::span<const ArchInfo> AllArchs() { return kArchs; }
+
+const ArchInfo& GetArchInfo(Arch arch) { return kArchs[static_cast<size_t>(arch)]; }
+
+std::string_view ArchName(Arch arch) { return GetArchInfo(arch).name; }
+
+const ArchInfo* FindArch(std::string_view name) {
+  for (const ArchInfo& a : kArchs) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+std::string ArchNameList() {
+  std::string s;
+  for (const ArchInfo& a : kArchs) {
+    if (!s.empty()) s += ", ";
+    s += a.name;
+  }
+  return s;
+}
+
+const HfArchName* FindHfArchitecture(std::string_view architecture) {
+  for (const HfArchName& n : kHfNames) {
+    if (n.architecture == architecture) return &n;
+  }
+  return nullptr;
+}
+
+const HfArchName* FindHfModelType(std::string_view model_type) {
+  for (const HfArchName& n : kHfNames) {
+    if (n.model_type == model_type) return &n;
+  }
+  return nullptr;
+}
+
+std::string HfArchitectureList() {
+  std::string s;
+  for (const HfArchName& n : kHfNames) {
+    if (!s.empty()) s += ", ";
+    s += n.architecture;
+  }
+  return s;
+}
+
+std::string HfTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
+  std::string p = "model.layers.";
+  p += std::to_string(layer);
+  p += ".";
+  const char* leaf = "?";
+  switch (role) {
+    case TensorRole::kTokenEmbedding: return "model.embed_tokens.weight";
+    case TensorRole::kFinalNorm: return "model.norm.weight";
+    case TensorRole::kLmHead: return "lm_head.weight";
+    case TensorRole::kAttnNorm: leaf = "input_layernorm.weight"; break;
+    case TensorRole::kWq: leaf = "self_attn.q_proj.weight"; break;
+    case TensorRole::kWk: leaf = "self_attn.k_proj.weight"; break;
+    case TensorRole::kWv: leaf = "self_attn.v_proj.weight"; break;
+    case TensorRole::kWo: leaf = "self_attn.o_proj.weight"; break;
+    case TensorRole::kBq: leaf = "self_attn.q_proj.bias"; break;
+    case TensorRole::kBk: leaf = "self_attn.k_proj.bias"; break;
+    case TensorRole::kBv: leaf = "self_attn.v_proj.bias"; break;
+    case TensorRole::kQNorm: leaf = "self_attn.q_norm.weight"; break;
+    case TensorRole::kKNorm: leaf = "self_attn.k_norm.weight"; break;
+    case TensorRole::kFfnNorm: leaf = "post_attention_layernorm.weight"; break;
+    case TensorRole::kGate: leaf = "mlp.gate_proj.weight"; break;
+    case TensorRole::kUp: leaf = "mlp.up_proj.weight"; break;
+    case TensorRole::kDown: leaf = "mlp.down_proj.weight"; break;
+    case TensorRole::kQkv: leaf = "self_attn.qkv_proj.weight"; break;  // Phi-3
+    case TensorRole::kGateUp: leaf = "mlp.gate_up_proj.weight"; break;  // Phi-3
+  }
+  return p + leaf;
+}
+
+std::string GgufTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
+  std::string p = "blk.";
+  p += std::to_string(layer);
+  p += ".";
+  const char* leaf = "?";
+  switch (role) {
+    case TensorRole::kTokenEmbedding: return "token_embd.weight";
+    case TensorRole::kFinalNorm: return "output_norm.weight";
+    case TensorRole::kLmHead: return "output.weight";
+    case TensorRole::kAttnNorm: leaf = "attn_norm.weight"; break;
+    case TensorRole::kWq: leaf = "attn_q.weight"; break;
+    case TensorRole::kWk: leaf = "attn_k.weight"; break;
+    case TensorRole::kWv: leaf = "attn_v.weight"; break;
+    case TensorRole::kWo: leaf = "attn_output.weight"; break;
+    case TensorRole::kBq: leaf = "attn_q.bias"; break;
+    case TensorRole::kBk: leaf = "attn_k.bias"; break;
+    case TensorRole::kBv: leaf = "attn_v.bias"; break;
+    case TensorRole::kQNorm: leaf = "attn_q_norm.weight"; break;
+    case TensorRole::kKNorm: leaf = "attn_k_norm.weight"; break;
+    case TensorRole::kFfnNorm: leaf = "ffn_norm.weight"; break;
+    case TensorRole::kGate: leaf = "ffn_gate.weight"; break;
+    case TensorRole::kUp: leaf = "ffn_up.weight"; break;
+    case TensorRole::kDown: leaf = "ffn_down.weight"; break;
+    case TensorRole::kQkv: leaf = "attn_qkv.weight"; break;
+    // llama.cpp's phi3 keeps [gate | up] in ffn_up (2 * n_ff rows) and has no ffn_gate.
+    case TensorRole::kGateUp: leaf = "ffn_up.weight"; break;
+  }
+  return p + leaf;
+}
+
+}  // namespace detinfer

@@ -1,0 +1,76 @@
+// One place for what distinguishes the supported architectures: their names in each file format,
+// the features each always has, the defaults a file may leave out, and the names of their
+// tensors in Hugging Face and GGUF files. The config readers (hf_config.cc, gguf_loader.cc), the
+// writers (hf_writer.cc, gguf_writer.cc), the tensor list (tensor_roles.cc), the loaders'
+// assembly (tensor_source.cc) and `detinfer init` / `info` read this table; adding an
+// architecture starts with one row here.
+#ifndef DETINFER_MODEL_ARCH_H_
+#define DETINFER_MODEL_ARCH_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "kernels/rope.h"
+#include "model/config.h"
+#include "model/tensor_roles.h"
+
+namespace detinfer {
+
+struct ArchInfo {
+  Arch arch;
+  // detinfer's name: `init --arch`, `info`, and GGUF's general.architecture.
+  std::string_view name;
+  // What the Hugging Face writer puts in config.json ("architectures"[0], "model_type").
+  std::string_view hf_architecture, hf_model_type;
+  // The RoPE pair convention of q/k rows in this architecture's GGUF files (llama.cpp's
+  // LLAMA_ROPE_TYPE_NORM is interleaved, NEOX is rotate-half); Hugging Face is always rotate-half.
+  RopeStyle gguf_rope_style;
+  // Features the architecture always has (transformers hard-codes them: Qwen2's q/k/v bias,
+  // Qwen3's per-head q/k RMSNorm); a model of the arch without them (or with them where the arch
+  // has none) is not representable in its files.
+  bool qkv_bias, qk_norm;
+  // The files store q/k/v as one [q | k | v] tensor and gate/up as one [gate | up] tensor
+  // (Phi-3); the loaders split them into the separate views ModelWeights holds.
+  bool fused_qkv, fused_gate_up;
+  // config.json's head_dim when absent: 0 means hidden_size / num_attention_heads (Qwen3Config
+  // defaults to 128 instead).
+  int64_t hf_default_head_dim;
+  // transformers' rms_norm_eps default for the architecture's config class.
+  double hf_default_norm_eps;
+  // `detinfer init` defaults (the family's released models).
+  double init_theta;
+  float init_norm_eps;
+  std::string_view init_help;  // one phrase for --arch's help
+};
+
+// Every supported architecture, in Arch order.
+std::span<const ArchInfo> AllArchs();
+const ArchInfo& GetArchInfo(Arch arch);
+// By detinfer / GGUF name; null when none has it.
+const ArchInfo* FindArch(std::string_view name);
+// "llama, qwen2, qwen3, phi3" for messages.
+std::string ArchNameList();
+
+// A config.json "architectures" / "model_type" value that loads as one of the architectures.
+// Mistral is the Llama architecture plus a sliding window; Phi-3 declares one too.
+struct HfArchName {
+  std::string_view architecture, model_type;
+  Arch arch;
+  // The config's sliding_window (when set) limits the context (hf_config.cc says why).
+  bool sliding_window_caps_context;
+};
+const HfArchName* FindHfArchitecture(std::string_view architecture);
+const HfArchName* FindHfModelType(std::string_view model_type);
+// "LlamaForCausalLM, MistralForCausalLM, ..." for messages.
+std::string HfArchitectureList();
+
+// The name of (role, layer) in this architecture's Hugging Face / GGUF files (layer -1 for the
+// global tensors). kQkv / kGateUp name the fused tensors of fused_qkv / fused_gate_up archs.
+std::string HfTensorName(Arch arch, TensorRole role, int64_t layer);
+std::string GgufTensorName(Arch arch, TensorRole role, int64_t layer);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_ARCH_H_
