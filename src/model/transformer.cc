@@ -10,6 +10,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/matmul_pack.h"
 #include "kernels/rms_norm.h"
+#include "model/layer_spec.h"
 #include "model/transformer_faults.h"
 
 namespace detinfer {
@@ -182,10 +183,7 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     }
   }
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
-  DETINFER_ASSIGN_OR_RETURN(
-      t.rope_, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
-                                 c.rope_theta, static_cast<int>(c.max_seq_len),
-                                 c.rope_scaling.divisors));
+  DETINFER_ASSIGN_OR_RETURN(t.rope_, LayerRopeTable(c));
   t.weights_ = std::move(weights);
   return t;
 }
@@ -316,7 +314,7 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
   const TensorView xv = Rows(x, t_total, dim), hv = Rows(h, t_total, dim);
   DETINFER_RETURN_IF_ERROR(
       EmbeddingGather(ctx, weights_.token_embedding, ids.data(), t_total, xv));
-  AttentionOptions aopts;  // causal, scale 1/sqrt(head_dim)
+  const AttentionOptions aopts = LayerAttentionOptions(c);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     const LayerPacked& p = layers_[static_cast<size_t>(l)];

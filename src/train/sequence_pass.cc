@@ -15,6 +15,7 @@
 #include "kernels/rms_norm.h"
 #include "kernels/rms_norm_backward.h"
 #include "kernels/rope_backward.h"
+#include "model/layer_spec.h"
 
 namespace detinfer {
 
@@ -91,10 +92,7 @@ Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
   }
   DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kLmHead, -1), &p.lm_head));
   DETINFER_RETURN_IF_ERROR(packer.Run(ctx));
-  DETINFER_ASSIGN_OR_RETURN(
-      p.rope, RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.head_dim),
-                                c.rope_theta, static_cast<int>(c.max_seq_len),
-                                c.rope_scaling.divisors));
+  DETINFER_ASSIGN_OR_RETURN(p.rope, LayerRopeTable(c));
   return p;
 }
 
@@ -113,7 +111,7 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
-  const AttentionOptions aopts;  // causal, scale 1/sqrt(hd): the inference forward's
+  const AttentionOptions aopts = LayerAttentionOptions(c);  // the inference forward's
 
   saved->tokens = t;
   saved->layers.resize(static_cast<size_t>(c.n_layers));
@@ -219,7 +217,7 @@ Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, con
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
-  const AttentionOptions aopts;
+  const AttentionOptions aopts = LayerAttentionOptions(c);
   Buf dact = Zeros(t * ffn), dgate = Zeros(t * ffn), dup = Zeros(t * ffn),
       dgu = Zeros(t * 2 * ffn), dattn = Zeros(t * hq * hd), dq = Zeros(t * hq * hd),
       dk = Zeros(t * hkv * hd), dv = Zeros(t * hkv * hd), dqkv = Zeros(t * qkv_w);

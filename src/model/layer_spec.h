@@ -1,0 +1,27 @@
+// What a decoder layer's RoPE and attention are for a config, in one place for the inference
+// forward (model/transformer.cc) and the training pass (train/sequence_pass.cc), so that an
+// architecture's RoPE variant (partial rotary, frequency scaling, longrope's attention factor)
+// reaches both the same way and the training logits stay the inference bits.
+#ifndef DETINFER_MODEL_LAYER_SPEC_H_
+#define DETINFER_MODEL_LAYER_SPEC_H_
+
+#include "core/status.h"
+#include "kernels/attention.h"
+#include "kernels/rope.h"
+#include "model/config.h"
+
+namespace detinfer {
+
+// The table for every position of the context: rotary_dim of head_dim rotated (Phi-3's
+// partial rotary), theta, and the scaling's per-frequency divisors.
+Result<RopeTable> LayerRopeTable(const ModelConfig& config);
+
+// Causal attention with scale 1/sqrt(head_dim), times attention_factor^2 when the RoPE
+// scaling has one (longrope multiplies cos and sin by it, i.e. q and k each, so q.k by its
+// square; applying it to the scale instead leaves the RoPE table the same kind of data as every
+// other model's). Without one the scale is the kernel's own default, unchanged bits.
+AttentionOptions LayerAttentionOptions(const ModelConfig& config);
+
+}  // namespace detinfer
+
+#endif  // DETINFER_MODEL_LAYER_SPEC_H_
