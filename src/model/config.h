@@ -26,7 +26,9 @@ struct RopeScaling {
   // Hugging Face's parameters (kLinear: factor; kLlama3: all four), kept to write them back.
   double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
   int64_t original_max_positions = 0;
-  std::vector<float> divisors;  // head_dim / 2 values; empty for kNone
+  // Multiplies cos and sin (longrope; 1 otherwise): model/layer_spec.h applies it.
+  double attention_factor = 1.0;
+  std::vector<float> divisors;  // rotary_dim / 2 values; empty for kNone
 };
 // "none", "linear", "llama3", "rope_freqs" (defined in rope_scaling.cc)
 std::string_view RopeScalingName(RopeScaling::Kind kind);
