@@ -192,16 +192,11 @@ void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
   finished_.push_back(std::move(s.result));
 }
 
-Status Engine::Step() {
-  if (active_.empty()) return Status::Ok();
-  // 1. Plan, in arrival order: each sequence feeds its pending tokens (one when decoding, a
-  // chunk when prefilling or recomputing) within the step's budget. When KV blocks run out,
-  // sequences that arrived later are preempted first; a sequence that still cannot fit waits.
-  struct Planned {
-    Sequence* s;
-    int64_t n;
-  };
-  std::vector<Planned> plan;
+Result<Engine::StepPlan> Engine::Plan() {
+  // In arrival order: each sequence feeds its pending tokens (one when decoding, a chunk when
+  // prefilling or recomputing) within the step's budget. When KV blocks run out, sequences that
+  // arrived later are preempted first; a sequence that still cannot fit waits.
+  StepPlan plan;
   int64_t budget = options_.step_token_budget;
   int64_t free_blocks = cache_.available_blocks();
   int64_t planned_blocks = 0;  // taken by the sequences planned so far
@@ -233,28 +228,19 @@ Status Engine::Step() {
       // sequence (a common prompt prefix) stay in use.
       free_blocks = cache_.available_blocks() - planned_blocks;
     }
-      if (need > free_blocks) break;  // first come, first served: later ones wait too
+    if (need > free_blocks) break;  // first come, first served: later ones wait too
     free_blocks -= need;
     planned_blocks += need;
     budget -= n;
-    plan.push_back({&s, n});
+    plan.segments.push_back({&s, n});
   }
-  if (plan.empty()) {
-    // The oldest sequence cannot grow even with everything else preempted: it has outgrown the
-    // KV capacity. It ends with an error; the others go on.
-    Sequence& s = *active_.front();
-    Finish(s, FinishReason::kError,
-           Status::ResourceExhausted(Named(s.request) + ": " + std::to_string(s.tokens.size()) +
-                                     " tokens do not fit the KV capacity of " +
-                                     std::to_string(cache_.num_blocks() * options_.block_size) +
-                                     " tokens"));
-    active_.pop_front();
-    return Status::Ok();
-  }
+  return plan;
+}
 
-  // 2. Build the batch.
+Status Engine::Run(const StepPlan& plan) {
+  // The batch: each planned sequence's next n tokens, from the first one not yet computed.
   std::vector<Segment> segs;
-  for (const Planned& p : plan) {
+  for (const PlannedSegment& p : plan.segments) {
     Sequence& s = *p.s;
     const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
     const bool all = s.request.prompt_logprobs &&
@@ -269,17 +255,36 @@ Status Engine::Step() {
   DETINFER_RETURN_IF_ERROR(options_.no_cache ? ForwardNoCache(segs, &logits)
                                              : model_.Forward(ctx_, cache_, segs, &logits));
 
-  // 3. Take each segment's logits.
+  // Each segment's logits.
   const int64_t vocab = model_.config().vocab_size;
   const float* row = logits.data();
-  for (size_t i = 0; i < plan.size(); ++i) {
-    Sequence& s = *plan[i].s;
-    const int64_t rows = segs[i].all_logits ? plan[i].n : 1;
+  for (size_t i = 0; i < plan.segments.size(); ++i) {
+    Sequence& s = *plan.segments[i].s;
+    const int64_t rows = segs[i].all_logits ? plan.segments[i].n : 1;
     // Published before Absorb may finish (and free) the sequence: its blocks stay cached.
     DETINFER_RETURN_IF_ERROR(cache_.Publish(s.kv_id, s.tokens));
     DETINFER_RETURN_IF_ERROR(Absorb(s, segs[i], row, rows));
     row += rows * vocab;
   }
+  return Status::Ok();
+}
+
+Status Engine::Step() {
+  if (active_.empty()) return Status::Ok();
+  DETINFER_ASSIGN_OR_RETURN(const StepPlan plan, Plan());
+  if (plan.segments.empty()) {
+    // The oldest sequence cannot grow even with everything else preempted: it has outgrown the
+    // KV capacity. It ends with an error; the others go on.
+    Sequence& s = *active_.front();
+    Finish(s, FinishReason::kError,
+           Status::ResourceExhausted(Named(s.request) + ": " + std::to_string(s.tokens.size()) +
+                                     " tokens do not fit the KV capacity of " +
+                                     std::to_string(cache_.num_blocks() * options_.block_size) +
+                                     " tokens"));
+    active_.pop_front();
+    return Status::Ok();
+  }
+  DETINFER_RETURN_IF_ERROR(Run(plan));
   for (size_t i = 0; i < active_.size();) {
     if (active_[i]->result.finish != FinishReason::kNone) {
       active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));

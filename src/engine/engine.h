@@ -77,7 +77,7 @@ class Engine {
   // published stay in the prefix cache for reuse) and no result is reported for it. Other
   // requests are untouched. Returns false when no unfinished request has that submission.
   bool Cancel(uint64_t submission);
-  // Runs one scheduler step (one forward pass over a batch of segments).
+  // Runs one scheduler step: Plan() the batch, then Run() it (one forward pass).
   Status Step();
   // Results of the requests that finished since the last call, in finishing order.
   std::vector<RequestResult> TakeFinished();
@@ -112,6 +112,23 @@ class Engine {
   std::string_view TakeStreamableText(Sequence& s, bool last);
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
+  // One sequence's part of a step: its next n pending tokens, from the first not yet computed.
+  struct PlannedSegment {
+    Sequence* s;
+    int64_t n;
+  };
+  // A step's batch, in arrival order. Empty when the oldest sequence cannot grow even with every
+  // later one preempted (it has outgrown the KV capacity).
+  struct StepPlan {
+    std::vector<PlannedSegment> segments;
+  };
+  // Decides the step's batch without computing anything. The only state it changes is the
+  // scheduler's own: which sequences hold KV blocks (admitting one attaches its cached prefix,
+  // preempting one frees its blocks for recomputation) and the counts of those (cached_tokens,
+  // preemptions) — never a token, a K/V value, a logit or a draw.
+  Result<StepPlan> Plan();
+  // Runs a plan: one forward pass over its segments, then each segment's logits.
+  Status Run(const StepPlan& plan);
   Status Admit(Sequence& s);
   void Preempt(Sequence& s);
   Status ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits);
