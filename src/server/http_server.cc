@@ -12,7 +12,40 @@
 
 namespace detinfer::server {
 
-void ListeningServer::RaiseBacklog(int backlog) { ::listen(svr_sock_, backlog); }
+namespace {
+
+// One complete request in memory, the answer to the client's socket: what httplib's parser and
+// writers need of a connection.
+class LayerStream final : public httplib::Stream {
+ public:
+  explicit LayerStream(ClientConnection& conn) : conn_(conn) {}
+  bool is_readable() const override { return true; }
+  bool is_writable() const override { return conn_.Writable(); }
+  ssize_t read(char* ptr, size_t size) override { return conn_.Read(ptr, size); }
+  ssize_t write(const char* ptr, size_t size) override { return conn_.Write(ptr, size); }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = conn_.peer_ip();
+    port = conn_.peer_port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    conn_.LocalAddress(&ip, &port);
+  }
+  // httplib (built without poll) refuses descriptors past select()'s FD_SETSIZE; it never waits
+  // on this one (every wait is ours, with poll), so past that it gets none.
+  socket_t socket() const override { return conn_.fd() < FD_SETSIZE ? conn_.fd() : INVALID_SOCKET; }
+
+ private:
+  ClientConnection& conn_;
+};
+
+}  // namespace
+
+bool ListeningServer::Serve(ClientConnection& conn, bool must_close) {
+  LayerStream strm(conn);
+  bool closed = false;
+  const bool ok = process_request(strm, must_close, closed, nullptr);
+  return ok && !closed && !must_close;
+}
 
 void SendError(httplib::Response& res, const ApiError& error) {
   res.status = error.status;
@@ -238,6 +271,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
     return Status::InvalidArgument("--port must be in [0, 65535], got " +
                                    std::to_string(options.port));
   }
+  if (options.max_connections < 1 || options.max_connections_per_address < 1) {
+    return Status::InvalidArgument(
+        "--max-connections and --max-connections-per-address must be >= 1");
+  }
+  if (options.request_timeout.count() <= 0 || options.keep_alive_timeout.count() <= 0) {
+    return Status::InvalidArgument("--request-timeout must be > 0 seconds");
+  }
+  if (options.max_header_bytes < 1024 || options.max_headers < 1) {
+    return Status::InvalidArgument("--max-header-bytes must be >= 1024 and --max-headers >= 1");
+  }
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->state_ = std::make_unique<State>();
   State& st = *s->state_;
@@ -252,18 +295,33 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
   const int threads = options.http_threads > 0
                           ? options.http_threads
                           : static_cast<int>(options.loop.max_running + options.loop.max_queued + 8);
-  st.http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
   st.http.set_payload_max_length(options.max_body_bytes);
-  st.http.set_keep_alive_max_count(1000);
-  st.http.set_keep_alive_timeout(2);  // also bounds how long a stop waits for idle connections
-  st.http.set_tcp_nodelay(true);      // each streamed token is its own small write
-  // httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and
-  // silently take half the connections. SO_REUSEADDR alone still allows a restart while old
-  // connections linger in TIME_WAIT, but a port someone listens on fails to bind.
-  st.http.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
+  // Only what the Keep-Alive answer header says: the connection layer keeps the connections.
+  st.http.set_keep_alive_max_count(1000000);
+  st.http.set_keep_alive_timeout(
+      std::max<time_t>(1, static_cast<time_t>(options.keep_alive_timeout.count() / 1000)));
+  ConnectionOptions co;
+  co.request.max_header_bytes = options.max_header_bytes;
+  co.request.max_headers = options.max_headers;
+  co.request.max_body_bytes = options.max_body_bytes;
+  co.max_connections = options.max_connections;
+  co.max_connections_per_address = options.max_connections_per_address;
+  co.request_timeout = options.request_timeout;
+  co.idle_timeout = options.keep_alive_timeout;
+  co.workers = threads;
+  st.connections = std::make_unique<ConnectionLayer>(
+      co, [&st](ClientConnection& conn, bool must_close) { return st.http.Serve(conn, must_close); },
+      [&st](int status, const std::string& code, const std::string& message,
+            const std::string& target) {
+        ApiError e;
+        e.status = status;
+        e.code = code;
+        e.message = message;
+        if (status == 429) e.type = "rate_limit_error";
+        if (status >= 500) e.type = "server_error";
+        st.metrics.CountRequest(EndpointLabel(target.substr(0, target.find('?'))), status);
+        return Dump(ErrorJson(e));
+      });
   Routes(st);
   return s;
 }
@@ -272,23 +330,10 @@ HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start() {
   State& st = *state_;
-  // httplib reports only failure; errno still holds why (bind or listen set it last).
-  errno = 0;
-  const bool bound = st.options.port == 0
-                         ? (st.port = st.http.bind_to_any_port(st.options.host)) > 0
-                         : st.http.bind_to_port(st.options.host, st.options.port);
-  if (!bound) {
-    const int err = errno;
-    const std::string why = err == EADDRINUSE      ? "address already in use"
-                            : err == EADDRNOTAVAIL ? "not an address of this machine"
-                            : err != 0             ? std::strerror(err)
-                                                   : "cannot resolve or bind the address";
-    return Status::IoError("cannot listen on " + st.options.host + ":" +
-                           std::to_string(st.options.port) + ": " + why);
-  }
-  if (st.options.port != 0) st.port = st.options.port;
-  st.http.RaiseBacklog(SOMAXCONN);
-  st.listener = std::thread([&st] { st.http.listen_after_bind(); });
+  DETINFER_RETURN_IF_ERROR(st.connections->Listen(st.options.host, st.options.port));
+  st.port = st.connections->port();
+  st.http.MarkListening(st.port);
+  st.connections->Start();
   return Status::Ok();
 }
 
@@ -300,8 +345,7 @@ void HttpServer::Stop() {
   // Order: refuse new work and finish (or cancel) accepted work first, so that every handler
   // thread has its answer; only then close the socket and join the handler threads.
   st.loop->Shutdown(st.options.shutdown_grace);
-  st.http.stop();
-  if (st.listener.joinable()) st.listener.join();
+  st.connections->Stop();
 }
 
 std::string HttpServer::MetricsText() const {

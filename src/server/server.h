@@ -35,6 +35,13 @@ struct ServerOptions {
   // tokenizer's special tokens point to.
   std::optional<ChatFormat> chat_format;
   int http_threads = 0;  // 0: enough for every running and queued request, plus a few
+  // The connection layer (server/connection_layer.h): what clients may hold open.
+  int max_connections = 1024;              // --max-connections
+  int max_connections_per_address = 256;   // --max-connections-per-address
+  std::chrono::milliseconds request_timeout{15000};  // --request-timeout: headers and body
+  std::chrono::milliseconds keep_alive_timeout{5000};  // an idle connection between requests
+  size_t max_header_bytes = 16384;         // --max-header-bytes: request line + headers
+  int max_headers = 100;                   // --max-headers: header fields per request
   std::chrono::milliseconds shutdown_grace{10000};
   ParseLimits limits;
 };

@@ -12,15 +12,20 @@
 #include <thread>
 #include <vector>
 
+#include "server/connection_layer.h"
 #include "server/server.h"
 
 namespace detinfer::server {
 
-// httplib listens with a backlog of 5; a burst of new clients then waits for SYN retries (a
-// second each). Re-listening on the bound socket raises the backlog (Linux allows it).
+// cpp-httplib's routing and request processing, fed by our connection layer: it gets only
+// requests that have fully arrived (server/connection_layer.h), never a socket to wait on.
 class ListeningServer : public httplib::Server {
  public:
-  void RaiseBacklog(int backlog);
+  // Processes the one complete request `conn` holds; returns whether the connection stays open.
+  bool Serve(ClientConnection& conn, bool must_close);
+  // httplib ends a streamed answer early when it thinks its own socket is closed (it never
+  // opens one here): mark it open. Never closed by httplib, as stop() is never called.
+  void MarkListening(int port) { svr_sock_ = port; }
 };
 
 struct HttpServer::State {
@@ -31,7 +36,7 @@ struct HttpServer::State {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<EngineLoop> loop;
   ListeningServer http;
-  std::thread listener;
+  std::unique_ptr<ConnectionLayer> connections;
   int port = 0;
   std::atomic<uint64_t> next_id{0};
   std::atomic<bool> stopped{false};
