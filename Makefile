@@ -1,10 +1,11 @@
 # detinfer — the two commands: `make run` and `make test`. Everything else is optional.
 BUILD      ?= build
 SAN_BUILD  ?= build-sanitize
+ARM_BUILD  ?= build-arm64
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all deps test-deps configure build run test test-default test-sanitize test-large bench train-default fuzz fuzz-smoke clean
+.PHONY: all deps test-deps configure build run test test-default test-sanitize test-arm64 cross-arm64 test-large bench train-default fuzz fuzz-smoke clean
 
 all: build
 
@@ -24,8 +25,9 @@ build: configure
 run: build
 	@bash scripts/demo.sh $(BUILD)
 
-# The default suite, then the same suite under ASan+UBSan.
-test: test-default test-sanitize
+# The default suite, the same suite under ASan+UBSan, then the aarch64 build checked under
+# emulation against this one (same bits on ARM: docs/kernels.md).
+test: test-default test-sanitize test-arm64
 
 # Test-only oracles (numpy reads back the .npz files verify writes).
 test-deps:
@@ -39,6 +41,15 @@ test-sanitize: deps test-deps
 	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
 	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS)
+
+# aarch64 with Debian's cross compiler (installs g++-aarch64-linux-gnu, qemu-user and the arm64
+# libraries), then under qemu-aarch64: the kernel and core tests, and the same requests through
+# both builds with identical tokens, logprobs and fingerprints required.
+cross-arm64:
+	bash scripts/cross-arm64.sh build $(ARM_BUILD)
+
+test-arm64: build cross-arm64
+	bash scripts/cross-arm64.sh check $(BUILD) $(ARM_BUILD)
 
 # Slow tests (big shapes), not part of `make test`.
 test-large: build
@@ -68,4 +79,4 @@ fuzz-smoke: fuzz
 	bash scripts/fuzz.sh smoke $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) build-fuzz

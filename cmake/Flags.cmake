@@ -28,9 +28,11 @@ if(DETINFER_FUZZ)
 endif()
 
 # Per-ISA translation units. A file named *_avx2.cc or *_avx512.cc is compiled for that
-# instruction set and is only ever called after runtime detection (src/core/isa.h).
-# Such files must include nothing but <immintrin.h>, <cstddef>, <cstdint>, detinfer's
-# declaration-only *_isa.h headers and headers whose functions are all `static inline`
+# instruction set and is only ever called after runtime detection (src/core/isa.h); a file named
+# *_neon.cc is compiled for aarch64 only (NEON is part of its base architecture). A build holds
+# the files of its own processor family only: x86-64 builds the x86 ones, aarch64 the NEON ones.
+# Such files must include nothing but <immintrin.h> / <arm_neon.h>, <cstddef>, <cstdint>,
+# detinfer's declaration-only *_isa.h headers and headers whose functions are all `static inline`
 # (internal linkage, e.g. src/kernels/simd/*.h): an ordinary inline function (std::vector's,
 # <cmath>'s) instantiated in an AVX-512 file could otherwise be the copy the linker keeps,
 # and then run on a CPU without AVX-512.
@@ -41,12 +43,35 @@ set(DETINFER_AVX2_FLAGS -mavx2 -mfma -mf16c)
 set(DETINFER_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
     $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
 
-function(detinfer_isa_sources)
-  foreach(src IN LISTS ARGN)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(DETINFER_ARCH x86_64)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(DETINFER_ARCH aarch64)
+else()
+  set(DETINFER_ARCH other)  # scalar path only
+endif()
+
+# detinfer_isa_sources(VAR): drops from the source list VAR the per-ISA files of other
+# processor families and gives the x86 ones their instruction-set flags.
+function(detinfer_isa_sources var)
+  set(kept)
+  foreach(src IN LISTS ${var})
     if(src MATCHES "_avx512\\.cc$")
+      if(NOT DETINFER_ARCH STREQUAL "x86_64")
+        continue()
+      endif()
       set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DETINFER_AVX512_FLAGS}")
     elseif(src MATCHES "_avx2\\.cc$")
+      if(NOT DETINFER_ARCH STREQUAL "x86_64")
+        continue()
+      endif()
       set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DETINFER_AVX2_FLAGS}")
+    elseif(src MATCHES "_neon\\.cc$")
+      if(NOT DETINFER_ARCH STREQUAL "aarch64")
+        continue()
+      endif()
     endif()
+    list(APPEND kept ${src})
   endforeach()
+  set(${var} ${kept} PARENT_SCOPE)
 endfunction()

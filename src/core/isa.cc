@@ -1,20 +1,25 @@
 #include "core/isa.h"
 
+#if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace detinfer {
 
 namespace {
 
+#if defined(__x86_64__)
 uint64_t ReadXcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
 }
+#endif
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
@@ -30,6 +35,7 @@ std::string_view IsaName(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kNeon: return "neon";
   }
   return "?";
 }
@@ -38,10 +44,29 @@ Result<Isa> ParseIsa(std::string_view name) {
   if (name == "scalar") return Isa::kScalar;
   if (name == "avx2") return Isa::kAvx2;
   if (name == "avx512") return Isa::kAvx512;
+  if (name == "neon") return Isa::kNeon;
   return Status::InvalidArgument("unknown ISA path '" + std::string(name) +
-                                 "' (expected scalar, avx2 or avx512)");
+                                 "' (expected scalar, avx2, avx512 or neon)");
 }
 
+#if defined(__aarch64__)
+CpuFeatures DetectCpuFeatures() {
+  CpuFeatures f;
+  f.vendor = "arm";
+  f.neon = true;  // Advanced SIMD is mandatory in AArch64
+  // The kernel names the part; there is no brand string register as on x86.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("CPU part", 0) == 0 || line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) f.brand = Trim(line.substr(colon + 1));
+      break;
+    }
+  }
+  return f;
+}
+#else
 CpuFeatures DetectCpuFeatures() {
   CpuFeatures f;
   unsigned a, b, c, d;
@@ -83,6 +108,7 @@ CpuFeatures DetectCpuFeatures() {
   }
   return f;
 }
+#endif
 
 bool IsaSupported(Isa isa, const CpuFeatures& cpu) {
   const bool avx2 = cpu.avx2 && cpu.fma && cpu.f16c && cpu.os_saves_ymm;
@@ -91,13 +117,14 @@ bool IsaSupported(Isa isa, const CpuFeatures& cpu) {
     case Isa::kAvx2: return avx2;
     case Isa::kAvx512:
       return avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.os_saves_zmm;
+    case Isa::kNeon: return cpu.neon;
   }
   return false;
 }
 
 std::vector<Isa> SupportedIsas(const CpuFeatures& cpu) {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
     if (IsaSupported(isa, cpu)) out.push_back(isa);
   }
   return out;

@@ -1,10 +1,11 @@
 // Instruction-set paths and their runtime selection.
 //
-// Every kernel exists once per path (scalar, avx2, avx512) and all paths produce identical
-// bits (SPEC §A7): the path only changes speed. The path in use is chosen once per
-// KernelContext: the best one this CPU (and OS) supports, or the one named by the
-// environment variable DETINFER_ISA=scalar|avx2|avx512, where asking for a path the CPU lacks
-// is an error rather than a silent fallback.
+// Every kernel exists once per path (scalar everywhere; avx2 and avx512 on x86-64; neon on
+// aarch64) and all paths produce identical bits (SPEC §A7), also across processor families:
+// the path only changes speed. The path in use is chosen once per KernelContext: the best one
+// this CPU (and OS) supports, or the one named by the environment variable
+// DETINFER_ISA=scalar|avx2|avx512|neon, where asking for a path the CPU lacks (an x86 path on
+// ARM, too) is an error rather than a silent fallback.
 #ifndef DETINFER_CORE_ISA_H_
 #define DETINFER_CORE_ISA_H_
 
@@ -14,11 +15,18 @@
 
 #include "core/status.h"
 
+// The processor family this build targets: which SIMD paths exist in it at all.
+#if defined(__x86_64__)
+#define DETINFER_ARCH_X86_64 1
+#elif defined(__aarch64__)
+#define DETINFER_ARCH_AARCH64 1
+#endif
+
 namespace detinfer {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
 
-std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512"
+std::string_view IsaName(Isa isa);  // "scalar", "avx2", "avx512", "neon"
 Result<Isa> ParseIsa(std::string_view name);
 
 struct CpuFeatures {
@@ -27,6 +35,7 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false;
   bool os_saves_ymm = false, os_saves_zmm = false;  // XCR0 says the OS preserves the state
+  bool neon = false;  // aarch64: Advanced SIMD is part of the base architecture
 };
 
 CpuFeatures DetectCpuFeatures();

@@ -24,7 +24,6 @@ std::string ScheduleDescription(const ScheduleInputs& in) {
          "; matmul_panel=" + std::to_string(kMatmulPanelWidth) +
          "; reduction_lanes=" + std::to_string(kReductionLanes) +
          "; block_matmul=" + kBlockMatmulRule +
-         "; isa=" + std::string(IsaName(in.isa)) +
          "; kv_dtype=" + std::string(DTypeName(in.kv_dtype)) +
          "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash);
 }

@@ -12,14 +12,17 @@
 namespace detinfer {
 
 struct ScheduleInputs {
-  Isa isa = Isa::kScalar;   // all paths give the same bits; included so a report says which ran
+  // Not part of the id: every path gives the same bits on x86-64 and aarch64 alike (SPEC §A7,
+  // issue #22), so runs on two machines with different paths must — and do — share an id (a
+  // fleet of mixed CPUs, a receipt replayed elsewhere). Kept so callers can report the path.
+  Isa isa = Isa::kScalar;
   DType kv_dtype = DType::kF32;
   uint64_t model_hash = 0;
   uint64_t tokenizer_hash = 0;
 };
 
 // 16 hex digits: XXH3-64 of the engine version, the reduction constants (attention key block,
-// matmul panel width, row-reduction lanes), the ISA path, the KV dtype and the file hashes.
+// matmul panel width, row-reduction lanes, block-matmul rule), the KV dtype and the file hashes.
 std::string ScheduleId(const ScheduleInputs& inputs);
 // The text the id hashes (for `--json` output and for humans).
 std::string ScheduleDescription(const ScheduleInputs& inputs);

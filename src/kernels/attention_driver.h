@@ -56,9 +56,11 @@ concept TiledKeys = requires(const L& l, void* dst, const void** rows) {
 
 inline BlockKernel SelectKernel(Isa isa) {
   switch (isa) {
+#if defined(DETINFER_ARCH_X86_64)
     case Isa::kAvx512: return &avx512::AttendBlock;
     case Isa::kAvx2: return &avx2::AttendBlock;
-    case Isa::kScalar: break;
+#endif
+    default: break;  // scalar, and the neon path (which runs the scalar loop for this op)
   }
   return &scalar::AttendBlock;
 }

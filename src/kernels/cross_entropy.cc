@@ -26,8 +26,13 @@ RowKernels Select(Isa isa) {
   namespace k = kernels;
   static const auto kRegistry = CpuOpRegistry<RowKernels>(
       "cross_entropy", {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::DivideRow},
+#if defined(DETINFER_ARCH_X86_64)
       {k::avx2::RowMax, k::avx2::RowSumExp, k::avx2::DivideRow},
-      {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::DivideRow});
+      {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::DivideRow}
+#elif defined(DETINFER_ARCH_AARCH64)
+      {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::DivideRow}
+#endif
+  );
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 

@@ -59,8 +59,9 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
                                  bias ? bias->as<const float>() : nullptr,
                                  y.as<float>(), y.stride[0]};
   static const auto kRegistry =
-      CpuOpRegistry("matmul", &kernels::scalar::MatmulTile, &kernels::avx2::MatmulTile,
-                    &kernels::avx512::MatmulTile);
+      CpuOpRegistry("matmul", &kernels::scalar::MatmulTile DETINFER_SIMD_PATHS(
+                                         &kernels::avx2::MatmulTile, &kernels::avx512::MatmulTile,
+                                         &kernels::neon::MatmulTile));
   DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
   kernels::ParallelTiles(ctx, m, w.num_panels(), kRowsPerTask, kPanelsPerTask,
                          [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {

@@ -26,6 +26,7 @@ struct MatmulArgs {
 DETINFER_DECLARE_MATMUL(scalar)
 DETINFER_DECLARE_MATMUL(avx2)
 DETINFER_DECLARE_MATMUL(avx512)
+DETINFER_DECLARE_MATMUL(neon)
 #undef DETINFER_DECLARE_MATMUL
 
 }  // namespace detinfer::kernels

@@ -62,7 +62,9 @@ class OpRegistry {
   std::vector<Entry> entries_;
 };
 
-// The usual CPU registration: scalar < avx2 < avx512.
+// The usual CPU registrations, one per processor family: a build holds only its family's SIMD
+// paths (the x86 ones are compiled with x86 instructions, the NEON ones with ARM's), and every
+// path gives the scalar path's bits. Priorities: scalar < avx2 < avx512; scalar < neon.
 template <typename Fn>
 OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512) {
   using E = typename OpRegistry<Fn>::Entry;
@@ -70,6 +72,29 @@ OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512)
                              E{Device::kCpu, Isa::kAvx2, 1, avx2},
                              E{Device::kCpu, Isa::kAvx512, 2, avx512}});
 }
+template <typename Fn>
+OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn neon) {
+  using E = typename OpRegistry<Fn>::Entry;
+  return OpRegistry<Fn>(op, {E{Device::kCpu, Isa::kScalar, 0, scalar},
+                             E{Device::kCpu, Isa::kNeon, 1, neon}});
+}
+template <typename Fn>
+OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar) {
+  using E = typename OpRegistry<Fn>::Entry;
+  return OpRegistry<Fn>(op, {E{Device::kCpu, Isa::kScalar, 0, scalar}});
+}
+
+// The SIMD arguments of a CpuOpRegistry call for this build's family:
+//   CpuOpRegistry("op", scalar::F DETINFER_SIMD_PATHS(avx2::F, avx512::F, neon::F))
+// An op without a NEON loop yet names its scalar loop as the neon argument: the neon path then
+// runs that loop (same bits by definition) and docs/kernels.md lists which ops do.
+#if defined(DETINFER_ARCH_X86_64)
+#define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn) , avx2_fn, avx512_fn
+#elif defined(DETINFER_ARCH_AARCH64)
+#define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn) , neon_fn
+#else
+#define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn)
+#endif
 
 }  // namespace detinfer
 

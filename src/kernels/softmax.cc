@@ -33,10 +33,16 @@ RowKernels Select(Isa isa) {
       "softmax",
       {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::LogSoftmaxRow, k::scalar::DivideRow,
        k::scalar::ArgmaxRow},
+#if defined(DETINFER_ARCH_X86_64)
       {k::avx2::RowMax, k::avx2::RowSumExp, k::avx2::LogSoftmaxRow, k::avx2::DivideRow,
        k::avx2::ArgmaxRow},
       {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::LogSoftmaxRow,
-       k::avx512::DivideRow, k::avx512::ArgmaxRow});
+       k::avx512::DivideRow, k::avx512::ArgmaxRow}
+#elif defined(DETINFER_ARCH_AARCH64)
+      {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::LogSoftmaxRow, k::scalar::DivideRow,
+       k::scalar::ArgmaxRow}
+#endif
+  );
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 

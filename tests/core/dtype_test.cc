@@ -5,7 +5,9 @@
 #include "core/dtype.h"
 
 #include <gtest/gtest.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -64,10 +66,15 @@ uint16_t OracleF16(float x) {
   return sign | static_cast<uint16_t>(((ve + 15) << 10) | static_cast<int>(mant));
 }
 
+#if defined(__x86_64__)
 __attribute__((target("f16c"))) uint16_t HardwareF16(float x) {
   return static_cast<uint16_t>(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 __attribute__((target("f16c"))) float HardwareF16ToF32(uint16_t h) { return _cvtsh_ss(h); }
+#else  // never called: F16C is an x86 feature (ARM is checked through _Float16 below)
+uint16_t HardwareF16(float) { return 0; }
+float HardwareF16ToF32(uint16_t) { return 0.0f; }
+#endif
 
 bool HaveF16C() {
   const bool have = DetectCpuFeatures().f16c;

@@ -37,7 +37,9 @@ TEST(IsaTest, NamedPathsAndUnknownNames) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("DETINFER_ISA"), std::string::npos);
   EXPECT_NE(bad.status().message().find("sse9"), std::string::npos);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) EXPECT_EQ(*ParseIsa(IsaName(isa)), isa);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+    EXPECT_EQ(*ParseIsa(IsaName(isa)), isa);
+  }
 }
 
 TEST(IsaTest, UnsupportedPathListsTheSupportedOnes) {
@@ -53,6 +55,30 @@ TEST(IsaTest, UnsupportedPathListsTheSupportedOnes) {
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all.front(), Isa::kScalar);
   EXPECT_EQ(all.back(), Isa::kAvx512);
+}
+
+// An ARM CPU: NEON is its best path, and an x86 path is refused by name rather than replaced.
+TEST(IsaTest, ArmCpuSelectsNeonAndRefusesX86Paths) {
+  CpuFeatures arm;
+  arm.neon = true;
+  EXPECT_EQ(*SelectIsa("", arm), Isa::kNeon);
+  EXPECT_EQ(*SelectIsa("scalar", arm), Isa::kScalar);
+  auto r = SelectIsa("avx2", arm);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("supports: scalar, neon)"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(SelectIsa("neon", Avx512()).status().code(), StatusCode::kUnsupported);
+}
+
+// The host's own paths are the ones this build holds kernels for.
+TEST(IsaTest, HostPathsBelongToThisBuildsFamily) {
+  for (Isa isa : SupportedIsas(DetectCpuFeatures())) {
+#if defined(DETINFER_ARCH_X86_64)
+    EXPECT_NE(isa, Isa::kNeon);
+#elif defined(DETINFER_ARCH_AARCH64)
+    EXPECT_TRUE(isa == Isa::kScalar || isa == Isa::kNeon) << IsaName(isa);
+#endif
+  }
 }
 
 }  // namespace

@@ -272,8 +272,11 @@ TEST(QuantizeRowsTest, EveryPathEqualsTheStatedRuleOnHardValues) {
   x[4 * k + 70] = -std::numeric_limits<float>::infinity();
   using Fn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, int8_t*, float*, int32_t*);
   const std::pair<Isa, Fn> paths[] = {{Isa::kScalar, &kernels::scalar::QuantizeRows},
+#if defined(DETINFER_ARCH_X86_64)
                                       {Isa::kAvx2, &kernels::avx2::QuantizeRows},
-                                      {Isa::kAvx512, &kernels::avx512::QuantizeRows}};
+                                      {Isa::kAvx512, &kernels::avx512::QuantizeRows}
+#endif
+  };
   std::vector<int8_t> q0(static_cast<size_t>(rows * k));
   std::vector<float> d0(static_cast<size_t>(rows * k / 32));
   std::vector<int32_t> s0(static_cast<size_t>(rows * k / 16));

@@ -31,7 +31,8 @@ int RunCpuInfo(const CpuInfoOptions& opts) {
       {"features",
        {{"avx2", cpu.avx2}, {"fma", cpu.fma}, {"f16c", cpu.f16c}, {"avx512f", cpu.avx512f},
         {"avx512bw", cpu.avx512bw}, {"avx512vl", cpu.avx512vl},
-        {"os_saves_ymm", cpu.os_saves_ymm}, {"os_saves_zmm", cpu.os_saves_zmm}}},
+        {"os_saves_ymm", cpu.os_saves_ymm}, {"os_saves_zmm", cpu.os_saves_zmm},
+        {"neon", cpu.neon}}},
       {"isa_paths", paths},
       {"isa_selected", IsaName(*selected)},
       {"version", DETINFER_VERSION},
@@ -43,8 +44,12 @@ int RunCpuInfo(const CpuInfoOptions& opts) {
   std::printf("detinfer %s\n", DETINFER_VERSION);
   std::printf("cpu        %s (%s), %d hardware threads\n", cpu.brand.c_str(), cpu.vendor.c_str(),
               ThreadPool::HardwareThreads());
+#if defined(DETINFER_ARCH_AARCH64)
+  std::printf("features   neon=%d\n", cpu.neon);
+#else
   std::printf("features   avx2=%d fma=%d f16c=%d avx512f=%d avx512bw=%d avx512vl=%d\n", cpu.avx2,
               cpu.fma, cpu.f16c, cpu.avx512f, cpu.avx512bw, cpu.avx512vl);
+#endif
   std::string p;
   for (const auto& s : paths) p += (p.empty() ? "" : ", ") + s.get<std::string>();
   std::printf("isa paths  %s\n", p.c_str());
