@@ -271,15 +271,23 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
     return Status::InvalidArgument("--port must be in [0, 65535], got " +
                                    std::to_string(options.port));
   }
-  if (options.max_connections < 1 || options.max_connections_per_address < 1) {
-    return Status::InvalidArgument(
-        "--max-connections and --max-connections-per-address must be >= 1");
-  }
+  const auto at_least = [](const char* flag, int64_t value, int64_t min) -> Status {
+    if (value >= min) return Status::Ok();
+    std::string m = flag;
+    m += " must be >= ";
+    m += std::to_string(min);
+    m += ", got ";
+    m += std::to_string(value);
+    return Status::InvalidArgument(m);
+  };
+  DETINFER_RETURN_IF_ERROR(at_least("--max-connections", options.max_connections, 1));
+  DETINFER_RETURN_IF_ERROR(
+      at_least("--max-connections-per-address", options.max_connections_per_address, 1));
+  DETINFER_RETURN_IF_ERROR(at_least("--max-header-bytes",
+                                    static_cast<int64_t>(options.max_header_bytes), 1024));
+  DETINFER_RETURN_IF_ERROR(at_least("--max-headers", options.max_headers, 1));
   if (options.request_timeout.count() <= 0 || options.keep_alive_timeout.count() <= 0) {
     return Status::InvalidArgument("--request-timeout must be > 0 seconds");
-  }
-  if (options.max_header_bytes < 1024 || options.max_headers < 1) {
-    return Status::InvalidArgument("--max-header-bytes must be >= 1024 and --max-headers >= 1");
   }
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->state_ = std::make_unique<State>();

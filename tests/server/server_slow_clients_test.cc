@@ -283,5 +283,28 @@ TEST(ServerSlowClientsTest, RequestNotInFullWithinTheTimeoutIs408) {
   EXPECT_NE(got.find("within 1 s (--request-timeout)"), std::string::npos) << got;
 }
 
+TEST(ServerSlowClientsTest, BadConnectionLimitsAreClearErrors) {
+  const auto error_of = [](const server::ServerOptions& o) {
+    server::ServedModel m{&testing::ServerTestModel(), nullptr, "0123456789abcdef"};
+    auto s = server::HttpServer::Create(m, KernelContext{}, EngineOptions{}, o);
+    return s.ok() ? std::string("ok") : s.status().message();
+  };
+  server::ServerOptions o;
+  o.max_connections = 0;
+  EXPECT_EQ(error_of(o), "--max-connections must be >= 1, got 0");
+  o = {};
+  o.max_connections_per_address = -2;
+  EXPECT_EQ(error_of(o), "--max-connections-per-address must be >= 1, got -2");
+  o = {};
+  o.max_header_bytes = 100;
+  EXPECT_EQ(error_of(o), "--max-header-bytes must be >= 1024, got 100");
+  o = {};
+  o.max_headers = 0;
+  EXPECT_EQ(error_of(o), "--max-headers must be >= 1, got 0");
+  o = {};
+  o.request_timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(error_of(o), "--request-timeout must be > 0 seconds");
+}
+
 }  // namespace
 }  // namespace detinfer

@@ -23,6 +23,9 @@ struct ServeOptions {
   int64_t max_concurrency = 32, max_queue = 64;
   size_t max_body_bytes = size_t{1} << 20;
   double shutdown_grace = 10.0;
+  double request_timeout = 15.0;
+  int max_connections = 1024, max_connections_per_address = 256, max_headers = 100;
+  size_t max_header_bytes = 16384;
   EngineFlags engine;
 };
 
@@ -38,6 +41,9 @@ int RunServe(const ServeOptions& o) {
 
   if (o.shutdown_grace < 0) {
     return Fail(Status::InvalidArgument("--shutdown-grace must be >= 0"));
+  }
+  if (!(o.request_timeout > 0) || o.request_timeout > 86400) {
+    return Fail(Status::InvalidArgument("--request-timeout must be in (0, 86400] seconds"));
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
@@ -56,6 +62,11 @@ int RunServe(const ServeOptions& o) {
   so.loop.max_queued = o.max_queue;
   so.max_body_bytes = o.max_body_bytes;
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace * 1000));
+  so.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.request_timeout * 1000));
+  so.max_connections = o.max_connections;
+  so.max_connections_per_address = o.max_connections_per_address;
+  so.max_header_bytes = o.max_header_bytes;
+  so.max_headers = o.max_headers;
   auto chat_config = ReadModelChatConfig(o.model, b->model->weights().format, b->tokenizer_path);
   if (!chat_config.ok()) return Fail(chat_config.status());
   auto chat = server::ChatFormat::Choose(o.chat_template, *chat_config, b->tokenizer.get());
@@ -104,6 +115,18 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--max-queue", o->max_queue,
                   "Requests waiting beyond those; more get 429 (default 64)");
   cmd->add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (default 1 MiB)");
+  cmd->add_option("--request-timeout", o->request_timeout,
+                  "Seconds a client has to send a whole request, headers and body; slower "
+                  "ones get 408 (default 15)");
+  cmd->add_option("--max-connections", o->max_connections,
+                  "Connections open at once, all clients together; more get 503 (default 1024)");
+  cmd->add_option("--max-connections-per-address", o->max_connections_per_address,
+                  "Connections open at once from one client address; more get 429 (default 256; "
+                  "raise it behind a load balancer, whose connections share its address)");
+  cmd->add_option("--max-header-bytes", o->max_header_bytes,
+                  "Largest request line + headers; more get 431 (default 16384)");
+  cmd->add_option("--max-headers", o->max_headers,
+                  "Most header fields in a request; more get 431 (default 100)");
   cmd->add_option("--shutdown-grace", o->shutdown_grace,
                   "Seconds in-flight requests get to finish on SIGINT/SIGTERM (default 10)");
   AddEngineFlags(cmd, &o->engine);
