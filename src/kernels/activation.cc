@@ -23,7 +23,9 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
 
   using RowsFn = decltype(&kernels::scalar::SwiGluRows);
   static const auto kRegistry =
-      CpuOpRegistry<RowsFn>("swiglu", kernels::scalar::SwiGluRows DETINFER_SIMD_PATHS(kernels::avx2::SwiGluRows, kernels::avx512::SwiGluRows, kernels::scalar::SwiGluRows));
+      CpuOpRegistry<RowsFn>("swiglu", kernels::scalar::SwiGluRows
+          DETINFER_SIMD_PATHS(kernels::avx2::SwiGluRows, kernels::avx512::SwiGluRows,
+                              kernels::scalar::SwiGluRows));
   const RowsFn fn = kRegistry.For(Device::kCpu, ctx.isa).value();
   const int64_t rpt = vc::RowsPerTask(f);
   ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {

@@ -142,13 +142,17 @@ Status Elementwise(const KernelContext& ctx, const char* op, TensorView x, Tenso
 
 Status Exp(const KernelContext& ctx, TensorView x, TensorView out) {
   static const auto kRegistry = CpuOpRegistry<RowsFn>(
-      "exp", kernels::scalar::ExpRows DETINFER_SIMD_PATHS(kernels::avx2::ExpRows, kernels::avx512::ExpRows, kernels::scalar::ExpRows));
+      "exp", kernels::scalar::ExpRows
+          DETINFER_SIMD_PATHS(kernels::avx2::ExpRows, kernels::avx512::ExpRows,
+                              kernels::scalar::ExpRows));
   return Elementwise(ctx, "exp", x, out, kRegistry);
 }
 
 Status Log(const KernelContext& ctx, TensorView x, TensorView out) {
   static const auto kRegistry = CpuOpRegistry<RowsFn>(
-      "log", kernels::scalar::LogRows DETINFER_SIMD_PATHS(kernels::avx2::LogRows, kernels::avx512::LogRows, kernels::scalar::LogRows));
+      "log", kernels::scalar::LogRows
+          DETINFER_SIMD_PATHS(kernels::avx2::LogRows, kernels::avx512::LogRows,
+                              kernels::scalar::LogRows));
   return Elementwise(ctx, "log", x, out, kRegistry);
 }
 

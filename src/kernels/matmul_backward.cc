@@ -73,7 +73,9 @@ void Run(const KernelContext& ctx, const kernels::ChainArgs& args) {
   if (args.rows == 0 || args.cols == 0) return;
   using Fn = decltype(&kernels::scalar::ChainTile);
   static const auto kRegistry =
-      CpuOpRegistry<Fn>("matmul_backward", &kernels::scalar::ChainTile DETINFER_SIMD_PATHS(&kernels::avx2::ChainTile, &kernels::avx512::ChainTile, &kernels::scalar::ChainTile));
+      CpuOpRegistry<Fn>("matmul_backward", &kernels::scalar::ChainTile
+          DETINFER_SIMD_PATHS(&kernels::avx2::ChainTile, &kernels::avx512::ChainTile,
+                              &kernels::scalar::ChainTile));
   const Fn tile = kRegistry.For(Device::kCpu, ctx.isa).value();  // every CPU path is registered
   const int64_t row_tasks = (args.rows + kRowsPerTask - 1) / kRowsPerTask;
   const int64_t col_tasks = (args.cols + kColsPerTask - 1) / kColsPerTask;

@@ -23,7 +23,9 @@ struct QuadQ {
     return {{z, z, z, z}};
   }
   static Reg LoadY(const float* p, Mask m) {
-    if (m.valid == 16) return {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
+    if (m.valid == 16) {
+      return {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}};
+    }
     alignas(16) float t[16] = {};
     for (int j = 0; j < m.valid; ++j) t[j] = p[j];
     return {{vld1q_f32(t), vld1q_f32(t + 4), vld1q_f32(t + 8), vld1q_f32(t + 12)}};

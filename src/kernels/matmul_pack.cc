@@ -128,9 +128,13 @@ Status MatrixPacker::Add(std::span<const TensorView> parts, FusedMatrix* out) {
 
 Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed) {
   static const auto kRegistry16 =
-      CpuOpRegistry("matmul pack (16-bit)", &kernels::scalar::PackPanel16 DETINFER_SIMD_PATHS(&kernels::avx2::PackPanel16, &kernels::avx512::PackPanel16, &kernels::scalar::PackPanel16));
+      CpuOpRegistry("matmul pack (16-bit)", &kernels::scalar::PackPanel16
+          DETINFER_SIMD_PATHS(&kernels::avx2::PackPanel16, &kernels::avx512::PackPanel16,
+                              &kernels::scalar::PackPanel16));
   static const auto kRegistry32 =
-      CpuOpRegistry("matmul pack (32-bit)", &kernels::scalar::PackPanel32 DETINFER_SIMD_PATHS(&kernels::avx2::PackPanel32, &kernels::avx512::PackPanel32, &kernels::scalar::PackPanel32));
+      CpuOpRegistry("matmul pack (32-bit)", &kernels::scalar::PackPanel32
+          DETINFER_SIMD_PATHS(&kernels::avx2::PackPanel32, &kernels::avx512::PackPanel32,
+                              &kernels::scalar::PackPanel32));
   DETINFER_ASSIGN_OR_RETURN(PanelFn<uint16_t> full16, kRegistry16.For(Device::kCpu, ctx.isa));
   DETINFER_ASSIGN_OR_RETURN(PanelFn<uint32_t> full32, kRegistry32.For(Device::kCpu, ctx.isa));
   // Zero-filled: the columns past N of each last panel stay zero (SPEC §A9).

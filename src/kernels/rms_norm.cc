@@ -22,7 +22,9 @@ using RowsFn = void (*)(const float*, int64_t, const void*, DType, int64_t, floa
 
 RowsFn SelectRows(Isa isa) {
   static const auto kRegistry =
-      CpuOpRegistry<RowsFn>("rms_norm", kernels::scalar::RmsNormRows DETINFER_SIMD_PATHS(kernels::avx2::RmsNormRows, kernels::avx512::RmsNormRows, kernels::scalar::RmsNormRows));
+      CpuOpRegistry<RowsFn>("rms_norm", kernels::scalar::RmsNormRows
+          DETINFER_SIMD_PATHS(kernels::avx2::RmsNormRows, kernels::avx512::RmsNormRows,
+                              kernels::scalar::RmsNormRows));
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 

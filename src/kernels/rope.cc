@@ -26,7 +26,9 @@ using HeadsFn = void (*)(float*, int64_t, int64_t, int64_t, const float*, const 
 
 HeadsFn SelectHeads(Isa isa) {
   static const auto kRegistry =
-      CpuOpRegistry<HeadsFn>("rope", kernels::scalar::RopeHeads DETINFER_SIMD_PATHS(kernels::avx2::RopeHeads, kernels::avx512::RopeHeads, kernels::scalar::RopeHeads));
+      CpuOpRegistry<HeadsFn>("rope", kernels::scalar::RopeHeads
+          DETINFER_SIMD_PATHS(kernels::avx2::RopeHeads, kernels::avx512::RopeHeads,
+                              kernels::scalar::RopeHeads));
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
