@@ -8,14 +8,14 @@ namespace {
 constexpr ArchInfo kArchs[] = {
     {Arch::kLlama, "llama", "LlamaForCausalLM", "llama", RopeStyle::kInterleaved,
      /*qkv_bias=*/false, /*qk_norm=*/false, /*fused_qkv=*/false, /*fused_gate_up=*/false,
-     /*hf_default_head_dim=*/0, /*hf_default_norm_eps=*/1e-6, /*init_theta=*/10000.0,
+     /*partial_rotary=*/false, /*hf_default_head_dim=*/0, /*hf_default_norm_eps=*/1e-6, /*init_theta=*/10000.0,
      /*init_norm_eps=*/1e-5f, "llama"},
     {Arch::kQwen2, "qwen2", "Qwen2ForCausalLM", "qwen2", RopeStyle::kRotateHalf, true, false,
-     false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)"},
+     false, false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)"},
     {Arch::kQwen3, "qwen3", "Qwen3ForCausalLM", "qwen3", RopeStyle::kRotateHalf, false, true,
-     false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)"},
+     false, false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)"},
     {Arch::kPhi3, "phi3", "Phi3ForCausalLM", "phi3", RopeStyle::kRotateHalf, false, false,
-     true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)"},
+     true, true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)"},
 };
 
 constexpr HfArchName kHfNames[] = {

@@ -34,6 +34,9 @@ struct ArchInfo {
   // The files store q/k/v as one [q | k | v] tensor and gate/up as one [gate | up] tensor
   // (Phi-3); the loaders split them into the separate views ModelWeights holds.
   bool fused_qkv, fused_gate_up;
+  // RoPE may rotate only the leading rotary_dim entries of a head (Phi-3's
+  // partial_rotary_factor, GGUF rope.dimension_count); other archs' attention rotates them all.
+  bool partial_rotary;
   // config.json's head_dim when absent: 0 means hidden_size / num_attention_heads (Qwen3Config
   // defaults to 128 instead).
   int64_t hf_default_head_dim;

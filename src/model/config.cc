@@ -33,6 +33,15 @@ Status ModelConfig::Validate(const std::string& source) const {
     return bad("partial rotary (rotary_dim " + std::to_string(rotary_dim) +
                " < head_dim) needs rotate-half RoPE pairs");
   }
+  // longrope's attention factor multiplies cos and sin, i.e. only the rotated part of q and k;
+  // detinfer applies it as factor^2 on the attention scale (model/layer_spec.h), which is that
+  // only when every entry is rotated.
+  if (rope_scaling.attention_factor != 1.0 && RotaryDim() != head_dim) {
+    return bad("rope scaling attention_factor " + std::to_string(rope_scaling.attention_factor) +
+               " with partial rotary (rotary_dim " + std::to_string(RotaryDim()) + " < head_dim " +
+               std::to_string(head_dim) + ") is not supported (it would scale only the rotated "
+               "part of q and k)");
+  }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
   return Status::Ok();

@@ -21,11 +21,14 @@ std::string_view ArchName(Arch arch);  // "llama", "qwen2", "qwen3", "phi3" (arc
 // (rope_freqs.weight) — so one model read from config.json's rope_scaling and from a GGUF file
 // computes the same table, bit for bit. model/rope_scaling.h computes them.
 struct RopeScaling {
-  enum class Kind { kNone, kLinear, kLlama3, kFreqFactors };
+  enum class Kind { kNone, kLinear, kLlama3, kFreqFactors, kLongRope };
   Kind kind = Kind::kNone;
   // Hugging Face's parameters (kLinear: factor; kLlama3: all four), kept to write them back.
   double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
   int64_t original_max_positions = 0;
+  // longrope (Phi-3): HF's two factor lists, kept to write them back; `divisors` holds the one
+  // chosen by the fixed rule in rope_scaling.h.
+  std::vector<double> short_factor, long_factor;
   // Multiplies cos and sin (longrope; 1 otherwise): model/layer_spec.h applies it.
   double attention_factor = 1.0;
   std::vector<float> divisors;  // rotary_dim / 2 values; empty for kNone

@@ -98,6 +98,9 @@ class GgufFile {
 
 // llama.cpp's tensor of RoPE frequency divisors (Llama-3.1's scaling): f32 [rotary_dim / 2].
 inline constexpr const char* kGgufRopeFreqsName = "rope_freqs.weight";
+// llama.cpp's longrope factor lists (Phi-3): f32 [rotary_dim / 2] each (rope_scaling.h).
+inline constexpr const char* kGgufRopeFactorsLong = "rope_factors_long.weight";
+inline constexpr const char* kGgufRopeFactorsShort = "rope_factors_short.weight";
 
 }  // namespace detinfer
 

@@ -1,8 +1,10 @@
 #include "model/gguf_loader.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/arch.h"
+#include "model/rope_scaling.h"
 #include "model/tensor_source.h"
 #include "model/validate.h"
 
@@ -28,6 +30,29 @@ class GgufLookup : public TensorLookup {
  private:
   const GgufFile& f_;
 };
+
+// An f32 [n] tensor of finite positive factors (RoPE frequency divisors).
+Status ReadFactors(const GgufFile& g, const char* name, int64_t n, std::vector<float>* out) {
+  const std::string& path = g.path();
+  if (g.tensors().count(name) == 0) {
+    return Status::NotFound(path + ": missing tensor '" + name + "'");
+  }
+  DETINFER_ASSIGN_OR_RETURN(TensorView f, g.View(name));
+  if (f.dtype != DType::kF32 || f.rank != 1 || f.shape[0] != n) {
+    return Status::InvalidArgument(path + ": " + name + " must be f32 [" + std::to_string(n) +
+                                   "] (one divisor per RoPE frequency)");
+  }
+  const float* v = static_cast<const float*>(f.data);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(std::isfinite(v[i]) && v[i] > 0.0f)) {
+      return Status::InvalidArgument(path + ": " + name + " frequency divisor " +
+                                     std::to_string(i) + " is " + std::to_string(v[i]) +
+                                     " (must be finite and > 0)");
+    }
+  }
+  out->assign(v, v + n);
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -79,11 +104,14 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
   if (has(".rope.dimension_count")) {
     int64_t rot = 0;
     DETINFER_RETURN_IF_ERROR(get(".rope.dimension_count", &rot));
-    if (rot != c.head_dim) {
+    if (rot != c.head_dim && !(info->partial_rotary && rot < c.head_dim && rot % 2 == 0)) {
       return Status::Unsupported(path + ": " + a + ".rope.dimension_count " +
                                  std::to_string(rot) + " (partial rotary) differs from "
-                                 "head_dim " + std::to_string(c.head_dim));
+                                 "head_dim " + std::to_string(c.head_dim) + " (" + a +
+                                 (info->partial_rotary ? " needs an even count below it)"
+                                                       : " rotates all of it)"));
     }
+    c.rotary_dim = rot == c.head_dim ? 0 : rot;
   }
   if (has(".rope.scaling.type")) {
     DETINFER_ASSIGN_OR_RETURN(std::string_view s, g.GetString(a + ".rope.scaling.type"));
@@ -92,23 +120,49 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
                                  "' is not supported");
     }
   }
+  const int64_t half = c.RotaryDim() / 2;
   if (g.tensors().count(kGgufRopeFreqsName) != 0) {
-    DETINFER_ASSIGN_OR_RETURN(TensorView f, g.View(kGgufRopeFreqsName));
-    if (f.dtype != DType::kF32 || f.rank != 1 || f.shape[0] != c.head_dim / 2) {
-      return Status::InvalidArgument(path + ": " + kGgufRopeFreqsName + " must be f32 [" +
-                                     std::to_string(c.head_dim / 2) + "] (one divisor per "
-                                     "RoPE frequency)");
+    std::vector<float> v;
+    DETINFER_RETURN_IF_ERROR(ReadFactors(g, kGgufRopeFreqsName, half, &v));
+    c.rope_scaling.kind = RopeScaling::Kind::kFreqFactors;
+    c.rope_scaling.divisors = std::move(v);
+  }
+  // longrope as llama.cpp's converter writes Phi-3's: both factor lists as tensors, the
+  // pre-training context and the attention factor as keys (rope_scaling.h).
+  const bool has_long = g.tensors().count(kGgufRopeFactorsLong) != 0;
+  if (has_long || g.tensors().count(kGgufRopeFactorsShort) != 0) {
+    if (c.rope_scaling.kind != RopeScaling::Kind::kNone) {
+      return Status::InvalidArgument(path + ": both " + kGgufRopeFreqsName + " and " +
+                                     kGgufRopeFactorsLong + " / " + kGgufRopeFactorsShort);
     }
-    const float* v = static_cast<const float*>(f.data);
-    for (int64_t i = 0; i < f.shape[0]; ++i) {
-      if (!(std::isfinite(v[i]) && v[i] > 0.0f)) {
-        return Status::InvalidArgument(path + ": " + kGgufRopeFreqsName + " frequency divisor " +
-                                       std::to_string(i) + " is " + std::to_string(v[i]) +
-                                       " (must be finite and > 0)");
+    RopeScaling& rs = c.rope_scaling;
+    std::vector<float> long_f, short_f;
+    DETINFER_RETURN_IF_ERROR(ReadFactors(g, kGgufRopeFactorsLong, half, &long_f));
+    DETINFER_RETURN_IF_ERROR(ReadFactors(g, kGgufRopeFactorsShort, half, &short_f));
+    rs.kind = RopeScaling::Kind::kLongRope;
+    rs.long_factor.assign(long_f.begin(), long_f.end());
+    rs.short_factor.assign(short_f.begin(), short_f.end());
+    DETINFER_RETURN_IF_ERROR(get(".rope.scaling.original_context_length", &rs.original_max_positions));
+    rs.factor = double(c.max_seq_len) / double(rs.original_max_positions);
+    rs.attention_factor = 1.0;  // llama.cpp's default
+    if (has(".rope.scaling.attn_factor")) {
+      DETINFER_ASSIGN_OR_RETURN(rs.attention_factor, g.GetFloat(a + ".rope.scaling.attn_factor"));
+      if (!(rs.attention_factor > 0) || !std::isfinite(rs.attention_factor)) {
+        return Status::InvalidArgument(path + ": " + a + ".rope.scaling.attn_factor " +
+                                       std::to_string(rs.attention_factor) + " out of range");
       }
     }
-    c.rope_scaling.kind = RopeScaling::Kind::kFreqFactors;
-    c.rope_scaling.divisors.assign(v, v + f.shape[0]);
+  }
+  // A sliding window no shorter than the context never binds; a shorter one limits the context
+  // to it, as for Hugging Face files (hf_config.cc).
+  if (has(".attention.sliding_window")) {
+    int64_t window = 0;
+    DETINFER_RETURN_IF_ERROR(get(".attention.sliding_window", &window));
+    c.max_seq_len = std::min(c.max_seq_len, window);
+  }
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    DETINFER_RETURN_IF_ERROR(
+        ComputeRopeDivisors(c.RotaryDim(), c.rope_theta, &c.rope_scaling, c.max_seq_len));
   }
   c.rope_theta = 10000.0;  // llama.cpp's default when the key is absent
   if (has(".rope.freq_base")) {
@@ -167,6 +221,10 @@ Result<ModelWeights> LoadGguf(GgufFile g) {
   NameScheme names{&GgufTensorName};
   if (w.config.rope_scaling.kind == RopeScaling::Kind::kFreqFactors) {
     names.read_with_config.push_back(kGgufRopeFreqsName);
+  }
+  if (w.config.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    names.read_with_config.push_back(kGgufRopeFactorsLong);
+    names.read_with_config.push_back(kGgufRopeFactorsShort);
   }
   DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
   w.files.push_back(g.TakeFile());

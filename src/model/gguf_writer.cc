@@ -179,9 +179,19 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   kv.KvU32(arch + ".attention.head_count_kv", u32(c.n_kv_heads));
   kv.KvU32(arch + ".attention.key_length", u32(c.head_dim));
   kv.KvU32(arch + ".attention.value_length", u32(c.head_dim));
-  kv.KvU32(arch + ".rope.dimension_count", u32(c.head_dim));
+  kv.KvU32(arch + ".rope.dimension_count", u32(c.RotaryDim()));
   kv.KvF32(arch + ".rope.freq_base", static_cast<float>(c.rope_theta));
   kv.KvF32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    const RopeScaling& rs = c.rope_scaling;
+    if (rs.original_max_positions <= 0 || rs.original_max_positions > int64_t{UINT32_MAX}) {
+      return Status::OutOfRange("GGUF writer: longrope original context " +
+                                std::to_string(rs.original_max_positions) +
+                                " does not fit GGUF's u32");
+    }
+    kv.KvU32(arch + ".rope.scaling.original_context_length", u32(rs.original_max_positions));
+    kv.KvF32(arch + ".rope.scaling.attn_factor", static_cast<float>(rs.attention_factor));
+  }
   for (const GgufExtraKv& e : extra) {
     if (e.key.rfind("general.", 0) == 0 || e.key.rfind(arch + ".", 0) == 0) {
       return Status::InvalidArgument("GGUF writer: extra metadata key '" + e.key +
@@ -204,24 +214,34 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     infos.U64(data_size);
     data_size += TensorBytes(t);
   }
-  // RoPE frequency scaling as llama.cpp stores it: one fp32 divisor per frequency.
-  const std::vector<float>& divisors = c.rope_scaling.divisors;
-  uint64_t divisors_offset = 0;
-  if (!divisors.empty()) {
-    infos.Str(kGgufRopeFreqsName);
+  // RoPE frequency scaling as llama.cpp stores it: one fp32 divisor per frequency, or for
+  // longrope both factor lists (the choice between them is the loader's, rope_scaling.h).
+  std::vector<std::pair<const char*, std::vector<float>>> factor_tensors;
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    const RopeScaling& rs = c.rope_scaling;
+    factor_tensors.emplace_back(kGgufRopeFactorsLong,
+                                std::vector<float>(rs.long_factor.begin(), rs.long_factor.end()));
+    factor_tensors.emplace_back(kGgufRopeFactorsShort,
+                                std::vector<float>(rs.short_factor.begin(), rs.short_factor.end()));
+  } else if (!c.rope_scaling.divisors.empty()) {
+    factor_tensors.emplace_back(kGgufRopeFreqsName, c.rope_scaling.divisors);
+  }
+  std::vector<uint64_t> factor_offsets;
+  for (const auto& [name, values] : factor_tensors) {
+    infos.Str(name);
     infos.U32(1);
-    infos.U64(divisors.size());
+    infos.U64(values.size());
     infos.U32(GgmlType(DType::kF32));
     data_size = AlignUp(data_size, kGgufWriteAlignment);
-    divisors_offset = data_size;
+    factor_offsets.push_back(data_size);
     infos.U64(data_size);
-    data_size += divisors.size() * sizeof(float);
+    data_size += values.size() * sizeof(float);
   }
 
   HeaderBuilder head;
   head.U32(0x46554747u);  // "GGUF" read as a little-endian u32
   head.U32(3);
-  head.U64(entries.size() + (divisors.empty() ? 0 : 1));
+  head.U64(entries.size() + factor_tensors.size());
   head.U64(kv.kv_count);
 
   FileSink sink;
@@ -237,9 +257,10 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, e.view, c.head_dim,
                                              e.rope_ordered ? c.rope_style : target, target));
   }
-  if (!divisors.empty()) {
-    DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + divisors_offset - sink.offset()));
-    DETINFER_RETURN_IF_ERROR(sink.Write(divisors.data(), divisors.size() * sizeof(float)));
+  for (size_t i = 0; i < factor_tensors.size(); ++i) {
+    const std::vector<float>& values = factor_tensors[i].second;
+    DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + factor_offsets[i] - sink.offset()));
+    DETINFER_RETURN_IF_ERROR(sink.Write(values.data(), values.size() * sizeof(float)));
   }
   return sink.Commit();
 }

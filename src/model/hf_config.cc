@@ -116,6 +116,37 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     }
     c.head_dim = c.dim / c.n_heads;
   }
+  // Partial rotary: Phi3Config's partial_rotary_factor (Phi-4-mini: 0.75) rotates the first
+  // int(head_dim * factor) entries of each head. The other architectures' attention rotates
+  // all of head_dim whatever the config says, so there it must be absent or 1.
+  if (auto pr = cfg.find("partial_rotary_factor"); pr != cfg.end() && !pr->is_null()) {
+    double factor = 1.0;
+    DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "partial_rotary_factor", src, &factor));
+    if (!(factor > 0.0 && factor <= 1.0)) {
+      return Status::InvalidArgument(src + ": partial_rotary_factor must be in (0, 1], got " +
+                                     pr->dump());
+    }
+    if (factor != 1.0 && !info.partial_rotary) {
+      return Status::Unsupported(src + ": partial_rotary_factor " + pr->dump() +
+                                 " is not supported for " + std::string(info.name));
+    }
+    c.rotary_dim = static_cast<int64_t>(double(c.head_dim) * factor);  // int() as Phi3Config
+    if (c.rotary_dim <= 0 || c.rotary_dim % 2 != 0) {
+      return Status::InvalidArgument(src + ": partial_rotary_factor " + pr->dump() +
+                                     " gives rotary dim " + std::to_string(c.rotary_dim) +
+                                     " of head_dim " + std::to_string(c.head_dim) +
+                                     " (must be even and positive)");
+    }
+    if (c.rotary_dim == c.head_dim) c.rotary_dim = 0;
+  }
+  // Phi-3's longrope reads the pre-training context from the top level.
+  int64_t original_max = 0;
+  DETINFER_RETURN_IF_ERROR(
+      GetInt(cfg, "original_max_position_embeddings", src, false, &original_max));
+  if (cfg.contains("original_max_position_embeddings") && original_max <= 0) {
+    return Status::InvalidArgument(src + ": original_max_position_embeddings must be positive, "
+                                   "got " + std::to_string(original_max));
+  }
   // RoPE: a top-level rope_theta / rope_scaling, or (newer transformers) one "rope_parameters"
   // object holding rope_theta and rope_type. Both layouts are read, a scaling in either the same
   // way (rope_scaling.h: supported kinds, others refused by name), and two thetas that disagree
@@ -138,8 +169,9 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     scaling.erase("rope_theta");
     if (!scaling.empty()) {
       DETINFER_ASSIGN_OR_RETURN(c.rope_scaling,
-                                ParseHfRopeScaling(scaling, c.head_dim, c.rope_theta,
-                                                   src + " rope_parameters"));
+                                ParseHfRopeScaling(scaling, c.RotaryDim(), c.rope_theta,
+                                                   src + " rope_parameters", c.max_seq_len,
+                                                   original_max));
     }
   }
   if (auto scaling = cfg.find("rope_scaling"); scaling != cfg.end() && !scaling->is_null()) {
@@ -148,8 +180,9 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
                                      "RoPE scaling");
     }
     DETINFER_ASSIGN_OR_RETURN(c.rope_scaling,
-                              ParseHfRopeScaling(*scaling, c.head_dim, c.rope_theta,
-                                                 src + " rope_scaling"));
+                              ParseHfRopeScaling(*scaling, c.RotaryDim(), c.rope_theta,
+                                                 src + " rope_scaling", c.max_seq_len,
+                                                 original_max));
   }
   double eps = info.hf_default_norm_eps;  // the transformers config class's default
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
@@ -175,10 +208,10 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "use_sliding_window", src, &flag));
   if (flag) return Status::Unsupported(src + ": use_sliding_window = true is not supported");
-  // Mistral's sliding window (a key is seen only by the next `sliding_window` queries) is not
-  // implemented in attention; within a context no longer than the window it never binds, so a
-  // Mistral model runs exactly with its context limited to the window (Mistral-7B-v0.1: 4096;
-  // v0.2+ and Nemo declare none). Qwen configs carry a sliding_window that use_sliding_window
+  // Mistral's and Phi-3's sliding window (a key is seen only by the next `sliding_window`
+  // queries) is not implemented in attention; within a context no longer than the window it
+  // never binds, so such a model runs exactly with its context limited to the window
+  // (Mistral-7B-v0.1: 4096; v0.2+ and Nemo declare none; Phi-3-mini-4k: 2047). Qwen configs carry a sliding_window that use_sliding_window
   // (false above) switches off.
   if (hf_name->sliding_window_caps_context) {
     int64_t window = 0;
@@ -190,6 +223,11 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
       }
       c.max_seq_len = std::min(c.max_seq_len, window);
     }
+  }
+  // longrope's factors are chosen by the context detinfer runs, after that cap.
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    DETINFER_RETURN_IF_ERROR(
+        ComputeRopeDivisors(c.RotaryDim(), c.rope_theta, &c.rope_scaling, c.max_seq_len));
   }
   auto act = cfg.find("hidden_act");
   if (act != cfg.end() && !(act->is_string() && act->get<std::string>() == "silu")) {

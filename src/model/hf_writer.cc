@@ -70,6 +70,23 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
   };
   DETINFER_ASSIGN_OR_RETURN(nlohmann::json scaling, HfRopeScalingJson(c.rope_scaling));
   if (!scaling.is_null()) j["rope_scaling"] = scaling;
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    // Phi-3 keeps it at the top level, where longrope reads it (rope_scaling.h).
+    j["original_max_position_embeddings"] = c.rope_scaling.original_max_positions;
+  }
+  if (c.RotaryDim() != c.head_dim) {
+    // Phi3Config rotates int(head_dim * partial_rotary_factor) entries: the ratio must give
+    // rotary_dim back exactly.
+    const double factor = double(c.RotaryDim()) / double(c.head_dim);
+    if (static_cast<int64_t>(double(c.head_dim) * factor) != c.RotaryDim() ||
+        !arch.partial_rotary) {
+      return Status::Unsupported("Hugging Face writer: rotary_dim " +
+                                 std::to_string(c.RotaryDim()) + " of head_dim " +
+                                 std::to_string(c.head_dim) + " has no partial_rotary_factor "
+                                 "form for " + std::string(arch.name));
+    }
+    j["partial_rotary_factor"] = factor;
+  }
   return j.dump(2) + "\n";
 }
 

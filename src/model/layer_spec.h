@@ -19,7 +19,9 @@ Result<RopeTable> LayerRopeTable(const ModelConfig& config);
 // Causal attention with scale 1/sqrt(head_dim), times attention_factor^2 when the RoPE
 // scaling has one (longrope multiplies cos and sin by it, i.e. q and k each, so q.k by its
 // square; applying it to the scale instead leaves the RoPE table the same kind of data as every
-// other model's). Without one the scale is the kernel's own default, unchanged bits.
+// other model's). That is the same only when all of head_dim rotates: ModelConfig::Validate
+// refuses a factor with partial rotary. Without one the scale is the kernel's own default,
+// unchanged bits.
 AttentionOptions LayerAttentionOptions(const ModelConfig& config);
 
 }  // namespace detinfer

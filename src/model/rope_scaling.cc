@@ -24,6 +24,36 @@ Status GetPositive(const nlohmann::json& obj, const char* key, const std::string
   return Status::Ok();
 }
 
+// A list of n positive finite numbers (longrope's factors).
+Status GetFactors(const nlohmann::json& obj, const char* key, int64_t n, const std::string& src,
+                  std::vector<double>* out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array() || static_cast<int64_t>(it->size()) != n) {
+    std::string msg = src;
+    msg += ": rope scaling \"";
+    msg += key;
+    msg += "\" must be a list of ";
+    msg += std::to_string(n);
+    msg += " numbers (rotary_dim / 2), got ";
+    msg += it == obj.end() ? std::string("nothing") : it->dump();
+    return Status::InvalidArgument(msg);
+  }
+  out->clear();
+  for (const auto& v : *it) {
+    if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>())) {
+      std::string msg = src;
+      msg += ": rope scaling \"";
+      msg += key;
+      msg += "\" has ";
+      msg += v.dump();
+      msg += " (each must be a positive number)";
+      return Status::InvalidArgument(msg);
+    }
+    out->push_back(v.get<double>());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string_view RopeScalingName(RopeScaling::Kind kind) {
@@ -32,12 +62,29 @@ std::string_view RopeScalingName(RopeScaling::Kind kind) {
     case RopeScaling::Kind::kLinear: return "linear";
     case RopeScaling::Kind::kLlama3: return "llama3";
     case RopeScaling::Kind::kFreqFactors: return "rope_freqs";
+    case RopeScaling::Kind::kLongRope: return "longrope";
   }
   return "?";
 }
 
+double PortableLn(double x) {
+  // x = m * 2^e with m in [0.5, 1) (frexp is exact); ln m = 2 atanh(z), z = (m - 1) / (m + 1)
+  // in [-1/3, 0): the odd series to z^79 is below 1e-38 of its sum.
+  int e = 0;
+  const double m = std::frexp(x, &e);
+  const double z = (m - 1.0) / (m + 1.0), z2 = z * z;
+  double sum = 0.0, power = z;
+  for (int k = 0; k < 40; ++k) {
+    sum = sum + power / double(2 * k + 1);
+    power = power * z2;
+  }
+  constexpr double kLn2 = 0.6931471805599453;
+  return double(e) * kLn2 + 2.0 * sum;
+}
+
 Result<RopeScaling> ParseHfRopeScaling(const nlohmann::json& obj, int64_t head_dim, double theta,
-                                       const std::string& src) {
+                                       const std::string& src, int64_t max_positions,
+                                       int64_t config_original_max_positions) {
   RopeScaling s;
   if (obj.is_null()) return s;
   if (!obj.is_object()) {
@@ -77,9 +124,35 @@ Result<RopeScaling> ParseHfRopeScaling(const nlohmann::json& obj, int64_t head_d
     s.original_max_positions = static_cast<int64_t>(original);
     known.insert(known.end(), {"factor", "low_freq_factor", "high_freq_factor",
                                "original_max_position_embeddings"});
+  } else if (type == "longrope" || type == "su") {
+    s.kind = RopeScaling::Kind::kLongRope;
+    DETINFER_RETURN_IF_ERROR(GetFactors(obj, "short_factor", head_dim / 2, src, &s.short_factor));
+    DETINFER_RETURN_IF_ERROR(GetFactors(obj, "long_factor", head_dim / 2, src, &s.long_factor));
+    known.insert(known.end(), {"short_factor", "long_factor", "factor", "attention_factor",
+                               "original_max_position_embeddings"});
+    // transformers: a top-level original_max_position_embeddings (Phi-3's) makes factor the
+    // context ratio; without one the original is the context itself and factor is read here.
+    double factor = 1.0;
+    if (config_original_max_positions > 0) {
+      s.original_max_positions = config_original_max_positions;
+      factor = double(max_positions) / double(config_original_max_positions);
+    } else {
+      s.original_max_positions = max_positions;
+      if (obj.contains("factor")) DETINFER_RETURN_IF_ERROR(GetPositive(obj, "factor", src, &factor));
+    }
+    s.factor = factor;
+    if (obj.contains("attention_factor") && !obj["attention_factor"].is_null()) {
+      DETINFER_RETURN_IF_ERROR(GetPositive(obj, "attention_factor", src, &s.attention_factor));
+    } else if (factor > 1.0 && s.original_max_positions > 1) {
+      s.attention_factor =
+          std::sqrt(1.0 + PortableLn(factor) / PortableLn(double(s.original_max_positions)));
+    }
+    // Held in fp32, as transformers multiplies its fp32 cos/sin by it and a GGUF file stores
+    // it: the model then has one attention factor whichever file it came from.
+    s.attention_factor = static_cast<float>(s.attention_factor);
   } else {
     return Status::Unsupported(src + ": rope scaling type '" + type +
-                               "' is not supported (linear, llama3)");
+                               "' is not supported (linear, llama3, longrope)");
   }
   // A field this kind does not read (yarn's beta_fast under "linear", a typo) is refused: it
   // may mean the file's model is not the one these parameters describe.
@@ -89,13 +162,21 @@ Result<RopeScaling> ParseHfRopeScaling(const nlohmann::json& obj, int64_t head_d
                                  ") is not used by type '" + type + "'");
     }
   }
-  DETINFER_RETURN_IF_ERROR(ComputeRopeDivisors(head_dim, theta, &s));
+  DETINFER_RETURN_IF_ERROR(ComputeRopeDivisors(head_dim, theta, &s, max_positions));
   return s;
 }
 
-Status ComputeRopeDivisors(int64_t head_dim, double theta, RopeScaling* s) {
+Status ComputeRopeDivisors(int64_t head_dim, double theta, RopeScaling* s,
+                           int64_t max_positions) {
   s->divisors.clear();
   if (s->kind == RopeScaling::Kind::kNone || s->kind == RopeScaling::Kind::kFreqFactors) {
+    return Status::Ok();
+  }
+  if (s->kind == RopeScaling::Kind::kLongRope) {
+    // The fixed rule (rope_scaling.h): by the context the model runs, never the sequence.
+    const std::vector<double>& f =
+        max_positions > s->original_max_positions ? s->long_factor : s->short_factor;
+    for (const double v : f) s->divisors.push_back(static_cast<float>(v));
     return Status::Ok();
   }
   const int64_t half = head_dim / 2;
@@ -133,6 +214,14 @@ Result<nlohmann::json> HfRopeScalingJson(const RopeScaling& s) {
                             {"low_freq_factor", s.low_freq_factor},
                             {"high_freq_factor", s.high_freq_factor},
                             {"original_max_position_embeddings", s.original_max_positions}};
+    case RopeScaling::Kind::kLongRope: {
+      // The top-level original_max_position_embeddings (Phi-3's) goes in config.json itself.
+      nlohmann::json j{{"rope_type", "longrope"},
+                       {"short_factor", s.short_factor},
+                       {"long_factor", s.long_factor},
+                       {"attention_factor", s.attention_factor}};
+      return j;
+    }
     case RopeScaling::Kind::kFreqFactors:
       break;
   }

@@ -4,7 +4,8 @@
 // directories, must give detinfer's logits within fp32 noise of it at every position — with RoPE
 // scaling (llama3, linear), the rope_parameters layout, Mistral, Qwen2's biases under
 // attention_bias: false and a Qwen3 config without head_dim, the cases that used to load
-// silently wrong (or not at all).
+// silently wrong (or not at all); and Phi-3 (fused qkv / gate_up, partial rotary, longrope with
+// either factor list).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -65,8 +66,9 @@ struct Case {
   void (*edit)(json* config) = nullptr;
 };
 
-ModelConfig WithScaling(ModelConfig c, const json& scaling) {
-  auto s = ParseHfRopeScaling(scaling, c.head_dim, c.rope_theta, "test");
+ModelConfig WithScaling(ModelConfig c, const json& scaling, int64_t original_max = 0) {
+  auto s = ParseHfRopeScaling(scaling, c.RotaryDim(), c.rope_theta, "test", c.max_seq_len,
+                              original_max);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   c.rope_scaling = *s;
   return c;
@@ -83,6 +85,22 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
   qwen3_128.n_heads = 2;
   qwen3_128.n_kv_heads = 1;
   qwen3_128.head_dim = 128;
+  // Phi-3 heads of 16, all rotated or (Phi-4-mini's 0.75) 12 of them.
+  ModelConfig phi3_full = testing::SmallConfig(Arch::kPhi3);
+  phi3_full.n_heads = 2;
+  phi3_full.n_kv_heads = 1;
+  phi3_full.head_dim = 16;
+  ModelConfig phi3_partial = phi3_full;
+  phi3_partial.rotary_dim = 12;
+  const auto longrope = [](int n) {
+    std::vector<double> short_factor, long_factor;
+    for (int i = 0; i < n; ++i) {
+      short_factor.push_back(1.0 + 0.1 * i * i);
+      long_factor.push_back(1.0 + 0.5 * (1 << i));
+    }
+    return json{{"rope_type", "longrope"}, {"short_factor", short_factor},
+                {"long_factor", long_factor}};
+  };
   const std::vector<Case> cases = {
       {"llama", testing::SmallConfig(Arch::kLlama)},
       {"llama, llama3 rope scaling",
@@ -106,6 +124,14 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
        [](json* c) { (*c)["attention_bias"] = false; }},
       {"qwen3", testing::SmallConfig(Arch::kQwen3, /*tied=*/true)},
       {"qwen3 without head_dim (128)", qwen3_128, [](json* c) { c->erase("head_dim"); }},
+      {"phi3", testing::SmallConfig(Arch::kPhi3)},
+      {"phi3, sliding window beyond the sequence", testing::SmallConfig(Arch::kPhi3),
+       [](json* c) { (*c)["sliding_window"] = 64; }},
+      // Context 128 > original 8: detinfer's rule takes the long factors, and so does
+      // transformers for these 18-token sequences (longer than 8); attention factor derived.
+      {"phi3, longrope long factors", WithScaling(phi3_full, longrope(8), 8)},
+      // Context = original: the short factors, attention factor 1, under both rules.
+      {"phi3, partial rotary, longrope short factors", WithScaling(phi3_partial, longrope(6), 128)},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
   for (const Case& c : cases) {

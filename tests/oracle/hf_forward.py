@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A float64 forward pass of a Hugging Face Llama / Qwen2 / Qwen3 checkpoint, written from the
-transformers modelling definitions (modeling_llama.py, modeling_qwen2.py, modeling_qwen3.py and
-modeling_rope_utils.py), with numpy only. It shares no code with detinfer: it reads config.json
+"""A float64 forward pass of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 / Phi-3 checkpoint,
+written from the transformers modelling definitions (modeling_llama.py, modeling_mistral.py,
+modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py and modeling_rope_utils.py), with numpy
+only. It shares no code with detinfer: it reads config.json
 and model.safetensors itself and is the oracle of tests/model/hf_oracle_test.cc.
 
 Usage: hf_forward.py MODEL_DIR ID [ID ...]  -> JSON {"logits": [[...] per position]} on stdout.
@@ -37,15 +38,31 @@ def load_safetensors(path):
     return out
 
 
-def inv_frequencies(cfg, head_dim):
-    """_compute_default_rope_parameters, _compute_linear_scaling_rope_parameters and
-    _compute_llama3_parameters (modeling_rope_utils.py), in float64."""
+def inv_frequencies(cfg, head_dim, seq_len):
+    """_compute_default_rope_parameters, _compute_linear_scaling_rope_parameters,
+    _compute_llama3_parameters and _compute_longrope_parameters (modeling_rope_utils.py), in
+    float64. head_dim is the rotary dim (partial rotary). Returns (inv_freq, attention_factor)."""
     params = cfg.get("rope_parameters") or {}
     theta = cfg.get("rope_theta", params.get("rope_theta", 10000.0))
     inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
     scaling = cfg.get("rope_scaling") or {k: v for k, v in params.items() if k != "rope_theta"}
     kind = scaling.get("rope_type", scaling.get("type", "default")) if scaling else "default"
-    if kind == "linear":
+    attention_factor = 1.0
+    if kind in ("longrope", "su"):
+        factor = scaling.get("factor")
+        if "original_max_position_embeddings" in cfg:
+            original = cfg["original_max_position_embeddings"]
+            factor = cfg["max_position_embeddings"] / original
+        else:
+            original = cfg["max_position_embeddings"]
+        attention_factor = scaling.get("attention_factor")
+        if attention_factor is None:
+            attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
+        # transformers picks the factors by the current sequence length (detinfer by its
+        # context: the test's sequences are long enough that the two rules agree).
+        ext = scaling["long_factor"] if seq_len > original else scaling["short_factor"]
+        inv_freq = inv_freq / np.array(ext, dtype=np.float64)
+    elif kind == "linear":
         inv_freq = inv_freq / scaling["factor"]
     elif kind == "llama3":
         factor = scaling["factor"]
@@ -62,7 +79,7 @@ def inv_frequencies(cfg, head_dim):
         inv_freq = np.where(is_medium, smoothed, inv_freq_llama)
     elif kind != "default":
         raise SystemExit("rope type " + kind)
-    return inv_freq
+    return inv_freq, attention_factor
 
 
 def rms_norm(x, w, eps):
@@ -74,6 +91,14 @@ def rotate_half(x):
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
+def apply_rope(x, cos, sin):
+    """modeling_phi3.apply_rotary_pos_emb: the first cos.shape[-1] entries rotate, the rest pass
+    (the whole head for the other models)."""
+    rot = cos.shape[-1]
+    x_rot, x_pass = x[..., :rot], x[..., rot:]
+    return np.concatenate([x_rot * cos + rotate_half(x_rot) * sin, x_pass], axis=-1)
+
+
 def main():
     model_dir, ids = sys.argv[1], [int(t) for t in sys.argv[2:]]
     cfg = json.load(open(model_dir + "/config.json"))
@@ -82,13 +107,19 @@ def main():
     dim, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads", heads)
     head_dim = cfg.get("head_dim") or (128 if arch == "qwen3" else dim // heads)
-    eps = cfg.get("rms_norm_eps", 1e-6)
+    eps = cfg.get("rms_norm_eps", 1e-5 if arch == "phi3" else 1e-6)
+    rotary_dim = int(head_dim * cfg.get("partial_rotary_factor", 1.0))
     T = len(ids)
 
-    inv_freq = inv_frequencies(cfg, head_dim)
+    inv_freq, attention_factor = inv_frequencies(cfg, rotary_dim, T)
     angles = np.outer(np.arange(T, dtype=np.float64), inv_freq)
     emb = np.concatenate([angles, angles], axis=-1)
-    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    cos = np.cos(emb)[:, None, :] * attention_factor
+    sin = np.sin(emb)[:, None, :] * attention_factor
+    mask = np.triu(np.full((T, T), -np.inf), k=1)
+    window = cfg.get("sliding_window") if arch in ("mistral", "phi3") else None
+    if window:  # a key is seen by the queries less than `window` positions after it
+        mask = mask + np.tril(np.full((T, T), -np.inf), k=-window)
 
     h = w["model.embed_tokens.weight"][ids]
     for layer in range(cfg["num_hidden_layers"]):
@@ -100,26 +131,35 @@ def main():
             bias = w.get(p + "self_attn." + name + ".bias")
             return y if bias is None else y + bias
 
-        q = proj("q_proj").reshape(T, heads, head_dim)
-        k = proj("k_proj").reshape(T, kv_heads, head_dim)
-        v = proj("v_proj").reshape(T, kv_heads, head_dim)
+        if arch == "phi3":  # one qkv_proj: [q | k | v] rows
+            qkv = proj("qkv_proj")
+            q = qkv[:, :heads * head_dim].reshape(T, heads, head_dim)
+            k = qkv[:, heads * head_dim:(heads + kv_heads) * head_dim].reshape(T, kv_heads, head_dim)
+            v = qkv[:, (heads + kv_heads) * head_dim:].reshape(T, kv_heads, head_dim)
+        else:
+            q = proj("q_proj").reshape(T, heads, head_dim)
+            k = proj("k_proj").reshape(T, kv_heads, head_dim)
+            v = proj("v_proj").reshape(T, kv_heads, head_dim)
         if arch == "qwen3":
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
         group = heads // kv_heads
         k = np.repeat(k, group, axis=1)
         v = np.repeat(v, group, axis=1)
         scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(head_dim)
-        scores = scores + np.triu(np.full((T, T), -np.inf), k=1)
+        scores = scores + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores = scores / scores.sum(axis=-1, keepdims=True)
         attn = np.einsum("hts,shd->thd", scores, v).reshape(T, heads * head_dim)
         h = h + attn @ w[p + "self_attn.o_proj.weight"].T
         x = rms_norm(h, w[p + "post_attention_layernorm.weight"], eps)
-        gate = x @ w[p + "mlp.gate_proj.weight"].T
-        up = x @ w[p + "mlp.up_proj.weight"].T
+        if arch == "phi3":  # one gate_up_proj: gate, up = chunk(2)
+            gate, up = np.split(x @ w[p + "mlp.gate_up_proj.weight"].T, 2, axis=-1)
+        else:
+            gate = x @ w[p + "mlp.gate_proj.weight"].T
+            up = x @ w[p + "mlp.up_proj.weight"].T
         h = h + ((gate / (1 + np.exp(-gate))) * up) @ w[p + "mlp.down_proj.weight"].T
     h = rms_norm(h, w["model.norm.weight"], eps)
     head = w.get("lm_head.weight")

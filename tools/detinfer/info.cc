@@ -84,6 +84,8 @@ int RunInfo(const InfoOptions& o) {
       {"head_dim", c.head_dim}, {"ffn_dim", c.ffn_dim}, {"vocab_size", c.vocab_size},
       {"context_length", c.max_seq_len}, {"rope_theta", c.rope_theta},
       {"rope_scaling", std::string(RopeScalingName(c.rope_scaling.kind))},
+      {"rotary_dim", c.RotaryDim()},
+      {"rope_attention_factor", c.rope_scaling.attention_factor},
       {"rope_style", c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half"},
       {"norm_eps", ShortestDouble(c.norm_eps)}, {"tied_embeddings", c.tied_embeddings},
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
@@ -115,6 +117,19 @@ int RunInfo(const InfoOptions& o) {
                   : std::string(RopeScalingName(c.rope_scaling.kind)).c_str(),
               c.tied_embeddings ? ", tied embeddings" : "", c.qkv_bias ? ", qkv bias" : "",
               c.qk_norm ? ", q/k norm" : "");
+  if (c.RotaryDim() != c.head_dim) {
+    std::printf("  partial rotary: %lld of head_dim %lld rotated\n", (long long)c.RotaryDim(),
+                (long long)c.head_dim);
+  }
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+    // The fixed rule of model/rope_scaling.h, said where a user looks.
+    std::printf("  longrope: %s factors at every position (context %lld %s the original %lld), "
+                "attention factor %.9g\n",
+                c.max_seq_len > c.rope_scaling.original_max_positions ? "long" : "short",
+                (long long)c.max_seq_len,
+                c.max_seq_len > c.rope_scaling.original_max_positions ? "beyond" : "within",
+                (long long)c.rope_scaling.original_max_positions, c.rope_scaling.attention_factor);
+  }
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
