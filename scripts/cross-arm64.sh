@@ -8,7 +8,8 @@
 #   scripts/cross-arm64.sh check X86_DIR ARM_DIR
 #       under qemu-aarch64: the kernel and core unit tests (every ISA path the emulated CPU has:
 #       scalar and neon), then the same requests through the x86 and the ARM `detinfer`, whose
-#       tokens, logprobs and fingerprints must be identical (both computed in this run).
+#       tokens, logprobs and fingerprints must be identical (both computed in this run), and a
+#       run receipt written on x86 replayed on every x86 path and under emulation.
 #
 # Where the packages cannot be installed (not root, no package source) `deps` says so and the
 # check is reported as SKIPPED, never as passed.
@@ -124,6 +125,25 @@ check() {
         diff <(tr ',' '\n' <"$work/x86.json") <(tr ',' '\n' <"$work/arm.json") | head -10 || true
       fi
     done
+  done
+  echo "== a run receipt written on x86-64, replayed on every x86 path and under aarch64"
+  "$x86/detinfer" generate "$verbs" --prompt Yesterday --max-tokens 16 --temperature 0.9 \
+    --seed 21 --receipt "$work/receipt.json" --json >/dev/null
+  local replays=()
+  for isa in $("$x86/detinfer" cpu-info --json | python3 -c \
+      'import json,sys; print(" ".join(json.load(sys.stdin)["isa_paths"]))'); do
+    replays+=("x86-64 $isa|DETINFER_ISA=$isa $x86/detinfer")
+  done
+  replays+=("aarch64 neon|DETINFER_ISA=neon qemu-aarch64 $arm/detinfer"
+            "aarch64 scalar|DETINFER_ISA=scalar qemu-aarch64 $arm/detinfer")
+  for entry in "${replays[@]}"; do
+    n=$((n + 1))
+    if env ${entry#*|} replay "$work/receipt.json" --model "$verbs" --threads 1 --co-batch 3; then
+      echo "receipt replays: [${entry%%|*}]"
+    else
+      failed=$((failed + 1))
+      echo "RECEIPT DOES NOT REPLAY: [${entry%%|*}]"
+    fi
   done
   echo "$((n - failed)) passed, $failed failed"
   [ "$failed" -eq 0 ]

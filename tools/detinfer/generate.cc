@@ -16,6 +16,7 @@
 #include "engine/schedule_id.h"
 #include "model/model_bundle.h"
 #include "subcommands.h"
+#include "verify/receipt.h"
 
 namespace detinfer::cli {
 
@@ -24,7 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct GenerateOptions {
-  std::string model, tokenizer, prompt, ids, requests, stop_ids;
+  std::string model, tokenizer, prompt, ids, requests, stop_ids, receipt;
   std::vector<std::string> stop;
   int32_t max_tokens = 16, top_k = 0, logprobs = 0;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
@@ -240,6 +241,10 @@ int RunGenerate(const GenerateOptions& o) {
     return Fail(Status::InvalidArgument("give exactly one of --prompt, --ids or --requests"));
   }
   if (Status s = CheckFlags(o); !s.ok()) return Fail(s);
+  if (!o.receipt.empty() && !o.requests.empty()) {
+    return Fail(Status::InvalidArgument("--receipt records one request: use --prompt or --ids, "
+                                        "not --requests"));
+  }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
@@ -319,6 +324,14 @@ int RunGenerate(const GenerateOptions& o) {
       r.status = p.error;
     }
     failures += !r.status.ok();
+    if (!o.receipt.empty() && r.status.ok()) {
+      const nlohmann::json receipt = MakeReceipt(
+          {o.model, b->model_hash, b->tokenizer_hash, sid, opts->kv_dtype, p.request, r});
+      std::ofstream out(o.receipt);
+      if (!(out << receipt.dump(1) << "\n")) {
+        return Fail(Status::IoError("--receipt: cannot write '" + o.receipt + "'"));
+      }
+    }
     const auto first = r.status.ok() ? first_ms.find(r.submission) : first_ms.end();
     const double ttft = first != first_ms.end() ? first->second : 0.0;
     if (!stream) {
@@ -343,6 +356,8 @@ void RegisterGenerate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate tokens with logprobs and a fingerprint");
   cmd->add_option("MODEL", o->model, "Model file or Hugging Face directory")->required();
   cmd->add_option("--prompt", o->prompt, "Prompt text (needs a tokenizer)");
+  cmd->add_option("--receipt", o->receipt,
+                  "Write a run receipt (JSON) that `detinfer replay` checks anywhere, step by step");
   cmd->add_option("--ids", o->ids, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("--requests", o->requests, "JSONL file, one request per line, run together");
   cmd->add_option("--tokenizer", o->tokenizer, kTokenizerHelp);

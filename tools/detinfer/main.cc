@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterInfo(app);
   detinfer::cli::RegisterLogits(app);
   detinfer::cli::RegisterGenerate(app);
+  detinfer::cli::RegisterReplay(app);
   detinfer::cli::RegisterScore(app);
   detinfer::cli::RegisterTokenize(app);
   detinfer::cli::RegisterInit(app);

@@ -9,6 +9,7 @@ namespace detinfer::cli {
 void RegisterInfo(CLI::App& app);
 void RegisterLogits(CLI::App& app);
 void RegisterGenerate(CLI::App& app);
+void RegisterReplay(CLI::App& app);
 void RegisterScore(CLI::App& app);
 void RegisterConvert(CLI::App& app);
 void RegisterTrain(CLI::App& app);
