@@ -10,8 +10,12 @@ namespace detinfer {
 
 Result<ParamLayout> ParamLayout::Create(const ModelConfig& config) {
   DETINFER_RETURN_IF_ERROR(config.Validate("train config"));
-  if (config.arch != Arch::kLlama || config.qkv_bias || config.qk_norm) {
-    return Status::InvalidArgument("train: only the llama architecture (no q/k/v bias, no q/k norm) is supported");
+  // Phi-3 is the llama layer once its fused tensors are split (model/arch.h); its partial
+  // rotary and longrope reach the training pass through model/layer_spec.h.
+  if (config.qkv_bias || config.qk_norm) {
+    return Status::InvalidArgument("train: " + std::string(ArchName(config.arch)) +
+                                   " has q/k/v biases or q/k norms, which training does not "
+                                   "support (llama and phi3 train)");
   }
   if (config.tied_embeddings) {
     return Status::InvalidArgument("train: tied embeddings are not supported");

@@ -1,5 +1,7 @@
 // The training forward against the inference forward (bit for bit), and the whole-model
-// gradient against central finite differences of the loss computed in double from the logits.
+// gradient against central finite differences of the loss computed in double from the logits —
+// for Llama and for Phi-3's RoPE variants (partial rotary; longrope's divisors and attention
+// factor), which reach both passes through model/layer_spec.h.
 #include "train/sequence_pass.h"
 
 #include <gtest/gtest.h>
@@ -18,8 +20,35 @@ namespace {
 
 using testing::BitsEqual;
 
+// The tiny Llama, and Phi-3 shapes of it: 4 of 8 entries rotated; all rotated with longrope's
+// per-frequency divisors and an attention factor (on the attention scale, forward and backward).
+std::vector<ModelConfig> Configs() {
+  std::vector<ModelConfig> out = {testing::TinyTrainConfig()};
+  ModelConfig partial = testing::TinyTrainConfig();
+  partial.arch = Arch::kPhi3;
+  partial.rotary_dim = 4;
+  out.push_back(partial);
+  ModelConfig longrope = testing::TinyTrainConfig();
+  longrope.arch = Arch::kPhi3;
+  longrope.rope_scaling.kind = RopeScaling::Kind::kLongRope;
+  longrope.rope_scaling.divisors = {1.5f, 2.0f, 4.0f, 9.0f};
+  longrope.rope_scaling.attention_factor = 1.25;
+  out.push_back(longrope);
+  return out;
+}
+
+std::string Name(const ModelConfig& c) {
+  std::string s(ArchName(c.arch));
+  s += " rotary ";
+  s += std::to_string(c.RotaryDim());
+  s += " attention factor ";
+  s += std::to_string(c.rope_scaling.attention_factor);
+  return s;
+}
+
 TEST(TrainForward, LogitsEqualTheInferenceForwardBitForBit) {
-  const ModelConfig c = testing::TinyTrainConfig();
+  for (const ModelConfig& c : Configs()) {
+  SCOPED_TRACE(Name(c));
   auto layout = ParamLayout::Create(c);
   ASSERT_TRUE(layout.ok()) << layout.status().message();
   const std::vector<float> params = InitParams(*layout, 5);
@@ -47,6 +76,7 @@ TEST(TrainForward, LogitsEqualTheInferenceForwardBitForBit) {
           << "prefix length " << len;
     }
   }
+  }
 }
 
 // Sum over targets of -log softmax(logits)[target], in double from the f32 logits.
@@ -65,7 +95,8 @@ double LossFromLogits(const std::vector<float>& logits, std::span<const int32_t>
 }
 
 TEST(TrainBackward, GradientMatchesFiniteDifferencesOfTheLoss) {
-  const ModelConfig c = testing::TinyTrainConfig();
+  for (const ModelConfig& c : Configs()) {
+  SCOPED_TRACE(Name(c));
   auto layout = ParamLayout::Create(c);
   ASSERT_TRUE(layout.ok());
   std::vector<float> params = InitParams(*layout, 11);
@@ -114,6 +145,7 @@ TEST(TrainBackward, GradientMatchesFiniteDifferencesOfTheLoss) {
     }
   }
   EXPECT_EQ(checked, 2 * static_cast<int>(layout->slices().size()));
+  }
 }
 
 }  // namespace
