@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "model/gguf.h"
@@ -103,6 +104,24 @@ TEST(Phi3Test, HuggingFaceAndGgufFilesHoldFusedTensorsAndGiveTheSameBits) {
     ASSERT_EQ(from_hf.size(), from_gguf.size());
     EXPECT_EQ(std::memcmp(from_hf.data(), from_gguf.data(), from_hf.size() * sizeof(float)), 0);
   }
+}
+
+TEST(Phi3Test, AFusedTensorOfTheWrongShapeIsAnErrorNamingIt) {
+  auto w = InitRandomModel(Phi3(0, 0), 5, DType::kF32);
+  ASSERT_TRUE(w.ok());
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+  // The config now implies 40-row gate and up halves; the file's gate_up_proj has 2 * 48.
+  std::ifstream in(dir.file("config.json"));
+  json config = json::parse(in);
+  in.close();
+  config["intermediate_size"] = 40;
+  testing::WriteText(dir.file("config.json"), config.dump());
+  auto r = LoadModel(dir.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("model.layers.0.mlp.gate_up_proj.weight"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("[80, 32]"), std::string::npos) << r.status().message();
 }
 
 TEST(Phi3Test, LongRopeFactorsAreChosenByTheContextNotTheSequence) {
