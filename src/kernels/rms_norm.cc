@@ -24,7 +24,7 @@ RowsFn SelectRows(Isa isa) {
   static const auto kRegistry =
       CpuOpRegistry<RowsFn>("rms_norm", kernels::scalar::RmsNormRows
           DETINFER_SIMD_PATHS(kernels::avx2::RmsNormRows, kernels::avx512::RmsNormRows,
-                              kernels::scalar::RmsNormRows));
+                              kernels::neon::RmsNormRows));
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 

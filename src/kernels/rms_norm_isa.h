@@ -29,6 +29,11 @@ void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType wei
                  int64_t d, float eps, float* out, int64_t out_stride, int64_t rows);
 }  // namespace avx512
 
+namespace neon {
+void RmsNormRows(const float* x, int64_t x_stride, const void* weight, DType weight_dtype,
+                 int64_t d, float eps, float* out, int64_t out_stride, int64_t rows);
+}  // namespace neon
+
 }  // namespace detinfer::kernels
 
 #endif  // DETINFER_KERNELS_RMS_NORM_ISA_H_
