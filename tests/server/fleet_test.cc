@@ -203,6 +203,29 @@ TEST(FleetTest, ThreeReplicasBehindHaproxyAnswerAsOneReplicaAlone) {
     for (int k = 0; k < 6; ++k) of_session.insert(Ask(front, bodies[0], "one-session").served_by);
     EXPECT_EQ(of_session.size(), 1u);
 
+    // A conversation's second turn (the first turn's prompt and answer, then more) reaches the
+    // replica that served the first, and finds its prefix there.
+    {
+      Json prompt = Json::array();
+      for (int i = 0; i < 40; ++i) prompt.push_back((i * 7) % 60 + 1);
+      httplib::Client c("127.0.0.1", front);
+      c.set_read_timeout(120, 0);
+      const httplib::Headers h = {{"X-Session-Id", "conversation"}};
+      auto first = c.Post("/v1/completions", h,
+                          Json{{"prompt", prompt}, {"max_tokens", 8}}.dump(), "application/json");
+      ASSERT_TRUE(first && first->status == 200);
+      for (const Json& id : Json::parse(first->body)["choices"][0]["token_ids"]) {
+        prompt.push_back(id);
+      }
+      prompt.push_back(5);
+      auto second = c.Post("/v1/completions", h,
+                           Json{{"prompt", prompt}, {"max_tokens", 8}}.dump(), "application/json");
+      ASSERT_TRUE(second && second->status == 200);
+      EXPECT_EQ(second->get_header_value("X-Served-By"), first->get_header_value("X-Served-By"));
+      const Json usage = Json::parse(second->body)["usage"];
+      EXPECT_GT(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), 0) << usage;
+    }
+
     // A replica killed mid-run: what was in flight on it, and every session hashed to it, is
     // retried on another replica by HAProxy, and the retried answer is the same answer.
     std::ifstream pid_file(dir + "/replica1.pid");
