@@ -28,7 +28,7 @@ HeadsFn SelectHeads(Isa isa) {
   static const auto kRegistry =
       CpuOpRegistry<HeadsFn>("rope", kernels::scalar::RopeHeads
           DETINFER_SIMD_PATHS(kernels::avx2::RopeHeads, kernels::avx512::RopeHeads,
-                              kernels::scalar::RopeHeads));
+                              kernels::neon::RopeHeads));
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 

@@ -30,6 +30,11 @@ void RopeHeads(float* x, int64_t head_stride, int64_t num_heads, int64_t rotary_
                const float* cos_row, const float* sin_row, int style);
 }  // namespace avx512
 
+namespace neon {
+void RopeHeads(float* x, int64_t head_stride, int64_t num_heads, int64_t rotary_dim,
+               const float* cos_row, const float* sin_row, int style);
+}  // namespace neon
+
 }  // namespace detinfer::kernels
 
 #endif  // DETINFER_KERNELS_ROPE_ISA_H_
