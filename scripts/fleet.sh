@@ -35,7 +35,7 @@ check_schedules() {
       first=$id; first_url=$url
     elif [ "$id" != "$first" ]; then
       echo "fleet: refusing $url: its schedule id $id differs from $first_url's $first" \
-           "(a different build, ISA, --kv-dtype, model or tokenizer gives different bits)" >&2
+           "(a different build, --kv-dtype, model or tokenizer gives different bits)" >&2
       return 1
     fi
   done
