@@ -109,18 +109,18 @@ const DD* InversePairs() {
 
 // Taylor series of sin and cos for |r| <= pi/4 + tiny, Horner from the smallest term (the first
 // omitted terms, r^27/27! and r^26/26!, are below 2^-100): with m = -r^2, term n's factor is
-// m/(n(n-1)). The terms from r^9 (resp. r^10) on are summed in double — they enter scaled by
-// at most 2^-14 and are themselves below 2^-6, so their rounding stays below 2^-73 of the
-// result — and the leading ones in double-double. Two independent chains.
+// m/(n(n-1)). The terms from r^7 (resp. r^6) on are summed in double — they enter scaled by
+// at most 2^-8 and are themselves below 2^-6, so their rounding stays below 2^-64 of the
+// result — and the two leading steps in double-double. Two independent chains.
 void SinCosSeries(DD r, DD* sin_r, DD* cos_r) {
   const DD* inv = InversePairs();
   const DD m = Neg(Mul(r, r));
   double ts = 0.0, tc = 0.0;
-  for (int n = 25; n >= 9; n -= 2) ts = m.hi * inv[n].hi * (1.0 + ts);
-  for (int n = 24; n >= 10; n -= 2) tc = m.hi * inv[n].hi * (1.0 + tc);
+  for (int n = 25; n >= 7; n -= 2) ts = m.hi * inv[n].hi * (1.0 + ts);
+  for (int n = 24; n >= 6; n -= 2) tc = m.hi * inv[n].hi * (1.0 + tc);
   DD s = FromDouble(ts), c = FromDouble(tc);
-  for (int n = 7; n >= 3; n -= 2) s = Mul(Mul(m, OnePlus(s)), inv[n]);
-  for (int n = 8; n >= 2; n -= 2) c = Mul(Mul(m, OnePlus(c)), inv[n]);
+  for (int n = 5; n >= 3; n -= 2) s = Mul(Mul(m, OnePlus(s)), inv[n]);
+  for (int n = 4; n >= 2; n -= 2) c = Mul(Mul(m, OnePlus(c)), inv[n]);
   *sin_r = Add(r, Mul(r, s));
   *cos_r = Add(FromDouble(1.0), c);
 }
