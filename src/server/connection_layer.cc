@@ -320,11 +320,7 @@ void ConnectionLayer::Accept() {
     c->idle_since = Clock::now();
     Conn* raw = c.get();
     conns_[fd] = std::move(c);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    raw->in_epoll = true;
+    WatchInput(raw);
   }
 }
 
@@ -411,13 +407,7 @@ void ConnectionLayer::Advance(Conn* c) {
       Fail(c, c->reader.error_status(), c->reader.error_code(), c->reader.error_message());
       return;
     case RequestReader::State::kNeedMore:
-      if (!c->in_epoll) {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.fd = c->fd();
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd(), &ev);
-        c->in_epoll = true;
-      }
+      WatchInput(c);
       return;
   }
 }
@@ -446,13 +436,16 @@ void ConnectionLayer::Fail(Conn* c, int status, const std::string& code,
   // dropped, nothing kept, for a short while.
   c->draining = true;
   c->drain_until = Clock::now() + kDrainTime;
-  if (!c->in_epoll) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = c->fd();
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd(), &ev);
-    c->in_epoll = true;
-  }
+  WatchInput(c);
+}
+
+void ConnectionLayer::WatchInput(Conn* c) {
+  if (c->in_epoll) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.fd = c->fd();
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd(), &ev);
+  c->in_epoll = true;
 }
 
 void ConnectionLayer::Close(Conn* c) {

@@ -102,6 +102,8 @@ class ConnectionLayer {
   void Dispatch(Conn* c);
   void Fail(Conn* c, int status, const std::string& code, const std::string& message);
   void Close(Conn* c);
+  // Adds c's socket to the epoll set for input (and peer hang-up), once.
+  void WatchInput(Conn* c);
   void ExpireDeadlines();
   void TakeReturned();
   void Worker();
