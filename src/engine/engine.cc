@@ -51,6 +51,9 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const K
     return Status::InvalidArgument("step token budget must be >= 1, got " +
                                    std::to_string(options.step_token_budget));
   }
+  if (options.speculative.source != DraftSource::kNone) {
+    DETINFER_RETURN_IF_ERROR(ValidateSpeculativeOptions(options.speculative));
+  }
   DETINFER_ASSIGN_OR_RETURN(
       PagedKvCache cache,
       model.NewCache(options.kv_capacity_tokens, options.kv_dtype, options.block_size));
@@ -118,6 +121,8 @@ Status Engine::Submit(Request request) {
   if (tokenizer_ != nullptr) {
     s->decoder = std::make_unique<StreamingDecoder>(*tokenizer_, request.prompt.back());
   }
+  s->speculate = options_.speculative.source != DraftSource::kNone && request.speculative;
+  if (s->speculate) s->guesses = GuessBudget(options_.speculative.max_guesses);
   s->request = std::move(request);
   active_.push_back(std::move(s));
   return Status::Ok();
@@ -232,38 +237,83 @@ Result<Engine::StepPlan> Engine::Plan() {
     free_blocks -= need;
     planned_blocks += need;
     budget -= n;
-    plan.segments.push_back({&s, n});
+    plan.segments.push_back({&s, n, {}});
   }
+  if (options_.speculative.source != DraftSource::kNone) PlanGuesses(plan, budget, free_blocks);
   return plan;
 }
 
+void Engine::PlanGuesses(StepPlan& plan, int64_t budget, int64_t free_blocks) const {
+  const SpeculativeOptions& spec = options_.speculative;
+  for (PlannedSegment& p : plan.segments) {
+    const Sequence& s = *p.s;
+    const int64_t fed = s.computed + 1;  // positions computed once its last token is fed
+    if (!s.speculate || p.n != 1 || static_cast<int64_t>(s.tokens.size()) != fed) continue;
+    // At most one token fewer than it may still generate (the pass draws one more than it
+    // guesses), no position past the context, and what the step has left.
+    const int64_t room = BlocksFor(fed) + free_blocks;  // blocks it may end up holding
+    const int64_t k = std::min(
+        {static_cast<int64_t>(s.guesses.Next()),
+         static_cast<int64_t>(s.request.max_new_tokens) - static_cast<int64_t>(s.result.tokens.size()) - 1,
+         model_.config().max_seq_len - fed, budget, room * options_.block_size - fed});
+    if (k < 1) continue;
+    if (spec.source == DraftSource::kLookup) {
+      p.guesses = LookupDraft(s.tokens, spec.ngram_min, spec.ngram_max, static_cast<int32_t>(k));
+    } else {
+      p.guesses = spec.custom(s.request, s.tokens, static_cast<int32_t>(k));
+      if (static_cast<int64_t>(p.guesses.size()) > k) p.guesses.resize(static_cast<size_t>(k));
+      const auto bad = std::find_if(p.guesses.begin(), p.guesses.end(), [&](int32_t id) {
+        return id < 0 || id >= model_.config().vocab_size;
+      });
+      p.guesses.erase(bad, p.guesses.end());
+    }
+    const int64_t g = static_cast<int64_t>(p.guesses.size());
+    budget -= g;
+    free_blocks -= BlocksFor(fed + g) - BlocksFor(fed);
+  }
+}
+
 Status Engine::Run(const StepPlan& plan) {
-  // The batch: each planned sequence's next n tokens, from the first one not yet computed.
+  // The batch: each planned sequence's next n tokens, from the first one not yet computed, and
+  // its guesses after them (all logits: each guess needs the row before it checked). For the
+  // pass the guesses stand after the sequence's tokens, so every segment is a run of its
+  // sequence's tokens (as the no-cache path reads them); they come off before any is read.
   std::vector<Segment> segs;
   for (const PlannedSegment& p : plan.segments) {
     Sequence& s = *p.s;
+    s.tokens.insert(s.tokens.end(), p.guesses.begin(), p.guesses.end());
     const int64_t prompt = static_cast<int64_t>(s.request.prompt.size());
     const bool all = s.request.prompt_logprobs &&
                      static_cast<int64_t>(s.result.prompt_logprobs.size()) < prompt - 1 &&
                      s.computed < prompt - 1;
     segs.push_back({s.kv_id, s.computed,
-                    std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.computed),
-                                                               static_cast<size_t>(p.n)),
-                    all});
+                    std::span<const int32_t>(s.tokens).subspan(
+                        static_cast<size_t>(s.computed), static_cast<size_t>(p.n) + p.guesses.size()),
+                    all || !p.guesses.empty()});
   }
   std::vector<float> logits;
-  DETINFER_RETURN_IF_ERROR(options_.no_cache ? ForwardNoCache(segs, &logits)
-                                             : model_.Forward(ctx_, cache_, segs, &logits));
+  const Status forward = options_.no_cache ? ForwardNoCache(segs, &logits)
+                                           : model_.Forward(ctx_, cache_, segs, &logits);
+  for (const PlannedSegment& p : plan.segments) {
+    p.s->tokens.resize(p.s->tokens.size() - p.guesses.size());
+  }
+  DETINFER_RETURN_IF_ERROR(forward);
 
   // Each segment's logits.
   const int64_t vocab = model_.config().vocab_size;
   const float* row = logits.data();
   for (size_t i = 0; i < plan.segments.size(); ++i) {
-    Sequence& s = *plan.segments[i].s;
-    const int64_t rows = segs[i].all_logits ? plan.segments[i].n : 1;
-    // Published before Absorb may finish (and free) the sequence: its blocks stay cached.
-    DETINFER_RETURN_IF_ERROR(cache_.Publish(s.kv_id, s.tokens));
-    DETINFER_RETURN_IF_ERROR(Absorb(s, segs[i], row, rows));
+    const PlannedSegment& p = plan.segments[i];
+    Sequence& s = *p.s;
+    const int64_t rows = segs[i].all_logits ? static_cast<int64_t>(segs[i].tokens.size()) : 1;
+    if (!p.guesses.empty()) {
+      DETINFER_RETURN_IF_ERROR(Verify(s, p.guesses, row));
+    } else {
+      if (s.speculate && p.n == 1) s.guesses.Skipped();
+      // Published before Absorb may finish (and free) the sequence: its blocks stay cached.
+      DETINFER_RETURN_IF_ERROR(cache_.Publish(s.kv_id, s.tokens));
+      DETINFER_RETURN_IF_ERROR(Absorb(s, segs[i], row, rows));
+    }
     row += rows * vocab;
   }
   return Status::Ok();
@@ -312,16 +362,73 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
   if (s.computed < static_cast<int64_t>(s.tokens.size())) return Status::Ok();
 
   const float* last = logits + (rows - 1) * vocab;
-  const uint64_t index = s.result.tokens.size();
   DETINFER_ASSIGN_OR_RETURN(
-      SampledToken t,
+      const SampledToken t,
       SampleToken(ctx_, std::span<const float>(last, static_cast<size_t>(vocab)),
-                  s.request.sampling, index));
+                  s.request.sampling, s.result.tokens.size()));
+  const FinishReason reason = Emit(s, last, t);
+  if (reason != FinishReason::kNone) Finish(s, reason);
+  return Status::Ok();
+}
+
+Status Engine::Verify(Sequence& s, std::span<const int32_t> guesses, const float* logits) {
+  const int64_t vocab = model_.config().vocab_size;
+  const int64_t k = static_cast<int64_t>(guesses.size());
+  // Row i holds the logits after the last token and guesses [0, i). While every guess so far is
+  // the token drawn before it, row i is exactly the row plain decoding computes at that position,
+  // so the draw there (keyed by the token's index, as always) is plain decoding's draw. The
+  // first guess that is not stops the run: the draw at its row is the last token of the step.
+  std::vector<SampledToken> drawn;
+  Status fault;
+  for (int64_t i = 0; i <= k; ++i) {
+    auto t = SampleToken(ctx_, std::span<const float>(logits + i * vocab, static_cast<size_t>(vocab)),
+                         s.request.sampling, s.result.tokens.size() + static_cast<size_t>(i));
+    if (!t.ok()) {  // reported below, where plain decoding would have reached it
+      fault = t.status();
+      break;
+    }
+    drawn.push_back(*t);
+    if (i == k || t->token != guesses[static_cast<size_t>(i)]) break;
+  }
+  // Guesses equal to their draw; the last token and those guesses are the positions whose K/V
+  // are right. The rest are cut from the cache before anything can read or publish them.
+  const int64_t accepted = static_cast<int64_t>(drawn.size()) - (fault.ok() ? 1 : 0);
+  DETINFER_RETURN_IF_ERROR(cache_.Truncate(s.kv_id, s.computed + 1 + accepted));
+  s.tokens.insert(s.tokens.end(), guesses.begin(), guesses.begin() + accepted);
+  const Status published = cache_.Publish(s.kv_id, s.tokens);
+  s.tokens.resize(s.tokens.size() - static_cast<size_t>(accepted));
+  DETINFER_RETURN_IF_ERROR(published);
+  s.computed += 1 + accepted;
+  s.guesses.Checked(static_cast<int32_t>(k), static_cast<int32_t>(accepted));
+
+  // The drawn tokens, one by one, exactly as plain decoding reports them; a stop or the length
+  // limit inside the run ends the request there, and nothing after it is reported.
+  int64_t emitted = 0;
+  FinishReason reason = FinishReason::kNone;
+  while (reason == FinishReason::kNone && emitted < static_cast<int64_t>(drawn.size())) {
+    reason = Emit(s, logits + emitted * vocab, drawn[static_cast<size_t>(emitted)]);
+    ++emitted;
+  }
+  for (SpeculativeStats* st : {&s.result.speculative, &spec_stats_}) {
+    ++st->verify_passes;
+    st->proposed += k;
+    st->accepted += std::min(accepted, emitted);  // the guesses it reported
+  }
+  if (reason != FinishReason::kNone) {
+    Finish(s, reason);
+    return Status::Ok();
+  }
+  return fault;
+}
+
+FinishReason Engine::Emit(Sequence& s, const float* row, const SampledToken& t) {
+  const int64_t vocab = model_.config().vocab_size;
+  const uint64_t index = s.result.tokens.size();
   s.result.tokens.push_back(t.token);
   s.result.logprobs.push_back(t.logprob);
   s.result.sampling_logprobs.push_back(t.sampling_logprob);
   if (s.request.top_logprobs > 0) {
-    s.result.top_logprobs.push_back(TopN(RowLogprobs(ctx_, last, vocab), s.request.top_logprobs));
+    s.result.top_logprobs.push_back(TopN(RowLogprobs(ctx_, row, vocab), s.request.top_logprobs));
   }
   s.tokens.push_back(t.token);
   const auto& stop = s.request.stop_ids;
@@ -351,8 +458,7 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
                s.request.top_logprobs > 0 ? &s.result.top_logprobs.back() : nullptr, text,
                reason != FinishReason::kNone});
   }
-  if (reason != FinishReason::kNone) Finish(s, reason);
-  return Status::Ok();
+  return reason;
 }
 
 Status Engine::ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits) {

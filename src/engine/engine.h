@@ -7,6 +7,16 @@
 // generated token t is keyed by (seed, t) (engine/philox.h); and a preempted sequence is
 // recomputed from its tokens, which reproduces its K/V and logits exactly. So batching, chunk
 // size, KV capacity and arrival order decide only *when* a request's tokens are computed.
+//
+// Speculative decoding (EngineOptions::speculative) is one more such decision. A decoding
+// sequence may feed k guessed tokens after its last one (a verify segment); the pass gives the
+// logits of every one of those positions, and the request's own sampler draws there in order —
+// the draw for generated token t keyed by (seed, t) as always — keeping guess i only when it is
+// the token drawn at i. Each row's logits depend only on the tokens before it, so as long as the
+// guesses before a row were right, that row is the row plain decoding computes; the first wrong
+// guess ends the run, and its K/V rows and those after it are cut from the cache (truncated,
+// never published). So a request's tokens, logprobs and fingerprint are those of plain
+// decoding, whatever the guesses were; only the number of steps changes.
 #ifndef DETINFER_ENGINE_ENGINE_H_
 #define DETINFER_ENGINE_ENGINE_H_
 
@@ -20,6 +30,7 @@
 
 #include "core/status.h"
 #include "engine/request.h"
+#include "engine/speculative.h"
 #include "kernels/context.h"
 #include "kv/paged_kv_cache.h"
 #include "model/transformer.h"
@@ -54,6 +65,8 @@ struct EngineOptions {
   DType kv_dtype = DType::kF32;
   bool no_cache = false;  // SPEC §A5: recompute every sequence from scratch at every step
   bool prefix_cache = true;  // reuse cached KV blocks of earlier prompts and generations (§A4)
+  // Guess ahead and check the guesses in one pass (off by default; changes no bit, §A10).
+  SpeculativeOptions speculative;
 };
 
 class Engine {
@@ -92,6 +105,8 @@ class Engine {
                                    const std::vector<int32_t>& completion);
 
   const PagedKvCache& cache() const { return cache_; }
+  // Speculative decoding's counts over every request this engine has run.
+  const SpeculativeStats& speculative_stats() const { return spec_stats_; }
   // Called for every generated token as soon as it is sampled (for streaming output).
   void SetOnTokenEvent(std::function<void(const TokenEvent&)> fn) { on_event_ = std::move(fn); }
 
@@ -104,6 +119,8 @@ class Engine {
     RequestResult result;
     std::unique_ptr<StreamingDecoder> decoder;  // with a tokenizer
     size_t streamed = 0;                        // bytes of result.text given to TokenEvents
+    bool speculate = false;                     // guesses ahead while decoding
+    GuessBudget guesses;                        // how many, from how the last ones fared
   };
   Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
          PagedKvCache cache, const Tokenizer* tokenizer);
@@ -112,10 +129,12 @@ class Engine {
   std::string_view TakeStreamableText(Sequence& s, bool last);
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
-  // One sequence's part of a step: its next n pending tokens, from the first not yet computed.
+  // One sequence's part of a step: its next n pending tokens, from the first not yet computed,
+  // and for a verify segment (a decoding sequence, n = 1) the guesses fed after them.
   struct PlannedSegment {
     Sequence* s;
     int64_t n;
+    std::vector<int32_t> guesses;
   };
   // A step's batch, in arrival order. Empty when the oldest sequence cannot grow even with every
   // later one preempted (it has outgrown the KV capacity).
@@ -127,12 +146,21 @@ class Engine {
   // preempting one frees its blocks for recomputation) and the counts of those (cached_tokens,
   // preemptions) — never a token, a K/V value, a logit or a draw.
   Result<StepPlan> Plan();
+  // Gives decoding sequences of `plan` guesses, within the step's leftover token budget and
+  // blocks (so guessing never delays or preempts another sequence's plain work).
+  void PlanGuesses(StepPlan& plan, int64_t budget, int64_t free_blocks) const;
   // Runs a plan: one forward pass over its segments, then each segment's logits.
   Status Run(const StepPlan& plan);
   Status Admit(Sequence& s);
   void Preempt(Sequence& s);
   Status ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits);
   Status Absorb(Sequence& s, const Segment& seg, const float* logits, int64_t rows);
+  // A verify segment's logits (1 + guesses.size() rows): the tokens the request draws there,
+  // the guesses kept while they equal the draws, the cache cut back to the kept positions.
+  Status Verify(Sequence& s, std::span<const int32_t> guesses, const float* logits);
+  // Reports a drawn token (sampled from logits row `row`) as the request's next one; returns
+  // why that ends the request (kNone: it goes on), for the caller to Finish() it.
+  FinishReason Emit(Sequence& s, const float* row, const SampledToken& t);
   void Finish(Sequence& s, FinishReason reason, Status status = Status::Ok());
 
   const Transformer& model_;
@@ -145,6 +173,7 @@ class Engine {
   SeqId next_kv_id_ = 0;
   uint64_t next_submission_ = 0;
   std::function<void(const TokenEvent&)> on_event_;
+  SpeculativeStats spec_stats_;
 };
 
 }  // namespace detinfer

@@ -28,6 +28,9 @@ struct Request {
   bool skip_special_tokens = true;
   int32_t top_logprobs = 0;        // how many alternatives to report per generated token
   bool prompt_logprobs = false;    // also report the logprob of prompt tokens 1..n-1
+  // Guess ahead when the engine speculates (EngineOptions::speculative); a request can opt out.
+  // Either way its output is the same, bit for bit: only the time it takes changes.
+  bool speculative = true;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kContext, kError };
@@ -36,6 +39,13 @@ std::string_view FinishReasonName(FinishReason reason);  // "length", "stop", ..
 struct TokenLogprob {
   int32_t token = 0;
   float logprob = 0.0f;
+};
+
+// Speculative decoding's counts (for one request, or summed over an engine's requests).
+struct SpeculativeStats {
+  int64_t verify_passes = 0;  // forward passes that checked guesses for it
+  int64_t proposed = 0;       // guesses checked
+  int64_t accepted = 0;       // guesses that were the very token it drew there (and were kept)
 };
 
 struct RequestResult {
@@ -52,6 +62,7 @@ struct RequestResult {
   uint64_t fingerprint = 0;                 // hash of tokens and logprob bits
   int64_t preemptions = 0;                  // times its KV was freed and recomputed
   int64_t cached_tokens = 0;                // prompt positions reused from the prefix cache
+  SpeculativeStats speculative;             // all zero without speculation
 };
 
 // XXH3-64 of the generated ids and the exact bits of their raw logprobs: two runs anywhere can

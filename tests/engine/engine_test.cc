@@ -7,11 +7,14 @@
 #include <cstring>
 #include <random>
 
+#include "engine_test_util.h"
 #include "model/random_model.h"
 #include "test_util.h"
 
 namespace detinfer {
 namespace {
+
+using testing::SameBits;
 
 ModelConfig EngineConfig() {
   ModelConfig c;
@@ -51,31 +54,6 @@ Request MakeRequest(const std::string& id, size_t prompt_len, uint64_t seed, flo
   r.top_logprobs = 3;
   r.prompt_logprobs = true;
   return r;
-}
-
-::testing::AssertionResult SameBits(const RequestResult& a, const RequestResult& b) {
-  if (!a.status.ok() || !b.status.ok()) {
-    return ::testing::AssertionFailure() << a.status.ToString() << " / " << b.status.ToString();
-  }
-  if (a.tokens != b.tokens) return ::testing::AssertionFailure() << "tokens differ";
-  if (a.finish != b.finish) return ::testing::AssertionFailure() << "finish differs";
-  for (auto [x, y] : {std::pair{&a.logprobs, &b.logprobs},
-                      std::pair{&a.sampling_logprobs, &b.sampling_logprobs},
-                      std::pair{&a.prompt_logprobs, &b.prompt_logprobs}}) {
-    auto r = testing::BitsEqual(*x, *y);
-    if (!r) return r;
-  }
-  if (a.top_logprobs.size() != b.top_logprobs.size()) return ::testing::AssertionFailure() << "top";
-  for (size_t i = 0; i < a.top_logprobs.size(); ++i) {
-    for (size_t j = 0; j < a.top_logprobs[i].size(); ++j) {
-      if (a.top_logprobs[i][j].token != b.top_logprobs[i][j].token ||
-          testing::Bits(a.top_logprobs[i][j].logprob) != testing::Bits(b.top_logprobs[i][j].logprob)) {
-        return ::testing::AssertionFailure() << "top logprobs differ at " << i;
-      }
-    }
-  }
-  if (a.fingerprint != b.fingerprint) return ::testing::AssertionFailure() << "fingerprint";
-  return ::testing::AssertionSuccess();
 }
 
 RequestResult Solo(const Request& r, EngineOptions opts = {}) {
@@ -326,31 +304,10 @@ TEST(EngineTest, SharedPrefixBlocksUnderPreemptionLoseNoRequest) {
 }  // namespace
 }  // namespace detinfer
 
-#include "tokenizer/vocab_tokenizer.h"
-
 namespace detinfer {
 namespace {
 
-// A 64-token SentencePiece-style vocabulary (one character per token) for the test model.
-std::unique_ptr<Tokenizer> CharTokenizer() {
-  GgufVocab v;
-  v.source = "test vocabulary";
-  v.model = "llama";
-  v.tokens = {"<unk>", "<s>", "</s>"};
-  v.types = {2, 3, 3};
-  for (char c = 'a'; c <= 'z'; ++c) v.tokens.push_back(std::string(1, c));
-  for (char c = 'A'; c <= 'Z'; ++c) v.tokens.push_back(std::string(1, c));
-  for (char c = '0'; c <= '8'; ++c) v.tokens.push_back(std::string(1, c));
-  v.types.resize(v.tokens.size(), 1);
-  v.scores.assign(v.tokens.size(), 0.0f);
-  v.bos_id = 1;
-  v.eos_id = 2;
-  v.unk_id = 0;
-  v.add_space_prefix = false;
-  auto t = MakeGgufTokenizer(std::move(v));
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  return std::move(t).value();
-}
+using testing::CharTokenizer;
 
 TEST(EngineTest, StopStringsEndGenerationAndTrimTheText) {
   const auto tok = CharTokenizer();
