@@ -226,6 +226,9 @@ void EngineLoop::PublishGauges() {
   g.kv_blocks_cached = c.available_blocks() - c.free_blocks();
   g.prefix_lookup_tokens = c.prefix_stats().looked_up_tokens;
   g.prefix_hit_tokens = c.prefix_stats().hit_tokens;
+  g.spec_verify_passes = engine_.speculative_stats().verify_passes;
+  g.spec_proposed = engine_.speculative_stats().proposed;
+  g.spec_accepted = engine_.speculative_stats().accepted;
   std::lock_guard<std::mutex> lock(mu_);
   running_ = g.running;
   gauges_ = g;

@@ -132,6 +132,16 @@ std::string Metrics::Render(const EngineGauges& g) const {
   Line(&out, "detinfer_prefix_cache_hit_rate", "",
        g.prefix_lookup_tokens > 0 ? double(g.prefix_hit_tokens) / double(g.prefix_lookup_tokens)
                                   : 0.0);
+  Header(&out, "detinfer_speculative_verify_passes_total", "counter",
+         "Forward passes that checked a request's guessed tokens (serve --speculative).");
+  Line(&out, "detinfer_speculative_verify_passes_total", "", double(g.spec_verify_passes));
+  Header(&out, "detinfer_speculative_proposed_tokens_total", "counter",
+         "Guessed tokens checked by verify passes.");
+  Line(&out, "detinfer_speculative_proposed_tokens_total", "", double(g.spec_proposed));
+  Header(&out, "detinfer_speculative_accepted_tokens_total", "counter",
+         "Guessed tokens that were the token drawn there, hence kept (the output is the same "
+         "either way).");
+  Line(&out, "detinfer_speculative_accepted_tokens_total", "", double(g.spec_accepted));
   Header(&out, "detinfer_time_to_first_token_seconds", "histogram",
          "From request arrival to its first generated token.");
   ttft_.Render("detinfer_time_to_first_token_seconds", &out);

@@ -37,6 +37,10 @@ struct EngineGauges {
   int64_t kv_blocks_cached = 0;  // held only by the prefix cache (reusable, evictable)
   int64_t prefix_lookup_tokens = 0;
   int64_t prefix_hit_tokens = 0;
+  // Speculative decoding (serve --speculative), cumulative.
+  int64_t spec_verify_passes = 0;
+  int64_t spec_proposed = 0;
+  int64_t spec_accepted = 0;
 };
 
 class Metrics {

@@ -51,6 +51,25 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
                 "Recompute every sequence from scratch at every step (slow; for checks)");
 }
 
+void AddSpeculativeFlags(CLI::App* cmd, SpeculativeFlags* f) {
+  cmd->add_option("--speculative", f->source,
+                  "Speculative decoding: lookup (guess by continuing an earlier occurrence of the "
+                  "last tokens in the prompt and output) or none (default). Same output bits");
+  cmd->add_option("--spec-k", f->k,
+                  "Most guesses checked per forward pass with --speculative (default " +
+                      std::to_string(SpeculativeOptions{}.max_guesses) + ")");
+}
+
+Result<SpeculativeOptions> ToSpeculativeOptions(const SpeculativeFlags& f) {
+  SpeculativeOptions o;
+  auto source = ParseDraftSource(f.source);
+  if (!source.ok()) return Status::InvalidArgument("--speculative: " + source.status().message());
+  o.source = *source;
+  if (f.k < 1) return Status::InvalidArgument("--spec-k must be >= 1, got " + std::to_string(f.k));
+  o.max_guesses = f.k;
+  return o;
+}
+
 Result<DType> ParseKvDType(const std::string& name) {
   auto dt = ParseDType(name);
   if (!dt.ok()) return Status::InvalidArgument("--kv-dtype: " + dt.status().message());

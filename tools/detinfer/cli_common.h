@@ -54,6 +54,16 @@ struct EngineFlags {
 };
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
 Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, int64_t context_len);
+
+// --speculative lookup|none and --spec-k K (`generate` and `serve`): guess up to K tokens ahead
+// and check them in one forward pass. It changes no bit of any output (so not the schedule id
+// either), only the time taken.
+struct SpeculativeFlags {
+  std::string source = "none";
+  int32_t k = SpeculativeOptions{}.max_guesses;
+};
+void AddSpeculativeFlags(CLI::App* cmd, SpeculativeFlags* flags);
+Result<SpeculativeOptions> ToSpeculativeOptions(const SpeculativeFlags& flags);
 // --kv-dtype: f32, bf16 or f16 (a weight block format is refused, naming the flag).
 Result<DType> ParseKvDType(const std::string& name);
 

@@ -1,7 +1,8 @@
 // `detinfer generate MODEL --prompt TEXT | --ids 1,2,3 | --requests FILE.jsonl`: generation with
 // logprobs, fingerprints and the schedule id. Text streams to the terminal as it is generated;
 // with --json, and always with --requests, one JSON line per request is printed, in input order.
-// Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos.
+// Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos. --speculative lookup
+// guesses ahead (same output bits, same schedule id; per-request counts in the JSON).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -31,6 +32,7 @@ struct GenerateOptions {
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   uint64_t seed = 0;
   EngineFlags engine;
+  SpeculativeFlags speculative;
   bool json = false, ignore_eos = false, keep_special = false;
 };
 
@@ -53,7 +55,7 @@ void AddEosStop(const ModelBundle& b, bool ignore_eos, Request* r) {
 constexpr const char* kRequestKeys[] = {"id",    "prompt", "ids",   "max_tokens",     "temperature",
                                         "top_p", "top_k",  "min_p", "seed",           "logprobs",
                                         "stop",  "stop_token_ids", "stop_ids", "ignore_eos",
-                                        "skip_special_tokens"};
+                                        "skip_special_tokens", "speculative"};
 
 // j[key] into *out when present; false when it is not a number of T's kind or out of T's range.
 template <typename T>
@@ -131,6 +133,10 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   if (j.contains("ignore_eos")) {
     if (!j["ignore_eos"].is_boolean()) return bad("\"ignore_eos\" must be true or false");
     ignore_eos = j["ignore_eos"].get<bool>();
+  }
+  if (j.contains("speculative")) {
+    if (!j["speculative"].is_boolean()) return bad("\"speculative\" must be true or false");
+    r.speculative = j["speculative"].get<bool>();
   }
   r.skip_special_tokens = !o.keep_special;
   if (j.contains("skip_special_tokens")) {
@@ -227,6 +233,9 @@ nlohmann::json ResultJson(const RequestResult& r, const std::vector<int32_t>& pr
   j["schedule_id"] = sid;
   j["preemptions"] = r.preemptions;
   j["cached_tokens"] = r.cached_tokens;
+  j["speculative"] = {{"verify_passes", r.speculative.verify_passes},
+                      {"proposed", r.speculative.proposed},
+                      {"accepted", r.speculative.accepted}};
   const double decode_s = (total_ms - ttft_ms) / 1000.0;
   j["timings"] = {{"time_to_first_token_ms", ttft_ms},
                   {"total_ms", total_ms},
@@ -251,6 +260,9 @@ int RunGenerate(const GenerateOptions& o) {
   if (!b.ok()) return Fail(b.status());
   auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!opts.ok()) return Fail(opts.status());
+  auto spec = ToSpeculativeOptions(o.speculative);
+  if (!spec.ok()) return Fail(spec.status());
+  opts->speculative = *spec;
   auto engine = Engine::Create(*b->model, rt->ctx, *opts, b->tokenizer.get());
   if (!engine.ok()) return Fail(engine.status());
 
@@ -339,10 +351,15 @@ int RunGenerate(const GenerateOptions& o) {
     } else if (!r.status.ok()) {
       return Fail(r.status);
     } else {
-      std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache, fingerprint %s, "
+      std::string guesses;
+      if (spec->source != DraftSource::kNone) {
+        guesses = ", " + std::to_string(r.speculative.accepted) + " of " +
+                  std::to_string(r.speculative.proposed) + " guesses accepted";
+      }
+      std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache%s, fingerprint %s, "
                   "schedule %s, first token %.1f ms, %.1f ms total]\n",
                   r.tokens.size(), std::string(FinishReasonName(r.finish)).c_str(),
-                  static_cast<long long>(r.cached_tokens),
+                  static_cast<long long>(r.cached_tokens), guesses.c_str(),
                   Hex64(r.fingerprint).c_str(), sid.c_str(), ttft, total_ms);
     }
   }
@@ -377,6 +394,7 @@ void RegisterGenerate(CLI::App& app) {
                 "Keep the text of special tokens (<s>, <|im_start|>, ...) in the output text; by "
                 "default only their ids are reported");
   AddEngineFlags(cmd, &o->engine);
+  AddSpeculativeFlags(cmd, &o->speculative);
   cmd->add_flag("--json", o->json, "One JSON line per request (always so with --requests)");
   cmd->callback([o] { std::exit(RunGenerate(*o)); });
 }

@@ -27,6 +27,7 @@ struct ServeOptions {
   int max_connections = 1024, max_connections_per_address = 256, max_headers = 100;
   size_t max_header_bytes = 16384;
   EngineFlags engine;
+  SpeculativeFlags speculative;
 };
 
 int RunServe(const ServeOptions& o) {
@@ -51,6 +52,9 @@ int RunServe(const ServeOptions& o) {
   if (!b.ok()) return Fail(b.status());
   auto eopts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
   if (!eopts.ok()) return Fail(eopts.status());
+  auto spec = ToSpeculativeOptions(o.speculative);
+  if (!spec.ok()) return Fail(spec.status());
+  eopts->speculative = *spec;
 
   server::ServerOptions so;
   so.host = o.host;
@@ -130,6 +134,7 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--shutdown-grace", o->shutdown_grace,
                   "Seconds in-flight requests get to finish on SIGINT/SIGTERM (default 10)");
   AddEngineFlags(cmd, &o->engine);
+  AddSpeculativeFlags(cmd, &o->speculative);
   cmd->callback([o] { std::exit(RunServe(*o)); });
 }
 
