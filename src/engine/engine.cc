@@ -65,7 +65,24 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const K
                                    " tokens but the model's vocabulary is " +
                                    std::to_string(model.config().vocab_size));
   }
-  return std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache), tokenizer));
+  std::optional<PagedKvCache> draft_cache;
+  if (options.speculative.source == DraftSource::kModel) {
+    const Transformer& draft = *options.speculative.draft_model;
+    if (draft.config().vocab_size != model.config().vocab_size) {
+      return Status::InvalidArgument(
+          "engine: the draft model's vocabulary is " + std::to_string(draft.config().vocab_size) +
+          " tokens but the model's is " + std::to_string(model.config().vocab_size) +
+          " (a draft model must share the model's tokenizer)");
+    }
+    const int64_t capacity = options.speculative.draft_kv_capacity_tokens > 0
+                                 ? options.speculative.draft_kv_capacity_tokens
+                                 : options.kv_capacity_tokens;
+    DETINFER_ASSIGN_OR_RETURN(draft_cache,
+                              draft.NewCache(capacity, options.kv_dtype, options.block_size));
+  }
+  auto engine = std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache), tokenizer));
+  engine->draft_cache_ = std::move(draft_cache);
+  return engine;
 }
 
 int64_t Engine::BlocksFor(int64_t tokens) const {
@@ -187,9 +204,15 @@ std::string_view Engine::TakeStreamableText(Sequence& s, bool last) {
   return out;
 }
 
+void Engine::DropDraft(const Sequence& s) {
+  const SeqId id = static_cast<SeqId>(s.result.submission);
+  if (draft_cache_ && draft_cache_->HasSequence(id)) (void)draft_cache_->FreeSequence(id);
+}
+
 void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
   if (s.decoder) s.result.text += s.decoder->Finish();  // bytes of an unfinished character
   if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
+  DropDraft(s);
   s.kv_id = -1;
   s.result.finish = reason;
   s.result.status = std::move(status);
@@ -252,10 +275,19 @@ void Engine::PlanGuesses(StepPlan& plan, int64_t budget, int64_t free_blocks) co
     // At most one token fewer than it may still generate (the pass draws one more than it
     // guesses), no position past the context, and what the step has left.
     const int64_t room = BlocksFor(fed) + free_blocks;  // blocks it may end up holding
-    const int64_t k = std::min(
+    int64_t k = std::min(
         {static_cast<int64_t>(s.guesses.Next()),
          static_cast<int64_t>(s.request.max_new_tokens) - static_cast<int64_t>(s.result.tokens.size()) - 1,
          model_.config().max_seq_len - fed, budget, room * options_.block_size - fed});
+    if (spec.source == DraftSource::kModel) {
+      // The draft model feeds the text and its first k - 1 guesses: all within its context.
+      k = std::min(k, spec.draft_model->config().max_seq_len - fed + 1);
+      if (k < 1) continue;
+      p.draft = k;  // made by DraftGuesses, in Run
+      budget -= k;
+      free_blocks -= BlocksFor(fed + k) - BlocksFor(fed);
+      continue;
+    }
     if (k < 1) continue;
     if (spec.source == DraftSource::kLookup) {
       p.guesses = LookupDraft(s.tokens, spec.ngram_min, spec.ngram_max, static_cast<int32_t>(k));
@@ -273,7 +305,62 @@ void Engine::PlanGuesses(StepPlan& plan, int64_t budget, int64_t free_blocks) co
   }
 }
 
-Status Engine::Run(const StepPlan& plan) {
+Status Engine::DraftGuesses(StepPlan& plan) {
+  const Transformer& draft = *options_.speculative.draft_model;
+  PagedKvCache& cache = *draft_cache_;
+  const int64_t vocab = draft.config().vocab_size;
+  struct Drafting {
+    PlannedSegment* p;
+    SeqId id;
+    int64_t from;  // first position the draft cache does not hold
+  };
+  std::vector<Drafting> drafting;
+  for (PlannedSegment& p : plan.segments) {
+    if (p.draft < 1) continue;
+    const SeqId id = static_cast<SeqId>(p.s->result.submission);
+    if (!cache.HasSequence(id)) DETINFER_RETURN_IF_ERROR(cache.AddSequence(id));
+    // Room for the text and all guesses but the last (which is drawn, never fed), or none.
+    const int64_t text = static_cast<int64_t>(p.s->tokens.size());
+    if (!cache.Reserve(id, text + p.draft - 1).ok()) {
+      DropDraft(*p.s);
+      continue;
+    }
+    drafting.push_back({&p, id, cache.Length(id)});
+  }
+  // Pass 0 feeds each sequence's text the draft cache does not hold yet (on its first guesses,
+  // the whole text); pass j > 0 feeds guess j - 1. Each pass's last row gives the next guess,
+  // greedily (the lowest id among equal logits).
+  std::vector<float> logits;
+  for (int64_t j = 0; !drafting.empty(); ++j) {
+    std::vector<Segment> segs;
+    for (const Drafting& d : drafting) {
+      const std::vector<int32_t>& text = d.p->s->tokens;
+      const int64_t size = static_cast<int64_t>(text.size());
+      segs.push_back(j == 0 ? Segment{d.id, d.from,
+                                      std::span(text).subspan(static_cast<size_t>(d.from)), false}
+                            : Segment{d.id, size + j - 1,
+                                      std::span(d.p->guesses).subspan(static_cast<size_t>(j - 1), 1),
+                                      false});
+    }
+    DETINFER_RETURN_IF_ERROR(draft.Forward(ctx_, cache, segs, &logits));
+    size_t kept = 0;
+    for (size_t i = 0; i < drafting.size(); ++i) {
+      const float* row = logits.data() + static_cast<int64_t>(i) * vocab;
+      int32_t best = 0;
+      for (int32_t t = 1; t < vocab; ++t) {
+        if (row[t] > row[best]) best = t;
+      }
+      std::vector<int32_t>& g = drafting[i].p->guesses;
+      g.push_back(best);
+      if (static_cast<int64_t>(g.size()) < drafting[i].p->draft) drafting[kept++] = drafting[i];
+    }
+    drafting.resize(kept);
+  }
+  return Status::Ok();
+}
+
+Status Engine::Run(StepPlan& plan) {
+  if (draft_cache_) DETINFER_RETURN_IF_ERROR(DraftGuesses(plan));
   // The batch: each planned sequence's next n tokens, from the first one not yet computed, and
   // its guesses after them (all logits: each guess needs the row before it checked). For the
   // pass the guesses stand after the sequence's tokens, so every segment is a run of its
@@ -321,7 +408,7 @@ Status Engine::Run(const StepPlan& plan) {
 
 Status Engine::Step() {
   if (active_.empty()) return Status::Ok();
-  DETINFER_ASSIGN_OR_RETURN(const StepPlan plan, Plan());
+  DETINFER_ASSIGN_OR_RETURN(StepPlan plan, Plan());
   if (plan.segments.empty()) {
     // The oldest sequence cannot grow even with everything else preempted: it has outgrown the
     // KV capacity. It ends with an error; the others go on.
@@ -394,6 +481,12 @@ Status Engine::Verify(Sequence& s, std::span<const int32_t> guesses, const float
   // are right. The rest are cut from the cache before anything can read or publish them.
   const int64_t accepted = static_cast<int64_t>(drawn.size()) - (fault.ok() ? 1 : 0);
   DETINFER_RETURN_IF_ERROR(cache_.Truncate(s.kv_id, s.computed + 1 + accepted));
+  // The draft model fed the text and guesses [0, k - 1): it keeps those that were right.
+  const SeqId draft_id = static_cast<SeqId>(s.result.submission);
+  if (draft_cache_ && draft_cache_->HasSequence(draft_id)) {
+    DETINFER_RETURN_IF_ERROR(draft_cache_->Truncate(
+        draft_id, static_cast<int64_t>(s.tokens.size()) + std::min(accepted, k - 1)));
+  }
   s.tokens.insert(s.tokens.end(), guesses.begin(), guesses.begin() + accepted);
   const Status published = cache_.Publish(s.kv_id, s.tokens);
   s.tokens.resize(s.tokens.size() - static_cast<size_t>(accepted));
@@ -489,6 +582,7 @@ bool Engine::Cancel(uint64_t submission) {
     Sequence& s = **it;
     if (s.result.submission != submission) continue;
     if (s.kv_id >= 0) (void)cache_.FreeSequence(s.kv_id);
+    DropDraft(s);
     active_.erase(it);
     return true;
   }

@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -130,11 +131,13 @@ class Engine {
   Status ValidateRequest(const Request& r) const;
   int64_t BlocksFor(int64_t tokens) const;
   // One sequence's part of a step: its next n pending tokens, from the first not yet computed,
-  // and for a verify segment (a decoding sequence, n = 1) the guesses fed after them.
+  // and for a verify segment (a decoding sequence, n = 1) the guesses fed after them — or, with
+  // a draft model, how many guesses Run() has the draft model make first.
   struct PlannedSegment {
     Sequence* s;
     int64_t n;
     std::vector<int32_t> guesses;
+    int64_t draft = 0;
   };
   // A step's batch, in arrival order. Empty when the oldest sequence cannot grow even with every
   // later one preempted (it has outgrown the KV capacity).
@@ -149,8 +152,15 @@ class Engine {
   // Gives decoding sequences of `plan` guesses, within the step's leftover token budget and
   // blocks (so guessing never delays or preempts another sequence's plain work).
   void PlanGuesses(StepPlan& plan, int64_t budget, int64_t free_blocks) const;
-  // Runs a plan: one forward pass over its segments, then each segment's logits.
-  Status Run(const StepPlan& plan);
+  // Runs a plan: the draft model's guesses (if any), one forward pass over its segments, then
+  // each segment's logits.
+  Status Run(StepPlan& plan);
+  // The draft model's greedy guesses for the segments that plan some: its KV cache catches up
+  // on the sequence's tokens, then one pass per further guess, all sequences batched. A
+  // sequence its cache has no room for gets none.
+  Status DraftGuesses(StepPlan& plan);
+  // The draft cache forgets s (it finished, or its cache had no room).
+  void DropDraft(const Sequence& s);
   Status Admit(Sequence& s);
   void Preempt(Sequence& s);
   Status ForwardNoCache(std::span<const Segment> segs, std::vector<float>* logits);
@@ -168,6 +178,8 @@ class Engine {
   KernelContext ctx_;
   EngineOptions options_;
   PagedKvCache cache_;
+  // The draft model's cache (DraftSource::kModel); a sequence's id there is its submission.
+  std::optional<PagedKvCache> draft_cache_;
   std::deque<std::unique_ptr<Sequence>> active_;  // arrival order
   std::vector<RequestResult> finished_;
   SeqId next_kv_id_ = 0;

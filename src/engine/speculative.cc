@@ -9,6 +9,7 @@ std::string_view DraftSourceName(DraftSource source) {
   switch (source) {
     case DraftSource::kNone: return "none";
     case DraftSource::kLookup: return "lookup";
+    case DraftSource::kModel: return "draft";
     case DraftSource::kCustom: return "custom";
   }
   return "?";
@@ -17,8 +18,9 @@ std::string_view DraftSourceName(DraftSource source) {
 Result<DraftSource> ParseDraftSource(std::string_view name) {
   if (name == "none" || name == "off") return DraftSource::kNone;
   if (name == "lookup") return DraftSource::kLookup;
+  if (name == "draft") return DraftSource::kModel;
   return Status::InvalidArgument("unknown draft source '" + std::string(name) +
-                                 "' (known: lookup, none)");
+                                 "' (known: lookup, draft, none)");
 }
 
 Status ValidateSpeculativeOptions(const SpeculativeOptions& o) {
@@ -28,6 +30,13 @@ Status ValidateSpeculativeOptions(const SpeculativeOptions& o) {
   }
   if (o.source == DraftSource::kCustom && !o.custom) {
     return Status::InvalidArgument("speculative: a custom draft source needs a guesser");
+  }
+  if (o.source == DraftSource::kModel && o.draft_model == nullptr) {
+    return Status::InvalidArgument("speculative: draft-model guesses need a draft model");
+  }
+  if (o.draft_kv_capacity_tokens < 0) {
+    return Status::InvalidArgument("speculative: the draft KV capacity must be >= 0, got " +
+                                   std::to_string(o.draft_kv_capacity_tokens));
   }
   if (o.ngram_min < 1 || o.ngram_max < o.ngram_min) {
     return Status::InvalidArgument("speculative: n-gram sizes must satisfy 1 <= min <= max, got " +

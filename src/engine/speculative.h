@@ -1,4 +1,5 @@
-// Speculative decoding's guessing side: where guesses come from and how many to make.
+// Speculative decoding's guessing side: where guesses come from (prompt lookup here; a draft
+// model's greedy guesses are made by the engine, which runs it) and how many to make.
 //
 // Nothing here can change a bit of any output. A guess is only ever *checked*: the engine feeds
 // the guesses after a sequence's last token in one forward pass (every row computed alone, so
@@ -20,13 +21,16 @@
 
 namespace detinfer {
 
+class Transformer;
+
 enum class DraftSource {
   kNone,    // plain decoding
   kLookup,  // prompt lookup: continue an earlier occurrence of the text's last n tokens
+  kModel,   // a small draft model with the same vocabulary, greedy, with its own KV cache
   kCustom,  // the caller's guesser (SpeculativeOptions::custom): tests, library users
 };
-std::string_view DraftSourceName(DraftSource source);  // "none", "lookup", "custom"
-// "none" / "off", "lookup"; anything else is an error naming the choices.
+std::string_view DraftSourceName(DraftSource source);  // "none", "lookup", "draft", "custom"
+// "none" / "off", "lookup", "draft"; anything else is an error naming the choices.
 Result<DraftSource> ParseDraftSource(std::string_view name);
 
 struct SpeculativeOptions {
@@ -39,6 +43,11 @@ struct SpeculativeOptions {
   // match wins).
   int32_t ngram_min = 1;
   int32_t ngram_max = 4;
+  // DraftSource::kModel: the draft model (must outlive the engine; its vocabulary must be the
+  // target's) and its KV cache's capacity in tokens (0: the engine's kv_capacity_tokens). A
+  // sequence the draft cache has no room for makes no guesses until there is room.
+  const Transformer* draft_model = nullptr;
+  int64_t draft_kv_capacity_tokens = 0;
   // DraftSource::kCustom: up to max_guesses guesses for a request whose tokens so far (prompt
   // and generated) are `tokens`. Extra guesses are dropped, and so is everything from the first
   // id outside the vocabulary on. Called from Engine::Step, on the engine's thread.

@@ -435,5 +435,171 @@ TEST(SpeculativeTest, Stories260KLookupGivesPlainBits) {
   EXPECT_GT(accepted, 0);
 }
 
+
+// ---- draft-model guesses ----------------------------------------------------------------------
+
+// A draft of another shape and family than the target (Qwen3, dim 32, 2 layers): Llama, dim 16,
+// one layer, the same 64-token vocabulary.
+const Transformer& SmallDraft() {
+  static const Transformer* m = [] {
+    ModelConfig c = FamilyConfig(Arch::kLlama);
+    c.dim = 16;
+    c.n_layers = 1;
+    c.n_heads = 2;
+    c.n_kv_heads = 1;
+    c.ffn_dim = 24;
+    auto t = Transformer::Create(testing::RandomModel(c, 77));
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return new Transformer(std::move(t).value());
+  }();
+  return *m;
+}
+
+EngineOptions Drafted(const Transformer& draft, int32_t k = 4) {
+  EngineOptions o;
+  o.speculative.source = DraftSource::kModel;
+  o.speculative.draft_model = &draft;
+  o.speculative.max_guesses = k;
+  return o;
+}
+
+TEST(DraftModelTest, ADraftOfAnotherShapeGivesPlainBits) {
+  int64_t proposed = 0;
+  for (const Request& r : Targets()) {
+    const RequestResult plain = RunOne(Model(), r);
+    for (int32_t k : {1, 4, 8}) {
+      const RequestResult spec = RunOne(Model(), r, Drafted(SmallDraft(), k));
+      EXPECT_TRUE(SameBits(spec, plain)) << r.id << " k=" << k;
+      EXPECT_LE(spec.speculative.accepted, spec.speculative.proposed);
+      proposed += spec.speculative.proposed;
+    }
+  }
+  EXPECT_GT(proposed, 0);
+}
+
+// The model as its own draft guesses greedy decoding's next tokens exactly: every guess of a
+// greedy request is accepted (and a sampled request still gets its own draws).
+TEST(DraftModelTest, TheModelAsItsOwnDraftGuessesGreedyTextExactly) {
+  for (const Request& r : Targets()) {
+    const RequestResult plain = RunOne(Model(), r);
+    const RequestResult spec = RunOne(Model(), r, Drafted(Model(), 4));
+    EXPECT_TRUE(SameBits(spec, plain)) << r.id;
+    if (r.sampling.temperature == 0.0f) {
+      EXPECT_GT(spec.speculative.proposed, 0) << r.id;
+      EXPECT_EQ(spec.speculative.accepted, spec.speculative.proposed) << r.id;
+      // The prompt's pass gives one token, then 5 per pass (the last pass may be shorter).
+      EXPECT_EQ(spec.speculative.verify_passes, (r.max_new_tokens - 1 + 4) / 5) << r.id;
+    }
+  }
+}
+
+// Among plain traffic, under KV pressure that preempts, with the cache off, and with prefix-cache
+// hits on blocks a drafted generation wrote.
+TEST(DraftModelTest, CoBatchedPreemptedCacheOffAndPrefixHitsGivePlainBits) {
+  std::vector<Request> reqs;
+  for (int i = 0; i < 6; ++i) {
+    std::string id = "d";
+    id += std::to_string(i);
+    Request r = MakeRequest(id, 5 + 13 * size_t(i), 70 + uint64_t(i), i % 2 ? 0.9f : 0.0f, 30);
+    r.speculative = i != 3;
+    reqs.push_back(r);
+  }
+  for (int64_t capacity : {4096, 128}) {
+    auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
+    EngineOptions o = Drafted(Model(), 5);
+    o.kv_capacity_tokens = capacity;
+    o.chunk_size = 16;
+    auto e = Engine::Create(Model(), h.ctx, o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    const auto got = (*e)->Generate(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      EXPECT_TRUE(SameBits(got[i], RunOne(Model(), reqs[i]))) << reqs[i].id << " " << capacity;
+    }
+    EXPECT_GT((*e)->speculative_stats().accepted, 0);
+  }
+  EngineOptions nocache = Drafted(SmallDraft(), 3);
+  nocache.no_cache = true;
+  EXPECT_TRUE(SameBits(RunOne(Model(), reqs[2], nocache), RunOne(Model(), reqs[2])));
+
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto warm = Engine::Create(Model(), h.ctx, Drafted(Model(), 4));
+  const RequestResult first = (*warm)->Generate({reqs[4]})[0];
+  Request turn2 = MakeRequest("turn2", 6, 99, 0.0f, 20);
+  std::vector<int32_t> history = reqs[4].prompt;
+  history.insert(history.end(), first.tokens.begin(), first.tokens.end());
+  turn2.prompt.insert(turn2.prompt.begin(), history.begin(), history.end());
+  const RequestResult hit = (*warm)->Generate({turn2})[0];
+  EXPECT_GT(hit.cached_tokens, static_cast<int64_t>(reqs[4].prompt.size()));
+  EXPECT_TRUE(SameBits(hit, RunOne(Model(), turn2)));
+}
+
+// A draft KV cache too small for a request: it makes no guesses (and others still do).
+TEST(DraftModelTest, ADraftCacheWithoutRoomMakesNoGuessesAndChangesNothing) {
+  EngineOptions o = Drafted(Model(), 4);
+  o.speculative.draft_kv_capacity_tokens = 48;  // 3 blocks
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, o);
+  const Request big = MakeRequest("big", 60, 5, 0.0f, 12), small = MakeRequest("small", 8, 6, 0.0f, 12);
+  const auto got = (*e)->Generate({big, small});
+  EXPECT_TRUE(SameBits(got[0], RunOne(Model(), big)));
+  EXPECT_TRUE(SameBits(got[1], RunOne(Model(), small)));
+  EXPECT_EQ(got[0].speculative.proposed, 0);
+  EXPECT_GT(got[1].speculative.proposed, 0);
+}
+
+// A stop string and max_tokens inside an accepted run of the model's own guesses.
+TEST(DraftModelTest, StopsAndMaxTokensInsideARunEndAsInPlainDecoding) {
+  const auto tok = testing::CharTokenizer();
+  Request r = MakeRequest("free", 6, 3, 0.0f, 40);
+  const RequestResult full = RunOne(Model(), r, {}, tok.get());
+  ASSERT_TRUE(full.status.ok());
+  Request stop = r;
+  stop.stop_ids = {full.tokens[7]};
+  Request length = r;
+  length.max_new_tokens = 9;
+  for (const Request* q : {&stop, &length}) {
+    const RequestResult spec = RunOne(Model(), *q, Drafted(Model(), 8), tok.get());
+    EXPECT_TRUE(SameBits(spec, RunOne(Model(), *q, {}, tok.get())));
+    // Tokens 1-8 come from one pass (the first from the prompt's): the end falls inside it.
+    EXPECT_LE(spec.speculative.verify_passes, 1);
+  }
+}
+
+TEST(DraftModelTest, ADraftWithAnotherVocabularyIsRefused) {
+  ModelConfig c = FamilyConfig(Arch::kLlama);
+  c.vocab_size = 32;
+  auto other = Transformer::Create(testing::RandomModel(c, 1));
+  ASSERT_TRUE(other.ok());
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  auto e = Engine::Create(Model(), h.ctx, Drafted(*other));
+  EXPECT_TRUE(testing::FailsWith(e.status(), {"draft model's vocabulary is 32", "64"}));
+  EngineOptions none = Drafted(Model());
+  none.speculative.draft_model = nullptr;
+  EXPECT_TRUE(testing::FailsWith(Engine::Create(Model(), h.ctx, none).status(), {"draft model"}));
+}
+
+// stories260K as its own draft: greedy guesses all accepted; sampled, its own draws.
+TEST(DraftModelTest, Stories260KAsItsOwnDraftGivesPlainBits) {
+  DETINFER_REQUIRE_STORIES();
+  auto b = LoadModelBundle(testing::StoriesDir() + "/gguf/stories260K-f32.gguf");
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  Request r;
+  r.id = "stories";
+  r.prompt = *b->tokenizer->Encode("Once upon a time", true);
+  r.max_new_tokens = 60;
+  r.top_logprobs = 2;
+  for (float temperature : {0.0f, 0.9f}) {
+    r.sampling.temperature = temperature;
+    r.sampling.seed = 8;
+    const RequestResult plain = RunOne(*b->model, r, {}, b->tokenizer.get());
+    const RequestResult spec = RunOne(*b->model, r, Drafted(*b->model, 5), b->tokenizer.get());
+    EXPECT_TRUE(SameBits(spec, plain)) << temperature;
+    if (temperature == 0.0f) {
+      EXPECT_GT(spec.speculative.proposed, 0);
+      EXPECT_EQ(spec.speculative.accepted, spec.speculative.proposed);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace detinfer

@@ -54,7 +54,11 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
 void AddSpeculativeFlags(CLI::App* cmd, SpeculativeFlags* f) {
   cmd->add_option("--speculative", f->source,
                   "Speculative decoding: lookup (guess by continuing an earlier occurrence of the "
-                  "last tokens in the prompt and output) or none (default). Same output bits");
+                  "last tokens in the prompt and output), draft (a small model's greedy guesses, "
+                  "--draft) or none (default). Same output bits");
+  cmd->add_option("--draft", f->draft,
+                  "Draft model for --speculative draft (implied): a small model with the same "
+                  "tokenizer");
   cmd->add_option("--spec-k", f->k,
                   "Most guesses checked per forward pass with --speculative (default " +
                       std::to_string(SpeculativeOptions{}.max_guesses) + ")");
@@ -65,9 +69,42 @@ Result<SpeculativeOptions> ToSpeculativeOptions(const SpeculativeFlags& f) {
   auto source = ParseDraftSource(f.source);
   if (!source.ok()) return Status::InvalidArgument("--speculative: " + source.status().message());
   o.source = *source;
+  if (!f.draft.empty() && o.source == DraftSource::kNone) o.source = DraftSource::kModel;
+  if (o.source == DraftSource::kModel && f.draft.empty()) {
+    return Status::InvalidArgument("--speculative draft needs --draft MODEL");
+  }
+  if (o.source != DraftSource::kModel && !f.draft.empty()) {
+    return Status::InvalidArgument("--draft is for --speculative draft, not " + f.source);
+  }
   if (f.k < 1) return Status::InvalidArgument("--spec-k must be >= 1, got " + std::to_string(f.k));
   o.max_guesses = f.k;
   return o;
+}
+
+Result<std::unique_ptr<ModelBundle>> LoadDraftModel(const SpeculativeFlags& f,
+                                                    const ModelBundle& target,
+                                                    const KernelContext& ctx) {
+  if (f.draft.empty()) return std::unique_ptr<ModelBundle>();
+  auto b = LoadModelBundle(f.draft, "", ctx);
+  if (!b.ok()) return Status(b.status().code(), "--draft: " + b.status().message());
+  const int64_t vocab = target.model->config().vocab_size;
+  if (b->model->config().vocab_size != vocab) {
+    return Status::InvalidArgument("--draft: the draft model's vocabulary has " +
+                                   std::to_string(b->model->config().vocab_size) +
+                                   " tokens, the model's " + std::to_string(vocab) +
+                                   " (a draft model must share the model's tokenizer)");
+  }
+  if (b->tokenizer && target.tokenizer) {
+    for (int32_t id = 0; id < vocab; ++id) {
+      auto a = target.tokenizer->TokenText(id), d = b->tokenizer->TokenText(id);
+      if (a.ok() != d.ok() || (a.ok() && *a != *d)) {
+        return Status::InvalidArgument("--draft: the draft model's token " + std::to_string(id) +
+                                       " is not the model's (a draft model must share the "
+                                       "model's tokenizer)");
+      }
+    }
+  }
+  return std::make_unique<ModelBundle>(std::move(b).value());
 }
 
 Result<DType> ParseKvDType(const std::string& name) {

@@ -55,15 +55,22 @@ struct EngineFlags {
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
 Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, int64_t context_len);
 
-// --speculative lookup|none and --spec-k K (`generate` and `serve`): guess up to K tokens ahead
-// and check them in one forward pass. It changes no bit of any output (so not the schedule id
-// either), only the time taken.
+// --speculative lookup|draft|none, --spec-k K and --draft MODEL (`generate` and `serve`): guess
+// up to K tokens ahead and check them in one forward pass. It changes no bit of any output (so
+// not the schedule id either), only the time taken.
 struct SpeculativeFlags {
   std::string source = "none";
   int32_t k = SpeculativeOptions{}.max_guesses;
+  std::string draft;  // --draft MODEL: implies --speculative draft
 };
 void AddSpeculativeFlags(CLI::App* cmd, SpeculativeFlags* flags);
+// The options, without the draft model (LoadDraftModel sets it).
 Result<SpeculativeOptions> ToSpeculativeOptions(const SpeculativeFlags& flags);
+// The --draft model, loaded with `ctx`; null without --draft. Its vocabulary must be the
+// target's, token for token (when both have a tokenizer) or at least in size.
+Result<std::unique_ptr<ModelBundle>> LoadDraftModel(const SpeculativeFlags& flags,
+                                                    const ModelBundle& target,
+                                                    const KernelContext& ctx);
 // --kv-dtype: f32, bf16 or f16 (a weight block format is refused, naming the flag).
 Result<DType> ParseKvDType(const std::string& name);
 

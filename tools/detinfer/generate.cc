@@ -1,8 +1,8 @@
 // `detinfer generate MODEL --prompt TEXT | --ids 1,2,3 | --requests FILE.jsonl`: generation with
 // logprobs, fingerprints and the schedule id. Text streams to the terminal as it is generated;
 // with --json, and always with --requests, one JSON line per request is printed, in input order.
-// Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos. --speculative lookup
-// guesses ahead (same output bits, same schedule id; per-request counts in the JSON).
+// Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos. --speculative
+// lookup|draft guesses ahead (same output bits, same schedule id; per-request counts in the JSON).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -262,7 +262,10 @@ int RunGenerate(const GenerateOptions& o) {
   if (!opts.ok()) return Fail(opts.status());
   auto spec = ToSpeculativeOptions(o.speculative);
   if (!spec.ok()) return Fail(spec.status());
+  auto draft = LoadDraftModel(o.speculative, *b, rt->ctx);
+  if (!draft.ok()) return Fail(draft.status());
   opts->speculative = *spec;
+  if (*draft) opts->speculative.draft_model = (*draft)->model.get();
   auto engine = Engine::Create(*b->model, rt->ctx, *opts, b->tokenizer.get());
   if (!engine.ok()) return Fail(engine.status());
 

@@ -54,7 +54,10 @@ int RunServe(const ServeOptions& o) {
   if (!eopts.ok()) return Fail(eopts.status());
   auto spec = ToSpeculativeOptions(o.speculative);
   if (!spec.ok()) return Fail(spec.status());
+  auto draft = LoadDraftModel(o.speculative, *b, rt->ctx);
+  if (!draft.ok()) return Fail(draft.status());
   eopts->speculative = *spec;
+  if (*draft) eopts->speculative.draft_model = (*draft)->model.get();
 
   server::ServerOptions so;
   so.host = o.host;
