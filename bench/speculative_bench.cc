@@ -1,5 +1,6 @@
 // Speculative decoding on the 110M shape (bf16 weights, 2 threads): decode tok/s with prompt
-// lookup (k = 5, the default, and 8) vs plain decoding on three workloads:
+// lookup (k = 5, the default, and 8) and with a 2-layer draft model (the same shape and
+// vocabulary, 2 of the 12 layers; k = 5) vs plain decoding on three workloads:
 //  - copy-heavy: the prompt is a seed, the model's own greedy continuation of it (128 tokens) and
 //    the seed again — text the model will largely produce again, as an editing task hands back;
 //    greedy, 128 new tokens;
@@ -21,6 +22,7 @@
 #include "bench_common.h"
 #include "bench_model.h"
 #include "engine/engine.h"
+#include "model/random_init.h"
 
 namespace detinfer::bench {
 
@@ -43,12 +45,31 @@ struct Timed {
   RequestResult result;
   double decode_tok_s = 0;
 };
+// The draft model: InitRandomModel draws every weight from (seed, tensor, layer, element), so
+// with the benchmark model's seed this is its embedding, first 2 layers and output head.
+const Transformer& Draft2Layer() {
+  static const Transformer* m = [] {
+    ModelConfig c = Bench110MConfig();
+    c.n_layers = 2;
+    auto w = InitRandomModel(c, 1, DType::kBF16);
+    ThreadPool pool(2);
+    auto t = Transformer::Create(std::move(w).value(), KernelContext{BenchIsa(), &pool});
+    return new Transformer(std::move(t).value());
+  }();
+  return *m;
+}
+
+enum class Guesser { kLookup, kWrong, kDraft };
+
 Timed Run(const Transformer& m, const KernelContext& ctx, const Request& r, int32_t k,
-          bool wrong = false) {
+          Guesser guesser = Guesser::kLookup) {
   EngineOptions opts;
   opts.kv_capacity_tokens = 1024;
   if (k > 0) {
-    opts.speculative.source = wrong ? DraftSource::kCustom : DraftSource::kLookup;
+    opts.speculative.source = guesser == Guesser::kWrong   ? DraftSource::kCustom
+                              : guesser == Guesser::kDraft ? DraftSource::kModel
+                                                           : DraftSource::kLookup;
+    opts.speculative.draft_model = guesser == Guesser::kDraft ? &Draft2Layer() : nullptr;
     opts.speculative.max_guesses = k;
     // Never the token greedy decoding of this model draws next: it repeats its last token.
     opts.speculative.custom = [](const Request&, std::span<const int32_t> tokens, int32_t n) {
@@ -107,6 +128,7 @@ const Workload& GetWorkload(int which, const Transformer& m, const KernelContext
 void BM_SpeculativeDecode(benchmark::State& state) {
   const int which = static_cast<int>(state.range(0));
   const int32_t k = static_cast<int32_t>(state.range(1));
+  const Guesser guesser = state.range(2) ? Guesser::kDraft : which == 2 ? Guesser::kWrong : Guesser::kLookup;
   const Transformer& m = Bench110M(DType::kBF16);
   ThreadPool pool(2);
   const KernelContext ctx{BenchIsa(), &pool};
@@ -116,7 +138,7 @@ void BM_SpeculativeDecode(benchmark::State& state) {
   int64_t tokens = 0;
   for (auto _ : state) {
     const Timed plain = Run(m, ctx, w.request, 0);
-    const Timed t = Run(m, ctx, w.request, k, which == 2);
+    const Timed t = Run(m, ctx, w.request, k, guesser);
     if (!t.result.status.ok()) state.SkipWithError(t.result.status.ToString().c_str());
     if (t.result.tokens != w.plain.tokens || t.result.fingerprint != w.plain.fingerprint) {
       state.SkipWithError("speculative decoding changed the output");
@@ -139,12 +161,13 @@ void BM_SpeculativeDecode(benchmark::State& state) {
   // pass gives the first token).
   const double passes = double(tokens - stats.accepted) / iters;
   state.counters["tok/pass"] = passes > 0 ? (double(tokens) / iters) / passes : 0;
-  state.SetLabel(w.request.id);
+  state.SetLabel(w.request.id + (guesser == Guesser::kDraft ? ", draft model" : ""));
 }
 
 }  // namespace
 
-BENCHMARK(BM_SpeculativeDecode)->ArgNames({"workload", "k"})->ArgsProduct({{0, 1, 2}, {5, 8}})
+BENCHMARK(BM_SpeculativeDecode)->ArgNames({"workload", "k", "draft"})
+    ->ArgsProduct({{0, 1, 2}, {5, 8}, {0}})->Args({0, 5, 1})->Args({1, 5, 1})
     ->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3);
 
 }  // namespace detinfer::bench
