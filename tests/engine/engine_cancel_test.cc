@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/engine.h"
+#include "engine_test_util.h"
 #include "model/random_model.h"
 
 namespace detinfer {
@@ -12,17 +13,8 @@ namespace {
 
 const Transformer& CancelModel() {
   static const Transformer* m = [] {
-    ModelConfig c;
-    c.arch = Arch::kLlama;
-    c.dim = 32;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 8;
-    c.ffn_dim = 48;
-    c.vocab_size = 64;
-    c.max_seq_len = 256;
-    auto t = Transformer::Create(testing::RandomModel(c, 5));
+    auto t =
+        Transformer::Create(testing::RandomModel(testing::TinyEngineConfig(Arch::kLlama), 5));
     return new Transformer(std::move(t).value());
   }();
   return *m;

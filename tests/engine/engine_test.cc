@@ -16,25 +16,9 @@ namespace {
 
 using testing::SameBits;
 
-ModelConfig EngineConfig() {
-  ModelConfig c;
-  c.arch = Arch::kQwen3;
-  c.dim = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.ffn_dim = 48;
-  c.vocab_size = 64;
-  c.max_seq_len = 256;
-  c.rope_style = RopeStyle::kRotateHalf;
-  c.qk_norm = true;
-  return c;
-}
-
 const Transformer& Model() {
   static const Transformer* m = [] {
-    auto t = Transformer::Create(testing::RandomModel(EngineConfig(), 21));
+    auto t = Transformer::Create(testing::RandomModel(testing::TinyEngineConfig(Arch::kQwen3), 21));
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return new Transformer(std::move(t).value());
   }();

@@ -1,5 +1,5 @@
-// Helpers shared by the engine tests: comparing two results bit for bit, a one-character-per-
-// token vocabulary for stop-string tests.
+// Helpers shared by the engine tests: the small model shape they run, comparing two results bit
+// for bit, a one-character-per-token vocabulary for stop-string tests.
 #ifndef DETINFER_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 #define DETINFER_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 
@@ -10,10 +10,31 @@
 #include <utility>
 
 #include "engine/request.h"
+#include "model/config.h"
 #include "test_util.h"
 #include "tokenizer/vocab_tokenizer.h"
 
 namespace detinfer::testing {
+
+// The engine tests' model shape, of any family: 2 layers, dim 32, 4 query / 2 KV heads of 8,
+// 64 tokens (CharTokenizer's vocabulary), a 256-token context. Qwen2 gets q/k/v biases, Qwen3
+// q/k norms.
+inline ModelConfig TinyEngineConfig(Arch arch) {
+  ModelConfig c;
+  c.arch = arch;
+  c.dim = 32;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.n_kv_heads = 2;
+  c.head_dim = 8;
+  c.ffn_dim = 48;
+  c.vocab_size = 64;
+  c.max_seq_len = 256;
+  c.rope_style = RopeStyle::kRotateHalf;
+  c.qkv_bias = arch == Arch::kQwen2;
+  c.qk_norm = arch == Arch::kQwen3;
+  return c;
+}
 
 // Every output bit of two results: ids, finish reason, raw / sampling / prompt logprobs, the
 // top alternatives and the fingerprint.

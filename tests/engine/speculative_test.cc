@@ -19,29 +19,12 @@ namespace {
 
 using testing::SameBits;
 
-// A small random model of each family (64 tokens, the CharTokenizer's vocabulary).
-ModelConfig FamilyConfig(Arch arch) {
-  ModelConfig c;
-  c.arch = arch;
-  c.dim = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.ffn_dim = 48;
-  c.vocab_size = 64;
-  c.max_seq_len = 256;
-  c.rope_style = RopeStyle::kRotateHalf;
-  c.qkv_bias = arch == Arch::kQwen2;
-  c.qk_norm = arch == Arch::kQwen3;
-  return c;
-}
-
 const Transformer& FamilyModel(Arch arch) {
   static std::map<Arch, std::unique_ptr<Transformer>> models;
   auto& m = models[arch];
   if (!m) {
-    auto t = Transformer::Create(testing::RandomModel(FamilyConfig(arch), 210 + int(arch)));
+    auto t = Transformer::Create(
+        testing::RandomModel(testing::TinyEngineConfig(arch), 210 + uint64_t(arch)));
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     m = std::make_unique<Transformer>(std::move(t).value());
   }
@@ -442,7 +425,7 @@ TEST(SpeculativeTest, Stories260KLookupGivesPlainBits) {
 // one layer, the same 64-token vocabulary.
 const Transformer& SmallDraft() {
   static const Transformer* m = [] {
-    ModelConfig c = FamilyConfig(Arch::kLlama);
+    ModelConfig c = testing::TinyEngineConfig(Arch::kLlama);
     c.dim = 16;
     c.n_layers = 1;
     c.n_heads = 2;
@@ -566,7 +549,7 @@ TEST(DraftModelTest, StopsAndMaxTokensInsideARunEndAsInPlainDecoding) {
 }
 
 TEST(DraftModelTest, ADraftWithAnotherVocabularyIsRefused) {
-  ModelConfig c = FamilyConfig(Arch::kLlama);
+  ModelConfig c = testing::TinyEngineConfig(Arch::kLlama);
   c.vocab_size = 32;
   auto other = Transformer::Create(testing::RandomModel(c, 1));
   ASSERT_TRUE(other.ok());
