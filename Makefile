@@ -4,6 +4,8 @@ SAN_BUILD  ?= build-sanitize
 ARM_BUILD  ?= build-arm64
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
+# A test that hangs fails after this many seconds instead of holding CI until its limit.
+TEST_TIMEOUT ?= 600
 
 .PHONY: all deps test-deps configure build run test test-default test-sanitize test-arm64 cross-arm64 test-large bench train-default fuzz fuzz-smoke clean
 
@@ -34,13 +36,13 @@ test-deps:
 	@bash scripts/install-deps.sh python3-numpy
 
 test-default: build test-deps
-	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
 test-sanitize: deps test-deps
 	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
-	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS)
+	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
 # aarch64 with Debian's cross compiler (installs g++-aarch64-linux-gnu, qemu-user and the arm64
 # libraries), then under qemu-aarch64: the kernel and core tests, and the same requests through

@@ -96,19 +96,30 @@ case "$cmd" in
     secs=${2:-30}
     build
     seed
-    for t in "${TARGETS[@]}"; do
-      log="$B/logs/$t.log"
-      mkdir -p "$B/logs"
-      echo "== fuzz_$t: ${secs} s (log: $log)"
-      rc=0
-      run_target "$t" -max_total_time="$secs" > "$log" 2>&1 || rc=$?
-      grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units)" "$log" || true
+    mkdir -p "$B/logs"
+    # The targets run $JOBS at a time (one per core): each is single-threaded.
+    jobs=${JOBS:-$(nproc)}
+    pids=() names=()
+    failed=0
+    finish_oldest() {
+      local t=${names[0]} rc=0
+      wait "${pids[0]}" || rc=$?
+      pids=("${pids[@]:1}") names=("${names[@]:1}")
+      echo "== fuzz_$t: ${secs} s (log: $B/logs/$t.log)"
+      grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units)" "$B/logs/$t.log" || true
       if [ "$rc" -ne 0 ]; then
-        tail -n 40 "$log"
+        tail -n 40 "$B/logs/$t.log"
         echo "fuzz_$t FAILED (rc $rc; inputs in $B/artifacts/$t/)"
-        exit 1
+        failed=1
       fi
+    }
+    for t in "${TARGETS[@]}"; do
+      [ "${#pids[@]}" -ge "$jobs" ] && finish_oldest
+      run_target "$t" -max_total_time="$secs" > "$B/logs/$t.log" 2>&1 &
+      pids+=("$!") names+=("$t")
     done
+    while [ "${#pids[@]}" -gt 0 ]; do finish_oldest; done
+    [ "$failed" -eq 0 ] || exit 1
     echo "fuzz-smoke: all ${#TARGETS[@]} targets ran ${secs} s each without a finding"
     ;;
   run)
