@@ -6,6 +6,12 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 # A test that hangs fails after this many seconds instead of holding CI until its limit.
 TEST_TIMEOUT ?= 600
+# Unity builds (CMake batches of 8 sources per translation unit): a fresh build in about a third
+# of the time, which `make test`'s four builds (release, sanitizer, aarch64, fuzz) need to fit
+# CI. Per-ISA sources are never batched (cmake/Flags.cmake). While editing, `UNITY=OFF` in a
+# fresh build folder rebuilds only the file that changed.
+UNITY ?= ON
+export DETINFER_UNITY := $(UNITY)
 
 .PHONY: all deps test-deps configure build run test test-default test-sanitize test-arm64 cross-arm64 test-large bench train-default fuzz fuzz-smoke clean
 
@@ -15,7 +21,7 @@ deps:
 	@bash scripts/install-deps.sh
 
 $(BUILD)/build.ninja: CMakeLists.txt | deps
-	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=$(UNITY)
 
 configure: deps $(BUILD)/build.ninja
 
@@ -39,7 +45,7 @@ test-default: build test-deps
 	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
 test-sanitize: deps test-deps
-	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) \
 	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
 	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)

@@ -13,7 +13,7 @@ namespace detinfer::bench {
 
 namespace {
 
-constexpr size_t kColdBytes = size_t{256} << 20;
+constexpr size_t kMatmulColdBytes = size_t{256} << 20;
 
 void BM_Matmul(benchmark::State& state) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
@@ -34,7 +34,7 @@ void BM_Matmul(benchmark::State& state) {
   // (one matrix of 4096x4096 bf16 would otherwise sit in the 32 MiB L3 and flatter the figure).
   std::vector<PackedMatrix> copies;
   size_t total = 0;
-  while (total < kColdBytes && copies.size() < 64) {
+  while (total < kMatmulColdBytes && copies.size() < 64) {
     auto packed = PackedMatrix::Pack(wv);
     if (!packed.ok()) {
       state.SkipWithError(packed.status().ToString().c_str());

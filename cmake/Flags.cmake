@@ -58,6 +58,11 @@ endif()
 function(detinfer_isa_sources var)
   set(kept)
   foreach(src IN LISTS ${var})
+    if(src MATCHES "_(avx2|avx512|neon)\\.cc$")
+      # Never in a unity batch: a batch is one translation unit, and these files must not share
+      # one with anything (see above).
+      set_source_files_properties(${src} PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+    endif()
     if(src MATCHES "_avx512\\.cc$")
       if(NOT DETINFER_ARCH STREQUAL "x86_64")
         continue()

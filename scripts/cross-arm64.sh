@@ -58,7 +58,7 @@ build() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   unpack_sentencepiece "$dir"
-  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD="${DETINFER_UNITY:-ON}" \
     -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchain-aarch64.cmake" -DDETINFER_BUILD_BENCH=OFF \
     -DDETINFER_SENTENCEPIECE_PREFIX="$dir/sentencepiece"
   cmake --build "$dir" -j "$(nproc)" --target detinfer detinfer_kernel_tests

@@ -32,7 +32,7 @@ build() {
     local launcher=()
     command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
     # -O1: the sanitizers' usual level; the build is mostly the instrumented libraries.
-    cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD="${DETINFER_UNITY:-ON}" \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
       -DDETINFER_FUZZ=ON -DDETINFER_BUILD_BENCH=OFF "${launcher[@]}"
   fi

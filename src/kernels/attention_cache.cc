@@ -16,7 +16,7 @@ namespace {
 namespace ac = kernels::attention_checks;
 namespace ad = kernels::attention_driver;
 
-std::string Str(int64_t v) { return std::to_string(v); }
+std::string CacheStr(int64_t v) { return std::to_string(v); }
 
 struct CacheLocator {
   const char *kc, *vc, *kn, *vn;
@@ -34,7 +34,7 @@ struct CacheLocator {
   }
 };
 
-const char* Base(const TensorView& v) { return static_cast<const char*>(v.data); }
+const char* CacheBase(const TensorView& v) { return static_cast<const char*>(v.data); }
 
 }  // namespace
 
@@ -55,8 +55,9 @@ Status AttentionWithCache(const KernelContext& ctx, const TensorView& q_new,
   }
   const int64_t t = q_new.dim(0);
   if (k_new.dim(0) != t || v_new.dim(0) != t) {
-    return Status::InvalidArgument(op + ": q_new has " + Str(t) + " positions but k_new has " +
-                                   Str(k_new.dim(0)) + " and v_new has " + Str(v_new.dim(0)) +
+    return Status::InvalidArgument(op + ": q_new has " + CacheStr(t) +
+                                   " positions but k_new has " + CacheStr(k_new.dim(0)) +
+                                   " and v_new has " + CacheStr(v_new.dim(0)) +
                                    " (all three must be equal)");
   }
   const TensorView* inputs[] = {&q_new, &k_cache, &v_cache, &k_new, &v_new};
@@ -70,7 +71,8 @@ Status AttentionWithCache(const KernelContext& ctx, const TensorView& q_new,
   seq.q_pos = s_cache;
   seq.kv_len = s_cache + t;
   const int64_t e = static_cast<int64_t>(DTypeSize(k_cache.dtype));
-  const CacheLocator loc{Base(k_cache), Base(v_cache), Base(k_new), Base(v_new), s_cache,
+  const CacheLocator loc{CacheBase(k_cache), CacheBase(v_cache), CacheBase(k_new),
+                         CacheBase(v_new), s_cache,
                          k_cache.stride[0] * e, k_cache.stride[1] * e,
                          v_cache.stride[0] * e, v_cache.stride[1] * e,
                          k_new.stride[0] * e, k_new.stride[1] * e,

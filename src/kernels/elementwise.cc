@@ -15,7 +15,7 @@ namespace {
 
 // Rows of about this many elements form one task; each output row is written by exactly one
 // task with the same arithmetic whatever the chunking, so this only affects speed.
-constexpr int64_t kElementsPerTask = 32768;
+constexpr int64_t kElementwiseElementsPerTask = 32768;
 
 struct Fns {
   void (*add)(const float*, const float*, float*, int64_t);
@@ -37,7 +37,9 @@ Fns SelectFns(Isa isa) {
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered
 }
 
-int64_t RowsPerTask(int64_t d) { return std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(d, 1)); }
+int64_t RowsPerTask(int64_t d) {
+  return std::max<int64_t>(1, kElementwiseElementsPerTask / std::max<int64_t>(d, 1));
+}
 
 }  // namespace
 

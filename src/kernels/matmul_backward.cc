@@ -15,7 +15,7 @@ namespace {
 // A task is a block of output rows x a block of output columns, each element's whole chain.
 // The split only decides who computes which outputs (matmul_backward.h). 48 rows is a
 // multiple of both micro-tile heights (6 and 4); 192 columns of both tile widths (64 and 24).
-constexpr int64_t kRowsPerTask = 48;
+constexpr int64_t kBackwardRowsPerTask = 48;
 constexpr int64_t kColsPerTask = 192;
 
 // "<what> <shape>[, <what2> <shape2>]", built with += (GCC 12 warns on "lit" + std::string).
@@ -77,12 +77,12 @@ void Run(const KernelContext& ctx, const kernels::ChainArgs& args) {
           DETINFER_SIMD_PATHS(&kernels::avx2::ChainTile, &kernels::avx512::ChainTile,
                               &kernels::scalar::ChainTile));
   const Fn tile = kRegistry.For(Device::kCpu, ctx.isa).value();  // every CPU path is registered
-  const int64_t row_tasks = (args.rows + kRowsPerTask - 1) / kRowsPerTask;
+  const int64_t row_tasks = (args.rows + kBackwardRowsPerTask - 1) / kBackwardRowsPerTask;
   const int64_t col_tasks = (args.cols + kColsPerTask - 1) / kColsPerTask;
   ctx.ParallelFor(row_tasks * col_tasks, [&](int64_t t) {
     const int64_t rt = t / col_tasks, ct = t % col_tasks;
-    const int64_t r0 = rt * kRowsPerTask, c0 = ct * kColsPerTask;
-    tile(args, r0, std::min(args.rows, r0 + kRowsPerTask), c0,
+    const int64_t r0 = rt * kBackwardRowsPerTask, c0 = ct * kColsPerTask;
+    tile(args, r0, std::min(args.rows, r0 + kBackwardRowsPerTask), c0,
          std::min(args.cols, c0 + kColsPerTask));
   });
 }

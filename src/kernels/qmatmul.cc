@@ -48,7 +48,7 @@ namespace kernels {
 namespace {
 
 // A task is a block of rows x a block of panels; only who computes what (qmatmul.h).
-constexpr int64_t kRowsPerTask = 64;
+constexpr int64_t kQuantRowsPerTask = 64;
 constexpr int64_t kPanelsPerTask = 8;
 
 }  // namespace
@@ -80,7 +80,7 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
                          w.dtype(), static_cast<const uint8_t*>(w.data()),
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
                          y.as<float>(), y.stride[0]};
-  ParallelTiles(ctx, m, w.num_panels(), kRowsPerTask, kPanelsPerTask,
+  ParallelTiles(ctx, m, w.num_panels(), kQuantRowsPerTask, kPanelsPerTask,
                 [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { tile(args, m0, m1, p0, p1); });
   return Status::Ok();
 }

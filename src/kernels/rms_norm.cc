@@ -15,7 +15,7 @@ namespace {
 
 // Rows (or heads) of about this many elements form one task. Each row is computed by one task
 // with the same arithmetic whatever its neighbours, so the chunking only affects speed.
-constexpr int64_t kElementsPerTask = 16384;
+constexpr int64_t kRmsNormElementsPerTask = 16384;
 
 using RowsFn = void (*)(const float*, int64_t, const void*, DType, int64_t, float, float*,
                         int64_t, int64_t);
@@ -69,7 +69,7 @@ Status RmsNorm(const KernelContext& ctx, TensorView x, TensorView weight, float 
 
   const RowsFn rows_fn = SelectRows(ctx.isa);
   const DType kind = weight.dtype;
-  const int64_t rows_per_task = std::max<int64_t>(1, kElementsPerTask / d);
+  const int64_t rows_per_task = std::max<int64_t>(1, kRmsNormElementsPerTask / d);
   const int64_t tasks = (m + rows_per_task - 1) / rows_per_task;
   ctx.ParallelFor(tasks, [&](int64_t t) {
     const int64_t r0 = t * rows_per_task;
@@ -115,7 +115,7 @@ Status RmsNormHeads(const KernelContext& ctx, TensorView x, TensorView weight, f
   const RowsFn rows_fn = SelectRows(ctx.isa);
   const DType kind = weight.dtype;
   // Tasks are groups of whole tokens; each head is one independent "row" of length Dh.
-  const int64_t tokens_per_task = std::max<int64_t>(1, kElementsPerTask / (heads * dh));
+  const int64_t tokens_per_task = std::max<int64_t>(1, kRmsNormElementsPerTask / (heads * dh));
   const int64_t tasks = (m + tokens_per_task - 1) / tokens_per_task;
   ctx.ParallelFor(tasks, [&](int64_t t) {
     const int64_t t0 = t * tokens_per_task;

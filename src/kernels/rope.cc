@@ -16,7 +16,7 @@ namespace {
 
 // Tokens of about this many elements form one task. Every (token, head) is rotated by one task
 // with the same arithmetic, so the chunking only affects speed, never a bit (SPEC §A6).
-constexpr int64_t kElementsPerTask = 16384;
+constexpr int64_t kRopeElementsPerTask = 16384;
 // Bound on positions * rotary_dim / 2 (per table): 2^28 floats = 1 GiB each for cos and sin.
 constexpr int64_t kMaxTableEntries = int64_t{1} << 28;
 // Largest angle PortableSinCos takes.
@@ -130,7 +130,7 @@ Status ApplyRope(const KernelContext& ctx, const RopeTable& table, RopeStyle sty
   const HeadsFn fn = SelectHeads(ctx.isa);
   const int st = style == RopeStyle::kInterleaved ? kernels::kRopeInterleaved
                                                   : kernels::kRopeRotateHalf;
-  const int64_t tokens_per_task = std::max<int64_t>(1, kElementsPerTask / (heads * x.dim(2)));
+  const int64_t tokens_per_task = std::max<int64_t>(1, kRopeElementsPerTask / (heads * x.dim(2)));
   const int64_t tasks = (tokens + tokens_per_task - 1) / tokens_per_task;
   ctx.ParallelFor(tasks, [&](int64_t task) {
     const int64_t t0 = task * tokens_per_task;

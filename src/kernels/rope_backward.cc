@@ -13,11 +13,11 @@ namespace detinfer {
 
 namespace {
 
-constexpr int64_t kElementsPerTask = 16384;
+constexpr int64_t kRopeBackwardElementsPerTask = 16384;
 
 using HeadsFn = void (*)(float*, int64_t, int64_t, int64_t, const float*, const float*, int);
 
-HeadsFn SelectHeads(Isa isa) {
+HeadsFn SelectBackwardHeads(Isa isa) {
   static const auto kRegistry = CpuOpRegistry<HeadsFn>(
       "rope_backward", kernels::scalar::RopeHeads
           DETINFER_SIMD_PATHS(kernels::avx2::RopeHeads, kernels::avx512::RopeHeads,
@@ -57,11 +57,12 @@ Status RopeBackwardInPlace(const KernelContext& ctx, const RopeTable& table, Rop
   }
   if (heads == 0) return Status::Ok();
 
-  const HeadsFn fn = SelectHeads(ctx.isa);
+  const HeadsFn fn = SelectBackwardHeads(ctx.isa);
   const int st = style == RopeStyle::kInterleaved ? kernels::kRopeInterleaved
                                                   : kernels::kRopeRotateHalf;
   const int64_t half = table.rotary_dim() / 2;
-  const int64_t tokens_per_task = std::max<int64_t>(1, kElementsPerTask / (heads * dx.dim(2)));
+  const int64_t tokens_per_task =
+      std::max<int64_t>(1, kRopeBackwardElementsPerTask / (heads * dx.dim(2)));
   const int64_t tasks = (tokens + tokens_per_task - 1) / tokens_per_task;
   ctx.ParallelFor(tasks, [&](int64_t task) {
     std::vector<float> neg_sin(static_cast<size_t>(half));

@@ -15,7 +15,7 @@ constexpr size_t kMaxChunkLine = 1024;
 constexpr size_t kMaxUpfrontReserve = size_t{64} << 20;
 
 // Joins message parts (GCC 12 warns falsely on "literal" + std::to_string chains).
-std::string Cat(std::initializer_list<std::string_view> parts) {
+std::string Concat(std::initializer_list<std::string_view> parts) {
   std::string out;
   for (const std::string_view p : parts) out += p;
   return out;
@@ -26,7 +26,7 @@ std::string Lower(std::string s) {
   return s;
 }
 
-std::string Trim(const std::string& s) {
+std::string TrimOws(const std::string& s) {
   size_t b = 0;
   size_t e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
@@ -129,7 +129,7 @@ RequestReader::State RequestReader::Parse() {
         if (used > 0) started_ = true;
         if (header_bytes_ + used > limits_.max_header_bytes) {
           return Fail(431, "headers_too_large",
-                      Cat({"the request line and headers are larger than the limit of ",
+                      Concat({"the request line and headers are larger than the limit of ",
                            std::to_string(limits_.max_header_bytes), " bytes"}));
         }
         if (!got) return state_;
@@ -232,7 +232,7 @@ RequestReader::State RequestReader::HeaderLine(const std::string& line) {
   }
   if (++header_count_ > limits_.max_headers) {
     return Fail(431, "too_many_headers",
-                Cat({"the request has more than ", std::to_string(limits_.max_headers),
+                Concat({"the request has more than ", std::to_string(limits_.max_headers),
                      " header fields"}));
   }
   if (line[0] == ' ' || line[0] == '\t') {
@@ -246,7 +246,7 @@ RequestReader::State RequestReader::HeaderLine(const std::string& line) {
     if (!IsTokenChar(line[i])) return Fail(400, "bad_header", "a header name is not a token");
   }
   const std::string name = Lower(line.substr(0, colon));
-  const std::string value = Trim(line.substr(colon + 1));
+  const std::string value = TrimOws(line.substr(colon + 1));
   if (name == "content-length") {
     if (value.empty() || value.size() > 19 ||
         !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -263,7 +263,7 @@ RequestReader::State RequestReader::HeaderLine(const std::string& line) {
   if (name == "transfer-encoding") {
     if (Lower(value) != "chunked" || chunked_) {
       return Fail(501, "unsupported_transfer_encoding",
-                  Cat({"Transfer-Encoding '", value.substr(0, 64),
+                  Concat({"Transfer-Encoding '", value.substr(0, 64),
                        "' is not supported (only chunked)"}));
     }
     chunked_ = true;
@@ -291,7 +291,7 @@ RequestReader::State RequestReader::EndOfHeaders() {
   const std::string limit = std::to_string(limits_.max_body_bytes);
   if (has_length_ && content_length_ > limits_.max_body_bytes) {
     return Fail(413, "body_too_large",
-                Cat({"the request body (", std::to_string(content_length_),
+                Concat({"the request body (", std::to_string(content_length_),
                      " bytes) is larger than the limit of ", limit, " bytes (--max-body-bytes)"}));
   }
   continue_due_ = expect_continue_ && (chunked_ || content_length_ > 0);
@@ -330,7 +330,7 @@ RequestReader::State RequestReader::ChunkSizeLine(const std::string& line) {
   }
   if (body_.size() + size > limits_.max_body_bytes) {
     return Fail(413, "body_too_large",
-                Cat({"the chunked request body grows past the limit of ",
+                Concat({"the chunked request body grows past the limit of ",
                      std::to_string(limits_.max_body_bytes), " bytes (--max-body-bytes)"}));
   }
   chunk_left_ = size;

@@ -7,7 +7,7 @@ namespace detinfer::verify {
 
 namespace {
 
-enum Purpose : uint64_t { kResume = 20 };
+enum DirectPurpose : uint64_t { kDirectResume = 20 };
 
 Result<PagedKvCache> FreshCache(AxisEnv& env, int64_t tokens) {
   DETINFER_ASSIGN_OR_RETURN(PagedKvCache cache,
@@ -96,7 +96,7 @@ AxisDef ResumeAxis() {
             nullptr};
   a.run = [](AxisEnv& env, const VerifyCase& c, const Outcome& reference, bool variant,
              int64_t) -> Result<Outcome> {
-    CaseRng rng(StreamSeed(c.rng_seed, 0, kResume));
+    CaseRng rng(StreamSeed(c.rng_seed, 0, kDirectResume));
     const ModelConfig& mc = env.model().config();
     const int64_t p = static_cast<int64_t>(c.request.prompt.size());
     const int64_t gen = static_cast<int64_t>(reference.tokens.size());

@@ -35,11 +35,11 @@ using testing::MaxErrorRelativeToPeak;
 constexpr double kOracleTol = 5e-6;  // vs the analytic gradients in double
 constexpr double kFdTol = 5e-6;      // vs central differences of a double forward
 
-const Shape kShapes[] = {
+const Shape kBackwardShapes[] = {
     {4, 2, 64, true}, {4, 2, 64, false}, {2, 2, 8, true, 0.3f}, {4, 1, 8, false}, {3, 3, 24, true},
 };
 
-std::string Name(const Shape& s) {
+std::string BackwardShapeName(const Shape& s) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "Hq=%lld Hkv=%lld D=%lld %s", static_cast<long long>(s.hq),
                 static_cast<long long>(s.hkv), static_cast<long long>(s.d),
@@ -54,8 +54,8 @@ double RelErr(const std::vector<float>& got, const std::vector<double>& want) {
 TEST(AttentionBackwardTest, MatchesDoubleOracle) {
   auto h = MakeContext(Isa::kScalar, 1);
   double worst = 0;
-  for (const Shape& sh : kShapes) {
-    SCOPED_TRACE(Name(sh));
+  for (const Shape& sh : kBackwardShapes) {
+    SCOPED_TRACE(BackwardShapeName(sh));
     // A prefill spanning two key blocks, a chunk resuming at position 20, a masked sequence
     // whose keys run past its queries (visible only without causal masking).
     const SeqData seqs[] = {MakeSeq(sh, 70, 0, 70, 1, false), MakeSeq(sh, 15, 20, 35, 2, false),
@@ -83,7 +83,7 @@ TEST(AttentionBackwardTest, MatchesFiniteDifferences) {
   double worst = 0;
   const Shape shapes[] = {{4, 2, 8, true}, {4, 2, 8, false}, {2, 1, 24, true, 0.5f}};
   for (const Shape& sh : shapes) {
-    SCOPED_TRACE(Name(sh));
+    SCOPED_TRACE(BackwardShapeName(sh));
     const SeqData seqs[] = {MakeSeq(sh, 5, 3, 9, 11, true), MakeSeq(sh, 4, 0, 6, 12, false)};
     const Batch b = Pack(sh, {&seqs[0], &seqs[1]}, nullptr);
     Grads g;

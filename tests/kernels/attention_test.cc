@@ -23,7 +23,7 @@ struct Case {
   double keep;
 };
 
-double LseError(const std::vector<float>& got, const std::vector<double>& want) {
+double AttentionLseError(const std::vector<float>& got, const std::vector<double>& want) {
   double e = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     if (std::isinf(want[i])) {
@@ -54,7 +54,7 @@ TEST(AttentionTest, AccuracyAgainstDoubleOracle) {
     const AttnOut got = RunOne(h.ctx, dm, s, opts);
     const OracleOut want = Oracle(dm, s, opts);
     const double eo = MaxErrorRelativeToPeak(got.out.data(), want.out.data(), got.out.size());
-    const double el = LseError(got.lse, want.lse);
+    const double el = AttentionLseError(got.lse, want.lse);
     worst_out = std::fmax(worst_out, eo);
     worst_lse = std::fmax(worst_lse, el);
     EXPECT_LE(eo, kOutTol) << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d;
@@ -174,7 +174,7 @@ TEST(AttentionTest, ExplicitScaleAndPeakyScores) {
   const AttnOut got = RunOne(MakeContext(TestableIsas().back(), 2).ctx, dm, s, opts);
   const OracleOut want = Oracle(dm, s, opts);
   EXPECT_LE(MaxErrorRelativeToPeak(got.out.data(), want.out.data(), want.out.size()), 1e-5);
-  EXPECT_LE(LseError(got.lse, want.lse), 2e-6);
+  EXPECT_LE(AttentionLseError(got.lse, want.lse), 2e-6);
 }
 
 // Inputs are read-only: every input buffer is byte-identical after each entry point runs.

@@ -21,11 +21,11 @@ using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
 
-struct Problem {
+struct ElementwiseProblem {
   int64_t t, v, d;
   std::vector<int32_t> tokens;
   std::vector<float> dy, table0;
-  Problem(int64_t t_, int64_t v_, int64_t d_, uint64_t seed) : t(t_), v(v_), d(d_) {
+  ElementwiseProblem(int64_t t_, int64_t v_, int64_t d_, uint64_t seed) : t(t_), v(v_), d(d_) {
     std::mt19937_64 rng(seed);
     for (int64_t i = 0; i < t; ++i) tokens.push_back(static_cast<int32_t>(rng() % uint64_t(v)));
     dy = RandomFloats(size_t(t * d), seed + 1);
@@ -41,7 +41,7 @@ struct Problem {
 };
 
 TEST(EmbeddingBackwardTest, EqualsTheDocumentedChainAndADoubleSum) {
-  const Problem p(200, 13, 70, 4);  // many repeats per row
+  const ElementwiseProblem p(200, 13, 70, 4);  // many repeats per row
   std::vector<float> want = p.table0;
   for (int64_t i = 0; i < p.t; ++i)
     for (int64_t c = 0; c < p.d; ++c) {
@@ -67,7 +67,7 @@ TEST(EmbeddingBackwardTest, EqualsTheDocumentedChainAndADoubleSum) {
 }
 
 TEST(EmbeddingBackwardTest, SameBitsEverywhereAndAcrossATokenSplit) {
-  const Problem p(150, 20, 200, 6);
+  const ElementwiseProblem p(150, 20, 200, 6);
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Run(c); }));
   const auto h = MakeContext(TestableIsas().back(), 2);
   const std::vector<float> whole = p.Run(h.ctx);
@@ -84,7 +84,7 @@ TEST(EmbeddingBackwardTest, SameBitsEverywhereAndAcrossATokenSplit) {
 }
 
 TEST(EmbeddingBackwardTest, BadTokenIsOutOfRangeAndWritesNothing) {
-  Problem p(5, 4, 3, 1);
+  ElementwiseProblem p(5, 4, 3, 1);
   p.tokens[3] = 4;
   std::vector<float> table = p.table0;
   const Status st = EmbeddingBackward(MakeContext(Isa::kScalar, 1).ctx, p.tokens,

@@ -27,10 +27,10 @@ using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
 
-struct Problem {
+struct MatmulProblem {
   int64_t m, n, k;
   std::vector<float> dy, w, x, dw0;
-  Problem(int64_t m_, int64_t n_, int64_t k_, uint64_t seed) : m(m_), n(n_), k(k_) {
+  MatmulProblem(int64_t m_, int64_t n_, int64_t k_, uint64_t seed) : m(m_), n(n_), k(k_) {
     dy = RandomFloats(static_cast<size_t>(m * n), seed);
     w = RandomFloats(static_cast<size_t>(n * k), seed + 1);
     x = RandomFloats(static_cast<size_t>(m * k), seed + 2);
@@ -84,7 +84,7 @@ const int64_t kShapes[][3] = {{1, 1, 1},    {7, 13, 37},  {6, 16, 64},  {13, 300
 TEST(MatmulBackwardTest, EveryPathEqualsTheDocumentedChains) {
   uint64_t seed = 10;
   for (const auto& s : kShapes) {
-    const Problem p(s[0], s[1], s[2], seed += 7);
+    const MatmulProblem p(s[0], s[1], s[2], seed += 7);
     const std::vector<float> dx_ref = p.DxOracle(), dw_ref = p.DwOracle();
     for (Isa isa : TestableIsas()) {
       for (int threads : {1, 2}) {
@@ -105,7 +105,7 @@ double Gamma(int64_t n) {
 }
 
 TEST(MatmulBackwardTest, WithinTheSummationBoundOfADoubleOracle) {
-  const Problem p(19, 300, 45, 3);
+  const MatmulProblem p(19, 300, 45, 3);
   const auto h = MakeContext(TestableIsas().back(), 2);
   const std::vector<float> dx = p.Dx(h.ctx), dw = p.Dw(h.ctx);
   for (int64_t i = 0; i < p.m; ++i)
@@ -131,7 +131,7 @@ TEST(MatmulBackwardTest, WithinTheSummationBoundOfADoubleOracle) {
 }
 
 TEST(MatmulBackwardTest, MatchesFiniteDifferencesOfTheForward) {
-  const Problem p(3, 4, 5, 77);
+  const MatmulProblem p(3, 4, 5, 77);
   // L(x, w) = sum_{m,n} dy[m,n] * sum_k x[m,k] w[n,k], in double.
   auto loss = [&](const std::vector<double>& xv, const std::vector<double>& wv) {
     double l = 0;
@@ -148,26 +148,26 @@ TEST(MatmulBackwardTest, MatchesFiniteDifferencesOfTheForward) {
   EXPECT_TRUE(MatchesFiniteDifferences([&](const std::vector<double>& v) { return loss(v, wd); },
                                        xd, p.Dx(h.ctx), 1e-6, "dx"));
   // dw accumulates: start from zero for the gradient itself.
-  Problem q = p;
+  MatmulProblem q = p;
   std::fill(q.dw0.begin(), q.dw0.end(), 0.0f);
   EXPECT_TRUE(MatchesFiniteDifferences([&](const std::vector<double>& v) { return loss(xd, v); },
                                        wd, q.Dw(h.ctx), 1e-6, "dw"));
 }
 
 TEST(MatmulBackwardTest, SameBitsOnEveryPathAndThreadCount) {
-  const Problem p(130, 200, 150, 5);
+  const MatmulProblem p(130, 200, 150, 5);
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Dx(c); }));
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Dw(c); }));
 }
 
 // A row of dx depends only on its own dy row: alone (M = 1) it has the batch's bits.
 TEST(MatmulBackwardTest, DxRowAloneEqualsTheRowInABatch) {
-  const Problem p(29, 70, 90, 8);
+  const MatmulProblem p(29, 70, 90, 8);
   for (Isa isa : TestableIsas()) {
     const auto h = MakeContext(isa, 2);
     const std::vector<float> batch = p.Dx(h.ctx);
     for (int64_t i : {int64_t{0}, int64_t{13}, int64_t{28}}) {
-      Problem one(1, p.n, p.k, 1);
+      MatmulProblem one(1, p.n, p.k, 1);
       one.dy.assign(p.dy.begin() + i * p.n, p.dy.begin() + (i + 1) * p.n);
       one.w = p.w;
       EXPECT_TRUE(BitsEqual(one.Dx(h.ctx).data(), batch.data() + i * p.k, size_t(p.k)))
@@ -179,7 +179,7 @@ TEST(MatmulBackwardTest, DxRowAloneEqualsTheRowInABatch) {
 // The accumulation contract: calls over consecutive row ranges (sequences, in ascending order)
 // continue one chain, so any split gives the bits of a single call over all rows.
 TEST(MatmulBackwardTest, DwAccumulatedOverARowSplitEqualsOneCall) {
-  const Problem p(70, 40, 33, 9);
+  const MatmulProblem p(70, 40, 33, 9);
   for (Isa isa : TestableIsas()) {
     const auto h = MakeContext(isa, 2);
     const std::vector<float> whole = p.Dw(h.ctx);
@@ -202,7 +202,7 @@ TEST(MatmulBackwardTest, DwAccumulatedOverARowSplitEqualsOneCall) {
 }
 
 TEST(MatmulBackwardTest, StridedRowsAreHonoured) {
-  const Problem p(9, 20, 30, 12);
+  const MatmulProblem p(9, 20, 30, 12);
   // The same operands inside wider buffers (row strides larger than the row length).
   std::vector<float> dy_wide(size_t(9 * 25)), x_wide(size_t(9 * 40)), dx_wide(size_t(9 * 31), -7.f);
   for (int64_t i = 0; i < 9; ++i) {
@@ -228,7 +228,7 @@ TEST(MatmulBackwardTest, StridedRowsAreHonoured) {
 }
 
 TEST(MatmulBackwardTest, ErrorsNameTheOperand) {
-  const Problem p(4, 5, 6, 1);
+  const MatmulProblem p(4, 5, 6, 1);
   const auto h = MakeContext(Isa::kScalar, 1);
   std::vector<float> out(100);
   const Status bad_dx = MatmulBackwardInput(h.ctx, p.Dy(), p.W(), TensorView::Contiguous(out.data(), DType::kF32, {4, 7}));

@@ -28,10 +28,10 @@ using testing::TestableIsas;
 
 constexpr float kEps = 1e-5f;
 
-struct Problem {
+struct RmsNormProblem {
   int64_t m, d;
   std::vector<float> x, w, dy, dw0;
-  Problem(int64_t m_, int64_t d_, uint64_t seed) : m(m_), d(d_) {
+  RmsNormProblem(int64_t m_, int64_t d_, uint64_t seed) : m(m_), d(d_) {
     x = RandomFloats(size_t(m * d), seed, -2.f, 2.f);
     w = RandomFloats(size_t(d), seed + 1, 0.5f, 1.5f);
     dy = RandomFloats(size_t(m * d), seed + 2);
@@ -50,7 +50,7 @@ struct Problem {
 };
 
 // y = x * (mean(x^2) + eps)^(-1/2) * w, L = sum dy * y, in double.
-double Loss(const Problem& p, const std::vector<double>& x, const std::vector<double>& w) {
+double Loss(const RmsNormProblem& p, const std::vector<double>& x, const std::vector<double>& w) {
   double l = 0;
   for (int64_t r = 0; r < p.m; ++r) {
     double ss = 0;
@@ -63,7 +63,7 @@ double Loss(const Problem& p, const std::vector<double>& x, const std::vector<do
 
 TEST(RmsNormBackwardTest, MatchesFiniteDifferencesOfTheForward) {
   for (int64_t d : {1, 5, 16, 37}) {
-    const Problem p(3, d, 40 + uint64_t(d));
+    const RmsNormProblem p(3, d, 40 + uint64_t(d));
     const std::vector<float> zero(size_t(d), 0.f);
     const std::vector<float> out = p.Run(MakeContext(Isa::kScalar, 1).ctx, zero);
     const std::vector<float> dx(out.begin(), out.begin() + p.m * d), dw(out.begin() + p.m * d, out.end());
@@ -76,7 +76,7 @@ TEST(RmsNormBackwardTest, MatchesFiniteDifferencesOfTheForward) {
 }
 
 TEST(RmsNormBackwardTest, CloseToTheAnalyticGradientInDouble) {
-  const Problem p(40, 300, 7);
+  const RmsNormProblem p(40, 300, 7);
   const std::vector<float> out = p.Run(MakeContext(TestableIsas().back(), 2).ctx, p.dw0);
   std::vector<double> dx(size_t(p.m * p.d)), dw(ToDouble(p.dw0));
   for (int64_t r = 0; r < p.m; ++r) {
@@ -116,12 +116,12 @@ TEST(RmsNormBackwardTest, UsesTheForwardsNormalisedValuesBitForBit) {
 }
 
 TEST(RmsNormBackwardTest, SameBitsOnEveryPathAndThreadCount) {
-  const Problem p(300, 96, 3);  // several row tasks and column tasks
+  const RmsNormProblem p(300, 96, 3);  // several row tasks and column tasks
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Run(c, p.dw0); }));
 }
 
 TEST(RmsNormBackwardTest, RowsAreIndependentAndDweightAccumulatesAcrossASplit) {
-  const Problem p(30, 40, 11);
+  const RmsNormProblem p(30, 40, 11);
   const auto h = MakeContext(TestableIsas().back(), 2);
   const std::vector<float> whole = p.Run(h.ctx, p.dw0);
   std::vector<float> dw = p.dw0, dx(size_t(p.m * p.d));
@@ -138,7 +138,7 @@ TEST(RmsNormBackwardTest, RowsAreIndependentAndDweightAccumulatesAcrossASplit) {
 }
 
 TEST(RmsNormBackwardTest, InPlaceOverDyOrXGivesTheSameBits) {
-  const Problem p(9, 33, 21);
+  const RmsNormProblem p(9, 33, 21);
   const auto h = MakeContext(TestableIsas().back(), 2);
   const std::vector<float> ref = p.Run(h.ctx, p.dw0);
   {
@@ -154,7 +154,7 @@ TEST(RmsNormBackwardTest, InPlaceOverDyOrXGivesTheSameBits) {
 }
 
 TEST(RmsNormBackwardTest, ErrorsNameTheOperand) {
-  const Problem p(2, 8, 1);
+  const RmsNormProblem p(2, 8, 1);
   const auto h = MakeContext(Isa::kScalar, 1);
   std::vector<float> dx(16), dw(7);
   const Status shape = RmsNormBackward(h.ctx, p.V(p.x), p.W(p.w), kEps, p.V(p.dy), p.V(dx),

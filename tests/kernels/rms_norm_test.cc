@@ -22,7 +22,7 @@ using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
 
-constexpr float kEps = 1e-6f;
+constexpr float kRmsNormEps = 1e-6f;
 
 // A weight vector stored in `dtype`, plus its exact f32 values (what the kernel sees).
 struct Weight {
@@ -60,7 +60,7 @@ std::vector<double> Oracle(const std::vector<float>& x, int64_t m, int64_t d,
 }
 
 std::vector<float> RunNorm(Isa isa, int threads, const std::vector<float>& x, int64_t m, int64_t d,
-                       const Weight& w, float eps = kEps) {
+                       const Weight& w, float eps = kRmsNormEps) {
   auto h = MakeContext(isa, threads);
   std::vector<float> out(x.size(), -7.0f);
   Status s = RmsNorm(h.ctx, TensorView::Contiguous(x.data(), DType::kF32, {m, d}), w.View(), eps,
@@ -80,7 +80,7 @@ TEST(RmsNormTest, MatchesDoubleOracleForEveryWidthDTypeAndPath) {
       const int64_t m = 5;
       const auto x = RandomFloats(size_t(m * d), 100 + uint64_t(d), -3.f, 3.f);
       const Weight w = MakeWeight(d, wd, 7);
-      const auto want = Oracle(x, m, d, w.f32, kEps);
+      const auto want = Oracle(x, m, d, w.f32, kRmsNormEps);
       const auto ref = RunNorm(Isa::kScalar, 1, x, m, d, w);
       for (Isa isa : TestableIsas()) {
         SCOPED_TRACE("d=" + std::to_string(d) + " w=" + std::string(DTypeName(wd)) + " isa=" +
@@ -154,7 +154,7 @@ TEST(RmsNormTest, InPlaceAndStridedRowsGiveTheSameBits) {
     auto h = MakeContext(isa, 3);
     std::vector<float> inplace = x;
     TensorView v = TensorView::Contiguous(inplace.data(), DType::kF32, {m, d});
-    ASSERT_TRUE(RmsNorm(h.ctx, v, w.View(), kEps, v).ok());
+    ASSERT_TRUE(RmsNorm(h.ctx, v, w.View(), kRmsNormEps, v).ok());
     EXPECT_TRUE(BitsEqual(inplace, ref)) << IsaString(isa);
 
     std::vector<float> padded(size_t(m * stride), 99.f), out(size_t(m * stride), -1.f);
@@ -165,7 +165,7 @@ TEST(RmsNormTest, InPlaceAndStridedRowsGiveTheSameBits) {
     xv.stride[0] = stride;
     TensorView ov = xv;
     ov.data = out.data();
-    ASSERT_TRUE(RmsNorm(h.ctx, xv, w.View(), kEps, ov).ok());
+    ASSERT_TRUE(RmsNorm(h.ctx, xv, w.View(), kRmsNormEps, ov).ok());
     for (int64_t r = 0; r < m; ++r) {
       EXPECT_TRUE(BitsEqual(out.data() + r * stride, ref.data() + r * d, size_t(d)));
       EXPECT_EQ(out[size_t(r * stride + d)], -1.f) << "wrote past the row";
@@ -186,13 +186,13 @@ TEST(RmsNormTest, HeadsMatchRowWiseNormOfEachHead) {
         std::vector<float> out2(x.size()), out3(x.size());
         ASSERT_TRUE(RmsNormHeads(h.ctx, TensorView::Contiguous(x.data(), DType::kF32,
                                                                {m, heads * dh}),
-                                 w.View(), kEps,
+                                 w.View(), kRmsNormEps,
                                  TensorView::Contiguous(out2.data(), DType::kF32,
                                                         {m, heads * dh}))
                         .ok());
         ASSERT_TRUE(RmsNormHeads(h.ctx, TensorView::Contiguous(x.data(), DType::kF32,
                                                                {m, heads, dh}),
-                                 w.View(), kEps,
+                                 w.View(), kRmsNormEps,
                                  TensorView::Contiguous(out3.data(), DType::kF32,
                                                         {m, heads, dh}))
                         .ok());
@@ -200,7 +200,7 @@ TEST(RmsNormTest, HeadsMatchRowWiseNormOfEachHead) {
         EXPECT_TRUE(BitsEqual(out3, ref)) << IsaString(isa) << " dh=" << dh;
         std::vector<float> inplace = x;
         TensorView v = TensorView::Contiguous(inplace.data(), DType::kF32, {m, heads, dh});
-        ASSERT_TRUE(RmsNormHeads(h.ctx, v, w.View(), kEps, v).ok());
+        ASSERT_TRUE(RmsNormHeads(h.ctx, v, w.View(), kRmsNormEps, v).ok());
         EXPECT_TRUE(BitsEqual(inplace, ref));
       }
     }
@@ -246,21 +246,21 @@ TEST(RmsNormTest, BadOperandsAreNamedErrors) {
   std::vector<float> x(64 * 2), out(64 * 2), w(64);
   const TensorView xv = TensorView::Contiguous(x.data(), DType::kF32, {2, 64});
   const TensorView ov = TensorView::Contiguous(out.data(), DType::kF32, {2, 64});
-  Status s = RmsNorm(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {63}), kEps, ov);
+  Status s = RmsNorm(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {63}), kRmsNormEps, ov);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "rms_norm: weight has shape [63] f32 but x rows have 64 elements");
 
   s = RmsNorm(ctx, TensorView::Contiguous(x.data(), DType::kBF16, {2, 64}),
-              TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps, ov);
+              TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps, ov);
   EXPECT_NE(s.message().find("rms_norm: x must be f32"), std::string::npos) << s.message();
 
-  s = RmsNorm(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps,
+  s = RmsNorm(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps,
               TensorView::Contiguous(out.data(), DType::kF32, {1, 64}));
   EXPECT_NE(s.message().find("rms_norm: out has shape [1, 64] f32 but x has shape [2, 64] f32"),
             std::string::npos) << s.message();
 
   s = RmsNorm(ctx, TensorView::Contiguous(static_cast<void*>(nullptr), DType::kF32, {2, 64}),
-              TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps, ov);
+              TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps, ov);
   EXPECT_NE(s.message().find("rms_norm: x is null"), std::string::npos) << s.message();
 
   for (float eps : {-1.0f, std::numeric_limits<float>::quiet_NaN()}) {
@@ -271,19 +271,19 @@ TEST(RmsNormTest, BadOperandsAreNamedErrors) {
   // out overlapping x, shifted by one element: rejected (in place must be exact).
   TensorView shifted = TensorView::Contiguous(x.data() + 1, DType::kF32, {1, 64});
   s = RmsNorm(ctx, TensorView::Contiguous(x.data(), DType::kF32, {1, 64}),
-              TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps, shifted);
+              TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps, shifted);
   EXPECT_NE(s.message().find("rms_norm: out overlaps x"), std::string::npos) << s.message();
 
-  s = RmsNormHeads(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {48}), kEps, ov);
+  s = RmsNormHeads(ctx, xv, TensorView::Contiguous(w.data(), DType::kF32, {48}), kRmsNormEps, ov);
   EXPECT_NE(s.message().find("rms_norm_heads: weight has shape [48] f32"), std::string::npos)
       << s.message();
   s = RmsNormHeads(ctx, TensorView::Contiguous(x.data(), DType::kF32, {2, 2, 32}),
-                   TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps,
+                   TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps,
                    TensorView::Contiguous(out.data(), DType::kF32, {2, 2, 32}));
   EXPECT_NE(s.message().find("rms_norm_heads: weight has shape [64] f32 but x heads have 32"),
             std::string::npos) << s.message();
   s = RmsNormHeads(ctx, TensorView::Contiguous(x.data(), DType::kF32, {128}),
-                   TensorView::Contiguous(w.data(), DType::kF32, {64}), kEps,
+                   TensorView::Contiguous(w.data(), DType::kF32, {64}), kRmsNormEps,
                    TensorView::Contiguous(out.data(), DType::kF32, {128}));
   EXPECT_NE(s.message().find("rms_norm_heads: x must be"), std::string::npos) << s.message();
   // Untouched outputs on error.
@@ -294,7 +294,7 @@ TEST(RmsNormTest, EmptyInputsAreFine) {
   KernelContext ctx;
   std::vector<float> w(8, 1.0f);
   EXPECT_TRUE(RmsNorm(ctx, TensorView::Contiguous(static_cast<void*>(nullptr), DType::kF32, {0, 8}),
-                      TensorView::Contiguous(w.data(), DType::kF32, {8}), kEps,
+                      TensorView::Contiguous(w.data(), DType::kF32, {8}), kRmsNormEps,
                       TensorView::Contiguous(static_cast<void*>(nullptr), DType::kF32, {0, 8}))
                   .ok());
 }

@@ -41,13 +41,13 @@ void PairIndex(const Case& c, int i, int* a, int* b) {
   }
 }
 
-struct Problem {
+struct RopeProblem {
   Case c;
   int64_t t, h;
   RopeTable table;
   std::vector<int32_t> pos;
   std::vector<float> dy;
-  Problem(const Case& cs, int64_t tokens, int64_t heads, uint64_t seed) : c(cs), t(tokens), h(heads) {
+  RopeProblem(const Case& cs, int64_t tokens, int64_t heads, uint64_t seed) : c(cs), t(tokens), h(heads) {
     table = RopeTable::Create(c.head_dim, c.rotary_dim, 10000.0, 512).value();
     for (int64_t i = 0; i < t; ++i) pos.push_back(static_cast<int32_t>((i * 37 + int64_t(seed)) % 512));
     dy = RandomFloats(size_t(t * h * c.head_dim), seed);
@@ -80,7 +80,7 @@ struct Problem {
 TEST(RopeBackwardTest, EveryPathEqualsTheTransposeRotation) {
   uint64_t seed = 1;
   for (const Case& c : kCases) {
-    const Problem p(c, 19, 3, seed += 5);
+    const RopeProblem p(c, 19, 3, seed += 5);
     const std::vector<float> want = p.Oracle();
     for (Isa isa : TestableIsas()) {
       EXPECT_TRUE(BitsEqual(want, p.Run(MakeContext(isa, 2).ctx)))
@@ -91,7 +91,7 @@ TEST(RopeBackwardTest, EveryPathEqualsTheTransposeRotation) {
 
 TEST(RopeBackwardTest, MatchesFiniteDifferencesOfTheForward) {
   for (const Case& c : kCases) {
-    const Problem p(c, 3, 2, 9);
+    const RopeProblem p(c, 3, 2, 9);
     const std::vector<double> x = ToDouble(RandomFloats(p.dy.size(), 4));
     // L(x) = sum dy * RoPE(x), the rotation in double with the table's (fp32) cos/sin.
     auto loss = [&](const std::vector<double>& xv) {
@@ -117,12 +117,12 @@ TEST(RopeBackwardTest, MatchesFiniteDifferencesOfTheForward) {
 }
 
 TEST(RopeBackwardTest, SameBitsOnEveryPathAndThreadCount) {
-  const Problem p(kCases[2], 300, 4, 3);
+  const RopeProblem p(kCases[2], 300, 4, 3);
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Run(c); }));
 }
 
 TEST(RopeBackwardTest, BadPositionIsOutOfRangeAndLeavesDxUntouched) {
-  Problem p(kCases[0], 4, 1, 2);
+  RopeProblem p(kCases[0], 4, 1, 2);
   p.pos[2] = 512;
   std::vector<float> g = p.dy;
   const Status st = RopeBackwardInPlace(MakeContext(Isa::kScalar, 1).ctx, p.table, p.c.style,

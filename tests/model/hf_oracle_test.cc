@@ -59,7 +59,7 @@ std::vector<std::vector<double>> OracleLogits(const std::string& python, const s
   return j["logits"].get<std::vector<std::vector<double>>>();
 }
 
-struct Case {
+struct OracleCase {
   std::string name;
   ModelConfig config;
   // Applied to the written config.json (to express what the writer would not write).
@@ -101,7 +101,7 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
     return json{{"rope_type", "longrope"}, {"short_factor", short_factor},
                 {"long_factor", long_factor}};
   };
-  const std::vector<Case> cases = {
+  const std::vector<OracleCase> cases = {
       {"llama", testing::SmallConfig(Arch::kLlama)},
       {"llama, llama3 rope scaling",
        WithScaling(testing::SmallConfig(Arch::kLlama),
@@ -134,7 +134,7 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
       {"phi3, partial rotary, longrope short factors", WithScaling(phi3_partial, longrope(6), 128)},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
-  for (const Case& c : cases) {
+  for (const OracleCase& c : cases) {
     SCOPED_TRACE(c.name);
     auto w = InitRandomModel(c.config, 11, DType::kF32);
     ASSERT_TRUE(w.ok()) << w.status().ToString();

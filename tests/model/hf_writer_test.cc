@@ -22,7 +22,7 @@ using testing::ReadBytes;
 using testing::SmallConfig;
 using testing::TempPath;
 
-std::vector<uint8_t> Bytes(const TensorView& t) {
+std::vector<uint8_t> ViewBytes(const TensorView& t) {
   const auto* p = static_cast<const uint8_t*>(t.data);
   return std::vector<uint8_t>(p, p + t.numel() * static_cast<int64_t>(DTypeSize(t.dtype)));
 }
@@ -120,7 +120,7 @@ TEST(HfWriter, SafetensorsParsesBackExactly) {
           EXPECT_EQ((f.data_start + t.begin) % DTypeSize(view->dtype), 0u) << name;
           const std::vector<uint8_t> data(bytes.begin() + long(f.data_start + t.begin),
                                           bytes.begin() + long(f.data_start + t.end));
-          EXPECT_EQ(data, Bytes(*view)) << name;  // rotate-half source: written unpermuted
+          EXPECT_EQ(data, ViewBytes(*view)) << name;  // rotate-half source: written unpermuted
         }
       }
     }

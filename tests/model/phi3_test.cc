@@ -78,7 +78,7 @@ TEST(Phi3Test, HuggingFaceAndGgufFilesHoldFusedTensorsAndGiveTheSameBits) {
     EXPECT_NE(st->Find("model.layers.1.mlp.gate_up_proj.weight"), nullptr);
     EXPECT_EQ(st->Find("model.layers.1.self_attn.q_proj.weight"), nullptr);
     EXPECT_EQ(st->Find("model.layers.1.mlp.gate_proj.weight"), nullptr);
-    auto g = GgufFile::Open(gguf);
+    auto g = ::detinfer::GgufFile::Open(gguf);
     ASSERT_TRUE(g.ok());
     ASSERT_EQ(g->tensors().count("blk.1.attn_qkv.weight"), 1u);
     EXPECT_EQ(g->tensors().count("blk.1.attn_q.weight"), 0u);

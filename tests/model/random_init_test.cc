@@ -15,7 +15,7 @@ namespace {
 
 using testing::SmallConfig;
 
-std::vector<uint8_t> Bytes(const TensorView& t) {
+std::vector<uint8_t> InitViewBytes(const TensorView& t) {
   const auto* p = static_cast<const uint8_t*>(t.data);
   return std::vector<uint8_t>(p, p + t.numel() * static_cast<int64_t>(DTypeSize(t.dtype)));
 }
@@ -26,7 +26,7 @@ uint64_t ModelHash(const ModelWeights& w) {
   auto entries = ListTensors(w);
   EXPECT_TRUE(entries.ok()) << entries.status().ToString();
   for (const TensorEntry& e : *entries) {
-    for (uint8_t b : Bytes(*e.view)) h = (h ^ b) * 0x100000001b3ull;
+    for (uint8_t b : InitViewBytes(*e.view)) h = (h ^ b) * 0x100000001b3ull;
   }
   return h;
 }
@@ -40,8 +40,8 @@ TEST(RandomInit, SameSeedSameBitsDifferentSeedDifferentBits) {
       auto ea = *ListTensors(*a), eb = *ListTensors(*b), ed = *ListTensors(*d);
       ASSERT_EQ(ea.size(), eb.size());
       for (size_t i = 0; i < ea.size(); ++i) {
-        EXPECT_EQ(Bytes(*ea[i].view), Bytes(*eb[i].view)) << EntryName(ea[i].role, ea[i].layer);
-        EXPECT_NE(Bytes(*ea[i].view), Bytes(*ed[i].view)) << EntryName(ea[i].role, ea[i].layer);
+        EXPECT_EQ(InitViewBytes(*ea[i].view), InitViewBytes(*eb[i].view)) << EntryName(ea[i].role, ea[i].layer);
+        EXPECT_NE(InitViewBytes(*ea[i].view), InitViewBytes(*ed[i].view)) << EntryName(ea[i].role, ea[i].layer);
       }
     }
   }
@@ -70,8 +70,8 @@ TEST(RandomInit, NarrowDTypesAreOneExactRoundingOfTheF32Draw) {
     if (IsVectorRole(e32[i].role)) {  // norms and biases stay f32
       EXPECT_EQ(b.dtype, DType::kF32);
       EXPECT_EQ(h.dtype, DType::kF32);
-      EXPECT_EQ(Bytes(a), Bytes(b));
-      EXPECT_EQ(Bytes(a), Bytes(h));
+      EXPECT_EQ(InitViewBytes(a), InitViewBytes(b));
+      EXPECT_EQ(InitViewBytes(a), InitViewBytes(h));
       continue;
     }
     ASSERT_EQ(b.dtype, DType::kBF16);
@@ -149,8 +149,8 @@ TEST(RandomInit, HasTheArchsTensorsAndTiesTheHead) {
   EXPECT_EQ(qwen3->layers[0].wq.shape[1], 32);
   EXPECT_EQ(qwen3->layers[0].wo.shape[1], 4 * 16);
   // Counter-based: a tensor's values do not depend on which other tensors exist.
-  EXPECT_EQ(Bytes(llama->token_embedding), Bytes(qwen2->token_embedding));
-  EXPECT_EQ(Bytes(llama->layers[1].wq), Bytes(qwen2->layers[1].wq));
+  EXPECT_EQ(InitViewBytes(llama->token_embedding), InitViewBytes(qwen2->token_embedding));
+  EXPECT_EQ(InitViewBytes(llama->layers[1].wq), InitViewBytes(qwen2->layers[1].wq));
 }
 
 TEST(RandomInit, RejectsBadConfigs) {

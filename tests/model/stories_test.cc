@@ -14,7 +14,7 @@ namespace {
 
 using testing::StoriesDir;
 
-ModelWeights Load(const std::string& rel) {
+ModelWeights LoadStories(const std::string& rel) {
   Result<ModelWeights> w = LoadModel(StoriesDir() + "/" + rel);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   return w.ok() ? std::move(w).value() : ModelWeights{};
@@ -40,7 +40,7 @@ void ExpectStoriesConfig(const ModelWeights& w, int64_t ctx) {
 
 TEST(StoriesModel, Llama2cLoads) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights w = Load("stories260K.bin");
+  ModelWeights w = LoadStories("stories260K.bin");
   ExpectStoriesConfig(w, 512);
   EXPECT_EQ(w.format, ModelFormat::kLlama2c);
   EXPECT_TRUE(w.config.tied_embeddings);
@@ -57,7 +57,7 @@ TEST(StoriesModel, HfLoads) {
   DETINFER_REQUIRE_STORIES();
   for (const char* dir : {"hf-f32", "hf-bf16"}) {
     SCOPED_TRACE(dir);
-    ModelWeights w = Load(dir);
+    ModelWeights w = LoadStories(dir);
     ExpectStoriesConfig(w, 512);
     EXPECT_EQ(w.format, ModelFormat::kHuggingFace);
     EXPECT_TRUE(w.config.tied_embeddings);
@@ -72,7 +72,7 @@ TEST(StoriesModel, GgufLoads) {
   DETINFER_REQUIRE_STORIES();
   for (const char* t : {"f32", "f16", "bf16"}) {
     SCOPED_TRACE(t);
-    ModelWeights w = Load(std::string("gguf/stories260K-") + t + ".gguf");
+    ModelWeights w = LoadStories(std::string("gguf/stories260K-") + t + ".gguf");
     ExpectStoriesConfig(w, 128);  // the llama.cpp converter declares 128
     EXPECT_EQ(w.format, ModelFormat::kGguf);
     EXPECT_FALSE(w.config.tied_embeddings);  // it writes output.weight separately
@@ -139,7 +139,7 @@ void ForEachPair(const ModelWeights& a, const ModelWeights& b,
 
 TEST(StoriesModel, HfF32EqualsLlama2cWithRotateHalfPermutation) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights l2c = Load("stories260K.bin"), hf = Load("hf-f32");
+  ModelWeights l2c = LoadStories("stories260K.bin"), hf = LoadStories("hf-f32");
   int permuted = 0;
   ForEachPair(l2c, hf, [&](const std::string& n, const TensorView& a, const TensorView& b,
                            bool qk) {
@@ -163,7 +163,7 @@ TEST(StoriesModel, HfF32EqualsLlama2cWithRotateHalfPermutation) {
 
 TEST(StoriesModel, GgufF32EqualsLlama2cExactly) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights l2c = Load("stories260K.bin"), gguf = Load("gguf/stories260K-f32.gguf");
+  ModelWeights l2c = LoadStories("stories260K.bin"), gguf = LoadStories("gguf/stories260K-f32.gguf");
   ForEachPair(l2c, gguf, [&](const std::string& n, const TensorView& a, const TensorView& b,
                              bool) {
     SCOPED_TRACE(n);
@@ -174,7 +174,7 @@ TEST(StoriesModel, GgufF32EqualsLlama2cExactly) {
 
 TEST(StoriesModel, GgufBf16EqualsHfBf16) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights hf = Load("hf-bf16"), gguf = Load("gguf/stories260K-bf16.gguf");
+  ModelWeights hf = LoadStories("hf-bf16"), gguf = LoadStories("gguf/stories260K-bf16.gguf");
   ForEachPair(gguf, hf, [&](const std::string& n, const TensorView& a, const TensorView& b,
                             bool qk) {
     SCOPED_TRACE(n);
@@ -192,8 +192,8 @@ TEST(StoriesModel, GgufBf16EqualsHfBf16) {
 // The narrower files are the f32 weights rounded to nearest-even; norms stay f32.
 TEST(StoriesModel, NarrowFilesAreRoundedF32) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights l2c = Load("stories260K.bin"), f16 = Load("gguf/stories260K-f16.gguf");
-  ModelWeights hf32 = Load("hf-f32"), hf16 = Load("hf-bf16");
+  ModelWeights l2c = LoadStories("stories260K.bin"), f16 = LoadStories("gguf/stories260K-f16.gguf");
+  ModelWeights hf32 = LoadStories("hf-f32"), hf16 = LoadStories("hf-bf16");
   auto check = [](const ModelWeights& wide, const ModelWeights& narrow, uint16_t (*round)(float)) {
     ForEachPair(wide, narrow, [&](const std::string& n, const TensorView& a, const TensorView& b,
                                   bool) {
@@ -215,7 +215,7 @@ TEST(StoriesModel, NarrowFilesAreRoundedF32) {
 
 TEST(StoriesModel, GgufOutputWeightEqualsEmbedding) {
   DETINFER_REQUIRE_STORIES();
-  ModelWeights gguf = Load("gguf/stories260K-f32.gguf");
+  ModelWeights gguf = LoadStories("gguf/stories260K-f32.gguf");
   EXPECT_NE(gguf.lm_head.data, gguf.token_embedding.data);
   EXPECT_TRUE(testing::BitsEqual(Floats(gguf.lm_head), Floats(gguf.token_embedding)));
 }

@@ -52,7 +52,7 @@ std::unique_ptr<Tokenizer> Load(const json& j, HfTokenizerOptions opt = {}) {
   return t.ok() ? std::move(t).value() : nullptr;
 }
 
-std::vector<int32_t> Enc(const Tokenizer& t, std::string_view s, bool bos = false) {
+std::vector<int32_t> BpeEnc(const Tokenizer& t, std::string_view s, bool bos = false) {
   auto r = t.Encode(s, bos);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : std::vector<int32_t>{};
@@ -76,18 +76,18 @@ Status LoadError(const json& j) {
 TEST(HfBpeTest, MergesByLowestRank) {
   auto t = Load(WithSpecials(MakeHfJson(Extra(), Merges(), testing::Gpt2PreTokenizer())));
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "hello"), (std::vector<int32_t>{kHello}));
+  EXPECT_EQ(BpeEnc(*t, "hello"), (std::vector<int32_t>{kHello}));
   // " the" -> Ġ t h e -> Ġt h e (rank 0) -> Ġt he (1) -> Ġthe (2).
-  EXPECT_EQ(Enc(*t, "hello the"), (std::vector<int32_t>{kHello, kGthe}));
+  EXPECT_EQ(BpeEnc(*t, "hello the"), (std::vector<int32_t>{kHello, kGthe}));
   // Ties go to the leftmost pair: a a a -> aa a.
-  EXPECT_EQ(Enc(*t, "aaa"), (std::vector<int32_t>{kAa, 'a'}));
+  EXPECT_EQ(BpeEnc(*t, "aaa"), (std::vector<int32_t>{kAa, 'a'}));
   // No merge applies: one token per byte, ids = byte values (é = C3 A9).
-  EXPECT_EQ(Enc(*t, "\xC3\xA9"), (std::vector<int32_t>{0xC3, 0xA9}));
+  EXPECT_EQ(BpeEnc(*t, "\xC3\xA9"), (std::vector<int32_t>{0xC3, 0xA9}));
   // "hell": h e l l -> he l l; "l l"=4 beats "he l"=5 -> he ll.
-  EXPECT_EQ(Enc(*t, "hell"), (std::vector<int32_t>{kHe, kLl}));
-  EXPECT_EQ(Enc(*t, "hel"), (std::vector<int32_t>{kHel}));
+  EXPECT_EQ(BpeEnc(*t, "hell"), (std::vector<int32_t>{kHe, kLl}));
+  EXPECT_EQ(BpeEnc(*t, "hel"), (std::vector<int32_t>{kHel}));
   // Pieces " t" and " lo": Ġ t -> Ġt; Ġ l o -> Ġ lo (Ġ is byte ' ', id 32).
-  EXPECT_EQ(Enc(*t, " t lo"), (std::vector<int32_t>{kGt, ' ', kLo}));
+  EXPECT_EQ(BpeEnc(*t, " t lo"), (std::vector<int32_t>{kGt, ' ', kLo}));
 }
 
 TEST(HfBpeTest, MergesAsPairsEqualMergesAsStrings) {
@@ -100,17 +100,17 @@ TEST(HfBpeTest, MergesAsPairsEqualMergesAsStrings) {
   auto a = Load(MakeHfJson(Extra(), Merges(), testing::Gpt2PreTokenizer()));
   auto b = Load(MakeHfJson(Extra(), pairs, testing::Gpt2PreTokenizer()));
   ASSERT_TRUE(a && b);
-  for (const std::string& s : testing::RoundTripStrings()) EXPECT_EQ(Enc(*a, s), Enc(*b, s)) << s;
+  for (const std::string& s : testing::RoundTripStrings()) EXPECT_EQ(BpeEnc(*a, s), BpeEnc(*b, s)) << s;
 }
 
 TEST(HfBpeTest, SpecialTokensMatchVerbatimBeforePreTokenization) {
   auto t = Load(WithSpecials(MakeHfJson(Extra(), Merges(), testing::Gpt2PreTokenizer())));
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "hello<|endoftext|> the"), (std::vector<int32_t>{kHello, kEot, kGthe}));
-  EXPECT_EQ(Enc(*t, "<|im_start|>hello<|im_end|>"),
+  EXPECT_EQ(BpeEnc(*t, "hello<|endoftext|> the"), (std::vector<int32_t>{kHello, kEot, kGthe}));
+  EXPECT_EQ(BpeEnc(*t, "<|im_start|>hello<|im_end|>"),
             (std::vector<int32_t>{kImStart, kHello, kImEnd}));
   // A broken special token is plain text.
-  EXPECT_EQ(Enc(*t, "<|im_sta").size(), 8u);
+  EXPECT_EQ(BpeEnc(*t, "<|im_sta").size(), 8u);
   EXPECT_EQ(*t->Decode(std::vector<int32_t>{kImStart, kHello, kEot}),
             "<|im_start|>hello<|endoftext|>");
 }
@@ -121,7 +121,7 @@ TEST(HfBpeTest, LstripRstripTakeWhitespace) {
       {{{"id", kEot}, {"content", "<m>"}, {"lstrip", true}, {"rstrip", true}, {"special", true}}});
   auto t = Load(j);
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "hello  <m>\n hello"), (std::vector<int32_t>{kHello, kEot, kHello}));
+  EXPECT_EQ(BpeEnc(*t, "hello  <m>\n hello"), (std::vector<int32_t>{kHello, kEot, kHello}));
 }
 
 TEST(HfBpeTest, BosFromTemplateAndOptions) {
@@ -138,11 +138,11 @@ TEST(HfBpeTest, BosFromTemplateAndOptions) {
   ASSERT_TRUE(t);
   EXPECT_EQ(t->bos_id(), kImStart);
   EXPECT_EQ(t->eos_id(), kImEnd);
-  EXPECT_EQ(Enc(*t, "hello", true), (std::vector<int32_t>{kImStart, kHello}));
+  EXPECT_EQ(BpeEnc(*t, "hello", true), (std::vector<int32_t>{kImStart, kHello}));
   auto plain = Load(MakeHfJson(Extra(), Merges(), testing::Gpt2PreTokenizer()));
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->bos_id(), -1);
-  EXPECT_EQ(Enc(*plain, "hello", true), (std::vector<int32_t>{kHello}));  // no BOS: nothing added
+  EXPECT_EQ(BpeEnc(*plain, "hello", true), (std::vector<int32_t>{kHello}));  // no BOS: nothing added
   auto bad = ParseHfTokenizerJson(j.dump(), "tok.json", Opts("<nope>", ""));
   EXPECT_ERROR_MENTIONS(bad.status(), "<nope>");
 }
@@ -156,8 +156,8 @@ TEST(HfBpeTest, IgnoreMergesTakesWholeWordsFromTheVocabulary) {
   j["model"]["ignore_merges"] = true;
   auto with = Load(j);
   ASSERT_TRUE(without && with);
-  EXPECT_EQ(Enc(*without, "hlo"), (std::vector<int32_t>{'h', kLo}));
-  EXPECT_EQ(Enc(*with, "hlo"), (std::vector<int32_t>{kEot}));  // id 264 = "hlo" here
+  EXPECT_EQ(BpeEnc(*without, "hlo"), (std::vector<int32_t>{'h', kLo}));
+  EXPECT_EQ(BpeEnc(*with, "hlo"), (std::vector<int32_t>{kEot}));  // id 264 = "hlo" here
 }
 
 TEST(HfBpeTest, NfcNormalizerComposes) {
@@ -165,7 +165,7 @@ TEST(HfBpeTest, NfcNormalizerComposes) {
   j["normalizer"] = {{"type", "NFC"}};
   auto t = Load(j);
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "e\xCC\x81"), (std::vector<int32_t>{0xC3, 0xA9}));  // e + U+0301 -> é
+  EXPECT_EQ(BpeEnc(*t, "e\xCC\x81"), (std::vector<int32_t>{0xC3, 0xA9}));  // e + U+0301 -> é
 }
 
 // Each pattern on text whose split follows from the regex by hand.
@@ -203,7 +203,7 @@ TEST(HfBpeTest, RoundTripsAllPreTokenizers) {
     auto strings = testing::RoundTripStrings();
     strings.push_back("<|im_start|>user\nhello the world<|im_end|>\n<|endoftext|>");
     for (const std::string& s : strings) {
-      auto ids = Enc(*t, s);
+      auto ids = BpeEnc(*t, s);
       auto text = t->Decode(ids);
       ASSERT_TRUE(text.ok()) << text.status().ToString();
       EXPECT_EQ(*text, s);
@@ -279,7 +279,7 @@ TEST(HfBpeTest, LoadsFromFileAndNamesMissingFile) {
   }
   auto t = LoadHfTokenizerJson(path.string());
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  EXPECT_EQ(Enc(**t, "hello"), (std::vector<int32_t>{kHello}));
+  EXPECT_EQ(BpeEnc(**t, "hello"), (std::vector<int32_t>{kHello}));
   std::filesystem::remove(path);
   auto missing = LoadHfTokenizerJson(path.string());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);

@@ -25,7 +25,7 @@ using nlohmann::json;
 
 const std::string kData = std::string(DETINFER_SOURCE_DIR) + "/tests/data/tokenizers/";
 
-std::string ReadFile(const std::string& path) {
+std::string ReadReferenceFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in) << path;
   std::stringstream ss;
@@ -33,24 +33,24 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::vector<int32_t> Ids(const json& j) { return j.get<std::vector<int32_t>>(); }
+std::vector<int32_t> RefIds(const json& j) { return j.get<std::vector<int32_t>>(); }
 
 // Every case of `expected_path`: ids with and without special tokens, the three decodes, and
 // the round trip wherever the library's decode gives the text back.
 void ExpectMatches(const Tokenizer& t, const std::string& expected_path) {
-  const json expected = json::parse(ReadFile(expected_path));
+  const json expected = json::parse(ReadReferenceFile(expected_path));
   ASSERT_GT(expected["cases"].size(), 30u);
   for (const json& c : expected["cases"]) {
     const std::string text = c["text"].get<std::string>();
     SCOPED_TRACE(expected_path + ": text '" + text + "'");
     auto ids = t.Encode(text, false);
     ASSERT_TRUE(ids.ok()) << ids.status().ToString();
-    EXPECT_EQ(*ids, Ids(c["ids"]));
+    EXPECT_EQ(*ids, RefIds(c["ids"]));
     auto special = t.Encode(text, true);
     ASSERT_TRUE(special.ok()) << special.status().ToString();
-    EXPECT_EQ(*special, Ids(c["ids_special"]));
-    const std::vector<int32_t> want = Ids(c["ids_special"]);
-    auto d = t.Decode(Ids(c["ids"]));
+    EXPECT_EQ(*special, RefIds(c["ids_special"]));
+    const std::vector<int32_t> want = RefIds(c["ids_special"]);
+    auto d = t.Decode(RefIds(c["ids"]));
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(*d, c["decode"].get<std::string>());
     auto ds = t.Decode(want);
@@ -68,7 +68,7 @@ void ExpectMatches(const Tokenizer& t, const std::string& expected_path) {
 }
 
 std::unique_ptr<Tokenizer> LoadDir(const std::string& dir) {
-  const HfTokenizerOptions o = HfOptionsFromConfig(ReadFile(kData + dir + "/tokenizer_config.json"));
+  const HfTokenizerOptions o = HfOptionsFromConfig(ReadReferenceFile(kData + dir + "/tokenizer_config.json"));
   auto t = LoadHfTokenizerJson(kData + dir + "/tokenizer.json", o);
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return t.ok() ? std::move(t).value() : nullptr;
@@ -99,7 +99,7 @@ std::string ReadGzip(const std::string& path) {
 // The whole real Gemma-3 file (262144 model tokens, 514906 merges, 6415 added tokens), committed
 // gzipped.
 TEST(HfReference, Gemma3MatchesTheTokenizersLibrary) {
-  const HfTokenizerOptions o = HfOptionsFromConfig(ReadFile(kData + "gemma3/tokenizer_config.json"));
+  const HfTokenizerOptions o = HfOptionsFromConfig(ReadReferenceFile(kData + "gemma3/tokenizer_config.json"));
   auto t = ParseHfTokenizerJson(ReadGzip(kData + "gemma3/tokenizer.json.gz"), "gemma3/tokenizer.json", o);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   ExpectMatches(**t, kData + "gemma3/expected.json");
@@ -114,7 +114,7 @@ TEST(HfReference, Gemma3SubsetMatchesTheTokenizersLibrary) {
 }
 
 TEST(HfReference, SyntheticFilesMatchTheTokenizersLibrary) {
-  const json names = json::parse(ReadFile(kData + "synthetic/index.json"));
+  const json names = json::parse(ReadReferenceFile(kData + "synthetic/index.json"));
   ASSERT_GE(names.size(), 19u);
   for (const json& n : names) {
     const std::string name = n.get<std::string>();
@@ -131,9 +131,9 @@ TEST(HfReference, SyntheticFilesMatchTheTokenizersLibrary) {
 TEST(HfReference, Llama2StreamingEqualsDecode) {
   auto t = LoadDir("llama2");
   ASSERT_TRUE(t);
-  const json expected = json::parse(ReadFile(kData + "llama2/expected.json"));
+  const json expected = json::parse(ReadReferenceFile(kData + "llama2/expected.json"));
   for (const json& c : expected["cases"]) {
-    const std::vector<int32_t> ids = Ids(c["ids"]);
+    const std::vector<int32_t> ids = RefIds(c["ids"]);
     StreamingDecoder s(*t);
     std::string out;
     for (int32_t id : ids) {
@@ -150,11 +150,11 @@ TEST(HfReference, Llama2StreamingEqualsDecode) {
 // add_eos_token; other classes keep the file's post_processor.
 TEST(HfReference, AddBosAndAddEosFollowTransformers) {
   const std::string path = kData + "llama2/tokenizer.json";
-  const json expected = json::parse(ReadFile(kData + "llama2/expected.json"));
+  const json expected = json::parse(ReadReferenceFile(kData + "llama2/expected.json"));
   const json& c = expected["cases"][6];  // "Hello world"
   ASSERT_EQ(c["text"], "Hello world");
-  std::vector<int32_t> body = Ids(c["ids"]);
-  HfTokenizerOptions o = HfOptionsFromConfig(ReadFile(kData + "llama2/tokenizer_config.json"));
+  std::vector<int32_t> body = RefIds(c["ids"]);
+  HfTokenizerOptions o = HfOptionsFromConfig(ReadReferenceFile(kData + "llama2/tokenizer_config.json"));
   o.add_eos_token = true;
   auto with_eos = LoadHfTokenizerJson(path, o);
   ASSERT_TRUE(with_eos.ok());
@@ -180,7 +180,7 @@ TEST(HfReference, AddBosAndAddEosFollowTransformers) {
 // Meta's first Llama-3 tokenizer.json had only a ByteLevel post-processor: Hugging Face adds
 // no BOS, even though tokenizer_config.json names one (detinfer used to add it).
 TEST(HfReference, ByteLevelPostProcessorAddsNoBos) {
-  json j = json::parse(ReadFile(kData + "synthetic/bytelevel_lowercase.json"));
+  json j = json::parse(ReadReferenceFile(kData + "synthetic/bytelevel_lowercase.json"));
   j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false},
                          {"use_regex", true}};
   HfTokenizerOptions o;
@@ -216,20 +216,20 @@ TEST(HfReference, GgufAddBosAndAddEos) {
   EXPECT_EQ(*(*eos)->Encode("a", false), (std::vector<int32_t>{5}));
 }
 
-Status LoadError(const json& j) {
+Status RefLoadError(const json& j) {
   auto t = ParseHfTokenizerJson(j.dump(), "tok.json");
   return t.ok() ? Status::Internal("loaded") : t.status();
 }
 
 void ExpectError(const json& j, StatusCode code, const std::string& text) {
-  const Status s = LoadError(j);
+  const Status s = RefLoadError(j);
   EXPECT_EQ(s.code(), code) << s.ToString();
   EXPECT_NE(s.message().find(text), std::string::npos) << s.ToString() << "\nwanted: " << text;
 }
 
 TEST(HfReference, ErrorsNameTheComponent) {
-  const json good = json::parse(ReadFile(kData + "synthetic/bpe_metaspace_first.json"));
-  ASSERT_TRUE(LoadError(good).code() == StatusCode::kInternal);  // loads
+  const json good = json::parse(ReadReferenceFile(kData + "synthetic/bpe_metaspace_first.json"));
+  ASSERT_TRUE(RefLoadError(good).code() == StatusCode::kInternal);  // loads
   json j = good;
   j["pre_tokenizer"] = {{"type", "Sequence"},
                         {"pretokenizers", json::array({good["pre_tokenizer"], {{"type", "Foo"}}})}};
@@ -275,7 +275,7 @@ TEST(HfReference, ErrorsNameTheComponent) {
   j = good;
   j["post_processor"]["single"][1]["Sequence"]["id"] = 5;
   ExpectError(j, StatusCode::kUnsupported, "post_processor.single[1]: a single template may only hold sequence A");
-  const json uni = json::parse(ReadFile(kData + "synthetic/unigram_unk.json"));
+  const json uni = json::parse(ReadReferenceFile(kData + "synthetic/unigram_unk.json"));
   j = uni;
   j["model"]["vocab"][5] = json::array({"x"});
   ExpectError(j, StatusCode::kInvalidArgument, "model.vocab[5] must be a [piece, score] pair");

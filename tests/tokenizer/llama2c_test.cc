@@ -34,7 +34,8 @@ Vocab TinyVocab() {
                      {"ba", -1e11f}});       // 269: below run.c's -1e10 start, never merged
   return v;
 }
-constexpr int32_t kSp = 259, kA = 260, kB = 261, kC = 262, kSpA = 263, kAbc = 265, kAa = 267;
+constexpr int32_t kTinySp = 259, kTinyA = 260, kTinyB = 261, kTinyC = 262, kTinySpA = 263;
+constexpr int32_t kTinyAbc = 265, kTinyAa = 267;
 
 std::unique_ptr<Tokenizer> Tiny() {
   const std::vector<uint8_t> bin = testing::MakeLlama2cBin(TinyVocab());
@@ -43,13 +44,13 @@ std::unique_ptr<Tokenizer> Tiny() {
   return t.ok() ? std::move(t).value() : nullptr;
 }
 
-std::vector<int32_t> Enc(const Tokenizer& t, std::string_view s, bool bos) {
+std::vector<int32_t> TinyEnc(const Tokenizer& t, std::string_view s, bool bos) {
   auto r = t.Encode(s, bos);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : std::vector<int32_t>{};
 }
 
-std::string ErrorOf(const std::vector<uint8_t>& bin, int32_t vocab_size = -1) {
+std::string TinyErrorOf(const std::vector<uint8_t>& bin, int32_t vocab_size = -1) {
   auto t = ParseLlama2cTokenizer(bin, "tokenizer.bin", vocab_size);
   EXPECT_FALSE(t.ok());
   return t.ok() ? "" : t.status().message();
@@ -63,30 +64,30 @@ TEST(Llama2cTokenizerTest, EncodeFollowsRunC) {
   EXPECT_EQ(t->eos_id(), 2);
   // " " a b c: pair scores " a"=-5, "ab"=-3, "bc"=-1 -> bc; then " a"=-5, "abc"=-2 -> abc;
   // then " abc" is not a token.
-  EXPECT_EQ(Enc(*t, "abc", true), (std::vector<int32_t>{1, kSp, kAbc}));
+  EXPECT_EQ(TinyEnc(*t, "abc", true), (std::vector<int32_t>{1, kTinySp, kTinyAbc}));
   // Ties go left: " " a a a -> "aa"(-0.5) twice, leftmost first -> " " aa a.
-  EXPECT_EQ(Enc(*t, "aaa", false), (std::vector<int32_t>{kSp, kAa, kA}));
+  EXPECT_EQ(TinyEnc(*t, "aaa", false), (std::vector<int32_t>{kTinySp, kTinyAa, kTinyA}));
   // " a" is the only merge for " a".
-  EXPECT_EQ(Enc(*t, "a", false), (std::vector<int32_t>{kSpA}));
+  EXPECT_EQ(TinyEnc(*t, "a", false), (std::vector<int32_t>{kTinySpA}));
   // Empty text: no dummy prefix (run.c checks text[0] != '\0').
-  EXPECT_EQ(Enc(*t, "", true), (std::vector<int32_t>{1}));
+  EXPECT_EQ(TinyEnc(*t, "", true), (std::vector<int32_t>{1}));
   // é is not a piece: byte fallback C3 A9 -> ids 0xC3 + 3, 0xA9 + 3.
-  EXPECT_EQ(Enc(*t, "\xC3\xA9", false), (std::vector<int32_t>{kSp, 0xC3 + 3, 0xA9 + 3}));
+  EXPECT_EQ(TinyEnc(*t, "\xC3\xA9", false), (std::vector<int32_t>{kTinySp, 0xC3 + 3, 0xA9 + 3}));
   // NaN-scored and <= -1e10-scored tokens are never merged into.
-  EXPECT_EQ(Enc(*t, "cc", false), (std::vector<int32_t>{kSp, kC, kC}));
-  EXPECT_EQ(Enc(*t, "ba", false), (std::vector<int32_t>{kSp, kB, kA}));
+  EXPECT_EQ(TinyEnc(*t, "cc", false), (std::vector<int32_t>{kTinySp, kTinyC, kTinyC}));
+  EXPECT_EQ(TinyEnc(*t, "ba", false), (std::vector<int32_t>{kTinySp, kTinyB, kTinyA}));
 }
 
 TEST(Llama2cTokenizerTest, DecodeFollowsRunC) {
   auto t = Tiny();
   ASSERT_TRUE(t);
   // The leading space of the piece after BOS is dropped; elsewhere it stays.
-  EXPECT_EQ(*t->Decode(std::vector<int32_t>{1, kSpA}), "\n<s>\na");
-  EXPECT_EQ(*t->Decode(std::vector<int32_t>{kSpA, kSpA}), " a a");
+  EXPECT_EQ(*t->Decode(std::vector<int32_t>{1, kTinySpA}), "\n<s>\na");
+  EXPECT_EQ(*t->Decode(std::vector<int32_t>{kTinySpA, kTinySpA}), " a a");
   // <0xXX> pieces are raw bytes.
   EXPECT_EQ(*t->Decode(std::vector<int32_t>{0xC3 + 3, 0xA9 + 3}), "\xC3\xA9");
   EXPECT_EQ(*t->TokenText(0x41 + 3), "<0x41>");
-  auto bad = t->Decode(std::vector<int32_t>{kA, 270});
+  auto bad = t->Decode(std::vector<int32_t>{kTinyA, 270});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("token id 270"), std::string::npos);
   EXPECT_NE(bad.status().message().find("size 270"), std::string::npos);
@@ -96,7 +97,7 @@ TEST(Llama2cTokenizerTest, RoundTrips) {
   auto t = Tiny();
   ASSERT_TRUE(t);
   for (const std::string& s : testing::RoundTripStrings()) {
-    auto ids = Enc(*t, s, true);
+    auto ids = TinyEnc(*t, s, true);
     auto text = t->Decode(ids);
     ASSERT_TRUE(text.ok());
     EXPECT_EQ(*text, "\n<s>\n" + s);
@@ -108,31 +109,31 @@ TEST(Llama2cTokenizerTest, MalformedFilesNameTheFault) {
   // Truncated in the middle of token 259's text.
   std::vector<uint8_t> cut = testing::MakeLlama2cBin({{"<unk>", 0}, {"abcdef", 0}});
   cut.resize(cut.size() - 2);
-  std::string m = ErrorOf(cut);
+  std::string m = TinyErrorOf(cut);
   EXPECT_NE(m.find("truncated: token 1 text"), std::string::npos) << m;
   EXPECT_NE(m.find("only 4 remain"), std::string::npos) << m;
   // Truncated header.
-  EXPECT_NE(ErrorOf({1, 0}).find("max_token_length"), std::string::npos);
+  EXPECT_NE(TinyErrorOf({1, 0}).find("max_token_length"), std::string::npos);
   // Negative and huge lengths.
   std::vector<uint8_t> neg = testing::MakeLlama2cBin({{"<unk>", 0}, {"x", 0}});
   const int32_t minus5 = -5;
   std::memcpy(neg.data() + 4 + 4 + 4 + 5 + 4, &minus5, 4);
-  m = ErrorOf(neg);
+  m = TinyErrorOf(neg);
   EXPECT_NE(m.find("token 1"), std::string::npos) << m;
   EXPECT_NE(m.find("length -5"), std::string::npos) << m;
   std::vector<uint8_t> huge = neg;
   const int32_t big = 0x7FFFFFFF;
   std::memcpy(huge.data() + 4 + 4 + 4 + 5 + 4, &big, 4);
-  EXPECT_NE(ErrorOf(huge).find("length 2147483647"), std::string::npos);
+  EXPECT_NE(TinyErrorOf(huge).find("length 2147483647"), std::string::npos);
   // max_token_length must be positive.
-  EXPECT_NE(ErrorOf(testing::MakeLlama2cBin({{"a", 0}}, 0)).find("max_token_length is 0"),
+  EXPECT_NE(TinyErrorOf(testing::MakeLlama2cBin({{"a", 0}}, 0)).find("max_token_length is 0"),
             std::string::npos);
   // vocab_size from a checkpoint that does not match the file.
-  EXPECT_NE(ErrorOf(good, 100).find("bytes left after token 99"), std::string::npos);
-  EXPECT_NE(ErrorOf(good, 1000000).find("vocab_size 1000000"), std::string::npos);
+  EXPECT_NE(TinyErrorOf(good, 100).find("bytes left after token 99"), std::string::npos);
+  EXPECT_NE(TinyErrorOf(good, 1000000).find("vocab_size 1000000"), std::string::npos);
   auto exact = ParseLlama2cTokenizer(good, "tokenizer.bin", 270);
   EXPECT_TRUE(exact.ok()) << exact.status().ToString();
-  EXPECT_NE(ErrorOf({}).find("truncated"), std::string::npos);
+  EXPECT_NE(TinyErrorOf({}).find("truncated"), std::string::npos);
 }
 
 TEST(Llama2cTokenizerTest, LoadsFromFile) {

@@ -23,7 +23,6 @@ namespace {
 
 using nlohmann::json;
 using testing::FailsWith;
-using testing::TempDir;
 
 const std::string kSpm = std::string(DETINFER_SOURCE_DIR) + "/tests/data/tokenizers/spm/";
 
@@ -35,13 +34,13 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-std::unique_ptr<Tokenizer> Load(const std::string& name, const SentencePieceOptions& o = {}) {
+std::unique_ptr<Tokenizer> LoadSp(const std::string& name, const SentencePieceOptions& o = {}) {
   auto t = LoadSentencePieceModel(kSpm + name, o);
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return t.ok() ? std::move(t).value() : nullptr;
 }
 
-std::vector<int32_t> Ids(const json& j) { return j.get<std::vector<int32_t>>(); }
+std::vector<int32_t> SpIds(const json& j) { return j.get<std::vector<int32_t>>(); }
 
 std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
@@ -55,7 +54,7 @@ std::string ReplaceAll(std::string s, const std::string& from, const std::string
 // the text back.
 void ExpectMatchesReference(const std::string& model) {
   const json expected = json::parse(ReadAll(kSpm + model + ".expected.json"));
-  auto t = Load(model + ".model");
+  auto t = LoadSp(model + ".model");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->vocab_size(), expected["vocab_size"].get<int32_t>());
   EXPECT_EQ(t->bos_id(), expected["bos_id"].get<int32_t>());
@@ -66,7 +65,7 @@ void ExpectMatchesReference(const std::string& model) {
   for (const json& c : expected["cases"]) {
     const std::string text = c["text"].get<std::string>();
     SCOPED_TRACE(model + ": text '" + text + "'");
-    const std::vector<int32_t> want = Ids(c["ids"]);
+    const std::vector<int32_t> want = SpIds(c["ids"]);
     auto ids = t->Encode(text, false);
     ASSERT_TRUE(ids.ok()) << ids.status().ToString();
     EXPECT_EQ(*ids, want);
@@ -127,7 +126,7 @@ TEST(SentencePieceModel, UnigramNmtNfkcMatchesSentencePiece) {
 }
 
 TEST(SentencePieceModel, ByteFallbackAndUnknownPieces) {
-  auto bpe = Load("bpe.model");
+  auto bpe = LoadSp("bpe.model");
   ASSERT_NE(bpe, nullptr);
   // '龘' is not a piece: three byte pieces, each TokenBytes one byte.
   auto ids = bpe->Encode("\xE9\xBE\x98", false);
@@ -142,7 +141,7 @@ TEST(SentencePieceModel, ByteFallbackAndUnknownPieces) {
   const std::vector<int32_t> bad = {be, e9, be};
   EXPECT_EQ(*bpe->Decode(bad), "\xEF\xBF\xBD\xEF\xBF\xBD");
 
-  auto uni = Load("unigram.model");
+  auto uni = LoadSp("unigram.model");
   ASSERT_NE(uni, nullptr);
   auto u = uni->Encode("\xE9\xBE\x98", false);  // not in the T5-style vocabulary
   ASSERT_TRUE(u.ok());
@@ -153,7 +152,7 @@ TEST(SentencePieceModel, ByteFallbackAndUnknownPieces) {
 }
 
 TEST(SentencePieceModel, SpecialTokensDefaultRules) {
-  auto bpe = Load("bpe.model");  // Llama style: <unk> 0, <s> 1, </s> 2
+  auto bpe = LoadSp("bpe.model");  // Llama style: <unk> 0, <s> 1, </s> 2
   ASSERT_NE(bpe, nullptr);
   EXPECT_EQ(bpe->bos_id(), 1);
   EXPECT_EQ(bpe->eos_id(), 2);
@@ -189,7 +188,7 @@ TEST(SentencePieceModel, SpecialTokensDefaultRules) {
   EXPECT_EQ(*bpe->TokenText((*user)[1]), "<|user|>");
   EXPECT_FALSE(bpe->IsSpecial((*user)[1]));
 
-  auto uni = Load("unigram.model");  // T5 style: <pad> 0, </s> 1, <unk> 2, no BOS
+  auto uni = LoadSp("unigram.model");  // T5 style: <pad> 0, </s> 1, <unk> 2, no BOS
   ASSERT_NE(uni, nullptr);
   EXPECT_EQ(uni->bos_id(), -1);
   EXPECT_EQ(uni->eos_id(), 1);
@@ -198,7 +197,7 @@ TEST(SentencePieceModel, SpecialTokensDefaultRules) {
 }
 
 TEST(SentencePieceModel, SpecialTokensFromTokenizerConfig) {
-  auto plain = Load("bpe.model")->Encode("Hello", false).value();
+  auto plain = LoadSp("bpe.model")->Encode("Hello", false).value();
   auto with_ids = [&](std::vector<int32_t> before, std::vector<int32_t> after) {
     before.insert(before.end(), plain.begin(), plain.end());
     before.insert(before.end(), after.begin(), after.end());
@@ -206,23 +205,23 @@ TEST(SentencePieceModel, SpecialTokensFromTokenizerConfig) {
   };
   SentencePieceOptions o;
   o.add_eos_token = true;
-  EXPECT_EQ(*Load("bpe.model", o)->Encode("Hello", true), with_ids({1}, {2}));
+  EXPECT_EQ(*LoadSp("bpe.model", o)->Encode("Hello", true), with_ids({1}, {2}));
   o.add_bos_token = false;
-  EXPECT_EQ(*Load("bpe.model", o)->Encode("Hello", true), with_ids({}, {2}));
+  EXPECT_EQ(*LoadSp("bpe.model", o)->Encode("Hello", true), with_ids({}, {2}));
   o.add_eos_token = false;
-  EXPECT_EQ(*Load("bpe.model", o)->Encode("Hello", true), plain);
+  EXPECT_EQ(*LoadSp("bpe.model", o)->Encode("Hello", true), plain);
   // Names from tokenizer_config.json pick the pieces (and make them special).
   SentencePieceOptions names;
   names.bos_token = "</s>";
   names.eos_token = "<s>";
   names.add_eos_token = true;
-  auto swapped = Load("bpe.model", names);
+  auto swapped = LoadSp("bpe.model", names);
   EXPECT_EQ(swapped->bos_id(), 2);
   EXPECT_EQ(swapped->eos_id(), 1);
   EXPECT_EQ(*swapped->Encode("Hello", true), with_ids({2}, {1}));
   SentencePieceOptions user;
   user.eos_token = "<|user|>";
-  auto u = Load("bpe.model", user);
+  auto u = LoadSp("bpe.model", user);
   EXPECT_TRUE(u->IsSpecial(u->eos_id()));
   SentencePieceOptions missing;
   missing.bos_token = "<|begin_of_text|>";
@@ -232,7 +231,7 @@ TEST(SentencePieceModel, SpecialTokensFromTokenizerConfig) {
   SentencePieceOptions t5;
   t5.tokenizer_class = "T5Tokenizer";
   t5.add_bos_token = true;
-  auto uni = Load("unigram.model", t5);
+  auto uni = LoadSp("unigram.model", t5);
   auto ids = uni->Encode("Hello", true);
   ASSERT_TRUE(ids.ok());
   auto want = *uni->Encode("Hello", false);
@@ -241,7 +240,7 @@ TEST(SentencePieceModel, SpecialTokensFromTokenizerConfig) {
 }
 
 TEST(SentencePieceModel, TokenBytesDropsOnlyTheFirstDummyPrefix) {
-  auto bpe = Load("bpe.model");
+  auto bpe = LoadSp("bpe.model");
   ASSERT_NE(bpe, nullptr);
   auto ids = bpe->Encode("The end", false);
   ASSERT_TRUE(ids.ok());
@@ -256,7 +255,7 @@ TEST(SentencePieceModel, TokenBytesDropsOnlyTheFirstDummyPrefix) {
 }
 
 TEST(SentencePieceModel, InvalidUtf8NamesTheOffset) {
-  auto bpe = Load("bpe.model");
+  auto bpe = LoadSp("bpe.model");
   ASSERT_NE(bpe, nullptr);
   EXPECT_TRUE(FailsWith(bpe->Encode(std::string("ab\xC3(", 4), false).status(),
                         {"bpe.model", "byte offset 2"}));
@@ -264,7 +263,7 @@ TEST(SentencePieceModel, InvalidUtf8NamesTheOffset) {
 }
 
 TEST(SentencePieceModel, BrokenFilesNameTheFile) {
-  TempDir dir;
+  testing::TempDir dir;
   const std::string good = ReadAll(kSpm + "bpe.model");
   const std::string truncated = dir.file("truncated.model");
   testing::WriteText(truncated, good.substr(0, good.size() / 2 + 3));
@@ -294,7 +293,7 @@ TEST(SentencePieceModel, RecognisedByItsFirstBytes) {
 // and keeps no state between calls).
 TEST(SentencePieceModel, SharedBetweenThreads) {
   const json expected = json::parse(ReadAll(kSpm + "bpe.expected.json"));
-  auto t = Load("bpe.model");
+  auto t = LoadSp("bpe.model");
   ASSERT_NE(t, nullptr);
   std::vector<std::thread> threads;
   std::vector<int> mismatches(4, 0);
@@ -303,7 +302,7 @@ TEST(SentencePieceModel, SharedBetweenThreads) {
       for (int round = 0; round < 20; ++round) {
         for (const json& c : expected["cases"]) {
           auto ids = t->Encode(c["text"].get<std::string>(), false);
-          if (!ids.ok() || *ids != Ids(c["ids"])) ++mismatches[k];
+          if (!ids.ok() || *ids != SpIds(c["ids"])) ++mismatches[k];
         }
       }
     });
@@ -330,7 +329,7 @@ void WriteHfDirWithVocab600(const std::string& dir) {
 }
 
 TEST(SentencePieceModel, HuggingFaceDirectoryFindsTokenizerModel) {
-  TempDir dir;
+  testing::TempDir dir;
   WriteHfDirWithVocab600(dir.path());
   auto b = LoadModelBundle(dir.path());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
@@ -338,7 +337,7 @@ TEST(SentencePieceModel, HuggingFaceDirectoryFindsTokenizerModel) {
   EXPECT_EQ(b->tokenizer_path, dir.file("tokenizer.model"));
   EXPECT_EQ(b->tokenizer_source, "beside the model");
   EXPECT_NE(b->tokenizer_hash, 0u);
-  auto ref = Load("bpe.model");
+  auto ref = LoadSp("bpe.model");
   EXPECT_EQ(*b->tokenizer->Encode("Hello world", true), *ref->Encode("Hello world", true));
 
   // tokenizer_config.json beside it is read as for tokenizer.json.
@@ -366,7 +365,7 @@ TEST(SentencePieceModel, HuggingFaceDirectoryFindsTokenizerModel) {
 }
 
 TEST(SentencePieceModel, TokenizerFlagAcceptsModelFiles) {
-  TempDir dir;
+  testing::TempDir dir;
   WriteHfDirWithVocab600(dir.path());
   std::filesystem::remove(dir.file("tokenizer.model"));
   // Recognised by content under any name.

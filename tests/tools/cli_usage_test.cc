@@ -40,7 +40,7 @@ int AddedTokenId(const std::string& content) {
   return -1;
 }
 
-nlohmann::json Json(const CliRun& r) {
+nlohmann::json ParseJson(const CliRun& r) {
   return nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
 }
 
@@ -58,7 +58,7 @@ TEST(CliUsageTest, GenerateStopsAtEndOfSequenceUnlessIgnoreEos) {
   const CliRun go_on = Cli(base + " --ignore-eos");
   ASSERT_EQ(stop.rc, 0) << stop.out;
   ASSERT_EQ(go_on.rc, 0) << go_on.out;
-  const auto s = Json(stop), g = Json(go_on);
+  const auto s = ParseJson(stop), g = ParseJson(go_on);
   const auto st = s["tokens"].get<std::vector<int>>(), gt = g["tokens"].get<std::vector<int>>();
   // The run that goes on is the reference: the default run is its prefix up to the first EOS.
   const auto first_eos = std::find(gt.begin(), gt.end(), eos);
@@ -75,12 +75,12 @@ TEST(CliUsageTest, GenerateStopsAtEndOfSequenceUnlessIgnoreEos) {
 // (the stream holds back what could be the start of a stop string).
 TEST(CliUsageTest, StreamedTextEqualsJsonTextWithStopStrings) {
   const std::string base = "generate " + Verbs() + " --prompt 'Yesterday I' --max-tokens 12";
-  const std::string full = Json(Cli(base + " --json"))["text"];
+  const std::string full = ParseJson(Cli(base + " --json"))["text"];
   ASSERT_GE(full.size(), 8u) << full;
   for (const std::string& stop : {std::string(), full.substr(1, 3), full.substr(full.size() / 2, 2),
                                  std::string("never-generated")}) {
     const std::string flags = stop.empty() ? "" : " --stop '" + stop + "'";
-    const auto j = Json(Cli(base + flags + " --json"));
+    const auto j = ParseJson(Cli(base + flags + " --json"));
     const CliRun streamed = Cli(base + flags, /*stdout_only=*/true);
     ASSERT_EQ(streamed.rc, 0) << streamed.out;
     // The stream is the text, a newline, then one bracketed summary line.
@@ -106,7 +106,7 @@ TEST(CliUsageTest, WordsOutsideTheVocabularyAreCountedAndThePromptIdsReported) {
   const std::string warning = "detinfer: warning: --prompt: " + std::to_string(unknown) + " of " +
                               std::to_string(total) + " tokens are not in the model's vocabulary";
   EXPECT_NE(r.out.find(warning), std::string::npos) << r.out;
-  const auto j = Json(Cli("generate " + Verbs() + " --prompt '" + prompt + "' --max-tokens 2 --json",
+  const auto j = ParseJson(Cli("generate " + Verbs() + " --prompt '" + prompt + "' --max-tokens 2 --json",
                           /*stdout_only=*/true));
   const auto ids = j["prompt_tokens"].get<std::vector<int>>();
   ASSERT_EQ(ids.size(), static_cast<size_t>(total));
@@ -158,7 +158,7 @@ TEST(CliUsageTest, RequestsFilesAreCheckedKeyByKey) {
   // A one-line file prints JSON, like a longer one.
   const CliRun one = Cli(gen + WriteFile("one.jsonl", "{\"prompt\": \"Yesterday I\"}\n"), true);
   ASSERT_EQ(one.rc, 0) << one.out;
-  EXPECT_EQ(Json(one)["id"], "line-1") << one.out;
+  EXPECT_EQ(ParseJson(one)["id"], "line-1") << one.out;
   // Unknown keys, broken JSON and non-objects fail their line alone, naming it; the others run.
   const CliRun mixed = Cli(gen + WriteFile("mixed.jsonl",
                                            "{\"prompt\": \"Yesterday I\", \"max_new_tokens\": 2}\n"
@@ -215,7 +215,7 @@ TEST(CliUsageTest, HelpShowsEveryDefaultTheSameWay) {
 // score takes its completion as text and logits its input as text, encoded as generate encodes
 // them: the same tokens give the same bits as the id forms.
 TEST(CliUsageTest, ScoreAndLogitsTakeTextLikeGenerate) {
-  const auto g = Json(Cli("generate " + Verbs() + " --prompt 'Yesterday I' --max-tokens 3 --json", true));
+  const auto g = ParseJson(Cli("generate " + Verbs() + " --prompt 'Yesterday I' --max-tokens 3 --json", true));
   const auto prompt = g["prompt_tokens"].get<std::vector<int>>();
   const auto tokens = g["tokens"].get<std::vector<int>>();
   auto join = [](const std::vector<int>& v) {
@@ -226,15 +226,15 @@ TEST(CliUsageTest, ScoreAndLogitsTakeTextLikeGenerate) {
     }
     return s;
   };
-  const auto by_ids = Json(Cli("score " + Verbs() + " --ids " + join(prompt) + " --completion-ids " +
+  const auto by_ids = ParseJson(Cli("score " + Verbs() + " --ids " + join(prompt) + " --completion-ids " +
                                join(tokens) + " --json", true));
-  const auto by_text = Json(Cli("score " + Verbs() + " --prompt 'Yesterday I' --completion '" +
+  const auto by_text = ParseJson(Cli("score " + Verbs() + " --prompt 'Yesterday I' --completion '" +
                                 g["text"].get<std::string>() + "' --json", true));
   EXPECT_EQ(by_text["completion_tokens"], g["tokens"]);
   EXPECT_EQ(by_text["fingerprint"], g["fingerprint"]);
   EXPECT_EQ(by_ids["fingerprint"], g["fingerprint"]);
-  const auto l_ids = Json(Cli("logits " + Verbs() + " --ids " + join(prompt) + " --json", true));
-  const auto l_text = Json(Cli("logits " + Verbs() + " --prompt 'Yesterday I' --json", true));
+  const auto l_ids = ParseJson(Cli("logits " + Verbs() + " --ids " + join(prompt) + " --json", true));
+  const auto l_text = ParseJson(Cli("logits " + Verbs() + " --prompt 'Yesterday I' --json", true));
   ASSERT_FALSE(l_ids.is_discarded());
   EXPECT_EQ(l_ids["logits"], l_text["logits"]);
   EXPECT_EQ(l_text["ids"].get<std::vector<int>>(), prompt);
@@ -275,20 +275,20 @@ TEST(CliUsageTest, ConvertKeepsTheTokenizerAndRefusesNamesItCannotWrite) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string gen = " --prompt 'Yesterday I' --max-tokens 8 --json";
-  const std::string want = Json(Cli("generate " + Verbs() + gen, true))["fingerprint"];
+  const std::string want = ParseJson(Cli("generate " + Verbs() + gen, true))["fingerprint"];
   ASSERT_FALSE(want.empty());
 
   const CliRun hf = Cli("convert " + Verbs() + " " + dir + "/hf");
   ASSERT_EQ(hf.rc, 0) << hf.out;
   EXPECT_TRUE(std::filesystem::exists(dir + "/hf/tokenizer.json"));
-  EXPECT_EQ(Json(Cli("generate " + dir + "/hf" + gen, true))["fingerprint"], want);
+  EXPECT_EQ(ParseJson(Cli("generate " + dir + "/hf" + gen, true))["fingerprint"], want);
 
   const CliRun gguf = Cli("convert " + Verbs() + " " + dir + "/v.gguf");
   ASSERT_EQ(gguf.rc, 0) << gguf.out;
   const std::string hint = "--tokenizer " + Verbs() + "/tokenizer.json";
   EXPECT_NE(gguf.out.find("warning: the tokenizer"), std::string::npos) << gguf.out;
   EXPECT_NE(gguf.out.find(hint), std::string::npos) << gguf.out;
-  EXPECT_EQ(Json(Cli("generate " + dir + "/v.gguf " + hint + gen, true))["fingerprint"], want);
+  EXPECT_EQ(ParseJson(Cli("generate " + dir + "/v.gguf " + hint + gen, true))["fingerprint"], want);
 
   const CliRun st = Cli("convert " + Verbs() + " " + dir + "/m.safetensors");
   EXPECT_EQ(st.rc, 2) << st.out;
@@ -304,7 +304,7 @@ TEST(CliUsageTest, ConvertKeepsTheTokenizerAndRefusesNamesItCannotWrite) {
 TEST(CliUsageTest, InfoJsonNamesTheTokenizerAndPrintsStoredFloatsAsWritten) {
   const CliRun r = Cli("info " + Verbs() + " --json", true);
   ASSERT_EQ(r.rc, 0) << r.out;
-  const auto j = Json(r);
+  const auto j = ParseJson(r);
   std::ifstream cf(Verbs() + "/config.json");
   const auto config = nlohmann::json::parse(cf);
   // The same decimal text as config.json's, not the fp32 value's 17-digit expansion.

@@ -14,7 +14,7 @@
 namespace detinfer::verify {
 namespace {
 
-Transformer Model() {
+Transformer DumpModel() {
   ModelConfig c;
   c.arch = Arch::kLlama;
   c.dim = 32;
@@ -34,7 +34,7 @@ Transformer Model() {
 const std::vector<int32_t> kPrompt{1, 12, 40, 7, 3};
 
 TEST(DumpSlotsTest, WritesBothPathsInTheStorageDtype) {
-  Transformer model = Model();
+  Transformer model = DumpModel();
   KernelContext ctx;
   ctx.isa = BestIsa(DetectCpuFeatures());
   testing::TempDir bf, f32;
@@ -79,7 +79,7 @@ TEST(DumpSlotsTest, WritesBothPathsInTheStorageDtype) {
 }
 
 TEST(DumpSlotsTest, APlantedRopeFaultShowsInLayer0Keys) {
-  Transformer model = Model();
+  Transformer model = DumpModel();
   model.InjectFault(Fault::kRopeOffByOne);
   KernelContext ctx;
   testing::TempDir dir;
@@ -93,7 +93,7 @@ TEST(DumpSlotsTest, APlantedRopeFaultShowsInLayer0Keys) {
 }
 
 TEST(DumpSlotsTest, ErrorsNameWhatIsWrong) {
-  Transformer model = Model();
+  Transformer model = DumpModel();
   KernelContext ctx;
   testing::TempDir dir;
   auto empty = DumpSlots(model, ctx, {}, "", DType::kBF16, nullptr, dir.path(), "m", {});
