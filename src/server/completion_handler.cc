@@ -233,6 +233,7 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
              httplib::Response& res) {
   Json choices = Json::array();
   int64_t prompt_tokens = 0, completion_tokens = 0, cached = 0;
+  SpeculativeStats speculative;
   for (size_t i = 0; i < prepared.size(); ++i) {
     const RequestResult r = WaitResult(*prepared[i].channel);
     if (!r.status.ok()) {
@@ -248,13 +249,16 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
     prompt_tokens += static_cast<int64_t>(prompt.size());
     completion_tokens += static_cast<int64_t>(r.tokens.size());
     cached += r.cached_tokens;
+    speculative.verify_passes += r.speculative.verify_passes;
+    speculative.proposed += r.speculative.proposed;
+    speculative.accepted += r.speculative.accepted;
   }
   Json body = Envelope(st, req, prepared[0].request.id, false);
   body["choices"] = choices;
   if (req.kind == ApiKind::kChat && req.return_token_ids) {
     body["prompt_token_ids"] = prepared[0].request.prompt;
   }
-  body["usage"] = Usage(prompt_tokens, completion_tokens, cached);
+  body["usage"] = Usage(prompt_tokens, completion_tokens, cached, speculative);
   res.set_content(Dump(body), "application/json");
 }
 
@@ -342,12 +346,14 @@ bool StreamEnd(Stream& s, httplib::DataSink& sink, const RequestResult& r) {
     if (s.req.kind == ApiKind::kChat && rest.empty()) choice["delta"] = Json::object();
     choice["finish_reason"] = FinishReasonText(r.finish);
     choice["fingerprint"] = Hex64(r.fingerprint);
+    if (r.speculative.verify_passes > 0) choice["speculative"] = SpeculativeJson(r.speculative);
     if (!WriteEvent(sink, Dump(chunk))) return false;
     if (s.req.include_usage) {
       Json usage = Envelope(*s.st, s.req, s.prepared.request.id, true);
       usage["choices"] = Json::array();
       usage["usage"] = Usage(static_cast<int64_t>(s.prepared.request.prompt.size()),
-                             static_cast<int64_t>(r.tokens.size()), r.cached_tokens);
+                             static_cast<int64_t>(r.tokens.size()), r.cached_tokens,
+                             r.speculative);
       if (!WriteEvent(sink, Dump(usage))) return false;
     }
   }

@@ -119,6 +119,9 @@ void EngineLoop::Run() {
       const Status s = engine_.Step();
       if (!s.ok()) FailAll(s);
     }
+    // Before any result goes out: a client that reads /metrics after its response then sees
+    // the counters with that response's step in them.
+    PublishGauges();
     for (RequestResult& r : engine_.TakeFinished()) {
       auto it = live_.find(r.submission);
       if (it == live_.end()) continue;  // cancelled meanwhile
@@ -128,7 +131,7 @@ void EngineLoop::Run() {
       l.channel->Finish(std::move(r));
       live_.erase(it);
     }
-    PublishGauges();
+    PublishGauges();  // without the finished requests
   }
   PublishGauges();
   {

@@ -134,6 +134,7 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
   c["token_ids"] = r.tokens;
   c["token_logprobs"] = r.logprobs;
   c["fingerprint"] = Hex64(r.fingerprint);
+  if (r.speculative.verify_passes > 0) c["speculative"] = SpeculativeJson(r.speculative);
   if (req.echo || req.return_token_ids) c["prompt_token_ids"] = prompt;
   return c;
 }
@@ -149,14 +150,23 @@ Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
   c["token_ids"] = r.tokens;
   c["token_logprobs"] = r.logprobs;
   c["fingerprint"] = Hex64(r.fingerprint);
+  if (r.speculative.verify_passes > 0) c["speculative"] = SpeculativeJson(r.speculative);
   return c;
 }
 
-Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
+Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens,
+           const SpeculativeStats& speculative) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens + completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}},
+          {"completion_tokens_details",
+           {{"accepted_prediction_tokens", speculative.accepted},
+            {"rejected_prediction_tokens", speculative.proposed - speculative.accepted}}}};
+}
+
+Json SpeculativeJson(const SpeculativeStats& s) {
+  return {{"verify_passes", s.verify_passes}, {"proposed", s.proposed}, {"accepted", s.accepted}};
 }
 
 }  // namespace detinfer::server

@@ -47,7 +47,12 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
 Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
                 const std::vector<int32_t>& prompt, const RequestResult& r);
 
-Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens);
+// OpenAI's usage object. Speculative decoding's guesses are reported as OpenAI reports predicted
+// outputs: completion_tokens_details.accepted_prediction_tokens / rejected_prediction_tokens.
+Json Usage(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens,
+           const SpeculativeStats& speculative = {});
+// A finished request's speculative counts ({"verify_passes", "proposed", "accepted"}).
+Json SpeculativeJson(const SpeculativeStats& s);
 
 }  // namespace detinfer::server
 

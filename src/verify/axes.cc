@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "verify/axes_direct.h"
@@ -12,7 +13,9 @@ namespace detinfer::verify {
 namespace {
 
 // Purposes of the axes' random streams (StreamSeed's third argument).
-enum Purpose : uint64_t { kBatch = 10, kTraffic, kChunk, kPrefix, kPrefixGen, kResume, kRescore };
+enum Purpose : uint64_t {
+  kBatch = 10, kTraffic, kChunk, kPrefix, kPrefixGen, kResume, kRescore, kSpeculative
+};
 
 Outcome FromResult(const Request& r, const RequestResult& res) {
   Outcome o;
@@ -59,6 +62,57 @@ AxisDef Standard(std::string name, std::string section, std::string what,
 }
 
 std::string Num(int64_t v) { return std::to_string(v); }
+
+// Speculative decoding (§A10): the engine guesses up to k tokens and checks them in one pass.
+// Even cases guess from the reference's own tokens with about one guess in three made wrong (a
+// fixed function of the case and the position), so runs of all-right, all-wrong and mixed
+// guesses are all checked; odd cases use prompt lookup, the drafts users run.
+AxisDef SpeculativeAxis() {
+  AxisDef a{"speculative", "A10",
+            "k 1-6 guesses checked per pass (the reference's tokens, some made wrong; or lookup)",
+            false, nullptr};
+  a.run = [](AxisEnv& env, const VerifyCase& c, const Outcome& reference, bool variant,
+             int64_t limit) -> Result<Outcome> {
+    if (!variant) return limit < 0 ? reference : RunReference(env, c.request, limit);
+    const Request r = Limited(c.request, limit);
+    CaseRng rng(StreamSeed(c.rng_seed, 0, kSpeculative));
+    EngineOptions o = env.ReferenceOptions();
+    o.speculative.max_guesses = static_cast<int32_t>(rng.Uniform(1, 6));
+    if (c.index % 2 == 0) {
+      const std::vector<int32_t> known = reference.tokens;
+      const uint64_t salt = rng.Next();
+      const int64_t vocab = env.model().config().vocab_size;
+      const size_t prompt_len = r.prompt.size();
+      o.speculative.source = DraftSource::kCustom;
+      o.speculative.custom = [known, salt, vocab, prompt_len](
+                                 const Request&, std::span<const int32_t> tokens,
+                                 int32_t max_guesses) {
+        std::vector<int32_t> guesses;
+        for (size_t at = tokens.size() - prompt_len;
+             at < known.size() && guesses.size() < static_cast<size_t>(max_guesses); ++at) {
+          int32_t g = known[at];
+          if (CaseRng(StreamSeed(salt, at, kSpeculative)).Uniform(0, 2) == 0) {
+            g = static_cast<int32_t>((g + 1) % vocab);  // a wrong guess
+          }
+          guesses.push_back(g);
+        }
+        return guesses;
+      };
+    } else {
+      o.speculative.source = DraftSource::kLookup;
+    }
+    DETINFER_ASSIGN_OR_RETURN(auto engine, Engine::Create(env.model(), env.ReferenceContext(), o));
+    auto res = engine->Generate({r});
+    if (!res[0].status.ok()) return res[0].status;
+    Outcome out = FromResult(r, res[0]);
+    const SpeculativeStats& st = res[0].speculative;
+    out.detail = std::string(c.index % 2 == 0 ? "known tokens" : "lookup") + ", k " +
+                 Num(o.speculative.max_guesses) + ", accepted " + Num(st.accepted) + " of " +
+                 Num(st.proposed) + " in " + Num(st.verify_passes) + " passes";
+    return out;
+  };
+  return a;
+}
 
 }  // namespace
 
@@ -282,6 +336,7 @@ std::vector<AxisDef> AllAxes(const std::vector<Isa>& isas, Isa reference_isa,
     };
     axes.push_back(std::move(a));
   }
+  axes.push_back(SpeculativeAxis());
   axes.push_back(SlotIdentityAxis());
   axes.push_back(ResumeAxis());
   {

@@ -1,6 +1,6 @@
 // The server with speculative decoding on (serve --speculative lookup): every response has the
 // ids, logprob bits, text and fingerprint of a plain server, streamed or not, alone or among
-// other clients; /metrics counts the guesses.
+// other clients; /metrics counts the guesses, and each response its own.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -69,6 +69,59 @@ TEST(ServerSpeculativeTest, LookupServesPlainBitsAndCountsGuesses) {
   EXPECT_GT(testing::MetricValue(metrics, "detinfer_speculative_verify_passes_total"), 0);
   EXPECT_EQ(testing::MetricValue(testing::Get(*plain, "/metrics").body,
                                  "detinfer_speculative_proposed_tokens_total"), 0);
+}
+
+// Each response reports its own guesses: per choice, and summed in usage as OpenAI reports
+// predicted outputs. The responses' counts add up to the /metrics counters of a server that
+// answered only them; a plain server reports none.
+TEST(ServerSpeculativeTest, EachResponseReportsItsOwnGuesses) {
+  EngineOptions spec;
+  spec.speculative.source = DraftSource::kLookup;
+  testing::TestServer plain_srv, spec_srv({}, spec);
+  auto plain = plain_srv.Client();
+  auto c = spec_srv.Client();
+  // A prompt said twice (lookup continues the first time), and a list of two prompts.
+  std::vector<int32_t> twice = {5, 9, 2, 44, 17, 3, 30, 12, 8, 21};
+  twice.insert(twice.end(), twice.begin(), twice.end());
+  const std::vector<std::string> bodies = {
+      Json{{"prompt", twice}, {"max_tokens", 24}, {"temperature", 0}}.dump(),
+      Json{{"prompt", Json::array({twice, Json::array({7, 7, 7, 7, 7, 7})})},
+           {"max_tokens", 16}, {"temperature", 0.7}, {"seed", 3}}.dump()};
+  int64_t passes = 0, proposed = 0, accepted = 0;
+  for (const std::string& body : bodies) {
+    const Json j = testing::Post(*c, "/v1/completions", body).json();
+    ASSERT_TRUE(j.contains("usage")) << j.dump();
+    int64_t choice_proposed = 0, choice_accepted = 0;
+    for (const Json& choice : j["choices"]) {
+      ASSERT_TRUE(choice.contains("speculative")) << choice.dump();
+      const Json& s = choice["speculative"];
+      EXPECT_GT(s["verify_passes"].get<int64_t>(), 0);
+      EXPECT_GE(s["proposed"].get<int64_t>(), s["verify_passes"].get<int64_t>());
+      EXPECT_LE(s["accepted"].get<int64_t>(), s["proposed"].get<int64_t>());
+      passes += s["verify_passes"].get<int64_t>();
+      choice_proposed += s["proposed"].get<int64_t>();
+      choice_accepted += s["accepted"].get<int64_t>();
+    }
+    const Json& d = j["usage"]["completion_tokens_details"];
+    EXPECT_EQ(d["accepted_prediction_tokens"].get<int64_t>(), choice_accepted) << j.dump();
+    EXPECT_EQ(d["rejected_prediction_tokens"].get<int64_t>(), choice_proposed - choice_accepted);
+    proposed += choice_proposed;
+    accepted += choice_accepted;
+    // The plain server: the same choices' bits, no guesses.
+    const Json p = testing::Post(*plain, "/v1/completions", body).json();
+    for (size_t i = 0; i < p["choices"].size(); ++i) {
+      EXPECT_EQ(p["choices"][i]["token_ids"], j["choices"][i]["token_ids"]);
+      EXPECT_EQ(p["choices"][i]["fingerprint"], j["choices"][i]["fingerprint"]);
+      EXPECT_FALSE(p["choices"][i].contains("speculative"));
+    }
+    EXPECT_EQ(p["usage"]["completion_tokens_details"]["accepted_prediction_tokens"], 0);
+    EXPECT_EQ(p["usage"]["completion_tokens_details"]["rejected_prediction_tokens"], 0);
+  }
+  EXPECT_GT(accepted, 0) << "the repeated prompt should be copied";
+  const std::string metrics = testing::Get(*c, "/metrics").body;
+  EXPECT_EQ(testing::MetricValue(metrics, "detinfer_speculative_verify_passes_total"), double(passes));
+  EXPECT_EQ(testing::MetricValue(metrics, "detinfer_speculative_proposed_tokens_total"), double(proposed));
+  EXPECT_EQ(testing::MetricValue(metrics, "detinfer_speculative_accepted_tokens_total"), double(accepted));
 }
 
 }  // namespace
