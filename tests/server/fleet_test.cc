@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,12 +72,16 @@ int FreePorts(int n) {
   return 0;
 }
 
-// A process started with fork/exec, stopped with SIGTERM (and waited for) when it goes.
+// A process started with fork/exec, stopped with SIGTERM (and waited for) when it goes. It also
+// gets SIGTERM if the test process dies without running this destructor (a sanitizer abort,
+// a ctest timeout): otherwise the fleet would outlive the test holding its output pipe, and
+// ctest would wait for that pipe forever.
 struct Child {
   pid_t pid = -1;
   explicit Child(const std::vector<std::string>& argv) {
     pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
       std::vector<char*> args;
       for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -214,9 +219,9 @@ TEST(FleetTest, ThreeReplicasBehindHaproxyAnswerAsOneReplicaAlone) {
       auto first = c.Post("/v1/completions", h,
                           Json{{"prompt", prompt}, {"max_tokens", 8}}.dump(), "application/json");
       ASSERT_TRUE(first && first->status == 200);
-      for (const Json& id : Json::parse(first->body)["choices"][0]["token_ids"]) {
-        prompt.push_back(id);
-      }
+      // The parsed body is kept: a range-for over a member of a temporary reads freed memory.
+      const Json first_body = Json::parse(first->body);
+      for (const Json& id : first_body["choices"][0]["token_ids"]) prompt.push_back(id);
       prompt.push_back(5);
       auto second = c.Post("/v1/completions", h,
                            Json{{"prompt", prompt}, {"max_tokens", 8}}.dump(), "application/json");
