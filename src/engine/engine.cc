@@ -589,6 +589,13 @@ bool Engine::Cancel(uint64_t submission) {
   return false;
 }
 
+std::optional<int64_t> Engine::ComputedTokens(uint64_t submission) const {
+  for (const auto& s : active_) {
+    if (s->result.submission == submission) return s->computed;
+  }
+  return std::nullopt;
+}
+
 std::vector<RequestResult> Engine::TakeFinished() {
   std::vector<RequestResult> out;
   out.swap(finished_);

@@ -91,6 +91,10 @@ class Engine {
   // published stay in the prefix cache for reuse) and no result is reported for it. Other
   // requests are untouched. Returns false when no unfinished request has that submission.
   bool Cancel(uint64_t submission);
+  // Positions of an unfinished request whose K/V are in the cache (its full blocks among them
+  // published to the prefix cache), or nullopt once it is not queued or running. Lets a caller
+  // hold back a request that could reuse them (engine/sample_group.h); changes nothing.
+  std::optional<int64_t> ComputedTokens(uint64_t submission) const;
   // Runs one scheduler step: Plan() the batch, then Run() it (one forward pass).
   Status Step();
   // Results of the requests that finished since the last call, in finishing order.

@@ -77,13 +77,13 @@ struct MatmulProblem {
 
 // Shapes crossing every tile edge: tails of 8/16-lane vectors, 4/6-row micro tiles, 48-row and
 // 192-column tasks, the 256-step block, and degenerate sizes.
-const int64_t kShapes[][3] = {{1, 1, 1},    {7, 13, 37},  {6, 16, 64},  {13, 300, 65},
+const int64_t kMatmulBackwardShapes[][3] = {{1, 1, 1},    {7, 13, 37},  {6, 16, 64},  {13, 300, 65},
                               {50, 9, 200}, {97, 257, 23}, {5, 0, 17},  {0, 4, 9},
                               {3, 5, 0},    {64, 64, 193}};
 
 TEST(MatmulBackwardTest, EveryPathEqualsTheDocumentedChains) {
   uint64_t seed = 10;
-  for (const auto& s : kShapes) {
+  for (const auto& s : kMatmulBackwardShapes) {
     const MatmulProblem p(s[0], s[1], s[2], seed += 7);
     const std::vector<float> dx_ref = p.DxOracle(), dw_ref = p.DwOracle();
     for (Isa isa : TestableIsas()) {

@@ -61,12 +61,12 @@ bool SameBytes(const PackedMatrix& p, const std::vector<uint8_t>& want) {
   return p.bytes() == want.size() && std::memcmp(p.data(), want.data(), want.size()) == 0;
 }
 
-struct Shape {
+struct PackShape {
   std::vector<int64_t> rows;  // one entry per part
   int64_t k, extra_ld;        // row stride = k + extra_ld
 };
 
-const Shape kShapes[] = {
+const PackShape kPackShapes[] = {
     {{16}, 32, 0},          // one full panel, one SIMD block
     {{37}, 33, 0},          // partial last panel; k tail past a block of 32 / 16
     {{5}, 1, 0},            // fewer rows than a panel, K = 1
@@ -80,7 +80,7 @@ const Shape kShapes[] = {
 TEST(MatmulPackTest, EveryIsaAndThreadCountWritesTheLayoutFormulaBytes) {
   uint64_t seed = 1;
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
-    for (const Shape& shape : kShapes) {
+    for (const PackShape& shape : kPackShapes) {
       std::vector<Source> sources;
       for (int64_t rows : shape.rows) {
         sources.emplace_back(rows, shape.k, shape.k + shape.extra_ld, dtype, seed++);
