@@ -3,6 +3,8 @@
 // with --json, and always with --requests, one JSON line per request is printed, in input order.
 // Generation stops at the tokenizer's end-of-sequence id unless --ignore-eos. --speculative
 // lookup|draft guesses ahead (same output bits, same schedule id; per-request counts in the JSON).
+// --n N draws N samples of every request (engine/sample_group.h: sample i uses a seed derived
+// from --seed and i, the prompt's K/V are computed once); one result per sample, in order.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <utility>
 
 #include "cli_common.h"
+#include "engine/sample_group.h"
 #include "engine/schedule_id.h"
 #include "model/model_bundle.h"
 #include "subcommands.h"
@@ -28,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 struct GenerateOptions {
   std::string model, tokenizer, prompt, ids, requests, stop_ids, receipt;
   std::vector<std::string> stop;
-  int32_t max_tokens = 16, top_k = 0, logprobs = 0;
+  int32_t max_tokens = 16, top_k = 0, logprobs = 0, n = 1;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   uint64_t seed = 0;
   EngineFlags engine;
@@ -205,13 +208,21 @@ Status CheckFlags(const GenerateOptions& o) {
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) return bad("--top-p must be in (0, 1]");
   if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) return bad("--min-p must be in [0, 1]");
   if (o.logprobs < 0) return bad("--logprobs must be >= 0, got " + std::to_string(o.logprobs));
+  if (o.n < 1 || o.n > kMaxSamplesPerPrompt) {
+    return bad("--n (samples per prompt) must be in [1, " + std::to_string(kMaxSamplesPerPrompt) +
+               "], got " + std::to_string(o.n));
+  }
   return Status::Ok();
 }
 
-nlohmann::json ResultJson(const RequestResult& r, const std::vector<int32_t>& prompt,
+nlohmann::json ResultJson(const RequestResult& r, const Request& request, int32_t sample,
                           const ModelBundle& b, const std::string& sid, double ttft_ms,
                           double total_ms) {
-  nlohmann::json j = {{"id", r.id}};
+  const std::vector<int32_t>& prompt = request.prompt;
+  // The sample's own seed: that request alone with this seed gives these bits.
+  nlohmann::json j = {{"id", r.id},
+                      {"sample", sample},
+                      {"seed", SampleSeed(request.sampling.seed, sample)}};
   if (!prompt.empty()) j["prompt_tokens"] = prompt;
   if (!r.status.ok()) {
     j["error"] = r.status.message();
@@ -253,6 +264,10 @@ int RunGenerate(const GenerateOptions& o) {
   if (!o.receipt.empty() && !o.requests.empty()) {
     return Fail(Status::InvalidArgument("--receipt records one request: use --prompt or --ids, "
                                         "not --requests"));
+  }
+  if (!o.receipt.empty() && o.n > 1) {
+    return Fail(Status::InvalidArgument("--receipt records one request: not with --n > 1 (record "
+                                        "one sample by running it alone with its seed)"));
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
@@ -304,7 +319,9 @@ int RunGenerate(const GenerateOptions& o) {
 
   // One request from the flags streams its text (or ids) as the engine makes it final; the text
   // streamed is the engine's own (TokenEvent::text), so it equals the text --json reports.
-  const bool stream = !o.json && o.requests.empty();
+  // With --n > 1 the samples' texts would interleave: each is printed once it is done.
+  const bool stream = !o.json && o.requests.empty() && o.n == 1;
+  const bool text_out = !o.json && o.requests.empty();
   const auto t0 = Clock::now();
   std::map<uint64_t, double> first_ms;  // by submission
   (*engine)->SetOnTokenEvent([&](const TokenEvent& e) {
@@ -323,7 +340,7 @@ int RunGenerate(const GenerateOptions& o) {
   for (const Pending& p : pending) {
     if (p.error.ok()) reqs.push_back(p.request);
   }
-  const std::vector<RequestResult> results = (*engine)->Generate(reqs);
+  const std::vector<std::vector<RequestResult>> results = GenerateSamples(**engine, reqs, o.n);
   const double total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (stream && !first_ms.empty()) std::printf("\n");
 
@@ -331,39 +348,52 @@ int RunGenerate(const GenerateOptions& o) {
   int failures = 0;
   size_t next = 0;
   for (const Pending& p : pending) {
-    RequestResult r;
-    if (p.error.ok()) {
-      r = results[next++];
-    } else {
-      r.id = p.request.id;
-      r.status = p.error;
-    }
-    failures += !r.status.ok();
-    if (!o.receipt.empty() && r.status.ok()) {
-      const nlohmann::json receipt = MakeReceipt(
-          {o.model, b->model_hash, b->tokenizer_hash, sid, opts->kv_dtype, p.request, r});
-      std::ofstream out(o.receipt);
-      if (!(out << receipt.dump(1) << "\n")) {
-        return Fail(Status::IoError("--receipt: cannot write '" + o.receipt + "'"));
+    const std::vector<RequestResult>* samples = p.error.ok() ? &results[next++] : nullptr;
+    for (int32_t sample = 0; sample < o.n; ++sample) {
+      RequestResult r;
+      if (samples != nullptr) {
+        r = (*samples)[static_cast<size_t>(sample)];
+      } else {
+        r.id = p.request.id;
+        r.status = p.error;
       }
-    }
-    const auto first = r.status.ok() ? first_ms.find(r.submission) : first_ms.end();
-    const double ttft = first != first_ms.end() ? first->second : 0.0;
-    if (!stream) {
-      std::printf("%s\n", ResultJson(r, p.request.prompt, *b, sid, ttft, total_ms).dump().c_str());
-    } else if (!r.status.ok()) {
-      return Fail(r.status);
-    } else {
-      std::string guesses;
-      if (spec->source != DraftSource::kNone) {
-        guesses = ", " + std::to_string(r.speculative.accepted) + " of " +
-                  std::to_string(r.speculative.proposed) + " guesses accepted";
+      failures += !r.status.ok();
+      if (!o.receipt.empty() && r.status.ok()) {
+        const nlohmann::json receipt = MakeReceipt(
+            {o.model, b->model_hash, b->tokenizer_hash, sid, opts->kv_dtype, p.request, r});
+        std::ofstream out(o.receipt);
+        if (!(out << receipt.dump(1) << "\n")) {
+          return Fail(Status::IoError("--receipt: cannot write '" + o.receipt + "'"));
+        }
       }
-      std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache%s, fingerprint %s, "
-                  "schedule %s, first token %.1f ms, %.1f ms total]\n",
-                  r.tokens.size(), std::string(FinishReasonName(r.finish)).c_str(),
-                  static_cast<long long>(r.cached_tokens), guesses.c_str(),
-                  Hex64(r.fingerprint).c_str(), sid.c_str(), ttft, total_ms);
+      const auto first = r.status.ok() ? first_ms.find(r.submission) : first_ms.end();
+      const double ttft = first != first_ms.end() ? first->second : 0.0;
+      if (!text_out) {
+        std::printf("%s\n", ResultJson(r, p.request, sample, *b, sid, ttft, total_ms).dump().c_str());
+      } else if (!r.status.ok()) {
+        return Fail(r.status);
+      } else {
+        if (!stream) {
+          std::printf("[sample %d, seed %llu]\n", sample,
+                      static_cast<unsigned long long>(SampleSeed(p.request.sampling.seed, sample)));
+          if (b->tokenizer) {
+            std::printf("%s\n", r.text.c_str());
+          } else {
+            for (const int32_t t : r.tokens) std::printf("%d ", t);
+            std::printf("\n");
+          }
+        }
+        std::string guesses;
+        if (spec->source != DraftSource::kNone) {
+          guesses = ", " + std::to_string(r.speculative.accepted) + " of " +
+                    std::to_string(r.speculative.proposed) + " guesses accepted";
+        }
+        std::printf("[%zu tokens, finish %s, %lld prompt tokens from the prefix cache%s, fingerprint %s, "
+                    "schedule %s, first token %.1f ms, %.1f ms total]\n",
+                    r.tokens.size(), std::string(FinishReasonName(r.finish)).c_str(),
+                    static_cast<long long>(r.cached_tokens), guesses.c_str(),
+                    Hex64(r.fingerprint).c_str(), sid.c_str(), ttft, total_ms);
+      }
     }
   }
   return failures == 0 ? kExitOk : kExitFailure;
@@ -387,6 +417,10 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling threshold (default 1)");
   cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability (default 0)");
   cmd->add_option("--seed", o->seed, "Sampling seed (default 0)");
+  cmd->add_option("--n", o->n,
+                  "Samples per prompt (default 1, at most " + std::to_string(kMaxSamplesPerPrompt) +
+                      "): sample 0 uses the seed, sample i a seed derived from it (shown with "
+                      "--json); the prompt is computed once");
   cmd->add_option("--stop-token-ids,--stop-ids", o->stop_ids,
                   "Stop after any of these ids, e.g. 2 (the id is reported, its text is not)");
   cmd->add_option("--stop", o->stop, "Stop once the text contains this (repeatable)");
