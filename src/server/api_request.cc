@@ -294,9 +294,10 @@ std::optional<ApiError> OrderedChat(std::string_view body, ChatInput* chat) {
 
 // Fields OpenAI clients commonly send that we accept only at their neutral value.
 std::optional<ApiError> CheckNeutral(const std::string& key, const Json& v) {
-  if (key == "n" || key == "best_of") {
+  if (key == "best_of") {
     if (!v.is_null() && !(v.is_number() && v.get<double>() == 1.0)) {
-      return Bad(key, "'" + key + "' other than 1 is not supported; send separate requests");
+      return Bad(key, "'best_of' other than 1 is not supported (it would rank samples by their "
+                      "logprob server-side); ask for 'n' samples and pick among them");
     }
   } else if (key == "presence_penalty" || key == "frequency_penalty") {
     if (!v.is_null() && !(v.is_number() && v.get<double>() == 0.0)) {
@@ -406,7 +407,9 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
           e = GetBool(v["include_usage"], "stream_options.include_usage", &r->include_usage);
         }
       }
-    } else if (key == "n" || key == "best_of" || key == "presence_penalty" ||
+    } else if (key == "n") {
+      if (!v.is_null()) e = GetInt(v, "n", 1, limits.max_samples, &r->n);
+    } else if (key == "best_of" || key == "presence_penalty" ||
                key == "frequency_penalty" || key == "logit_bias" || key == "suffix") {
       e = CheckNeutral(key, v);
     } else if (key == "user") {

@@ -71,6 +71,9 @@ struct CompletionRequest {
   bool logprobs = false;                // completions: "logprobs": N (N >= 0); chat: true
   int32_t top_logprobs = 0;             // alternatives per token
   bool echo = false;                    // completions only
+  // Samples per prompt (OpenAI's `n`): choice prompt * n + i is sample i of prompt `prompt`,
+  // seeded as engine/sample_group.h derives it from `seed`.
+  int32_t n = 1;
   bool stream = false;
   bool include_usage = false;           // stream_options.include_usage
   // vLLM's: the prompt's ids too (completions: per choice; chat: the rendered prompt's, once
@@ -113,6 +116,7 @@ struct ParseLimits {
   size_t max_stops = 16;
   size_t max_messages = 1024;
   int32_t max_top_logprobs = 20;
+  int32_t max_samples = 128;     // `n`: engine/sample_group.h's kMaxSamplesPerPrompt
   int max_json_depth = 64;       // nesting of arrays and objects
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "engine/sample_group.h"
 #include "engine/sampler.h"
 #include "engine/schedule_id.h"
 #include "server/responses.h"
@@ -23,11 +24,17 @@ ApiError Invalid(const std::string& param, const std::string& message,
   return e;
 }
 
-// One prompt, tokenized and turned into an engine request.
+static_assert(ParseLimits{}.max_samples == kMaxSamplesPerPrompt,
+              "the server's `n` limit is the engine's samples-per-prompt limit");
+
+// One choice: a prompt, tokenized and turned into an engine request (sample `sample` of it).
 struct Prepared {
   Request request;
   std::string prompt_text;  // for echo
   std::shared_ptr<Channel> channel;
+  std::shared_ptr<SampleGroupLink> group;  // with n > 1: the prompt's samples
+  int32_t sample = 0;
+  std::shared_ptr<Doorbell> bell;  // streaming: rung by every choice's channel
 };
 
 std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const std::string& param,
@@ -93,12 +100,20 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     }
     prompts = {p};
   }
+  // Every choice is a job: more than the loop can ever hold would only ever get a 429.
+  const int64_t queue_room = st.options.loop.max_running + st.options.loop.max_queued;
+  if (static_cast<int64_t>(req.n) * static_cast<int64_t>(prompts.size()) > queue_room) {
+    return Invalid("n", "'n' (" + std::to_string(req.n) + ") times the " +
+                            std::to_string(prompts.size()) +
+                            " prompt(s) asks for more choices than the server runs or queues at "
+                            "once (" + std::to_string(queue_room) +
+                            ", --max-concurrency + --max-queue)");
+  }
   const uint64_t serial = st.next_id.fetch_add(1);
   for (size_t i = 0; i < prompts.size(); ++i) {
     const std::string param =
         chat ? "messages" : prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : "prompt";
     Prepared p;
-    p.channel = std::make_shared<Channel>(req.stream);
     Request& r = p.request;
     if (chat) {
       r.prompt = chat_ids;
@@ -172,7 +187,16 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
         if (text.ok()) p.prompt_text = *text;
       }
     }
-    out->push_back(std::move(p));
+    // Choice i * n + k is sample k of prompt i (OpenAI's order), seeded as the engine derives it.
+    if (req.n > 1) p.group = std::make_shared<SampleGroupLink>();
+    if (req.stream) p.bell = std::make_shared<Doorbell>();
+    for (int32_t k = 0; k < req.n; ++k) {
+      Prepared sample = p;
+      sample.request = SampleOf(p.request, k);
+      sample.sample = k;
+      sample.channel = std::make_shared<Channel>(req.stream, p.bell);
+      out->push_back(std::move(sample));
+    }
   }
   return std::nullopt;
 }
@@ -188,6 +212,8 @@ std::optional<ApiError> Enqueue(State& st, std::vector<Prepared>& prepared, Job:
     job.request = prepared[i].request;
     if (kind == Job::Kind::kScore) job.completion = completions[i];
     job.channel = prepared[i].channel;
+    job.group = prepared[i].group;
+    job.sample = prepared[i].sample;
     job.arrival = arrival;
     const EngineLoop::Admission a = st.loop->Enqueue(std::move(job));
     if (a == EngineLoop::Admission::kAccepted) continue;
@@ -246,9 +272,14 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
                           ? ChatChoice(req, st.served.tokenizer, prompt, r)
                           : CompletionChoice(req, st.served.tokenizer, i, prompt,
                                              prepared[i].prompt_text, r));
-    prompt_tokens += static_cast<int64_t>(prompt.size());
+    choices.back()["index"] = i;
+    // As OpenAI counts: a prompt once, however many samples it has (its other samples' reuse of
+    // its K/V is the server's business).
+    if (prepared[i].sample == 0) {
+      prompt_tokens += static_cast<int64_t>(prompt.size());
+      cached += r.cached_tokens;
+    }
     completion_tokens += static_cast<int64_t>(r.tokens.size());
-    cached += r.cached_tokens;
     speculative.verify_passes += r.speculative.verify_passes;
     speculative.proposed += r.speculative.proposed;
     speculative.accepted += r.speculative.accepted;
@@ -262,28 +293,40 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   res.set_content(Dump(body), "application/json");
 }
 
-// The state of one Server-Sent Events response, shared by the content provider and the
-// releaser that cancels the request if the client goes away.
-struct Stream {
-  State* st;
-  CompletionRequest req;
+// One choice of a Server-Sent Events response.
+struct StreamChoice {
   Prepared prepared;
   size_t sent = 0;    // bytes of text sent
   int32_t prev = -1;  // the token before the next one (for token strings)
   bool role_sent = false;
   bool prompt_ids_sent = false;
+  bool echoed = false;
+  std::optional<RequestResult> result;  // once it finished
+};
 
-  Json Chunk(const std::string& delta, const std::vector<StreamToken>& toks) {
+// The state of one Server-Sent Events response (its n choices, each sample of the one prompt),
+// shared by the content provider and the releaser that cancels the requests if the client goes
+// away.
+struct Stream {
+  State* st;
+  CompletionRequest req;
+  std::vector<StreamChoice> choices;
+  std::shared_ptr<Doorbell> bell;  // rung when any choice's channel gets something
+
+  const std::string& id() const { return choices[0].prepared.request.id; }
+
+  Json Chunk(size_t index, const std::string& delta, const std::vector<StreamToken>& toks) {
+    StreamChoice& c = choices[index];
     const bool chat = req.kind == ApiKind::kChat;
-    Json choice = {{"index", 0}, {"finish_reason", nullptr}};
+    Json choice = {{"index", index}, {"finish_reason", nullptr}};
     // The prompt's ids come once, with the first chunk.
-    const bool send_prompt_ids = req.return_token_ids && !prompt_ids_sent;
-    prompt_ids_sent = true;
-    if (send_prompt_ids && !chat) choice["prompt_token_ids"] = prepared.request.prompt;
+    const bool send_prompt_ids = req.return_token_ids && !c.prompt_ids_sent;
+    c.prompt_ids_sent = true;
+    if (send_prompt_ids && !chat) choice["prompt_token_ids"] = c.prepared.request.prompt;
     if (chat) {
       Json d = Json::object();
-      if (!role_sent) d["role"] = "assistant";
-      role_sent = true;
+      if (!c.role_sent) d["role"] = "assistant";
+      c.role_sent = true;
       d["content"] = delta;
       choice["delta"] = d;
     } else {
@@ -299,18 +342,18 @@ struct Stream {
     }
     if (req.logprobs && !ids.empty()) {
       choice["logprobs"] =
-          chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, prev)
-               : CompletionLogprobs(st->served.tokenizer, ids, lps, top, prev, sent,
+          chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, c.prev)
+               : CompletionLogprobs(st->served.tokenizer, ids, lps, top, c.prev, c.sent,
                                     req.top_logprobs);
     } else {
       choice["logprobs"] = nullptr;
     }
     choice["token_ids"] = ids;
     choice["token_logprobs"] = lps;
-    if (!ids.empty()) prev = ids.back();
-    Json j = Envelope(*st, req, prepared.request.id, true);
+    if (!ids.empty()) c.prev = ids.back();
+    Json j = Envelope(*st, req, id(), true);
     j["choices"] = Json::array({choice});
-    if (send_prompt_ids && chat) j["prompt_token_ids"] = prepared.request.prompt;
+    if (send_prompt_ids && chat) j["prompt_token_ids"] = c.prepared.request.prompt;
     // OpenAI: with include_usage, every chunk but the last (the usage chunk) has "usage": null.
     if (req.include_usage) j["usage"] = nullptr;
     return j;
@@ -322,75 +365,123 @@ bool WriteEvent(httplib::DataSink& sink, const std::string& data) {
   return sink.write(event.data(), event.size());
 }
 
-// One event for the tokens that arrived since the last one. Their text is what the engine made
-// final (the text held back for an unfinished character or a possible stop string comes with a
-// later token), so the deltas concatenate to the non-streamed text.
-bool StreamTokens(Stream& s, httplib::DataSink& sink, const std::vector<StreamToken>& toks) {
+// One event for the tokens of choice `index` that arrived since its last one. Their text is what
+// the engine made final (the text held back for an unfinished character or a possible stop
+// string comes with a later token), so the deltas concatenate to the non-streamed text.
+bool StreamTokens(Stream& s, size_t index, httplib::DataSink& sink,
+                  const std::vector<StreamToken>& toks) {
   std::string delta;
   for (const StreamToken& t : toks) delta += t.text;
-  const Json chunk = s.Chunk(delta, toks);
-  s.sent += delta.size();
+  const Json chunk = s.Chunk(index, delta, toks);
+  s.choices[index].sent += delta.size();
   return WriteEvent(sink, Dump(chunk));
 }
 
-bool StreamEnd(Stream& s, httplib::DataSink& sink, const RequestResult& r) {
-  if (!r.status.ok()) {
-    const ApiError e = EngineError(r.status);
-    if (!WriteEvent(sink, Dump(ErrorJson(e)))) return false;
-  } else {
-    // The last token's event carried the rest of the text, so `rest` is normally empty; it is
-    // kept for a result whose text is longer than what the events gave.
-    const std::string rest = r.text.size() > s.sent ? r.text.substr(s.sent) : std::string();
-    Json chunk = s.Chunk(rest, {});
-    Json& choice = chunk["choices"][0];
-    if (s.req.kind == ApiKind::kChat && rest.empty()) choice["delta"] = Json::object();
-    choice["finish_reason"] = FinishReasonText(r.finish);
-    choice["fingerprint"] = Hex64(r.fingerprint);
-    if (r.speculative.verify_passes > 0) choice["speculative"] = SpeculativeJson(r.speculative);
-    if (!WriteEvent(sink, Dump(chunk))) return false;
-    if (s.req.include_usage) {
-      Json usage = Envelope(*s.st, s.req, s.prepared.request.id, true);
-      usage["choices"] = Json::array();
-      usage["usage"] = Usage(static_cast<int64_t>(s.prepared.request.prompt.size()),
-                             static_cast<int64_t>(r.tokens.size()), r.cached_tokens,
-                             r.speculative);
-      if (!WriteEvent(sink, Dump(usage))) return false;
+// Choice `index` finished well: its last chunk, with its finish reason and fingerprint.
+bool StreamChoiceEnd(Stream& s, size_t index, httplib::DataSink& sink) {
+  StreamChoice& c = s.choices[index];
+  const RequestResult& r = *c.result;
+  // The last token's event carried the rest of the text, so `rest` is normally empty; it is
+  // kept for a result whose text is longer than what the events gave.
+  const std::string rest = r.text.size() > c.sent ? r.text.substr(c.sent) : std::string();
+  Json chunk = s.Chunk(index, rest, {});
+  Json& choice = chunk["choices"][0];
+  if (s.req.kind == ApiKind::kChat && rest.empty()) choice["delta"] = Json::object();
+  choice["finish_reason"] = FinishReasonText(r.finish);
+  choice["fingerprint"] = Hex64(r.fingerprint);
+  if (r.speculative.verify_passes > 0) choice["speculative"] = SpeculativeJson(r.speculative);
+  return WriteEvent(sink, Dump(chunk));
+}
+
+// Every choice finished well: the usage chunk (the prompt counted once) and [DONE].
+bool StreamEnd(Stream& s, httplib::DataSink& sink) {
+  if (s.req.include_usage) {
+    int64_t completion_tokens = 0;
+    SpeculativeStats speculative;
+    for (const StreamChoice& c : s.choices) {
+      completion_tokens += static_cast<int64_t>(c.result->tokens.size());
+      speculative.verify_passes += c.result->speculative.verify_passes;
+      speculative.proposed += c.result->speculative.proposed;
+      speculative.accepted += c.result->speculative.accepted;
     }
+    Json usage = Envelope(*s.st, s.req, s.id(), true);
+    usage["choices"] = Json::array();
+    usage["usage"] = Usage(static_cast<int64_t>(s.choices[0].prepared.request.prompt.size()),
+                           completion_tokens, s.choices[0].result->cached_tokens, speculative);
+    if (!WriteEvent(sink, Dump(usage))) return false;
   }
   if (!WriteEvent(sink, "[DONE]")) return false;
   sink.done();
   return true;
 }
 
-void StartStream(State& st, const CompletionRequest& req, Prepared prepared,
+// A choice failed: the error event, the other choices dropped, [DONE].
+bool StreamFailed(Stream& s, const RequestResult& r, httplib::DataSink& sink) {
+  for (StreamChoice& c : s.choices) c.prepared.channel->Cancel();
+  const ApiError e = EngineError(r.status);
+  if (!WriteEvent(sink, Dump(ErrorJson(e)))) return false;
+  if (!WriteEvent(sink, "[DONE]")) return false;
+  sink.done();
+  return true;
+}
+
+void StartStream(State& st, const CompletionRequest& req, std::vector<Prepared> prepared,
                  httplib::Response& res) {
   auto s = std::make_shared<Stream>();
   s->st = &st;
   s->req = req;
-  s->prev = prepared.request.prompt.back();
-  s->prepared = std::move(prepared);
+  s->bell = prepared[0].bell;
+  for (Prepared& p : prepared) {
+    StreamChoice c;
+    c.prev = p.request.prompt.back();
+    c.prepared = std::move(p);
+    s->choices.push_back(std::move(c));
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
       [s](size_t, httplib::DataSink& sink) {
-        if (s->req.echo && s->sent == 0 && !s->prepared.prompt_text.empty()) {
-          Json chunk = s->Chunk(s->prepared.prompt_text, {});
-          if (!WriteEvent(sink, Dump(chunk))) return false;
+        for (size_t i = 0; i < s->choices.size(); ++i) {
+          StreamChoice& c = s->choices[i];
+          if (s->req.echo && !c.echoed && !c.prepared.prompt_text.empty()) {
+            Json chunk = s->Chunk(i, c.prepared.prompt_text, {});
+            if (!WriteEvent(sink, Dump(chunk))) return false;
+          }
+          c.echoed = true;
         }
         for (;;) {
-          std::vector<StreamToken> toks;
-          std::optional<RequestResult> result;
-          const bool done = s->prepared.channel->Wait(std::chrono::milliseconds(50), &toks, &result);
-          if (!toks.empty() && !StreamTokens(*s, sink, toks)) return false;
-          if (done) return StreamEnd(*s, sink, *result);
-          // Nothing to send: notice a client that has gone while its request waits or runs.
-          if (toks.empty() && !sink.is_writable()) return false;
+          // Each choice's news in choice order; then, if none had any, wait for the bell.
+          bool news = false, all_done = true;
+          for (size_t i = 0; i < s->choices.size(); ++i) {
+            StreamChoice& c = s->choices[i];
+            if (c.result) continue;
+            std::vector<StreamToken> toks;
+            std::optional<RequestResult> result;
+            const bool done =
+                c.prepared.channel->Wait(std::chrono::milliseconds(0), &toks, &result);
+            news = news || !toks.empty() || done;
+            if (!toks.empty() && !StreamTokens(*s, i, sink, toks)) return false;
+            if (done) {
+              if (!result->status.ok()) return StreamFailed(*s, *result, sink);
+              c.result = std::move(result);
+              if (!StreamChoiceEnd(*s, i, sink)) return false;
+            } else {
+              all_done = false;
+            }
+          }
+          if (all_done) return StreamEnd(*s, sink);
+          if (news) continue;
+          s->bell->Wait(std::chrono::milliseconds(50));
+          // Nothing to send: notice a client that has gone while its requests wait or run.
+          if (!sink.is_writable()) return false;
         }
       },
       [s](bool success) {
-        // The client went away (or a write failed): the engine drops the request and frees
-        // its KV blocks; no other request notices.
-        if (!success) s->prepared.channel->Cancel();
+        // The client went away (or a write failed): the engine drops the requests and frees
+        // their KV blocks; no other request notices.
+        if (!success) {
+          for (StreamChoice& c : s->choices) c.prepared.channel->Cancel();
+        }
       });
 }
 
@@ -414,7 +505,7 @@ void HandleCompletion(State& st, ApiKind kind, const httplib::Request& http,
     return;
   }
   if (req.stream) {
-    StartStream(st, req, std::move(prepared[0]), res);
+    StartStream(st, req, std::move(prepared), res);
   } else {
     Respond(st, req, prepared, res);
   }

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "engine/sample_group.h"
+
 namespace detinfer::server {
 
 namespace {
@@ -18,12 +20,27 @@ RequestResult Failed(const std::string& id, Status status) {
 
 }  // namespace
 
+void Doorbell::Ring() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rung_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Doorbell::Wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return rung_; });
+  rung_ = false;
+}
+
 void Channel::Push(StreamToken t) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tokens_.push_back(std::move(t));
   }
   cv_.notify_all();
+  if (bell_) bell_->Ring();
 }
 
 void Channel::Finish(RequestResult result) {
@@ -32,6 +49,7 @@ void Channel::Finish(RequestResult result) {
     result_ = std::move(result);
   }
   cv_.notify_all();
+  if (bell_) bell_->Ring();
 }
 
 bool Channel::Wait(std::chrono::milliseconds timeout, std::vector<StreamToken>* tokens,
@@ -88,10 +106,13 @@ void EngineLoop::Run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return cancel_all_ || !live_.empty() || !queue_.empty() || stopping_.load();
+        return cancel_all_ || !live_.empty() || !held_.empty() || !queue_.empty() ||
+               stopping_.load();
       });
       cancel_all = cancel_all_;
-      if (!cancel_all && stopping_.load() && queue_.empty() && live_.empty()) break;
+      if (!cancel_all && stopping_.load() && queue_.empty() && live_.empty() && held_.empty()) {
+        break;
+      }
       if (cancel_all) {
         for (Job& j : queue_) start.push_back(std::move(j));
         queue_.clear();
@@ -99,7 +120,8 @@ void EngineLoop::Run() {
         // Admission order is arrival order; the engine serves its requests first come, first
         // served, so an early request is never starved by later ones.
         while (!queue_.empty() &&
-               static_cast<int64_t>(live_.size() + start.size()) < options_.max_running) {
+               static_cast<int64_t>(live_.size() + held_.size() + start.size()) <
+                   options_.max_running) {
           start.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
@@ -115,6 +137,7 @@ void EngineLoop::Run() {
     }
     StartJobs(std::move(start));
     DropCancelled();
+    ReleaseHeld();
     if (engine_.HasWork()) {
       const Status s = engine_.Step();
       if (!s.ok()) FailAll(s);
@@ -131,6 +154,7 @@ void EngineLoop::Run() {
       l.channel->Finish(std::move(r));
       live_.erase(it);
     }
+    ReleaseHeld();
     PublishGauges();  // without the finished requests
   }
   PublishGauges();
@@ -145,22 +169,55 @@ void EngineLoop::StartJobs(std::vector<Job> jobs) {
   for (Job& j : jobs) {
     if (j.channel->cancelled()) {
       metrics_->CountCancelled();
+      if (j.group && j.sample == 0) j.group->leader_gone = true;
       continue;
     }
     if (j.kind == Job::Kind::kScore) {
       RunScore(j);
       continue;
     }
-    const uint64_t submission = engine_.next_submission();
-    const int64_t prompt = static_cast<int64_t>(j.request.prompt.size());
-    const std::string id = j.request.id;
-    const Status s = engine_.Submit(std::move(j.request));
-    if (!s.ok()) {
-      j.channel->Finish(Failed(id, s));
+    if (j.group && j.sample > 0) {
+      held_.push_back(std::move(j));  // ReleaseHeld submits it when its leader allows
       continue;
     }
-    live_[submission] = Live{j.channel, j.arrival, j.arrival, 0, prompt};
+    SubmitJob(j);
   }
+}
+
+void EngineLoop::SubmitJob(Job& j) {
+  const uint64_t submission = engine_.next_submission();
+  const int64_t prompt = static_cast<int64_t>(j.request.prompt.size());
+  const std::string id = j.request.id;
+  const Status s = engine_.Submit(std::move(j.request));
+  if (j.group && j.sample == 0) {
+    if (s.ok()) {
+      j.group->leader = submission;
+    } else {
+      j.group->leader_gone = true;
+    }
+  }
+  if (!s.ok()) {
+    j.channel->Finish(Failed(id, s));
+    return;
+  }
+  live_[submission] = Live{j.channel, j.arrival, j.arrival, 0, prompt};
+}
+
+void EngineLoop::ReleaseHeld() {
+  std::vector<Job> still;
+  for (Job& j : held_) {
+    const SampleGroupLink& g = *j.group;
+    if (j.channel->cancelled()) {
+      metrics_->CountCancelled();
+      continue;
+    }
+    if (g.leader_gone || (g.leader && ReadyToFollow(engine_, *g.leader, j.request))) {
+      SubmitJob(j);
+    } else {
+      still.push_back(std::move(j));
+    }
+  }
+  held_ = std::move(still);
 }
 
 void EngineLoop::RunScore(Job& j) {
@@ -194,6 +251,11 @@ void EngineLoop::DropCancelled() {
 }
 
 void EngineLoop::FailAll(const Status& status) {
+  for (Job& j : held_) {
+    if (status.code() == StatusCode::kResourceExhausted) metrics_->CountCancelled();
+    j.channel->Finish(Failed(j.request.id, status));
+  }
+  held_.clear();
   for (auto& [submission, l] : live_) {
     engine_.Cancel(submission);
     if (status.code() == StatusCode::kResourceExhausted) metrics_->CountCancelled();
@@ -223,7 +285,7 @@ void EngineLoop::OnToken(const TokenEvent& e) {
 void EngineLoop::PublishGauges() {
   const PagedKvCache& c = engine_.cache();
   EngineGauges g;
-  g.running = static_cast<int64_t>(live_.size());
+  g.running = static_cast<int64_t>(live_.size() + held_.size());
   g.kv_blocks_total = c.num_blocks();
   g.kv_blocks_used = c.num_blocks() - c.available_blocks();
   g.kv_blocks_cached = c.available_blocks() - c.free_blocks();

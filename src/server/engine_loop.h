@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -39,12 +40,27 @@ struct StreamToken {
   std::string text;
 };
 
+// Wakes one reader that waits on several channels at once (a streamed response with n choices):
+// every Push or Finish on a channel with this doorbell rings it.
+class Doorbell {
+ public:
+  void Ring();
+  // Returns once rung since the last Wait (at once if it was), or after `timeout`.
+  void Wait(std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool rung_ = false;
+};
+
 // One request's mailbox: written by the engine thread, read by one handler thread.
 class Channel {
  public:
   // A non-streaming request's channel gets only the result: waking its handler thread for
   // every token would cost a context switch per token for nothing.
-  explicit Channel(bool streaming = false) : streaming_(streaming) {}
+  explicit Channel(bool streaming = false, std::shared_ptr<Doorbell> bell = nullptr)
+      : streaming_(streaming), bell_(std::move(bell)) {}
   bool streaming() const { return streaming_; }
   void Push(StreamToken t);
   void Finish(RequestResult result);
@@ -63,10 +79,22 @@ class Channel {
   std::optional<RequestResult> result_;
   std::atomic<bool> cancelled_{false};
   const bool streaming_;
+  const std::shared_ptr<Doorbell> bell_;
+};
+
+// The samples of one prompt (a request's `n`). Sample 0 goes to the engine first; the others
+// wait in the loop until its prompt's K/V are in the cache, so they reuse them
+// (engine/sample_group.h). Touched by the engine thread only.
+struct SampleGroupLink {
+  std::optional<uint64_t> leader;  // sample 0's submission, once submitted
+  bool leader_gone = false;        // sample 0 never reached the engine (rejected, cancelled)
 };
 
 struct Job {
   enum class Kind { kGenerate, kScore } kind = Kind::kGenerate;
+  // Sample `sample` of a group (null: a request alone); sample 0 is the group's leader.
+  std::shared_ptr<SampleGroupLink> group;
+  int32_t sample = 0;
   Request request;                  // kGenerate; for kScore, prompt only
   std::vector<int32_t> completion;  // kScore
   std::shared_ptr<Channel> channel;
@@ -104,6 +132,9 @@ class EngineLoop {
   };
   void Run();
   void StartJobs(std::vector<Job> jobs);
+  void SubmitJob(Job& job);
+  // Submits the held samples whose group's prompt is now cached (or whose leader is gone).
+  void ReleaseHeld();
   void RunScore(Job& job);
   void DropCancelled();
   void FailAll(const Status& status);
@@ -121,6 +152,7 @@ class EngineLoop {
   std::atomic<bool> stopping_{false};
   bool exited_ = false;          // guarded by mu_
   std::map<uint64_t, Live> live_;  // engine thread only: submission -> request
+  std::vector<Job> held_;          // engine thread only: samples waiting for their leader
   EngineGauges gauges_;                          // guarded by mu_
   std::thread thread_;
 };

@@ -57,6 +57,10 @@ TEST(ApiRequestTest, SamplingFieldsAndExtensions) {
   EXPECT_TRUE(r.echo && r.stream && r.include_usage && r.ignore_eos);
   EXPECT_EQ(r.stop_token_ids, (std::vector<int32_t>{2}));
   EXPECT_TRUE(r.ignored_fields.empty());
+  EXPECT_EQ(r.n, 1);
+  EXPECT_EQ(Ok(R"({"prompt": [1, 2], "n": 8})").n, 8);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "n": 128})").n, 128);
+  EXPECT_EQ(Ok(R"({"prompt": [1], "n": 3, "stream": true})").n, 3);
   EXPECT_EQ(Ok(R"({"prompt": [1], "max_tokens": 3.0})").max_tokens, 3);
   EXPECT_EQ(Ok(R"({"prompt": [1], "top_k": -1})").top_k, 0);
 }
@@ -147,7 +151,10 @@ TEST(ApiRequestTest, ErrorsNameTheField) {
       {R"({"prompt": [1], "stop": [""]})", "stop"},
       {R"({"prompt": [1], "logprobs": 21})", "logprobs"},
       {R"({"prompt": [1], "echo": 1})", "echo"},
-      {R"({"prompt": [1], "n": 3})", "n"},
+      {R"({"prompt": [1], "n": 0})", "n"},
+      {R"({"prompt": [1], "n": 129})", "n"},
+      {R"({"prompt": [1], "n": 1.5})", "n"},
+      {R"({"prompt": [1], "best_of": 3})", "best_of"},
       {R"({"prompt": [1], "logit_bias": {"1": 5}})", "logit_bias"},
       {R"({"prompt": [1, "a"]})", "prompt"},
       {R"({"prompt": [1, 2147483648]})", "prompt"},

@@ -58,7 +58,10 @@ TEST(ServerRobustnessTest, EveryBadInputGetsItsStatusAndTheServerKeepsServing) {
   ExpectError(testing::Post(*c, path, R"({"max_tokens": 3})"), 400, "prompt", "required");
   ExpectError(testing::Post(*c, path, R"({"prompt": [1], "stream": "yes"})"), 400, "stream",
               "true or false");
-  ExpectError(testing::Post(*c, path, R"({"prompt": [1], "n": 2})"), 400, "n", "not supported");
+  ExpectError(testing::Post(*c, path, R"({"prompt": [1], "n": 0})"), 400, "n",
+              "must be in [1, 128]");
+  ExpectError(testing::Post(*c, path, R"({"prompt": [1], "best_of": 2})"), 400, "best_of",
+              "not supported");
   ExpectError(testing::Post(*c, path, R"({"prompt": [1], "model": "gpt-4"})"), 404, "model",
               "does not exist");
   ExpectError(testing::Post(*c, path, R"({"prompt": "text"})"), 400, "prompt", "no tokenizer");
