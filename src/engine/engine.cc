@@ -82,6 +82,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Transformer& model, const K
   }
   auto engine = std::unique_ptr<Engine>(new Engine(model, ctx, options, std::move(cache), tokenizer));
   engine->draft_cache_ = std::move(draft_cache);
+  engine->weight_version_.hash = model.weight_hash();
   return engine;
 }
 
@@ -216,6 +217,7 @@ void Engine::Finish(Sequence& s, FinishReason reason, Status status) {
   s.kv_id = -1;
   s.result.finish = reason;
   s.result.status = std::move(status);
+  s.result.weight_version = weight_version_;
   s.result.fingerprint = Fingerprint(s.result.tokens, s.result.logprobs);
   finished_.push_back(std::move(s.result));
 }
@@ -407,7 +409,7 @@ Status Engine::Run(StepPlan& plan) {
 }
 
 Status Engine::Step() {
-  if (active_.empty()) return Status::Ok();
+  if (active_.empty() || paused_) return Status::Ok();
   DETINFER_ASSIGN_OR_RETURN(StepPlan plan, Plan());
   if (plan.segments.empty()) {
     // The oldest sequence cannot grow even with everything else preempted: it has outgrown the
@@ -604,6 +606,14 @@ std::vector<RequestResult> Engine::TakeFinished() {
 
 std::vector<RequestResult> Engine::Generate(std::vector<Request> requests) {
   std::vector<RequestResult> results(requests.size());
+  if (paused_) {  // nothing would run until Resume(): fail them all, queue none
+    for (size_t i = 0; i < requests.size(); ++i) {
+      results[i].id = requests[i].id;
+      results[i].status = Status::InvalidArgument("engine: paused (Resume() first)");
+      results[i].finish = FinishReason::kError;
+    }
+    return results;
+  }
   std::vector<size_t> slot_of;  // submission - first -> index into requests
   const uint64_t first = next_submission_;
   for (size_t i = 0; i < requests.size(); ++i) {

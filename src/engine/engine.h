@@ -32,9 +32,11 @@
 #include "core/status.h"
 #include "engine/request.h"
 #include "engine/speculative.h"
+#include "engine/weight_version.h"
 #include "kernels/context.h"
 #include "kv/paged_kv_cache.h"
 #include "model/transformer.h"
+#include "model/weight_update.h"
 #include "tokenizer/streaming_decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -77,6 +79,32 @@ class Engine {
   static Result<std::unique_ptr<Engine>> Create(const Transformer& model, const KernelContext& ctx,
                                                 const EngineOptions& options,
                                                 const Tokenizer* tokenizer = nullptr);
+  // The same over a model the engine may also update in place (UpdateWeights*, below): the
+  // caller's Transformer then holds the new weights too. Defined in weight_update.cc.
+  static Result<std::unique_ptr<Engine>> Create(Transformer& model, const KernelContext& ctx,
+                                                const EngineOptions& options,
+                                                const Tokenizer* tokenizer = nullptr);
+
+  // Weight updates, pause and resume (engine/weight_update.cc; docs/engine.md, "Weight
+  // updates"). Called between steps, like everything here. An update is checked in full and
+  // built beside the old model before it replaces it: on error nothing changed and the old
+  // weights keep serving, bit for bit. On success the version's counter goes up, its hash is
+  // the new weights', the prefix cache is flushed, and requests in flight are treated as the
+  // last Pause() left them (in_place when there was none).
+  Status UpdateWeightsFromDisk(const std::string& path);
+  Status UpdateWeightsFromTensors(std::span<const NamedTensor> tensors);
+  const WeightVersion& weight_version() const { return weight_version_; }
+  // abort: every request in flight ends now (FinishReason::kAbort, with what it generated).
+  // retract: they give their KV back and wait; when stepping resumes each recomputes its KV
+  // from its tokens (prompt + generated) under the weights current then, and goes on.
+  // in_place: they keep their KV and continue where they were.
+  // Until Resume(), Step() runs nothing; Submit() still queues.
+  enum class PauseMode { kAbort, kRetract, kInPlace };
+  Status Pause(PauseMode mode);
+  void Resume() { paused_ = false; }
+  bool paused() const { return paused_; }
+  // Forgets every cached prefix (PagedKvCache::FlushPrefixCache); requests in flight go on.
+  Status FlushCache() { return cache_.FlushPrefixCache(); }
 
   // Queues a request (its result carries `submission`, the count of earlier successful Submit
   // calls, so results can be matched to requests even when ids repeat). An invalid one (empty prompt, unknown token id, bad sampling values,
@@ -176,6 +204,8 @@ class Engine {
   // why that ends the request (kNone: it goes on), for the caller to Finish() it.
   FinishReason Emit(Sequence& s, const float* row, const SampledToken& t);
   void Finish(Sequence& s, FinishReason reason, Status status = Status::Ok());
+  // The update's last step, after which it cannot fail (weight_update.cc).
+  Status SwapWeights(Transformer next);
 
   const Transformer& model_;
   const Tokenizer* tokenizer_;
@@ -190,6 +220,9 @@ class Engine {
   uint64_t next_submission_ = 0;
   std::function<void(const TokenEvent&)> on_event_;
   SpeculativeStats spec_stats_;
+  Transformer* updatable_model_ = nullptr;  // the model UpdateWeights* changes, if any
+  WeightVersion weight_version_;
+  bool paused_ = false;
 };
 
 }  // namespace detinfer

@@ -11,6 +11,7 @@ std::string_view FinishReasonName(FinishReason reason) {
     case FinishReason::kStop: return "stop";
     case FinishReason::kContext: return "context";
     case FinishReason::kError: return "error";
+    case FinishReason::kAbort: return "abort";
   }
   return "?";
 }

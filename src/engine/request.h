@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "engine/sampler.h"
+#include "engine/weight_version.h"
 
 namespace detinfer {
 
@@ -33,7 +34,8 @@ struct Request {
   bool speculative = true;
 };
 
-enum class FinishReason { kNone, kLength, kStop, kContext, kError };
+// kAbort: ended by Engine::Pause(PauseMode::kAbort) with what it had generated so far.
+enum class FinishReason { kNone, kLength, kStop, kContext, kError, kAbort };
 std::string_view FinishReasonName(FinishReason reason);  // "length", "stop", ...
 
 struct TokenLogprob {
@@ -63,6 +65,11 @@ struct RequestResult {
   int64_t preemptions = 0;                  // times its KV was freed and recomputed
   int64_t cached_tokens = 0;                // prompt positions reused from the prefix cache
   SpeculativeStats speculative;             // all zero without speculation
+  // The weights that drew its last token (engine/weight_version.h). `mixed_weights`: a weight
+  // update came while it was in flight after it had K/V or tokens, so not every token it
+  // reports was computed under `weight_version` alone (docs/engine.md, "Weight updates").
+  WeightVersion weight_version;
+  bool mixed_weights = false;
 };
 
 // XXH3-64 of the generated ids and the exact bits of their raw logprobs: two runs anywhere can

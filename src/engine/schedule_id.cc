@@ -25,7 +25,8 @@ std::string ScheduleDescription(const ScheduleInputs& in) {
          "; reduction_lanes=" + std::to_string(kReductionLanes) +
          "; block_matmul=" + kBlockMatmulRule +
          "; kv_dtype=" + std::string(DTypeName(in.kv_dtype)) +
-         "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash);
+         "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash) +
+         (in.weight_hash != 0 ? "; weights=" + Hex64(in.weight_hash) : std::string());
 }
 
 std::string ScheduleId(const ScheduleInputs& in) {

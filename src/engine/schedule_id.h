@@ -19,10 +19,15 @@ struct ScheduleInputs {
   DType kv_dtype = DType::kF32;
   uint64_t model_hash = 0;
   uint64_t tokenizer_hash = 0;
+  // The weights actually served when they are no longer the file's (after Engine::UpdateWeights*:
+  // WeightVersion::hash). 0 leaves it out, so a run that never updated its weights keeps the id
+  // it always had (receipts stay replayable).
+  uint64_t weight_hash = 0;
 };
 
 // 16 hex digits: XXH3-64 of the engine version, the reduction constants (attention key block,
-// matmul panel width, row-reduction lanes, block-matmul rule), the KV dtype and the file hashes.
+// matmul panel width, row-reduction lanes, block-matmul rule), the KV dtype, the file hashes
+// and, when given, the hash of the updated weights.
 std::string ScheduleId(const ScheduleInputs& inputs);
 // The text the id hashes (for `--json` output and for humans).
 std::string ScheduleDescription(const ScheduleInputs& inputs);

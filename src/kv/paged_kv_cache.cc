@@ -171,7 +171,7 @@ Result<int64_t> PagedKvCache::AttachPrefix(SeqId seq, std::span<const int32_t> t
 
 Status PagedKvCache::Publish(SeqId seq, std::span<const int32_t> tokens) {
   DETINFER_ASSIGN_OR_RETURN(Sequence * s, Find(seq));
-  if (!prefix_on_) return Status::Ok();
+  if (!prefix_on_ || !s->publishes) return Status::Ok();
   const int64_t bs = config_.block_size;
   if (static_cast<int64_t>(tokens.size()) < s->length) {
     return Status::InvalidArgument("kv cache: publishing " + SeqName(seq) + " with " +
@@ -191,6 +191,12 @@ Status PagedKvCache::Publish(SeqId seq, std::span<const int32_t> tokens) {
     }
     s->chain.push_back(h);
   }
+  return Status::Ok();
+}
+
+Status PagedKvCache::FlushPrefixCache() {
+  for (auto& [id, s] : seqs_) s.publishes = false;
+  for (const int32_t b : prefix_.Clear()) DETINFER_RETURN_IF_ERROR(allocator_.Release(b));
   return Status::Ok();
 }
 

@@ -90,6 +90,11 @@ class PagedKvCache {
     int64_t lookups = 0, hit_tokens = 0, looked_up_tokens = 0, evictions = 0;
   };
   const PrefixStats& prefix_stats() const { return stats_; }
+  // Forgets every cached prefix (their blocks go back to the free list once no sequence holds
+  // them), and the sequences alive now will never publish: their K/V was computed before the
+  // flush, so a block they fill later is not what a cold prefill after it would write (e.g.
+  // under new weights). Sequences added afterwards publish as usual.
+  Status FlushPrefixCache();
 
   KvLayout layout() const { return tiled_ ? KvLayout::kPagedTiled : KvLayout::kPaged; }
   // One layer's storage as the attention op reads it (layout() above).
@@ -106,6 +111,7 @@ class PagedKvCache {
     std::vector<int32_t> blocks;
     int64_t length = 0;  // written positions
     std::vector<BlockHash> chain;  // hashes of its published (leading, full) blocks
+    bool publishes = true;         // false once FlushPrefixCache ran while it was alive
   };
   Result<Sequence*> Find(SeqId seq);
   Result<const Sequence*> Find(SeqId seq) const;

@@ -40,6 +40,15 @@ bool PrefixIndex::Insert(const BlockHash& parent, const BlockHash& hash,
   return true;
 }
 
+std::vector<int32_t> PrefixIndex::Clear() {
+  std::vector<int32_t> blocks;
+  for (const Entry& e : lru_) blocks.push_back(e.block);
+  lru_.clear();
+  by_hash_.clear();
+  by_block_.clear();
+  return blocks;
+}
+
 void PrefixIndex::Erase(Lru::iterator it) {
   by_hash_.erase(it->hash);
   by_block_.erase(it->block);

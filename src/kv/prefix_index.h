@@ -47,6 +47,8 @@ class PrefixIndex {
     return -1;
   }
   bool Contains(int32_t block) const { return by_block_.count(block) != 0; }
+  // Forgets every entry; returns their blocks (the caller drops the index's references).
+  std::vector<int32_t> Clear();
   size_t size() const { return lru_.size(); }
 
  private:

@@ -56,6 +56,16 @@ class Transformer {
 
   const ModelConfig& config() const { return weights_.config; }
   const ModelWeights& weights() const { return weights_; }
+  // XXH3-64 of every byte the forward pass reads (packed matrices, embedding, norms, biases),
+  // computed once by Create: the same weights in the same dtypes hash alike from any file
+  // format; other weights hash differently. Part of the engine's weight version.
+  uint64_t weight_hash() const { return weight_hash_; }
+
+  // Takes the weights and everything derived from them from `next` (built by Create, e.g. by
+  // model/weight_update.h), keeping this transformer's observer and fault. next's views may
+  // point into this model's storage (tensors an update left alone): that storage moves over,
+  // and what no view reads any more is freed. Cannot fail; defined in weight_update.cc.
+  void AdoptWeights(Transformer next);
 
   // A KV cache shaped for this model.
   Result<PagedKvCache> NewCache(int64_t capacity_tokens, DType dtype = DType::kF32,
@@ -92,7 +102,10 @@ class Transformer {
   Status ForwardImpl(const KernelContext& ctx, PagedKvCache& cache, std::span<const Segment> segs,
                      std::vector<float>* logits) const;
 
+  uint64_t HashWeights() const;  // weight_update.cc
+
   ModelWeights weights_;
+  uint64_t weight_hash_ = 0;
   std::vector<LayerPacked> layers_;
   PackedMatrix lm_head_;
   std::vector<AlignedBuffer> owned_;  // reordered q/k norms

@@ -1,0 +1,351 @@
+#include "model/weight_update.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "core/storage_format.h"
+#include "model/arch.h"
+#include "model/loader.h"
+#include "model/tensor_roles.h"
+#include "model/validate.h"
+
+namespace detinfer {
+
+namespace {
+
+std::string UpdateShapeString(std::span<const int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::vector<int64_t> ViewShape(const TensorView& v) {
+  return std::vector<int64_t>(v.shape, v.shape + v.rank);
+}
+
+// Every view a ModelWeights holds (absent optional ones included: their data is null).
+template <typename Fn>
+void ForEachWeightView(const ModelWeights& w, Fn&& fn) {
+  fn(w.token_embedding);
+  fn(w.final_norm);
+  fn(w.lm_head);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* v : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
+                                &l.q_norm, &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up,
+                                &l.w_down}) {
+      fn(*v);
+    }
+  }
+}
+
+bool StartsWithin(const void* p, const void* begin, size_t bytes) {
+  const auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(begin);
+  return a >= b && a - b < bytes;
+}
+
+bool AnyViewWithin(const ModelWeights& w, const void* begin, size_t bytes) {
+  bool used = false;
+  ForEachWeightView(w, [&](const TensorView& v) {
+    if (v.data != nullptr && StartsWithin(v.data, begin, bytes)) used = true;
+  });
+  return used;
+}
+
+// The architecture and hyper-parameters must be those of the serving model; each mismatch is
+// named with both values. rope_style may differ: it is the file's row convention, and every
+// model runs in one internal layout (model/transformer.h).
+Status CheckSameArchitecture(const ModelConfig& now, const ModelConfig& next,
+                             const std::string& who) {
+  const auto mismatch = [&](std::string_view field, const std::string& a, const std::string& b) {
+    return Status::InvalidArgument(who + ": " + std::string(field) + " is " + b +
+                                   " but the serving model's is " + a +
+                                   " (an update must keep the architecture and every shape)");
+  };
+  if (now.arch != next.arch) {
+    return mismatch("arch", std::string(ArchName(now.arch)), std::string(ArchName(next.arch)));
+  }
+  const std::pair<std::string_view, std::pair<int64_t, int64_t>> sizes[] = {
+      {"dim", {now.dim, next.dim}},
+      {"n_layers", {now.n_layers, next.n_layers}},
+      {"n_heads", {now.n_heads, next.n_heads}},
+      {"n_kv_heads", {now.n_kv_heads, next.n_kv_heads}},
+      {"head_dim", {now.head_dim, next.head_dim}},
+      {"rotary_dim", {now.RotaryDim(), next.RotaryDim()}},
+      {"ffn_dim", {now.ffn_dim, next.ffn_dim}},
+      {"vocab_size", {now.vocab_size, next.vocab_size}},
+      {"max_seq_len", {now.max_seq_len, next.max_seq_len}},
+      {"tied_embeddings", {now.tied_embeddings, next.tied_embeddings}},
+      {"qkv_bias", {now.qkv_bias, next.qkv_bias}},
+      {"qk_norm", {now.qk_norm, next.qk_norm}},
+  };
+  for (const auto& [field, values] : sizes) {
+    if (values.first != values.second) {
+      return mismatch(field, std::to_string(values.first), std::to_string(values.second));
+    }
+  }
+  if (now.rope_theta != next.rope_theta) {
+    return mismatch("rope_theta", std::to_string(now.rope_theta), std::to_string(next.rope_theta));
+  }
+  if (now.norm_eps != next.norm_eps) {
+    return mismatch("norm_eps", std::to_string(now.norm_eps), std::to_string(next.norm_eps));
+  }
+  const RopeScaling &a = now.rope_scaling, &b = next.rope_scaling;
+  if (a.kind != b.kind || a.divisors != b.divisors || a.attention_factor != b.attention_factor) {
+    return mismatch("rope_scaling", std::string(RopeScalingName(a.kind)),
+                    std::string(RopeScalingName(b.kind)) +
+                        (a.kind == b.kind ? " with other factors" : ""));
+  }
+  return Status::Ok();
+}
+
+// The views of `w` without its storage: the tensors an update leaves alone are read where they
+// are (Transformer::AdoptWeights keeps that storage alive).
+ModelWeights ViewsOnly(const ModelWeights& w) {
+  ModelWeights out;
+  out.config = w.config;
+  out.format = w.format;
+  out.source = w.source;
+  out.token_embedding = w.token_embedding;
+  out.layers = w.layers;
+  out.final_norm = w.final_norm;
+  out.lm_head = w.lm_head;
+  return out;
+}
+
+// Where one file tensor lands: (role, layer) and its first row in the file tensor (a fused
+// Phi-3 tensor holds several roles, one after another along its rows).
+struct UpdatePiece {
+  TensorRole role;
+  int64_t layer;
+  int64_t first_row;
+};
+
+std::vector<UpdatePiece> PiecesOf(const ModelConfig& c, TensorRole role, int64_t layer) {
+  const int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  if (role == TensorRole::kQkv) {
+    return {{TensorRole::kWq, layer, 0}, {TensorRole::kWk, layer, q},
+            {TensorRole::kWv, layer, q + kv}};
+  }
+  if (role == TensorRole::kGateUp) {
+    return {{TensorRole::kGate, layer, 0}, {TensorRole::kUp, layer, c.ffn_dim}};
+  }
+  return {{role, layer, 0}};
+}
+
+bool RowsEqual(const TensorView& a, const uint8_t* b, size_t row_bytes, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const void* ra = a.rank == 2 ? a.row_bytes(r) : a.data;
+    if (std::memcmp(ra, b + static_cast<size_t>(r) * row_bytes, row_bytes) != 0) return false;
+    if (a.rank != 2) break;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Transformer> BuildFromDisk(const Transformer& current, const std::string& path,
+                                  const KernelContext& ctx) {
+  const std::string who = "weight update from " + path;
+  DETINFER_ASSIGN_OR_RETURN(ModelWeights next, LoadModel(path));
+  DETINFER_RETURN_IF_ERROR(CheckSameArchitecture(current.config(), next.config, who));
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> now, ListTensors(current.weights()));
+  DETINFER_ASSIGN_OR_RETURN(const std::vector<TensorEntry> then, ListTensors(next));
+  if (now.size() != then.size()) {
+    return Status::InvalidArgument(who + ": it has " + std::to_string(then.size()) +
+                                   " tensors but the serving model has " +
+                                   std::to_string(now.size()));
+  }
+  for (size_t i = 0; i < now.size(); ++i) {
+    const std::vector<int64_t> a = ViewShape(*now[i].view), b = ViewShape(*then[i].view);
+    if (a != b) {
+      return Status::InvalidArgument(
+          who + ": tensor " + HfTensorName(next.config.arch, then[i].role, then[i].layer) +
+          " has shape " + UpdateShapeString(b) + " but the serving model's is " +
+          UpdateShapeString(a));
+    }
+  }
+  return Transformer::Create(std::move(next), ctx);
+}
+
+Result<Transformer> BuildFromTensors(const Transformer& current,
+                                     std::span<const NamedTensor> tensors,
+                                     const KernelContext& ctx) {
+  const ModelConfig& c = current.config();
+  const std::string who = "weight update";
+  std::map<std::string, std::pair<TensorRole, int64_t>> by_name;
+  for (const auto& [role, layer] : ListFileRoles(c)) {
+    by_name.emplace(HfTensorName(c.arch, role, layer), std::make_pair(role, layer));
+  }
+  const std::string tied_head = HfTensorName(c.arch, TensorRole::kLmHead, -1);
+  ModelWeights next = ViewsOnly(current.weights());
+  std::set<std::string> seen;
+  const NamedTensor* head_copy = nullptr;  // "lm_head.weight" of a tied model
+  for (const NamedTensor& t : tensors) {
+    const std::string name = who + ": tensor '" + t.name + "'";
+    if (!seen.insert(t.name).second) return Status::InvalidArgument(name + " is given twice");
+    auto it = by_name.find(t.name);
+    const bool is_tied_head = c.tied_embeddings && t.name == tied_head;
+    if (it == by_name.end() && !is_tied_head) {
+      return Status::NotFound(name + " is not a tensor of this " + std::string(ArchName(c.arch)) +
+                              " model (Hugging Face names, e.g. '" +
+                              HfTensorName(c.arch, TensorRole::kWq, 0) + "')");
+    }
+    const auto [role, layer] =
+        is_tied_head ? std::make_pair(TensorRole::kTokenEmbedding, int64_t{-1}) : it->second;
+    const std::vector<int64_t> want = ExpectedShape(c, role);
+    if (t.shape != want) {
+      return Status::InvalidArgument(name + " has shape " + UpdateShapeString(t.shape) +
+                                     " but the model's is " + UpdateShapeString(want));
+    }
+    const std::vector<UpdatePiece> pieces = PiecesOf(c, role, layer);
+    for (const UpdatePiece& p : pieces) {
+      const DType stored = MutableViewOf(next, p.role, p.layer)->dtype;
+      if (t.dtype != stored) {
+        return Status::InvalidArgument(
+            name + " is " + std::string(DTypeName(t.dtype)) + " but the model stores it as " +
+            std::string(DTypeName(stored)) + " (updates come in the stored dtype: never rounded)");
+      }
+    }
+    const int64_t rows = want[0], cols = want.size() == 2 ? want[1] : 1;
+    const size_t row_bytes = StorageBytes(t.dtype, cols);
+    if (want.size() == 1 && DTypeSize(t.dtype) == 0) {
+      return Status::InvalidArgument(name + ": a 1-D tensor cannot be in block format " +
+                                     std::string(DTypeName(t.dtype)));
+    }
+    const size_t total = row_bytes * static_cast<size_t>(rows);
+    if (t.bytes.size() != total) {
+      return Status::InvalidArgument(name + " has " + std::to_string(t.bytes.size()) +
+                                     " bytes but " + UpdateShapeString(t.shape) + " " +
+                                     std::string(DTypeName(t.dtype)) + " takes " +
+                                     std::to_string(total));
+    }
+    if (is_tied_head) {  // checked against the final embedding once every tensor is in
+      head_copy = &t;
+      continue;
+    }
+    DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf, AlignedBuffer::Allocate(total));
+    auto* dst = buf.as<uint8_t>();
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const UpdatePiece& p = pieces[i];
+      const std::vector<int64_t> shape = ExpectedShape(c, p.role);
+      const int64_t piece_rows = shape[0];
+      // Hugging Face rows are rotate-half; the model's views keep its file's convention.
+      const bool reorder = IsRopeOrdered(p.role) && c.rope_style != RopeStyle::kRotateHalf;
+      for (int64_t r = 0; r < piece_rows; ++r) {
+        const int64_t src =
+            reorder ? RopeSourceRow(r, c.head_dim, RopeStyle::kRotateHalf, c.rope_style) : r;
+        std::memcpy(dst + static_cast<size_t>(p.first_row + r) * row_bytes,
+                    t.bytes.data() + static_cast<size_t>(p.first_row + src) * row_bytes,
+                    row_bytes);
+      }
+      TensorView v;
+      v.data = dst + static_cast<size_t>(p.first_row) * row_bytes;
+      v.dtype = t.dtype;
+      v.rank = static_cast<int>(shape.size());
+      v.shape[0] = shape[0];
+      v.stride[0] = v.rank == 2 ? shape[1] : 1;
+      if (v.rank == 2) {
+        v.shape[1] = shape[1];
+        v.stride[1] = 1;
+      }
+      if (IsVectorRole(p.role) && p.role != TensorRole::kBq && p.role != TensorRole::kBk &&
+          p.role != TensorRole::kBv) {
+        DETINFER_RETURN_IF_ERROR(CheckFiniteNorm(v, who, t.name));
+      }
+      *MutableViewOf(next, p.role, p.layer) = v;
+      if (p.role == TensorRole::kTokenEmbedding && c.tied_embeddings) next.lm_head = v;
+    }
+    next.owned.push_back(std::move(buf));
+  }
+  if (head_copy != nullptr &&
+      !RowsEqual(next.token_embedding, head_copy->bytes.data(),
+                 StorageBytes(head_copy->dtype, c.dim), c.vocab_size)) {
+    return Status::InvalidArgument(
+        who + ": tensor '" + tied_head + "' differs from " +
+        HfTensorName(c.arch, TensorRole::kTokenEmbedding, -1) +
+        ", but this model ties its head to its embedding (update the embedding alone)");
+  }
+  DETINFER_RETURN_IF_ERROR(ValidateWeights(next));
+  return Transformer::Create(std::move(next), ctx);
+}
+
+void Transformer::AdoptWeights(Transformer next) {
+  // Tensors the update left alone are still read where this model's weights keep them: that
+  // storage moves to the new weights; what no view reads any more (replaced tensors, a file
+  // every tensor of which was replaced) is freed with the old model.
+  for (MappedFile& f : weights_.files) {
+    if (AnyViewWithin(next.weights_, f.data(), f.size())) next.weights_.files.push_back(std::move(f));
+  }
+  for (AlignedBuffer& b : weights_.owned) {
+    if (AnyViewWithin(next.weights_, b.data(), b.size())) {
+      next.weights_.owned.push_back(std::move(b));
+    }
+  }
+  weights_ = std::move(next.weights_);
+  layers_ = std::move(next.layers_);
+  lm_head_ = std::move(next.lm_head_);
+  owned_ = std::move(next.owned_);
+  rope_ = std::move(next.rope_);
+  rope_style_ = next.rope_style_;
+  weight_hash_ = next.weight_hash_;
+}
+
+namespace {
+
+void HashPacked(XXH3_state_t* st, const PackedMatrix& m) {
+  const int64_t head[3] = {static_cast<int64_t>(m.dtype()), m.n(), m.k()};
+  XXH3_64bits_update(st, head, sizeof head);
+  XXH3_64bits_update(st, m.data(), m.bytes());
+}
+
+void HashView(XXH3_state_t* st, const TensorView& v) {
+  const int64_t head[4] = {static_cast<int64_t>(v.dtype), v.rank, v.shape[0],
+                           v.rank == 2 ? v.shape[1] : 0};
+  XXH3_64bits_update(st, head, sizeof head);
+  if (v.data == nullptr || v.rank == 0) return;
+  if (v.rank == 1) {
+    XXH3_64bits_update(st, v.data, StorageBytes(v.dtype, v.shape[0]));
+    return;
+  }
+  const size_t row = StorageBytes(v.dtype, v.shape[1]);
+  if (v.is_contiguous()) {
+    XXH3_64bits_update(st, v.data, row * static_cast<size_t>(v.shape[0]));
+    return;
+  }
+  for (int64_t r = 0; r < v.shape[0]; ++r) XXH3_64bits_update(st, v.row_bytes(r), row);
+}
+
+}  // namespace
+
+uint64_t Transformer::HashWeights() const {
+  // What the forward pass reads, in a fixed order: the packed matrices (q/k rows already in
+  // the internal layout, so one set of weights hashes alike from any file format), the
+  // embedding, the norms and the biases as the pass uses them.
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  HashView(st, weights_.token_embedding);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    const LayerPacked& p = layers_[l];
+    HashView(st, w.attn_norm);
+    for (const PackedMatrix& m : p.qkv.runs) HashPacked(st, m);
+    XXH3_64bits_update(st, p.qkv_bias.data(), p.qkv_bias.size() * sizeof(float));
+    HashView(st, p.q_norm);
+    HashView(st, p.k_norm);
+    HashPacked(st, p.wo);
+    HashView(st, w.ffn_norm);
+    for (const PackedMatrix& m : p.gate_up.runs) HashPacked(st, m);
+    HashPacked(st, p.down);
+  }
+  HashView(st, weights_.final_norm);
+  HashPacked(st, lm_head_);
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
+}  // namespace detinfer
