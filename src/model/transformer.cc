@@ -185,7 +185,7 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(t.rope_, LayerRopeTable(c));
   t.weights_ = std::move(weights);
-  t.weight_hash_ = t.HashWeights();
+  t.weight_hash_ = t.HashWeights(ctx);
   return t;
 }
 

@@ -102,7 +102,7 @@ class Transformer {
   Status ForwardImpl(const KernelContext& ctx, PagedKvCache& cache, std::span<const Segment> segs,
                      std::vector<float>* logits) const;
 
-  uint64_t HashWeights() const;  // weight_update.cc
+  uint64_t HashWeights(const KernelContext& ctx) const;  // weight_update.cc
 
   ModelWeights weights_;
   uint64_t weight_hash_ = 0;

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -235,13 +236,18 @@ Result<Transformer> BuildFromTensors(const Transformer& current,
       const int64_t piece_rows = shape[0];
       // Hugging Face rows are rotate-half; the model's views keep its file's convention.
       const bool reorder = IsRopeOrdered(p.role) && c.rope_style != RopeStyle::kRotateHalf;
-      for (int64_t r = 0; r < piece_rows; ++r) {
-        const int64_t src =
-            reorder ? RopeSourceRow(r, c.head_dim, RopeStyle::kRotateHalf, c.rope_style) : r;
-        std::memcpy(dst + static_cast<size_t>(p.first_row + r) * row_bytes,
-                    t.bytes.data() + static_cast<size_t>(p.first_row + src) * row_bytes,
-                    row_bytes);
-      }
+      // On ctx's threads, a stretch of rows each (the fresh pages are faulted in parallel).
+      constexpr int64_t kRowsPerTask = 64;
+      ctx.ParallelFor((piece_rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task) {
+        const int64_t end = std::min(piece_rows, (task + 1) * kRowsPerTask);
+        for (int64_t r = task * kRowsPerTask; r < end; ++r) {
+          const int64_t src =
+              reorder ? RopeSourceRow(r, c.head_dim, RopeStyle::kRotateHalf, c.rope_style) : r;
+          std::memcpy(dst + static_cast<size_t>(p.first_row + r) * row_bytes,
+                      t.bytes.data() + static_cast<size_t>(p.first_row + src) * row_bytes,
+                      row_bytes);
+        }
+      });
       TensorView v;
       v.data = dst + static_cast<size_t>(p.first_row) * row_bytes;
       v.dtype = t.dtype;
@@ -296,56 +302,79 @@ void Transformer::AdoptWeights(Transformer next) {
 
 namespace {
 
-void HashPacked(XXH3_state_t* st, const PackedMatrix& m) {
-  const int64_t head[3] = {static_cast<int64_t>(m.dtype()), m.n(), m.k()};
-  XXH3_64bits_update(st, head, sizeof head);
-  XXH3_64bits_update(st, m.data(), m.bytes());
-}
+// The byte ranges a weight hash covers, in order, with a header per tensor (dtype and shape,
+// so that equal bytes under another shape hash differently).
+struct HashSpans {
+  std::vector<int64_t> headers;
+  std::vector<std::pair<const void*, size_t>> spans;
 
-void HashView(XXH3_state_t* st, const TensorView& v) {
-  const int64_t head[4] = {static_cast<int64_t>(v.dtype), v.rank, v.shape[0],
-                           v.rank == 2 ? v.shape[1] : 0};
-  XXH3_64bits_update(st, head, sizeof head);
-  if (v.data == nullptr || v.rank == 0) return;
-  if (v.rank == 1) {
-    XXH3_64bits_update(st, v.data, StorageBytes(v.dtype, v.shape[0]));
-    return;
+  void Packed(const PackedMatrix& m) {
+    headers.insert(headers.end(), {static_cast<int64_t>(m.dtype()), m.n(), m.k()});
+    spans.emplace_back(m.data(), m.bytes());
   }
-  const size_t row = StorageBytes(v.dtype, v.shape[1]);
-  if (v.is_contiguous()) {
-    XXH3_64bits_update(st, v.data, row * static_cast<size_t>(v.shape[0]));
-    return;
+  void View(const TensorView& v) {
+    headers.insert(headers.end(), {static_cast<int64_t>(v.dtype), v.rank, v.shape[0],
+                                   v.rank == 2 ? v.shape[1] : 0});
+    if (v.data == nullptr || v.rank == 0) return;
+    if (v.rank == 1) {
+      spans.emplace_back(v.data, StorageBytes(v.dtype, v.shape[0]));
+      return;
+    }
+    const size_t row = StorageBytes(v.dtype, v.shape[1]);
+    if (v.is_contiguous()) {
+      spans.emplace_back(v.data, row * static_cast<size_t>(v.shape[0]));
+      return;
+    }
+    for (int64_t r = 0; r < v.shape[0]; ++r) spans.emplace_back(v.row_bytes(r), row);
   }
-  for (int64_t r = 0; r < v.shape[0]; ++r) XXH3_64bits_update(st, v.row_bytes(r), row);
+  void Floats(const std::vector<float>& f) { spans.emplace_back(f.data(), f.size() * sizeof(float)); }
+};
+
+// Spans are cut into pieces of this many bytes, hashed alone (on any thread) and then combined
+// in order: the value depends on the bytes and this constant only, never on the thread count.
+constexpr size_t kWeightHashPiece = size_t{1} << 20;
+
+uint64_t HashOfSpans(const HashSpans& h, const KernelContext& ctx) {
+  std::vector<std::pair<const uint8_t*, size_t>> pieces;
+  for (const auto& [data, bytes] : h.spans) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (size_t at = 0; at < bytes; at += kWeightHashPiece) {
+      pieces.emplace_back(p + at, std::min(kWeightHashPiece, bytes - at));
+    }
+  }
+  std::vector<uint64_t> digests(pieces.size() + 1);
+  digests.back() = XXH3_64bits(h.headers.data(), h.headers.size() * sizeof(int64_t));
+  ctx.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
+    const auto& [p, n] = pieces[static_cast<size_t>(i)];
+    digests[static_cast<size_t>(i)] = XXH3_64bits(p, n);
+  });
+  return XXH3_64bits(digests.data(), digests.size() * sizeof(uint64_t));
 }
 
 }  // namespace
 
-uint64_t Transformer::HashWeights() const {
+uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
   // What the forward pass reads, in a fixed order: the packed matrices (q/k rows already in
   // the internal layout, so one set of weights hashes alike from any file format), the
   // embedding, the norms and the biases as the pass uses them.
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  HashView(st, weights_.token_embedding);
+  HashSpans h;
+  h.View(weights_.token_embedding);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerWeights& w = weights_.layers[l];
     const LayerPacked& p = layers_[l];
-    HashView(st, w.attn_norm);
-    for (const PackedMatrix& m : p.qkv.runs) HashPacked(st, m);
-    XXH3_64bits_update(st, p.qkv_bias.data(), p.qkv_bias.size() * sizeof(float));
-    HashView(st, p.q_norm);
-    HashView(st, p.k_norm);
-    HashPacked(st, p.wo);
-    HashView(st, w.ffn_norm);
-    for (const PackedMatrix& m : p.gate_up.runs) HashPacked(st, m);
-    HashPacked(st, p.down);
+    h.View(w.attn_norm);
+    for (const PackedMatrix& m : p.qkv.runs) h.Packed(m);
+    h.Floats(p.qkv_bias);
+    h.View(p.q_norm);
+    h.View(p.k_norm);
+    h.Packed(p.wo);
+    h.View(w.ffn_norm);
+    for (const PackedMatrix& m : p.gate_up.runs) h.Packed(m);
+    h.Packed(p.down);
   }
-  HashView(st, weights_.final_norm);
-  HashPacked(st, lm_head_);
-  const uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return h;
+  h.View(weights_.final_norm);
+  h.Packed(lm_head_);
+  return HashOfSpans(h, ctx);
 }
 
 }  // namespace detinfer
