@@ -15,6 +15,7 @@
 #include "engine/schedule_id.h"
 #include "engine_test_util.h"
 #include "model/arch.h"
+#include "model/gguf_writer.h"
 #include "model/hf_writer.h"
 #include "model/loader.h"
 #include "model/model_test_util.h"
@@ -41,15 +42,34 @@ Transformer Build(ModelWeights w) {
 }
 
 // Every tensor of `w` under its Hugging Face name (rotate-half rows: the test configs are).
-std::vector<NamedTensor> AsNamedTensors(const ModelWeights& w) {
+// Phi-3's fused q/k/v and gate/up are joined into `*fused` (which must outlive the result).
+std::vector<NamedTensor> AsNamedTensors(const ModelWeights& w,
+                                        std::vector<std::vector<uint8_t>>* fused = nullptr) {
   std::vector<NamedTensor> out;
+  ModelWeights& mw = const_cast<ModelWeights&>(w);
   for (const auto& [role, layer] : ListFileRoles(w.config)) {
-    const TensorView& v = *MutableViewOf(const_cast<ModelWeights&>(w), role, layer);
     NamedTensor t;
     t.name = HfTensorName(w.config.arch, role, layer);
-    t.dtype = v.dtype;
-    t.shape.assign(v.shape, v.shape + v.rank);
-    t.bytes = std::span(static_cast<const uint8_t*>(v.data), StorageBytes(v.dtype, v.numel()));
+    const std::vector<TensorRole> parts =
+        role == TensorRole::kQkv      ? std::vector{TensorRole::kWq, TensorRole::kWk, TensorRole::kWv}
+        : role == TensorRole::kGateUp ? std::vector{TensorRole::kGate, TensorRole::kUp}
+                                      : std::vector{role};
+    if (parts.size() == 1) {
+      const TensorView& v = *MutableViewOf(mw, role, layer);
+      t.dtype = v.dtype;
+      t.shape.assign(v.shape, v.shape + v.rank);
+      t.bytes = std::span(static_cast<const uint8_t*>(v.data), StorageBytes(v.dtype, v.numel()));
+    } else {
+      std::vector<uint8_t>& joined = fused->emplace_back();
+      for (const TensorRole part : parts) {
+        const TensorView& v = *MutableViewOf(mw, part, layer);
+        const auto* p = static_cast<const uint8_t*>(v.data);
+        joined.insert(joined.end(), p, p + StorageBytes(v.dtype, v.numel()));
+        t.dtype = v.dtype;
+      }
+      t.shape = ExpectedShape(w.config, role);
+      t.bytes = std::span(joined.data(), joined.size());
+    }
     out.push_back(std::move(t));
   }
   return out;
@@ -99,7 +119,7 @@ std::unique_ptr<Engine> MutableEngine(Transformer& model, bool prefix_cache = tr
 }
 
 TEST(WeightUpdateTest, TensorUpdateEqualsAFreshEngineOnTheNewWeights) {
-  for (const Arch arch : {Arch::kLlama, Arch::kQwen2, Arch::kQwen3}) {
+  for (const Arch arch : {Arch::kLlama, Arch::kQwen2, Arch::kQwen3, Arch::kPhi3}) {
     for (const DType dtype : {DType::kF32, DType::kBF16}) {
       for (const bool tied : {false, true}) {
         const std::string what = std::string(ArchName(arch)) + " " +
@@ -110,8 +130,10 @@ TEST(WeightUpdateTest, TensorUpdateEqualsAFreshEngineOnTheNewWeights) {
         auto engine = MutableEngine(served);
         const uint64_t old_hash = engine->weight_version().hash;
         (void)engine->Generate(UpdateTestRequests());  // fills the prefix cache with old K/V
-        const std::vector<NamedTensor> tensors = AsNamedTensors(next);
-        ASSERT_TRUE(engine->UpdateWeightsFromTensors(tensors).ok()) << what;
+        std::vector<std::vector<uint8_t>> fused;
+        const std::vector<NamedTensor> tensors = AsNamedTensors(next, &fused);
+        const Status st = engine->UpdateWeightsFromTensors(tensors);
+        ASSERT_TRUE(st.ok()) << what << ": " << st.ToString();
         ExpectSameResults(engine->Generate(UpdateTestRequests()),
                           RunFresh(fresh, UpdateTestRequests()), what);
         EXPECT_EQ(engine->weight_version().counter, 1u) << what;
@@ -172,6 +194,24 @@ TEST(WeightUpdateTest, DiskUpdateEqualsAFreshLoadOfTheFile) {
                       RunFresh(fresh, UpdateTestRequests()), std::string(DTypeName(dtype)));
     EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash());
   }
+}
+
+TEST(WeightUpdateTest, TensorsInHuggingFaceOrderUpdateAModelFromAnInterleavedFile) {
+  // GGUF llama files keep q/k rows interleaved; updates come in Hugging Face's rotate-half order.
+  testing::TempDir dir;
+  const std::string path = dir.file("served.gguf");
+  ASSERT_TRUE(WriteGguf(UpdateTestWeights(Arch::kLlama, 1, DType::kF32), path).ok());
+  auto loaded = LoadModel(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->config.rope_style, RopeStyle::kInterleaved);
+  Transformer served = Build(std::move(loaded).value());
+  const ModelWeights next = UpdateTestWeights(Arch::kLlama, 2, DType::kF32);
+  const Transformer fresh = Build(UpdateTestWeights(Arch::kLlama, 2, DType::kF32));
+  auto engine = MutableEngine(served);
+  ASSERT_TRUE(engine->UpdateWeightsFromTensors(AsNamedTensors(next)).ok());
+  ExpectSameResults(engine->Generate(UpdateTestRequests()), RunFresh(fresh, UpdateTestRequests()),
+                    "interleaved");
+  EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash());
 }
 
 TEST(WeightUpdateTest, PrefixCacheNeverServesKvOfOtherWeights) {
