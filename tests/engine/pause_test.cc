@@ -49,12 +49,12 @@ std::vector<RequestResult> PauseTestFresh(const Transformer& m, std::vector<Requ
 }
 
 // Steps until every active request has generated at least one token (and none finished).
-void StepUntilDecoding(Engine& e) {
+void StepUntilPauseTestDecodes(Engine& e) {
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(e.Step().ok());
   ASSERT_TRUE(e.TakeFinished().empty());
 }
 
-std::vector<RequestResult> Drain(Engine& e) {
+std::vector<RequestResult> DrainPausedEngine(Engine& e) {
   std::vector<RequestResult> out;
   while (e.HasWork()) {
     EXPECT_TRUE(e.Step().ok());
@@ -65,7 +65,7 @@ std::vector<RequestResult> Drain(Engine& e) {
   return out;
 }
 
-std::vector<NamedTensor> AllTensorsOf(const Transformer& m) {
+std::vector<NamedTensor> AllPauseTestTensors(const Transformer& m) {
   std::vector<NamedTensor> out;
   ModelWeights& w = const_cast<ModelWeights&>(m.weights());
   for (const auto& [role, layer] : ListFileRoles(w.config)) {
@@ -84,7 +84,7 @@ TEST(PauseTest, AbortEndsRequestsWithWhatTheyGenerated) {
   auto e = Engine::Create(model, KernelContext{}, PauseTestOptions());
   ASSERT_TRUE(e.ok());
   for (const Request& r : rs) ASSERT_TRUE((*e)->Submit(r).ok());
-  StepUntilDecoding(**e);
+  StepUntilPauseTestDecodes(**e);
   ASSERT_TRUE((*e)->Pause(Engine::PauseMode::kAbort).ok());
   EXPECT_EQ((*e)->active(), 0u);
   std::vector<RequestResult> got = (*e)->TakeFinished();
@@ -115,12 +115,12 @@ TEST(PauseTest, InPlacePauseWithoutAnUpdateChangesNoBit) {
     auto e = Engine::Create(model, KernelContext{}, PauseTestOptions());
     ASSERT_TRUE(e.ok());
     for (const Request& r : rs) ASSERT_TRUE((*e)->Submit(r).ok());
-    StepUntilDecoding(**e);
+    StepUntilPauseTestDecodes(**e);
     ASSERT_TRUE((*e)->Pause(mode).ok());
     for (int i = 0; i < 3; ++i) ASSERT_TRUE((*e)->Step().ok());  // runs nothing
     ASSERT_TRUE((*e)->FlushCache().ok());
     (*e)->Resume();
-    const std::vector<RequestResult> got = Drain(**e);
+    const std::vector<RequestResult> got = DrainPausedEngine(**e);
     ASSERT_EQ(got.size(), 2u);
     for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(SameBits(got[i], full[i])) << i;
   }
@@ -138,13 +138,13 @@ TEST(PauseTest, RetractRecomputesKvUnderTheNewWeights) {
   size_t drawn = 0;  // tokens reported so far
   (*e)->SetOnTokenEvent([&drawn](const TokenEvent&) { ++drawn; });
   ASSERT_TRUE((*e)->Submit(req).ok());
-  StepUntilDecoding(**e);
+  StepUntilPauseTestDecodes(**e);
   const size_t k = drawn;  // drawn under the old weights
   ASSERT_GT(k, 0u);
   ASSERT_TRUE((*e)->Pause(Engine::PauseMode::kRetract).ok());
-  ASSERT_TRUE((*e)->UpdateWeightsFromTensors(AllTensorsOf(next)).ok());
+  ASSERT_TRUE((*e)->UpdateWeightsFromTensors(AllPauseTestTensors(next)).ok());
   (*e)->Resume();
-  const std::vector<RequestResult> got = Drain(**e);
+  const std::vector<RequestResult> got = DrainPausedEngine(**e);
   ASSERT_EQ(got.size(), 1u);
   const RequestResult& r = got[0];
   EXPECT_TRUE(r.mixed_weights);

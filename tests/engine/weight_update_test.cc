@@ -35,7 +35,7 @@ ModelWeights UpdateTestWeights(Arch arch, uint64_t seed, DType dtype, bool tied 
   return std::move(w).value();
 }
 
-Transformer Build(ModelWeights w) {
+Transformer BuildUpdateTestModel(ModelWeights w) {
   auto t = Transformer::Create(std::move(w));
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   return std::move(t).value();
@@ -99,20 +99,20 @@ EngineOptions UpdateTestOptions(bool prefix_cache = true) {
   return o;
 }
 
-std::vector<RequestResult> RunFresh(const Transformer& model, std::vector<Request> requests,
+std::vector<RequestResult> RunFreshUpdateEngine(const Transformer& model, std::vector<Request> requests,
                                     bool prefix_cache = true) {
   auto e = Engine::Create(model, KernelContext{}, UpdateTestOptions(prefix_cache));
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return (*e)->Generate(std::move(requests));
 }
 
-void ExpectSameResults(const std::vector<RequestResult>& got,
+void ExpectSameUpdateResults(const std::vector<RequestResult>& got,
                        const std::vector<RequestResult>& want, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(SameBits(got[i], want[i])) << what << " #" << i;
 }
 
-std::unique_ptr<Engine> MutableEngine(Transformer& model, bool prefix_cache = true) {
+std::unique_ptr<Engine> MutableUpdateEngine(Transformer& model, bool prefix_cache = true) {
   auto e = Engine::Create(model, KernelContext{}, UpdateTestOptions(prefix_cache));
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return std::move(e).value();
@@ -124,18 +124,18 @@ TEST(WeightUpdateTest, TensorUpdateEqualsAFreshEngineOnTheNewWeights) {
       for (const bool tied : {false, true}) {
         const std::string what = std::string(ArchName(arch)) + " " +
                                  std::string(DTypeName(dtype)) + (tied ? " tied" : "");
-        Transformer served = Build(UpdateTestWeights(arch, 1, dtype, tied));
+        Transformer served = BuildUpdateTestModel(UpdateTestWeights(arch, 1, dtype, tied));
         const ModelWeights next = UpdateTestWeights(arch, 2, dtype, tied);
-        const Transformer fresh = Build(UpdateTestWeights(arch, 2, dtype, tied));
-        auto engine = MutableEngine(served);
+        const Transformer fresh = BuildUpdateTestModel(UpdateTestWeights(arch, 2, dtype, tied));
+        auto engine = MutableUpdateEngine(served);
         const uint64_t old_hash = engine->weight_version().hash;
         (void)engine->Generate(UpdateTestRequests());  // fills the prefix cache with old K/V
         std::vector<std::vector<uint8_t>> fused;
         const std::vector<NamedTensor> tensors = AsNamedTensors(next, &fused);
         const Status st = engine->UpdateWeightsFromTensors(tensors);
         ASSERT_TRUE(st.ok()) << what << ": " << st.ToString();
-        ExpectSameResults(engine->Generate(UpdateTestRequests()),
-                          RunFresh(fresh, UpdateTestRequests()), what);
+        ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()),
+                          RunFreshUpdateEngine(fresh, UpdateTestRequests()), what);
         EXPECT_EQ(engine->weight_version().counter, 1u) << what;
         EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash()) << what;
         EXPECT_NE(engine->weight_version().hash, old_hash) << what;
@@ -147,7 +147,7 @@ TEST(WeightUpdateTest, TensorUpdateEqualsAFreshEngineOnTheNewWeights) {
 
 TEST(WeightUpdateTest, PartialUpdateRepacksWhatChangedAndKeepsATiedHeadConsistent) {
   for (const bool tied : {false, true}) {
-    Transformer served = Build(UpdateTestWeights(Arch::kQwen2, 1, DType::kF32, tied));
+    Transformer served = BuildUpdateTestModel(UpdateTestWeights(Arch::kQwen2, 1, DType::kF32, tied));
     const ModelWeights donor = UpdateTestWeights(Arch::kQwen2, 2, DType::kF32, tied);
     // The reference: seed 1's weights with the same tensors overwritten by seed 2's, built fresh.
     ModelWeights expected = UpdateTestWeights(Arch::kQwen2, 1, DType::kF32, tied);
@@ -165,11 +165,11 @@ TEST(WeightUpdateTest, PartialUpdateRepacksWhatChangedAndKeepsATiedHeadConsisten
       }
     }
     ASSERT_EQ(update.size(), 5u);
-    const Transformer fresh = Build(std::move(expected));
-    auto engine = MutableEngine(served);
+    const Transformer fresh = BuildUpdateTestModel(std::move(expected));
+    auto engine = MutableUpdateEngine(served);
     ASSERT_TRUE(engine->UpdateWeightsFromTensors(update).ok());
-    ExpectSameResults(engine->Generate(UpdateTestRequests()),
-                      RunFresh(fresh, UpdateTestRequests()), tied ? "tied" : "untied");
+    ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()),
+                      RunFreshUpdateEngine(fresh, UpdateTestRequests()), tied ? "tied" : "untied");
     EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash());
     // A second update of the same tensors (the first update's buffers are replaced, not kept).
     ASSERT_TRUE(engine->UpdateWeightsFromTensors(update).ok());
@@ -183,15 +183,15 @@ TEST(WeightUpdateTest, DiskUpdateEqualsAFreshLoadOfTheFile) {
   for (const DType dtype : {DType::kF32, DType::kBF16}) {
     const std::string path = dir.file(std::string(DTypeName(dtype)));
     ASSERT_TRUE(WriteHuggingFace(UpdateTestWeights(Arch::kQwen3, 7, dtype), path).ok());
-    Transformer served = Build(UpdateTestWeights(Arch::kQwen3, 1, DType::kF32));
-    auto engine = MutableEngine(served);
+    Transformer served = BuildUpdateTestModel(UpdateTestWeights(Arch::kQwen3, 1, DType::kF32));
+    auto engine = MutableUpdateEngine(served);
     (void)engine->Generate(UpdateTestRequests());
     ASSERT_TRUE(engine->UpdateWeightsFromDisk(path).ok());
     auto loaded = LoadModel(path);
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    const Transformer fresh = Build(std::move(loaded).value());
-    ExpectSameResults(engine->Generate(UpdateTestRequests()),
-                      RunFresh(fresh, UpdateTestRequests()), std::string(DTypeName(dtype)));
+    const Transformer fresh = BuildUpdateTestModel(std::move(loaded).value());
+    ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()),
+                      RunFreshUpdateEngine(fresh, UpdateTestRequests()), std::string(DTypeName(dtype)));
     EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash());
   }
 }
@@ -204,20 +204,20 @@ TEST(WeightUpdateTest, TensorsInHuggingFaceOrderUpdateAModelFromAnInterleavedFil
   auto loaded = LoadModel(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   ASSERT_EQ(loaded->config.rope_style, RopeStyle::kInterleaved);
-  Transformer served = Build(std::move(loaded).value());
+  Transformer served = BuildUpdateTestModel(std::move(loaded).value());
   const ModelWeights next = UpdateTestWeights(Arch::kLlama, 2, DType::kF32);
-  const Transformer fresh = Build(UpdateTestWeights(Arch::kLlama, 2, DType::kF32));
-  auto engine = MutableEngine(served);
+  const Transformer fresh = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 2, DType::kF32));
+  auto engine = MutableUpdateEngine(served);
   ASSERT_TRUE(engine->UpdateWeightsFromTensors(AsNamedTensors(next)).ok());
-  ExpectSameResults(engine->Generate(UpdateTestRequests()), RunFresh(fresh, UpdateTestRequests()),
+  ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()), RunFreshUpdateEngine(fresh, UpdateTestRequests()),
                     "interleaved");
   EXPECT_EQ(engine->weight_version().hash, fresh.weight_hash());
 }
 
 TEST(WeightUpdateTest, PrefixCacheNeverServesKvOfOtherWeights) {
-  Transformer served = Build(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
+  Transformer served = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
   const ModelWeights next = UpdateTestWeights(Arch::kLlama, 2, DType::kF32);
-  const Transformer fresh = Build(UpdateTestWeights(Arch::kLlama, 2, DType::kF32));
+  const Transformer fresh = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 2, DType::kF32));
   Request first;
   first.id = "first";
   for (int32_t k = 0; k < 33; ++k) first.prompt.push_back((3 + 11 * k) % 64);
@@ -228,19 +228,19 @@ TEST(WeightUpdateTest, PrefixCacheNeverServesKvOfOtherWeights) {
   second.sampling.temperature = 0.7f;
   second.sampling.seed = 4;
 
-  auto engine = MutableEngine(served);
+  auto engine = MutableUpdateEngine(served);
   ASSERT_TRUE(engine->Generate({first})[0].status.ok());
   // Without an update the second request would reuse the first one's blocks.
   {
-    Transformer again = Build(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
-    auto control = MutableEngine(again);
+    Transformer again = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
+    auto control = MutableUpdateEngine(again);
     (void)control->Generate({first});
     EXPECT_GT(control->Generate({second})[0].cached_tokens, 0);
   }
   ASSERT_TRUE(engine->UpdateWeightsFromTensors(AsNamedTensors(next)).ok());
   const RequestResult got = engine->Generate({second})[0];
   EXPECT_EQ(got.cached_tokens, 0) << "K/V of the old weights was reused";
-  const RequestResult cold = RunFresh(fresh, {second}, /*prefix_cache=*/false)[0];
+  const RequestResult cold = RunFreshUpdateEngine(fresh, {second}, /*prefix_cache=*/false)[0];
   EXPECT_TRUE(SameBits(got, cold));
   // Blocks computed under the new weights are reused again, with the same bits.
   const RequestResult warm = engine->Generate({second})[0];
@@ -249,12 +249,12 @@ TEST(WeightUpdateTest, PrefixCacheNeverServesKvOfOtherWeights) {
 }
 
 TEST(WeightUpdateTest, FailedUpdatesLeaveTheOldWeightsServing) {
-  Transformer served = Build(UpdateTestWeights(Arch::kQwen2, 1, DType::kBF16));
-  const Transformer reference = Build(UpdateTestWeights(Arch::kQwen2, 1, DType::kBF16));
-  const std::vector<RequestResult> before = RunFresh(reference, UpdateTestRequests());
-  auto engine = MutableEngine(served);
+  Transformer served = BuildUpdateTestModel(UpdateTestWeights(Arch::kQwen2, 1, DType::kBF16));
+  const Transformer reference = BuildUpdateTestModel(UpdateTestWeights(Arch::kQwen2, 1, DType::kBF16));
+  const std::vector<RequestResult> before = RunFreshUpdateEngine(reference, UpdateTestRequests());
+  auto engine = MutableUpdateEngine(served);
   const WeightVersion v0 = engine->weight_version();
-  ExpectSameResults(engine->Generate(UpdateTestRequests()), before, "before");
+  ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()), before, "before");
 
   const ModelWeights good = UpdateTestWeights(Arch::kQwen2, 2, DType::kBF16);
   const std::vector<NamedTensor> all = AsNamedTensors(good);
@@ -305,7 +305,7 @@ TEST(WeightUpdateTest, FailedUpdatesLeaveTheOldWeightsServing) {
       EXPECT_NE(st.message().find(part), std::string::npos) << c.what << ": " << st.ToString();
     }
     EXPECT_EQ(engine->weight_version(), v0) << c.what;
-    ExpectSameResults(engine->Generate(UpdateTestRequests()), before, c.what);
+    ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()), before, c.what);
   }
 
   // Files of another architecture or other shapes, and no file at all.
@@ -323,16 +323,16 @@ TEST(WeightUpdateTest, FailedUpdatesLeaveTheOldWeightsServing) {
     EXPECT_FALSE(st.ok()) << field;
     EXPECT_NE(st.message().find(field), std::string::npos) << st.ToString();
     EXPECT_EQ(engine->weight_version(), v0) << field;
-    ExpectSameResults(engine->Generate(UpdateTestRequests()), before, field);
+    ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()), before, field);
   }
   EXPECT_FALSE(engine->UpdateWeightsFromDisk(dir.file("missing")).ok());
   EXPECT_EQ(engine->weight_version(), v0);
-  ExpectSameResults(engine->Generate(UpdateTestRequests()), before, "missing file");
+  ExpectSameUpdateResults(engine->Generate(UpdateTestRequests()), before, "missing file");
 }
 
 TEST(WeightUpdateTest, VersionHashFollowsTheBytes) {
-  Transformer served = Build(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
-  auto engine = MutableEngine(served);
+  Transformer served = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
+  auto engine = MutableUpdateEngine(served);
   const WeightVersion v0 = engine->weight_version();
   EXPECT_EQ(v0.counter, 0u);
   // The same bytes again: a new counter, the same hash.
@@ -358,11 +358,11 @@ TEST(WeightUpdateTest, VersionHashFollowsTheBytes) {
   ASSERT_TRUE(WriteHuggingFace(same, dir.path()).ok());
   auto loaded = LoadModel(dir.path());
   ASSERT_TRUE(loaded.ok());
-  EXPECT_EQ(Build(std::move(loaded).value()).weight_hash(), v0.hash);
+  EXPECT_EQ(BuildUpdateTestModel(std::move(loaded).value()).weight_hash(), v0.hash);
 }
 
 TEST(WeightUpdateTest, AnEngineOverAConstModelRefusesUpdates) {
-  const Transformer model = Build(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
+  const Transformer model = BuildUpdateTestModel(UpdateTestWeights(Arch::kLlama, 1, DType::kF32));
   auto e = Engine::Create(model, KernelContext{}, UpdateTestOptions());
   ASSERT_TRUE(e.ok());
   const Status st = (*e)->UpdateWeightsFromTensors(
