@@ -168,5 +168,32 @@ TEST(PauseTest, RetractRecomputesKvUnderTheNewWeights) {
                                  fresh.logprobs));
 }
 
+TEST(PauseTest, InPlaceUpdateKeepsEarlierTokensAndMarksTheResultMixed) {
+  Transformer model = PauseTestModel(1);
+  const Transformer next = PauseTestModel(2);
+  const Request req = PauseTestRequest("p", 6, 0.9f);
+  const RequestResult old_full = PauseTestFresh(model, {req})[0];
+  auto e = Engine::Create(model, KernelContext{}, PauseTestOptions());
+  ASSERT_TRUE(e.ok());
+  size_t drawn = 0;
+  (*e)->SetOnTokenEvent([&drawn](const TokenEvent&) { ++drawn; });
+  ASSERT_TRUE((*e)->Submit(req).ok());
+  StepUntilPauseTestDecodes(**e);
+  const size_t k = drawn;
+  ASSERT_GT(k, 0u);
+  ASSERT_TRUE((*e)->Pause(Engine::PauseMode::kInPlace).ok());
+  ASSERT_TRUE((*e)->UpdateWeightsFromTensors(AllPauseTestTensors(next)).ok());
+  (*e)->Resume();
+  const std::vector<RequestResult> got = DrainPausedEngine(**e);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].mixed_weights);
+  EXPECT_EQ(got[0].weight_version.counter, 1u);
+  EXPECT_EQ(got[0].preemptions, 0) << "in_place keeps the K/V";
+  ASSERT_GE(got[0].tokens.size(), k);
+  EXPECT_EQ(std::vector<int32_t>(got[0].tokens.begin(), got[0].tokens.begin() + long(k)),
+            std::vector<int32_t>(old_full.tokens.begin(), old_full.tokens.begin() + long(k)));
+  EXPECT_NE(got[0].fingerprint, old_full.fingerprint) << "the new weights changed nothing";
+}
+
 }  // namespace
 }  // namespace detinfer
