@@ -39,7 +39,7 @@ struct Call {
   }
 };
 
-struct Case {
+struct BackwardErrorCase {
   const char* what;
   std::function<void(Call&)> breaks;
   const char* message_has;  // substring the error must contain
@@ -51,7 +51,7 @@ TEST(AttentionBackwardErrorsTest, BadInputsNameTheOperand) {
     const Status s = ok.Run();
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
-  const Case cases[] = {
+  const BackwardErrorCase cases[] = {
       {"q rank", [](Call& c) { c.tq.rank = 2; }, "attention_backward: q must have rank 3"},
       {"k dtype", [](Call& c) { c.tk.dtype = DType::kBF16; }, "attention_backward: k must be f32"},
       {"v shape", [](Call& c) { c.tv.shape[0] = 7; }, "v is [7, 2, 8] f32 but must be [8, 2, 8]"},
@@ -83,7 +83,7 @@ TEST(AttentionBackwardErrorsTest, BadInputsNameTheOperand) {
       {"shared kv rows", [](Call& c) { c.seqs[1].kv_begin = 2; c.seqs[1].kv_len = 5; },
        "seqs[1] and seqs[0] both use K/V row 2"},
   };
-  for (const Case& tc : cases) {
+  for (const BackwardErrorCase& tc : cases) {
     SCOPED_TRACE(tc.what);
     Call c;
     const std::vector<float> dq_before = c.dq, dk_before = c.dk;

@@ -17,7 +17,7 @@ namespace {
 constexpr double kOutTol = 5e-6;   // max |out - oracle| / peak |oracle out| (f32 storage)
 constexpr double kLseTol = 2e-6;   // max |lse - oracle| / max(1, |oracle lse|)
 
-struct Case {
+struct AttentionCase {
   int64_t hq, hkv, d, q_len, kv_len;
   bool causal;
   double keep;
@@ -36,7 +36,7 @@ double AttentionLseError(const std::vector<float>& got, const std::vector<double
 }
 
 TEST(AttentionTest, AccuracyAgainstDoubleOracle) {
-  const Case cases[] = {
+  const AttentionCase cases[] = {
       {4, 2, 64, 37, 37, true, 1.0},    {4, 2, 64, 1, 130, true, 1.0},
       {4, 4, 128, 20, 150, false, 1.0}, {8, 2, 128, 65, 65, true, 0.7},
       {2, 1, 8, 33, 200, false, 0.5},   {3, 1, 40, 17, 81, true, 1.0},
@@ -46,7 +46,7 @@ TEST(AttentionTest, AccuracyAgainstDoubleOracle) {
   auto h = MakeContext(isa, 2);
   double worst_out = 0, worst_lse = 0;
   uint64_t seed = 100;
-  for (const Case& c : cases) {
+  for (const AttentionCase& c : cases) {
     const AttnDims dm{c.hq, c.hkv, c.d, DType::kF32};
     const SeqData s = MakeSeq(dm, c.q_len, c.kv_len, ++seed, c.keep);
     AttentionOptions opts;

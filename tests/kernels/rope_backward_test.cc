@@ -22,16 +22,16 @@ using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
 
-struct Case {
+struct RopeCase {
   int head_dim, rotary_dim;
   RopeStyle style;
 };
-const Case kCases[] = {{16, 16, RopeStyle::kRotateHalf}, {16, 16, RopeStyle::kInterleaved},
+const RopeCase kCases[] = {{16, 16, RopeStyle::kRotateHalf}, {16, 16, RopeStyle::kInterleaved},
                        {64, 32, RopeStyle::kRotateHalf}, {24, 8, RopeStyle::kInterleaved},
                        {6, 6, RopeStyle::kRotateHalf}};
 
 // Index of the partner of pair i's elements: (i, i + half) or (2i, 2i + 1).
-void PairIndex(const Case& c, int i, int* a, int* b) {
+void PairIndex(const RopeCase& c, int i, int* a, int* b) {
   if (c.style == RopeStyle::kInterleaved) {
     *a = 2 * i;
     *b = 2 * i + 1;
@@ -42,12 +42,12 @@ void PairIndex(const Case& c, int i, int* a, int* b) {
 }
 
 struct RopeProblem {
-  Case c;
+  RopeCase c;
   int64_t t, h;
   RopeTable table;
   std::vector<int32_t> pos;
   std::vector<float> dy;
-  RopeProblem(const Case& cs, int64_t tokens, int64_t heads, uint64_t seed) : c(cs), t(tokens), h(heads) {
+  RopeProblem(const RopeCase& cs, int64_t tokens, int64_t heads, uint64_t seed) : c(cs), t(tokens), h(heads) {
     table = RopeTable::Create(c.head_dim, c.rotary_dim, 10000.0, 512).value();
     for (int64_t i = 0; i < t; ++i) pos.push_back(static_cast<int32_t>((i * 37 + int64_t(seed)) % 512));
     dy = RandomFloats(size_t(t * h * c.head_dim), seed);
@@ -79,7 +79,7 @@ struct RopeProblem {
 
 TEST(RopeBackwardTest, EveryPathEqualsTheTransposeRotation) {
   uint64_t seed = 1;
-  for (const Case& c : kCases) {
+  for (const RopeCase& c : kCases) {
     const RopeProblem p(c, 19, 3, seed += 5);
     const std::vector<float> want = p.Oracle();
     for (Isa isa : TestableIsas()) {
@@ -90,7 +90,7 @@ TEST(RopeBackwardTest, EveryPathEqualsTheTransposeRotation) {
 }
 
 TEST(RopeBackwardTest, MatchesFiniteDifferencesOfTheForward) {
-  for (const Case& c : kCases) {
+  for (const RopeCase& c : kCases) {
     const RopeProblem p(c, 3, 2, 9);
     const std::vector<double> x = ToDouble(RandomFloats(p.dy.size(), 4));
     // L(x) = sum dy * RoPE(x), the rotation in double with the table's (fp32) cos/sin.

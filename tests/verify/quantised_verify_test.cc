@@ -29,12 +29,12 @@ ModelConfig QuantConfig(Arch arch) {
   return c;
 }
 
-struct Case {
+struct QuantCase {
   Arch arch;
   const char* recipe;
 };
 
-class QuantisedVerifyTest : public ::testing::TestWithParam<Case> {};
+class QuantisedVerifyTest : public ::testing::TestWithParam<QuantCase> {};
 
 TEST_P(QuantisedVerifyTest, EveryAxisPasses) {
   const auto [arch, name] = GetParam();
@@ -60,12 +60,12 @@ TEST_P(QuantisedVerifyTest, EveryAxisPasses) {
 
 INSTANTIATE_TEST_SUITE_P(
     FamiliesAndFormats, QuantisedVerifyTest,
-    ::testing::Values(Case{Arch::kLlama, "q8_0"}, Case{Arch::kLlama, "q4_0"},
-                      Case{Arch::kLlama, "q4_1"}, Case{Arch::kLlama, "q5_0"},
-                      Case{Arch::kLlama, "q5_1"}, Case{Arch::kLlama, "q4_k_m"},
-                      Case{Arch::kLlama, "q5_k_m"}, Case{Arch::kLlama, "q6_k"},
-                      Case{Arch::kQwen2, "q4_k_m"}, Case{Arch::kQwen2, "q8_0"},
-                      Case{Arch::kQwen3, "q5_k_m"}, Case{Arch::kQwen3, "q4_0"}),
+    ::testing::Values(QuantCase{Arch::kLlama, "q8_0"}, QuantCase{Arch::kLlama, "q4_0"},
+                      QuantCase{Arch::kLlama, "q4_1"}, QuantCase{Arch::kLlama, "q5_0"},
+                      QuantCase{Arch::kLlama, "q5_1"}, QuantCase{Arch::kLlama, "q4_k_m"},
+                      QuantCase{Arch::kLlama, "q5_k_m"}, QuantCase{Arch::kLlama, "q6_k"},
+                      QuantCase{Arch::kQwen2, "q4_k_m"}, QuantCase{Arch::kQwen2, "q8_0"},
+                      QuantCase{Arch::kQwen3, "q5_k_m"}, QuantCase{Arch::kQwen3, "q4_0"}),
     [](const auto& p) {
       return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe;
     });
