@@ -6,9 +6,9 @@ JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 # A test that hangs fails after this many seconds instead of holding CI until its limit.
 TEST_TIMEOUT ?= 600
-# Unity builds (CMake batches of 8 sources per translation unit): a fresh build in about a third
-# of the time, which `make test`'s four builds (release, sanitizer, aarch64, fuzz) need to fit
-# CI. Per-ISA sources are never batched (cmake/Flags.cmake). While editing, `UNITY=OFF` in a
+# Unity builds (CMake batches of 8 sources per translation unit): the heavy headers are compiled
+# once per batch instead of once per file, which `make test`'s four builds (release, sanitizer,
+# aarch64, fuzz) need to fit CI's time limit. Per-ISA sources are never batched (cmake/Flags.cmake). While editing, `UNITY=OFF` in a
 # fresh build folder rebuilds only the file that changed.
 UNITY ?= ON
 export DETINFER_UNITY := $(UNITY)
