@@ -10,6 +10,12 @@ namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+const Status& LoopStoppingError() {
+  static const Status kStopping =
+      Status::ResourceExhausted("the server is shutting down; the command was not run");
+  return kStopping;
+}
+
 RequestResult Failed(const std::string& id, Status status) {
   RequestResult r;
   r.id = id;
@@ -67,6 +73,8 @@ bool Channel::Wait(std::chrono::milliseconds timeout, std::vector<StreamToken>* 
 EngineLoop::EngineLoop(Engine& engine, const EngineLoopOptions& options, Metrics* metrics)
     : engine_(engine), options_(options), metrics_(metrics) {
   engine_.SetOnTokenEvent([this](const TokenEvent& e) { OnToken(e); });
+  version_ = engine_.weight_version();
+  paused_ = engine_.paused();
   PublishGauges();
   thread_ = std::thread([this] { Run(); });
 }
@@ -102,23 +110,34 @@ void EngineLoop::Shutdown(std::chrono::milliseconds grace) {
 void EngineLoop::Run() {
   for (;;) {
     std::vector<Job> start;
+    std::deque<std::shared_ptr<Command>> commands;
     bool cancel_all = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] {
-        return cancel_all_ || !live_.empty() || !held_.empty() || !queue_.empty() ||
-               stopping_.load();
-      });
+      const bool paused = engine_.paused();
+      const auto ready = [&] {
+        if (cancel_all_ || !commands_.empty() || stopping_.load()) return true;
+        return !paused && (!live_.empty() || !held_.empty() || !queue_.empty());
+      };
+      // Paused, nothing runs; wake now and then anyway to drop requests whose client left.
+      if (paused) {
+        cv_.wait_for(lock, std::chrono::milliseconds(50), ready);
+      } else {
+        cv_.wait(lock, ready);
+      }
       cancel_all = cancel_all_;
-      if (!cancel_all && stopping_.load() && queue_.empty() && live_.empty() && held_.empty()) {
+      commands.swap(commands_);
+      if (!cancel_all && commands.empty() && stopping_.load() && queue_.empty() &&
+          live_.empty() && held_.empty()) {
         break;
       }
       if (cancel_all) {
         for (Job& j : queue_) start.push_back(std::move(j));
         queue_.clear();
-      } else {
+      } else if (commands.empty() && !paused) {
         // Admission order is arrival order; the engine serves its requests first come, first
-        // served, so an early request is never starved by later ones.
+        // served, so an early request is never starved by later ones. (Not while commands
+        // wait: a pause applies to the requests accepted before it, queued ones included.)
         while (!queue_.empty() &&
                static_cast<int64_t>(live_.size() + held_.size() + start.size()) <
                    options_.max_running) {
@@ -132,11 +151,24 @@ void EngineLoop::Run() {
       const Status bye = Status::ResourceExhausted(
           "the server is shutting down; the request was cancelled");
       for (Job& j : start) j.channel->Finish(Failed(j.request.id, bye));
+      for (auto& c : commands) c->done.set_value(LoopStoppingError());
       FailAll(bye);
       break;
     }
+    RunCommands(std::move(commands));
+    // Shutting down: the accepted requests get their grace period to finish.
+    if (stopping_.load() && engine_.paused()) {
+      engine_.Resume();
+      std::lock_guard<std::mutex> lock(mu_);
+      paused_ = false;
+    }
     StartJobs(std::move(start));
     DropCancelled();
+    if (engine_.paused()) {
+      DeliverFinished();
+      PublishGauges();
+      continue;
+    }
     ReleaseHeld();
     if (engine_.HasWork()) {
       const Status s = engine_.Step();
@@ -145,15 +177,7 @@ void EngineLoop::Run() {
     // Before any result goes out: a client that reads /metrics after its response then sees
     // the counters with that response's step in them.
     PublishGauges();
-    for (RequestResult& r : engine_.TakeFinished()) {
-      auto it = live_.find(r.submission);
-      if (it == live_.end()) continue;  // cancelled meanwhile
-      const Live& l = it->second;
-      metrics_->CountTokens(l.prompt_tokens, static_cast<int64_t>(r.tokens.size()));
-      metrics_->ObserveRequestDuration(Seconds(Clock::now() - l.arrival));
-      l.channel->Finish(std::move(r));
-      live_.erase(it);
-    }
+    DeliverFinished();
     ReleaseHeld();
     PublishGauges();  // without the finished requests
   }
@@ -161,8 +185,113 @@ void EngineLoop::Run() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     exited_ = true;
+    for (auto& c : commands_) c->done.set_value(LoopStoppingError());
+    commands_.clear();
   }
   cv_.notify_all();
+}
+
+void EngineLoop::DeliverFinished() {
+  for (RequestResult& r : engine_.TakeFinished()) {
+    auto it = live_.find(r.submission);
+    if (it == live_.end()) continue;  // cancelled meanwhile
+    const Live& l = it->second;
+    metrics_->CountTokens(l.prompt_tokens, static_cast<int64_t>(r.tokens.size()));
+    metrics_->ObserveRequestDuration(Seconds(Clock::now() - l.arrival));
+    l.channel->Finish(std::move(r));
+    live_.erase(it);
+  }
+}
+
+Status EngineLoop::RunOnEngineThread(std::function<Status()> fn) {
+  auto command = std::make_shared<Command>();
+  command->run = std::move(fn);
+  std::future<Status> done = command->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load() || exited_) return LoopStoppingError();
+    commands_.push_back(command);
+  }
+  cv_.notify_all();
+  return done.get();
+}
+
+void EngineLoop::RunCommands(std::deque<std::shared_ptr<Command>> commands) {
+  for (auto& c : commands) {
+    const Status s = c->run();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      version_ = engine_.weight_version();
+      paused_ = engine_.paused();
+    }
+    c->done.set_value(s);
+  }
+}
+
+void EngineLoop::AbortUnstarted(Job& job) {
+  RequestResult r;
+  r.id = job.request.id;
+  r.finish = FinishReason::kAbort;
+  r.fingerprint = Fingerprint(r.tokens, r.logprobs);
+  r.weight_version = engine_.weight_version();
+  metrics_->CountCancelled();
+  job.channel->Finish(std::move(r));
+}
+
+Status EngineLoop::Pause(Engine::PauseMode mode) {
+  return RunOnEngineThread([this, mode] {
+    DETINFER_RETURN_IF_ERROR(engine_.Pause(mode));
+    if (mode != Engine::PauseMode::kAbort) return Status::Ok();
+    // The engine ended its requests; end those accepted but not in it yet the same way
+    // (scoring jobs are not generation: they wait for Resume).
+    std::deque<Job> queued;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued.swap(queue_);
+    }
+    for (Job& j : queued) {
+      if (j.kind == Job::Kind::kGenerate) {
+        AbortUnstarted(j);
+      } else {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(j));
+      }
+    }
+    for (Job& j : held_) AbortUnstarted(j);
+    held_.clear();
+    DeliverFinished();
+    PublishGauges();
+    return Status::Ok();
+  });
+}
+
+Status EngineLoop::Resume() {
+  return RunOnEngineThread([this] {
+    engine_.Resume();
+    return Status::Ok();
+  });
+}
+
+Status EngineLoop::FlushCache() {
+  return RunOnEngineThread([this] { return engine_.FlushCache(); });
+}
+
+Status EngineLoop::UpdateWeightsFromDisk(const std::string& path) {
+  return RunOnEngineThread([this, &path] { return engine_.UpdateWeightsFromDisk(path); });
+}
+
+Status EngineLoop::UpdateWeightsFromTensors(std::span<const NamedTensor> tensors) {
+  return RunOnEngineThread([this, tensors] { return engine_.UpdateWeightsFromTensors(tensors); });
+}
+
+WeightVersion EngineLoop::weight_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+bool EngineLoop::paused() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return paused_;
 }
 
 void EngineLoop::StartJobs(std::vector<Job> jobs) {
@@ -234,6 +363,7 @@ void EngineLoop::RunScore(Job& j) {
   r.logprobs = std::move(lp).value();
   r.fingerprint = Fingerprint(r.tokens, r.logprobs);
   r.finish = FinishReason::kLength;
+  r.weight_version = engine_.weight_version();
   metrics_->CountTokens(static_cast<int64_t>(j.request.prompt.size() + j.completion.size()), 0);
   j.channel->Finish(std::move(r));
 }

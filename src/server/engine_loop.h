@@ -15,10 +15,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -123,7 +127,35 @@ class EngineLoop {
 
   EngineGauges Gauges() const;
 
+  // Weight updates, pause and resume (docs/rl.md, "Server endpoints"): each runs on the engine
+  // thread between two steps — never during one — and returns the engine's status once done.
+  // Refused (ResourceExhausted) once the loop is stopping. Pause(kAbort) also ends the requests
+  // accepted but not yet in the engine (queued here, or samples held for their leader), with
+  // finish reason abort and nothing generated. While paused the loop submits nothing new:
+  // requests that arrive wait in the queue until Resume(). Stopping resumes, so the accepted
+  // requests can finish within the shutdown grace.
+  Status Pause(Engine::PauseMode mode);
+  Status Resume();
+  Status FlushCache();
+  Status UpdateWeightsFromDisk(const std::string& path);
+  // `tensors`' bytes need only live until this returns.
+  Status UpdateWeightsFromTensors(std::span<const NamedTensor> tensors);
+  // As of the last command (safe from any thread).
+  WeightVersion weight_version() const;
+  bool paused() const;
+
  private:
+  // A call a handler thread waits on, run by the engine thread between steps.
+  struct Command {
+    std::function<Status()> run;
+    std::promise<Status> done;
+  };
+  Status RunOnEngineThread(std::function<Status()> fn);
+  void RunCommands(std::deque<std::shared_ptr<Command>> commands);
+  // Ends a job that never reached the engine with finish reason abort.
+  void AbortUnstarted(Job& job);
+  // Hands the engine's finished results to their channels.
+  void DeliverFinished();
   struct Live {
     std::shared_ptr<Channel> channel;
     Clock::time_point arrival, last_token;
@@ -147,6 +179,9 @@ class EngineLoop {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;        // guarded by mu_
+  std::deque<std::shared_ptr<Command>> commands_;  // guarded by mu_
+  WeightVersion version_;        // guarded by mu_: the engine's, after the last command
+  bool paused_ = false;          // guarded by mu_: the engine's, after the last command
   int64_t running_ = 0;          // guarded by mu_ (written by the engine thread)
   bool cancel_all_ = false;      // guarded by mu_: the grace period is over
   std::atomic<bool> stopping_{false};
