@@ -432,6 +432,15 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
 
 }  // namespace
 
+std::optional<ApiError> ParseJsonObject(std::string_view body, const ParseLimits& limits,
+                                        nlohmann::json* out) {
+  try {
+    return ParseObject(body, limits, out);
+  } catch (const std::exception& ex) {
+    return Bad("", std::string("malformed request: ") + ex.what());
+  }
+}
+
 std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind kind,
                                                const ParseLimits& limits, CompletionRequest* out) {
   try {

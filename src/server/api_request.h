@@ -120,6 +120,10 @@ struct ParseLimits {
   int max_json_depth = 64;       // nesting of arrays and objects
 };
 
+// Bytes -> a JSON object (within limits.max_json_depth), or the error saying why not.
+std::optional<ApiError> ParseJsonObject(std::string_view body, const ParseLimits& limits,
+                                        nlohmann::json* out);
+
 // Bytes -> request, or the error naming the field at fault (HTTP 400). Never throws, never
 // reads outside `body`; unknown fields are listed in `ignored_fields`, not rejected.
 std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind kind,

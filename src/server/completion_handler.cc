@@ -46,37 +46,6 @@ std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const st
   return EncodePrompt(st, p.text, param, /*add_special_tokens=*/true, ids);
 }
 
-// The checks Engine::Submit makes, done here so that a streaming request fails with a status
-// code before its 200 header is sent.
-std::optional<ApiError> CheckPrompt(const State& st, const std::vector<int32_t>& ids,
-                                    const std::string& param) {
-  const ModelConfig& c = st.served.model->config();
-  if (ids.empty()) return Invalid(param, "'" + param + "' is empty (no tokens)");
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] >= c.vocab_size) {
-      return Invalid(param, "'" + param + "' token " + std::to_string(i) + " has id " +
-                                std::to_string(ids[i]) + " outside the vocabulary [0, " +
-                                std::to_string(c.vocab_size) + ")");
-    }
-  }
-  if (static_cast<int64_t>(ids.size()) > c.max_seq_len) {
-    return Invalid(param,
-                   "'" + param + "' has " + std::to_string(ids.size()) +
-                       " tokens, more than the model's context length of " +
-                       std::to_string(c.max_seq_len),
-                   "context_length_exceeded");
-  }
-  const int64_t block = st.engine->cache().config().block_size;
-  const int64_t capacity = st.engine->cache().num_blocks() * block;
-  if (static_cast<int64_t>(ids.size()) > capacity) {
-    return Invalid(param, "'" + param + "' has " + std::to_string(ids.size()) +
-                              " tokens, more than the KV capacity of " + std::to_string(capacity) +
-                              " tokens (--kv-capacity)",
-                   "context_length_exceeded");
-  }
-  return std::nullopt;
-}
-
 std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
                                 std::vector<Prepared>* out) {
   const ModelConfig& c = st.served.model->config();
@@ -120,7 +89,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     } else if (auto e = Tokenize(st, prompts[i], param, &r.prompt)) {
       return e;
     }
-    if (auto e = CheckPrompt(st, r.prompt, param)) return e;
+    if (auto e = CheckPromptIds(st, r.prompt, param)) return e;
     const int64_t prompt_len = static_cast<int64_t>(r.prompt.size());
     const int64_t room = c.max_seq_len - prompt_len;
     // The engine's whole KV cache: a request that would outgrow it even alone can never finish.
@@ -218,22 +187,7 @@ std::optional<ApiError> Enqueue(State& st, std::vector<Prepared>& prepared, Job:
     const EngineLoop::Admission a = st.loop->Enqueue(std::move(job));
     if (a == EngineLoop::Admission::kAccepted) continue;
     for (size_t k = 0; k < i; ++k) prepared[k].channel->Cancel();
-    ApiError e;
-    if (a == EngineLoop::Admission::kFull) {
-      e.status = 429;
-      e.type = "rate_limit_error";
-      e.code = "queue_full";
-      e.message = "too many requests queued (" +
-                  std::to_string(st.options.loop.max_running + st.options.loop.max_queued) +
-                  " running or waiting); retry later";
-      res.set_header("Retry-After", "1");
-    } else {
-      e.status = 503;
-      e.type = "server_error";
-      e.code = "shutting_down";
-      e.message = "the server is shutting down";
-    }
-    return e;
+    return RefusedJob(st, a, res);
   }
   return std::nullopt;
 }
@@ -245,14 +199,23 @@ RequestResult WaitResult(Channel& ch) {
   return std::move(*r);
 }
 
-Json Envelope(const State& st, const CompletionRequest& req, const std::string& id, bool chunk) {
+// `version`: the weights the response's results were computed under (a streamed chunk: those
+// served when it is sent), whose schedule id is the system_fingerprint.
+Json Envelope(const State& st, const CompletionRequest& req, const std::string& id, bool chunk,
+              const WeightVersion& version) {
   const bool chat = req.kind == ApiKind::kChat;
   return {{"id", id},
           {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
                           : "text_completion"},
           {"created", static_cast<int64_t>(std::time(nullptr))},
           {"model", st.options.model_name},
-          {"system_fingerprint", st.served.schedule_id}};
+          {"system_fingerprint", ScheduleIdFor(st, version)}};
+}
+
+// What RL clients need to know of the weights behind a choice (docs/rl.md).
+void AddWeightVersion(Json& choice, const RequestResult& r) {
+  choice["weight_version"] = WeightVersionJson(r.weight_version);
+  if (r.mixed_weights) choice["mixed_weights"] = true;
 }
 
 void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& prepared,
@@ -260,6 +223,7 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   Json choices = Json::array();
   int64_t prompt_tokens = 0, completion_tokens = 0, cached = 0;
   SpeculativeStats speculative;
+  WeightVersion newest;  // of the choices' weights: the response's system_fingerprint
   for (size_t i = 0; i < prepared.size(); ++i) {
     const RequestResult r = WaitResult(*prepared[i].channel);
     if (!r.status.ok()) {
@@ -273,6 +237,8 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
                           : CompletionChoice(req, st.served.tokenizer, i, prompt,
                                              prepared[i].prompt_text, r));
     choices.back()["index"] = i;
+    AddWeightVersion(choices.back(), r);
+    if (i == 0 || r.weight_version.counter > newest.counter) newest = r.weight_version;
     // As OpenAI counts: a prompt once, however many samples it has (its other samples' reuse of
     // its K/V is the server's business).
     if (prepared[i].sample == 0) {
@@ -284,8 +250,9 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
     speculative.proposed += r.speculative.proposed;
     speculative.accepted += r.speculative.accepted;
   }
-  Json body = Envelope(st, req, prepared[0].request.id, false);
+  Json body = Envelope(st, req, prepared[0].request.id, false, newest);
   body["choices"] = choices;
+  body["weight_version"] = WeightVersionJson(newest);
   if (req.kind == ApiKind::kChat && req.return_token_ids) {
     body["prompt_token_ids"] = prepared[0].request.prompt;
   }
@@ -351,7 +318,7 @@ struct Stream {
     choice["token_ids"] = ids;
     choice["token_logprobs"] = lps;
     if (!ids.empty()) c.prev = ids.back();
-    Json j = Envelope(*st, req, id(), true);
+    Json j = Envelope(*st, req, id(), true, st->loop->weight_version());
     j["choices"] = Json::array({choice});
     if (send_prompt_ids && chat) j["prompt_token_ids"] = c.prepared.request.prompt;
     // OpenAI: with include_usage, every chunk but the last (the usage chunk) has "usage": null.
@@ -390,6 +357,8 @@ bool StreamChoiceEnd(Stream& s, size_t index, httplib::DataSink& sink) {
   choice["finish_reason"] = FinishReasonText(r.finish);
   choice["fingerprint"] = Hex64(r.fingerprint);
   if (r.speculative.verify_passes > 0) choice["speculative"] = SpeculativeJson(r.speculative);
+  AddWeightVersion(choice, r);
+  chunk["system_fingerprint"] = ScheduleIdFor(*s.st, r.weight_version);
   return WriteEvent(sink, Dump(chunk));
 }
 
@@ -404,7 +373,7 @@ bool StreamEnd(Stream& s, httplib::DataSink& sink) {
       speculative.proposed += c.result->speculative.proposed;
       speculative.accepted += c.result->speculative.accepted;
     }
-    Json usage = Envelope(*s.st, s.req, s.id(), true);
+    Json usage = Envelope(*s.st, s.req, s.id(), true, s.choices[0].result->weight_version);
     usage["choices"] = Json::array();
     usage["usage"] = Usage(static_cast<int64_t>(s.choices[0].prepared.request.prompt.size()),
                            completion_tokens, s.choices[0].result->cached_tokens, speculative);
@@ -486,6 +455,73 @@ void StartStream(State& st, const CompletionRequest& req, std::vector<Prepared> 
 }
 
 }  // namespace
+
+// The checks Engine::Submit makes, done here so that a streaming request fails with a status
+// code before its 200 header is sent.
+std::optional<ApiError> CheckPromptIds(const State& st, const std::vector<int32_t>& ids,
+                                       const std::string& param) {
+  const ModelConfig& c = st.served.model->config();
+  if (ids.empty()) return Invalid(param, "'" + param + "' is empty (no tokens)");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= c.vocab_size) {
+      return Invalid(param, "'" + param + "' token " + std::to_string(i) + " has id " +
+                                std::to_string(ids[i]) + " outside the vocabulary [0, " +
+                                std::to_string(c.vocab_size) + ")");
+    }
+  }
+  if (static_cast<int64_t>(ids.size()) > c.max_seq_len) {
+    return Invalid(param,
+                   "'" + param + "' has " + std::to_string(ids.size()) +
+                       " tokens, more than the model's context length of " +
+                       std::to_string(c.max_seq_len),
+                   "context_length_exceeded");
+  }
+  const int64_t block = st.engine->cache().config().block_size;
+  const int64_t capacity = st.engine->cache().num_blocks() * block;
+  if (static_cast<int64_t>(ids.size()) > capacity) {
+    return Invalid(param, "'" + param + "' has " + std::to_string(ids.size()) +
+                              " tokens, more than the KV capacity of " + std::to_string(capacity) +
+                              " tokens (--kv-capacity)",
+                   "context_length_exceeded");
+  }
+  return std::nullopt;
+}
+
+ApiError RefusedJob(const State& st, EngineLoop::Admission admission, httplib::Response& res) {
+  ApiError e;
+  if (admission == EngineLoop::Admission::kFull) {
+    e.status = 429;
+    e.type = "rate_limit_error";
+    e.code = "queue_full";
+    e.message = "too many requests queued (" +
+                std::to_string(st.options.loop.max_running + st.options.loop.max_queued) +
+                " running or waiting); retry later";
+    res.set_header("Retry-After", "1");
+  } else {
+    e.status = 503;
+    e.type = "server_error";
+    e.code = "shutting_down";
+    e.message = "the server is shutting down";
+  }
+  return e;
+}
+
+std::optional<ApiError> RunCompletionChoices(State& st, const CompletionRequest& req,
+                                             httplib::Response& res,
+                                             std::vector<CompletedChoice>* out) {
+  std::vector<Prepared> prepared;
+  if (auto e = Prepare(st, req, &prepared)) return e;
+  if (auto e = Enqueue(st, prepared, Job::Kind::kGenerate, {}, res)) return e;
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    RequestResult r = WaitResult(*prepared[i].channel);
+    if (!r.status.ok()) {
+      for (size_t k = i + 1; k < prepared.size(); ++k) prepared[k].channel->Cancel();
+      return EngineError(r.status);
+    }
+    out->push_back({prepared[i].request.prompt, prepared[i].sample, std::move(r)});
+  }
+  return std::nullopt;
+}
 
 void HandleCompletion(State& st, ApiKind kind, const httplib::Request& http,
                       httplib::Response& res) {

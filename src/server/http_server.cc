@@ -92,13 +92,18 @@ namespace {
 // Only the known routes get their own label, so a scan of random paths cannot grow /metrics.
 std::string EndpointLabel(const std::string& path) {
   static const char* kKnown[] = {"/v1/completions", "/v1/chat/completions", "/v1/score",
-                                 "/tokenize", "/detokenize", "/v1/models", "/health", "/metrics"};
+                                 "/tokenize", "/detokenize", "/v1/models", "/health", "/metrics",
+                                 "/generate", "/get_weight_version", "/update_weights_from_disk",
+                                 "/update_weights_from_tensor", "/pause_generation",
+                                 "/continue_generation", "/flush_cache"};
   for (const char* k : kKnown) {
     if (path == k) return k;
   }
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
 }
+
+}  // namespace
 
 bool KeyMatches(const std::string& header, const std::string& key) {
   const std::string prefix = "Bearer ";
@@ -131,13 +136,25 @@ void WrongMethod(httplib::Server& h, const std::string& path, const std::string&
   h.Delete(path, handler);
 }
 
+namespace {
+
 void Routes(State& st) {
   httplib::Server& h = st.http;
   h.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    // What changes the served weights or stops generation needs the admin key, and only it
+    // (rl_handlers.cc).
+    if (IsAdminPath(req.path)) {
+      if (auto e = AdminKeyError(st, req)) {
+        SendError(res, *e);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     // Everything that runs the model or its tokenizer needs the key; /health and /metrics do
     // not (probes and scrapers).
     const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/tokenize" ||
-                         req.path == "/detokenize";
+                         req.path == "/detokenize" || req.path == "/generate" ||
+                         req.path == "/get_weight_version";
     if (st.options.api_key.empty() || !guarded) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
@@ -181,7 +198,8 @@ void Routes(State& st) {
                 {"owned_by", "detinfer"},
                 {"max_model_len", st.served.model->config().max_seq_len},
                 {"chat_template", std::string(st.chat.name())},
-                {"schedule_id", st.served.schedule_id}};
+                {"schedule_id", ScheduleIdFor(st, st.loop->weight_version())},
+                {"weight_version", WeightVersionJson(st.loop->weight_version())}};
   };
   h.Get("/v1/models", [model_object](const httplib::Request&, httplib::Response& res) {
     res.set_content(Dump({{"object", "list"}, {"data", Json::array({model_object()})}}),
@@ -216,6 +234,7 @@ void Routes(State& st) {
   for (const char* path : {"/v1/models", R"(/v1/models/(.+))", "/health", "/metrics"}) {
     WrongMethod(h, path, "GET");
   }
+  RlRoutes(st);
   // Every other error httplib produces itself (404 route, 413 body too large, 400 bad request
   // line) also gets an OpenAI-shaped body.
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -258,7 +277,23 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
                                                        const KernelContext& ctx,
                                                        const EngineOptions& engine_options,
                                                        const ServerOptions& options) {
-  if (served.model == nullptr) return Status::InvalidArgument("serve: no model");
+  if (served.model == nullptr && served.updatable_model == nullptr) {
+    return Status::InvalidArgument("serve: no model");
+  }
+  if (served.model != nullptr && served.updatable_model != nullptr &&
+      served.model != served.updatable_model) {
+    return Status::InvalidArgument("serve: 'model' and 'updatable_model' name different models");
+  }
+  if (served.updatable_model != nullptr && !served.schedule_inputs) {
+    return Status::InvalidArgument(
+        "serve: a model whose weights can be updated needs its schedule inputs, so that the "
+        "schedule id can follow its weights");
+  }
+  if (!options.admin_key.empty() && options.admin_key == options.api_key) {
+    return Status::InvalidArgument(
+        "--admin-key must differ from --api-key: a client that may generate must not also be "
+        "able to change the weights");
+  }
   if (options.loop.max_running < 1) {
     return Status::InvalidArgument("--max-concurrency must be >= 1, got " +
                                    std::to_string(options.loop.max_running));
@@ -293,12 +328,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const ServedModel& served
   s->state_ = std::make_unique<State>();
   State& st = *s->state_;
   st.served = served;
+  if (st.served.model == nullptr) st.served.model = served.updatable_model;
   st.options = options;
   st.chat = options.chat_format ? *options.chat_format
                                 : ChatFormat::Builtin(DetectChatTemplate(served.tokenizer),
                                                       served.tokenizer);
-  DETINFER_ASSIGN_OR_RETURN(st.engine,
-                            Engine::Create(*served.model, ctx, engine_options, served.tokenizer));
+  if (served.updatable_model != nullptr) {
+    DETINFER_ASSIGN_OR_RETURN(st.engine, Engine::Create(*served.updatable_model, ctx,
+                                                        engine_options, served.tokenizer));
+  } else {
+    DETINFER_ASSIGN_OR_RETURN(st.engine,
+                              Engine::Create(*served.model, ctx, engine_options, served.tokenizer));
+  }
   st.loop = std::make_unique<EngineLoop>(*st.engine, options.loop, &st.metrics);
   const int threads = options.http_threads > 0
                           ? options.http_threads

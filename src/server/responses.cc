@@ -25,6 +25,8 @@ std::string FinishReasonText(FinishReason reason) {
     case FinishReason::kLength:
     case FinishReason::kContext:
       return "length";
+    case FinishReason::kAbort:  // ended by POST /pause_generation {"mode": "abort"}
+      return "abort";
     default:
       return "error";
   }

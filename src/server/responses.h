@@ -22,7 +22,8 @@ using Json = nlohmann::json;
 // Serialises with invalid UTF-8 replaced by U+FFFD (a token may end inside a character).
 std::string Dump(const Json& j);
 Json ErrorJson(const ApiError& e);
-// "stop", "length" (the max_tokens limit or the end of the context), "error".
+// "stop", "length" (the max_tokens limit or the end of the context), "abort" (a pause in
+// abort mode ended it), "error".
 std::string FinishReasonText(FinishReason reason);
 // A token as text: its bytes when there is a tokenizer, else its id in decimal.
 std::string TokenString(const Tokenizer* tokenizer, int32_t id, int32_t prev);

@@ -1,7 +1,9 @@
 // The OpenAI-compatible HTTP server behind `detinfer serve` (docs/server.md).
 //
 // Endpoints: POST /v1/completions, /v1/chat/completions, /v1/score (our extension); GET
-// /v1/models, /health, /metrics. One engine thread serves every request (server/engine_loop.h),
+// /v1/models, /health, /metrics; for RL clients, SGLang's native ones (server/rl_handlers.cc,
+// docs/rl.md): POST /generate, /update_weights_from_disk, /update_weights_from_tensor,
+// /pause_generation, /continue_generation, /flush_cache; GET /get_weight_version. One engine thread serves every request (server/engine_loop.h),
 // so a request's tokens, logprobs and fingerprint are those it gets when served alone.
 #ifndef DETINFER_SERVER_SERVER_H_
 #define DETINFER_SERVER_SERVER_H_
@@ -15,6 +17,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/schedule_id.h"
 #include "kernels/context.h"
 #include "model/transformer.h"
 #include "server/api_request.h"
@@ -28,6 +31,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                     // 0: any free port (see HttpServer::port())
   std::string api_key;                 // empty: no key needed
+  // Needed (as "Authorization: Bearer KEY") by the endpoints that change what is served:
+  // weight updates, pause, continue, flush. Empty: those endpoints are disabled (403). Must
+  // differ from api_key, so a client that may generate cannot also change the weights.
+  std::string admin_key;
   std::string model_name = "detinfer";  // what /v1/models lists and requests may name
   EngineLoopOptions loop;
   size_t max_body_bytes = size_t{1} << 20;
@@ -51,6 +58,12 @@ struct ServedModel {
   const Transformer* model = nullptr;
   const Tokenizer* tokenizer = nullptr;  // null: token ids only
   std::string schedule_id;               // engine/schedule_id.h; reported as system_fingerprint
+  // Set (to the same model as `model`, which may then be left null): the weight-update
+  // endpoints change it in place. Null: they answer 400 (the model is read-only).
+  Transformer* updatable_model = nullptr;
+  // What schedule_id was computed from; needed with updatable_model, so that after an update
+  // the id takes the new weights' hash (ScheduleInputs::weight_hash) as the library's does.
+  std::optional<ScheduleInputs> schedule_inputs = std::nullopt;
 };
 
 class HttpServer {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/connection_layer.h"
+#include "server/responses.h"
 #include "server/server.h"
 
 namespace detinfer::server {
@@ -70,6 +71,41 @@ void HandleCompletion(State& state, ApiKind kind, const httplib::Request& req,
 void HandleScore(State& state, const httplib::Request& req, httplib::Response& res);
 void HandleTokenize(State& state, const httplib::Request& req, httplib::Response& res);
 void HandleDetokenize(State& state, const httplib::Request& req, httplib::Response& res);
+
+// The schedule id results computed under `version` report (system_fingerprint): the served one
+// until the weights were updated, then the same inputs with the new weights' hash.
+std::string ScheduleIdFor(const State& st, const WeightVersion& version);
+// {"counter": c, "hash": "16 hex digits"}.
+Json WeightVersionJson(const WeightVersion& version);
+// The checks Engine::Submit makes on a prompt, as a 400 naming `param`.
+std::optional<ApiError> CheckPromptIds(const State& st, const std::vector<int32_t>& ids,
+                                       const std::string& param);
+// The error for a job the loop did not accept (429 queue full, 503 stopping).
+ApiError RefusedJob(const State& st, EngineLoop::Admission admission, httplib::Response& res);
+
+// One choice of a completions request run to its end.
+struct CompletedChoice {
+  std::vector<int32_t> prompt;
+  int32_t sample = 0;  // which of its prompt's n samples
+  RequestResult result;
+};
+// Runs `req` (not streamed) as POST /v1/completions does — the same checks, engine requests
+// and seeds — and waits for every choice; or the error to send.
+std::optional<ApiError> RunCompletionChoices(State& st, const CompletionRequest& req,
+                                             httplib::Response& res,
+                                             std::vector<CompletedChoice>* out);
+
+// Whether `header` is "Bearer KEY" (compared in constant time).
+bool KeyMatches(const std::string& header, const std::string& key);
+// Answers every method but `allowed` on `path` with 405 naming it.
+void WrongMethod(httplib::Server& h, const std::string& path, const std::string& allowed);
+
+// SGLang's native endpoints for RL clients (server/rl_handlers.cc).
+bool IsAdminPath(const std::string& path);
+// Why a request to an admin path may not go on (403 disabled, 401 no or wrong key), if so.
+std::optional<ApiError> AdminKeyError(const State& st, const httplib::Request& req);
+// Registers /generate, /get_weight_version and the admin endpoints.
+void RlRoutes(State& state);
 
 }  // namespace detinfer::server
 

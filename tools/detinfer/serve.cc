@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli_common.h"
@@ -18,7 +19,7 @@ namespace detinfer::cli {
 namespace {
 
 struct ServeOptions {
-  std::string model, tokenizer, host = "127.0.0.1", api_key, name, chat_template;
+  std::string model, tokenizer, host = "127.0.0.1", api_key, admin_key, name, chat_template;
   int port = 8080;
   int64_t max_concurrency = 32, max_queue = 64;
   size_t max_body_bytes = size_t{1} << 20;
@@ -63,6 +64,11 @@ int RunServe(const ServeOptions& o) {
   so.host = o.host;
   so.port = o.port;
   so.api_key = o.api_key;
+  so.admin_key = o.admin_key;
+  if (so.admin_key.empty()) {
+    // From the environment, so the key need not show in the process list.
+    if (const char* env = std::getenv("DETINFER_ADMIN_KEY")) so.admin_key = env;
+  }
   so.model_name = o.name.empty() ? std::filesystem::path(o.model).filename().string() : o.name;
   if (so.model_name.empty()) so.model_name = "detinfer";
   so.loop.max_running = o.max_concurrency;
@@ -81,9 +87,11 @@ int RunServe(const ServeOptions& o) {
   so.chat_format = *chat;
   server::ServedModel served;
   served.model = b->model.get();
+  served.updatable_model = b->model.get();  // POST /update_weights_* (with --admin-key)
   served.tokenizer = b->tokenizer.get();
-  served.schedule_id =
-      ScheduleId({rt->ctx.isa, eopts->kv_dtype, b->model_hash, b->tokenizer_hash});
+  served.schedule_inputs =
+      ScheduleInputs{rt->ctx.isa, eopts->kv_dtype, b->model_hash, b->tokenizer_hash};
+  served.schedule_id = ScheduleId(*served.schedule_inputs);
   auto srv = server::HttpServer::Create(served, rt->ctx, *eopts, so);
   if (!srv.ok()) return Fail(srv.status());
   const Status started = (*srv)->Start();
@@ -112,6 +120,10 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", o->port, "Port (default 8080; 0: any free port)");
   cmd->add_option("--api-key", o->api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
+  cmd->add_option("--admin-key", o->admin_key,
+                  "Enable the weight-update, pause, continue and flush endpoints, which then "
+                  "need 'Authorization: Bearer KEY' (default: the DETINFER_ADMIN_KEY environment "
+                  "variable; neither: those endpoints are disabled). Must differ from --api-key");
   cmd->add_option("--served-model-name", o->name, "Model name in the API (default file name)");
   cmd->add_option("--chat-template", o->chat_template,
                   "A Jinja file, or chatml or llama3 (built in). Default: the model's own "
