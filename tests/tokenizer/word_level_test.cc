@@ -46,7 +46,7 @@ json WordLevelJson(const json& pre = {{"type", "Whitespace"}}) {
   return j;
 }
 
-std::unique_ptr<Tokenizer> Load(const json& j) {
+std::unique_ptr<Tokenizer> LoadWordLevel(const json& j) {
   HfTokenizerOptions o;
   o.eos_token = "</s>";
   auto t = ParseHfTokenizerJson(j.dump(), "words.json", o);
@@ -67,7 +67,7 @@ std::vector<int32_t> Ids(std::initializer_list<const char*> words) {
 }
 
 TEST(WordLevelTokenizer, WhitespaceSplitsLikeTheHuggingFaceExample) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   EXPECT_EQ(Enc(*t, "Hello! How are you? I'm fine, thank you."),
             Ids({"Hello", "!", "How", "are", "you", "?", "I", "'", "m", "fine", ",", "thank",
@@ -78,14 +78,14 @@ TEST(WordLevelTokenizer, WhitespaceSplitsLikeTheHuggingFaceExample) {
 }
 
 TEST(WordLevelTokenizer, UnknownWordsBecomeUnkOneEach) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   EXPECT_EQ(Enc(*t, "Hello there, zebra"), Ids({"Hello", "<unk>", ",", "<unk>"}));
   EXPECT_EQ(Enc(*t, "hello"), Ids({"<unk>"}));  // case-sensitive, no normalizer
 }
 
 TEST(WordLevelTokenizer, SpanishAccentsStayInsideTheWord) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   EXPECT_EQ(Enc(*t, "trabajé café."), Ids({"trabajé", "café", "."}));
   // Decomposed "e" + U+0301: the combining mark is \w in Rust's regex (Mark), so the word stays
@@ -94,13 +94,13 @@ TEST(WordLevelTokenizer, SpanishAccentsStayInsideTheWord) {
   // ... and with an NFC normalizer it is the composed vocabulary word.
   json j = WordLevelJson();
   j["normalizer"] = {{"type", "NFC"}};
-  auto nfc = Load(j);
+  auto nfc = LoadWordLevel(j);
   ASSERT_TRUE(nfc);
   EXPECT_EQ(Enc(*nfc, "cafe\u0301"), Ids({"café"}));
 }
 
 TEST(WordLevelTokenizer, UnicodeWhiteSpaceSeparatesWords) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   // U+0085 NEXT LINE, U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE are White_Space.
   EXPECT_EQ(Enc(*t, "Hello\u0085you\u00A0fine\u3000thank"), Ids({"Hello", "you", "fine", "thank"}));
@@ -108,10 +108,10 @@ TEST(WordLevelTokenizer, UnicodeWhiteSpaceSeparatesWords) {
 }
 
 TEST(WordLevelTokenizer, WhitespaceSplitKeepsPunctuationAttached) {
-  auto t = Load(WordLevelJson({{"type", "WhitespaceSplit"}}));
+  auto t = LoadWordLevel(WordLevelJson({{"type", "WhitespaceSplit"}}));
   ASSERT_TRUE(t);
   EXPECT_EQ(Enc(*t, "Hello  you! fine"), Ids({"Hello", "<unk>", "fine"}));  // "you!" unknown
-  auto seq = Load(WordLevelJson(
+  auto seq = LoadWordLevel(WordLevelJson(
       {{"type", "Sequence"},
        {"pretokenizers", json::array({{{"type", "WhitespaceSplit"}}, {{"type", "Whitespace"}}})}}));
   ASSERT_TRUE(seq);
@@ -119,7 +119,7 @@ TEST(WordLevelTokenizer, WhitespaceSplitKeepsPunctuationAttached) {
 }
 
 TEST(WordLevelTokenizer, SpecialTokensAndBos) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   EXPECT_EQ(t->bos_id(), Id("<s>"));  // from the TemplateProcessing post-processor
   EXPECT_EQ(t->eos_id(), Id("</s>"));
@@ -127,7 +127,7 @@ TEST(WordLevelTokenizer, SpecialTokensAndBos) {
 }
 
 TEST(WordLevelTokenizer, DecodeJoinsWithSpacesAndRoundTrips) {
-  auto t = Load(WordLevelJson());
+  auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   const std::vector<int32_t> ids = Ids({"<s>", "Hello", "!", "How", "are", "you", "?"});
   auto text = t->Decode(ids);
@@ -143,7 +143,7 @@ TEST(WordLevelTokenizer, DecodeJoinsWithSpacesAndRoundTrips) {
   EXPECT_FALSE(t->Decode(std::vector<int32_t>{99}).ok());
 }
 
-Status LoadError(const json& j) {
+Status WordLevelLoadError(const json& j) {
   auto t = ParseHfTokenizerJson(j.dump(), "words.json");
   return t.ok() ? Status::Internal("loaded") : t.status();
 }
@@ -151,7 +151,7 @@ Status LoadError(const json& j) {
 TEST(WordLevelTokenizer, ErrorsNameTheField) {
   json no_unk = WordLevelJson();
   no_unk["model"].erase("unk_token");
-  auto t = Load(no_unk);
+  auto t = LoadWordLevel(no_unk);
   ASSERT_TRUE(t);
   auto r = t->Encode("Hello zebra", false);
   ASSERT_FALSE(r.ok());
@@ -160,30 +160,30 @@ TEST(WordLevelTokenizer, ErrorsNameTheField) {
 
   json dec = WordLevelJson();
   dec["decoder"] = {{"type", "WordPiece"}};
-  EXPECT_NE(LoadError(dec).message().find("decoder 'WordPiece'"), std::string::npos);
+  EXPECT_NE(WordLevelLoadError(dec).message().find("decoder 'WordPiece'"), std::string::npos);
 
   json bl = WordLevelJson({{"type", "ByteLevel"}});
-  EXPECT_NE(LoadError(bl).message().find("WordLevel model with a ByteLevel"), std::string::npos);
+  EXPECT_NE(WordLevelLoadError(bl).message().find("WordLevel model with a ByteLevel"), std::string::npos);
 
   json bad_unk = WordLevelJson();
   bad_unk["model"]["unk_token"] = "[UNK]";
-  EXPECT_NE(LoadError(bad_unk).message().find("model.unk_token '[UNK]' is not in the vocabulary"),
+  EXPECT_NE(WordLevelLoadError(bad_unk).message().find("model.unk_token '[UNK]' is not in the vocabulary"),
             std::string::npos);
 
   json dup = WordLevelJson();
   dup["model"]["vocab"]["again"] = 3;  // id of "Hello"
-  EXPECT_NE(LoadError(dup).message().find("gives id 3 to both"), std::string::npos)
-      << LoadError(dup).ToString();
+  EXPECT_NE(WordLevelLoadError(dup).message().find("gives id 3 to both"), std::string::npos)
+      << WordLevelLoadError(dup).ToString();
 
   json single = WordLevelJson();
   single["added_tokens"][0]["single_word"] = true;
-  EXPECT_NE(LoadError(single).message().find("single_word, which is not supported with a WordLevel"),
+  EXPECT_NE(WordLevelLoadError(single).message().find("single_word, which is not supported with a WordLevel"),
             std::string::npos)
-      << LoadError(single).ToString();
+      << WordLevelLoadError(single).ToString();
 
   json other = WordLevelJson();
   other["model"]["type"] = "WordPiece";
-  EXPECT_NE(LoadError(other).message().find("model.type 'WordPiece' is not supported"),
+  EXPECT_NE(WordLevelLoadError(other).message().find("model.type 'WordPiece' is not supported"),
             std::string::npos);
 }
 
