@@ -15,6 +15,7 @@
 #include "model/model_test_util.h"
 #include "model/random_init.h"
 #include "model/tensor_roles.h"
+#include "server/rl_request.h"
 #include "server_test_util.h"
 
 namespace detinfer {
@@ -244,6 +245,51 @@ TEST_F(RlEndpointsTest, RefusedUpdatesNameTheProblemAndTheOldWeightsKeepServing)
   EXPECT_EQ(Answers(*c), before);
 }
 
+TEST_F(RlEndpointsTest, AnUpdateWhilePausedServesTheNewWeightsAfterContinue) {
+  auto c = Client();
+  ASSERT_EQ(testing::Post(*c, "/pause_generation", R"({"mode": "retract"})", Admin()).status, 200);
+  // A request sent while paused waits for /continue_generation.
+  auto waiting = std::async(std::launch::async, [port = server_->port()] {
+    auto wc = ClientOf(port);
+    return testing::Post(*wc, "/generate",
+                         R"({"input_ids": [1, 2, 3], "sampling_params": {"max_new_tokens": 3}})");
+  });
+  const testing::HttpReply r = testing::Post(
+      *c, "/update_weights_from_disk", Json{{"model_path", dir_b_.path()}}.dump(), Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["paused"], true);  // an update does not resume
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  ASSERT_EQ(testing::Post(*c, "/continue_generation", "", Admin()).status, 200);
+  const testing::HttpReply done = waiting.get();
+  ASSERT_EQ(done.status, 200) << done.body;
+  // It ran entirely under the new weights.
+  EXPECT_EQ(done.json()["meta_info"]["weight_version"]["counter"], 1);
+  EXPECT_FALSE(done.json()["meta_info"].contains("mixed_weights"));
+  EXPECT_EQ(Answers(*c), FreshBAnswers());
+}
+
+TEST_F(RlEndpointsTest, GenerateAndTheVersionNeedTheApiKeyTheAdminEndpointsTheAdminKey) {
+  server::ServerOptions o;
+  o.port = 0;
+  o.api_key = "user-key";
+  o.admin_key = kRlAdminKey;
+  server::ServedModel m;
+  m.updatable_model = served_.get();
+  m.schedule_inputs = inputs_;
+  auto s = server::HttpServer::Create(m, KernelContext{}, {}, o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Start().ok());
+  auto c = ClientOf((*s)->port());
+  const std::string gen = R"({"input_ids": [1, 2], "sampling_params": {"max_new_tokens": 2}})";
+  EXPECT_EQ(testing::Post(*c, "/generate", gen).status, 401);
+  EXPECT_EQ(testing::Post(*c, "/generate", gen, Admin("user-key")).status, 200);
+  EXPECT_EQ(testing::Get(*c, "/get_weight_version").status, 401);
+  // The API key does not open the admin endpoints.
+  const testing::HttpReply p = testing::Post(*c, "/pause_generation", "{}", Admin("user-key"));
+  EXPECT_EQ(p.status, 401) << p.body;
+  EXPECT_EQ(testing::Post(*c, "/flush_cache", "", Admin()).status, 200);
+}
+
 TEST_F(RlEndpointsTest, WithoutAnAdminKeyTheMutatingEndpointsAreDisabled) {
   auto open = Start("");
   auto c = ClientOf(open->port());
@@ -322,6 +368,35 @@ TEST_F(RlEndpointsTest, GenerateEqualsCompletionsForTheSameIdsAndSeed) {
   const testing::HttpReply no_ids = testing::Post(*c, "/generate", R"({"text": "hi"})");
   EXPECT_EQ(no_ids.status, 400);
   EXPECT_NE(no_ids.body.find("input_ids"), std::string::npos) << no_ids.body;
+}
+
+TEST(RlRequestTest, Base64DecodesWhatItEncodesAndPointsAtABadCharacter) {
+  const std::vector<uint8_t> bytes = {0, 1, 2, 250, 251, 252, 253};
+  for (size_t n = 0; n <= bytes.size(); ++n) {
+    size_t where = 0;
+    const auto back = server::DecodeBase64(RlBase64(bytes.data(), n), &where);
+    ASSERT_TRUE(back.has_value()) << n;
+    EXPECT_EQ(*back, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(n)));
+  }
+  size_t where = 0;
+  EXPECT_FALSE(server::DecodeBase64("AAAA*AAA", &where).has_value());
+  EXPECT_EQ(where, 4u);
+  EXPECT_FALSE(server::DecodeBase64("AAAAA", &where).has_value());  // a lone 6-bit group
+  EXPECT_FALSE(server::DecodeBase64("AA=A", &where).has_value());   // padding inside
+}
+
+TEST(RlRequestTest, PauseModesAndTheirErrors) {
+  Engine::PauseMode mode = Engine::PauseMode::kInPlace;
+  std::vector<std::string> ignored;
+  EXPECT_FALSE(server::ParsePauseRequest("", {}, &mode, &ignored));
+  EXPECT_EQ(mode, Engine::PauseMode::kAbort);  // SGLang's default
+  EXPECT_FALSE(server::ParsePauseRequest(R"({"mode": "retract"})", {}, &mode, &ignored));
+  EXPECT_EQ(mode, Engine::PauseMode::kRetract);
+  EXPECT_FALSE(server::ParsePauseRequest(R"({"mode": "in_place"})", {}, &mode, &ignored));
+  EXPECT_EQ(mode, Engine::PauseMode::kInPlace);
+  const auto e = server::ParsePauseRequest(R"({"mode": 3})", {}, &mode, &ignored);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->param, "mode");
 }
 
 // A request long enough to be in flight when the test acts (the 8192-context model).
