@@ -171,11 +171,7 @@ void HandleGenerate(State& st, const httplib::Request& req, httplib::Response& r
   if (!g.max_new_tokens_given) g.completion.max_tokens = DefaultMaxNewTokens(st, g.completion);
   std::vector<CompletedChoice> choices;
   if (auto e = RunCompletionChoices(st, g.completion, res, &choices)) {
-    // Errors of the completions request name its fields; these are the ones /generate calls
-    // otherwise.
-    if (e->param == "prompt") e->param = "input_ids";
-    if (e->param == "max_tokens") e->param = "sampling_params.max_new_tokens";
-    SendError(res, *e);
+    SendError(res, AsGenerateError(*e));
     return;
   }
   // One prompt and one sample: an object, as SGLang answers; else a list, prompt-major.

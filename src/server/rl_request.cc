@@ -232,6 +232,17 @@ std::optional<std::vector<uint8_t>> DecodeBase64(std::string_view text, size_t* 
   return out;
 }
 
+ApiError AsGenerateError(ApiError e) {
+  if (e.param.rfind("prompt", 0) == 0) {
+    e.param = "input_ids" + e.param.substr(6);
+    ReplaceAll(e.message, "'prompt", "'input_ids");
+  } else if (e.param == "max_tokens") {
+    e.param = "sampling_params.max_new_tokens";
+    ReplaceAll(e.message, "max_tokens", "max_new_tokens");
+  }
+  return e;
+}
+
 std::optional<ApiError> ParseGenerateRequest(std::string_view body, const ParseLimits& limits,
                                              GenerateRequest* out) {
   try {

@@ -36,6 +36,10 @@ struct TensorPayload {
 
 std::optional<ApiError> ParseGenerateRequest(std::string_view body, const ParseLimits& limits,
                                              GenerateRequest* out);
+// An error of the completions request a /generate request runs as, naming the /generate field
+// instead ("prompt[1]" -> "input_ids[1]", "max_tokens" -> "sampling_params.max_new_tokens").
+ApiError AsGenerateError(ApiError e);
+
 // {"model_path": "..."}.
 std::optional<ApiError> ParseUpdateFromDiskRequest(std::string_view body,
                                                    const ParseLimits& limits, std::string* path,

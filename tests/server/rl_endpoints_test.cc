@@ -365,6 +365,16 @@ TEST_F(RlEndpointsTest, GenerateEqualsCompletionsForTheSameIdsAndSeed) {
       *c, "/generate", R"({"input_ids": [1], "sampling_params": {"temperature": -1}})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("sampling_params.temperature"), std::string::npos) << bad.body;
+  const testing::HttpReply outside = testing::Post(
+      *c, "/generate", R"({"input_ids": [[1], [2, 99]], "sampling_params": {"max_new_tokens": 2}})");
+  EXPECT_EQ(outside.status, 400);
+  EXPECT_EQ(outside.json()["error"]["param"], "input_ids[1]") << outside.body;
+  EXPECT_NE(outside.body.find("'input_ids[1]' token 1 has id 99"), std::string::npos)
+      << outside.body;
+  const testing::HttpReply too_long = testing::Post(
+      *c, "/generate", R"({"input_ids": [1], "sampling_params": {"max_new_tokens": 100000}})");
+  EXPECT_EQ(too_long.status, 400);
+  EXPECT_EQ(too_long.json()["error"]["param"], "sampling_params.max_new_tokens") << too_long.body;
   const testing::HttpReply no_ids = testing::Post(*c, "/generate", R"({"text": "hi"})");
   EXPECT_EQ(no_ids.status, 400);
   EXPECT_NE(no_ids.body.find("input_ids"), std::string::npos) << no_ids.body;

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli_run.h"
@@ -77,6 +78,37 @@ TEST(ServeCliTest, ServesThenStopsGracefullyOnSignals) {
     EXPECT_TRUE(WIFEXITED(status)) << "signal " << sig;
     EXPECT_EQ(WEXITSTATUS(status), 0) << "signal " << sig;
   }
+  std::filesystem::remove(model);
+}
+
+// The admin key from the environment enables weight updates of the served model; the schedule
+// id then takes the weights' hash.
+TEST(ServeCliTest, AdminKeyFromTheEnvironmentEnablesWeightUpdates) {
+  const std::string model = TestModel();
+  setenv("DETINFER_ADMIN_KEY", "cli-admin", 1);
+  const auto [pid, port] = StartServe(model);
+  unsetenv("DETINFER_ADMIN_KEY");
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(port, 0) << "no listening line";
+  httplib::Client c("127.0.0.1", port);
+  const testing::Json before = testing::Get(c, "/get_weight_version").json();
+  EXPECT_EQ(before["weight_version"]["counter"], 0);
+  const testing::HttpReply refused = testing::Post(
+      c, "/update_weights_from_disk", testing::Json{{"model_path", model}}.dump());
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  const testing::HttpReply r =
+      testing::Post(c, "/update_weights_from_disk", testing::Json{{"model_path", model}}.dump(),
+                    {{"Authorization", "Bearer cli-admin"}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  const testing::Json after = testing::Get(c, "/get_weight_version").json();
+  EXPECT_EQ(after["weight_version"]["counter"], 1);
+  // The same bytes: the same hash; the id now names the weights too.
+  EXPECT_EQ(after["weight_version"]["hash"], before["weight_version"]["hash"]);
+  EXPECT_NE(after["schedule_id"], before["schedule_id"]);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
   std::filesystem::remove(model);
 }
 
