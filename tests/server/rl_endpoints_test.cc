@@ -429,7 +429,13 @@ TEST(RlPauseTest, AbortEndsInFlightRequestsAndContinueResumes) {
   auto srv = testing::LongServer(o);
   auto c = srv->Client();
   RlLongRun running(srv->port(), 8000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // In the engine (however loaded the machine), and a little way into its tokens.
+  for (int i = 0; i < 200 && testing::MetricValue(srv->srv->MetricsText(),
+                                                  "detinfer_requests_running") < 1;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const testing::HttpReply p =
       testing::Post(*c, "/pause_generation", R"({"mode": "abort"})", Admin());
   ASSERT_EQ(p.status, 200) << p.body;
