@@ -300,11 +300,12 @@ struct Stream {
       choice["text"] = delta;
     }
     std::vector<int32_t> ids;
-    std::vector<float> lps;
+    std::vector<float> lps, sampling_lps;
     std::vector<std::vector<TokenLogprob>> top;
     for (const StreamToken& t : toks) {
       ids.push_back(t.token);
       lps.push_back(t.logprob);
+      sampling_lps.push_back(t.sampling_logprob);
       top.push_back(t.top);
     }
     if (req.logprobs && !ids.empty()) {
@@ -317,6 +318,7 @@ struct Stream {
     }
     choice["token_ids"] = ids;
     choice["token_logprobs"] = lps;
+    choice["token_sampling_logprobs"] = sampling_lps;
     if (!ids.empty()) c.prev = ids.back();
     Json j = Envelope(*st, req, id(), true, st->loop->weight_version());
     j["choices"] = Json::array({choice});

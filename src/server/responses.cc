@@ -135,6 +135,7 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
   }
   c["token_ids"] = r.tokens;
   c["token_logprobs"] = r.logprobs;
+  c["token_sampling_logprobs"] = r.sampling_logprobs;
   c["fingerprint"] = Hex64(r.fingerprint);
   if (r.speculative.verify_passes > 0) c["speculative"] = SpeculativeJson(r.speculative);
   if (req.echo || req.return_token_ids) c["prompt_token_ids"] = prompt;
@@ -151,6 +152,7 @@ Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,
                                : Json(nullptr);
   c["token_ids"] = r.tokens;
   c["token_logprobs"] = r.logprobs;
+  c["token_sampling_logprobs"] = r.sampling_logprobs;
   c["fingerprint"] = Hex64(r.fingerprint);
   if (r.speculative.verify_passes > 0) c["speculative"] = SpeculativeJson(r.speculative);
   return c;

@@ -135,6 +135,8 @@ Json GenerateAnswer(const State& st, const GenerateRequest& g, const CompletedCh
   if (r.mixed_weights) meta["mixed_weights"] = true;
   if (g.return_logprob) {
     meta["output_token_logprobs"] = LogprobTriples(r.tokens, r.logprobs);
+    // Our extension: the same under the distribution the token was drawn from (docs/rl.md).
+    meta["output_token_sampling_logprobs"] = LogprobTriples(r.tokens, r.sampling_logprobs);
     if (g.completion.top_logprobs > 0) {
       Json tops = Json::array();
       for (const std::vector<TokenLogprob>& alts : r.top_logprobs) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <thread>
 
@@ -378,6 +379,55 @@ TEST_F(RlEndpointsTest, GenerateEqualsCompletionsForTheSameIdsAndSeed) {
   const testing::HttpReply no_ids = testing::Post(*c, "/generate", R"({"text": "hi"})");
   EXPECT_EQ(no_ids.status, 400);
   EXPECT_NE(no_ids.body.find("input_ids"), std::string::npos) << no_ids.body;
+}
+
+// Processed logprobs (docs/rl.md): under the distribution the token was drawn from. With top_k 2
+// at temperature T the kept set is the raw top 2, so the processed logprob is recomputed in
+// float64 from the raw top alternatives the same answer reports: r_tok/T - log(sum exp(r_j/T))
+// (the raw log-normaliser cancels). Greedy draws with probability 1. The OpenAI endpoint,
+// streamed or not, reports the same bits.
+TEST_F(RlEndpointsTest, ProcessedLogprobsAreRenormalisedOverTheKeptTokens) {
+  auto c = Client();
+  const double temperature = 0.7;
+  const Json g = testing::Post(*c, "/generate", R"({
+      "input_ids": [3, 1, 4, 1, 5],
+      "sampling_params": {"temperature": 0.7, "top_k": 2, "max_new_tokens": 16, "seed": 5},
+      "return_logprob": true, "top_logprobs_num": 2})").json();
+  const Json& meta = g["meta_info"];
+  const Json& ids = g["output_ids"];
+  ASSERT_EQ(ids.size(), 16u) << g.dump();
+  std::vector<float> processed;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Json& top = meta["output_top_logprobs"][i];
+    ASSERT_EQ(top.size(), 2u);
+    const int32_t tok = ids[i];
+    ASSERT_TRUE(top[0][1] == tok || top[1][1] == tok) << "top_k 2 drew outside the top 2";
+    double norm = 0;
+    for (const Json& alt : top) norm += std::exp(alt[0].get<double>() / temperature);
+    const double want = meta["output_token_logprobs"][i][0].get<double>() / temperature -
+                        std::log(norm);
+    const float got = meta["output_token_sampling_logprobs"][i][0].get<float>();
+    EXPECT_NEAR(got, want, 2e-5) << "token " << i;
+    processed.push_back(got);
+  }
+  // The same request on /v1/completions, whole and streamed.
+  const std::string body = R"({"prompt": [3, 1, 4, 1, 5], "temperature": 0.7, "top_k": 2,
+      "max_tokens": 16, "seed": 5)";
+  const Json o = testing::Post(*c, "/v1/completions", body + "}").json();
+  EXPECT_EQ(o["choices"][0]["token_sampling_logprobs"].get<std::vector<float>>(), processed);
+  const std::string sse = testing::Post(*c, "/v1/completions", body + R"(, "stream": true})").body;
+  std::vector<float> streamed;
+  for (size_t at = sse.find("data: {"); at != std::string::npos; at = sse.find("data: {", at + 1)) {
+    const Json chunk = Json::parse(sse.substr(at + 6, sse.find("\n", at) - at - 6));
+    if (chunk.contains("choices") && !chunk["choices"].empty()) {
+      for (const Json& v : chunk["choices"][0]["token_sampling_logprobs"]) streamed.push_back(v);
+    }
+  }
+  EXPECT_EQ(streamed, processed);
+  // Greedy: every processed logprob is 0.
+  const Json greedy = testing::Post(*c, "/generate", R"({"input_ids": [3, 1, 4],
+      "sampling_params": {"temperature": 0, "max_new_tokens": 6}, "return_logprob": true})").json();
+  for (const Json& t : greedy["meta_info"]["output_token_sampling_logprobs"]) EXPECT_EQ(t[0], 0.0);
 }
 
 TEST(RlRequestTest, Base64DecodesWhatItEncodesAndPointsAtABadCharacter) {
