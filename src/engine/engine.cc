@@ -125,6 +125,11 @@ Status Engine::ValidateRequest(const Request& r) const {
       return Status::InvalidArgument(Named(r) + ": stop strings need a tokenizer");
     }
   }
+  if (r.min_tokens < 0 || r.min_tokens > r.max_new_tokens) {
+    return Status::InvalidArgument(Named(r) + ": min_tokens must be in [0, max_tokens = " +
+                                   std::to_string(r.max_new_tokens) + "], got " +
+                                   std::to_string(r.min_tokens));
+  }
   Status s = ValidateSamplingParams(r.sampling);
   if (!s.ok()) return Status::InvalidArgument(Named(r) + ": " + s.message());
   return Status::Ok();
@@ -164,12 +169,13 @@ void Engine::Preempt(Sequence& s) {
   ++s.result.preemptions;
 }
 
-bool Engine::HitStopString(Sequence& s, int32_t token) {
+bool Engine::HitStopString(Sequence& s, int32_t token, bool may_stop) {
   if (!s.decoder) return false;
   auto piece = s.decoder->Push(token);
   if (!piece.ok()) return false;  // ids are checked against the vocabulary before sampling
   const size_t before = s.result.text.size();
   s.result.text += *piece;
+  if (!may_stop) return false;
   for (const std::string& stop : s.request.stop_strings) {
     // Only a match that the new piece completed is new: search from where it could start.
     const size_t from = before >= stop.size() ? before - stop.size() + 1 : 0;
@@ -181,6 +187,14 @@ bool Engine::HitStopString(Sequence& s, int32_t token) {
     }
   }
   return false;
+}
+
+TokenHistory Engine::History(const Sequence& s, std::span<const int32_t> generated) const {
+  TokenHistory h;
+  h.prompt = s.request.prompt;
+  h.generated = generated;
+  if (static_cast<int64_t>(generated.size()) < s.request.min_tokens) h.suppressed = s.request.stop_ids;
+  return h;
 }
 
 std::string_view Engine::TakeStreamableText(Sequence& s, bool last) {
@@ -454,7 +468,7 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
   DETINFER_ASSIGN_OR_RETURN(
       const SampledToken t,
       SampleToken(ctx_, std::span<const float>(last, static_cast<size_t>(vocab)),
-                  s.request.sampling, s.result.tokens.size()));
+                  s.request.sampling, s.result.tokens.size(), History(s, s.result.tokens)));
   const FinishReason reason = Emit(s, last, t);
   if (reason != FinishReason::kNone) Finish(s, reason);
   return Status::Ok();
@@ -468,15 +482,19 @@ Status Engine::Verify(Sequence& s, std::span<const int32_t> guesses, const float
   // so the draw there (keyed by the token's index, as always) is plain decoding's draw. The
   // first guess that is not stops the run: the draw at its row is the last token of the step.
   std::vector<SampledToken> drawn;
+  // The draw at row i reads the tokens generated before it: the reported ones, then those
+  // drawn at rows [0, i) (penalties must see exactly what plain decoding would have).
+  std::vector<int32_t> generated = s.result.tokens;
   Status fault;
   for (int64_t i = 0; i <= k; ++i) {
     auto t = SampleToken(ctx_, std::span<const float>(logits + i * vocab, static_cast<size_t>(vocab)),
-                         s.request.sampling, s.result.tokens.size() + static_cast<size_t>(i));
+                         s.request.sampling, generated.size(), History(s, generated));
     if (!t.ok()) {  // reported below, where plain decoding would have reached it
       fault = t.status();
       break;
     }
     drawn.push_back(*t);
+    generated.push_back(t->token);
     if (i == k || t->token != guesses[static_cast<size_t>(i)]) break;
   }
   // Guesses equal to their draw; the last token and those guesses are the positions whose K/V
@@ -531,10 +549,13 @@ FinishReason Engine::Emit(Sequence& s, const float* row, const SampledToken& t) 
   // request's text and may complete a stop string. A skipped special token adds no text and is
   // not seen by the decoder, so the next token decodes as if it followed the one before (as
   // Hugging Face's decode with skip_special_tokens drops the ids first).
+  // Before min_tokens no stop counts: a stop id cannot have been drawn (History suppressed
+  // it), and the text grows without being searched for stop strings.
+  const bool may_stop = static_cast<int64_t>(s.result.tokens.size()) >= s.request.min_tokens;
   const bool stop_id = std::find(stop.begin(), stop.end(), t.token) != stop.end();
   const bool skipped = s.request.skip_special_tokens && tokenizer_ != nullptr &&
                        tokenizer_->IsSpecial(t.token);
-  const bool stop_string = !stop_id && !skipped && HitStopString(s, t.token);
+  const bool stop_string = !stop_id && !skipped && HitStopString(s, t.token, may_stop);
   FinishReason reason = FinishReason::kNone;
   if (stop_id || stop_string) {
     reason = FinishReason::kStop;

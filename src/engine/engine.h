@@ -157,7 +157,10 @@ class Engine {
   };
   Engine(const Transformer& model, const KernelContext& ctx, const EngineOptions& options,
          PagedKvCache cache, const Tokenizer* tokenizer);
-  bool HitStopString(Sequence& s, int32_t token);
+  // Adds the token's text; true when it completed a stop string (looked for only if may_stop).
+  bool HitStopString(Sequence& s, int32_t token, bool may_stop);
+  // What s's penalties read when drawing the token after `generated`.
+  TokenHistory History(const Sequence& s, std::span<const int32_t> generated) const;
   // The part of s's text not yet given to a TokenEvent that is final (all of it when `last`).
   std::string_view TakeStreamableText(Sequence& s, bool last);
   Status ValidateRequest(const Request& r) const;

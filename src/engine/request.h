@@ -24,6 +24,10 @@ struct Request {
   // reported text stops before it, the token that completed it is still reported.
   std::vector<std::string> stop_strings;
   SamplingParams sampling;
+  // Until this many tokens are generated nothing ends the request but its length limits: the
+  // stop ids cannot be drawn (engine/penalties.h: suppressed) and stop strings are not looked
+  // for (vLLM's min_tokens). At most max_new_tokens.
+  int32_t min_tokens = 0;
   // Leave the text of special tokens (Tokenizer::IsSpecial: <s>, <|im_start|>, ...) out of
   // `text`, as vLLM and OpenAI do by default; their ids are still reported.
   bool skip_special_tokens = true;

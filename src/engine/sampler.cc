@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -27,11 +28,12 @@ Status ValidateSamplingParams(const SamplingParams& p) {
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) {
     return Status::InvalidArgument("min_p must be in [0, 1], got " + std::to_string(p.min_p));
   }
-  return Status::Ok();
+  return ValidatePenalties(p.penalties);
 }
 
 Result<SampledToken> SampleToken(const KernelContext& ctx, std::span<const float> logits,
-                                 const SamplingParams& params, uint64_t token_index) {
+                                 const SamplingParams& params, uint64_t token_index,
+                                 const TokenHistory& history) {
   DETINFER_RETURN_IF_ERROR(ValidateSamplingParams(params));
   const int64_t n = static_cast<int64_t>(logits.size());
   if (n == 0) return Status::InvalidArgument("sampler: empty logits");
@@ -40,10 +42,23 @@ Result<SampledToken> SampleToken(const KernelContext& ctx, std::span<const float
       return Status::InvalidArgument("sampler: logit of token " + std::to_string(i) + " is NaN");
     }
   }
-  const TensorView row = TensorView::Contiguous(logits.data(), DType::kF32, {1, n});
   std::vector<float> logprobs(static_cast<size_t>(n));
   DETINFER_RETURN_IF_ERROR(
-      LogSoftmax(ctx, row, TensorView::Contiguous(logprobs.data(), DType::kF32, {1, n})));
+      LogSoftmax(ctx, TensorView::Contiguous(logits.data(), DType::kF32, {1, n}),
+                 TensorView::Contiguous(logprobs.data(), DType::kF32, {1, n})));
+  // From here on the logits are the penalised ones (a copy; the raw logprobs are above).
+  std::vector<float> penalised;
+  if (ChangesLogits(params.penalties, history)) {
+    penalised.assign(logits.begin(), logits.end());
+    ApplyPenalties(params.penalties, history, penalised);
+    if (*std::max_element(penalised.begin(), penalised.end()) ==
+        -std::numeric_limits<float>::infinity()) {
+      return Status::InvalidArgument("sampler: every token is suppressed (min_tokens holds back "
+                                     "all " + std::to_string(n) + " ids)");
+    }
+    logits = penalised;
+  }
+  const TensorView row = TensorView::Contiguous(logits.data(), DType::kF32, {1, n});
 
   SampledToken out;
   const auto greedy = [&]() -> Result<SampledToken> {

@@ -3,6 +3,9 @@
 // Order of operations (all fp32, every step deterministic; nothing depends on other requests):
 //   raw logprobs     = LogSoftmax(logits)   (kernels/softmax.h: the same kernel, hence the same
 //                      bits, as teacher-forced re-scoring uses — SPEC §R1)
+//   penalties        : logit_i reshaped by the request's own tokens (engine/penalties.h); the
+//                      raw logprobs above are the model's, before this. "logit" below is the
+//                      penalised one.
 //   temperature 0    : greedy, token = Argmax (lowest id on ties); sampling logprob 0.
 //   a T > 0 so small that some finite logit_i / T overflows to ±inf (T ~ 1e-38): greedy, as
 //                      for T = 0 (the distribution is a point mass on the largest logit).
@@ -24,6 +27,7 @@
 #include <span>
 
 #include "core/status.h"
+#include "engine/penalties.h"
 #include "kernels/context.h"
 
 namespace detinfer {
@@ -34,6 +38,7 @@ struct SamplingParams {
   float top_p = 1.0f;        // (0, 1]
   float min_p = 0.0f;        // [0, 1]
   uint64_t seed = 0;
+  PenaltyParams penalties;   // none by default
 };
 
 // Negative or NaN values and out-of-range limits are errors naming the field.
@@ -46,9 +51,11 @@ struct SampledToken {
 };
 
 // `token_index` is the index of the token being generated within its request (0 for the
-// first generated token). A NaN logit is an error naming its id.
+// first generated token); `history` is what the penalties read (and the ids it may not draw).
+// A NaN logit is an error naming its id, and so is a row whose every id is suppressed.
 Result<SampledToken> SampleToken(const KernelContext& ctx, std::span<const float> logits,
-                                 const SamplingParams& params, uint64_t token_index);
+                                 const SamplingParams& params, uint64_t token_index,
+                                 const TokenHistory& history = {});
 
 }  // namespace detinfer
 

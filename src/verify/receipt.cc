@@ -143,7 +143,11 @@ nlohmann::json MakeReceipt(const ReceiptRun& run) {
         {"top_k", q.sampling.top_k},
         {"top_p", q.sampling.top_p},
         {"min_p", q.sampling.min_p},
-        {"seed", q.sampling.seed}}},
+        {"seed", q.sampling.seed},
+        {"repetition_penalty", q.sampling.penalties.repetition},
+        {"presence_penalty", q.sampling.penalties.presence},
+        {"frequency_penalty", q.sampling.penalties.frequency},
+        {"min_tokens", q.min_tokens}}},
       {"steps", steps},
       {"finish_reason", FinishReasonName(r.finish)},
       {"fingerprint", Hex64(r.fingerprint)},
@@ -160,7 +164,7 @@ Result<Receipt> ParseReceipt(const nlohmann::json& j) {
   if (kind != kReceiptKind) return Bad("receipt", "must be \"" + std::string(kReceiptKind) + "\"");
   int version = 0;
   DETINFER_RETURN_IF_ERROR(Read(j, "", "version", &version));
-  if (version != kReceiptVersion) {
+  if (version != kReceiptVersion && version != 1) {
     return Bad("version", std::to_string(version) + " is not a version this build reads (" +
                               std::to_string(kReceiptVersion) + ")");
   }
@@ -192,6 +196,14 @@ Result<Receipt> ParseReceipt(const nlohmann::json& j) {
   DETINFER_RETURN_IF_ERROR(Read(q, "request", "top_p", &r.sampling.top_p));
   DETINFER_RETURN_IF_ERROR(Read(q, "request", "min_p", &r.sampling.min_p));
   DETINFER_RETURN_IF_ERROR(Read(q, "request", "seed", &r.sampling.seed));
+  if (version >= 2) {
+    DETINFER_RETURN_IF_ERROR(
+        Read(q, "request", "repetition_penalty", &r.sampling.penalties.repetition));
+    DETINFER_RETURN_IF_ERROR(Read(q, "request", "presence_penalty", &r.sampling.penalties.presence));
+    DETINFER_RETURN_IF_ERROR(
+        Read(q, "request", "frequency_penalty", &r.sampling.penalties.frequency));
+    DETINFER_RETURN_IF_ERROR(Read(q, "request", "min_tokens", &r.min_tokens));
+  }
 
   if (!j.contains("steps") || !j.at("steps").is_array()) return Bad("steps", "missing");
   uint64_t chain = ReceiptChainStart(run.schedule_id);

@@ -25,7 +25,9 @@
 
 namespace detinfer {
 
-inline constexpr int kReceiptVersion = 1;
+// 2 added the request's penalties and min_tokens; a version-1 receipt is read with them at
+// their neutral values (which is what its run used).
+inline constexpr int kReceiptVersion = 2;
 
 // One finished run, as a receipt records it.
 struct ReceiptRun {

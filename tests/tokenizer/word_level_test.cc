@@ -54,7 +54,7 @@ std::unique_ptr<Tokenizer> LoadWordLevel(const json& j) {
   return t.ok() ? std::move(t).value() : nullptr;
 }
 
-std::vector<int32_t> Enc(const Tokenizer& t, std::string_view s, bool bos = false) {
+std::vector<int32_t> WordEnc(const Tokenizer& t, std::string_view s, bool bos = false) {
   auto r = t.Encode(s, bos);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : std::vector<int32_t>{};
@@ -69,53 +69,53 @@ std::vector<int32_t> Ids(std::initializer_list<const char*> words) {
 TEST(WordLevelTokenizer, WhitespaceSplitsLikeTheHuggingFaceExample) {
   auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "Hello! How are you? I'm fine, thank you."),
+  EXPECT_EQ(WordEnc(*t, "Hello! How are you? I'm fine, thank you."),
             Ids({"Hello", "!", "How", "are", "you", "?", "I", "'", "m", "fine", ",", "thank",
                  "you", "."}));
   // A run of punctuation is one piece ([^\w\s]+).
-  EXPECT_EQ(Enc(*t, "wow?!"), Ids({"wow", "?!"}));
+  EXPECT_EQ(WordEnc(*t, "wow?!"), Ids({"wow", "?!"}));
   EXPECT_EQ(t->vocab_size(), static_cast<int32_t>(kWords.size()));
 }
 
 TEST(WordLevelTokenizer, UnknownWordsBecomeUnkOneEach) {
   auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "Hello there, zebra"), Ids({"Hello", "<unk>", ",", "<unk>"}));
-  EXPECT_EQ(Enc(*t, "hello"), Ids({"<unk>"}));  // case-sensitive, no normalizer
+  EXPECT_EQ(WordEnc(*t, "Hello there, zebra"), Ids({"Hello", "<unk>", ",", "<unk>"}));
+  EXPECT_EQ(WordEnc(*t, "hello"), Ids({"<unk>"}));  // case-sensitive, no normalizer
 }
 
 TEST(WordLevelTokenizer, SpanishAccentsStayInsideTheWord) {
   auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "trabajé café."), Ids({"trabajé", "café", "."}));
+  EXPECT_EQ(WordEnc(*t, "trabajé café."), Ids({"trabajé", "café", "."}));
   // Decomposed "e" + U+0301: the combining mark is \w in Rust's regex (Mark), so the word stays
   // one piece; not in the vocabulary in NFD form, it is one unk...
-  EXPECT_EQ(Enc(*t, "cafe\u0301"), Ids({"<unk>"}));
+  EXPECT_EQ(WordEnc(*t, "cafe\u0301"), Ids({"<unk>"}));
   // ... and with an NFC normalizer it is the composed vocabulary word.
   json j = WordLevelJson();
   j["normalizer"] = {{"type", "NFC"}};
   auto nfc = LoadWordLevel(j);
   ASSERT_TRUE(nfc);
-  EXPECT_EQ(Enc(*nfc, "cafe\u0301"), Ids({"café"}));
+  EXPECT_EQ(WordEnc(*nfc, "cafe\u0301"), Ids({"café"}));
 }
 
 TEST(WordLevelTokenizer, UnicodeWhiteSpaceSeparatesWords) {
   auto t = LoadWordLevel(WordLevelJson());
   ASSERT_TRUE(t);
   // U+0085 NEXT LINE, U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE are White_Space.
-  EXPECT_EQ(Enc(*t, "Hello\u0085you\u00A0fine\u3000thank"), Ids({"Hello", "you", "fine", "thank"}));
-  EXPECT_EQ(Enc(*t, "  \t\n "), std::vector<int32_t>{});
+  EXPECT_EQ(WordEnc(*t, "Hello\u0085you\u00A0fine\u3000thank"), Ids({"Hello", "you", "fine", "thank"}));
+  EXPECT_EQ(WordEnc(*t, "  \t\n "), std::vector<int32_t>{});
 }
 
 TEST(WordLevelTokenizer, WhitespaceSplitKeepsPunctuationAttached) {
   auto t = LoadWordLevel(WordLevelJson({{"type", "WhitespaceSplit"}}));
   ASSERT_TRUE(t);
-  EXPECT_EQ(Enc(*t, "Hello  you! fine"), Ids({"Hello", "<unk>", "fine"}));  // "you!" unknown
+  EXPECT_EQ(WordEnc(*t, "Hello  you! fine"), Ids({"Hello", "<unk>", "fine"}));  // "you!" unknown
   auto seq = LoadWordLevel(WordLevelJson(
       {{"type", "Sequence"},
        {"pretokenizers", json::array({{{"type", "WhitespaceSplit"}}, {{"type", "Whitespace"}}})}}));
   ASSERT_TRUE(seq);
-  EXPECT_EQ(Enc(*seq, "Hello  you! fine"), Ids({"Hello", "you", "!", "fine"}));
+  EXPECT_EQ(WordEnc(*seq, "Hello  you! fine"), Ids({"Hello", "you", "!", "fine"}));
 }
 
 TEST(WordLevelTokenizer, SpecialTokensAndBos) {
@@ -123,7 +123,7 @@ TEST(WordLevelTokenizer, SpecialTokensAndBos) {
   ASSERT_TRUE(t);
   EXPECT_EQ(t->bos_id(), Id("<s>"));  // from the TemplateProcessing post-processor
   EXPECT_EQ(t->eos_id(), Id("</s>"));
-  EXPECT_EQ(Enc(*t, "How are you</s>", /*bos=*/true), Ids({"<s>", "How", "are", "you", "</s>"}));
+  EXPECT_EQ(WordEnc(*t, "How are you</s>", /*bos=*/true), Ids({"<s>", "How", "are", "you", "</s>"}));
 }
 
 TEST(WordLevelTokenizer, DecodeJoinsWithSpacesAndRoundTrips) {
@@ -133,7 +133,7 @@ TEST(WordLevelTokenizer, DecodeJoinsWithSpacesAndRoundTrips) {
   auto text = t->Decode(ids);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "<s> Hello ! How are you ?");
-  EXPECT_EQ(Enc(*t, *text), ids);  // words joined by spaces encode back to the same ids
+  EXPECT_EQ(WordEnc(*t, *text), ids);  // words joined by spaces encode back to the same ids
   auto piece = t->TokenBytes(Id("trabajé"), Id("I"));
   ASSERT_TRUE(piece.ok());
   EXPECT_EQ(*piece, " trabajé");

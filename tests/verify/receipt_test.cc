@@ -50,7 +50,8 @@ ReceiptRun SampleRun() {
   run.request.max_new_tokens = 6;
   run.request.stop_ids = {2};
   run.request.stop_strings = {"\n\n"};
-  run.request.sampling = {0.7f, 40, 0.9f, 0.05f, 18446744073709551615ull};
+  run.request.sampling = {0.7f, 40, 0.9f, 0.05f, 18446744073709551615ull, {1.1f, 0.25f, -0.5f}};
+  run.request.min_tokens = 2;
   run.result.tokens = {7, 7, 300, 2};
   // Logprobs whose decimal forms would not survive a careless round trip: the bits are kept.
   run.result.logprobs = {-0.1f, -1e-38f, -0.0f, -3.4e38f};
@@ -77,12 +78,33 @@ TEST(ReceiptTest, RoundTripsEveryFieldAndBit) {
   EXPECT_EQ(Bits(r.request.sampling.top_p), Bits(0.9f));
   EXPECT_EQ(r.request.sampling.top_k, 40);
   EXPECT_EQ(r.request.sampling.seed, 18446744073709551615ull);
+  EXPECT_EQ(Bits(r.request.sampling.penalties.repetition), Bits(1.1f));
+  EXPECT_EQ(Bits(r.request.sampling.penalties.frequency), Bits(0.25f));
+  EXPECT_EQ(Bits(r.request.sampling.penalties.presence), Bits(-0.5f));
+  EXPECT_EQ(r.request.min_tokens, 2);
   ASSERT_EQ(r.result.tokens, run.result.tokens);
   for (size_t i = 0; i < run.result.logprobs.size(); ++i) {
     EXPECT_EQ(Bits(r.result.logprobs[i]), Bits(run.result.logprobs[i])) << i;
   }
   EXPECT_EQ(r.result.finish, FinishReason::kStop);
   EXPECT_TRUE(CompareReplay(*back, run.result).same);
+}
+
+// A version-1 receipt (written before penalties existed) is read with them neutral.
+TEST(ReceiptTest, VersionOneReadsWithNeutralPenalties) {
+  nlohmann::json j = MakeReceipt(SampleRun());
+  j["version"] = 1;
+  for (const char* k : {"repetition_penalty", "presence_penalty", "frequency_penalty", "min_tokens"}) {
+    j["request"].erase(k);
+  }
+  auto r = ParseReceipt(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->run.request.sampling.penalties.repetition, 1.0f);
+  EXPECT_EQ(r->run.request.sampling.penalties.presence, 0.0f);
+  EXPECT_EQ(r->run.request.sampling.penalties.frequency, 0.0f);
+  EXPECT_EQ(r->run.request.min_tokens, 0);
+  j["version"] = 3;
+  EXPECT_FALSE(ParseReceipt(j).ok());
 }
 
 TEST(ReceiptTest, AnEditIsCaughtAtTheStepEdited) {

@@ -33,6 +33,8 @@ struct GenerateOptions {
   std::vector<std::string> stop;
   int32_t max_tokens = 16, top_k = 0, logprobs = 0, n = 1;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
+  float repetition_penalty = 1.0f, presence_penalty = 0.0f, frequency_penalty = 0.0f;
+  int32_t min_tokens = 0;
   uint64_t seed = 0;
   EngineFlags engine;
   SpeculativeFlags speculative;
@@ -40,6 +42,11 @@ struct GenerateOptions {
 };
 
 // One request from the flags or from a JSONL line; `error` set when it cannot be built.
+SamplingParams FlagSampling(const GenerateOptions& o) {
+  return {o.temperature, o.top_k, o.top_p, o.min_p, o.seed,
+          {o.repetition_penalty, o.frequency_penalty, o.presence_penalty}};
+}
+
 struct Pending {
   Request request;
   Status error;
@@ -58,6 +65,8 @@ void AddEosStop(const ModelBundle& b, bool ignore_eos, Request* r) {
 constexpr const char* kRequestKeys[] = {"id",    "prompt", "ids",   "max_tokens",     "temperature",
                                         "top_p", "top_k",  "min_p", "seed",           "logprobs",
                                         "stop",  "stop_token_ids", "stop_ids", "ignore_eos",
+                                        "repetition_penalty", "presence_penalty",
+                                        "frequency_penalty", "min_tokens",
                                         "skip_special_tokens", "speculative"};
 
 // j[key] into *out when present; false when it is not a number of T's kind or out of T's range.
@@ -114,7 +123,8 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   }
   Request& r = p.request;
   r.max_new_tokens = o.max_tokens;
-  r.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
+  r.sampling = FlagSampling(o);
+  r.min_tokens = o.min_tokens;
   r.top_logprobs = o.logprobs;
   bool ignore_eos = o.ignore_eos;
   struct Field {
@@ -127,6 +137,16 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
                          Field{"top_k", ReadNumber(j, "top_k", &r.sampling.top_k), true},
                          Field{"min_p", ReadNumber(j, "min_p", &r.sampling.min_p), false},
                          Field{"seed", ReadNumber(j, "seed", &r.sampling.seed), true},
+                         Field{"repetition_penalty",
+                               ReadNumber(j, "repetition_penalty", &r.sampling.penalties.repetition),
+                               false},
+                         Field{"presence_penalty",
+                               ReadNumber(j, "presence_penalty", &r.sampling.penalties.presence),
+                               false},
+                         Field{"frequency_penalty",
+                               ReadNumber(j, "frequency_penalty", &r.sampling.penalties.frequency),
+                               false},
+                         Field{"min_tokens", ReadNumber(j, "min_tokens", &r.min_tokens), true},
                          Field{"logprobs", ReadNumber(j, "logprobs", &r.top_logprobs), true}}) {
     if (!f.ok) {
       return bad(std::string("\"") + f.key + "\" must be " +
@@ -208,6 +228,19 @@ Status CheckFlags(const GenerateOptions& o) {
   if (!(o.top_p > 0.0f && o.top_p <= 1.0f)) return bad("--top-p must be in (0, 1]");
   if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) return bad("--min-p must be in [0, 1]");
   if (o.logprobs < 0) return bad("--logprobs must be >= 0, got " + std::to_string(o.logprobs));
+  if (!(o.repetition_penalty > 0.0f) || !std::isfinite(o.repetition_penalty)) {
+    return bad("--repetition-penalty must be a finite number > 0 (1 = none)");
+  }
+  if (!(o.presence_penalty >= -2.0f && o.presence_penalty <= 2.0f)) {
+    return bad("--presence-penalty must be in [-2, 2]");
+  }
+  if (!(o.frequency_penalty >= -2.0f && o.frequency_penalty <= 2.0f)) {
+    return bad("--frequency-penalty must be in [-2, 2]");
+  }
+  if (o.min_tokens < 0 || o.min_tokens > o.max_tokens) {
+    return bad("--min-tokens must be in [0, --max-tokens = " + std::to_string(o.max_tokens) +
+               "], got " + std::to_string(o.min_tokens));
+  }
   if (o.n < 1 || o.n > kMaxSamplesPerPrompt) {
     return bad("--n (samples per prompt) must be in [1, " + std::to_string(kMaxSamplesPerPrompt) +
                "], got " + std::to_string(o.n));
@@ -301,7 +334,8 @@ int RunGenerate(const GenerateOptions& o) {
     Pending p;
     p.request.id = "0";
     p.request.max_new_tokens = o.max_tokens;
-    p.request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
+    p.request.sampling = FlagSampling(o);
+    p.request.min_tokens = o.min_tokens;
     p.request.top_logprobs = o.logprobs;
     p.request.stop_strings = o.stop;
     p.request.skip_special_tokens = !o.keep_special;
@@ -417,6 +451,17 @@ void RegisterGenerate(CLI::App& app) {
   cmd->add_option("--top-p", o->top_p, "Nucleus sampling threshold (default 1)");
   cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability (default 0)");
   cmd->add_option("--seed", o->seed, "Sampling seed (default 0)");
+  cmd->add_option("--repetition-penalty", o->repetition_penalty,
+                  "Divide positive (multiply negative) logits of tokens already in the prompt or "
+                  "output by this (default 1 = none)");
+  cmd->add_option("--presence-penalty", o->presence_penalty,
+                  "Subtract this from the logits of tokens already generated, in [-2, 2] (default 0)");
+  cmd->add_option("--frequency-penalty", o->frequency_penalty,
+                  "Subtract this times a token's count among the generated tokens, in [-2, 2] "
+                  "(default 0)");
+  cmd->add_option("--min-tokens", o->min_tokens,
+                  "Generate at least this many tokens before a stop id, EOS or stop string may end "
+                  "the request (default 0)");
   cmd->add_option("--n", o->n,
                   "Samples per prompt (default 1, at most " + std::to_string(kMaxSamplesPerPrompt) +
                       "): sample 0 uses the seed, sample i a seed derived from it (shown with "
