@@ -299,16 +299,29 @@ std::optional<ApiError> CheckNeutral(const std::string& key, const Json& v) {
       return Bad(key, "'best_of' other than 1 is not supported (it would rank samples by their "
                       "logprob server-side); ask for 'n' samples and pick among them");
     }
-  } else if (key == "presence_penalty" || key == "frequency_penalty") {
-    if (!v.is_null() && !(v.is_number() && v.get<double>() == 0.0)) {
-      return Bad(key, "'" + key + "' is not supported (only 0)");
-    }
   } else if (key == "logit_bias") {
     if (!v.is_null() && !(v.is_object() && v.empty())) {
       return Bad(key, "'logit_bias' is not supported");
     }
   } else if (key == "suffix") {
     if (!v.is_null()) return Bad(key, "'suffix' is not supported");
+  } else if (key == "response_format") {
+    // Structured output needs grammar-constrained decoding, which detinfer does not do yet:
+    // refused, never ignored (an ignored json_schema would return unconstrained text).
+    if (!v.is_null() && !(v.is_object() && v.size() == 1 && v.contains("type") &&
+                          v["type"] == "text")) {
+      return Bad(key, "'response_format' other than {\"type\": \"text\"} is not supported "
+                      "(no constrained decoding); ask for JSON in the prompt instead");
+    }
+  } else if (key == "tool_choice") {
+    // The tools are given to the chat template (the model sees them and may answer with a
+    // call in its own text); forcing a call needs constrained decoding: refused.
+    if (!v.is_null() && v != "auto" && v != "none") {
+      return Bad(key, "'tool_choice' other than \"auto\" or \"none\" is not supported (a "
+                      "forced tool call needs constrained decoding)");
+    }
+  } else if (key == "parallel_tool_calls") {
+    if (!v.is_null() && !v.is_boolean()) return Bad(key, "'parallel_tool_calls' must be a boolean");
   }
   return std::nullopt;
 }
@@ -371,6 +384,19 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
           e = Bad("seed", "'seed' must be an integer");
         }
       }
+    } else if (key == "repetition_penalty") {
+      if (!v.is_null()) e = GetFloat(v, key.c_str(), 0.0f, 100.0f, &r->repetition_penalty);
+      if (!e && !(r->repetition_penalty > 0.0f)) {
+        e = Bad(key, "'repetition_penalty' must be > 0 (1 = none), got 0");
+      }
+    } else if (key == "presence_penalty") {
+      if (!v.is_null()) e = GetFloat(v, key.c_str(), -2.0f, 2.0f, &r->presence_penalty);
+    } else if (key == "frequency_penalty") {
+      if (!v.is_null()) e = GetFloat(v, key.c_str(), -2.0f, 2.0f, &r->frequency_penalty);
+    } else if (key == "min_tokens") {
+      if (!v.is_null()) {
+        e = GetInt(v, key.c_str(), 0, std::numeric_limits<int32_t>::max(), &r->min_tokens);
+      }
     } else if (key == "stop") {
       e = GetStop(v, limits.max_stops, &r->stop);
     } else if (key == "stop_token_ids" || key == "stop_ids") {
@@ -409,8 +435,9 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "n") {
       if (!v.is_null()) e = GetInt(v, "n", 1, limits.max_samples, &r->n);
-    } else if (key == "best_of" || key == "presence_penalty" ||
-               key == "frequency_penalty" || key == "logit_bias" || key == "suffix") {
+    } else if (key == "best_of" || key == "logit_bias" || key == "suffix" ||
+               key == "response_format" || key == "tool_choice" ||
+               key == "parallel_tool_calls") {
       e = CheckNeutral(key, v);
     } else if (key == "user") {
       // Accepted and unused (OpenAI uses it for abuse monitoring).

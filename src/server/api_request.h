@@ -64,6 +64,12 @@ struct CompletionRequest {
   int32_t top_k = 0;
   float min_p = 0.0f;
   uint64_t seed = 0;
+  // vLLM's extensions and OpenAI's penalties (engine/penalties.h): functions of the request's
+  // own tokens only, so they keep every invariance.
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int32_t min_tokens = 0;
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;  // extension (as vLLM); alias `stop_ids`
   bool ignore_eos = false;              // extension: do not stop at the end-of-sequence token

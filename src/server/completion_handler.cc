@@ -54,7 +54,8 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
   if (!req.stop.empty() && tok == nullptr) {
     return Invalid("stop", "stop strings need a tokenizer; use 'stop_token_ids'");
   }
-  SamplingParams sp{req.temperature, req.top_k, req.top_p, req.min_p, req.seed};
+  SamplingParams sp{req.temperature, req.top_k, req.top_p, req.min_p, req.seed,
+                    {req.repetition_penalty, req.frequency_penalty, req.presence_penalty}};
   const Status sv = ValidateSamplingParams(sp);
   if (!sv.ok()) return Invalid("", sv.message());
 
@@ -126,6 +127,12 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
       r.max_new_tokens = static_cast<int32_t>(
           std::max<int64_t>(1, chat ? fits : std::min<int64_t>(16, fits)));
     }
+    if (req.min_tokens > r.max_new_tokens) {
+      return Invalid("min_tokens", "'min_tokens' (" + std::to_string(req.min_tokens) +
+                                       ") is more than max_tokens (" +
+                                       std::to_string(r.max_new_tokens) + ")");
+    }
+    r.min_tokens = req.min_tokens;
     r.id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(serial);
     if (prompts.size() > 1) r.id += "-" + std::to_string(i);
     r.sampling = sp;

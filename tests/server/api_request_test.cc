@@ -65,6 +65,59 @@ TEST(ApiRequestTest, SamplingFieldsAndExtensions) {
   EXPECT_EQ(Ok(R"({"prompt": [1], "top_k": -1})").top_k, 0);
 }
 
+// Penalties and min_tokens are read (engine/penalties.h); values out of OpenAI's / vLLM's ranges
+// are refused naming the field.
+TEST(ApiRequestTest, PenaltiesAndMinTokens) {
+  const CompletionRequest r = Ok(
+      R"({"prompt": [1], "repetition_penalty": 1.3, "presence_penalty": -0.5,
+          "frequency_penalty": 2, "min_tokens": 4})");
+  EXPECT_EQ(r.repetition_penalty, 1.3f);
+  EXPECT_EQ(r.presence_penalty, -0.5f);
+  EXPECT_EQ(r.frequency_penalty, 2.0f);
+  EXPECT_EQ(r.min_tokens, 4);
+  EXPECT_TRUE(r.ignored_fields.empty());
+  const CompletionRequest d = Ok(R"({"prompt": [1], "presence_penalty": null})");
+  EXPECT_EQ(d.repetition_penalty, 1.0f);
+  EXPECT_EQ(d.presence_penalty, 0.0f);
+  EXPECT_EQ(d.min_tokens, 0);
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"prompt": [1], "presence_penalty": 2.5})", "presence_penalty"},
+      {R"({"prompt": [1], "frequency_penalty": -3})", "frequency_penalty"},
+      {R"({"prompt": [1], "repetition_penalty": 0})", "repetition_penalty"},
+      {R"({"prompt": [1], "repetition_penalty": -1})", "repetition_penalty"},
+      {R"({"prompt": [1], "min_tokens": -1})", "min_tokens"},
+      {R"({"prompt": [1], "min_tokens": "4"})", "min_tokens"}};
+  for (const auto& [body, param] : bad) {
+    const ApiError e = Err(body);
+    EXPECT_EQ(e.param, param) << body << ": " << e.message;
+    EXPECT_NE(e.message.find(param), std::string::npos) << e.message;
+  }
+}
+
+// What needs constrained decoding is refused with a message, never ignored; the neutral values
+// OpenAI clients send by default are accepted.
+TEST(ApiRequestTest, StructuredOutputAndForcedToolCallsAreRefused) {
+  const char* chat_head = R"({"messages": [{"role": "user", "content": "x"}], )";
+  const auto chat = [&](const std::string& tail) { return std::string(chat_head) + tail + "}"; };
+  EXPECT_TRUE(Ok(chat(R"("response_format": {"type": "text"})"), ApiKind::kChat)
+                  .ignored_fields.empty());
+  EXPECT_TRUE(Ok(chat(R"("tool_choice": "auto", "parallel_tool_calls": true)"), ApiKind::kChat)
+                  .ignored_fields.empty());
+  EXPECT_TRUE(Ok(chat(R"("tool_choice": "none")"), ApiKind::kChat).ignored_fields.empty());
+  for (const char* tail : {R"("response_format": {"type": "json_object"})",
+                           R"("response_format": {"type": "json_schema", "json_schema": {}})"}) {
+    const ApiError e = Err(chat(tail), ApiKind::kChat);
+    EXPECT_EQ(e.param, "response_format") << tail;
+    EXPECT_NE(e.message.find("not supported"), std::string::npos) << e.message;
+  }
+  for (const char* tail : {R"("tool_choice": "required")",
+                           R"("tool_choice": {"type": "function", "function": {"name": "f"}})"}) {
+    const ApiError e = Err(chat(tail), ApiKind::kChat);
+    EXPECT_EQ(e.param, "tool_choice") << tail;
+    EXPECT_NE(e.message.find("constrained decoding"), std::string::npos) << e.message;
+  }
+}
+
 // `stop_ids` (the name `detinfer generate --requests` uses) is an alias of `stop_token_ids`;
 // sending both is ambiguous and refused.
 TEST(ApiRequestTest, StopIdsIsAnAliasOfStopTokenIds) {

@@ -445,6 +445,25 @@ TEST(RlRequestTest, Base64DecodesWhatItEncodesAndPointsAtABadCharacter) {
   EXPECT_FALSE(server::DecodeBase64("AA=A", &where).has_value());   // padding inside
 }
 
+// SGLang's names for the penalties and min_new_tokens reach the completions request; an error
+// names the /generate field.
+TEST(RlRequestTest, GeneratePenaltiesAndMinNewTokens) {
+  server::GenerateRequest g;
+  ASSERT_FALSE(server::ParseGenerateRequest(
+      R"({"input_ids": [1, 2], "sampling_params": {"max_new_tokens": 8, "min_new_tokens": 3,
+          "repetition_penalty": 1.2, "presence_penalty": 0.5, "frequency_penalty": -0.5}})",
+      {}, &g));
+  EXPECT_EQ(g.completion.min_tokens, 3);
+  EXPECT_EQ(g.completion.repetition_penalty, 1.2f);
+  EXPECT_EQ(g.completion.presence_penalty, 0.5f);
+  EXPECT_EQ(g.completion.frequency_penalty, -0.5f);
+  EXPECT_TRUE(g.ignored_fields.empty());
+  const auto e = server::ParseGenerateRequest(
+      R"({"input_ids": [1], "sampling_params": {"min_new_tokens": -2}})", {}, &g);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->param, "sampling_params.min_new_tokens") << e->message;
+}
+
 TEST(RlRequestTest, PauseModesAndTheirErrors) {
   Engine::PauseMode mode = Engine::PauseMode::kInPlace;
   std::vector<std::string> ignored;

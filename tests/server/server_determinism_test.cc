@@ -1,6 +1,7 @@
 // End to end over real HTTP on loopback: a request's tokens, logprob bits and fingerprint are
 // the same whether it is served alone or while 32 other clients send random requests, streamed
-// or not; they equal the in-process engine's; and /v1/score gives generation's logprobs.
+// or not, with or without penalties and min_tokens; they equal the in-process engine's; and
+// /v1/score gives generation's logprobs.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -24,6 +25,8 @@ struct Fixed {
   int max_tokens;
   float temperature;
   uint64_t seed;
+  PenaltyParams penalties;  // odd requests: all three (engine/penalties.h), and min_tokens
+  int min_tokens = 0;
 };
 
 std::vector<Fixed> FixedRequests() {
@@ -36,6 +39,10 @@ std::vector<Fixed> FixedRequests() {
     f.max_tokens = 8 + 4 * i;
     f.temperature = i % 3 == 0 ? 0.0f : (i % 3 == 1 ? 0.8f : 1.3f);
     f.seed = 100 + uint64_t(i);
+    if (i % 2 == 1) {
+      f.penalties = {1.15f, 0.25f, 0.5f};
+      f.min_tokens = 3;
+    }
     out.push_back(f);
   }
   return out;
@@ -45,7 +52,10 @@ std::string Body(const Fixed& f, bool stream) {
   return Json{{"prompt", f.prompt},        {"max_tokens", f.max_tokens},
               {"temperature", f.temperature}, {"top_p", 0.9},
               {"seed", f.seed},            {"logprobs", 3},
-              {"stream", stream}}
+              {"stream", stream},          {"repetition_penalty", f.penalties.repetition},
+              {"frequency_penalty", f.penalties.frequency},
+              {"presence_penalty", f.penalties.presence},
+              {"min_tokens", f.min_tokens}}
       .dump();
 }
 
@@ -67,6 +77,8 @@ std::string RandomBody(std::mt19937_64& rng) {
             {"seed", rng() % 1000},
             {"stream", rng() % 2 == 0}};
   if (rng() % 2) j["logprobs"] = int(rng() % 4);
+  if (rng() % 3 == 0) j["repetition_penalty"] = 1.0 + double(rng() % 4) * 0.1;
+  if (rng() % 3 == 0) j["presence_penalty"] = double(rng() % 5) * 0.25;
   return j.dump();
 }
 
@@ -90,7 +102,8 @@ TEST(ServerDeterminismTest, ResponsesUnderLoadEqualResponsesAloneBitForBit) {
     r.id = "ref";
     r.prompt = fixed[i].prompt;
     r.max_new_tokens = fixed[i].max_tokens;
-    r.sampling = {fixed[i].temperature, 0, 0.9f, 0.0f, fixed[i].seed};
+    r.sampling = {fixed[i].temperature, 0, 0.9f, 0.0f, fixed[i].seed, fixed[i].penalties};
+    r.min_tokens = fixed[i].min_tokens;
     r.top_logprobs = 3;
     const RequestResult ref = (*e)->Generate({r})[0];
     ASSERT_TRUE(ref.status.ok());
