@@ -119,6 +119,11 @@ Status Engine::ValidateRequest(const Request& r) const {
     return Status::InvalidArgument(Named(r) + ": top_logprobs must be in [0, vocab size], got " +
                                    std::to_string(r.top_logprobs));
   }
+  if (r.prompt_top_logprobs < 0 || r.prompt_top_logprobs > c.vocab_size) {
+    return Status::InvalidArgument(Named(r) +
+                                   ": prompt_top_logprobs must be in [0, vocab size], got " +
+                                   std::to_string(r.prompt_top_logprobs));
+  }
   for (const std::string& stop : r.stop_strings) {
     if (stop.empty()) return Status::InvalidArgument(Named(r) + ": an empty stop string");
     if (tokenizer_ == nullptr) {
@@ -456,8 +461,15 @@ Status Engine::Absorb(Sequence& s, const Segment& seg, const float* logits, int6
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t p = seg.pos + r;  // logits at p predict token p + 1
       if (p + 1 < prompt && p == static_cast<int64_t>(s.result.prompt_logprobs.size())) {
-        s.result.prompt_logprobs.push_back(
-            RowLogprobs(ctx_, logits + r * vocab, vocab)[size_t(s.request.prompt[size_t(p + 1)])]);
+        const std::vector<float> row = RowLogprobs(ctx_, logits + r * vocab, vocab);
+        const float lp = row[size_t(s.request.prompt[size_t(p + 1)])];
+        s.result.prompt_logprobs.push_back(lp);
+        s.result.prompt_ranks.push_back(
+            1 + static_cast<int32_t>(std::count_if(row.begin(), row.end(),
+                                                   [lp](float x) { return x > lp; })));
+        if (s.request.prompt_top_logprobs > 0) {
+          s.result.prompt_top_logprobs.push_back(TopN(row, s.request.prompt_top_logprobs));
+        }
       }
     }
   }

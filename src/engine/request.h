@@ -33,6 +33,7 @@ struct Request {
   bool skip_special_tokens = true;
   int32_t top_logprobs = 0;        // how many alternatives to report per generated token
   bool prompt_logprobs = false;    // also report the logprob of prompt tokens 1..n-1
+  int32_t prompt_top_logprobs = 0; // and this many alternatives at each of those positions
   // Guess ahead when the engine speculates (EngineOptions::speculative); a request can opt out.
   // Either way its output is the same, bit for bit: only the time it takes changes.
   bool speculative = true;
@@ -64,6 +65,11 @@ struct RequestResult {
   std::vector<float> sampling_logprobs;     // under the sampling distribution
   std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::vector<float> prompt_logprobs;       // for prompt[1..n-1], when asked
+  // With prompt_logprobs: each of those tokens' rank in its row (1: the most likely; ties
+  // share the better rank, as vLLM counts: 1 + the ids whose logprob is greater), and the
+  // row's prompt_top_logprobs alternatives.
+  std::vector<int32_t> prompt_ranks;
+  std::vector<std::vector<TokenLogprob>> prompt_top_logprobs;
   FinishReason finish = FinishReason::kNone;
   uint64_t fingerprint = 0;                 // hash of tokens and logprob bits
   int64_t preemptions = 0;                  // times its KV was freed and recomputed

@@ -419,6 +419,12 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "top_logprobs" && chat) {
       if (!v.is_null()) e = GetInt(v, "top_logprobs", 0, limits.max_top_logprobs, &r->top_logprobs);
+    } else if (key == "prompt_logprobs") {
+      if (!v.is_null()) {
+        int32_t k = 0;
+        e = GetInt(v, "prompt_logprobs", 0, limits.max_top_logprobs, &k);
+        r->prompt_logprobs = k;
+      }
     } else if (key == "return_token_ids") {
       if (!v.is_null()) e = GetBool(v, "return_token_ids", &r->return_token_ids);
     } else if (key == "echo" && !chat) {
@@ -450,6 +456,10 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
   if (!chat && r->prompts.empty()) return Bad("prompt", "'prompt' is required");
   if (chat && r->top_logprobs > 0 && !r->logprobs) {
     return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  }
+  if (r->stream && r->prompt_logprobs) {
+    return Bad("prompt_logprobs", "'prompt_logprobs' is not streamed; send the request without "
+                                  "'stream'");
   }
   if (r->stream && r->prompts.size() > 1) {
     return Bad("prompt", "streaming takes a single prompt; send one request per prompt");

@@ -77,6 +77,9 @@ struct CompletionRequest {
   bool logprobs = false;                // completions: "logprobs": N (N >= 0); chat: true
   int32_t top_logprobs = 0;             // alternatives per token
   bool echo = false;                    // completions only
+  // vLLM's: the prompt tokens' logprobs, ranks and this many alternatives per position
+  // (PromptLogprobsJson); not streamed.
+  std::optional<int32_t> prompt_logprobs;
   // Samples per prompt (OpenAI's `n`): choice prompt * n + i is sample i of prompt `prompt`,
   // seeded as engine/sample_group.h derives it from `seed`.
   int32_t n = 1;

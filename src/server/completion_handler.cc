@@ -154,7 +154,9 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
       }
     }
     r.top_logprobs = req.top_logprobs;
-    r.prompt_logprobs = req.echo && req.logprobs;
+    r.prompt_logprobs = (req.echo && req.logprobs) || req.prompt_logprobs.has_value();
+    r.prompt_top_logprobs = std::max(req.echo && req.logprobs ? req.top_logprobs : 0,
+                                     req.prompt_logprobs.value_or(0));
     if (req.echo) {
       if (prompts[i].is_text) {
         p.prompt_text = prompts[i].text;
@@ -231,6 +233,7 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   int64_t prompt_tokens = 0, completion_tokens = 0, cached = 0;
   SpeculativeStats speculative;
   WeightVersion newest;  // of the choices' weights: the response's system_fingerprint
+  Json chat_prompt_logprobs;
   for (size_t i = 0; i < prepared.size(); ++i) {
     const RequestResult r = WaitResult(*prepared[i].channel);
     if (!r.status.ok()) {
@@ -239,6 +242,10 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
       return;
     }
     const std::vector<int32_t>& prompt = prepared[i].request.prompt;
+    if (i == 0 && req.kind == ApiKind::kChat && req.prompt_logprobs) {
+      // One prompt for every sample: at the response's top level, as vLLM has it.
+      chat_prompt_logprobs = PromptLogprobsJson(st.served.tokenizer, prompt, r, *req.prompt_logprobs);
+    }
     choices.push_back(req.kind == ApiKind::kChat
                           ? ChatChoice(req, st.served.tokenizer, prompt, r)
                           : CompletionChoice(req, st.served.tokenizer, i, prompt,
@@ -263,6 +270,7 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   if (req.kind == ApiKind::kChat && req.return_token_ids) {
     body["prompt_token_ids"] = prepared[0].request.prompt;
   }
+  if (!chat_prompt_logprobs.is_null()) body["prompt_logprobs"] = chat_prompt_logprobs;
   body["usage"] = Usage(prompt_tokens, completion_tokens, cached, speculative);
   res.set_content(Dump(body), "application/json");
 }

@@ -123,6 +123,14 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
       lps.push_back(NAN);
       lps.insert(lps.end(), r.prompt_logprobs.begin(), r.prompt_logprobs.end());
       lps.resize(prompt.size(), NAN);
+      // Prompt positions get the alternatives generated ones get (the engine computed at
+      // least that many for them); the first has none.
+      top.resize(1);
+      for (const auto& alts : r.prompt_top_logprobs) {
+        top.emplace_back(alts.begin(),
+                         alts.begin() + std::min<std::ptrdiff_t>(
+                                            req.top_logprobs, static_cast<std::ptrdiff_t>(alts.size())));
+      }
       top.resize(prompt.size());
       prev = -1;
     }
@@ -139,7 +147,35 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
   c["fingerprint"] = Hex64(r.fingerprint);
   if (r.speculative.verify_passes > 0) c["speculative"] = SpeculativeJson(r.speculative);
   if (req.echo || req.return_token_ids) c["prompt_token_ids"] = prompt;
+  if (req.prompt_logprobs) c["prompt_logprobs"] = PromptLogprobsJson(tokenizer, prompt, r, *req.prompt_logprobs);
   return c;
+}
+
+Json PromptLogprobsJson(const Tokenizer* tokenizer, const std::vector<int32_t>& prompt,
+                        const RequestResult& r, int32_t top_n) {
+  Json out = Json::array();
+  if (prompt.empty()) return out;
+  out.push_back(nullptr);
+  for (size_t p = 1; p < prompt.size() && p - 1 < r.prompt_logprobs.size(); ++p) {
+    const int32_t prev = prompt[p - 1];
+    Json entry = Json::object();
+    const auto add = [&](int32_t id, float lp, int32_t rank) {
+      entry[std::to_string(id)] = {
+          {"logprob", lp}, {"rank", rank}, {"decoded_token", TokenString(tokenizer, id, prev)}};
+    };
+    if (p - 1 < r.prompt_top_logprobs.size()) {
+      const auto& alts = r.prompt_top_logprobs[p - 1];
+      for (size_t k = 0; k < alts.size() && k < static_cast<size_t>(top_n); ++k) {
+        add(alts[k].token, alts[k].logprob, static_cast<int32_t>(k + 1));
+      }
+    }
+    // The prompt token itself, with its own rank (it may also be one of the top ones: the
+    // same logprob, and the same rank unless it ties with a lower id).
+    add(prompt[p], r.prompt_logprobs[p - 1],
+        p - 1 < r.prompt_ranks.size() ? r.prompt_ranks[p - 1] : 0);
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 Json ChatChoice(const CompletionRequest& req, const Tokenizer* tokenizer,

@@ -41,6 +41,12 @@ Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens
                   const std::vector<float>& lps,
                   const std::vector<std::vector<TokenLogprob>>& top, int32_t prev);
 
+// vLLM's "prompt_logprobs": null for the first prompt token (nothing predicts it), then per
+// position an object keyed by token id: the prompt token {logprob, rank, decoded_token} and the
+// row's `top_n` most likely tokens (ranks 1..top_n). Needs the result's prompt logprobs.
+Json PromptLogprobsJson(const Tokenizer* tokenizer, const std::vector<int32_t>& prompt,
+                        const RequestResult& r, int32_t top_n);
+
 // One choice of a finished request. `prompt`/`prompt_text` are used for echo.
 Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, size_t index,
                       const std::vector<int32_t>& prompt, const std::string& prompt_text,

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -37,6 +38,7 @@ Request MakeRequest(const std::string& id, size_t prompt_len, uint64_t seed, flo
   r.sampling.seed = seed;
   r.top_logprobs = 3;
   r.prompt_logprobs = true;
+  r.prompt_top_logprobs = 2;
   return r;
 }
 
@@ -151,6 +153,45 @@ TEST(EngineTest, GenerateThenRescoreIsBitIdentical) {
     auto prompt_scored = (*s)->Score({target.prompt[0]},
                                      std::vector<int32_t>(target.prompt.begin() + 1, target.prompt.end()));
     EXPECT_TRUE(testing::BitsEqual(*prompt_scored, r.prompt_logprobs));
+  }
+}
+
+// Prompt ranks and alternatives, against the full rows of the teacher-forced pass: the rank is
+// 1 + the ids with a greater logprob, the alternatives are the row's most likely ids (lower id
+// first on ties) with those rows' logprob bits.
+TEST(EngineTest, PromptRanksAndAlternativesAreThoseOfTheFullRows) {
+  auto h = testing::MakeContext(Isa::kScalar, 1);
+  Request r = MakeRequest("ranks", 30, 9, 0.0f, 2);
+  r.prompt_top_logprobs = 5;
+  auto e = Engine::Create(Model(), h.ctx, {});
+  ASSERT_TRUE(e.ok());
+  const RequestResult got = (*e)->Generate({r})[0];
+  ASSERT_TRUE(got.status.ok());
+  ASSERT_EQ(got.prompt_ranks.size(), r.prompt.size() - 1);
+  ASSERT_EQ(got.prompt_top_logprobs.size(), r.prompt.size() - 1);
+  // Every row of the prompt, each scored as the completion of the tokens before it.
+  const int64_t vocab = Model().config().vocab_size;
+  for (size_t p = 1; p < r.prompt.size(); ++p) {
+    std::vector<float> row(static_cast<size_t>(vocab));
+    for (int32_t id = 0; id < vocab; ++id) {
+      auto lp = (*e)->Score(std::vector<int32_t>(r.prompt.begin(), r.prompt.begin() + long(p)), {id});
+      ASSERT_TRUE(lp.ok());
+      row[size_t(id)] = (*lp)[0];
+    }
+    const float mine = row[size_t(r.prompt[p])];
+    EXPECT_EQ(testing::Bits(got.prompt_logprobs[p - 1]), testing::Bits(mine));
+    int32_t rank = 1;
+    for (float x : row) rank += x > mine ? 1 : 0;
+    EXPECT_EQ(got.prompt_ranks[p - 1], rank) << p;
+    std::vector<int32_t> ids(row.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i);
+    std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return row[size_t(a)] > row[size_t(b)]; });
+    ASSERT_EQ(got.prompt_top_logprobs[p - 1].size(), 5u);
+    for (size_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(got.prompt_top_logprobs[p - 1][k].token, ids[k]) << p << " " << k;
+      EXPECT_EQ(testing::Bits(got.prompt_top_logprobs[p - 1][k].logprob),
+                testing::Bits(row[size_t(ids[k])]));
+    }
   }
 }
 

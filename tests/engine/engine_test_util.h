@@ -37,7 +37,7 @@ inline ModelConfig TinyEngineConfig(Arch arch) {
 }
 
 // Every output bit of two results: ids, finish reason, raw / sampling / prompt logprobs, the
-// top alternatives and the fingerprint.
+// top alternatives (generated and prompt), prompt ranks and the fingerprint.
 inline ::testing::AssertionResult SameBits(const RequestResult& a, const RequestResult& b) {
   if (!a.status.ok() || !b.status.ok()) {
     return ::testing::AssertionFailure() << a.status.ToString() << " / " << b.status.ToString();
@@ -51,18 +51,22 @@ inline ::testing::AssertionResult SameBits(const RequestResult& a, const Request
     auto r = BitsEqual(*x, *y);
     if (!r) return r;
   }
-  if (a.top_logprobs.size() != b.top_logprobs.size()) return ::testing::AssertionFailure() << "top";
-  for (size_t i = 0; i < a.top_logprobs.size(); ++i) {
-    if (a.top_logprobs[i].size() != b.top_logprobs[i].size()) {
-      return ::testing::AssertionFailure() << "top logprobs differ at " << i;
-    }
-    for (size_t j = 0; j < a.top_logprobs[i].size(); ++j) {
-      if (a.top_logprobs[i][j].token != b.top_logprobs[i][j].token ||
-          Bits(a.top_logprobs[i][j].logprob) != Bits(b.top_logprobs[i][j].logprob)) {
+  for (auto [x, y] : {std::pair{&a.top_logprobs, &b.top_logprobs},
+                      std::pair{&a.prompt_top_logprobs, &b.prompt_top_logprobs}}) {
+    if (x->size() != y->size()) return ::testing::AssertionFailure() << "top";
+    for (size_t i = 0; i < x->size(); ++i) {
+      if ((*x)[i].size() != (*y)[i].size()) {
         return ::testing::AssertionFailure() << "top logprobs differ at " << i;
+      }
+      for (size_t j = 0; j < (*x)[i].size(); ++j) {
+        if ((*x)[i][j].token != (*y)[i][j].token ||
+            Bits((*x)[i][j].logprob) != Bits((*y)[i][j].logprob)) {
+          return ::testing::AssertionFailure() << "top logprobs differ at " << i;
+        }
       }
     }
   }
+  if (a.prompt_ranks != b.prompt_ranks) return ::testing::AssertionFailure() << "prompt ranks";
   if (a.fingerprint != b.fingerprint) return ::testing::AssertionFailure() << "fingerprint";
   return ::testing::AssertionSuccess();
 }

@@ -311,5 +311,73 @@ TEST(ServerOpenAiCompatTest, BeyondTheKvCapacityIs400UpFront) {
   EXPECT_EQ(near.json()["choices"][0]["token_ids"].size(), 6u);
 }
 
+// Prompt positions with echo get the alternatives generated tokens get (OpenAI's completions
+// with echo + logprobs N), and vLLM's `prompt_logprobs: k` gives per position the prompt token
+// {logprob, rank, decoded_token} plus the k most likely: all checked against /v1/score, which
+// computes the same rows independently (teacher forcing), and against each other.
+TEST(ServerOpenAiCompatTest, PromptPositionsGetAlternativesAndVllmPromptLogprobs) {
+  testing::TestServer server;
+  auto c = server.Client();
+  const std::vector<int32_t> prompt = {1, 9, 9, 30, 12, 7};
+  const testing::HttpReply r = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", prompt}, {"max_tokens", 2}, {"logprobs", 3}, {"echo", true},
+           {"prompt_logprobs", 4}}
+          .dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json choice = r.json()["choices"][0];
+  const Json lp = choice["logprobs"];
+  ASSERT_EQ(lp["top_logprobs"].size(), prompt.size() + 2);
+  EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+  const Json plp = choice["prompt_logprobs"];
+  ASSERT_EQ(plp.size(), prompt.size()) << plp.dump();
+  EXPECT_TRUE(plp[0].is_null());
+  // The prompt's logprobs as /v1/score gives them: prompt[1..] scored after prompt[0].
+  const testing::HttpReply scored = testing::Post(
+      *c, "/v1/score",
+      Json{{"prompt", {prompt[0]}},
+           {"completion", std::vector<int32_t>(prompt.begin() + 1, prompt.end())}}
+          .dump());
+  ASSERT_EQ(scored.status, 200) << scored.body;
+  const Json want = scored.json()["token_logprobs"];
+  for (size_t p = 1; p < prompt.size(); ++p) {
+    SCOPED_TRACE(p);
+    EXPECT_EQ(lp["token_logprobs"][p], want[p - 1]);
+    EXPECT_EQ(lp["top_logprobs"][p].size(), 3u) << lp["top_logprobs"][p].dump();
+    const Json& entry = plp[p];
+    const std::string id = std::to_string(prompt[p]);
+    ASSERT_TRUE(entry.contains(id)) << entry.dump();
+    EXPECT_EQ(entry[id]["logprob"], want[p - 1]);
+    const int rank = entry[id]["rank"].get<int>();
+    EXPECT_GE(rank, 1);
+    // 4 alternatives plus the prompt token, unless it is one of them.
+    EXPECT_EQ(entry.size(), rank <= 4 ? 4u : 5u) << entry.dump();
+    // Ranks 1..4 are the alternatives in order, their logprobs falling, each at least the
+    // prompt token's when it ranks below them.
+    std::vector<double> by_rank(5, 0.0);
+    for (const auto& [k, v] : entry.items()) {
+      const int kr = v["rank"].get<int>();
+      if (kr <= 4) by_rank[size_t(kr)] = v["logprob"].get<double>();
+      EXPECT_EQ(v["decoded_token"], k) << "no tokenizer: a token's text is its id";
+    }
+    for (int k = 2; k <= 4; ++k) EXPECT_LE(by_rank[size_t(k)], by_rank[size_t(k - 1)]);
+    if (rank > 4) {
+      EXPECT_LE(entry[id]["logprob"].get<double>(), by_rank[4]);
+    }
+    // The alternatives are the same under both names.
+    for (const auto& [tok, l] : lp["top_logprobs"][p].items()) {
+      ASSERT_TRUE(entry.contains(tok)) << tok;
+      EXPECT_EQ(entry[tok]["logprob"], l);
+    }
+  }
+  // Not streamed: refused, naming the field.
+  const testing::HttpReply s = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", prompt}, {"max_tokens", 2}, {"prompt_logprobs", 1}, {"stream", true}}.dump());
+  ASSERT_EQ(s.status, 400) << s.body;
+  EXPECT_EQ(s.json()["error"]["param"], "prompt_logprobs");
+}
+
+
 }  // namespace
 }  // namespace detinfer
