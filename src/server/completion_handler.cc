@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "detinfer/engine.h"
 #include "engine/sample_group.h"
 #include "engine/sampler.h"
 #include "engine/schedule_id.h"
@@ -145,7 +146,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
                                              " outside the vocabulary");
       }
     }
-    if (!req.ignore_eos && tok != nullptr && tok->eos_id() >= 0) r.stop_ids.push_back(tok->eos_id());
+    AddEosStop(tok, req.ignore_eos, &r);  // as the CLI and the Python package do
     if (chat) {
       const std::vector<int32_t>& end = st.chat.end_of_turn_ids();
       for (const int32_t id : end) {

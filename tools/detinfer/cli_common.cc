@@ -27,18 +27,6 @@ Result<std::vector<int32_t>> ParseIds(const std::string& flag, const std::string
   return ids;
 }
 
-Result<Runtime> MakeRuntime(int threads) {
-  if (threads < 0) {
-    return Status::InvalidArgument("--threads must be >= 1, got " + std::to_string(threads));
-  }
-  Runtime rt;
-  DETINFER_ASSIGN_OR_RETURN(rt.ctx.isa, SelectIsaFromEnvironment(DetectCpuFeatures()));
-  const int n = threads == 0 ? ThreadPool::HardwareThreads() : threads;
-  if (n > 1) rt.pool = std::make_unique<ThreadPool>(n);
-  rt.ctx.pool = rt.pool.get();
-  return rt;
-}
-
 void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
   cmd->add_option("--threads", f->threads, "Threads (default all hardware threads)");
   cmd->add_option("--kv-dtype", f->kv_dtype, kKvDTypeHelp);
@@ -107,56 +95,31 @@ Result<std::unique_ptr<ModelBundle>> LoadDraftModel(const SpeculativeFlags& f,
   return std::make_unique<ModelBundle>(std::move(b).value());
 }
 
-Result<DType> ParseKvDType(const std::string& name) {
-  auto dt = ParseDType(name);
-  if (!dt.ok()) return Status::InvalidArgument("--kv-dtype: " + dt.status().message());
-  if (DTypeSize(*dt) == 0) {
-    return Status::InvalidArgument("--kv-dtype: '" + name +
-                                   "' is a weight block format; K/V are stored as f32, bf16 or f16");
-  }
-  return *dt;
-}
-
 Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len) {
-  EngineOptions o;
-  DETINFER_ASSIGN_OR_RETURN(const DType dt, ParseKvDType(f.kv_dtype));
-  o.kv_dtype = dt;
-  if (f.chunk < 1) return Status::InvalidArgument("--chunk must be >= 1, got " + std::to_string(f.chunk));
-  if (f.block < 1) return Status::InvalidArgument("--block must be >= 1, got " + std::to_string(f.block));
-  if (f.kv_capacity < 0) {
-    return Status::InvalidArgument("--kv-capacity must be >= 1, got " + std::to_string(f.kv_capacity));
-  }
-  o.chunk_size = f.chunk;
-  o.block_size = f.block;
-  o.kv_capacity_tokens = f.kv_capacity > 0 ? f.kv_capacity : kDefaultKvContexts * context_len;
-  o.prefix_cache = !f.no_prefix_cache;
-  o.no_cache = f.no_cache;
-  return o;
+  EngineConfig c;
+  c.kv_dtype = f.kv_dtype;
+  c.chunk = f.chunk;
+  c.block = f.block;
+  c.kv_capacity = f.kv_capacity;
+  c.prefix_cache = !f.no_prefix_cache;
+  c.no_cache = f.no_cache;
+  return MakeEngineOptions(c, context_len, NameStyle::kFlag);
 }
 
 Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,
                                         const std::string& flag, const std::string& text,
                                         bool add_special_tokens) {
-  if (tokenizer == nullptr) {
-    return Status::InvalidArgument(flag + " needs a tokenizer (" + why_none +
-                                   "): give token ids instead, or --tokenizer FILE");
-  }
-  auto ids = tokenizer->Encode(text, add_special_tokens);
-  if (!ids.ok()) return Status::InvalidArgument(flag + ": " + ids.status().message());
-  WarnUnknownTokens(*tokenizer, flag, *ids);
+  std::string warning;
+  auto ids = detinfer::EncodeText(tokenizer, why_none, flag, text, add_special_tokens,
+                                  NameStyle::kFlag, &warning);
+  if (!warning.empty()) Warn(warning);
   return ids;
 }
 
 void WarnUnknownTokens(const Tokenizer& tokenizer, const std::string& flag,
                        const std::vector<int32_t>& ids) {
-  const int32_t unk = tokenizer.unk_id();
-  const auto unknown = unk < 0 ? 0 : std::count(ids.begin(), ids.end(), unk);
-  if (unknown == 0) return;
-  auto unk_text = tokenizer.TokenText(unk);
-  Warn(flag + ": " + std::to_string(unknown) + " of " + std::to_string(ids.size()) +
-       " tokens are not in the model's vocabulary and became " +
-       (unk_text.ok() ? "'" + std::string(*unk_text) + "'" : std::string("the unknown token")) +
-       " (id " + std::to_string(unk) + ")");
+  const std::string warning = UnknownTokenWarning(tokenizer, flag, ids);
+  if (!warning.empty()) Warn(warning);
 }
 
 Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,

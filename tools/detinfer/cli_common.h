@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "core/status.h"
-#include "core/thread_pool.h"
-#include "engine/engine.h"
-#include "kernels/context.h"
-#include "model/model_bundle.h"
+#include "detinfer/engine.h"
+#include "detinfer/load.h"
+#include "detinfer/runtime.h"
 
 namespace CLI { class App; }
 
@@ -20,16 +19,9 @@ namespace detinfer::cli {
 // "1,2,3" -> {1, 2, 3}; errors name the flag and the bad item.
 Result<std::vector<int32_t>> ParseIds(const std::string& flag, const std::string& text);
 
-// --threads N and DETINFER_ISA: a kernel context and the pool behind it.
-struct Runtime {
-  std::unique_ptr<ThreadPool> pool;
-  KernelContext ctx;
-};
-Result<Runtime> MakeRuntime(int threads);
-
-// --kv-dtype's default in every subcommand. The KV dtype is part of the schedule id: f32 keeps
-// every K/V value as computed, bf16/f16 round it once when it is written (SPEC §N).
-inline constexpr const char* kDefaultKvDType = "f32";
+// Runtime, MakeRuntime (--threads, DETINFER_ISA), ParseKvDType (--kv-dtype), EngineConfig and
+// the defaults come from the library's public headers (include/detinfer/), which the server
+// command and the Python package use too.
 inline constexpr const char* kKvDTypeHelp =
     "KV cache dtype: f32 (default), bf16 or f16; part of the schedule id, so it changes "
     "the bits";
@@ -38,11 +30,7 @@ inline constexpr const char* kTokenizerHelp =
     "tokenizer.json, SentencePiece tokenizer.model, llama2.c tokenizer.bin, or a GGUF file's "
     "vocabulary (default found beside the model, or in a GGUF model)";
 
-// --kv-capacity's default: room for this many full contexts. Reserved address space only: blocks
-// become resident as they are first written (kv/paged_kv_cache.h).
-inline constexpr int64_t kDefaultKvContexts = 8;
-
-// The engine flags of `generate` and `score`.
+// The engine flags of `generate`, `score`, `replay` and `serve` (detinfer::EngineConfig's values).
 struct EngineFlags {
   int threads = 0;  // 0: all hardware threads
   std::string kv_dtype = std::string(kDefaultKvDType);
@@ -71,12 +59,8 @@ Result<SpeculativeOptions> ToSpeculativeOptions(const SpeculativeFlags& flags);
 Result<std::unique_ptr<ModelBundle>> LoadDraftModel(const SpeculativeFlags& flags,
                                                     const ModelBundle& target,
                                                     const KernelContext& ctx);
-// --kv-dtype: f32, bf16 or f16 (a weight block format is refused, naming the flag).
-Result<DType> ParseKvDType(const std::string& name);
-
-// Text encoded for `b`'s model (a tokenizer is needed; the error says where none was found and
-// names `flag`). Text the tokenizer maps to its unknown token is not an error, but a warning on
-// stderr counts it, so a prompt the model cannot read is never run silently.
+// Text encoded for `b`'s model (detinfer::EncodeText: a tokenizer is needed; the error says
+// where none was found and names `flag`). Its unknown-token warning goes to stderr.
 Result<std::vector<int32_t>> EncodeText(const ModelBundle& b, const std::string& flag,
                                         const std::string& text, bool add_bos);
 // The same with a tokenizer that may be null; `why_none` says why there is none.

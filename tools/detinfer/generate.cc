@@ -16,9 +16,9 @@
 #include <utility>
 
 #include "cli_common.h"
-#include "engine/sample_group.h"
-#include "engine/schedule_id.h"
-#include "model/model_bundle.h"
+#include "detinfer/engine.h"
+#include "detinfer/load.h"
+#include "detinfer/runtime.h"
 #include "subcommands.h"
 #include "verify/receipt.h"
 
@@ -51,14 +51,6 @@ struct Pending {
   Request request;
   Status error;
 };
-
-// Generation stops at the tokenizer's end-of-sequence id, as the server does, unless asked not to.
-void AddEosStop(const ModelBundle& b, bool ignore_eos, Request* r) {
-  if (ignore_eos || !b.tokenizer || b.tokenizer->eos_id() < 0) return;
-  if (std::find(r->stop_ids.begin(), r->stop_ids.end(), b.tokenizer->eos_id()) == r->stop_ids.end()) {
-    r->stop_ids.push_back(b.tokenizer->eos_id());
-  }
-}
 
 // The keys a --requests line may have. Anything else is an error: a misspelt key
 // ("max_new_tokens") silently ignored would run a request the user did not ask for.
@@ -213,7 +205,7 @@ Pending FromJsonLine(const ModelBundle& b, const GenerateOptions& o, const std::
   } else if (r.prompt.empty()) {
     return bad("no prompt: give \"prompt\" (text) or \"ids\" (token ids)");
   }
-  AddEosStop(b, ignore_eos, &r);
+  AddEosStop(b.tokenizer.get(), ignore_eos, &r);
   return p;
 }
 
@@ -347,7 +339,7 @@ int RunGenerate(const GenerateOptions& o) {
     auto prompt = PromptFromFlags(*b, o.ids, o.prompt);
     if (!prompt.ok()) return Fail(prompt.status());
     p.request.prompt = *prompt;
-    AddEosStop(*b, o.ignore_eos, &p.request);
+    AddEosStop(b->tokenizer.get(), o.ignore_eos, &p.request);
     pending.push_back(std::move(p));
   }
 

@@ -8,9 +8,10 @@
 #include <filesystem>
 
 #include "cli_common.h"
+#include "detinfer/engine.h"
+#include "detinfer/load.h"
+#include "detinfer/runtime.h"
 #include "model/chat_config.h"
-#include "engine/schedule_id.h"
-#include "model/model_bundle.h"
 #include "server/server.h"
 #include "subcommands.h"
 
