@@ -37,16 +37,17 @@ run: build
 # emulation against this one (same bits on ARM: docs/kernels.md).
 test: test-default test-sanitize test-arm64
 
-# Test-only oracles (numpy reads back the .npz files verify writes).
+# Test-only oracles (numpy reads back the .npz files verify writes) and the Python package's
+# tests (tests/python, run by Debian's python3 -m pytest).
 test-deps:
-	@bash scripts/install-deps.sh python3-numpy
+	@bash scripts/install-deps.sh python3-numpy python3-pytest
 
 test-default: build test-deps
 	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
 test-sanitize: deps test-deps
 	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) \
-	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF
+	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF -DDETINFER_BUILD_PYTHON=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
 	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 

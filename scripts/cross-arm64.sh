@@ -60,6 +60,7 @@ build() {
   unpack_sentencepiece "$dir"
   cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD="${DETINFER_UNITY:-ON}" \
     -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchain-aarch64.cmake" -DDETINFER_BUILD_BENCH=OFF \
+    -DDETINFER_BUILD_PYTHON=OFF \
     -DDETINFER_SENTENCEPIECE_PREFIX="$dir/sentencepiece"
   cmake --build "$dir" -j "$(nproc)" --target detinfer detinfer_kernel_tests
 }

@@ -34,7 +34,7 @@ build() {
     # -O1: the sanitizers' usual level; the build is mostly the instrumented libraries.
     cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD="${DETINFER_UNITY:-ON}" \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
-      -DDETINFER_FUZZ=ON -DDETINFER_BUILD_BENCH=OFF "${launcher[@]}"
+      -DDETINFER_FUZZ=ON -DDETINFER_BUILD_BENCH=OFF -DDETINFER_BUILD_PYTHON=OFF "${launcher[@]}"
   fi
   cmake --build "$B" -j "${JOBS:-$(nproc)}" --target fuzzers
 }

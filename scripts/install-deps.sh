@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
           libcli11-dev nlohmann-json3-dev libxxhash-dev libpcre2-dev libicu-dev libcpp-httplib-dev
           libsentencepiece-dev zlib1g-dev
+          pybind11-dev python3-dev  # the Python package (python/, README "Python")
           haproxy curl)  # scripts/fleet.sh and its test (docs/fleet.md)
 packages+=("$@")  # extra packages a target asks for (e.g. gnuplot-nox for `make bench`)
 missing=()
