@@ -76,6 +76,8 @@ struct Sampling {
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   bool skip_special_tokens = true;
+  float repetition_penalty = 1.0f, presence_penalty = 0.0f, frequency_penalty = 0.0f;
+  int32_t min_tokens = 0;
 };
 
 class PyEngine {
@@ -111,7 +113,9 @@ class PyEngine {
       r.id = std::to_string(i);
       r.prompt = prompts[i];
       r.max_new_tokens = s.max_tokens;
-      r.sampling = {s.temperature, s.top_k, s.top_p, s.min_p, s.seed};
+      r.sampling = {s.temperature, s.top_k, s.top_p, s.min_p, s.seed,
+                    {s.repetition_penalty, s.frequency_penalty, s.presence_penalty}};
+      r.min_tokens = s.min_tokens;
       r.top_logprobs = s.logprobs;
       r.stop_strings = s.stop;
       r.stop_ids = s.stop_token_ids;
@@ -355,7 +359,11 @@ PYBIND11_MODULE(_detinfer, m) {
       .def_readwrite("stop", &Sampling::stop)
       .def_readwrite("stop_token_ids", &Sampling::stop_token_ids)
       .def_readwrite("ignore_eos", &Sampling::ignore_eos)
-      .def_readwrite("skip_special_tokens", &Sampling::skip_special_tokens);
+      .def_readwrite("skip_special_tokens", &Sampling::skip_special_tokens)
+      .def_readwrite("repetition_penalty", &Sampling::repetition_penalty)
+      .def_readwrite("presence_penalty", &Sampling::presence_penalty)
+      .def_readwrite("frequency_penalty", &Sampling::frequency_penalty)
+      .def_readwrite("min_tokens", &Sampling::min_tokens);
 
   py::class_<PyEngine>(m, "_Engine")
       .def(py::init([](const std::string& model, const std::string& tokenizer, int threads,

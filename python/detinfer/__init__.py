@@ -48,6 +48,12 @@ class SamplingParams:
     logprobs: int = 0          # also report the top-N alternatives of every token
     ignore_eos: bool = False   # by default generation stops at the tokenizer's EOS
     skip_special_tokens: bool = True
+    # src/engine/penalties.h: functions of the request's own tokens (every invariance holds);
+    # they shape the sampled distribution, the raw logprobs stay the model's.
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    min_tokens: int = 0        # no EOS, stop id or stop string ends a sample before this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +152,8 @@ class LLM:
         s.stop = [sp.stop] if isinstance(sp.stop, str) else list(sp.stop or [])
         s.stop_token_ids = list(sp.stop_token_ids or [])
         s.ignore_eos, s.skip_special_tokens = sp.ignore_eos, sp.skip_special_tokens
+        s.repetition_penalty, s.presence_penalty = sp.repetition_penalty, sp.presence_penalty
+        s.frequency_penalty, s.min_tokens = sp.frequency_penalty, sp.min_tokens
         groups = self._engine.generate(ids, s)
         sid = self._engine.schedule_id
         out = []

@@ -67,6 +67,10 @@ def test_batch_of_text_prompts_matches_cli_requests(llm, cli, model_dir, tmp_pat
      detinfer.SamplingParams(temperature=1.3, top_k=5, min_p=0.05, seed=3, max_tokens=24)),
     (["--temperature", 1.0, "--seed", 9, "--max-tokens", 30, "--ignore-eos"],
      detinfer.SamplingParams(temperature=1.0, seed=9, max_tokens=30, ignore_eos=True)),
+    (["--temperature", 0.8, "--seed", 4, "--max-tokens", 20, "--repetition-penalty", 1.3,
+      "--presence-penalty", 0.5, "--frequency-penalty", 0.25, "--min-tokens", 12],
+     detinfer.SamplingParams(temperature=0.8, seed=4, max_tokens=20, repetition_penalty=1.3,
+                             presence_penalty=0.5, frequency_penalty=0.25, min_tokens=12)),
 ])
 def test_token_id_prompt_matches_cli(llm, cli, model_dir, args, params):
     ids = llm.encode("Yesterday I").tolist()
