@@ -461,9 +461,6 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     return Bad("prompt_logprobs", "'prompt_logprobs' is not streamed; send the request without "
                                   "'stream'");
   }
-  if (r->stream && r->prompts.size() > 1) {
-    return Bad("prompt", "streaming takes a single prompt; send one request per prompt");
-  }
   return std::nullopt;
 }
 

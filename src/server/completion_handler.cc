@@ -81,6 +81,8 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
                             ", --max-concurrency + --max-queue)");
   }
   const uint64_t serial = st.next_id.fetch_add(1);
+  // One bell for the whole response: its stream waits on every choice of every prompt.
+  const std::shared_ptr<Doorbell> bell = req.stream ? std::make_shared<Doorbell>() : nullptr;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const std::string param =
         chat ? "messages" : prompts.size() > 1 ? "prompt[" + std::to_string(i) + "]" : "prompt";
@@ -168,7 +170,7 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     }
     // Choice i * n + k is sample k of prompt i (OpenAI's order), seeded as the engine derives it.
     if (req.n > 1) p.group = std::make_shared<SampleGroupLink>();
-    if (req.stream) p.bell = std::make_shared<Doorbell>();
+    p.bell = bell;
     for (int32_t k = 0; k < req.n; ++k) {
       Prepared sample = p;
       sample.request = SampleOf(p.request, k);
@@ -287,7 +289,8 @@ struct StreamChoice {
   std::optional<RequestResult> result;  // once it finished
 };
 
-// The state of one Server-Sent Events response (its n choices, each sample of the one prompt),
+// The state of one Server-Sent Events response (its choices: n samples of each prompt, in
+// OpenAI's order),
 // shared by the content provider and the releaser that cancels the requests if the client goes
 // away.
 struct Stream {
@@ -380,12 +383,18 @@ bool StreamChoiceEnd(Stream& s, size_t index, httplib::DataSink& sink) {
   return WriteEvent(sink, Dump(chunk));
 }
 
-// Every choice finished well: the usage chunk (the prompt counted once) and [DONE].
+// Every choice finished well: the usage chunk (each prompt counted once) and [DONE].
 bool StreamEnd(Stream& s, httplib::DataSink& sink) {
   if (s.req.include_usage) {
     int64_t completion_tokens = 0;
     SpeculativeStats speculative;
+    int64_t prompt_tokens = 0, cached = 0;
     for (const StreamChoice& c : s.choices) {
+      // As the whole response counts them: each prompt once, however many samples it has.
+      if (c.prepared.sample == 0) {
+        prompt_tokens += static_cast<int64_t>(c.prepared.request.prompt.size());
+        cached += c.result->cached_tokens;
+      }
       completion_tokens += static_cast<int64_t>(c.result->tokens.size());
       speculative.verify_passes += c.result->speculative.verify_passes;
       speculative.proposed += c.result->speculative.proposed;
@@ -393,8 +402,7 @@ bool StreamEnd(Stream& s, httplib::DataSink& sink) {
     }
     Json usage = Envelope(*s.st, s.req, s.id(), true, s.choices[0].result->weight_version);
     usage["choices"] = Json::array();
-    usage["usage"] = Usage(static_cast<int64_t>(s.choices[0].prepared.request.prompt.size()),
-                           completion_tokens, s.choices[0].result->cached_tokens, speculative);
+    usage["usage"] = Usage(prompt_tokens, completion_tokens, cached, speculative);
     if (!WriteEvent(sink, Dump(usage))) return false;
   }
   if (!WriteEvent(sink, "[DONE]")) return false;

@@ -169,6 +169,22 @@ TEST(ServerSamplesTest, StreamedCompletionChoicesEqualTheAnswerChoices) {
                                       3);
 }
 
+// A list of prompts streams too (OpenAI's completions): choice i * n + k is sample k of prompt i,
+// each equal to its non-streamed answer, with echo; the usage chunk counts each prompt once.
+TEST(ServerSamplesTest, StreamedPromptListsEqualTheAnswerChoices) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  ExpectStreamedChoicesEqualTheAnswer(server, "/v1/completions",
+                                      {{"prompt", {"Yesterday I", "Every day he", "Tomorrow we"}},
+                                       {"max_tokens", 10},
+                                       {"temperature", 0.8},
+                                       {"seed", 4},
+                                       {"n", 2},
+                                       {"echo", true},
+                                       {"logprobs", 2}},
+                                      6);
+}
+
 // Chat on stories260K: n choices equal single requests; streamed, they equal the answer.
 TEST(ServerSamplesTest, Stories260KChatChoicesEqualSingleRequests) {
   DETINFER_REQUIRE_STORIES();
