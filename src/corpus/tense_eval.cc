@@ -42,6 +42,46 @@ std::vector<TensePrompt> TenseEvalPrompts() {
   return out;
 }
 
+ContinuationCheck CheckContinuation(const VerbCorpus& corpus, const TensePrompt& prompt,
+                                    std::span<const int32_t> continuation) {
+  ContinuationCheck c;
+  std::vector<std::string> words;
+  for (int32_t t : continuation) {
+    if (t == corpus.eos_id) break;
+    if (t < 0 || static_cast<size_t>(t) >= corpus.vocab.size()) {
+      c.problem = "token id " + std::to_string(t) + " is outside the vocabulary";
+      return c;
+    }
+    words.push_back(corpus.vocab[static_cast<size_t>(t)]);
+  }
+  const vg::VerbPhraseMatch vp = vg::FindFirstVerbPhrase(prompt.language, words);
+  if (!vp.found) {
+    c.problem = vp.problem;
+    return c;
+  }
+  for (const vg::VerbReading& reading : vp.readings) {
+    if (!vg::TenseFitsFrame(reading.tense, prompt.frame)) continue;
+    c.tense_agrees = true;
+    c.person_agrees = c.person_agrees || (reading.persons & vg::Only(prompt.person)) != 0;
+  }
+  if (!c.tense_agrees) {
+    c.problem = "the verb is ";
+    c.problem += vg::TenseName(vp.readings.front().tense);
+    c.problem += "; ";
+    c.problem += vg::TimeFrameName(prompt.frame);
+    c.problem += " wants";
+    for (vg::Tense t : vg::TensesFor(prompt.frame)) {
+      c.problem += ' ';
+      c.problem += vg::TenseName(t);
+    }
+    return c;
+  }
+  std::vector<std::string> sentence = prompt.words;
+  sentence.insert(sentence.end(), words.begin(), words.end());
+  c.grammatical = vg::ParseSentence(sentence).error.empty();
+  return c;
+}
+
 Result<TenseEvalResult> EvaluateTenseAgreement(const VerbCorpus& corpus,
                                                const GreedyContinuation& greedy) {
   std::unordered_map<std::string, int32_t> id;
@@ -78,52 +118,28 @@ Result<TenseEvalResult> EvaluateTenseAgreement(const VerbCorpus& corpus,
     ++lang_group.prompts;
     ++frame_group.prompts;
 
-    std::vector<std::string> words;
-    std::string bad_id;
-    for (int32_t t : cont) {
-      if (t == corpus.eos_id) break;
-      if (t < 0 || static_cast<size_t>(t) >= corpus.vocab.size()) {
-        bad_id = std::to_string(t);
-        break;
+    const ContinuationCheck check = CheckContinuation(corpus, prompt, cont);
+    if (!check.tense_agrees) {
+      std::vector<std::string> words;
+      for (int32_t t : cont) {
+        if (t == corpus.eos_id || t < 0 || static_cast<size_t>(t) >= corpus.vocab.size()) break;
+        words.push_back(corpus.vocab[static_cast<size_t>(t)]);
       }
-      words.push_back(corpus.vocab[static_cast<size_t>(t)]);
-    }
-    std::string line = group_name + ": '" + prompt_text + "' -> '" + Join(words) + "': ";
-    if (!bad_id.empty()) {
-      r.failures.push_back(line + "token id " + bad_id + " is outside the vocabulary");
-      continue;
-    }
-    const vg::VerbPhraseMatch vp = vg::FindFirstVerbPhrase(prompt.language, words);
-    if (!vp.found) {
-      r.failures.push_back(line + vp.problem);
-      continue;
-    }
-    bool tense_ok = false, person_ok = false;
-    for (const vg::VerbReading& reading : vp.readings) {
-      if (!vg::TenseFitsFrame(reading.tense, prompt.frame)) continue;
-      tense_ok = true;
-      person_ok = person_ok || (reading.persons & vg::Only(prompt.person)) != 0;
-    }
-    if (!tense_ok) {
-      line += "the verb is ";
-      line += vg::TenseName(vp.readings.front().tense);
-      line += "; ";
-      line += vg::TimeFrameName(prompt.frame);
-      line += " wants";
-      for (vg::Tense t : vg::TensesFor(prompt.frame)) {
-        line += ' ';
-        line += vg::TenseName(t);
-      }
-      r.failures.push_back(line);
+      std::string line = group_name;
+      line += ": '";
+      line += prompt_text;
+      line += "' -> '";
+      line += Join(words);
+      line += "': ";
+      line += check.problem;
+      r.failures.push_back(std::move(line));
       continue;
     }
     ++r.agreed;
     ++lang_group.agreed;
     ++frame_group.agreed;
-    if (person_ok) ++r.person_agreed;
-    std::vector<std::string> sentence = prompt.words;
-    sentence.insert(sentence.end(), words.begin(), words.end());
-    if (vg::ParseSentence(sentence).error.empty()) ++r.grammatical;
+    if (check.person_agrees) ++r.person_agreed;
+    if (check.grammatical) ++r.grammatical;
   }
   r.accuracy = r.prompts > 0 ? static_cast<double>(r.agreed) / static_cast<double>(r.prompts) : 0.0;
   return r;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,20 @@ struct TenseEvalResult {
   std::vector<TenseEvalGroup> by_language;  // en, es
   std::vector<TenseEvalGroup> by_frame;     // en/past, en/habitual, ..., es/future
 };
+
+// The checker on one continuation of one prompt (what EvaluateTenseAgreement does for each
+// prompt; also the reward of the RL loop, src/rl/grpo.h). `continuation` is read up to its
+// first EOS (which may be absent).
+struct ContinuationCheck {
+  bool tense_agrees = false;   // the first verb phrase has a tense the prompt's frame allows
+  bool person_agrees = false;  // ... and that same reading agrees with the pronoun's person
+  bool grammatical = false;    // prompt + continuation is a whole sentence of the grammar
+  // Why the tense does not agree (empty when it does): "the verb is past; future wants ...",
+  // the parser's problem, or an id outside the vocabulary.
+  std::string problem;
+};
+ContinuationCheck CheckContinuation(const VerbCorpus& corpus, const TensePrompt& prompt,
+                                    std::span<const int32_t> continuation);
 
 using GreedyContinuation =
     std::function<Result<std::vector<int32_t>>(const std::vector<int32_t>&)>;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/buffer.h"
+#include "model/arch.h"
 #include "model/random_init.h"
 
 namespace detinfer {
@@ -109,6 +110,63 @@ Result<ModelWeights> ParamsToWeights(const ParamLayout& layout, const std::vecto
   }
   w.owned.push_back(std::move(buf));
   return w;
+}
+
+Result<std::vector<float>> WeightsToParams(const ParamLayout& layout, const ModelWeights& w) {
+  ModelWeights& mw = const_cast<ModelWeights&>(w);  // MutableViewOf only looks the slot up
+  std::vector<float> params(static_cast<size_t>(layout.size()));
+  for (const ParamSlice& s : layout.slices()) {
+    const TensorView* v = MutableViewOf(mw, s.role, s.layer);
+    const std::string name = HfTensorName(layout.config().arch, s.role, s.layer);
+    if (v == nullptr || v->data == nullptr) {
+      return Status::InvalidArgument("weights: the model has no tensor " + name);
+    }
+    if (v->dtype != DType::kF32) {
+      return Status::InvalidArgument("weights: tensor " + name + " is stored as " +
+                                     std::string(DTypeName(v->dtype)) +
+                                     "; training needs f32 weights");
+    }
+    const int64_t rows = v->rank == 2 ? v->shape[0] : 1;
+    const int64_t cols = v->shape[v->rank - 1];
+    if (v->rank != s.rank || rows != s.rows || cols != s.cols) {
+      return Status::InvalidArgument("weights: tensor " + name + " does not have the shape "
+                                     "the config gives it");
+    }
+    const float* src = static_cast<const float*>(v->data);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(params.data() + s.offset + r * cols, src + r * (v->rank == 2 ? v->stride[0] : 0),
+                  static_cast<size_t>(cols) * sizeof(float));
+    }
+  }
+  return params;
+}
+
+Result<std::vector<NamedTensor>> ParamsToNamedTensors(const ParamLayout& layout,
+                                                      const std::vector<float>& params) {
+  const ModelConfig& c = layout.config();
+  if (GetArchInfo(c.arch).fused_qkv || GetArchInfo(c.arch).fused_gate_up) {
+    return Status::Unsupported("weights: " + std::string(ArchName(c.arch)) +
+                               " stores fused q|k|v and gate|up tensors; pushing trained "
+                               "parameters supports unfused archs (llama)");
+  }
+  if (static_cast<int64_t>(params.size()) != layout.size()) {
+    return Status::InvalidArgument("weights: " + std::to_string(params.size()) +
+                                   " parameters, the layout has " +
+                                   std::to_string(layout.size()));
+  }
+  std::vector<NamedTensor> out;
+  out.reserve(layout.slices().size());
+  for (const ParamSlice& s : layout.slices()) {
+    NamedTensor t;
+    t.name = HfTensorName(c.arch, s.role, s.layer);
+    t.dtype = DType::kF32;
+    t.shape = s.rank == 2 ? std::vector<int64_t>{s.rows, s.cols} : std::vector<int64_t>{s.cols};
+    t.bytes = std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(params.data() + s.offset),
+        static_cast<size_t>(s.rows * s.cols) * sizeof(float));
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace detinfer

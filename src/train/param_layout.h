@@ -16,6 +16,7 @@
 #include "core/tensor.h"
 #include "model/config.h"
 #include "model/tensor_roles.h"
+#include "model/weight_update.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -57,6 +58,19 @@ std::vector<float> InitParams(const ParamLayout& layout, uint64_t seed);
 
 // ModelWeights (f32, owning a copy of `params`) for Transformer::Create and the HF writer.
 Result<ModelWeights> ParamsToWeights(const ParamLayout& layout, const std::vector<float>& params);
+
+// The inverse: `w`'s tensors copied into a flat vector of layout (layout.config() must be the
+// shape of w.config). Every tensor must be stored in f32 (what `detinfer train` and `detinfer
+// init --dtype f32` write); an error names the first that is not. Rows are read in w's order,
+// which for rotate-half RoPE (all ParamLayout accepts) is Hugging Face's q/k row order.
+Result<std::vector<float>> WeightsToParams(const ParamLayout& layout, const ModelWeights& w);
+
+// Every tensor of `params` as an f32 NamedTensor with its Hugging Face name and shape, viewing
+// params' memory (which must outlive the list), in ListRoles order: what
+// Engine::UpdateWeightsFromTensors takes to serve these parameters. Fused-tensor archs (Phi-3)
+// are refused: their files' qkv_proj / gate_up_proj would need the slices joined.
+Result<std::vector<NamedTensor>> ParamsToNamedTensors(const ParamLayout& layout,
+                                                      const std::vector<float>& params);
 
 }  // namespace detinfer
 

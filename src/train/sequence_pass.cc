@@ -169,16 +169,13 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
                 M2(saved->logits, t, vocab));
 }
 
-Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, const float* params,
-                        const PackedParams& packed, std::span<const int32_t> seq, float* grad,
-                        double* loss_sum) {
-  const ModelConfig& c = layout.config();
+namespace {
+
+Status CheckSequence(const ModelConfig& c, std::span<const int32_t> seq) {
   if (seq.size() < 2) {
     return Status::InvalidArgument("train: a sequence needs at least 2 tokens, got " +
                                    std::to_string(seq.size()));
   }
-  const std::span<const int32_t> inputs = seq.first(seq.size() - 1);
-  const std::span<const int32_t> targets = seq.subspan(1);
   for (int32_t id : seq) {
     if (id < 0 || id >= c.vocab_size) {
       return Status::OutOfRange("train: token id " + std::to_string(id) +
@@ -186,6 +183,47 @@ Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, con
                                 std::to_string(c.vocab_size) + ")");
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, const float* params,
+                        const PackedParams& packed, std::span<const int32_t> seq, float* grad,
+                        double* loss_sum) {
+  std::vector<float> loss;
+  DETINFER_RETURN_IF_ERROR(
+      WeightedSequenceGradient(ctx, layout, params, packed, seq, nullptr, grad, &loss));
+  double sum = 0.0;
+  for (float v : loss) sum += static_cast<double>(v);  // ascending position
+  *loss_sum = sum;
+  return Status::Ok();
+}
+
+Status SequenceTargetLosses(const KernelContext& ctx, const ParamLayout& layout,
+                            const float* params, const PackedParams& packed,
+                            std::span<const int32_t> seq, std::vector<float>* loss) {
+  const ModelConfig& c = layout.config();
+  DETINFER_RETURN_IF_ERROR(CheckSequence(c, seq));
+  SavedActivations s;
+  DETINFER_RETURN_IF_ERROR(
+      ForwardSequence(ctx, layout, params, packed, seq.first(seq.size() - 1), &s));
+  const int64_t t = s.tokens, vocab = c.vocab_size;
+  loss->assign(static_cast<size_t>(t), 0.0f);
+  // In place: the logits are not needed afterwards.
+  return CrossEntropyForwardBackward(ctx, M2(s.logits, t, vocab), seq.subspan(1), 1.0f,
+                                     TensorView::Contiguous(loss->data(), DType::kF32, {t}),
+                                     M2(s.logits, t, vocab));
+}
+
+Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& layout,
+                                const float* params, const PackedParams& packed,
+                                std::span<const int32_t> seq, const TargetWeightsFn& weights,
+                                float* grad, std::vector<float>* loss_out) {
+  const ModelConfig& c = layout.config();
+  DETINFER_RETURN_IF_ERROR(CheckSequence(c, seq));
+  const std::span<const int32_t> inputs = seq.first(seq.size() - 1);
+  const std::span<const int32_t> targets = seq.subspan(1);
   SavedActivations s;
   DETINFER_RETURN_IF_ERROR(ForwardSequence(ctx, layout, params, packed, inputs, &s));
   const int64_t t = s.tokens;
@@ -197,13 +235,23 @@ Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, con
 
   // Loss: the sum over target positions (scale 1); the trainer divides the batch sum by the
   // batch's target count once, after summing, so a sequence's gradient is the same in any batch.
-  Buf loss = Zeros(t), dlogits = Zeros(t * vocab);
+  Buf& loss = *loss_out;
+  loss.assign(static_cast<size_t>(t), 0.0f);
+  Buf dlogits = Zeros(t * vocab);
   DETINFER_RETURN_IF_ERROR(CrossEntropyForwardBackward(ctx, M2(s.logits, t, vocab), targets, 1.0f,
                                                        TensorView::Contiguous(loss.data(), DType::kF32, {t}),
                                                        M2(dlogits, t, vocab)));
-  double sum = 0.0;
-  for (float v : loss) sum += static_cast<double>(v);  // ascending position
-  *loss_sum = sum;
+  if (weights) {
+    // Row r times weight[r]: one f32 multiply per element, the rounding the kernel's own
+    // `scale` would apply (the scale-1 multiply inside it was exact).
+    Buf wt(static_cast<size_t>(t), 1.0f);
+    weights(loss, wt);
+    for (int64_t r = 0; r < t; ++r) {
+      const float wr = wt[static_cast<size_t>(r)];
+      float* row = dlogits.data() + r * vocab;
+      for (int64_t j = 0; j < vocab; ++j) row[j] *= wr;
+    }
+  }
 
   Buf dx = Zeros(t * dim), dh = Zeros(t * dim), tmp = Zeros(t * dim);
   const TensorView dxv = M2(dx, t, dim);

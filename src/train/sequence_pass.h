@@ -15,6 +15,7 @@
 #define DETINFER_TRAIN_SEQUENCE_PASS_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -66,6 +67,31 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
 Status SequenceGradient(const KernelContext& ctx, const ParamLayout& layout, const float* params,
                         const PackedParams& packed, std::span<const int32_t> seq, float* grad,
                         double* loss_sum);
+
+// Per-target weights of a weighted sequence gradient, chosen after the forward: called once
+// with the n-1 per-target losses (loss[t] = -log p(seq[t+1] | seq[0..t]), the bits of
+// -LogSoftmax(logits_t)[seq[t+1]], i.e. exactly the negated raw logprob the engine reports for
+// that token) and fills weight[t] (n-1 floats). Lets a policy-gradient loss make its weights
+// depend on the current policy's logprobs (a KL term) without a second forward.
+using TargetWeightsFn = std::function<void(std::span<const float> loss, std::span<float> weight)>;
+
+// The gradient of SUM_t weight[t] * loss[t] into `grad` (overwritten), the per-target losses
+// into *loss (n-1 floats). Order: the cross-entropy kernel with scale 1 (so dlogits row t is
+// softmax - onehot, whose multiply by 1 is exact), then every element of row t multiplied by
+// weight[t] in f32 (one rounding: the bits CrossEntropyForwardBackward gives with scale =
+// weight[t]), then the same backward as SequenceGradient. With `weights` empty every weight is
+// 1 and no multiply happens: the gradient is SequenceGradient's, bit for bit.
+Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& layout,
+                                const float* params, const PackedParams& packed,
+                                std::span<const int32_t> seq, const TargetWeightsFn& weights,
+                                float* grad, std::vector<float>* loss);
+
+// The per-target losses alone (what WeightedSequenceGradient writes to *loss), from the
+// forward and the cross-entropy kernel: negated, the raw logprobs of seq[1..n) (a reference
+// policy's, for a KL term).
+Status SequenceTargetLosses(const KernelContext& ctx, const ParamLayout& layout,
+                            const float* params, const PackedParams& packed,
+                            std::span<const int32_t> seq, std::vector<float>* loss);
 
 }  // namespace detinfer
 

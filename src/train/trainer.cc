@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -17,8 +18,9 @@ uint64_t SplitMix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Weight decay on matrices and embeddings, not on norm gains.
-std::vector<uint8_t> DecayMask(const ParamLayout& layout) {
+}  // namespace
+
+std::vector<uint8_t> WeightDecayMask(const ParamLayout& layout) {
   std::vector<uint8_t> mask(static_cast<size_t>(layout.size()), 0);
   for (const ParamSlice& s : layout.slices()) {
     if (s.rank != 2) continue;
@@ -26,8 +28,6 @@ std::vector<uint8_t> DecayMask(const ParamLayout& layout) {
   }
   return mask;
 }
-
-}  // namespace
 
 std::vector<int64_t> BatchIndices(uint64_t seed, int64_t step, int64_t batch_size, int64_t n) {
   std::vector<int64_t> out(static_cast<size_t>(batch_size));
@@ -38,20 +38,15 @@ std::vector<int64_t> BatchIndices(uint64_t seed, int64_t step, int64_t batch_siz
   return out;
 }
 
-Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const float* params,
-                     const PackedParams& packed, std::span<const std::span<const int32_t>> batch,
-                     std::vector<float>* grad, double* loss_sum, int64_t* targets) {
-  const size_t p = static_cast<size_t>(layout.size());
+Status SumSequenceGradients(ThreadPool* pool, Isa isa, int64_t size, int64_t n,
+                            const SequenceGradientFn& seq_grad, std::vector<float>* grad) {
+  const size_t p = static_cast<size_t>(size);
   grad->assign(p, 0.0f);
-  *loss_sum = 0.0;
-  *targets = 0;
   // Sequences run in waves of a few per thread; within a wave each has its own gradient
   // buffer, and the buffers are added in ascending index after the wave. The wave size only
   // bounds memory: the additions happen in ascending batch index whatever it is.
-  const int64_t n = static_cast<int64_t>(batch.size());
   const int64_t wave = 4 * static_cast<int64_t>(pool ? pool->num_threads() : 1);
-  std::vector<std::vector<float>> bufs(static_cast<size_t>(std::min(wave, n)));
-  std::vector<double> losses(bufs.size());
+  std::vector<std::vector<float>> bufs(static_cast<size_t>(std::max<int64_t>(0, std::min(wave, n))));
   std::vector<Status> status(bufs.size());
   for (int64_t w0 = 0; w0 < n; w0 += wave) {
     const int64_t cnt = std::min(wave, n - w0);
@@ -60,9 +55,7 @@ Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const
       ctx.isa = isa;
       std::vector<float>& b = bufs[static_cast<size_t>(j)];
       b.resize(p);
-      status[static_cast<size_t>(j)] =
-          SequenceGradient(ctx, layout, params, packed, batch[static_cast<size_t>(w0 + j)],
-                           b.data(), &losses[static_cast<size_t>(j)]);
+      status[static_cast<size_t>(j)] = seq_grad(ctx, w0 + j, b.data());
     };
     if (pool != nullptr) {
       pool->ParallelFor(cnt, task);
@@ -75,8 +68,6 @@ Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const
         return Status(status[js].code(), "batch sequence " + std::to_string(w0 + j) + ": " +
                                              status[js].message());
       }
-      *loss_sum += losses[js];
-      *targets += static_cast<int64_t>(batch[static_cast<size_t>(w0 + j)].size()) - 1;
     }
     // g[i] = (((g[i] + s_0[i]) + s_1[i]) + ...) in ascending batch index: block by block so g
     // stays in cache while the wave's buffers stream past (the order per element is the same).
@@ -93,6 +84,27 @@ Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const
   return Status::Ok();
 }
 
+Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const float* params,
+                     const PackedParams& packed, std::span<const std::span<const int32_t>> batch,
+                     std::vector<float>* grad, double* loss_sum, int64_t* targets) {
+  const int64_t n = static_cast<int64_t>(batch.size());
+  std::vector<double> losses(static_cast<size_t>(n), 0.0);
+  DETINFER_RETURN_IF_ERROR(SumSequenceGradients(
+      pool, isa, layout.size(), n,
+      [&](const KernelContext& ctx, int64_t i, float* g) {
+        return SequenceGradient(ctx, layout, params, packed, batch[static_cast<size_t>(i)], g,
+                                &losses[static_cast<size_t>(i)]);
+      },
+      grad));
+  *loss_sum = 0.0;
+  *targets = 0;
+  for (int64_t i = 0; i < n; ++i) {  // ascending batch index
+    *loss_sum += losses[static_cast<size_t>(i)];
+    *targets += static_cast<int64_t>(batch[static_cast<size_t>(i)].size()) - 1;
+  }
+  return Status::Ok();
+}
+
 Result<TrainResult> Train(const std::vector<std::vector<int32_t>>& corpus,
                           const TrainOptions& options,
                           const std::function<void(const TrainStepLog&)>& on_step) {
@@ -105,7 +117,7 @@ Result<TrainResult> Train(const std::vector<std::vector<int32_t>>& corpus,
   DETINFER_ASSIGN_OR_RETURN(ParamLayout layout, ParamLayout::Create(options.model));
   TrainResult r;
   r.params = InitParams(layout, options.seed);
-  const std::vector<uint8_t> decay = DecayMask(layout);
+  const std::vector<uint8_t> decay = WeightDecayMask(layout);
   AdamW opt(layout.size(), options.adamw);
   LrSchedule sched = options.schedule;
   sched.total = options.steps;

@@ -18,6 +18,7 @@
 #include "core/isa.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "kernels/context.h"
 #include "model/config.h"
 #include "train/optimizer.h"
 #include "train/param_layout.h"
@@ -51,12 +52,27 @@ struct TrainResult {
   std::vector<TrainStepLog> log;
 };
 
+// Runs seq_grad(ctx, i, buf) for every i in [0, n), each into its own buffer of `size` floats
+// (which it overwrites) with a single-threaded KernelContext of `isa`, on any of pool's threads
+// (pool may be null: one thread), and writes the sum of the buffers to *grad (resized to
+// `size`), added element by element in ascending i: g = ((0 + b_0) + b_1) + ... So the thread
+// count decides only who computes a sequence, never an operation order. seq_grad must touch
+// nothing shared but its own index's outputs. The first error (lowest i) is returned, as
+// "batch sequence i: ...".
+using SequenceGradientFn =
+    std::function<Status(const KernelContext& ctx, int64_t index, float* grad)>;
+Status SumSequenceGradients(ThreadPool* pool, Isa isa, int64_t size, int64_t n,
+                            const SequenceGradientFn& seq_grad, std::vector<float>* grad);
+
 // Sum over `batch` (ascending index) of each sequence's SequenceGradient, written to *grad
 // (resized to layout.size()); *loss_sum and *targets are the summed loss and target count.
 // pool may be null (one thread).
 Status BatchGradient(ThreadPool* pool, Isa isa, const ParamLayout& layout, const float* params,
                      const PackedParams& packed, std::span<const std::span<const int32_t>> batch,
                      std::vector<float>* grad, double* loss_sum, int64_t* targets);
+
+// Weight decay applies to matrices and embeddings, not to norm gains: 1 / 0 per element.
+std::vector<uint8_t> WeightDecayMask(const ParamLayout& layout);
 
 // The indices (into a corpus of n sequences) of step `step`'s batch.
 std::vector<int64_t> BatchIndices(uint64_t seed, int64_t step, int64_t batch_size, int64_t n);
