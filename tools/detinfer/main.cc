@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   detinfer::cli::RegisterInit(app);
   detinfer::cli::RegisterConvert(app);
   detinfer::cli::RegisterTrain(app);
+  detinfer::cli::RegisterRl(app);
   detinfer::cli::RegisterServe(app);
   detinfer::cli::RegisterVerify(app);
   detinfer::cli::RegisterDumpSlots(app);

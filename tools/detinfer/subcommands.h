@@ -13,6 +13,7 @@ void RegisterReplay(CLI::App& app);
 void RegisterScore(CLI::App& app);
 void RegisterConvert(CLI::App& app);
 void RegisterTrain(CLI::App& app);
+void RegisterRl(CLI::App& app);
 void RegisterServe(CLI::App& app);
 void RegisterVerify(CLI::App& app);
 void RegisterDumpSlots(CLI::App& app);
