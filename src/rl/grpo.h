@@ -55,10 +55,10 @@ namespace detinfer {
 
 struct GrpoOptions {
   uint64_t seed = 1;
-  int64_t prompts_per_step = 8;   // groups per step
+  int64_t prompts_per_step = 16;  // groups per step
   int32_t group_size = 8;         // completions per prompt (n)
   int32_t max_new_tokens = 12;    // per completion (clamped to the context)
-  double lr = 1e-4;               // constant
+  double lr = 3e-4;               // constant
   AdamWOptions adamw = {0.9f, 0.95f, 1e-8f, 0.0f};  // no weight decay by default
   double clip_norm = 1.0;         // <= 0: no clipping
   double kl_coef = 0;             // beta (k3 to the initial policy); 0: no reference pass

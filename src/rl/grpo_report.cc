@@ -122,23 +122,35 @@ Status WriteGrpoCsv(std::span<const GrpoStepLog> steps, const std::string& path)
   return Status::Ok();
 }
 
-bool PlotGrpo(const std::string& csv_path, const std::string& png_path, const std::string& title) {
+bool PlotGrpo(const std::string& csv_path, const std::string& png_path, const std::string& title,
+              const std::string& label, const std::string& beside_csv,
+              const std::string& beside_label) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return false;
   const std::string script = png_path + ".gp";
+  const bool beside = !beside_csv.empty();
   {
     std::ofstream gp(script, std::ios::trunc);
     gp << "set terminal pngcairo size 900,700\n"
        << "set output '" << png_path << "'\n"
        << "set datafile separator ','\n"
        << "set multiplot layout 2,1 title '" << title << "'\n"
-       << "set key bottom right\nset xlabel 'step'\nset ylabel 'reward'\nset yrange [0:1.05]\n"
-       << "plot '" << csv_path << "' using 1:2 every ::1 with linespoints title 'mean reward', "
-       << "'' using 1:3 every ::1 with lines dashtype 2 title 'tense agreement'\n"
-       << "set key top right\nset ylabel 'max |logprob_{rollout} - logprob_{trainer}|'\n"
+       << "set key below\nset xlabel 'step'\nset ylabel 'reward'\nset yrange [0:1.05]\n"
+       << "plot '" << csv_path << "' using 1:2 every ::1 with linespoints title 'mean reward, "
+       << label << "', '' using 1:3 every ::1 with lines dashtype 2 title 'tense agreement, "
+       << label << "'";
+    if (beside) {
+      gp << ", '" << beside_csv << "' using 1:2 every ::1 with linespoints title 'mean reward, "
+         << beside_label << "'";
+    }
+    gp << "\nset key below\nset ylabel 'max |logprob_{rollout} - logprob_{trainer}|'\n"
        << "set yrange [*:*]\nset format y '%g'\n"
        << "plot '" << csv_path << "' using 1:4 every ::1 with linespoints title "
-       << "'max |Δ logprob| over all tokens'\n"
-       << "unset multiplot\n";
+       << "'max over all tokens, " << label << "'";
+    if (beside) {
+      gp << ", '" << beside_csv << "' using 1:4 every ::1 with linespoints title "
+         << "'max over all tokens, " << beside_label << "'";
+    }
+    gp << "\nunset multiplot\n";
   }
   const bool ok = std::system(("gnuplot '" + script + "' 2>/dev/null").c_str()) == 0;
   std::remove(script.c_str());

@@ -40,8 +40,12 @@ std::string GrpoLogJson(const GrpoRunSummary& summary, std::span<const GrpoStepL
 Status WriteGrpoCsv(std::span<const GrpoStepLog> steps, const std::string& path);
 
 // Two panels from the CSV: mean reward (and tense agreement) per step; max |rollout logprob -
-// trainer logprob| per step. Returns false (draws nothing) when gnuplot is missing or fails.
-bool PlotGrpo(const std::string& csv_path, const std::string& png_path, const std::string& title);
+// trainer logprob| per step. With `beside_csv` (another run's CSV, e.g. one with bf16 rollout KV)
+// its reward and mismatch are drawn too, labelled `beside_label`. Returns false (draws nothing)
+// when gnuplot is missing or fails.
+bool PlotGrpo(const std::string& csv_path, const std::string& png_path, const std::string& title,
+              const std::string& label = "this run", const std::string& beside_csv = "",
+              const std::string& beside_label = "");
 
 // "step 3/20  reward 0.612  tense 71.9%  mismatch 0 (0/412 tokens)  loss -0.0031  v3 1a2b...
 // 2.1 s" — the progress line.

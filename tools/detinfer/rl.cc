@@ -22,9 +22,9 @@ namespace detinfer::cli {
 namespace {
 
 struct RlFlags {
-  std::string model, out, init = "model", rollout_kv_dtype = "f32";
+  std::string model, out, init = "model", rollout_kv_dtype = "f32", beside;
   uint64_t init_seed = 1;
-  int64_t steps = 20;
+  int64_t steps = 50;
   int threads = 0;
   bool save = false, no_eval = false;
   GrpoOptions grpo;
@@ -121,10 +121,19 @@ Status RunRl(RlFlags f) {
   }
   const std::string csv = f.out + "/rl.csv", png = f.out + "/rl.png";
   DETINFER_RETURN_IF_ERROR(WriteGrpoCsv(logs, csv));
-  std::string title = "detinfer rl: GRPO, verb grammar, rollout KV ";
-  title += f.rollout_kv_dtype;
-  title += ", trainer f32";
-  const bool plotted = PlotGrpo(csv, png, title);
+  const std::string title = "detinfer rl: GRPO on the verb grammar (trainer f32)";
+  std::string beside_csv, beside_label;
+  if (!f.beside.empty()) {
+    beside_csv = f.beside + "/rl.csv";
+    beside_label = f.beside;
+    if (!std::filesystem::exists(beside_csv)) {
+      Warn("--beside: no " + beside_csv + "; plotting this run alone");
+      beside_csv.clear();
+    }
+  }
+  std::string label = "rollout KV ";
+  label += f.rollout_kv_dtype;
+  const bool plotted = PlotGrpo(csv, png, title, label, beside_csv, beside_label);
   if (!plotted) Warn("gnuplot is not installed (or failed): no " + png + "; the CSV has the numbers");
   if (f.save) {
     const std::string dir = f.out + "/model";
@@ -185,6 +194,9 @@ void RegisterRl(CLI::App& app) {
                   "KV dtype of the rollout engine: f32 (default; mismatch exactly 0), or bf16 / "
                   "f16 to show the mismatch of rollouts that round K/V while the trainer does not")
       ->capture_default_str();
+  cmd->add_option("--beside", f->beside,
+                  "Another run's --out directory (e.g. one with --rollout-kv-dtype bf16): its "
+                  "reward and mismatch are drawn beside this run's in rl.png");
   cmd->add_flag("--save", f->save, "Also write the final model to OUT/model");
   cmd->add_flag("--no-eval", f->no_eval, "Skip the greedy tense eval before and after");
   cmd->callback([f] {
