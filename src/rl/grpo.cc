@@ -75,12 +75,7 @@ double RewardOf(const ContinuationCheck& check) {
   return 0.5 + (check.person_agrees ? 0.25 : 0.0) + (check.grammatical ? 0.25 : 0.0);
 }
 
-GrpoTrainer::GrpoTrainer(ParamLayout layout, std::vector<float> params, const GrpoOptions& options)
-    : layout_(std::move(layout)),
-      params_(std::move(params)),
-      options_(options),
-      adamw_(layout_.size(), options.adamw),
-      decay_mask_(WeightDecayMask(layout_)) {}
+GrpoTrainer::GrpoTrainer(const GrpoOptions& options) : options_(options) {}
 
 GrpoTrainer::~GrpoTrainer() = default;
 
@@ -88,12 +83,6 @@ Result<std::unique_ptr<GrpoTrainer>> GrpoTrainer::Create(const ModelConfig& conf
                                                          std::vector<float> params,
                                                          const GrpoOptions& options) {
   DETINFER_RETURN_IF_ERROR(ValidateGrpoOptions(options));
-  DETINFER_ASSIGN_OR_RETURN(ParamLayout layout, ParamLayout::Create(config));
-  if (static_cast<int64_t>(params.size()) != layout.size()) {
-    return Status::InvalidArgument("grpo: " + std::to_string(params.size()) +
-                                   " parameters for a model of " +
-                                   std::to_string(layout.size()));
-  }
   // The vocabulary is fixed by the grammar (docs/corpus.md); the sentences are not used.
   VerbCorpusOptions co;
   co.train_sentences = 1;
@@ -105,15 +94,24 @@ Result<std::unique_ptr<GrpoTrainer>> GrpoTrainer::Create(const ModelConfig& conf
         " entries; the verb-grammar task needs the corpus's " +
         std::to_string(corpus.vocab.size()) + " (a model trained by `detinfer train`)");
   }
-  std::unique_ptr<GrpoTrainer> t(new GrpoTrainer(std::move(layout), std::move(params), options));
+  std::unique_ptr<GrpoTrainer> t(new GrpoTrainer(options));
   t->corpus_ = std::move(corpus);
   t->prompts_ = TenseEvalPrompts();
   if (options.threads > 1) t->pool_ = std::make_unique<ThreadPool>(options.threads);
   t->ctx_.isa = options.isa;
   t->ctx_.pool = t->pool_.get();
+  PolicyTrainerOptions po;
+  po.lr = options.lr;
+  po.adamw = options.adamw;
+  po.clip_norm = options.clip_norm;
+  po.kl_coef = options.kl_coef;
+  po.isa = options.isa;
+  DETINFER_ASSIGN_OR_RETURN(t->learner_,
+                            PolicyTrainer::Create(config, std::move(params), po, t->pool_.get()));
   // The engine serves exactly the trainer's f32 values: a model built from them (the path a
   // fresh load takes), later updated in place with every tensor after each step.
-  DETINFER_ASSIGN_OR_RETURN(ModelWeights w, ParamsToWeights(t->layout_, t->params_));
+  DETINFER_ASSIGN_OR_RETURN(ModelWeights w,
+                            ParamsToWeights(t->learner_->layout(), t->learner_->params()));
   DETINFER_ASSIGN_OR_RETURN(Transformer model, Transformer::Create(std::move(w), t->ctx_));
   t->model_ = std::make_unique<Transformer>(std::move(model));
   EngineOptions eo;
@@ -123,11 +121,6 @@ Result<std::unique_ptr<GrpoTrainer>> GrpoTrainer::Create(const ModelConfig& conf
   eo.kv_capacity_tokens = std::max<int64_t>(eo.kv_capacity_tokens,
                                             options.prompts_per_step * options.group_size * per_seq);
   DETINFER_ASSIGN_OR_RETURN(t->engine_, Engine::Create(*t->model_, t->ctx_, eo));
-  if (options.kl_coef != 0) {
-    t->ref_params_ = t->params_;
-    DETINFER_ASSIGN_OR_RETURN(t->ref_packed_,
-                              PackParams(t->layout_, t->ref_params_.data(), t->ctx_));
-  }
   return t;
 }
 
@@ -145,10 +138,10 @@ std::vector<int32_t> GrpoTrainer::PromptIds(size_t i) const {
 }
 
 Result<GrpoStepLog> GrpoTrainer::Step() {
-  const int64_t step = step_ + 1;
+  const int64_t step = learner_->steps_done() + 1;
   GrpoStepLog log;
   log.step = step;
-  const ModelConfig& c = layout_.config();
+  const ModelConfig& c = learner_->layout().config();
   const int64_t groups = options_.prompts_per_step;
   const int32_t g = options_.group_size;
 
@@ -213,36 +206,9 @@ Result<GrpoStepLog> GrpoTrainer::Step() {
   log.mean_reward = reward_sum / static_cast<double>(n);
   log.tense_agreement = static_cast<double>(agreed) / static_cast<double>(n);
 
-  // The reference policy's logprobs (KL term only): one forward per sample, in parallel, each
-  // sample alone on single-threaded kernels.
-  std::vector<std::vector<float>> ref(static_cast<size_t>(n));
-  if (options_.kl_coef != 0) {
-    std::vector<Status> st(static_cast<size_t>(n));
-    auto task = [&](int64_t k) {
-      KernelContext one;
-      one.isa = options_.isa;
-      const size_t ks = static_cast<size_t>(k);
-      std::vector<float> loss;
-      st[ks] = SequenceTargetLosses(one, layout_, ref_params_.data(), ref_packed_, seqs[ks], &loss);
-      if (!st[ks].ok()) return;
-      for (size_t t = static_cast<size_t>(samples[ks].prompt_tokens - 1); t < loss.size(); ++t) {
-        ref[ks].push_back(-loss[t]);
-      }
-    };
-    ctx_.ParallelFor(n, task);
-    for (const Status& s : st) DETINFER_RETURN_IF_ERROR(s);
-    for (int64_t k = 0; k < n; ++k) samples[static_cast<size_t>(k)].ref_logprobs = ref[static_cast<size_t>(k)];
-  }
-
-  // 4. The gradient, and the trainer's logprobs beside the rollout's.
-  DETINFER_ASSIGN_OR_RETURN(PackedParams packed, PackParams(layout_, params_.data(), ctx_));
-  std::vector<float> grad;
-  PolicyBatchResult batch;
-  PolicyGradientOptions po;
-  po.kl_coef = options_.kl_coef;
-  DETINFER_RETURN_IF_ERROR(PolicyBatchGradient(pool_.get(), options_.isa, layout_,
-                                               params_.data(), packed, samples, po, &grad,
-                                               &batch));
+  // 4-5. The gradient (with the trainer's logprobs), clipping, AdamW.
+  DETINFER_ASSIGN_OR_RETURN(PolicyStepResult learned, learner_->Step(samples));
+  const PolicyBatchResult& batch = learned.batch;
   for (int64_t k = 0; k < n; ++k) {
     const std::vector<float>& rollout = results[static_cast<size_t>(k)]->logprobs;
     const std::vector<float>& trainer = batch.samples[static_cast<size_t>(k)].logprobs;
@@ -264,20 +230,16 @@ Result<GrpoStepLog> GrpoTrainer::Step() {
   log.loss = batch.loss;
   log.kl = batch.kl;
 
-  // 5. Clip and step.
-  log.grad_norm = ClipGlobalNorm(&grad, options_.clip_norm);
+  log.grad_norm = learned.grad_norm;
   log.lr = options_.lr;
-  adamw_.Step(step, static_cast<float>(options_.lr), grad, decay_mask_, &params_);
   log.train_seconds = Seconds(t0);
 
   // 6. Push the new weights into the running engine.
   t0 = std::chrono::steady_clock::now();
-  DETINFER_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors,
-                            ParamsToNamedTensors(layout_, params_));
+  DETINFER_ASSIGN_OR_RETURN(std::vector<NamedTensor> tensors, learner_->NamedTensors());
   DETINFER_RETURN_IF_ERROR(engine_->UpdateWeightsFromTensors(tensors));
   log.weight_version = engine_->weight_version();
   log.update_seconds = Seconds(t0);
-  step_ = step;
   return log;
 }
 
@@ -289,7 +251,7 @@ Result<TenseEvalResult> GrpoTrainer::EvaluateGreedy() {
     r.id = "eval/" + std::to_string(i);
     r.prompt = PromptIds(i);
     r.max_new_tokens = static_cast<int32_t>(std::min<int64_t>(
-        16, layout_.config().max_seq_len - static_cast<int64_t>(r.prompt.size())));
+        16, learner_->layout().config().max_seq_len - static_cast<int64_t>(r.prompt.size())));
     r.stop_ids = {corpus_.eos_id};
     requests.push_back(std::move(r));
   }

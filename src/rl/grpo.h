@@ -14,7 +14,8 @@
 //      prompt + completion sequences, group-major, sample order within a group; the trainer's
 //      logprob of every completion token is compared with the rollout's: `max_abs_mismatch`
 //      (max |a - b| in double) and `mismatched_tokens` (tokens whose float bits differ);
-//   5. global-norm clipping and AdamW (train/optimizer.h) on the flat f32 parameters;
+//   5. global-norm clipping and AdamW (train/optimizer.h) on the flat f32 parameters (4 and 5
+//      are PolicyTrainer::Step, train/policy_trainer.h);
 //   6. the new parameters pushed into the engine (Engine::UpdateWeightsFromTensors, every
 //      tensor, f32): its weight version's counter goes up by one, its hash is the new weights'.
 //
@@ -50,6 +51,7 @@
 #include "train/optimizer.h"
 #include "train/param_layout.h"
 #include "train/policy_gradient.h"
+#include "train/policy_trainer.h"
 
 namespace detinfer {
 
@@ -107,30 +109,29 @@ class GrpoTrainer {
   // Greedy tense agreement of the engine's current weights on the 266 prompts.
   Result<TenseEvalResult> EvaluateGreedy();
 
-  int64_t steps_done() const { return step_; }
-  const ParamLayout& layout() const { return layout_; }
-  const std::vector<float>& params() const { return params_; }
+  int64_t steps_done() const { return learner_->steps_done(); }
+  const ParamLayout& layout() const { return learner_->layout(); }
+  const std::vector<float>& params() const { return learner_->params(); }
   const WeightVersion& weight_version() const { return engine_->weight_version(); }
   const VerbCorpus& corpus() const { return corpus_; }
+  // The rollout engine (serving params() after every Step) and the learner, for callers that
+  // want to generate, score or step with their own samples between GRPO steps.
+  Engine& engine() { return *engine_; }
+  PolicyTrainer& learner() { return *learner_; }
 
  private:
-  GrpoTrainer(ParamLayout layout, std::vector<float> params, const GrpoOptions& options);
+  explicit GrpoTrainer(const GrpoOptions& options);
   // The prompt ids (BOS + words) of TenseEvalPrompts()[i].
   std::vector<int32_t> PromptIds(size_t i) const;
 
-  ParamLayout layout_;
-  std::vector<float> params_, ref_params_;
   GrpoOptions options_;
   std::unique_ptr<ThreadPool> pool_;
   KernelContext ctx_;
   VerbCorpus corpus_;
   std::vector<TensePrompt> prompts_;
+  std::unique_ptr<PolicyTrainer> learner_;
   std::unique_ptr<Transformer> model_;  // served by engine_; updated in place by it
   std::unique_ptr<Engine> engine_;
-  AdamW adamw_;
-  std::vector<uint8_t> decay_mask_;
-  PackedParams ref_packed_;
-  int64_t step_ = 0;
 };
 
 }  // namespace detinfer

@@ -12,8 +12,11 @@
 #include <vector>
 
 #include "test_util.h"
+#include "train/optimizer.h"
 #include "train/param_layout.h"
+#include "train/policy_trainer.h"
 #include "train/sequence_pass.h"
+#include "train/trainer.h"
 #include "train_test_util.h"
 
 namespace detinfer {
@@ -208,6 +211,55 @@ TEST(PolicyGradient, GroupAdvantagesAreNormalisedWithinTheGroup) {
   EXPECT_DOUBLE_EQ(a[2], 0.5 / (sd + 1e-6));
   for (double x : GroupAdvantages(std::vector<double>{0.3, 0.3, 0.3}, 1e-6)) EXPECT_EQ(x, 0.0);
   EXPECT_TRUE(GroupAdvantages(std::vector<double>{}, 1e-6).empty());
+}
+
+TEST(PolicyTrainer, AStepIsTheBatchGradientClippedThenAdamW) {
+  const ModelConfig c = testing::TinyTrainConfig();
+  auto layout = ParamLayout::Create(c);
+  ASSERT_TRUE(layout.ok());
+  const std::vector<float> params = InitParams(*layout, 9);
+  const std::vector<std::vector<int32_t>> seqs = {{1, 3, 5, 7}, {1, 3, 6, 2}, {1, 8, 8}};
+  std::vector<PolicySample> samples;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    PolicySample s;
+    s.tokens = seqs[i];
+    s.prompt_tokens = 2;
+    s.advantage = i == 1 ? -1.0 : 0.75;
+    samples.push_back(s);
+  }
+  PolicyTrainerOptions o;
+  o.lr = 1e-2;
+  o.clip_norm = 0.05;  // small enough to clip
+  o.isa = BestIsa(DetectCpuFeatures());
+  ThreadPool pool(2);
+  auto t = PolicyTrainer::Create(c, params, o, &pool);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto r = (*t)->Step(samples);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*t)->steps_done(), 1);
+  // By hand, on one thread.
+  auto packed = PackParams(*layout, params.data());
+  ASSERT_TRUE(packed.ok());
+  std::vector<float> grad;
+  PolicyBatchResult batch;
+  ASSERT_TRUE(PolicyBatchGradient(nullptr, o.isa, *layout, params.data(), *packed, samples, {},
+                                  &grad, &batch).ok());
+  const double norm = ClipGlobalNorm(&grad, o.clip_norm);
+  EXPECT_EQ(norm, r->grad_norm);
+  EXPECT_GT(norm, o.clip_norm);
+  std::vector<float> want = params;
+  AdamW adamw(layout->size(), o.adamw);
+  adamw.Step(1, static_cast<float>(o.lr), grad, WeightDecayMask(*layout), &want);
+  EXPECT_TRUE(BitsEqual(want.data(), (*t)->params().data(), want.size()));
+  auto named = (*t)->NamedTensors();
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->size(), layout->slices().size());
+  EXPECT_EQ(named->front().name, "model.embed_tokens.weight");
+  // Bad options are named.
+  o.lr = 0;
+  auto bad = PolicyTrainer::Create(c, params, o, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--lr"), std::string::npos);
 }
 
 TEST(PolicyGradient, BadSamplesAreErrors) {
