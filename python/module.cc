@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings.h"
 #include "core/dtype.h"
 #include "detinfer/engine.h"
 #include "detinfer/load.h"
@@ -27,8 +28,6 @@ namespace py = pybind11;
 
 namespace detinfer::python {
 
-// A failed Status as the Python exception a caller expects: ValueError for bad input,
-// FileNotFoundError for a missing file, RuntimeError otherwise. Needs the GIL.
 [[noreturn]] void Raise(const Status& s) {
   PyObject* type = PyExc_RuntimeError;
   if (s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kOutOfRange) {
@@ -38,13 +37,6 @@ namespace detinfer::python {
   }
   PyErr_SetString(type, s.message().c_str());
   throw py::error_already_set();
-}
-
-template <typename T>
-py::array_t<T> ToArray(const std::vector<T>& v) {
-  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
-  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
-  return a;
 }
 
 // Engine text is UTF-8; a byte sequence that is not (it cannot happen, but a str conversion
@@ -344,6 +336,7 @@ PYBIND11_MODULE(_detinfer, m) {
   using detinfer::python::Sampling;
   m.doc() = "detinfer's engine (use the detinfer package: LLM, SamplingParams)";
   m.attr("__version__") = DETINFER_VERSION;
+  detinfer::python::BindRl(m);
   m.attr("MAX_SAMPLES_PER_PROMPT") = detinfer::kMaxSamplesPerPrompt;
 
   py::class_<Sampling>(m, "_Sampling")

@@ -23,12 +23,6 @@ uint64_t GrpoMix(uint64_t z) {  // SplitMix64's finaliser of a Weyl step
   return z ^ (z >> 31);
 }
 
-// The sampling seed of prompt slot `slot` of step `step`; sample i of its group then draws with
-// SampleSeed(this, i) (engine/sample_group.h).
-uint64_t RolloutSeed(uint64_t seed, int64_t step, int64_t slot) {
-  return GrpoMix(GrpoMix(seed) ^ GrpoMix(static_cast<uint64_t>(step) << 20 ^
-                                         static_cast<uint64_t>(slot)));
-}
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -39,6 +33,24 @@ Status BadOption(const std::string& flag, const std::string& what) {
 }
 
 }  // namespace
+
+uint64_t RolloutSeed(uint64_t seed, int64_t step, int64_t slot) {
+  return GrpoMix(GrpoMix(seed) ^ GrpoMix(static_cast<uint64_t>(step) << 20 ^
+                                         static_cast<uint64_t>(slot)));
+}
+
+std::vector<int32_t> TensePromptIds(const VerbCorpus& corpus, const TensePrompt& prompt) {
+  std::vector<int32_t> ids = {corpus.bos_id};
+  for (const std::string& w : prompt.words) {
+    for (size_t v = 0; v < corpus.vocab.size(); ++v) {
+      if (corpus.vocab[v] == w) {
+        ids.push_back(static_cast<int32_t>(v));
+        break;
+      }
+    }
+  }
+  return ids;
+}
 
 Status ValidateGrpoOptions(const GrpoOptions& o) {
   if (o.prompts_per_step < 1 || o.prompts_per_step > 4096) {
@@ -125,16 +137,7 @@ Result<std::unique_ptr<GrpoTrainer>> GrpoTrainer::Create(const ModelConfig& conf
 }
 
 std::vector<int32_t> GrpoTrainer::PromptIds(size_t i) const {
-  std::vector<int32_t> ids = {corpus_.bos_id};
-  for (const std::string& w : prompts_[i].words) {
-    for (size_t v = 0; v < corpus_.vocab.size(); ++v) {
-      if (corpus_.vocab[v] == w) {
-        ids.push_back(static_cast<int32_t>(v));
-        break;
-      }
-    }
-  }
-  return ids;
+  return TensePromptIds(corpus_, prompts_[i]);
 }
 
 Result<GrpoStepLog> GrpoTrainer::Step() {

@@ -79,6 +79,13 @@ Status ValidateGrpoOptions(const GrpoOptions& options);
 // 0.5, 0.75 or 1: dyadic values, whose sums and means are exact in double.
 double RewardOf(const ContinuationCheck& check);
 
+// The sampling seed of prompt slot `slot` of step `step`; sample i of its group then draws with
+// SampleSeed(this, i) (engine/sample_group.h).
+uint64_t RolloutSeed(uint64_t seed, int64_t step, int64_t slot);
+
+// A tense prompt's ids: BOS, then each word's id in the corpus vocabulary.
+std::vector<int32_t> TensePromptIds(const VerbCorpus& corpus, const TensePrompt& prompt);
+
 struct GrpoStepLog {
   int64_t step = 0;
   int64_t samples = 0, tokens = 0;      // completions and completion tokens of the step
