@@ -44,13 +44,35 @@ int JsonDepth(std::string_view body) {
   return deepest;
 }
 
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1,
+// column 5: " prefix (the caller gives the byte offset).
+std::string JsonReason(std::string_view what) {
+  const size_t bracket = what.find("] ");
+  if (bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
+  const size_t colon = what.find(": ");
+  if (what.rfind("parse error", 0) == 0 && colon != std::string_view::npos) {
+    what.remove_prefix(colon + 2);
+  }
+  return std::string(what);
+}
+
 std::optional<ApiError> ParseObject(std::string_view body, const ParseLimits& limits, Json* out) {
   if (JsonDepth(body) > limits.max_json_depth) {
     return Bad("", "the request body nests arrays/objects deeper than " +
                        std::to_string(limits.max_json_depth) + " levels");
   }
-  *out = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (out->is_discarded()) return Bad("", "the request body is not valid JSON");
+  try {
+    *out = Json::parse(body.begin(), body.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    // Say what and where: "at byte 17: syntax error while parsing object key - ...", not a
+    // bare "not valid JSON" (invalid UTF-8 in a string is named as such, with its offset).
+    // nlohmann counts from 1 (n + 1 for the end of the input); offsets here count from 0.
+    const size_t offset = e.byte > 0 ? e.byte - 1 : 0;
+    return Bad("", "the request body is not valid JSON: at byte " + std::to_string(offset) +
+                       ": " + JsonReason(e.what()));
+  } catch (const nlohmann::json::out_of_range& e) {  // e.g. 1e999
+    return Bad("", "the request body is not valid JSON: " + JsonReason(e.what()));
+  }
   if (!out->is_object()) return Bad("", "the request body must be a JSON object");
   return std::nullopt;
 }
@@ -347,7 +369,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     } else if (key == "max_tokens" || key == "max_completion_tokens") {
       if (!v.is_null()) {
         int32_t n = 0;
-        e = GetInt(v, key == "max_tokens" ? "max_tokens" : "max_completion_tokens", 1,
+        // 0 is OpenAI's "score the prompt" (with echo, checked below).
+        e = GetInt(v, key == "max_tokens" ? "max_tokens" : "max_completion_tokens", 0,
                    std::numeric_limits<int32_t>::max(), &n);
         r->max_tokens = n;
       }
@@ -456,6 +479,18 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
   if (!chat && r->prompts.empty()) return Bad("prompt", "'prompt' is required");
   if (chat && r->top_logprobs > 0 && !r->logprobs) {
     return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  }
+  if (r->max_tokens && *r->max_tokens == 0) {
+    // Nothing to generate: only an echoed prompt (with its logprobs) makes an answer.
+    const char* name = body.contains("max_completion_tokens") ? "max_completion_tokens"
+                                                              : "max_tokens";
+    if (chat || !r->echo) {
+      return Bad(name, std::string("'") + name + "' must be >= 1 (0 is for 'echo', to score "
+                                   "the prompt), got 0");
+    }
+    if (r->stream) {
+      return Bad(name, std::string("'") + name + "' 0 (echo only) is not streamed");
+    }
   }
   if (r->stream && r->prompt_logprobs) {
     return Bad("prompt_logprobs", "'prompt_logprobs' is not streamed; send the request without "

@@ -36,7 +36,21 @@ struct Prepared {
   std::shared_ptr<SampleGroupLink> group;  // with n > 1: the prompt's samples
   int32_t sample = 0;
   std::shared_ptr<Doorbell> bell;  // streaming: rung by every choice's channel
+  // max_tokens 0 with echo: the engine runs one token (it always samples one) that the answer
+  // leaves out, so the choice is the prompt and its logprobs alone.
+  bool echo_only = false;
 };
+
+// The answer of an echo-only choice: what the prompt gave, no generated token.
+void DropGenerated(RequestResult& r) {
+  r.tokens.clear();
+  r.logprobs.clear();
+  r.sampling_logprobs.clear();
+  r.top_logprobs.clear();
+  r.text.clear();
+  r.finish = FinishReason::kLength;
+  r.fingerprint = Fingerprint(r.tokens, r.logprobs);
+}
 
 std::optional<ApiError> Tokenize(const State& st, const PromptInput& p, const std::string& param,
                                  std::vector<int32_t>* ids) {
@@ -99,7 +113,10 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
     // The engine's whole KV cache: a request that would outgrow it even alone can never finish.
     const int64_t capacity =
         st.engine->cache().num_blocks() * st.engine->cache().config().block_size;
-    if (req.max_tokens) {
+    if (req.max_tokens && *req.max_tokens == 0) {  // echo only (api_request.cc checked)
+      r.max_new_tokens = 1;
+      p.echo_only = true;
+    } else if (req.max_tokens) {
       if (*req.max_tokens > room) {
         return Invalid("max_tokens",
                        "the prompt (" + std::to_string(r.prompt.size()) + " tokens) plus " +
@@ -238,7 +255,8 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
   WeightVersion newest;  // of the choices' weights: the response's system_fingerprint
   Json chat_prompt_logprobs;
   for (size_t i = 0; i < prepared.size(); ++i) {
-    const RequestResult r = WaitResult(*prepared[i].channel);
+    RequestResult r = WaitResult(*prepared[i].channel);
+    if (r.status.ok() && prepared[i].echo_only) DropGenerated(r);
     if (!r.status.ok()) {
       for (size_t k = i + 1; k < prepared.size(); ++k) prepared[k].channel->Cancel();
       SendError(res, EngineError(r.status));

@@ -248,9 +248,9 @@ TEST(ApiRequestTest, OutOfRangeNamesTheRange) {
        "'seed' must be in [-9223372036854775808, 18446744073709551615], got "},
       {R"({"prompt": [1], "seed": 1e30})", "seed", "'seed' must be in [-9223372036854775808, "},
       {R"({"prompt": [1], "max_tokens": 99999999999999999999})", "max_tokens",
-       "'max_tokens' must be in [1, 2147483647], got "},
+       "'max_tokens' must be in [0, 2147483647], got "},
       {R"({"prompt": [1], "max_tokens": -99999999999999999999})", "max_tokens",
-       "'max_tokens' must be in [1, 2147483647], got "},
+       "'max_tokens' must be in [0, 2147483647], got "},
       {R"({"prompt": [1], "top_k": 1e30})", "top_k", "'top_k' must be in [-1, 2147483647], got "},
       {R"({"prompt": [1], "logprobs": 21})", "logprobs", "'logprobs' must be in [0, 20], got 21"},
       {R"({"prompt": [1], "temperature": 101})", "temperature",
@@ -282,6 +282,32 @@ TEST(ApiRequestTest, MalformedBodies) {
     const ApiError e = Err(body);
     EXPECT_EQ(e.status, 400);
     EXPECT_FALSE(e.message.empty());
+  }
+}
+
+// A body that is not JSON says what is wrong and at which byte (the 0-based offset of the
+// offending byte, or the body's length at its end; counted by hand here), not just "not valid".
+TEST(ApiRequestTest, JsonErrorsSayWhatAndWhere) {
+  struct JsonCase {
+    std::string body;
+    const char* what;
+    const char* where;  // "at byte N", or nullptr when the error has no position
+  };
+  const JsonCase cases[] = {
+      {"{\"prompt\": [1, 2", "unexpected end of input", "at byte 16"},
+      {"{\"prompt\": \"a\xff\"}", "UTF-8", "at byte 13"},
+      {"{\"prompt\": [1], \"seed\": 1e999}", "overflow", nullptr},
+      {"{\"prompt\" [1]}", "expected ':'", "at byte 10"},
+  };
+  for (const JsonCase& c : cases) {
+    const ApiError e = Err(c.body);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_NE(e.message.find("not valid JSON"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find(c.what), std::string::npos) << c.body << " -> " << e.message;
+    if (c.where != nullptr) {
+      EXPECT_NE(e.message.find(c.where), std::string::npos) << c.body << " -> " << e.message;
+    }
+    EXPECT_EQ(e.message.find("json.exception"), std::string::npos) << e.message;
   }
 }
 

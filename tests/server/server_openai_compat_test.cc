@@ -379,5 +379,49 @@ TEST(ServerOpenAiCompatTest, PromptPositionsGetAlternativesAndVllmPromptLogprobs
 }
 
 
+// OpenAI's way to score a prompt: echo + max_tokens 0 answers with the prompt alone, its
+// logprobs those /v1/score gives, no generated token. Without echo (or in chat, or streamed) 0
+// is refused naming the field.
+TEST(ServerOpenAiCompatTest, EchoWithZeroMaxTokensScoresThePrompt) {
+  testing::TestServer server;
+  auto c = server.Client();
+  const std::vector<int32_t> prompt = {3, 17, 17, 40, 2, 9};
+  const testing::HttpReply r = testing::Post(
+      *c, "/v1/completions",
+      Json{{"prompt", prompt}, {"max_tokens", 0}, {"echo", true}, {"logprobs", 1}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json j = r.json();
+  const Json& choice = j["choices"][0];
+  EXPECT_EQ(choice["token_ids"], Json::array());
+  EXPECT_EQ(choice["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["completion_tokens"], 0);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], prompt.size());
+  const Json lp = choice["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), prompt.size()) << lp.dump();
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  const testing::HttpReply scored = testing::Post(
+      *c, "/v1/score",
+      Json{{"prompt", {prompt[0]}},
+           {"completion", std::vector<int32_t>(prompt.begin() + 1, prompt.end())}}
+          .dump());
+  ASSERT_EQ(scored.status, 200) << scored.body;
+  for (size_t p = 1; p < prompt.size(); ++p) {
+    EXPECT_EQ(lp["token_logprobs"][p], scored.json()["token_logprobs"][p - 1]) << p;
+  }
+  for (const Json& bad : {Json{{"prompt", prompt}, {"max_tokens", 0}},
+                          Json{{"prompt", prompt}, {"max_tokens", 0}, {"echo", true},
+                               {"stream", true}}}) {
+    const testing::HttpReply e = testing::Post(*c, "/v1/completions", bad.dump());
+    ASSERT_EQ(e.status, 400) << e.body;
+    EXPECT_EQ(e.json()["error"]["param"], "max_tokens") << e.body;
+  }
+  const testing::HttpReply chat = testing::Post(
+      *c, "/v1/chat/completions",
+      Json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_completion_tokens", 0}}
+          .dump());
+  ASSERT_EQ(chat.status, 400) << chat.body;
+  EXPECT_EQ(chat.json()["error"]["param"], "max_completion_tokens") << chat.body;
+}
+
 }  // namespace
 }  // namespace detinfer
