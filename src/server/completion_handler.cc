@@ -304,6 +304,7 @@ struct StreamChoice {
   bool role_sent = false;
   bool prompt_ids_sent = false;
   bool echoed = false;
+  size_t echoed_bytes = 0;  // the prompt text echoed first: where the generated text starts
   std::optional<RequestResult> result;  // once it finished
 };
 
@@ -348,8 +349,8 @@ struct Stream {
     if (req.logprobs && !ids.empty()) {
       choice["logprobs"] =
           chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, c.prev)
-               : CompletionLogprobs(st->served.tokenizer, ids, lps, top, c.prev, c.sent,
-                                    req.top_logprobs);
+               : CompletionLogprobs(st->served.tokenizer, ids, lps, top, c.prev,
+                                    c.echoed_bytes + c.sent, req.top_logprobs);
     } else {
       choice["logprobs"] = nullptr;
     }
@@ -459,6 +460,7 @@ void StartStream(State& st, const CompletionRequest& req, std::vector<Prepared> 
           if (s->req.echo && !c.echoed && !c.prepared.prompt_text.empty()) {
             Json chunk = s->Chunk(i, c.prepared.prompt_text, {});
             if (!WriteEvent(sink, Dump(chunk))) return false;
+            c.echoed_bytes = c.prepared.prompt_text.size();
           }
           c.echoed = true;
         }

@@ -1,8 +1,10 @@
 #include "server/responses.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/schedule_id.h"
+#include "tokenizer/streaming_decoder.h"
 
 namespace detinfer::server {
 
@@ -53,14 +55,15 @@ Json Bytes(const std::string& s) {
 Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                         const std::vector<float>& lps,
                         const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
-                        size_t offset, int32_t top_n) {
+                        size_t offset, int32_t top_n, const std::vector<size_t>* text_offsets) {
   Json strs = Json::array(), values = Json::array(), tops = Json::array(),
        offsets = Json::array();
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string s = TokenString(tokenizer, tokens[i], prev);
     strs.push_back(s);
     values.push_back(Logprob(lps[i]));
-    offsets.push_back(offset);
+    offsets.push_back(text_offsets != nullptr && i < text_offsets->size() ? (*text_offsets)[i]
+                                                                         : offset);
     offset += s.size();
     if (i < top.size() && !top[i].empty()) {
       Json alt = Json::object();
@@ -79,6 +82,20 @@ Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& 
           {"token_logprobs", values},
           {"top_logprobs", tops},
           {"text_offset", offsets}};
+}
+
+std::vector<size_t> TextOffsets(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
+                                int32_t prev, size_t start, bool skip_special, size_t text_len) {
+  std::vector<size_t> out;
+  StreamingDecoder decoder(tokenizer, prev);
+  size_t offset = start;
+  for (const int32_t id : ids) {
+    out.push_back(std::min(offset, text_len));
+    if (skip_special && tokenizer.IsSpecial(id)) continue;  // not in the text
+    auto piece = decoder.Push(id);
+    if (piece.ok()) offset += piece->size();
+  }
+  return out;
 }
 
 Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
@@ -137,7 +154,22 @@ Json CompletionChoice(const CompletionRequest& req, const Tokenizer* tokenizer, 
     tokens.insert(tokens.end(), r.tokens.begin(), r.tokens.end());
     lps.insert(lps.end(), r.logprobs.begin(), r.logprobs.end());
     top.insert(top.end(), r.top_logprobs.begin(), r.top_logprobs.end());
-    c["logprobs"] = CompletionLogprobs(tokenizer, tokens, lps, top, prev, 0, req.top_logprobs);
+    std::vector<size_t> offsets;
+    if (tokenizer != nullptr) {
+      // The prompt's tokens point into the echoed prompt text, the generated ones into what
+      // follows it (decoded after the prompt's last token, as the engine decodes them).
+      const size_t text_len = c["text"].get_ref<const std::string&>().size();
+      const size_t base = req.echo ? prompt_text.size() : 0;
+      if (req.echo) {
+        offsets = TextOffsets(*tokenizer, prompt, -1, 0, req.skip_special_tokens, base);
+      }
+      const std::vector<size_t> gen =
+          TextOffsets(*tokenizer, r.tokens, prompt.empty() ? -1 : prompt.back(), base,
+                      req.skip_special_tokens, text_len);
+      offsets.insert(offsets.end(), gen.begin(), gen.end());
+    }
+    c["logprobs"] = CompletionLogprobs(tokenizer, tokens, lps, top, prev, 0, req.top_logprobs,
+                                       tokenizer != nullptr ? &offsets : nullptr);
   } else {
     c["logprobs"] = nullptr;
   }

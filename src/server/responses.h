@@ -35,7 +35,15 @@ std::string TokenString(const Tokenizer* tokenizer, int32_t id, int32_t prev);
 Json CompletionLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                         const std::vector<float>& lps,
                         const std::vector<std::vector<TokenLogprob>>& top, int32_t prev,
-                        size_t offset, int32_t top_n);
+                        size_t offset, int32_t top_n,
+                        const std::vector<size_t>* text_offsets = nullptr);
+// Where each of `ids` starts in the text a StreamingDecoder makes of them (after `prev`, from
+// byte `start`), leaving out skipped special tokens as the answer's text does, each clamped to
+// `text_len` (a stop string cuts the text). So text_offset points into `text` even where a
+// token's own string differs from what it adds to the text (a BOS, SentencePiece's leading
+// space at the start).
+std::vector<size_t> TextOffsets(const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
+                                int32_t prev, size_t start, bool skip_special, size_t text_len);
 // Chat "logprobs": {"content": [{token, token_id, logprob, bytes, top_logprobs}]}.
 Json ChatLogprobs(const Tokenizer* tokenizer, const std::vector<int32_t>& tokens,
                   const std::vector<float>& lps,

@@ -423,5 +423,62 @@ TEST(ServerOpenAiCompatTest, EchoWithZeroMaxTokensScoresThePrompt) {
   EXPECT_EQ(chat.json()["error"]["param"], "max_completion_tokens") << chat.body;
 }
 
+// With echo, text_offset points into `text`: token i starts where the text of the tokens
+// before it ends (a BOS adds no text, nor does SentencePiece's leading space at the start),
+// measured with /detokenize (Tokenizer::Decode) of each prefix, BOS and EOS left out as the text
+// leaves them out; streamed, the generated tokens' offsets count the echoed prompt too.
+TEST(ServerOpenAiCompatTest, EchoTextOffsetsPointIntoTheText) {
+  const ModelBundle& b = testing::VerbsModel();
+  testing::TestServer server({}, {}, b.model.get(), b.tokenizer.get());
+  auto c = server.Client();
+  const Json body = {{"prompt", "Yesterday I"}, {"max_tokens", 6}, {"echo", true},
+                     {"logprobs", 0}, {"temperature", 0}, {"ignore_eos", true}};
+  const testing::HttpReply r = testing::Post(*c, "/v1/completions", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json answer = r.json();
+  const Json& choice = answer["choices"][0];
+  const std::string text = choice["text"];
+  const Json& offsets = choice["logprobs"]["text_offset"];
+  const std::vector<int32_t> ids = [&] {
+    std::vector<int32_t> v = choice["prompt_token_ids"];
+    for (const Json& t : choice["token_ids"]) v.push_back(t.get<int32_t>());
+    return v;
+  }();
+  ASSERT_EQ(offsets.size(), ids.size());
+  ASSERT_EQ(ids[0], b.tokenizer->bos_id());
+  EXPECT_EQ(offsets[0], 0);
+  for (size_t i = 1; i < ids.size(); ++i) {
+    // The text leaves out special tokens (skip_special_tokens): BOS, and an EOS generated past
+    // ignore_eos; /detokenize would print them.
+    std::vector<int32_t> prefix;
+    for (size_t k = 0; k < i; ++k) {
+      if (ids[k] != b.tokenizer->bos_id() && ids[k] != b.tokenizer->eos_id()) prefix.push_back(ids[k]);
+    }
+    const testing::HttpReply d =
+        testing::Post(*c, "/detokenize", Json{{"tokens", prefix}}.dump());
+    ASSERT_EQ(d.status, 200) << d.body;
+    const std::string before = d.json()["prompt"];
+    EXPECT_EQ(offsets[i].get<size_t>(), before.size()) << i << " '" << before << "'";
+    EXPECT_EQ(text.compare(0, before.size(), before), 0) << "'" << text << "' / '" << before << "'";
+  }
+  // Streamed: the generated tokens' offsets are the same numbers.
+  Json sb = body;
+  sb["stream"] = true;
+  const testing::HttpReply st = testing::Post(*c, "/v1/completions", sb.dump());
+  ASSERT_EQ(st.status, 200) << st.body;
+  std::vector<size_t> streamed;
+  for (const std::string& d : testing::SseData(st.body)) {
+    if (d == "[DONE]") break;
+    const Json lp = Json::parse(d)["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;
+    for (const Json& o : lp["text_offset"]) streamed.push_back(o.get<size_t>());
+  }
+  const size_t prompt_len = choice["prompt_token_ids"].size();
+  ASSERT_EQ(streamed.size(), ids.size() - prompt_len);
+  for (size_t k = 0; k < streamed.size(); ++k) {
+    EXPECT_EQ(streamed[k], offsets[prompt_len + k].get<size_t>()) << k;
+  }
+}
+
 }  // namespace
 }  // namespace detinfer
