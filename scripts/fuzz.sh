@@ -60,7 +60,7 @@ seed() {
     echo "fuzz: $m not found; seeding from generated files only"
   fi
   # Request bodies (byte 0 picks the endpoint: 0 completions, 1 chat, 2 score, 3 tokenize,
-  # 4 detokenize).
+  # 4 detokenize, 5 generate, 6 update from disk, 7 update from tensor, 8 pause).
   mkdir -p "$B/corpus/api_request"
   printf '\0{"prompt": "Hello", "max_tokens": 8, "temperature": 0.7, "top_p": 0.9, "seed": 3, "stop": ["."], "logprobs": 2, "echo": true, "stream": false}' \
     > "$B/corpus/api_request/completion"
@@ -72,6 +72,12 @@ seed() {
   printf '\3{"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "function", "function": {"name": "f"}}], "chat_template_kwargs": {"enable_thinking": false}, "add_generation_prompt": false, "return_token_strs": true}' \
     > "$B/corpus/api_request/tokenize"
   printf '\4{"tokens": [1, 2, 3]}' > "$B/corpus/api_request/detokenize"
+  printf '\5{"input_ids": [[1, 2], [3]], "sampling_params": {"max_new_tokens": 4, "temperature": 1.0, "n": 2, "min_new_tokens": 1}, "return_logprob": true, "top_logprobs_num": 2}' \
+    > "$B/corpus/api_request/generate"
+  printf '\6{"model_path": "models/verbs"}' > "$B/corpus/api_request/update-disk"
+  printf '\7{"tensors": [{"name": "lm_head.weight", "dtype": "f32", "shape": [1, 2], "data": "AACAPwAAAEA="}]}' \
+    > "$B/corpus/api_request/update-tensor"
+  printf '\10{"mode": "retract"}' > "$B/corpus/api_request/pause"
   # The real chat templates the tests render (Llama-3.x, Qwen2.5/3, Gemma 3, Mistral, Phi-3.5).
   mkdir -p "$B/corpus/chat_template"
   cp tests/data/templates/*.jinja "$B/corpus/chat_template/"
