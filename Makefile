@@ -37,10 +37,12 @@ run: build
 # emulation against this one (same bits on ARM: docs/kernels.md).
 test: test-default test-sanitize test-arm64
 
-# Test-only oracles (numpy reads back the .npz files verify writes) and the Python package's
-# tests (tests/python, run by Debian's python3 -m pytest).
+# Test-only oracles (numpy reads back the .npz files verify writes), the Python package's
+# tests (tests/python, run by Debian's python3 -m pytest) and the official OpenAI Node client the
+# server's conformance test drives (npm `openai`, into $(BUILD)/openai-client).
 test-deps:
 	@bash scripts/install-deps.sh python3-numpy python3-pytest
+	@bash tests/server/openai_client/run.sh --install $(BUILD)
 
 test-default: build test-deps
 	ctest --test-dir $(BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
@@ -49,6 +51,7 @@ test-sanitize: deps test-deps
 	cmake -S . -B $(SAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=$(UNITY) \
 	  -DDETINFER_SANITIZE=ON -DDETINFER_BUILD_BENCH=OFF -DDETINFER_BUILD_PYTHON=OFF
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target detinfer_tests detinfer
+	@bash tests/server/openai_client/run.sh --install $(SAN_BUILD)
 	ctest --test-dir $(SAN_BUILD) -L default --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
 # aarch64 with Debian's cross compiler (installs g++-aarch64-linux-gnu, qemu-user and the arm64
