@@ -3,11 +3,14 @@
 // answer, sends the next; the same requests (prompt of --prompt tokens, --max-tokens greedy
 // tokens) go to both sides. Reports requests/s, generated tokens/s, latency percentiles and the
 // HTTP overhead (wall time over the engine's, minus one), as a table and as JSON (--json).
+// With --target HOST:PORT ... it loads running servers instead (e.g. a fleet replica, then the
+// balancer in front of it: what the balancer hop costs, docs/fleet.md).
 //
 // Model: MODEL if given, else the random 768-dim, 12-layer Llama shape of bench/ (bf16).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -89,8 +92,8 @@ Run EngineRun(const Transformer& m, const KernelContext& ctx, const EngineOption
   return run;
 }
 
-Run HttpRun(int port, int concurrency, int total, int64_t prompt, int32_t max_tokens,
-            int64_t vocab) {
+Run HttpRun(const std::string& host, int port, int concurrency, int total, int64_t prompt,
+            int32_t max_tokens, int64_t vocab) {
   Run run;
   run.mode = "http";
   run.concurrency = concurrency;
@@ -102,8 +105,12 @@ Run HttpRun(int port, int concurrency, int total, int64_t prompt, int32_t max_to
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
-      httplib::Client cli("127.0.0.1", port);
+      httplib::Client cli(host, port);
       cli.set_read_timeout(600, 0);
+      // As curl and the OpenAI clients do: without it, the body (a second small write) waits
+      // for the ACK of the headers, which a balancer that buffers the body (HAProxy) delays
+      // by the kernel's 40 ms delayed-ACK timer (docs/fleet.md).
+      cli.set_tcp_nodelay(true);
       for (int i; (i = next.fetch_add(1)) < total;) {
         const std::string body = Json{{"prompt", Prompt(prompt, uint64_t(i), vocab)},
                                       {"max_tokens", max_tokens},
@@ -139,6 +146,60 @@ Json ToJson(const Run& r) {
                           {"p99", r.Percentile(0.99)}}}};
 }
 
+// --target: the same closed-loop load against running servers, the first one the baseline.
+int TargetsMain(const std::string& model_path, const std::vector<std::string>& targets,
+                const std::vector<int>& concurrency, int requests, int64_t prompt,
+                int32_t max_tokens, const std::string& json_out) {
+  int64_t vocab = bench::Bench110MConfig().vocab_size;
+  if (!model_path.empty()) {
+    auto tok = LoadModelBundle(model_path);
+    if (!tok.ok()) {
+      std::fprintf(stderr, "%s\n", tok.status().ToString().c_str());
+      return 1;
+    }
+    vocab = tok->model->config().vocab_size;
+  }
+  std::vector<std::pair<std::string, int>> addrs;
+  for (const std::string& t : targets) {
+    const size_t colon = t.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos ||
+        std::from_chars(t.data() + colon + 1, t.data() + t.size(), port).ec != std::errc() ||
+        port <= 0 || port > 65535) {
+      std::fprintf(stderr, "--target: '%s' is not HOST:PORT\n", t.c_str());
+      return 2;
+    }
+    addrs.emplace_back(t.substr(0, colon), port);
+  }
+  Json results = Json::array();
+  std::printf("%-22s %-4s %9s %9s %9s %9s %9s %9s\n", "target", "c", "req/s", "tok/s", "p50 ms",
+              "p90 ms", "p99 ms", "vs first");
+  for (const int c : concurrency) {
+    const int total = std::max(requests, c);
+    double first_wall = 0;
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      // One warm-up request, so no target pays for a cold start the other did not.
+      (void)HttpRun(addrs[i].first, addrs[i].second, 1, 1, prompt, 2, vocab);
+      const Run r = HttpRun(addrs[i].first, addrs[i].second, c, total, prompt, max_tokens, vocab);
+      if (i == 0) first_wall = r.wall_s;
+      const double vs_first = r.wall_s / first_wall - 1.0;
+      std::printf("%-22s %-4d %9.2f %9.1f %9.1f %9.1f %9.1f %8.1f%%\n", targets[i].c_str(), c,
+                  double(r.requests) / r.wall_s, double(r.tokens) / r.wall_s, r.Percentile(0.5),
+                  r.Percentile(0.9), r.Percentile(0.99), 100.0 * vs_first);
+      Json j = ToJson(r);
+      j["target"] = targets[i];
+      j["overhead_vs_first_target"] = vs_first;
+      results.push_back(j);
+      std::fflush(stdout);
+    }
+  }
+  const Json out = {{"model", model_path}, {"prompt_tokens", prompt}, {"max_tokens", max_tokens},
+                    {"results", results}};
+  if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"detinfer_server_bench: HTTP server vs in-process engine"};
   std::string model_path, json_out;
@@ -153,7 +214,14 @@ int Main(int argc, char** argv) {
   app.add_option("--max-tokens", max_tokens, "Generated tokens per request, greedy (default 32)");
   app.add_option("--threads", threads, "Engine threads (default 2)");
   app.add_option("--json", json_out, "Write the results here as JSON");
+  std::vector<std::string> targets;
+  app.add_option("--target", targets,
+                 "HOST:PORT of a running server (repeatable): only the HTTP load, against each, "
+                 "each timed against the first (e.g. a replica, then the fleet's balancer in front "
+                 "of it: the balancer hop's cost). MODEL must be the model they serve");
   CLI11_PARSE(app, argc, argv);
+  if (!targets.empty()) return TargetsMain(model_path, targets, concurrency, requests, prompt,
+                                           max_tokens, json_out);
 
   std::unique_ptr<Transformer> owned;
   ModelBundle bundle;
@@ -204,7 +272,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "cannot start the server\n");
       return 1;
     }
-    const Run http = HttpRun((*srv)->port(), c, total, prompt, max_tokens, m->config().vocab_size);
+    const Run http =
+        HttpRun("127.0.0.1", (*srv)->port(), c, total, prompt, max_tokens, m->config().vocab_size);
     (*srv)->Stop();
     const double overhead = http.wall_s / eng.wall_s - 1.0;
     for (const Run* r : {&eng, &http}) {
