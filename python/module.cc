@@ -256,7 +256,7 @@ class PyEngine {
     DETINFER_ASSIGN_OR_RETURN(bundle_, LoadModelBundle(model, tokenizer, runtime_.ctx));
     DETINFER_ASSIGN_OR_RETURN(
         const EngineOptions opts,
-        MakeEngineOptions(config, bundle_.model->config().max_seq_len, NameStyle::kKeyword));
+        MakeEngineOptions(config, bundle_.model->config(), NameStyle::kKeyword));
     // The updatable overload (a non-const model): update_weights* change it in place.
     DETINFER_ASSIGN_OR_RETURN(engine_, Engine::Create(*bundle_.model, runtime_.ctx, opts,
                                                       bundle_.tokenizer.get()));

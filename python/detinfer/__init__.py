@@ -111,7 +111,7 @@ class LLM:
     """A model and an engine. `model`: a Hugging Face directory, GGUF or llama2.c file.
 
     threads: 0 = every hardware thread (changes no bit); kv_dtype: f32, bf16 or f16 (part of
-    the schedule id); chunk, block, kv_capacity (0: 8 full contexts), prefix_cache: as the
+    the schedule id); chunk, block, kv_capacity (0: 8 full contexts, or what fits in 3/4 of the available memory), prefix_cache: as the
     CLI's --chunk, --block, --kv-capacity, --no-prefix-cache.
     """
 

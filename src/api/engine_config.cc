@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "core/available_memory.h"
 #include "core/dtype.h"
 #include "detinfer/engine.h"
 
@@ -16,7 +17,27 @@ Result<DType> ParseKvDType(const std::string& name, NameStyle style) {
   return *dt;
 }
 
-Result<EngineOptions> MakeEngineOptions(const EngineConfig& c, int64_t context_len,
+int64_t KvBytesPerToken(const ModelConfig& m, DType kv) {
+  return 2 * m.n_layers * m.n_kv_heads * m.head_dim * static_cast<int64_t>(DTypeSize(kv));
+}
+
+KvCapacityPlan DefaultKvCapacity(const ModelConfig& model, DType kv, int64_t block,
+                                 std::optional<int64_t> available_bytes) {
+  KvCapacityPlan p;
+  p.bytes_per_token = KvBytesPerToken(model, kv);
+  p.available_bytes = available_bytes;
+  p.tokens = kDefaultKvContexts * model.max_seq_len;
+  if (available_bytes && p.bytes_per_token > 0) {
+    const int64_t fits = *available_bytes / 4 * 3 / p.bytes_per_token;
+    if (fits < p.tokens) {
+      p.memory_bound = true;
+      p.tokens = std::max<int64_t>(block, fits / block * block);
+    }
+  }
+  return p;
+}
+
+Result<EngineOptions> MakeEngineOptions(const EngineConfig& c, const ModelConfig& model,
                                         NameStyle style) {
   EngineOptions o;
   DETINFER_ASSIGN_OR_RETURN(o.kv_dtype, ParseKvDType(c.kv_dtype, style));
@@ -29,7 +50,10 @@ Result<EngineOptions> MakeEngineOptions(const EngineConfig& c, int64_t context_l
   if (c.kv_capacity < 0) return at_least_one("kv_capacity", c.kv_capacity);
   o.chunk_size = c.chunk;
   o.block_size = c.block;
-  o.kv_capacity_tokens = c.kv_capacity > 0 ? c.kv_capacity : kDefaultKvContexts * context_len;
+  o.kv_capacity_tokens =
+      c.kv_capacity > 0
+          ? c.kv_capacity
+          : DefaultKvCapacity(model, o.kv_dtype, c.block, AvailableMemoryBytes()).tokens;
   o.prefix_cache = c.prefix_cache;
   o.no_cache = c.no_cache;
   return o;

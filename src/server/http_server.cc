@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "detinfer/engine.h"
 #include "engine/schedule_id.h"
 #include "server/responses.h"
 #include "server/server_state.h"
@@ -197,6 +198,13 @@ void Routes(State& st) {
                 {"created", 0},
                 {"owned_by", "detinfer"},
                 {"max_model_len", st.served.model->config().max_seq_len},
+                // What the engine holds: its KV cache's capacity and cost (the default capacity
+                // is sized from the memory available after the weights, docs/formats.md).
+                {"kv_dtype", std::string(DTypeName(st.engine->cache().config().dtype))},
+                {"kv_bytes_per_token", KvBytesPerToken(st.served.model->config(),
+                                                       st.engine->cache().config().dtype)},
+                {"kv_capacity_tokens",
+                 int64_t{st.engine->cache().num_blocks()} * st.engine->cache().config().block_size},
                 {"chat_template", std::string(st.chat.name())},
                 {"schedule_id", ScheduleIdFor(st, st.loop->weight_version())},
                 {"weight_version", WeightVersionJson(st.loop->weight_version())}};

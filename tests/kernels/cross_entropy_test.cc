@@ -27,12 +27,12 @@ using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
 
-struct Problem {
+struct CeProblem {
   int64_t t, v;
   float scale;
   std::vector<float> logits;
   std::vector<int32_t> targets;
-  Problem(int64_t t_, int64_t v_, uint64_t seed, float sc = 0.25f) : t(t_), v(v_), scale(sc) {
+  CeProblem(int64_t t_, int64_t v_, uint64_t seed, float sc = 0.25f) : t(t_), v(v_), scale(sc) {
     logits = RandomFloats(size_t(t * v), seed, -8.f, 8.f);
     std::mt19937_64 rng(seed + 1);
     for (int64_t i = 0; i < t; ++i) targets.push_back(i % 5 == 4 ? -1 : static_cast<int32_t>(rng() % uint64_t(v)));
@@ -52,7 +52,7 @@ struct Problem {
 
 TEST(CrossEntropyTest, EqualsTheEnginesLogSoftmaxAndSoftmaxBitForBit) {
   for (const int64_t v : {1, 7, 16, 300, 1001}) {
-    const Problem p(23, v, 3 + uint64_t(v));
+    const CeProblem p(23, v, 3 + uint64_t(v));
     for (Isa isa : TestableIsas()) {
       const auto h = MakeContext(isa, 2);
       const std::vector<float> out = p.Run(h.ctx);
@@ -79,7 +79,7 @@ TEST(CrossEntropyTest, EqualsTheEnginesLogSoftmaxAndSoftmaxBitForBit) {
 }
 
 TEST(CrossEntropyTest, CloseToADoubleOracle) {
-  const Problem p(40, 500, 9, 1.0f / 32);
+  const CeProblem p(40, 500, 9, 1.0f / 32);
   const std::vector<float> out = p.Run(MakeContext(TestableIsas().back(), 1).ctx);
   std::vector<double> loss(size_t(p.t)), dl(p.logits.size());
   for (int64_t r = 0; r < p.t; ++r) {
@@ -98,7 +98,7 @@ TEST(CrossEntropyTest, CloseToADoubleOracle) {
 }
 
 TEST(CrossEntropyTest, MatchesFiniteDifferencesOfScaleTimesTheSummedLoss) {
-  const Problem p(4, 6, 12, 0.5f);
+  const CeProblem p(4, 6, 12, 0.5f);
   const std::vector<float> out = p.Run(MakeContext(Isa::kScalar, 1).ctx);
   auto f = [&](const std::vector<double>& x) {
     double total = 0;
@@ -116,7 +116,7 @@ TEST(CrossEntropyTest, MatchesFiniteDifferencesOfScaleTimesTheSummedLoss) {
 }
 
 TEST(CrossEntropyTest, IgnoredAndNaNRows) {
-  Problem p(3, 5, 1);
+  CeProblem p(3, 5, 1);
   p.targets = {-1, 2, 0};
   p.logits[0] = std::numeric_limits<float>::quiet_NaN();  // ignored row: still +0
   p.logits[5 + 3] = std::numeric_limits<float>::quiet_NaN();
@@ -131,7 +131,7 @@ TEST(CrossEntropyTest, IgnoredAndNaNRows) {
 }
 
 TEST(CrossEntropyTest, SameBitsEverywhereAndInPlace) {
-  const Problem p(130, 257, 5);
+  const CeProblem p(130, 257, 5);
   EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Run(c); }));
   const auto h = MakeContext(TestableIsas().back(), 2);
   const std::vector<float> ref = p.Run(h.ctx);
@@ -143,7 +143,7 @@ TEST(CrossEntropyTest, SameBitsEverywhereAndInPlace) {
 }
 
 TEST(CrossEntropyTest, ErrorsNameTheOperand) {
-  Problem p(2, 4, 1);
+  CeProblem p(2, 4, 1);
   std::vector<float> loss(2), dl(8);
   const auto h = MakeContext(Isa::kScalar, 1);
   auto run = [&](float scale) {

@@ -151,6 +151,11 @@ TEST(ServerOpenAiCompatTest, RetrieveModel) {
   EXPECT_TRUE(m["created"].is_number_integer());
   EXPECT_TRUE(m["owned_by"].is_string());
   EXPECT_EQ(m, list.json()["data"][0]);
+  // What the engine holds (TestServer: 4096 tokens of f32 KV): K and V of every layer, 4 bytes.
+  const ModelConfig& mc = testing::ServerTestModel().config();
+  EXPECT_EQ(m["kv_capacity_tokens"], 4096);
+  EXPECT_EQ(m["kv_dtype"], "f32");
+  EXPECT_EQ(m["kv_bytes_per_token"], 2 * mc.n_layers * mc.n_kv_heads * mc.head_dim * 4);
 
   for (const char* path : {"/v1/models/gpt-4", "/v1/models/test-model-2", "/v1/models/org/x"}) {
     const testing::HttpReply r = testing::Get(*c, path);

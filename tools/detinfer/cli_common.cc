@@ -33,7 +33,8 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
   cmd->add_option("--chunk", f->chunk, "Prefill chunk size in tokens (default 64)");
   cmd->add_option("--block", f->block, "KV block size in tokens (default 16)");
   cmd->add_option("--kv-capacity", f->kv_capacity,
-                  "KV capacity in tokens (default 8 times the model's context)");
+                  "KV capacity in tokens (default 8 times the model's context, or what fits in "
+                  "3/4 of the memory available after the weights; detinfer info shows it)");
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not reuse cached prompt prefixes");
   cmd->add_flag("--no-cache", f->no_cache,
                 "Recompute every sequence from scratch at every step (slow; for checks)");
@@ -95,7 +96,7 @@ Result<std::unique_ptr<ModelBundle>> LoadDraftModel(const SpeculativeFlags& f,
   return std::make_unique<ModelBundle>(std::move(b).value());
 }
 
-Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len) {
+Result<EngineOptions> ToEngineOptions(const EngineFlags& f, const ModelConfig& model) {
   EngineConfig c;
   c.kv_dtype = f.kv_dtype;
   c.chunk = f.chunk;
@@ -103,7 +104,7 @@ Result<EngineOptions> ToEngineOptions(const EngineFlags& f, int64_t context_len)
   c.kv_capacity = f.kv_capacity;
   c.prefix_cache = !f.no_prefix_cache;
   c.no_cache = f.no_cache;
-  return MakeEngineOptions(c, context_len, NameStyle::kFlag);
+  return MakeEngineOptions(c, model, NameStyle::kFlag);
 }
 
 Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,

@@ -41,7 +41,7 @@ struct EngineFlags {
   bool no_cache = false;
 };
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
-Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, int64_t context_len);
+Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, const ModelConfig& model);
 
 // --speculative lookup|draft|none, --spec-k K and --draft MODEL (`generate` and `serve`): guess
 // up to K tokens ahead and check them in one forward pass. It changes no bit of any output (so

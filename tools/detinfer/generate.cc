@@ -298,7 +298,7 @@ int RunGenerate(const GenerateOptions& o) {
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
-  auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
+  auto opts = ToEngineOptions(o.engine, b->model->config());
   if (!opts.ok()) return Fail(opts.status());
   auto spec = ToSpeculativeOptions(o.speculative);
   if (!spec.ok()) return Fail(spec.status());

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "core/available_memory.h"
 #include "engine/schedule_id.h"
 #include "core/storage_format.h"
 #include "model/chat_config.h"
@@ -73,8 +74,8 @@ int RunInfo(const InfoOptions& o) {
       {"template", chat->chat_template.empty() ? nlohmann::json(nullptr)
                                                : nlohmann::json(chat->chat_template_origin)},
       {"end_of_turn_ids", chat->end_ids}};
-  // K and V of every layer, per token, per byte of the KV dtype.
-  const int64_t kv_per_token = 2 * c.n_layers * c.n_kv_heads * c.head_dim;
+  // The KV capacity generate/serve would get by default here and now (f32 KV, 16-token blocks).
+  const KvCapacityPlan kv = DefaultKvCapacity(c, DType::kF32, 16, AvailableMemoryBytes());
   const double bpw = params > 0 ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
   nlohmann::json j = {
       {"path", o.model},
@@ -91,9 +92,13 @@ int RunInfo(const InfoOptions& o) {
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
       {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
-      {"kv_bytes_per_token", {{"f32", kv_per_token * 4}, {"bf16", kv_per_token * 2},
-                              {"f16", kv_per_token * 2}}},
-      {"default_kv_capacity_tokens", kDefaultKvContexts * c.max_seq_len},
+      {"kv_bytes_per_token", {{"f32", KvBytesPerToken(c, DType::kF32)},
+                              {"bf16", KvBytesPerToken(c, DType::kBF16)},
+                              {"f16", KvBytesPerToken(c, DType::kF16)}}},
+      {"default_kv_capacity_tokens", kv.tokens},
+      {"default_kv_capacity_memory_bound", kv.memory_bound},
+      {"available_memory_bytes", kv.available_bytes ? nlohmann::json(*kv.available_bytes)
+                                                    : nlohmann::json(nullptr)},
       {"model_hash", Hex64(b->model_hash)},
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
@@ -133,10 +138,17 @@ int RunInfo(const InfoOptions& o) {
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
+  std::string why = std::to_string(kDefaultKvContexts) + " full contexts";
+  if (kv.memory_bound) {
+    why = "what fits in 3/4 of the ";
+    why += std::to_string(*kv.available_bytes / (1 << 20));
+    why += " MiB available";
+  }
   std::printf("  KV cache: %.1f KiB per token (f32; %.1f KiB bf16/f16); by default %lld tokens "
-              "reserved, resident as used\n",
-              static_cast<double>(kv_per_token * 4) / 1024, static_cast<double>(kv_per_token * 2) / 1024,
-              static_cast<long long>(kDefaultKvContexts * c.max_seq_len));
+              "(%s), reserved, resident as used\n",
+              static_cast<double>(KvBytesPerToken(c, DType::kF32)) / 1024,
+              static_cast<double>(KvBytesPerToken(c, DType::kBF16)) / 1024,
+              static_cast<long long>(kv.tokens), why.c_str());
   if (o.tensors) {
     for (const auto& t : tensors) {
       std::string shape;

@@ -66,7 +66,7 @@ int RunReplay(ReplayOptions o) {
         "the tokenizer has content hash " + Hex64(b->tokenizer_hash) + " but the receipt's run "
         "used " + Hex64(run.tokenizer_hash) + " (its stop strings need the same tokenizer)"));
   }
-  auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
+  auto opts = ToEngineOptions(o.engine, b->model->config());
   if (!opts.ok()) return Fail(opts.status());
   const std::string sid =
       ScheduleId({rt->ctx.isa, opts->kv_dtype, b->model_hash, b->tokenizer_hash});

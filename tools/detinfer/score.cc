@@ -37,7 +37,7 @@ int RunScore(const ScoreOptions& o) {
   auto completion = o.completion.empty() ? ParseIds("--completion-ids", o.completion_ids)
                                          : EncodeText(*b, "--completion", o.completion, false);
   if (!completion.ok()) return Fail(completion.status());
-  auto opts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
+  auto opts = ToEngineOptions(o.engine, b->model->config());
   if (!opts.ok()) return Fail(opts.status());
   auto engine = Engine::Create(*b->model, rt->ctx, *opts);
   if (!engine.ok()) return Fail(engine.status());

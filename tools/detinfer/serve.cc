@@ -52,7 +52,7 @@ int RunServe(const ServeOptions& o) {
   if (!rt.ok()) return Fail(rt.status());
   auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
   if (!b.ok()) return Fail(b.status());
-  auto eopts = ToEngineOptions(o.engine, b->model->config().max_seq_len);
+  auto eopts = ToEngineOptions(o.engine, b->model->config());
   if (!eopts.ok()) return Fail(eopts.status());
   auto spec = ToSpeculativeOptions(o.speculative);
   if (!spec.ok()) return Fail(spec.status());
