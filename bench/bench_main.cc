@@ -101,8 +101,13 @@ void PlotTtft(const std::string& dir) {
 }  // namespace
 }  // namespace detinfer::bench
 
+namespace detinfer::bench {
+int MemoryProbeMain(const char* path);  // memory_bench.cc: the fresh process BM_ModelMemory runs
+}  // namespace detinfer::bench
+
 int main(int argc, char** argv) {
   using namespace detinfer::bench;
+  if (argc == 3 && std::string(argv[1]) == "--memory-probe") return MemoryProbeMain(argv[2]);
   // Medians of 5 unless the caller says otherwise.
   std::vector<char*> args(argv, argv + argc);
   std::string reps = "--benchmark_repetitions=5";
@@ -233,6 +238,28 @@ int main(int argc, char** argv) {
       put_ratio("prefill_vs_llama_cpp_anchor", pps, kPrefillAnchor[f]);
       put_ratio("prefill_gflops_vs_fma_peak", gflops, peak);
     }
+  }
+  // Memory and load (issue #23): a fresh process per format, cold and warm page cache.
+  bool any_memory = false;
+  for (int f = 0; f < kNumBenchFormats; ++f) {
+    const std::string run = "BM_ModelMemory/format:" + std::to_string(f) + "/iterations:1/real_time";
+    if (!Ran(collector, run)) continue;
+    if (!any_memory) {
+      std::printf("\n%-8s %10s %10s %12s %12s %12s %12s\n", "110M", "weights", "KV used",
+                  "peak RSS", "RSS / (w+KV)", "cold load", "warm load");
+      any_memory = true;
+    }
+    const double wmb = Get(collector, run, "weights_mb"), kv = Get(collector, run, "kv_used_mb");
+    const double rss = Get(collector, run, "peak_rss_mb"), ratio = Get(collector, run, "rss_vs_weights_plus_kv");
+    const double cold = Get(collector, run, "load_cold_ms"), warm = Get(collector, run, "load_warm_ms");
+    std::printf("%-8s %8.1f MB %8.1f MB %9.1f MB %12.2f %9.1f ms %9.1f ms\n", kBenchFormats[f], wmb,
+                kv, rss, ratio, cold, warm);
+    const std::string key = std::string("model_110m.") + kBenchFormats[f] + ".";
+    put(key + "weights_mb", wmb, false);
+    put(key + "peak_rss_mb", rss, false);
+    put(key + "rss_vs_weights_plus_kv", ratio, false);
+    put(key + "load_cold_ms", cold, true);
+    put(key + "load_warm_ms", warm, true);
   }
   const std::string load = "BM_ModelLoad/iterations:3/real_time";
   if (Ran(collector, load)) {

@@ -1,0 +1,162 @@
+// Memory and load time on the 110M shape, every weight format (issue #23): a fresh process
+// (this binary with --memory-probe, so nothing the benchmark process holds is counted) loads the
+// model file, packs it and runs a 512-token prefill; it reports its load time and its peak RSS
+// after the load and after the prefill. The load is measured cold (the file's pages dropped from
+// the page cache with posix_fadvise, which needs no privileges for clean pages) and warm (right
+// after, from the page cache). Counters: weights_mb (the file's weight bytes), kv_used_mb (512
+// f32 K/V rows), peak_rss_mb, rss_vs_weights_plus_kv (issue #23's bar: <= 1.1), load_cold_ms,
+// load_warm_ms.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "bench_model.h"
+#include "core/storage_format.h"
+#include "detinfer/engine.h"
+#include "model/gguf_writer.h"
+#include "model/loader.h"
+#include "model/random_init.h"
+#include "model/tensor_roles.h"
+#include "model/weight_recipe.h"
+
+extern char** environ;
+
+namespace detinfer::bench {
+
+namespace {
+
+// VmHWM of /proc/self/status: this image's peak RSS. (getrusage's ru_maxrss is not: Linux keeps
+// it across execve, so a spawned process starts with its parent's.)
+double PeakRssMb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb / 1024.0;
+}
+
+// Runs `exe --memory-probe path` and parses its one line "load_ms rss_load_mb rss_prefill_mb".
+bool Probe(const std::string& path, double* load_ms, double* rss_load, double* rss_prefill) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::string flag = "--memory-probe";
+  std::string file = path;
+  char* argv[] = {exe.data(), flag.data(), file.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return false;
+  }
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+         std::sscanf(out.c_str(), "%lf %lf %lf", load_ms, rss_load, rss_prefill) == 3;
+}
+
+void DropFromPageCache(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return;
+  (void)fdatasync(fd);
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+}
+
+void BM_ModelMemory(benchmark::State& state) {
+  const int format = static_cast<int>(state.range(0));
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("detinfer-bench-memory-" + std::string(kBenchFormats[format]) + ".gguf"))
+                               .string();
+  double weights = 0;
+  {
+    auto w = InitRandomModel(Bench110MConfig(), 1, ParseWeightRecipe(kBenchFormats[format]).value());
+    auto entries = ListTensors(*w);
+    for (const TensorEntry& e : *entries) weights += double(StorageBytes(e.view->dtype, e.view->numel()));
+    if (!WriteGguf(*w, path).ok()) state.SkipWithError("cannot write the benchmark model");
+  }
+  double cold = 0, warm = 0, rss_load = 0, rss_prefill = 0;
+  for (auto _ : state) {
+    DropFromPageCache(path);
+    double l = 0, r1 = 0, r2 = 0;
+    if (!Probe(path, &l, &r1, &r2)) {
+      state.SkipWithError("the --memory-probe process failed");
+      break;
+    }
+    cold += l;
+    if (!Probe(path, &l, &r1, &r2)) {
+      state.SkipWithError("the --memory-probe process failed");
+      break;
+    }
+    warm += l;
+    rss_load = std::max(rss_load, r1);
+    rss_prefill = std::max(rss_prefill, r2);
+  }
+  const double iters = double(state.iterations());
+  const double kv = 512.0 * double(KvBytesPerToken(Bench110MConfig(), DType::kF32)) / (1 << 20);
+  state.counters["weights_mb"] = weights / (1 << 20);
+  state.counters["kv_used_mb"] = kv;
+  state.counters["load_cold_ms"] = cold / iters;
+  state.counters["load_warm_ms"] = warm / iters;
+  state.counters["peak_rss_after_load_mb"] = rss_load;
+  state.counters["peak_rss_mb"] = rss_prefill;
+  state.counters["rss_vs_weights_plus_kv"] = rss_prefill / (weights / (1 << 20) + kv);
+  state.SetLabel(kBenchFormats[format]);
+  std::filesystem::remove(path);
+}
+
+void MemoryArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"format"});
+  for (int64_t f = 0; f < kNumBenchFormats; ++f) b->Args({f});
+}
+
+BENCHMARK(BM_ModelMemory)->Apply(MemoryArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
+
+}  // namespace
+
+int MemoryProbeMain(const char* path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ThreadPool pool(2);
+  const KernelContext ctx{BenchIsa(), &pool};
+  auto w = LoadModel(path);
+  if (!w.ok()) return 1;
+  auto t = Transformer::Create(std::move(w).value(), ctx);
+  if (!t.ok()) return 1;
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double rss_load = PeakRssMb();
+  std::vector<int32_t> prompt(512);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 13) % 32000);
+  auto cache = t->NewCache(513);
+  (void)cache->AddSequence(0);
+  const Segment seg{0, 0, prompt, false};
+  std::vector<float> logits;
+  if (!t->Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits).ok()) return 1;
+  std::printf("%.3f %.3f %.3f\n", load_ms, rss_load, PeakRssMb());
+  return 0;
+}
+
+}  // namespace detinfer::bench
