@@ -68,14 +68,14 @@ TEST(VerbCorpus, EverySentenceIsAGrammaticalAgreeingSentence) {
       ASSERT_EQ(s.back(), c.eos_id);
       const std::vector<std::string> words = WordsOf(c, s);
       const verb_grammar::SentenceParse p = verb_grammar::ParseSentence(words);
-      ASSERT_EQ(p.error, "") << testing::PrintToString(words);
+      ASSERT_EQ(p.error, "") << ::testing::PrintToString(words);
       // Agreement, checked here again from the readings: 100% in the corpus itself.
       bool agrees = false;
       for (const verb_grammar::VerbReading& r : p.parsed.readings) {
         agrees = agrees || (verb_grammar::TenseFitsFrame(r.tense, p.parsed.frame) &&
                             (r.persons & verb_grammar::Only(p.parsed.person)) != 0);
       }
-      ASSERT_TRUE(agrees) << testing::PrintToString(words);
+      ASSERT_TRUE(agrees) << ::testing::PrintToString(words);
       seen.insert({static_cast<int>(p.parsed.language), static_cast<int>(p.parsed.frame)});
     }
   }

@@ -30,9 +30,9 @@ const Transformer& FamilyModel(Arch arch) {
   }
   return *m;
 }
-const Transformer& Model() { return FamilyModel(Arch::kQwen3); }
+const Transformer& SpecModel() { return FamilyModel(Arch::kQwen3); }
 
-Request MakeRequest(const std::string& id, size_t prompt_len, uint64_t seed, float temperature,
+Request SpecRequest(const std::string& id, size_t prompt_len, uint64_t seed, float temperature,
                     int32_t max_new) {
   std::mt19937_64 rng(seed);
   Request r;
@@ -65,15 +65,15 @@ RequestResult RunOne(const Transformer& m, const Request& r, const EngineOptions
 // min-p, one with prompt logprobs; prompts with repeats (so lookup finds something) and without.
 std::vector<Request> Targets() {
   std::vector<Request> out;
-  Request greedy = MakeRequest("greedy", 20, 1, 0.0f, 40);
-  Request sampled = MakeRequest("sampled", 24, 2, 0.9f, 40);
-  Request topk = MakeRequest("topk", 9, 3, 0.7f, 30);
+  Request greedy = SpecRequest("greedy", 20, 1, 0.0f, 40);
+  Request sampled = SpecRequest("sampled", 24, 2, 0.9f, 40);
+  Request topk = SpecRequest("topk", 9, 3, 0.7f, 30);
   topk.sampling.top_k = 5;
   topk.sampling.min_p = 0.05f;
-  Request prompt_lp = MakeRequest("prompt-logprobs", 30, 4, 0.0f, 25);
+  Request prompt_lp = SpecRequest("prompt-logprobs", 30, 4, 0.0f, 25);
   prompt_lp.prompt_logprobs = true;
   // A prompt that says the same thing twice.
-  Request twice = MakeRequest("twice", 16, 5, 0.0f, 40);
+  Request twice = SpecRequest("twice", 16, 5, 0.0f, 40);
   twice.prompt.insert(twice.prompt.end(), twice.prompt.begin(), twice.prompt.end());
   for (Request* r : {&greedy, &sampled, &topk, &prompt_lp, &twice}) out.push_back(*r);
   return out;
@@ -107,7 +107,7 @@ TEST(SpeculativeTest, LookupGivesPlainBitsOnEveryFamilyForEverySampling) {
 TEST(SpeculativeTest, GenerateThenRescoreIsBitIdentical) {
   auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
   for (const Request& r : Targets()) {
-    auto e = Engine::Create(Model(), h.ctx, Lookup(8));
+    auto e = Engine::Create(SpecModel(), h.ctx, Lookup(8));
     const RequestResult got = (*e)->Generate({r})[0];
     ASSERT_TRUE(got.status.ok());
     auto scored = (*e)->Score(r.prompt, got.tokens);
@@ -120,8 +120,8 @@ TEST(SpeculativeTest, GenerateThenRescoreIsBitIdentical) {
 // one id off), or right for a while then wrong. The output is plain decoding's every time; the
 // counts say the guesses were what they were meant to be.
 TEST(SpeculativeTest, GuessesAllRightAllWrongOrMixedGivePlainBits) {
-  for (const Request& r : {MakeRequest("greedy", 12, 7, 0.0f, 40), MakeRequest("sampled", 12, 8, 1.0f, 40)}) {
-    const RequestResult plain = RunOne(Model(), r);
+  for (const Request& r : {SpecRequest("greedy", 12, 7, 0.0f, 40), SpecRequest("sampled", 12, 8, 1.0f, 40)}) {
+    const RequestResult plain = RunOne(SpecModel(), r);
     ASSERT_TRUE(plain.status.ok());
     std::vector<int32_t> truth = r.prompt;  // prompt + plain decoding's tokens
     truth.insert(truth.end(), plain.tokens.begin(), plain.tokens.end());
@@ -139,7 +139,7 @@ TEST(SpeculativeTest, GuessesAllRightAllWrongOrMixedGivePlainBits) {
         }
         return g;
       };
-      const RequestResult spec = RunOne(Model(), r, o);
+      const RequestResult spec = RunOne(SpecModel(), r, o);
       EXPECT_TRUE(SameBits(spec, plain)) << r.id << " kind " << kind;
       const SpeculativeStats& st = spec.speculative;
       EXPECT_GT(st.proposed, 0);
@@ -159,15 +159,15 @@ TEST(SpeculativeTest, GuessesAllRightAllWrongOrMixedGivePlainBits) {
 
 // Out-of-vocabulary and surplus guesses from a custom guesser are dropped, not fed.
 TEST(SpeculativeTest, GuessesOutsideTheVocabularyAreDropped) {
-  const Request r = MakeRequest("r", 10, 9, 0.0f, 20);
+  const Request r = SpecRequest("r", 10, 9, 0.0f, 20);
   EngineOptions o;
   o.speculative.source = DraftSource::kCustom;
   o.speculative.max_guesses = 3;
   o.speculative.custom = [](const Request&, std::span<const int32_t> tokens, int32_t) {
     return tokens.size() % 2 ? std::vector<int32_t>{5, 6, 7, 8, 9, 10} : std::vector<int32_t>{5, 64, 6};
   };
-  const RequestResult spec = RunOne(Model(), r, o);
-  EXPECT_TRUE(SameBits(spec, RunOne(Model(), r)));
+  const RequestResult spec = RunOne(SpecModel(), r, o);
+  EXPECT_TRUE(SameBits(spec, RunOne(SpecModel(), r)));
   EXPECT_LE(spec.speculative.proposed, 3 * spec.speculative.verify_passes);
 }
 
@@ -179,7 +179,7 @@ TEST(SpeculativeTest, CoBatchedWithPlainTrafficUnderPreemption) {
   for (int i = 0; i < 8; ++i) {
     std::string id = "r";
     id += std::to_string(i);
-    Request r = MakeRequest(id, 6 + 9 * size_t(i), 30 + uint64_t(i), i % 3 ? 0.8f : 0.0f, 36);
+    Request r = SpecRequest(id, 6 + 9 * size_t(i), 30 + uint64_t(i), i % 3 ? 0.8f : 0.0f, 36);
     r.speculative = i % 4 != 1;  // two of them never guess
     reqs.push_back(r);
   }
@@ -188,7 +188,7 @@ TEST(SpeculativeTest, CoBatchedWithPlainTrafficUnderPreemption) {
     EngineOptions o = Lookup(6);
     o.kv_capacity_tokens = capacity;
     o.chunk_size = 16;
-    auto e = Engine::Create(Model(), h.ctx, o);
+    auto e = Engine::Create(SpecModel(), h.ctx, o);
     ASSERT_TRUE(e.ok());
     std::vector<RequestResult> done;
     size_t next = 0;
@@ -203,7 +203,7 @@ TEST(SpeculativeTest, CoBatchedWithPlainTrafficUnderPreemption) {
     int64_t preemptions = 0;
     for (const RequestResult& got : done) {
       const Request& r = reqs[got.submission];
-      EXPECT_TRUE(SameBits(got, RunOne(Model(), r))) << r.id << " capacity " << capacity;
+      EXPECT_TRUE(SameBits(got, RunOne(SpecModel(), r))) << r.id << " capacity " << capacity;
       if (!r.speculative) {
         EXPECT_EQ(got.speculative.verify_passes, 0) << r.id;
       }
@@ -218,18 +218,18 @@ TEST(SpeculativeTest, CoBatchedWithPlainTrafficUnderPreemption) {
 
 TEST(SpeculativeTest, CacheOffChunkingThreadsAndIsaGivePlainBits) {
   for (const Request& r : Targets()) {
-    const RequestResult plain = RunOne(Model(), r);
+    const RequestResult plain = RunOne(SpecModel(), r);
     EngineOptions nocache = Lookup(4);
     nocache.no_cache = true;
-    EXPECT_TRUE(SameBits(RunOne(Model(), r, nocache), plain)) << r.id << " no cache";
+    EXPECT_TRUE(SameBits(RunOne(SpecModel(), r, nocache), plain)) << r.id << " no cache";
     for (int64_t chunk : {1, 7}) {
       EngineOptions o = Lookup(4);
       o.chunk_size = chunk;
-      EXPECT_TRUE(SameBits(RunOne(Model(), r, o), plain)) << r.id << " chunk " << chunk;
+      EXPECT_TRUE(SameBits(RunOne(SpecModel(), r, o), plain)) << r.id << " chunk " << chunk;
     }
     for (Isa isa : testing::TestableIsas()) {
       auto h = testing::MakeContext(isa, 3);
-      auto e = Engine::Create(Model(), h.ctx, Lookup(4));
+      auto e = Engine::Create(SpecModel(), h.ctx, Lookup(4));
       EXPECT_TRUE(SameBits((*e)->Generate({r})[0], plain)) << r.id << " " << testing::IsaString(isa);
     }
   }
@@ -241,8 +241,8 @@ TEST(SpeculativeTest, PrefixCacheHitsBeforeAndAfterSpeculationGiveColdBits) {
   auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
   EngineOptions cold_opts;
   cold_opts.prefix_cache = false;
-  auto cold = Engine::Create(Model(), h.ctx, cold_opts);
-  auto warm = Engine::Create(Model(), h.ctx, Lookup(6));
+  auto cold = Engine::Create(SpecModel(), h.ctx, cold_opts);
+  auto warm = Engine::Create(SpecModel(), h.ctx, Lookup(6));
   Request first = Targets()[4];  // the repeated prompt: lookup accepts from the start
   first.max_new_tokens = 60;
   const RequestResult a = (*warm)->Generate({first})[0];
@@ -251,7 +251,7 @@ TEST(SpeculativeTest, PrefixCacheHitsBeforeAndAfterSpeculationGiveColdBits) {
   EXPECT_TRUE(SameBits(a, (*cold)->Generate({first})[0]));
   // Hits on the first prompt's blocks, at and off block boundaries, then speculating.
   for (size_t shared : {16u, 20u, 32u}) {
-    Request r = MakeRequest("shared", 5, 50 + shared, shared % 3 ? 0.6f : 0.0f, 30);
+    Request r = SpecRequest("shared", 5, 50 + shared, shared % 3 ? 0.6f : 0.0f, 30);
     r.prompt.insert(r.prompt.begin(), first.prompt.begin(), first.prompt.begin() + long(shared));
     const RequestResult got = (*warm)->Generate({r})[0];
     EXPECT_GT(got.cached_tokens, 0);
@@ -259,7 +259,7 @@ TEST(SpeculativeTest, PrefixCacheHitsBeforeAndAfterSpeculationGiveColdBits) {
   }
   // A next turn: the first prompt, its whole speculative generation and more. Its hit covers
   // blocks of generated tokens written by verify passes.
-  Request turn2 = MakeRequest("turn2", 7, 60, 0.8f, 20);
+  Request turn2 = SpecRequest("turn2", 7, 60, 0.8f, 20);
   std::vector<int32_t> history = first.prompt;
   history.insert(history.end(), a.tokens.begin(), a.tokens.end());
   turn2.prompt.insert(turn2.prompt.begin(), history.begin(), history.end());
@@ -285,18 +285,18 @@ EngineOptions Oracle(const std::vector<int32_t>* truth) {
 
 TEST(SpeculativeTest, StopsAndMaxTokensInsideAnAcceptedRunEndAsInPlainDecoding) {
   const auto tok = testing::CharTokenizer();
-  Request r = MakeRequest("free", 6, 3, 0.0f, 40);
-  const RequestResult full = RunOne(Model(), r, {}, tok.get());
+  Request r = SpecRequest("free", 6, 3, 0.0f, 40);
+  const RequestResult full = RunOne(SpecModel(), r, {}, tok.get());
   ASSERT_TRUE(full.status.ok());
   ASSERT_EQ(full.tokens.size(), 40u);
   std::vector<int32_t> truth = r.prompt;
   truth.insert(truth.end(), full.tokens.begin(), full.tokens.end());
   auto both = [&](const Request& q, const char* what) {
-    const RequestResult plain = RunOne(Model(), q, {}, tok.get());
+    const RequestResult plain = RunOne(SpecModel(), q, {}, tok.get());
     std::string streamed;
     int lasts = 0;
     auto h = testing::MakeContext(Isa::kScalar, 1);
-    auto e = Engine::Create(Model(), h.ctx, Oracle(&truth), tok.get());
+    auto e = Engine::Create(SpecModel(), h.ctx, Oracle(&truth), tok.get());
     (*e)->SetOnTokenEvent([&](const TokenEvent& ev) {
       streamed += ev.text;
       lasts += ev.last;
@@ -449,9 +449,9 @@ EngineOptions Drafted(const Transformer& draft, int32_t k = 4) {
 TEST(DraftModelTest, ADraftOfAnotherShapeGivesPlainBits) {
   int64_t proposed = 0;
   for (const Request& r : Targets()) {
-    const RequestResult plain = RunOne(Model(), r);
+    const RequestResult plain = RunOne(SpecModel(), r);
     for (int32_t k : {1, 4, 8}) {
-      const RequestResult spec = RunOne(Model(), r, Drafted(SmallDraft(), k));
+      const RequestResult spec = RunOne(SpecModel(), r, Drafted(SmallDraft(), k));
       EXPECT_TRUE(SameBits(spec, plain)) << r.id << " k=" << k;
       EXPECT_LE(spec.speculative.accepted, spec.speculative.proposed);
       proposed += spec.speculative.proposed;
@@ -464,8 +464,8 @@ TEST(DraftModelTest, ADraftOfAnotherShapeGivesPlainBits) {
 // greedy request is accepted (and a sampled request still gets its own draws).
 TEST(DraftModelTest, TheModelAsItsOwnDraftGuessesGreedyTextExactly) {
   for (const Request& r : Targets()) {
-    const RequestResult plain = RunOne(Model(), r);
-    const RequestResult spec = RunOne(Model(), r, Drafted(Model(), 4));
+    const RequestResult plain = RunOne(SpecModel(), r);
+    const RequestResult spec = RunOne(SpecModel(), r, Drafted(SpecModel(), 4));
     EXPECT_TRUE(SameBits(spec, plain)) << r.id;
     if (r.sampling.temperature == 0.0f) {
       EXPECT_GT(spec.speculative.proposed, 0) << r.id;
@@ -483,49 +483,49 @@ TEST(DraftModelTest, CoBatchedPreemptedCacheOffAndPrefixHitsGivePlainBits) {
   for (int i = 0; i < 6; ++i) {
     std::string id = "d";
     id += std::to_string(i);
-    Request r = MakeRequest(id, 5 + 13 * size_t(i), 70 + uint64_t(i), i % 2 ? 0.9f : 0.0f, 30);
+    Request r = SpecRequest(id, 5 + 13 * size_t(i), 70 + uint64_t(i), i % 2 ? 0.9f : 0.0f, 30);
     r.speculative = i != 3;
     reqs.push_back(r);
   }
   for (int64_t capacity : {4096, 128}) {
     auto h = testing::MakeContext(testing::TestableIsas().back(), 2);
-    EngineOptions o = Drafted(Model(), 5);
+    EngineOptions o = Drafted(SpecModel(), 5);
     o.kv_capacity_tokens = capacity;
     o.chunk_size = 16;
-    auto e = Engine::Create(Model(), h.ctx, o);
+    auto e = Engine::Create(SpecModel(), h.ctx, o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     const auto got = (*e)->Generate(reqs);
     for (size_t i = 0; i < reqs.size(); ++i) {
-      EXPECT_TRUE(SameBits(got[i], RunOne(Model(), reqs[i]))) << reqs[i].id << " " << capacity;
+      EXPECT_TRUE(SameBits(got[i], RunOne(SpecModel(), reqs[i]))) << reqs[i].id << " " << capacity;
     }
     EXPECT_GT((*e)->speculative_stats().accepted, 0);
   }
   EngineOptions nocache = Drafted(SmallDraft(), 3);
   nocache.no_cache = true;
-  EXPECT_TRUE(SameBits(RunOne(Model(), reqs[2], nocache), RunOne(Model(), reqs[2])));
+  EXPECT_TRUE(SameBits(RunOne(SpecModel(), reqs[2], nocache), RunOne(SpecModel(), reqs[2])));
 
   auto h = testing::MakeContext(Isa::kScalar, 1);
-  auto warm = Engine::Create(Model(), h.ctx, Drafted(Model(), 4));
+  auto warm = Engine::Create(SpecModel(), h.ctx, Drafted(SpecModel(), 4));
   const RequestResult first = (*warm)->Generate({reqs[4]})[0];
-  Request turn2 = MakeRequest("turn2", 6, 99, 0.0f, 20);
+  Request turn2 = SpecRequest("turn2", 6, 99, 0.0f, 20);
   std::vector<int32_t> history = reqs[4].prompt;
   history.insert(history.end(), first.tokens.begin(), first.tokens.end());
   turn2.prompt.insert(turn2.prompt.begin(), history.begin(), history.end());
   const RequestResult hit = (*warm)->Generate({turn2})[0];
   EXPECT_GT(hit.cached_tokens, static_cast<int64_t>(reqs[4].prompt.size()));
-  EXPECT_TRUE(SameBits(hit, RunOne(Model(), turn2)));
+  EXPECT_TRUE(SameBits(hit, RunOne(SpecModel(), turn2)));
 }
 
 // A draft KV cache too small for a request: it makes no guesses (and others still do).
 TEST(DraftModelTest, ADraftCacheWithoutRoomMakesNoGuessesAndChangesNothing) {
-  EngineOptions o = Drafted(Model(), 4);
+  EngineOptions o = Drafted(SpecModel(), 4);
   o.speculative.draft_kv_capacity_tokens = 48;  // 3 blocks
   auto h = testing::MakeContext(Isa::kScalar, 1);
-  auto e = Engine::Create(Model(), h.ctx, o);
-  const Request big = MakeRequest("big", 60, 5, 0.0f, 12), small = MakeRequest("small", 8, 6, 0.0f, 12);
+  auto e = Engine::Create(SpecModel(), h.ctx, o);
+  const Request big = SpecRequest("big", 60, 5, 0.0f, 12), small = SpecRequest("small", 8, 6, 0.0f, 12);
   const auto got = (*e)->Generate({big, small});
-  EXPECT_TRUE(SameBits(got[0], RunOne(Model(), big)));
-  EXPECT_TRUE(SameBits(got[1], RunOne(Model(), small)));
+  EXPECT_TRUE(SameBits(got[0], RunOne(SpecModel(), big)));
+  EXPECT_TRUE(SameBits(got[1], RunOne(SpecModel(), small)));
   EXPECT_EQ(got[0].speculative.proposed, 0);
   EXPECT_GT(got[1].speculative.proposed, 0);
 }
@@ -533,16 +533,16 @@ TEST(DraftModelTest, ADraftCacheWithoutRoomMakesNoGuessesAndChangesNothing) {
 // A stop string and max_tokens inside an accepted run of the model's own guesses.
 TEST(DraftModelTest, StopsAndMaxTokensInsideARunEndAsInPlainDecoding) {
   const auto tok = testing::CharTokenizer();
-  Request r = MakeRequest("free", 6, 3, 0.0f, 40);
-  const RequestResult full = RunOne(Model(), r, {}, tok.get());
+  Request r = SpecRequest("free", 6, 3, 0.0f, 40);
+  const RequestResult full = RunOne(SpecModel(), r, {}, tok.get());
   ASSERT_TRUE(full.status.ok());
   Request stop = r;
   stop.stop_ids = {full.tokens[7]};
   Request length = r;
   length.max_new_tokens = 9;
   for (const Request* q : {&stop, &length}) {
-    const RequestResult spec = RunOne(Model(), *q, Drafted(Model(), 8), tok.get());
-    EXPECT_TRUE(SameBits(spec, RunOne(Model(), *q, {}, tok.get())));
+    const RequestResult spec = RunOne(SpecModel(), *q, Drafted(SpecModel(), 8), tok.get());
+    EXPECT_TRUE(SameBits(spec, RunOne(SpecModel(), *q, {}, tok.get())));
     // Tokens 1-8 come from one pass (the first from the prompt's): the end falls inside it.
     EXPECT_LE(spec.speculative.verify_passes, 1);
   }
@@ -554,11 +554,11 @@ TEST(DraftModelTest, ADraftWithAnotherVocabularyIsRefused) {
   auto other = Transformer::Create(testing::RandomModel(c, 1));
   ASSERT_TRUE(other.ok());
   auto h = testing::MakeContext(Isa::kScalar, 1);
-  auto e = Engine::Create(Model(), h.ctx, Drafted(*other));
+  auto e = Engine::Create(SpecModel(), h.ctx, Drafted(*other));
   EXPECT_TRUE(testing::FailsWith(e.status(), {"draft model's vocabulary is 32", "64"}));
-  EngineOptions none = Drafted(Model());
+  EngineOptions none = Drafted(SpecModel());
   none.speculative.draft_model = nullptr;
-  EXPECT_TRUE(testing::FailsWith(Engine::Create(Model(), h.ctx, none).status(), {"draft model"}));
+  EXPECT_TRUE(testing::FailsWith(Engine::Create(SpecModel(), h.ctx, none).status(), {"draft model"}));
 }
 
 // stories260K as its own draft: greedy guesses all accepted; sampled, its own draws.
