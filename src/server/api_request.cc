@@ -8,16 +8,16 @@
 
 namespace detinfer::server {
 
-namespace {
-
-using Json = nlohmann::json;
-
-ApiError Bad(const std::string& param, const std::string& message) {
+ApiError ParamError(const std::string& param, const std::string& message) {
   ApiError e;
   e.param = param;
   e.message = message;
   return e;
 }
+
+namespace {
+
+using Json = nlohmann::json;
 
 // Deepest nesting of arrays/objects, counted on the raw bytes (outside strings) before the
 // parser builds anything, so that a hostile body cannot make it recurse or allocate deeply.
@@ -58,8 +58,8 @@ std::string JsonReason(std::string_view what) {
 
 std::optional<ApiError> ParseObject(std::string_view body, const ParseLimits& limits, Json* out) {
   if (JsonDepth(body) > limits.max_json_depth) {
-    return Bad("", "the request body nests arrays/objects deeper than " +
-                       std::to_string(limits.max_json_depth) + " levels");
+    return ParamError("", "the request body nests arrays/objects deeper than " +
+                              std::to_string(limits.max_json_depth) + " levels");
   }
   try {
     *out = Json::parse(body.begin(), body.end());
@@ -68,17 +68,17 @@ std::optional<ApiError> ParseObject(std::string_view body, const ParseLimits& li
     // bare "not valid JSON" (invalid UTF-8 in a string is named as such, with its offset).
     // nlohmann counts from 1 (n + 1 for the end of the input); offsets here count from 0.
     const size_t offset = e.byte > 0 ? e.byte - 1 : 0;
-    return Bad("", "the request body is not valid JSON: at byte " + std::to_string(offset) +
-                       ": " + JsonReason(e.what()));
+    return ParamError("", "the request body is not valid JSON: at byte " + std::to_string(offset) +
+                              ": " + JsonReason(e.what()));
   } catch (const nlohmann::json::out_of_range& e) {  // e.g. 1e999
-    return Bad("", "the request body is not valid JSON: " + JsonReason(e.what()));
+    return ParamError("", "the request body is not valid JSON: " + JsonReason(e.what()));
   }
-  if (!out->is_object()) return Bad("", "the request body must be a JSON object");
+  if (!out->is_object()) return ParamError("", "the request body must be a JSON object");
   return std::nullopt;
 }
 
 std::optional<ApiError> GetString(const Json& j, const char* key, std::string* out) {
-  if (!j.is_string()) return Bad(key, std::string("'") + key + "' must be a string");
+  if (!j.is_string()) return ParamError(key, std::string("'") + key + "' must be a string");
   *out = j.get<std::string>();
   return std::nullopt;
 }
@@ -104,9 +104,9 @@ std::string OutOfRange(const char* key, const std::string& lo, const std::string
 }
 
 std::optional<ApiError> GetFloat(const Json& j, const char* key, float lo, float hi, float* out) {
-  if (!j.is_number()) return Bad(key, std::string("'") + key + "' must be a number");
+  if (!j.is_number()) return ParamError(key, std::string("'") + key + "' must be a number");
   const double v = j.get<double>();
-  if (!(v >= lo && v <= hi)) return Bad(key, OutOfRange(key, Bound(lo), Bound(hi), j));
+  if (!(v >= lo && v <= hi)) return ParamError(key, OutOfRange(key, Bound(lo), Bound(hi), j));
   *out = static_cast<float>(v);
   return std::nullopt;
 }
@@ -133,16 +133,16 @@ std::optional<ApiError> GetInt(const Json& j, const char* key, int64_t lo, int64
                          : static_cast<int64_t>(d);
     }
   }
-  if (!integral) return Bad(key, std::string("'") + key + "' must be an integer");
+  if (!integral) return ParamError(key, std::string("'") + key + "' must be an integer");
   if (v < lo || v > hi) {
-    return Bad(key, OutOfRange(key, std::to_string(lo), std::to_string(hi), j));
+    return ParamError(key, OutOfRange(key, std::to_string(lo), std::to_string(hi), j));
   }
   *out = static_cast<int32_t>(v);
   return std::nullopt;
 }
 
 std::optional<ApiError> GetBool(const Json& j, const char* key, bool* out) {
-  if (!j.is_boolean()) return Bad(key, std::string("'") + key + "' must be true or false");
+  if (!j.is_boolean()) return ParamError(key, std::string("'") + key + "' must be true or false");
   *out = j.get<bool>();
   return std::nullopt;
 }
@@ -153,8 +153,8 @@ std::optional<ApiError> GetIds(const Json& j, const std::string& key, std::vecto
     const Json& v = j[i];
     if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
         v.get<int64_t>() > std::numeric_limits<int32_t>::max() || v.is_number_float()) {
-      return Bad(key, "'" + key + "' item " + std::to_string(i) +
-                          " is not a token id (a non-negative integer): " + v.dump());
+      return ParamError(key, "'" + key + "' item " + std::to_string(i) +
+                                 " is not a token id (a non-negative integer): " + v.dump());
     }
     out->push_back(static_cast<int32_t>(v.get<int64_t>()));
   }
@@ -173,8 +173,9 @@ std::optional<ApiError> GetPrompts(const Json& j, const char* key, size_t max_pr
     return std::nullopt;
   }
   if (!j.is_array() || j.empty()) {
-    return Bad(key, std::string("'") + key +
-                        "' must be a string, a list of token ids, or a non-empty list of either");
+    return ParamError(key,
+                      std::string("'") + key +
+                          "' must be a string, a list of token ids, or a non-empty list of either");
   }
   if (IsIdList(j)) {
     PromptInput p;
@@ -183,8 +184,9 @@ std::optional<ApiError> GetPrompts(const Json& j, const char* key, size_t max_pr
     return std::nullopt;
   }
   if (j.size() > max_prompts) {
-    return Bad(key, std::string("'") + key + "' lists " + std::to_string(j.size()) +
-                        " prompts; at most " + std::to_string(max_prompts) + " are accepted");
+    return ParamError(key, std::string("'") + key + "' lists " + std::to_string(j.size()) +
+                               " prompts; at most " + std::to_string(max_prompts) +
+                               " are accepted");
   }
   for (size_t i = 0; i < j.size(); ++i) {
     const std::string item = std::string(key) + "[" + std::to_string(i) + "]";
@@ -195,7 +197,7 @@ std::optional<ApiError> GetPrompts(const Json& j, const char* key, size_t max_pr
       if (auto e = GetIds(j[i], item, &p.ids)) return e;
       out->push_back(std::move(p));
     } else {
-      return Bad(item, "'" + item + "' must be a string or a non-empty list of token ids");
+      return ParamError(item, "'" + item + "' must be a string or a non-empty list of token ids");
     }
   }
   return std::nullopt;
@@ -204,7 +206,8 @@ std::optional<ApiError> GetPrompts(const Json& j, const char* key, size_t max_pr
 std::optional<ApiError> GetOnePrompt(const Json& j, const char* key, PromptInput* out) {
   std::vector<PromptInput> list;
   if (auto e = GetPrompts(j, key, 1, &list)) return e;
-  if (list.size() != 1) return Bad(key, std::string("'") + key + "' must be a single prompt");
+  if (list.size() != 1)
+    return ParamError(key, std::string("'") + key + "' must be a single prompt");
   *out = std::move(list[0]);
   return std::nullopt;
 }
@@ -215,17 +218,18 @@ std::optional<ApiError> GetStop(const Json& j, size_t max_stops, std::vector<std
     out->push_back(j.get<std::string>());
   } else if (j.is_array()) {
     for (const Json& v : j) {
-      if (!v.is_string()) return Bad("stop", "'stop' must be a string or a list of strings");
+      if (!v.is_string()) return ParamError("stop", "'stop' must be a string or a list of strings");
       out->push_back(v.get<std::string>());
     }
   } else {
-    return Bad("stop", "'stop' must be a string or a list of strings");
+    return ParamError("stop", "'stop' must be a string or a list of strings");
   }
   if (out->size() > max_stops) {
-    return Bad("stop", "at most " + std::to_string(max_stops) + " stop strings are accepted");
+    return ParamError("stop",
+                      "at most " + std::to_string(max_stops) + " stop strings are accepted");
   }
   for (const std::string& s : *out) {
-    if (s.empty()) return Bad("stop", "'stop' contains an empty string");
+    if (s.empty()) return ParamError("stop", "'stop' contains an empty string");
   }
   return std::nullopt;
 }
@@ -237,12 +241,14 @@ std::optional<ApiError> GetContent(const Json& j, const std::string& key, std::s
     return std::nullopt;
   }
   if (j.is_null()) return std::nullopt;
-  if (!j.is_array()) return Bad(key, "'" + key + "' must be a string or a list of text parts");
+  if (!j.is_array())
+    return ParamError(key, "'" + key + "' must be a string or a list of text parts");
   for (const Json& part : j) {
     if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
         !part.contains("text") || !part["text"].is_string()) {
-      return Bad(key, "'" + key + "' parts must be {\"type\": \"text\", \"text\": \"...\"} "
-                      "(other content types are not supported)");
+      return ParamError(key, "'" + key +
+                                 "' parts must be {\"type\": \"text\", \"text\": \"...\"} "
+                                 "(other content types are not supported)");
     }
     *out += part["text"].get<std::string>();
   }
@@ -251,25 +257,29 @@ std::optional<ApiError> GetContent(const Json& j, const std::string& key, std::s
 
 std::optional<ApiError> GetMessages(const Json& j, size_t max_messages,
                                     std::vector<ChatMessage>* out) {
-  if (!j.is_array() || j.empty()) return Bad("messages", "'messages' must be a non-empty list");
+  if (!j.is_array() || j.empty())
+    return ParamError("messages", "'messages' must be a non-empty list");
   if (j.size() > max_messages) {
-    return Bad("messages", "at most " + std::to_string(max_messages) + " messages are accepted");
+    return ParamError("messages",
+                      "at most " + std::to_string(max_messages) + " messages are accepted");
   }
   static const std::set<std::string> kRoles = {"system", "developer", "user", "assistant", "tool"};
   for (size_t i = 0; i < j.size(); ++i) {
     const std::string key = "messages[" + std::to_string(i) + "]";
     const Json& m = j[i];
-    if (!m.is_object()) return Bad(key, "'" + key + "' must be an object");
+    if (!m.is_object()) return ParamError(key, "'" + key + "' must be an object");
     ChatMessage msg;
     if (!m.contains("role") || !m["role"].is_string()) {
-      return Bad(key + ".role", "'" + key + ".role' must be a string");
+      return ParamError(key + ".role", "'" + key + ".role' must be a string");
     }
     msg.role = m["role"].get<std::string>();
     if (kRoles.count(msg.role) == 0) {
-      return Bad(key + ".role", "'" + key + ".role' is '" + msg.role +
-                                    "'; expected system, developer, user, assistant or tool");
+      return ParamError(key + ".role",
+                        "'" + key + ".role' is '" + msg.role +
+                            "'; expected system, developer, user, assistant or tool");
     }
-    if (!m.contains("content")) return Bad(key + ".content", "'" + key + ".content' is missing");
+    if (!m.contains("content"))
+      return ParamError(key + ".content", "'" + key + ".content' is missing");
     if (auto e = GetContent(m["content"], key + ".content", &msg.content)) return e;
     out->push_back(std::move(msg));
   }
@@ -280,10 +290,11 @@ std::optional<ApiError> GetMessages(const Json& j, size_t max_messages,
 // values are taken from the ordered parse in OrderedChat). True when `key` was one of them.
 bool ChatField(const std::string& key, const Json& v, ChatInput* chat, std::optional<ApiError>* e) {
   if (key == "tools") {
-    if (!v.is_null() && !v.is_array()) *e = Bad("tools", "'tools' must be a list of tool definitions");
+    if (!v.is_null() && !v.is_array())
+      *e = ParamError("tools", "'tools' must be a list of tool definitions");
   } else if (key == "chat_template_kwargs") {
     if (!v.is_null() && !v.is_object()) {
-      *e = Bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+      *e = ParamError("chat_template_kwargs", "'chat_template_kwargs' must be an object");
     }
   } else if (key == "add_generation_prompt") {
     *e = GetBool(v, "add_generation_prompt", &chat->add_generation_prompt);
@@ -299,7 +310,8 @@ bool ChatField(const std::string& key, const Json& v, ChatInput* chat, std::opti
 std::optional<ApiError> OrderedChat(std::string_view body, ChatInput* chat) {
   const nlohmann::ordered_json j =
       nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Bad("", "the request body is not valid JSON");
+  if (j.is_discarded() || !j.is_object())
+    return ParamError("", "the request body is not valid JSON");
   const nlohmann::ordered_json& messages = j["messages"];
   chat->raw = nlohmann::ordered_json::array();
   for (size_t i = 0; i < messages.size() && i < chat->messages.size(); ++i) {
@@ -318,32 +330,36 @@ std::optional<ApiError> OrderedChat(std::string_view body, ChatInput* chat) {
 std::optional<ApiError> CheckNeutral(const std::string& key, const Json& v) {
   if (key == "best_of") {
     if (!v.is_null() && !(v.is_number() && v.get<double>() == 1.0)) {
-      return Bad(key, "'best_of' other than 1 is not supported (it would rank samples by their "
-                      "logprob server-side); ask for 'n' samples and pick among them");
+      return ParamError(key,
+                        "'best_of' other than 1 is not supported (it would rank samples by their "
+                        "logprob server-side); ask for 'n' samples and pick among them");
     }
   } else if (key == "logit_bias") {
     if (!v.is_null() && !(v.is_object() && v.empty())) {
-      return Bad(key, "'logit_bias' is not supported");
+      return ParamError(key, "'logit_bias' is not supported");
     }
   } else if (key == "suffix") {
-    if (!v.is_null()) return Bad(key, "'suffix' is not supported");
+    if (!v.is_null()) return ParamError(key, "'suffix' is not supported");
   } else if (key == "response_format") {
     // Structured output needs grammar-constrained decoding, which detinfer does not do yet:
     // refused, never ignored (an ignored json_schema would return unconstrained text).
     if (!v.is_null() && !(v.is_object() && v.size() == 1 && v.contains("type") &&
                           v["type"] == "text")) {
-      return Bad(key, "'response_format' other than {\"type\": \"text\"} is not supported "
-                      "(no constrained decoding); ask for JSON in the prompt instead");
+      return ParamError(key,
+                        "'response_format' other than {\"type\": \"text\"} is not supported "
+                        "(no constrained decoding); ask for JSON in the prompt instead");
     }
   } else if (key == "tool_choice") {
     // The tools are given to the chat template (the model sees them and may answer with a
     // call in its own text); forcing a call needs constrained decoding: refused.
     if (!v.is_null() && v != "auto" && v != "none") {
-      return Bad(key, "'tool_choice' other than \"auto\" or \"none\" is not supported (a "
-                      "forced tool call needs constrained decoding)");
+      return ParamError(key,
+                        "'tool_choice' other than \"auto\" or \"none\" is not supported (a "
+                        "forced tool call needs constrained decoding)");
     }
   } else if (key == "parallel_tool_calls") {
-    if (!v.is_null() && !v.is_boolean()) return Bad(key, "'parallel_tool_calls' must be a boolean");
+    if (!v.is_null() && !v.is_boolean())
+      return ParamError(key, "'parallel_tool_calls' must be a boolean");
   }
   return std::nullopt;
 }
@@ -353,7 +369,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
   r->kind = kind;
   const bool chat = kind == ApiKind::kChat;
   if (body.contains("stop_token_ids") && body.contains("stop_ids")) {
-    return Bad("stop_ids", "'stop_ids' is an alias of 'stop_token_ids'; send only one of them");
+    return ParamError("stop_ids",
+                      "'stop_ids' is an alias of 'stop_token_ids'; send only one of them");
   }
   for (auto it = body.begin(); it != body.end(); ++it) {
     const std::string& key = it.key();
@@ -378,7 +395,7 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       if (!v.is_null()) e = GetFloat(v, "temperature", 0.0f, 100.0f, &r->temperature);
     } else if (key == "top_p") {
       if (!v.is_null()) e = GetFloat(v, "top_p", 0.0f, 1.0f, &r->top_p);
-      if (!e && r->top_p == 0.0f) e = Bad("top_p", "'top_p' must be in (0, 1], got 0");
+      if (!e && r->top_p == 0.0f) e = ParamError("top_p", "'top_p' must be in (0, 1], got 0");
     } else if (key == "top_k") {
       // -1 means "no limit" in vLLM; 0 does here.
       if (!v.is_null()) e = GetInt(v, "top_k", -1, std::numeric_limits<int32_t>::max(), &r->top_k);
@@ -401,16 +418,17 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
             r->seed = d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d))
                             : static_cast<uint64_t>(d);
           } else {
-            e = Bad("seed", OutOfRange("seed", "-9223372036854775808", "18446744073709551615", v));
+            e = ParamError("seed",
+                           OutOfRange("seed", "-9223372036854775808", "18446744073709551615", v));
           }
         } else {
-          e = Bad("seed", "'seed' must be an integer");
+          e = ParamError("seed", "'seed' must be an integer");
         }
       }
     } else if (key == "repetition_penalty") {
       if (!v.is_null()) e = GetFloat(v, key.c_str(), 0.0f, 100.0f, &r->repetition_penalty);
       if (!e && !(r->repetition_penalty > 0.0f)) {
-        e = Bad(key, "'repetition_penalty' must be > 0 (1 = none), got 0");
+        e = ParamError(key, "'repetition_penalty' must be > 0 (1 = none), got 0");
       }
     } else if (key == "presence_penalty") {
       if (!v.is_null()) e = GetFloat(v, key.c_str(), -2.0f, 2.0f, &r->presence_penalty);
@@ -425,7 +443,7 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     } else if (key == "stop_token_ids" || key == "stop_ids") {
       // `stop_ids` is what `detinfer generate --requests` calls it; both name one list.
       if (!v.is_array()) {
-        e = Bad(key, "'" + key + "' must be a list of token ids");
+        e = ParamError(key, "'" + key + "' must be a list of token ids");
       } else {
         e = GetIds(v, key, &r->stop_token_ids);
       }
@@ -457,7 +475,7 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     } else if (key == "stream_options") {
       if (!v.is_null()) {
         if (!v.is_object()) {
-          e = Bad("stream_options", "'stream_options' must be an object");
+          e = ParamError("stream_options", "'stream_options' must be an object");
         } else if (v.contains("include_usage")) {
           e = GetBool(v["include_usage"], "stream_options.include_usage", &r->include_usage);
         }
@@ -475,26 +493,28 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     }
     if (e) return e;
   }
-  if (chat && r->chat.messages.empty()) return Bad("messages", "'messages' is required");
-  if (!chat && r->prompts.empty()) return Bad("prompt", "'prompt' is required");
+  if (chat && r->chat.messages.empty()) return ParamError("messages", "'messages' is required");
+  if (!chat && r->prompts.empty()) return ParamError("prompt", "'prompt' is required");
   if (chat && r->top_logprobs > 0 && !r->logprobs) {
-    return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    return ParamError("top_logprobs", "'top_logprobs' needs 'logprobs': true");
   }
   if (r->max_tokens && *r->max_tokens == 0) {
     // Nothing to generate: only an echoed prompt (with its logprobs) makes an answer.
     const char* name = body.contains("max_completion_tokens") ? "max_completion_tokens"
                                                               : "max_tokens";
     if (chat || !r->echo) {
-      return Bad(name, std::string("'") + name + "' must be >= 1 (0 is for 'echo', to score "
-                                   "the prompt), got 0");
+      return ParamError(name, std::string("'") + name +
+                                  "' must be >= 1 (0 is for 'echo', to score "
+                                  "the prompt), got 0");
     }
     if (r->stream) {
-      return Bad(name, std::string("'") + name + "' 0 (echo only) is not streamed");
+      return ParamError(name, std::string("'") + name + "' 0 (echo only) is not streamed");
     }
   }
   if (r->stream && r->prompt_logprobs) {
-    return Bad("prompt_logprobs", "'prompt_logprobs' is not streamed; send the request without "
-                                  "'stream'");
+    return ParamError("prompt_logprobs",
+                      "'prompt_logprobs' is not streamed; send the request without "
+                      "'stream'");
   }
   return std::nullopt;
 }
@@ -506,7 +526,7 @@ std::optional<ApiError> ParseJsonObject(std::string_view body, const ParseLimits
   try {
     return ParseObject(body, limits, out);
   } catch (const std::exception& ex) {
-    return Bad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -520,7 +540,7 @@ std::optional<ApiError> ParseCompletionRequest(std::string_view body, ApiKind ki
     if (kind == ApiKind::kChat) return OrderedChat(body, &out->chat);
     return std::nullopt;
   } catch (const std::exception& ex) {  // a json accessor we did not expect to throw
-    return Bad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -546,11 +566,11 @@ std::optional<ApiError> ParseScoreRequest(std::string_view body, const ParseLimi
       }
       if (e) return e;
     }
-    if (!have_prompt) return Bad("prompt", "'prompt' is required");
-    if (!have_completion) return Bad("completion", "'completion' is required");
+    if (!have_prompt) return ParamError("prompt", "'prompt' is required");
+    if (!have_completion) return ParamError("completion", "'completion' is required");
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return Bad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -586,13 +606,14 @@ std::optional<ApiError> ParseTokenizeRequest(std::string_view body, const ParseL
       if (e) return e;
     }
     if (have_prompt && out->is_chat) {
-      return Bad("messages", "send either 'prompt' or 'messages', not both");
+      return ParamError("messages", "send either 'prompt' or 'messages', not both");
     }
-    if (!have_prompt && !out->is_chat) return Bad("prompt", "'prompt' or 'messages' is required");
+    if (!have_prompt && !out->is_chat)
+      return ParamError("prompt", "'prompt' or 'messages' is required");
     if (out->is_chat) return OrderedChat(body, &out->chat);
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return Bad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -610,7 +631,7 @@ std::optional<ApiError> ParseDetokenizeRequest(std::string_view body, const Pars
       } else if (it.key() == "tokens") {
         // An empty list is valid here: it decodes to "".
         if (!it.value().is_array()) {
-          e = Bad("tokens", "'tokens' must be a list of token ids");
+          e = ParamError("tokens", "'tokens' must be a list of token ids");
         } else {
           e = GetIds(it.value(), "tokens", &out->tokens);
         }
@@ -620,10 +641,10 @@ std::optional<ApiError> ParseDetokenizeRequest(std::string_view body, const Pars
       }
       if (e) return e;
     }
-    if (!have_tokens) return Bad("tokens", "'tokens' is required");
+    if (!have_tokens) return ParamError("tokens", "'tokens' is required");
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return Bad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 

@@ -25,6 +25,10 @@ struct ApiError {
   std::string code;   // e.g. "context_length_exceeded", empty if none
 };
 
+// A 400 naming the field at fault (`param`; empty for the body as a whole). The parsers of
+// every endpoint (here and server/rl_request.h) make their errors with it.
+ApiError ParamError(const std::string& param, const std::string& message);
+
 enum class ApiKind { kCompletion, kChat };
 
 // A prompt is text or token ids (never both).

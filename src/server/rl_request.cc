@@ -11,13 +11,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-ApiError RlBad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.param = param;
-  e.message = message;
-  return e;
-}
-
 // sampling_params' names (SGLang's) -> the completions request's (OpenAI's). The rest of
 // SGLang's sampling params are not supported and are reported as ignored.
 const std::map<std::string, std::string>& SamplingParamNames() {
@@ -59,16 +52,16 @@ ApiError RenamedError(ApiError e, const std::map<std::string, std::string>& comp
 // input_ids: a non-empty list of ids, or a non-empty list of such lists (a batch).
 std::optional<ApiError> CheckInputIds(const Json& v, bool* batch) {
   const auto bad = [] {
-    return RlBad("input_ids",
-                 "'input_ids' must be a non-empty list of token ids, or a non-empty list of "
-                 "such lists");
+    return ParamError("input_ids",
+                      "'input_ids' must be a non-empty list of token ids, or a non-empty list of "
+                      "such lists");
   };
   if (!v.is_array() || v.empty()) return bad();
   *batch = v[0].is_array();
   for (size_t i = 0; i < v.size(); ++i) {
     if (*batch != v[i].is_array()) return bad();
     if (*batch && v[i].empty()) {
-      return RlBad("input_ids", "'input_ids[" + std::to_string(i) + "]' is empty (no tokens)");
+      return ParamError("input_ids", "'input_ids[" + std::to_string(i) + "]' is empty (no tokens)");
     }
   }
   return std::nullopt;
@@ -88,13 +81,13 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
       have_ids = true;
     } else if (key == "text") {
       if (!v.is_null()) {
-        return RlBad("text",
-                     "'text' is not taken by /generate (token ids in, token ids out): send "
-                     "'input_ids', or the text to /v1/completions");
+        return ParamError("text",
+                          "'text' is not taken by /generate (token ids in, token ids out): send "
+                          "'input_ids', or the text to /v1/completions");
       }
     } else if (key == "sampling_params") {
       if (v.is_null()) continue;
-      if (!v.is_object()) return RlBad(key, "'sampling_params' must be an object");
+      if (!v.is_object()) return ParamError(key, "'sampling_params' must be an object");
       for (auto p = v.begin(); p != v.end(); ++p) {
         const auto name = SamplingParamNames().find(p.key());
         if (name == SamplingParamNames().end()) {
@@ -102,9 +95,9 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
           continue;
         }
         if (completion.contains(name->second)) {
-          return RlBad("sampling_params." + p.key(),
-                       "'sampling_params." + p.key() + "' is given twice (as '" + p.key() +
-                           "' and under another name)");
+          return ParamError("sampling_params." + p.key(), "'sampling_params." + p.key() +
+                                                              "' is given twice (as '" + p.key() +
+                                                              "' and under another name)");
         }
         completion[name->second] = p.value();
         renamed[name->second] = "sampling_params." + p.key();
@@ -112,7 +105,7 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
       }
     } else if (key == "return_logprob") {
       if (v.is_null()) continue;
-      if (!v.is_boolean()) return RlBad(key, "'return_logprob' must be true or false");
+      if (!v.is_boolean()) return ParamError(key, "'return_logprob' must be true or false");
       out->return_logprob = v.get<bool>();
     } else if (key == "top_logprobs_num") {
       if (v.is_null()) continue;
@@ -120,8 +113,8 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
       renamed["logprobs"] = "top_logprobs_num";
     } else if (key == "stream") {
       if (!v.is_null() && v != false) {
-        return RlBad("stream",
-                     "'stream' is not supported on /generate; stream from /v1/completions");
+        return ParamError("stream",
+                          "'stream' is not supported on /generate; stream from /v1/completions");
       }
     } else if (key == "model") {
       completion["model"] = v;
@@ -129,11 +122,11 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
       out->ignored_fields.push_back(key);
     }
   }
-  if (!have_ids) return RlBad("input_ids", "'input_ids' is required");
+  if (!have_ids) return ParamError("input_ids", "'input_ids' is required");
   if (out->batch && j["input_ids"].size() > limits.max_prompts) {
-    return RlBad("input_ids", "'input_ids' lists " + std::to_string(j["input_ids"].size()) +
-                                  " prompts; at most " + std::to_string(limits.max_prompts) +
-                                  " are accepted");
+    return ParamError("input_ids", "'input_ids' lists " + std::to_string(j["input_ids"].size()) +
+                                       " prompts; at most " + std::to_string(limits.max_prompts) +
+                                       " are accepted");
   }
   if (auto e = ParseCompletionRequest(completion.dump(), ApiKind::kCompletion, limits,
                                       &out->completion)) {
@@ -154,46 +147,49 @@ std::optional<ApiError> ParseOptionalObject(std::string_view body, const ParseLi
 
 std::optional<ApiError> TensorField(const Json& t, size_t index, TensorPayload* out) {
   const std::string at = "tensors[" + std::to_string(index) + "]";
-  if (!t.is_object()) return RlBad(at, "'" + at + "' must be an object {name, dtype, shape, data}");
+  if (!t.is_object())
+    return ParamError(at, "'" + at + "' must be an object {name, dtype, shape, data}");
   if (!t.contains("name") || !t["name"].is_string() || t["name"].get<std::string>().empty()) {
-    return RlBad(at + ".name", "'" + at + ".name' must be the tensor's Hugging Face name");
+    return ParamError(at + ".name", "'" + at + ".name' must be the tensor's Hugging Face name");
   }
   out->name = t["name"].get<std::string>();
   const std::string who = at + " ('" + out->name + "')";
   if (!t.contains("dtype") || !t["dtype"].is_string()) {
-    return RlBad(at + ".dtype", "'" + at + ".dtype' of " + who +
-                                    " must be a string such as \"f32\" or \"bf16\"");
+    return ParamError(at + ".dtype", "'" + at + ".dtype' of " + who +
+                                         " must be a string such as \"f32\" or \"bf16\"");
   }
   std::string dtype = t["dtype"].get<std::string>();
   if (dtype.rfind("torch.", 0) == 0) dtype = dtype.substr(6);  // as str(tensor.dtype) prints it
   auto parsed = ParseDType(dtype);
-  if (!parsed.ok()) return RlBad(at + ".dtype", who + ": " + parsed.status().message());
+  if (!parsed.ok()) return ParamError(at + ".dtype", who + ": " + parsed.status().message());
   out->dtype = *parsed;
   if (!t.contains("shape") || !t["shape"].is_array()) {
-    return RlBad(at + ".shape", "'" + at + ".shape' of " + who + " must be a list of sizes");
+    return ParamError(at + ".shape", "'" + at + ".shape' of " + who + " must be a list of sizes");
   }
   for (const Json& d : t["shape"]) {
     if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-      return RlBad(at + ".shape", "'" + at + ".shape' of " + who +
-                                      " must hold non-negative integers, got " + d.dump());
+      return ParamError(at + ".shape", "'" + at + ".shape' of " + who +
+                                           " must hold non-negative integers, got " + d.dump());
     }
     out->shape.push_back(d.get<int64_t>());
   }
   if (!t.contains("data") || !t["data"].is_string()) {
-    return RlBad(at + ".data", "'" + at + ".data' of " + who +
-                                   " must be a string: the row-major little-endian bytes, base64");
+    return ParamError(at + ".data",
+                      "'" + at + ".data' of " + who +
+                          " must be a string: the row-major little-endian bytes, base64");
   }
   size_t where = 0;
   auto bytes = DecodeBase64(t["data"].get<std::string>(), &where);
   if (!bytes) {
-    return RlBad(at + ".data", "'" + at + ".data' of " + who + " is not base64 (character " +
-                                   std::to_string(where) + ")");
+    return ParamError(at + ".data", "'" + at + ".data' of " + who + " is not base64 (character " +
+                                        std::to_string(where) + ")");
   }
   out->bytes = std::move(*bytes);
   for (auto it = t.begin(); it != t.end(); ++it) {
     if (it.key() != "name" && it.key() != "dtype" && it.key() != "shape" && it.key() != "data") {
-      return RlBad(at + "." + it.key(), "'" + at + "." + it.key() + "' of " + who +
-                                            " is not a tensor field (name, dtype, shape, data)");
+      return ParamError(at + "." + it.key(),
+                        "'" + at + "." + it.key() + "' of " + who +
+                            " is not a tensor field (name, dtype, shape, data)");
     }
   }
   return std::nullopt;
@@ -255,7 +251,7 @@ std::optional<ApiError> ParseGenerateRequest(std::string_view body, const ParseL
     *out = GenerateRequest{};
     return GenerateFields(j, limits, out);
   } catch (const std::exception& ex) {
-    return RlBad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -269,7 +265,8 @@ std::optional<ApiError> ParseUpdateFromDiskRequest(std::string_view body,
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "model_path") {
         if (!it.value().is_string() || it.value().get<std::string>().empty()) {
-          return RlBad("model_path", "'model_path' must be a model file or directory (a string)");
+          return ParamError("model_path",
+                            "'model_path' must be a model file or directory (a string)");
         }
         *path = it.value().get<std::string>();
         have_path = true;
@@ -277,10 +274,10 @@ std::optional<ApiError> ParseUpdateFromDiskRequest(std::string_view body,
         ignored->push_back(it.key());
       }
     }
-    if (!have_path) return RlBad("model_path", "'model_path' is required");
+    if (!have_path) return ParamError("model_path", "'model_path' is required");
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return RlBad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -299,7 +296,8 @@ std::optional<ApiError> ParseUpdateFromTensorRequest(std::string_view body,
       }
       const Json& list = it.value();
       if (!list.is_array() || list.empty()) {
-        return RlBad("tensors", "'tensors' must be a non-empty list of {name, dtype, shape, data}");
+        return ParamError("tensors",
+                          "'tensors' must be a non-empty list of {name, dtype, shape, data}");
       }
       for (size_t i = 0; i < list.size(); ++i) {
         TensorPayload t;
@@ -308,10 +306,10 @@ std::optional<ApiError> ParseUpdateFromTensorRequest(std::string_view body,
       }
       have_tensors = true;
     }
-    if (!have_tensors) return RlBad("tensors", "'tensors' is required");
+    if (!have_tensors) return ParamError("tensors", "'tensors' is required");
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return RlBad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
@@ -337,12 +335,12 @@ std::optional<ApiError> ParsePauseRequest(std::string_view body, const ParseLimi
       } else if (m == "in_place") {
         *mode = Engine::PauseMode::kInPlace;
       } else {
-        return RlBad("mode", "'mode' is '" + m + "'; expected abort, retract or in_place");
+        return ParamError("mode", "'mode' is '" + m + "'; expected abort, retract or in_place");
       }
     }
     return std::nullopt;
   } catch (const std::exception& ex) {
-    return RlBad("", std::string("malformed request: ") + ex.what());
+    return ParamError("", std::string("malformed request: ") + ex.what());
   }
 }
 
