@@ -57,8 +57,9 @@ class PackedMatrix {
 
  private:
   friend class MatrixPacker;  // kernels/matmul_pack.h: packs many matrices into one block
-  // The block the panels live in, shared by the matrices packed together.
-  std::shared_ptr<const AlignedBuffer> block_;
+  // Keeps the block the panels live in alive, shared by the matrices packed together: an
+  // AlignedBuffer, or a read-only map of a packed-weight cache file (model/packed_cache.h).
+  std::shared_ptr<const void> block_;
   const void* data_ = nullptr;
   size_t bytes_ = 0;
   int64_t n_ = 0, k_ = 0;

@@ -126,7 +126,54 @@ Status MatrixPacker::Add(std::span<const TensorView> parts, FusedMatrix* out) {
   return Status::Ok();
 }
 
-Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed) {
+std::vector<uint64_t> MatrixPacker::Layout(const Locate& locate) const {
+  std::vector<uint64_t> words = {kPackerVersion, static_cast<uint64_t>(kMatmulPanelWidth),
+                                 total_, jobs_.size()};
+  const auto add = [&words](int64_t v) { words.push_back(static_cast<uint64_t>(v)); };
+  for (const Job& j : jobs_) {
+    add(j.n);
+    add(j.k);
+    add(static_cast<int64_t>(j.dtype));
+    words.push_back(j.offset);
+    words.push_back(j.bytes);
+    words.push_back(j.parts.size());
+    for (const TensorView& part : j.parts) {
+      words.push_back(locate(part));
+      add(part.rank);
+      for (int i = 0; i < part.rank; ++i) {
+        add(part.shape[i]);
+        add(part.stride[i]);
+      }
+    }
+  }
+  return words;
+}
+
+Status MatrixPacker::Adopt(std::shared_ptr<const void> owner, std::span<const uint8_t> block) {
+  if (block.size() != total_) {
+    return Status::InvalidArgument("matmul: a packed block of " + std::to_string(block.size()) +
+                                   " bytes for a layout of " + std::to_string(total_));
+  }
+  if (reinterpret_cast<uintptr_t>(block.data()) % kBufferAlignment != 0) {
+    return Status::InvalidArgument("matmul: a packed block must be " +
+                                   std::to_string(kBufferAlignment) + "-byte aligned");
+  }
+  for (const Job& j : jobs_) {
+    PackedMatrix& pm = *j.out;
+    pm.block_ = owner;
+    pm.data_ = j.bytes == 0 ? nullptr : block.data() + j.offset;
+    pm.bytes_ = j.bytes;
+    pm.n_ = j.n;
+    pm.k_ = j.k;
+    pm.dtype_ = j.dtype;
+  }
+  jobs_.clear();
+  total_ = 0;
+  return Status::Ok();
+}
+
+Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed,
+                         Block* block_out) {
   static const auto kRegistry16 =
       CpuOpRegistry("matmul pack (16-bit)", &kernels::scalar::PackPanel16
           DETINFER_SIMD_PATHS(&kernels::avx2::PackPanel16, &kernels::avx512::PackPanel16,
@@ -141,6 +188,7 @@ Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed
   DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf, AlignedBuffer::Allocate(total_));
   auto block = std::make_shared<const AlignedBuffer>(std::move(buf));
   auto* base = static_cast<uint8_t*>(const_cast<void*>(block->data()));
+  if (block_out != nullptr) *block_out = {block, {base, total_}};
 
   const std::vector<Job>& jobs = jobs_;
   const size_t num_tasks = (total_ + kTaskBytes - 1) / kTaskBytes;
@@ -183,18 +231,8 @@ Status MatrixPacker::Run(const KernelContext& ctx, const RowsPacked& rows_packed
       }
     }
   });
-  for (const Job& j : jobs_) {
-    PackedMatrix& pm = *j.out;
-    pm.block_ = block;
-    pm.data_ = j.bytes == 0 ? nullptr : base + j.offset;
-    pm.bytes_ = j.bytes;
-    pm.n_ = j.n;
-    pm.k_ = j.k;
-    pm.dtype_ = j.dtype;
-  }
-  jobs_.clear();
-  total_ = 0;
-  return Status::Ok();
+  const size_t total = total_;
+  return Adopt(std::move(block), {base, total});
 }
 
 Result<PackedMatrix> PackedMatrix::Pack(const TensorView& w, const KernelContext& ctx) {

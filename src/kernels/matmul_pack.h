@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -41,7 +42,32 @@ class MatrixPacker {
   // never holds the whole file and the whole packed copy at once). It is called from the
   // packing threads, for disjoint stretches.
   using RowsPacked = std::function<void(const void* data, size_t bytes)>;
-  Status Run(const KernelContext& ctx, const RowsPacked& rows_packed = nullptr);
+  // `block`, when set, is given the whole packed block (every matrix's panels at its offset)
+  // and what keeps it alive, e.g. to write it to a packed-weight cache file.
+  struct Block {
+    std::shared_ptr<const void> owner;
+    std::span<const uint8_t> bytes;
+  };
+  Status Run(const KernelContext& ctx, const RowsPacked& rows_packed = nullptr,
+             Block* block = nullptr);
+
+  // The bytes of the block Run would fill (every queued matrix, each aligned).
+  size_t block_bytes() const { return total_; }
+  // Everything the block's bytes are a function of besides the sources' contents, as words to
+  // hash: kPackerVersion, the panel width, and per matrix its shape, dtype and place in the
+  // block, and for each source part `locate(part)` (a word that names its bytes: where in which
+  // file, or a hash of them), its shape and strides. Equal layouts over sources of equal content
+  // mean equal blocks.
+  using Locate = std::function<uint64_t(const TensorView& part)>;
+  std::vector<uint64_t> Layout(const Locate& locate) const;
+  // Instead of packing: the queued matrices point into `block` (block_bytes() bytes laid out
+  // as Run lays them out, e.g. a cache file written from Run's block), which `owner` keeps
+  // alive. The packer is empty afterwards.
+  Status Adopt(std::shared_ptr<const void> owner, std::span<const uint8_t> block);
+
+  // Bumped whenever the bytes a packed layout produces change (panel width, the quantised
+  // panel records, the zero padding): packed-weight cache files carry it.
+  static constexpr uint32_t kPackerVersion = 1;
 
  private:
   struct Job {
