@@ -102,12 +102,12 @@ void PlotTtft(const std::string& dir) {
 }  // namespace detinfer::bench
 
 namespace detinfer::bench {
-int MemoryProbeMain(const char* path);  // memory_bench.cc: the fresh process BM_ModelMemory runs
+int MemoryProbeMain(const char* path, const char* cache_dir);  // memory_bench.cc: the fresh process BM_ModelMemory runs
 }  // namespace detinfer::bench
 
 int main(int argc, char** argv) {
   using namespace detinfer::bench;
-  if (argc == 3 && std::string(argv[1]) == "--memory-probe") return MemoryProbeMain(argv[2]);
+  if (argc == 4 && std::string(argv[1]) == "--memory-probe") return MemoryProbeMain(argv[2], argv[3]);
   // Medians of 5 unless the caller says otherwise.
   std::vector<char*> args(argv, argv + argc);
   std::string reps = "--benchmark_repetitions=5";

@@ -253,7 +253,7 @@ class PyEngine {
   Status Load(const std::string& model, const std::string& tokenizer, int threads,
               const EngineConfig& config) {
     DETINFER_ASSIGN_OR_RETURN(runtime_, MakeRuntime(threads, NameStyle::kKeyword));
-    DETINFER_ASSIGN_OR_RETURN(bundle_, LoadModelBundle(model, tokenizer, runtime_.ctx));
+    DETINFER_ASSIGN_OR_RETURN(bundle_, LoadModelBundle(model, tokenizer, runtime_.ctx, BundleOptionsFor("")));
     DETINFER_ASSIGN_OR_RETURN(
         const EngineOptions opts,
         MakeEngineOptions(config, bundle_.model->config(), NameStyle::kKeyword));

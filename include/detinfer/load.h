@@ -15,6 +15,13 @@
 
 namespace detinfer {
 
+// How a front end loads a model: `weight_cache` is where packed-weight cache files live
+// (model/packed_cache.h): a directory, "off", or "" for the default — $DETINFER_WEIGHT_CACHE
+// when set (a directory or "off"), else DefaultPackedCacheDir() ($DETINFER_CACHE_DIR,
+// $XDG_CACHE_HOME/detinfer or ~/.cache/detinfer). The cache never changes a bit, only the
+// load time and memory.
+BundleOptions BundleOptionsFor(const std::string& weight_cache);
+
 // `text` encoded by `tokenizer` (`add_special_tokens`: BOS etc., as the tokenizer defines).
 // With no tokenizer the error names `what` and says why there is none (`why_none`, e.g.
 // ModelBundle::tokenizer_source) and how to give one (in `style`). Text mapped to the unknown

@@ -1,8 +1,20 @@
 #include "detinfer/load.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace detinfer {
+
+BundleOptions BundleOptionsFor(const std::string& weight_cache) {
+  std::string setting = weight_cache;
+  if (setting.empty()) {
+    const char* env = std::getenv("DETINFER_WEIGHT_CACHE");
+    if (env != nullptr) setting = env;
+  }
+  BundleOptions o;
+  o.cache.dir = setting.empty() ? DefaultPackedCacheDir() : setting == "off" ? "" : setting;
+  return o;
+}
 
 Result<std::vector<int32_t>> EncodeText(const Tokenizer* tokenizer, const std::string& why_none,
                                         const std::string& what, const std::string& text,

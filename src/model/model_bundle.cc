@@ -24,15 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t HashFiles(const std::vector<MappedFile>& files) {
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  for (const MappedFile& f : files) XXH3_64bits_update(st, f.data(), f.size());
-  const uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return h;
-}
-
 Result<uint64_t> HashFile(const std::string& path) {
   DETINFER_ASSIGN_OR_RETURN(MappedFile f, MappedFile::Open(path));
   return XXH3_64bits(f.data(), f.size());
@@ -123,6 +114,46 @@ Result<std::unique_ptr<Tokenizer>> TokenizerFromFile(const std::string& path, in
 
 }  // namespace
 
+uint64_t ModelFilesHash(const std::vector<MappedFile>& files, const KernelContext& ctx) {
+  struct Piece {
+    const MappedFile* file;
+    size_t at, bytes;
+  };
+  std::vector<Piece> pieces;
+  std::vector<uint64_t> sizes;
+  for (const MappedFile& f : files) {
+    sizes.push_back(f.size());
+    for (size_t at = 0; at < f.size(); at += kModelHashPiece) {
+      pieces.push_back({&f, at, std::min(kModelHashPiece, f.size() - at)});
+    }
+  }
+  std::vector<uint64_t> digests(pieces.size());
+  ctx.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
+    const Piece& p = pieces[static_cast<size_t>(i)];
+    digests[static_cast<size_t>(i)] = XXH3_64bits(p.file->data() + p.at, p.bytes);
+    // Reading a file must not make it resident: the packer, or a packed-weight cache file,
+    // reads again what it needs.
+    p.file->ReleasePages(p.file->data() + p.at, p.bytes);
+  });
+  digests.insert(digests.end(), sizes.begin(), sizes.end());
+  return XXH3_64bits(digests.data(), digests.size() * sizeof(uint64_t));
+}
+
+uint64_t ModelFilesHashV1(const std::vector<MappedFile>& files) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  for (const MappedFile& f : files) {
+    for (size_t at = 0; at < f.size(); at += kModelHashPiece) {
+      const size_t n = std::min(kModelHashPiece, f.size() - at);
+      XXH3_64bits_update(st, f.data() + at, n);
+      f.ReleasePages(f.data() + at, n);
+    }
+  }
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
 Result<ModelTokenizer> FindModelTokenizer(const std::string& model_path, ModelFormat format,
                                           int64_t vocab, const std::string& tokenizer_path) {
   ModelTokenizer r;
@@ -185,13 +216,16 @@ Result<ModelTokenizer> LoadModelTokenizer(const std::string& model_path,
 }
 
 Result<ModelBundle> LoadModelBundle(const std::string& model_path,
-                                    const std::string& tokenizer_path, const KernelContext& ctx) {
+                                    const std::string& tokenizer_path, const KernelContext& ctx,
+                                    const BundleOptions& options) {
   DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
   ModelBundle b;
-  b.model_hash = HashFiles(weights.files);
+  b.model_hash = ModelFilesHash(weights.files, ctx);
   const ModelFormat format = weights.format;
   const int64_t vocab = weights.config.vocab_size;
-  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights), ctx));
+  PackedCacheOptions cache = options.cache;
+  cache.model_hash = b.model_hash;
+  DETINFER_ASSIGN_OR_RETURN(Transformer t, Transformer::Create(std::move(weights), ctx, &cache));
   b.model = std::make_unique<Transformer>(std::move(t));
   DETINFER_ASSIGN_OR_RETURN(ModelTokenizer tok,
                             FindModelTokenizer(model_path, format, vocab, tokenizer_path));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "model/transformer.h"
@@ -23,9 +24,18 @@ struct ModelBundle {
   // How it was found ("--tokenizer", "beside the model", "embedded in the GGUF file"), or, when
   // there is none, why ("no tokenizer file beside the model", "the GGUF file has no vocabulary").
   std::string tokenizer_source;
-  uint64_t model_hash = 0;               // XXH3-64 of the model file bytes (all files, in order)
+  uint64_t model_hash = 0;               // ModelFilesHash of the model's files
   uint64_t tokenizer_hash = 0;           // XXH3-64 of the tokenizer file bytes, 0 without one
 };
+
+// The content hash of a model's files (all of them, in order): XXH3-64 of every 1 MiB piece,
+// hashed on ctx's threads, then of the pieces' digests and the files' sizes — the value depends
+// on the bytes only, never on the thread count. Each piece's pages are released once hashed.
+inline constexpr size_t kModelHashPiece = size_t{1} << 20;
+uint64_t ModelFilesHash(const std::vector<MappedFile>& files, const KernelContext& ctx = {});
+// The hash receipts written before ModelFilesHash named models by (XXH3-64 of the bytes as one
+// stream, on one thread); `detinfer replay` accepts it for them.
+uint64_t ModelFilesHashV1(const std::vector<MappedFile>& files);
 
 // The tokenizer of a model, found as LoadModelBundle finds it (an explicit path first).
 struct ModelTokenizer {
@@ -43,10 +53,15 @@ Result<ModelTokenizer> LoadModelTokenizer(const std::string& model_path,
 
 // `tokenizer_path` may be empty (then the defaults above apply). A tokenizer whose vocabulary
 // size differs from the model's is an error naming both. `ctx` packs the weights (its ISA path
-// and threads; Transformer::Create).
+// and threads; Transformer::Create). `options.cache` says where packed-weight cache files live
+// (model/packed_cache.h; the model hash is filled in here); an empty dir: none.
+struct BundleOptions {
+  PackedCacheOptions cache;
+};
 Result<ModelBundle> LoadModelBundle(const std::string& model_path,
                                     const std::string& tokenizer_path = "",
-                                    const KernelContext& ctx = {});
+                                    const KernelContext& ctx = {},
+                                    const BundleOptions& options = {});
 
 }  // namespace detinfer
 

@@ -95,22 +95,19 @@ Status AppendRotateHalfParts(const TensorView& w, const std::string& name, int64
 
 // Once packed, a matrix's file pages are not read again (the forward pass reads the packed
 // copy), so they leave this process's memory instead of staying resident beside it: a 110M bf16
-// model peaked at 528 MB with them, 315 MB without (512-token prompt, KV included). The
-// embedding stays (the gather reads its rows; a tied head is the embedding), as do norms and
-// biases. Reading a released page again just faults it back in from the file, so no bit
-// depends on this. Memory the weights own (no file behind it) is never released.
+// model peaked at 528 MB with them, 315 MB without (512-token prompt, KV included). A tied
+// head's source is the embedding: released too, since the gather reads only the rows of the
+// tokens seen (a 1B tied bf16 model peaked 525 MB higher while its embedding stayed). Reading a
+// released page again just faults it back in from the file, so no bit depends on this. Memory
+// the weights own (no file behind it) is never released.
 void ReleaseFilePages(const ModelWeights& w, const void* data, size_t bytes) {
-  const TensorView& emb = w.token_embedding;
-  const auto* lo = static_cast<const uint8_t*>(emb.data);
-  const auto* hi = lo + (emb.data != nullptr ? StorageBytes(emb.dtype, emb.numel()) : 0);
-  const auto* p = static_cast<const uint8_t*>(data);
-  if (p < hi && p + bytes > lo) return;
   for (const MappedFile& f : w.files) {
     if (f.Contains(data, bytes)) f.ReleasePages(data, bytes);
   }
 }
 
-Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContext& ctx) {
+Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContext& ctx,
+                                        const PackedCacheOptions* cache) {
   const ModelConfig& c = weights.config;
   DETINFER_RETURN_IF_ERROR(c.Validate(weights.source));
   Transformer t;
@@ -167,17 +164,45 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     }
   }
   DETINFER_RETURN_IF_ERROR(packer.Add(weights.lm_head, &t.lm_head_));
-  // Each stretch of a contiguous source leaves memory as soon as the packer has read it, so the
-  // load never holds a whole file and its packed copy at once. q/k reordered to rotate-half are
-  // packed from strided views, which the packer does not report: released once all is packed.
-  DETINFER_RETURN_IF_ERROR(packer.Run(ctx, [&weights](const void* data, size_t bytes) {
-    ReleaseFilePages(weights, data, bytes);
-  }));
-  if (reorder) {
-    for (const LayerWeights& l : weights.layers) {
-      for (const TensorView* m : {&l.wq, &l.wk}) {
-        if (m->data != nullptr && m->is_contiguous()) {
-          ReleaseFilePages(weights, m->data, StorageBytes(m->dtype, m->numel()));
+  using Outcome = PackedCacheReport::Outcome;
+  PackedCacheKey key;
+  uint64_t cached_hash = 0;
+  bool hit = false, write = false;
+  if (cache != nullptr && !cache->dir.empty()) {
+    if (packer.block_bytes() < cache->min_bytes) {
+      t.cache_report_.outcome = Outcome::kTooSmall;
+    } else {
+      key = {cache->model_hash, PackedLayoutHash(packer, weights.files), packer.block_bytes()};
+      t.cache_report_.path = PackedCachePath(cache->dir, key);
+      auto entry = OpenPackedCache(cache->dir, key);
+      if (entry.ok()) {
+        DETINFER_RETURN_IF_ERROR(packer.Adopt(entry->owner, entry->block));
+        cached_hash = entry->weight_hash;
+        hit = true;
+        t.cache_report_.outcome = Outcome::kHit;
+      } else {
+        write = true;
+        if (entry.status().code() != StatusCode::kNotFound) {
+          t.cache_report_.detail = entry.status().message();  // rewritten below
+        }
+      }
+    }
+  }
+  MatrixPacker::Block block;
+  if (!hit) {
+    // Each stretch of a contiguous source leaves memory as soon as the packer has read it, so
+    // the load never holds a whole file and its packed copy at once. q/k reordered to
+    // rotate-half are packed from strided views, which the packer does not report: released
+    // once all is packed.
+    DETINFER_RETURN_IF_ERROR(packer.Run(
+        ctx, [&weights](const void* data, size_t bytes) { ReleaseFilePages(weights, data, bytes); },
+        &block));
+    if (reorder) {
+      for (const LayerWeights& l : weights.layers) {
+        for (const TensorView* m : {&l.wq, &l.wk}) {
+          if (m->data != nullptr && m->is_contiguous()) {
+            ReleaseFilePages(weights, m->data, StorageBytes(m->dtype, m->numel()));
+          }
         }
       }
     }
@@ -186,7 +211,42 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   DETINFER_ASSIGN_OR_RETURN(t.rope_, LayerRopeTable(c));
   t.weights_ = std::move(weights);
   t.weight_hash_ = t.HashWeights(ctx);
+  if (hit && t.weight_hash_ != cached_hash) {
+    // The payload is not what was written (a disk error, an edit): never used, packed afresh.
+    RemovePackedCache(cache->dir, key);
+    const std::string path = t.cache_report_.path;
+    DETINFER_ASSIGN_OR_RETURN(Transformer fresh, Create(std::move(t.weights_), ctx, cache));
+    fresh.cache_report_.detail = "packed-weight cache " + path +
+                                 " does not hash to the weights it was written for; rebuilt";
+    return fresh;
+  }
+  if (write) {
+    // What can be known now (no directory, no room) is said now; the writing is left to run.
+    if (Status room = CheckPackedCacheRoom(cache->dir, key); !room.ok()) {
+      t.cache_report_.outcome = Outcome::kNotWritten;
+      t.cache_report_.detail = room.message();
+      return t;
+    }
+    t.cache_report_.outcome = Outcome::kWriting;
+    t.cache_writer_ = std::make_shared<PackedCacheWriter>(
+        cache->dir, key, block.owner, block.bytes, t.weight_hash_, cache->max_dir_bytes);
+  }
   return t;
+}
+
+const PackedCacheReport& Transformer::WaitForPackedCache() {
+  if (cache_writer_ != nullptr) {
+    const Status& w = cache_writer_->Wait();
+    cache_report_.outcome = w.ok() ? PackedCacheReport::Outcome::kWritten
+                                   : PackedCacheReport::Outcome::kNotWritten;
+    if (!w.ok()) {
+      cache_report_.detail = w.message();
+    } else if (!cache_report_.detail.empty()) {
+      cache_report_.detail += "; packed afresh and rewritten";
+    }
+    cache_writer_.reset();
+  }
+  return cache_report_;
 }
 
 Result<PagedKvCache> Transformer::NewCache(int64_t capacity_tokens, DType dtype,

@@ -27,6 +27,7 @@
 #define DETINFER_MODEL_TRANSFORMER_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "kernels/rope.h"
 #include "kv/paged_kv_cache.h"
 #include "model/forward_probe.h"
+#include "model/packed_cache.h"
 #include "model/weights.h"
 
 namespace detinfer {
@@ -52,7 +54,15 @@ class Transformer {
   // Packs the weights for the matmul kernels and builds the RoPE table. The weights stay
   // owned by the transformer (norms and embeddings are read in place). ctx gives the packing
   // its ISA path and threads (load time only: the packed bytes are the same whatever they are).
-  static Result<Transformer> Create(ModelWeights weights, const KernelContext& ctx = {});
+  // With `cache` (a directory set), the packed matrices come from a packed-weight cache file
+  // when a valid one exists, else are packed and the file written (model/packed_cache.h); the
+  // bits are the same either way.
+  static Result<Transformer> Create(ModelWeights weights, const KernelContext& ctx = {},
+                                    const PackedCacheOptions* cache = nullptr);
+  // What Create did with the cache (kWriting while the file is being written).
+  const PackedCacheReport& packed_cache() const { return cache_report_; }
+  // Waits for a cache file being written (the destructor waits too) and says how it went.
+  const PackedCacheReport& WaitForPackedCache();
 
   const ModelConfig& config() const { return weights_.config; }
   const ModelWeights& weights() const { return weights_; }
@@ -106,6 +116,8 @@ class Transformer {
 
   ModelWeights weights_;
   uint64_t weight_hash_ = 0;
+  PackedCacheReport cache_report_;
+  std::shared_ptr<PackedCacheWriter> cache_writer_;  // null unless a file is being written
   std::vector<LayerPacked> layers_;
   PackedMatrix lm_head_;
   std::vector<AlignedBuffer> owned_;  // reordered q/k norms

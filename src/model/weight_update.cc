@@ -334,7 +334,10 @@ struct HashSpans {
 // in order: the value depends on the bytes and this constant only, never on the thread count.
 constexpr size_t kWeightHashPiece = size_t{1} << 20;
 
-uint64_t HashOfSpans(const HashSpans& h, const KernelContext& ctx) {
+// `hashed`, when set, is told each piece once hashed (Transformer::HashWeights releases file
+// pages with it).
+uint64_t HashOfSpans(const HashSpans& h, const KernelContext& ctx,
+                     const std::function<void(const void*, size_t)>& hashed = nullptr) {
   std::vector<std::pair<const uint8_t*, size_t>> pieces;
   for (const auto& [data, bytes] : h.spans) {
     const auto* p = static_cast<const uint8_t*>(data);
@@ -347,6 +350,7 @@ uint64_t HashOfSpans(const HashSpans& h, const KernelContext& ctx) {
   ctx.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
     const auto& [p, n] = pieces[static_cast<size_t>(i)];
     digests[static_cast<size_t>(i)] = XXH3_64bits(p, n);
+    if (hashed) hashed(p, n);
   });
   return XXH3_64bits(digests.data(), digests.size() * sizeof(uint64_t));
 }
@@ -374,7 +378,14 @@ uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
   }
   h.View(weights_.final_norm);
   h.Packed(lm_head_);
-  return HashOfSpans(h, ctx);
+  // What is read from the model's files (the embedding, norms, biases) leaves memory once
+  // hashed, as the packer's sources do: the gather then faults in only the rows of tokens seen,
+  // and the load never holds the whole embedding beside the packed weights.
+  return HashOfSpans(h, ctx, [this](const void* p, size_t n) {
+    for (const MappedFile& f : weights_.files) {
+      if (f.Contains(p, n)) f.ReleasePages(p, n);
+    }
+  });
 }
 
 }  // namespace detinfer

@@ -14,6 +14,8 @@
 #include "cli_run.h"
 #include "core/isa.h"
 #include "engine/schedule_id.h"
+#include "model/model_bundle.h"
+#include "model/loader.h"
 
 namespace detinfer {
 namespace {
@@ -211,6 +213,55 @@ TEST(ReceiptCliTest, GenerateReceiptReplaysAnywhereAndEditsAreCaught) {
   EXPECT_EQ(other.rc, 1) << other.out;
   EXPECT_NE(other.out.find("content hash"), std::string::npos) << other.out;
   EXPECT_NE(other.out.find(j["model_hash"].get<std::string>()), std::string::npos) << other.out;
+}
+
+// Receipts written before the model hash was computed piecewise (ModelFilesHash) name the model
+// by its one-stream XXH3 (ModelFilesHashV1) and carry the schedule id and chain made from it:
+// such a receipt still replays, and the same receipt with any other model hash is refused.
+TEST(ReceiptCliTest, AReceiptNamingTheModelByItsOneStreamHashStillReplays) {
+  const std::string model = std::string(DETINFER_SOURCE_DIR) + "/models/verbs";
+  const std::string path = ::testing::TempDir() + "receipt_v1_hash.json";
+  ASSERT_EQ(testing::Cli("generate " + model + " --prompt 'Yesterday I' --max-tokens 6 "
+                         "--temperature 0.9 --seed 7 --threads 2 --receipt " + path)
+                .rc,
+            0);
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+  auto w = LoadModel(model);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  // The old function, written out from its definition: one XXH3-64 stream over the files.
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  for (const MappedFile& f : w->files) XXH3_64bits_update(st, f.data(), f.size());
+  const uint64_t v1 = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  ASSERT_EQ(ModelFilesHashV1(w->files), v1);
+  ASSERT_NE(Hex64(v1), j["model_hash"].get<std::string>());
+  const auto rewrite = [&](uint64_t model_hash) {
+    nlohmann::json e = j;
+    const uint64_t tok = std::stoull(j["tokenizer_hash"].get<std::string>(), nullptr, 16);
+    const std::string sid = ScheduleId({Isa::kScalar, DType::kF32, model_hash, tok});
+    e["model_hash"] = Hex64(model_hash);
+    e["schedule_id"] = sid;
+    uint64_t chain = ReceiptChainStart(sid);
+    for (auto& step : e["steps"]) {
+      const auto b = static_cast<uint32_t>(
+          std::stoull(step["logprob_bits"].get<std::string>(), nullptr, 16));
+      float f;
+      std::memcpy(&f, &b, 4);
+      chain = ReceiptChainStep(chain, step["token"].get<int32_t>(), f);
+      step["chain"] = Hex64(chain);
+    }
+    e["chain"] = Hex64(chain);
+    const std::string out = ::testing::TempDir() + "receipt_v1_hash_" + Hex64(model_hash) + ".json";
+    std::ofstream(out) << e.dump();
+    return out;
+  };
+  auto ok = testing::Cli("replay " + rewrite(v1) + " --model " + model);
+  EXPECT_EQ(ok.rc, 0) << ok.out;
+  EXPECT_NE(ok.out.find("replay: OK"), std::string::npos) << ok.out;
+  auto bad = testing::Cli("replay " + rewrite(v1 ^ 1) + " --model " + model);
+  EXPECT_EQ(bad.rc, 1) << bad.out;
+  EXPECT_NE(bad.out.find("content hash"), std::string::npos) << bad.out;
 }
 
 }  // namespace

@@ -38,6 +38,21 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
   cmd->add_flag("--no-prefix-cache", f->no_prefix_cache, "Do not reuse cached prompt prefixes");
   cmd->add_flag("--no-cache", f->no_cache,
                 "Recompute every sequence from scratch at every step (slow; for checks)");
+  cmd->add_option("--weight-cache", f->weight_cache,
+                  "Directory of packed-weight cache files, or off (default $DETINFER_WEIGHT_CACHE, "
+                  "else ~/.cache/detinfer; models packing to 256 MiB or more): warm loads map "
+                  "the packed weights instead of packing them. Same bits either way");
+}
+
+void NoteWeightCache(const ModelBundle& b) {
+  const PackedCacheReport& r = b.model->packed_cache();
+  if (!r.detail.empty()) std::fprintf(stderr, "note: %s\n", r.detail.c_str());
+  if (r.outcome == PackedCacheReport::Outcome::kWriting) {
+    std::fprintf(stderr,
+                 "note: writing the packed weights to %s (once per model: later loads map it "
+                 "instead of packing; --weight-cache off to skip)\n",
+                 r.path.c_str());
+  }
 }
 
 void AddSpeculativeFlags(CLI::App* cmd, SpeculativeFlags* f) {

@@ -39,9 +39,14 @@ struct EngineFlags {
   int64_t kv_capacity = 0;  // 0: room for the model's whole context, 8 sequences
   bool no_prefix_cache = false;
   bool no_cache = false;
+  std::string weight_cache;  // --weight-cache DIR|off; "": the default (BundleOptionsFor)
 };
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
 Result<EngineOptions> ToEngineOptions(const EngineFlags& flags, const ModelConfig& model);
+
+// Says on stderr when the packed-weight cache is being written, was not written, or a file
+// found was not used (and why); quiet on a hit or when the cache is off.
+void NoteWeightCache(const ModelBundle& b);
 
 // --speculative lookup|draft|none, --spec-k K and --draft MODEL (`generate` and `serve`): guess
 // up to K tokens ahead and check them in one forward pass. It changes no bit of any output (so

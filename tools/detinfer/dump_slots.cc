@@ -22,7 +22,7 @@ int RunDumpSlots(const DumpFlags& f) {
   if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(f.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(f.model, f.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(f.model, f.tokenizer, rt->ctx, BundleOptionsFor(""));
   if (!b.ok()) return Fail(b.status());
   auto ids = PromptFromFlags(*b, f.ids, f.prompt);
   if (!ids.ok()) return Fail(ids.status());

@@ -296,8 +296,9 @@ int RunGenerate(const GenerateOptions& o) {
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(o.engine.weight_cache));
   if (!b.ok()) return Fail(b.status());
+  NoteWeightCache(*b);
   auto opts = ToEngineOptions(o.engine, b->model->config());
   if (!opts.ok()) return Fail(opts.status());
   auto spec = ToSpeculativeOptions(o.speculative);

@@ -38,8 +38,9 @@ double ShortestDouble(float v) {
 int RunInfo(const InfoOptions& o) {
   auto rt = MakeRuntime(0);  // packs the weights on every core (nothing else runs)
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(""));
   if (!b.ok()) return Fail(b.status());
+  b->model->WaitForPackedCache();  // info reports how the cache file ended
   const ModelWeights& w = b->model->weights();
   const ModelConfig& c = w.config;
   auto entries = ListTensors(w);
@@ -100,6 +101,9 @@ int RunInfo(const InfoOptions& o) {
       {"available_memory_bytes", kv.available_bytes ? nlohmann::json(*kv.available_bytes)
                                                     : nlohmann::json(nullptr)},
       {"model_hash", Hex64(b->model_hash)},
+      {"packed_weight_cache", {{"outcome", PackedCacheOutcomeName(b->model->packed_cache().outcome)},
+                               {"path", b->model->packed_cache().path},
+                               {"detail", b->model->packed_cache().detail}}},
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
       {"chat", chat_json},
@@ -138,6 +142,10 @@ int RunInfo(const InfoOptions& o) {
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
+  const PackedCacheReport& pc = b->model->packed_cache();
+  std::printf("  packed-weight cache: %s%s%s%s%s\n",
+              std::string(PackedCacheOutcomeName(pc.outcome)).c_str(), pc.path.empty() ? "" : " ",
+              pc.path.c_str(), pc.detail.empty() ? "" : "; ", pc.detail.c_str());
   std::string why = std::to_string(kDefaultKvContexts) + " full contexts";
   if (kv.memory_bound) {
     why = "what fits in 3/4 of the ";

@@ -24,7 +24,7 @@ int RunLogits(const LogitsOptions& o) {
   if (!dt.ok()) return Fail(dt.status());
   auto rt = MakeRuntime(o.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(""));
   if (!b.ok()) return Fail(b.status());
   auto ids = PromptFromFlags(*b, o.ids, o.prompt);
   if (!ids.ok()) return Fail(ids.status());

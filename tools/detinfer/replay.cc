@@ -54,22 +54,33 @@ int RunReplay(ReplayOptions o) {
 
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(o.engine.weight_cache));
   if (!b.ok()) return Fail(b.status());
-  if (b->model_hash != run.model_hash) {
+  NoteWeightCache(*b);
+  // Receipts written before the model hash was computed piecewise name the model by its
+  // one-stream hash (ModelFilesHashV1): the same bytes under another function.
+  uint64_t model_hash = b->model_hash, tokenizer_hash = b->tokenizer_hash;
+  if (model_hash != run.model_hash) {
+    const uint64_t v1 = ModelFilesHashV1(b->model->weights().files);
+    if (v1 == run.model_hash) {
+      if (tokenizer_hash == model_hash) tokenizer_hash = v1;  // a vocabulary in the model file
+      model_hash = v1;
+    }
+  }
+  if (model_hash != run.model_hash) {
     return ReceiptFail(Status::InvalidArgument(
-        "the model '" + o.model + "' has content hash " + Hex64(b->model_hash) +
+        "the model '" + o.model + "' has content hash " + Hex64(model_hash) +
         " but the receipt's run used " + Hex64(run.model_hash) + " ('" + run.model + "')"));
   }
-  if (!run.request.stop_strings.empty() && b->tokenizer_hash != run.tokenizer_hash) {
+  if (!run.request.stop_strings.empty() && tokenizer_hash != run.tokenizer_hash) {
     return ReceiptFail(Status::InvalidArgument(
-        "the tokenizer has content hash " + Hex64(b->tokenizer_hash) + " but the receipt's run "
+        "the tokenizer has content hash " + Hex64(tokenizer_hash) + " but the receipt's run "
         "used " + Hex64(run.tokenizer_hash) + " (its stop strings need the same tokenizer)"));
   }
   auto opts = ToEngineOptions(o.engine, b->model->config());
   if (!opts.ok()) return Fail(opts.status());
   const std::string sid =
-      ScheduleId({rt->ctx.isa, opts->kv_dtype, b->model_hash, b->tokenizer_hash});
+      ScheduleId({rt->ctx.isa, opts->kv_dtype, model_hash, tokenizer_hash});
   if (sid != run.schedule_id) {
     return ReceiptFail(Status::Unsupported(
         "the receipt's schedule id " + run.schedule_id + " (engine " + receipt->engine_version +

@@ -28,8 +28,9 @@ int RunScore(const ScoreOptions& o) {
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(o.engine.weight_cache));
   if (!b.ok()) return Fail(b.status());
+  NoteWeightCache(*b);
   // A text prompt is encoded as `generate --prompt` encodes it (with BOS), so the same text
   // scores the same tokens; a text completion on its own, without BOS, as /v1/score does.
   auto prompt = PromptFromFlags(*b, o.ids, o.prompt);

@@ -50,8 +50,9 @@ int RunServe(const ServeOptions& o) {
   }
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx);
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(o.engine.weight_cache));
   if (!b.ok()) return Fail(b.status());
+  NoteWeightCache(*b);
   auto eopts = ToEngineOptions(o.engine, b->model->config());
   if (!eopts.ok()) return Fail(eopts.status());
   auto spec = ToSpeculativeOptions(o.speculative);

@@ -80,7 +80,7 @@ int RunVerifyCommand(VerifyFlags& f) {
   if (f.opts.threads < 0) return Fail(Status::InvalidArgument("--threads must be >= 1"));
   auto rt = MakeRuntime(0);  // packs the weights on every core; the checks set their own
   if (!rt.ok()) return Fail(rt.status());
-  auto bundle = LoadModelBundle(f.model, f.tokenizer, rt->ctx);
+  auto bundle = LoadModelBundle(f.model, f.tokenizer, rt->ctx, BundleOptionsFor(""));
   if (!bundle.ok()) return Fail(bundle.status());
   auto note = verify::FitToContext(&f.opts, bundle->model->config().max_seq_len,
                                    f.max_tokens_opt->count() > 0, f.long_tokens_opt->count() > 0,
