@@ -144,7 +144,7 @@ Status Exp(const KernelContext& ctx, TensorView x, TensorView out) {
   static const auto kRegistry = CpuOpRegistry<RowsFn>(
       "exp", kernels::scalar::ExpRows
           DETINFER_SIMD_PATHS(kernels::avx2::ExpRows, kernels::avx512::ExpRows,
-                              kernels::scalar::ExpRows));
+                              kernels::neon::ExpRows));
   return Elementwise(ctx, "exp", x, out, kRegistry);
 }
 
@@ -152,7 +152,7 @@ Status Log(const KernelContext& ctx, TensorView x, TensorView out) {
   static const auto kRegistry = CpuOpRegistry<RowsFn>(
       "log", kernels::scalar::LogRows
           DETINFER_SIMD_PATHS(kernels::avx2::LogRows, kernels::avx512::LogRows,
-                              kernels::scalar::LogRows));
+                              kernels::neon::LogRows));
   return Elementwise(ctx, "log", x, out, kRegistry);
 }
 

@@ -1,7 +1,8 @@
 // detinfer's own exp and log (SPEC §K4): the same IEEE operations, in the same order, on the
 // scalar, AVX2 and AVX-512 paths, so they return identical bits on every path.
 //
-// ExpF(x), every path (scalar here, Exp8 in simd/math_avx2.h, Exp16 in simd/math_avx512.h):
+// ExpF(x), every path (scalar here, Exp8 in simd/math_avx2.h, Exp16 in simd/math_avx512.h,
+// Exp4 in simd/math_neon.h):
 //   NaN              -> x + x (the input NaN, quieted; payload kept)
 //   xc = min(max(x, -104), 89)      (max/min with the x86 semantics a > b ? a : b)
 //   t  = xc * log2(e)

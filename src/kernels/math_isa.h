@@ -30,6 +30,13 @@ void LogRows(const float* x, int64_t x_stride, float* out, int64_t out_stride, i
              int64_t rows);
 }  // namespace avx512
 
+namespace neon {
+void ExpRows(const float* x, int64_t x_stride, float* out, int64_t out_stride, int64_t n,
+             int64_t rows);
+void LogRows(const float* x, int64_t x_stride, float* out, int64_t out_stride, int64_t n,
+             int64_t rows);
+}  // namespace neon
+
 }  // namespace detinfer::kernels
 
 #endif  // DETINFER_KERNELS_MATH_ISA_H_
