@@ -30,7 +30,7 @@ RowKernels Select(Isa isa) {
       {k::avx2::RowMax, k::avx2::RowSumExp, k::avx2::DivideRow},
       {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::DivideRow}
 #elif defined(DETINFER_ARCH_AARCH64)
-      {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::DivideRow}
+      {k::neon::RowMax, k::neon::RowSumExp, k::neon::DivideRow}
 #endif
   );
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered

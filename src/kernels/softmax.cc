@@ -39,8 +39,8 @@ RowKernels Select(Isa isa) {
       {k::avx512::RowMax, k::avx512::RowSumExp, k::avx512::LogSoftmaxRow,
        k::avx512::DivideRow, k::avx512::ArgmaxRow}
 #elif defined(DETINFER_ARCH_AARCH64)
-      {k::scalar::RowMax, k::scalar::RowSumExp, k::scalar::LogSoftmaxRow, k::scalar::DivideRow,
-       k::scalar::ArgmaxRow}
+      {k::neon::RowMax, k::neon::RowSumExp, k::neon::LogSoftmaxRow, k::neon::DivideRow,
+       k::neon::ArgmaxRow}
 #endif
   );
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered

@@ -24,6 +24,7 @@ namespace detinfer::kernels {
 namespace scalar { DETINFER_SOFTMAX_ROW_KERNELS }  // namespace scalar
 namespace avx2 { DETINFER_SOFTMAX_ROW_KERNELS }    // namespace avx2
 namespace avx512 { DETINFER_SOFTMAX_ROW_KERNELS }  // namespace avx512
+namespace neon { DETINFER_SOFTMAX_ROW_KERNELS }    // namespace neon
 }  // namespace detinfer::kernels
 
 #undef DETINFER_SOFTMAX_ROW_KERNELS
