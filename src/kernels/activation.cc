@@ -25,7 +25,7 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
   static const auto kRegistry =
       CpuOpRegistry<RowsFn>("swiglu", kernels::scalar::SwiGluRows
           DETINFER_SIMD_PATHS(kernels::avx2::SwiGluRows, kernels::avx512::SwiGluRows,
-                              kernels::scalar::SwiGluRows));
+                              kernels::neon::SwiGluRows));
   const RowsFn fn = kRegistry.For(Device::kCpu, ctx.isa).value();
   const int64_t rpt = vc::RowsPerTask(f);
   ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {

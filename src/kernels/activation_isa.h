@@ -14,6 +14,7 @@ namespace detinfer::kernels {
 namespace scalar { DETINFER_ACTIVATION_KERNELS }  // namespace scalar
 namespace avx2 { DETINFER_ACTIVATION_KERNELS }    // namespace avx2
 namespace avx512 { DETINFER_ACTIVATION_KERNELS }  // namespace avx512
+namespace neon { DETINFER_ACTIVATION_KERNELS }    // namespace neon
 }  // namespace detinfer::kernels
 
 #undef DETINFER_ACTIVATION_KERNELS
