@@ -31,7 +31,7 @@ Fns SelectFns(Isa isa) {
       {k::avx2::Add, k::avx2::WidenBF16, k::avx2::WidenF16},
       {k::avx512::Add, k::avx512::WidenBF16, k::avx512::WidenF16}
 #elif defined(DETINFER_ARCH_AARCH64)
-      {k::scalar::Add, k::scalar::WidenBF16, k::scalar::WidenF16}
+      {k::neon::Add, k::neon::WidenBF16, k::neon::WidenF16}
 #endif
   );
   return kRegistry.For(Device::kCpu, isa).value();  // every CPU path is registered

@@ -30,6 +30,12 @@ void WidenBF16(const uint16_t* src, float* dst, int64_t n);
 void WidenF16(const uint16_t* src, float* dst, int64_t n);
 }  // namespace avx512
 
+namespace neon {
+void Add(const float* a, const float* b, float* out, int64_t n);
+void WidenBF16(const uint16_t* src, float* dst, int64_t n);
+void WidenF16(const uint16_t* src, float* dst, int64_t n);
+}  // namespace neon
+
 }  // namespace detinfer::kernels
 
 #endif  // DETINFER_KERNELS_ELEMENTWISE_ISA_H_
