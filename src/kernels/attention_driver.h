@@ -59,8 +59,10 @@ inline BlockKernel SelectKernel(Isa isa) {
 #if defined(DETINFER_ARCH_X86_64)
     case Isa::kAvx512: return &avx512::AttendBlock;
     case Isa::kAvx2: return &avx2::AttendBlock;
+#elif defined(DETINFER_ARCH_AARCH64)
+    case Isa::kNeon: return &neon::AttendBlock;
 #endif
-    default: break;  // scalar, and the neon path (which runs the scalar loop for this op)
+    default: break;  // scalar
   }
   return &scalar::AttendBlock;
 }
