@@ -59,11 +59,11 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
   static const auto kRegistry =
       CpuOpRegistry("quantised matmul", &scalar::QMatmulTile
           DETINFER_SIMD_PATHS(&avx2::QMatmulTile, &avx512::QMatmulTile,
-                              &scalar::QMatmulTile));
+                              &neon::QMatmulTile));
   static const auto kQuantizeRegistry =
       CpuOpRegistry("activation quantisation", &scalar::QuantizeRows
           DETINFER_SIMD_PATHS(&avx2::QuantizeRows, &avx512::QuantizeRows,
-                              &scalar::QuantizeRows));
+                              &neon::QuantizeRows));
   DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
   DETINFER_ASSIGN_OR_RETURN(auto quantize, kQuantizeRegistry.For(Device::kCpu, ctx.isa));
   // Step 1, row by row (each row's result is its own, whoever computes it). Every element of

@@ -275,6 +275,8 @@ TEST(QuantizeRowsTest, EveryPathEqualsTheStatedRuleOnHardValues) {
 #if defined(DETINFER_ARCH_X86_64)
                                       {Isa::kAvx2, &kernels::avx2::QuantizeRows},
                                       {Isa::kAvx512, &kernels::avx512::QuantizeRows}
+#elif defined(DETINFER_ARCH_AARCH64)
+                                      {Isa::kNeon, &kernels::neon::QuantizeRows}
 #endif
   };
   std::vector<int8_t> q0(static_cast<size_t>(rows * k));
