@@ -468,6 +468,8 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
       }
     } else if (key == "return_token_ids") {
       if (!v.is_null()) e = GetBool(v, "return_token_ids", &r->return_token_ids);
+    } else if (key == "receipt") {
+      if (!v.is_null()) e = GetBool(v, "receipt", &r->receipt);
     } else if (key == "echo" && !chat) {
       e = GetBool(v, "echo", &r->echo);
     } else if (key == "stream") {
@@ -509,6 +511,10 @@ std::optional<ApiError> ParseCompletionFields(const Json& body, ApiKind kind,
     }
     if (r->stream) {
       return ParamError(name, std::string("'") + name + "' 0 (echo only) is not streamed");
+    }
+    if (r->receipt) {
+      return ParamError("receipt", std::string("'receipt' records generated tokens: not with '") +
+                                       name + "' 0 (echo only)");
     }
   }
   if (r->stream && r->prompt_logprobs) {

@@ -92,6 +92,9 @@ struct CompletionRequest {
   // vLLM's: the prompt's ids too (completions: per choice; chat: the rendered prompt's, once
   // per response). Generated ids are always in `token_ids`.
   bool return_token_ids = false;
+  // Ours: each choice also carries its run receipt (verify/receipt.h, docs/receipts.md), which
+  // `detinfer replay` checks on any machine; streamed, on the choice's last chunk.
+  bool receipt = false;
   std::vector<std::string> ignored_fields;  // unknown top-level fields, sorted
 };
 

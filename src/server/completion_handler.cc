@@ -11,6 +11,7 @@
 #include "engine/schedule_id.h"
 #include "server/responses.h"
 #include "server/server_state.h"
+#include "verify/receipt.h"
 
 namespace detinfer::server {
 
@@ -68,6 +69,10 @@ std::optional<ApiError> Prepare(State& st, const CompletionRequest& req,
   if (auto e = CheckModelName(st, req.model)) return e;
   if (!req.stop.empty() && tok == nullptr) {
     return Invalid("stop", "stop strings need a tokenizer; use 'stop_token_ids'");
+  }
+  if (req.receipt && !st.served.schedule_inputs) {
+    return Invalid("receipt", "this server cannot write run receipts: it was started without "
+                              "the model's content hashes");
   }
   SamplingParams sp{req.temperature, req.top_k, req.top_p, req.min_p, req.seed,
                     {req.repetition_penalty, req.frequency_penalty, req.presence_penalty}};
@@ -241,6 +246,17 @@ Json Envelope(const State& st, const CompletionRequest& req, const std::string& 
           {"system_fingerprint", ScheduleIdFor(st, version)}};
 }
 
+// The run receipt of a choice (docs/receipts.md): what `detinfer replay` needs to re-run it
+// anywhere and check every step. null for a choice computed (even in part) on weights updated
+// since the server started: a receipt names the model file's content hash, which those weights
+// no longer are.
+Json ChoiceReceipt(const State& st, const Request& request, const RequestResult& r) {
+  if (r.weight_version.counter != 0 || r.mixed_weights) return nullptr;
+  const ScheduleInputs& in = *st.served.schedule_inputs;  // checked in Prepare
+  return MakeReceipt({st.options.model_name, in.model_hash, in.tokenizer_hash,
+                      st.served.schedule_id, in.kv_dtype, request, r});
+}
+
 // What RL clients need to know of the weights behind a choice (docs/rl.md).
 void AddWeightVersion(Json& choice, const RequestResult& r) {
   choice["weight_version"] = WeightVersionJson(r.weight_version);
@@ -273,6 +289,7 @@ void Respond(State& st, const CompletionRequest& req, std::vector<Prepared>& pre
                                              prepared[i].prompt_text, r));
     choices.back()["index"] = i;
     AddWeightVersion(choices.back(), r);
+    if (req.receipt) choices.back()["receipt"] = ChoiceReceipt(st, prepared[i].request, r);
     if (i == 0 || r.weight_version.counter > newest.counter) newest = r.weight_version;
     // As OpenAI counts: a prompt once, however many samples it has (its other samples' reuse of
     // its K/V is the server's business).
@@ -398,6 +415,7 @@ bool StreamChoiceEnd(Stream& s, size_t index, httplib::DataSink& sink) {
   choice["fingerprint"] = Hex64(r.fingerprint);
   if (r.speculative.verify_passes > 0) choice["speculative"] = SpeculativeJson(r.speculative);
   AddWeightVersion(choice, r);
+  if (s.req.receipt) choice["receipt"] = ChoiceReceipt(*s.st, c.prepared.request, r);
   chunk["system_fingerprint"] = ScheduleIdFor(*s.st, r.weight_version);
   return WriteEvent(sink, Dump(chunk));
 }
@@ -564,7 +582,8 @@ std::optional<ApiError> RunCompletionChoices(State& st, const CompletionRequest&
       for (size_t k = i + 1; k < prepared.size(); ++k) prepared[k].channel->Cancel();
       return EngineError(r.status);
     }
-    out->push_back({prepared[i].request.prompt, prepared[i].sample, std::move(r)});
+    Json receipt = req.receipt ? ChoiceReceipt(st, prepared[i].request, r) : Json(nullptr);
+    out->push_back({prepared[i].request.prompt, prepared[i].sample, std::move(r), std::move(receipt)});
   }
   return std::nullopt;
 }

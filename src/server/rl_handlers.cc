@@ -133,6 +133,7 @@ Json GenerateAnswer(const State& st, const GenerateRequest& g, const CompletedCh
                {"fingerprint", Hex64(r.fingerprint)},
                {"system_fingerprint", ScheduleIdFor(st, r.weight_version)}};
   if (r.mixed_weights) meta["mixed_weights"] = true;
+  if (g.completion.receipt) meta["receipt"] = c.receipt;
   if (g.return_logprob) {
     meta["output_token_logprobs"] = LogprobTriples(r.tokens, r.logprobs);
     // Our extension: the same under the distribution the token was drawn from (docs/rl.md).

@@ -118,6 +118,8 @@ std::optional<ApiError> GenerateFields(const Json& j, const ParseLimits& limits,
       }
     } else if (key == "model") {
       completion["model"] = v;
+    } else if (key == "receipt") {  // ours, as on /v1/completions: meta_info.receipt
+      completion["receipt"] = v;
     } else {
       out->ignored_fields.push_back(key);
     }

@@ -88,6 +88,7 @@ struct CompletedChoice {
   std::vector<int32_t> prompt;
   int32_t sample = 0;  // which of its prompt's n samples
   RequestResult result;
+  Json receipt;  // with the request's `receipt`: the choice's run receipt (else null)
 };
 // Runs `req` (not streamed) as POST /v1/completions does — the same checks, engine requests
 // and seeds — and waits for every choice; or the error to send.
