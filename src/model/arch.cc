@@ -6,16 +6,22 @@ namespace {
 
 // In Arch order (GetArchInfo indexes it).
 constexpr ArchInfo kArchs[] = {
-    {Arch::kLlama, "llama", "LlamaForCausalLM", "llama", RopeStyle::kInterleaved,
+    {Arch::kLlama, "llama", "llama", "LlamaForCausalLM", "llama", RopeStyle::kInterleaved,
      /*qkv_bias=*/false, /*qk_norm=*/false, /*fused_qkv=*/false, /*fused_gate_up=*/false,
      /*partial_rotary=*/false, /*hf_default_head_dim=*/0, /*hf_default_norm_eps=*/1e-6, /*init_theta=*/10000.0,
-     /*init_norm_eps=*/1e-5f, "llama"},
-    {Arch::kQwen2, "qwen2", "Qwen2ForCausalLM", "qwen2", RopeStyle::kRotateHalf, true, false,
-     false, false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)"},
-    {Arch::kQwen3, "qwen3", "Qwen3ForCausalLM", "qwen3", RopeStyle::kRotateHalf, false, true,
-     false, false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)"},
-    {Arch::kPhi3, "phi3", "Phi3ForCausalLM", "phi3", RopeStyle::kRotateHalf, false, false,
-     true, true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)"},
+     /*init_norm_eps=*/1e-5f, "llama", /*moe=*/false, /*moe_always_renormalize=*/false},
+    {Arch::kQwen2, "qwen2", "qwen2", "Qwen2ForCausalLM", "qwen2", RopeStyle::kRotateHalf, true,
+     false, false, false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)", false, false},
+    {Arch::kQwen3, "qwen3", "qwen3", "Qwen3ForCausalLM", "qwen3", RopeStyle::kRotateHalf, false,
+     true, false, false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)", false, false},
+    {Arch::kPhi3, "phi3", "phi3", "Phi3ForCausalLM", "phi3", RopeStyle::kRotateHalf, false, false,
+     true, true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)", false, false},
+    {Arch::kQwen3Moe, "qwen3_moe", "qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe",
+     RopeStyle::kRotateHalf, false, true, false, false, false, 0, 1e-6, 1000000.0, 1e-6f,
+     "qwen3_moe (q/k norm, routed experts)", true, false},
+    {Arch::kMixtral, "mixtral", "llama", "MixtralForCausalLM", "mixtral",
+     RopeStyle::kInterleaved, false, false, false, false, false, 0, 1e-5, 1000000.0, 1e-5f,
+     "mixtral (routed experts, top-k renormalised)", true, true},
 };
 
 constexpr HfArchName kHfNames[] = {
@@ -24,6 +30,8 @@ constexpr HfArchName kHfNames[] = {
     {"Qwen2ForCausalLM", "qwen2", Arch::kQwen2, false},
     {"Qwen3ForCausalLM", "qwen3", Arch::kQwen3, false},
     {"Phi3ForCausalLM", "phi3", Arch::kPhi3, true},
+    {"Qwen3MoeForCausalLM", "qwen3_moe", Arch::kQwen3Moe, false},
+    {"MixtralForCausalLM", "mixtral", Arch::kMixtral, true},
 };
 
 }  // namespace
@@ -37,6 +45,16 @@ std::string_view ArchName(Arch arch) { return GetArchInfo(arch).name; }
 const ArchInfo* FindArch(std::string_view name) {
   for (const ArchInfo& a : kArchs) {
     if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+const ArchInfo* FindGgufArch(std::string_view gguf_name, bool has_experts) {
+  for (const ArchInfo& a : kArchs) {
+    if (a.gguf_name != gguf_name) continue;
+    // Two archs share "llama": the experts decide.
+    if (gguf_name == "llama" && a.moe != has_experts) continue;
+    return &a;
   }
   return nullptr;
 }
@@ -73,7 +91,23 @@ std::string HfArchitectureList() {
   return s;
 }
 
-std::string HfTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
+std::string HfExpertTensorName(Arch arch, TensorRole role, int64_t layer, int64_t expert) {
+  const bool mixtral = arch == Arch::kMixtral;
+  std::string p = "model.layers.";
+  p += std::to_string(layer);
+  p += mixtral ? ".block_sparse_moe.experts." : ".mlp.experts.";
+  p += std::to_string(expert);
+  p += ".";
+  switch (role) {
+    case TensorRole::kExpertsGate: return p + (mixtral ? "w1.weight" : "gate_proj.weight");
+    case TensorRole::kExpertsUp: return p + (mixtral ? "w3.weight" : "up_proj.weight");
+    case TensorRole::kExpertsDown: return p + (mixtral ? "w2.weight" : "down_proj.weight");
+    default: break;
+  }
+  return p + "?";
+}
+
+std::string HfTensorName(Arch arch, TensorRole role, int64_t layer) {
   std::string p = "model.layers.";
   p += std::to_string(layer);
   p += ".";
@@ -98,6 +132,13 @@ std::string HfTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
     case TensorRole::kDown: leaf = "mlp.down_proj.weight"; break;
     case TensorRole::kQkv: leaf = "self_attn.qkv_proj.weight"; break;  // Phi-3
     case TensorRole::kGateUp: leaf = "mlp.gate_up_proj.weight"; break;  // Phi-3
+    case TensorRole::kRouter:
+      leaf = arch == Arch::kMixtral ? "block_sparse_moe.gate.weight" : "mlp.gate.weight";
+      break;
+    // Stacked: one tensor per expert (HfExpertTensorName); this names the set in messages.
+    case TensorRole::kExpertsGate:
+    case TensorRole::kExpertsUp:
+    case TensorRole::kExpertsDown: return HfExpertTensorName(arch, role, layer, 0) + " ...";
   }
   return p + leaf;
 }
@@ -128,6 +169,12 @@ std::string GgufTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
     case TensorRole::kQkv: leaf = "attn_qkv.weight"; break;
     // llama.cpp's phi3 keeps [gate | up] in ffn_up (2 * n_ff rows) and has no ffn_gate.
     case TensorRole::kGateUp: leaf = "ffn_up.weight"; break;
+    // llama.cpp's expert tensors: the router, and each matrix of every expert stacked into one
+    // [n_experts, rows, cols] tensor (GGUF dims [cols, rows, n_experts]).
+    case TensorRole::kRouter: leaf = "ffn_gate_inp.weight"; break;
+    case TensorRole::kExpertsGate: leaf = "ffn_gate_exps.weight"; break;
+    case TensorRole::kExpertsUp: leaf = "ffn_up_exps.weight"; break;
+    case TensorRole::kExpertsDown: leaf = "ffn_down_exps.weight"; break;
   }
   return p + leaf;
 }

@@ -20,8 +20,11 @@ namespace detinfer {
 
 struct ArchInfo {
   Arch arch;
-  // detinfer's name: `init --arch`, `info`, and GGUF's general.architecture.
+  // detinfer's name: `init --arch`, `info`.
   std::string_view name;
+  // GGUF's general.architecture (llama.cpp's: Mixtral files are "llama" with expert tensors,
+  // Qwen3-MoE's "qwen3moe").
+  std::string_view gguf_name;
   // What the Hugging Face writer puts in config.json ("architectures"[0], "model_type").
   std::string_view hf_architecture, hf_model_type;
   // The RoPE pair convention of q/k rows in this architecture's GGUF files (llama.cpp's
@@ -46,13 +49,20 @@ struct ArchInfo {
   double init_theta;
   float init_norm_eps;
   std::string_view init_help;  // one phrase for --arch's help
+  // Mixture of experts: every layer's FFN is routed experts (ModelConfig::n_experts > 0 always,
+  // dense never). `moe_always_renormalize`: the chosen probabilities are always divided by
+  // their sum (Mixtral); otherwise the config says (Qwen3-MoE's norm_topk_prob).
+  bool moe, moe_always_renormalize;
 };
 
 // Every supported architecture, in Arch order.
 std::span<const ArchInfo> AllArchs();
 const ArchInfo& GetArchInfo(Arch arch);
-// By detinfer / GGUF name; null when none has it.
+// By detinfer name; null when none has it.
 const ArchInfo* FindArch(std::string_view name);
+// By GGUF general.architecture: "llama" is Mixtral when the file declares experts
+// (llama.expert_count > 0). Null when none has it.
+const ArchInfo* FindGgufArch(std::string_view gguf_name, bool has_experts);
 // "llama, qwen2, qwen3, phi3" for messages.
 std::string ArchNameList();
 
@@ -73,6 +83,11 @@ std::string HfArchitectureList();
 // global tensors). kQkv / kGateUp name the fused tensors of fused_qkv / fused_gate_up archs.
 std::string HfTensorName(Arch arch, TensorRole role, int64_t layer);
 std::string GgufTensorName(Arch arch, TensorRole role, int64_t layer);
+// The Hugging Face name of one expert's matrix of a stacked expert role (kExpertsGate / Up /
+// Down): Qwen3-MoE "model.layers.L.mlp.experts.E.gate_proj.weight", Mixtral
+// "model.layers.L.block_sparse_moe.experts.E.w1.weight" (w1 gate, w3 up, w2 down). GGUF holds
+// each role as one stacked tensor (GgufTensorName: blk.L.ffn_gate_exps.weight, ...).
+std::string HfExpertTensorName(Arch arch, TensorRole role, int64_t layer, int64_t expert);
 
 }  // namespace detinfer
 

@@ -42,6 +42,18 @@ Status ModelConfig::Validate(const std::string& source) const {
                std::to_string(head_dim) + ") is not supported (it would scale only the rotated "
                "part of q and k)");
   }
+  if (n_experts < 0 || n_experts_used < 0 || expert_ffn_dim < 0) {
+    return bad("negative expert counts or sizes");
+  }
+  if (n_experts > 0) {
+    if (n_experts_used < 1 || n_experts_used > n_experts) {
+      return bad("experts used per token (top-k) must be in [1, n_experts = " +
+                 std::to_string(n_experts) + "], got " + std::to_string(n_experts_used));
+    }
+    DETINFER_RETURN_IF_ERROR(positive("expert_ffn_dim", expert_ffn_dim));
+  } else if (n_experts_used != 0 || expert_ffn_dim != 0) {
+    return bad("experts used per token / expert_ffn_dim without experts");
+  }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
   return Status::Ok();

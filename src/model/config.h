@@ -13,8 +13,9 @@
 namespace detinfer {
 
 // model/arch.h holds what each architecture is (names, features, tensor names).
-enum class Arch { kLlama, kQwen2, kQwen3, kPhi3 };
-std::string_view ArchName(Arch arch);  // "llama", "qwen2", "qwen3", "phi3" (arch.cc)
+enum class Arch { kLlama, kQwen2, kQwen3, kPhi3, kQwen3Moe, kMixtral };
+// "llama", "qwen2", "qwen3", "phi3", "qwen3_moe", "mixtral" (arch.cc)
+std::string_view ArchName(Arch arch);
 
 // RoPE frequency scaling. Every supported kind comes down to one divisor per frequency
 // (inv_freq_i /= divisors[i], kernels/rope.h), held in fp32 — the form a GGUF file stores
@@ -56,6 +57,16 @@ struct ModelConfig {
   bool tied_embeddings = false;  // lm_head is the token embedding
   bool qkv_bias = false;         // Qwen2
   bool qk_norm = false;          // Qwen3 per-head RMSNorm of q and k
+  // Mixture of experts (Qwen3-MoE, Mixtral: model/arch.h `moe`): every layer's FFN is
+  // n_experts SwiGLU experts of expert_ffn_dim, of which a router picks n_experts_used per
+  // token (docs/formats.md "Mixture of experts"). 0 experts: a dense FFN of ffn_dim. For
+  // Qwen3-MoE ffn_dim is the config's (dense) intermediate_size, kept only to write it back.
+  int64_t n_experts = 0, n_experts_used = 0, expert_ffn_dim = 0;
+  // The chosen experts' probabilities are divided by their sum (Mixtral always; Qwen3-MoE's
+  // norm_topk_prob).
+  bool moe_renormalize = false;
+
+  bool IsMoe() const { return n_experts > 0; }
 
   int64_t RotaryDim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
 

@@ -60,7 +60,9 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
   const std::string& path = g.path();
   DETINFER_ASSIGN_OR_RETURN(std::string_view arch_name, g.GetString("general.architecture"));
   ModelConfig c;
-  const ArchInfo* info = FindArch(arch_name);
+  // llama.cpp writes Mixtral as "llama" with experts.
+  const bool has_experts = g.Find(std::string(arch_name) + ".expert_count") != nullptr;
+  const ArchInfo* info = FindGgufArch(arch_name, has_experts);
   if (info == nullptr) {
     return Status::Unsupported(path + ": general.architecture '" + std::string(arch_name) +
                                "' is not supported (" + ArchNameList() + ")");
@@ -203,6 +205,37 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
                                "bias) is not supported");
   }
   c.qk_norm = info->qk_norm;
+  if (info->moe) {
+    // llama.cpp's keys: expert_count, expert_used_count; Qwen3-MoE's expert FFN size in
+    // expert_feed_forward_length (feed_forward_length is its dense size), Mixtral's in
+    // feed_forward_length. llama.cpp always renormalises qwen3moe's top-k; a file written by
+    // detinfer from a norm_topk_prob = false model says so in expert_weights_norm.
+    DETINFER_RETURN_IF_ERROR(get(".expert_count", &c.n_experts));
+    DETINFER_RETURN_IF_ERROR(get(".expert_used_count", &c.n_experts_used));
+    if (c.n_experts_used > c.n_experts) {
+      return Status::InvalidArgument(path + ": " + a + ".expert_used_count " +
+                                     std::to_string(c.n_experts_used) + " exceeds " + a +
+                                     ".expert_count " + std::to_string(c.n_experts));
+    }
+    if (c.arch == Arch::kQwen3Moe) {
+      DETINFER_RETURN_IF_ERROR(get(".expert_feed_forward_length", &c.expert_ffn_dim));
+    } else {
+      c.expert_ffn_dim = c.ffn_dim;
+    }
+    c.moe_renormalize = true;
+    if (!info->moe_always_renormalize && has(".expert_weights_norm")) {
+      const GgufValue* norm = g.Find(a + ".expert_weights_norm");
+      if (norm->type != GgufType::kBool) {
+        return Status::InvalidArgument(path + ": metadata '" + a + ".expert_weights_norm' must "
+                                       "be a bool");
+      }
+      c.moe_renormalize = norm->u != 0;
+    }
+    if (has(".expert_shared_count") || has(".expert_shared_feed_forward_length")) {
+      return Status::Unsupported(path + ": shared experts (" + a + ".expert_shared_count) are "
+                                 "not supported (Qwen2-MoE's; qwen3moe and mixtral have none)");
+    }
+  }
   DETINFER_RETURN_IF_ERROR(c.Validate(path));
   return c;
 }

@@ -19,7 +19,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 // gguf_type values of the GGUF spec.
-enum : uint32_t { kGgufU32 = 4, kGgufF32 = 6, kGgufString = 8 };
+enum : uint32_t { kGgufU32 = 4, kGgufF32 = 6, kGgufBool = 7, kGgufString = 8 };
 // ggml_type values.
 uint32_t GgmlType(DType dtype) { return FormatOf(dtype).ggml_type; }
 // llama_ftype of the file's main format: ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2,
@@ -158,7 +158,7 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     }
   }
 
-  const std::string arch(ArchName(c.arch));
+  const std::string arch(GetArchInfo(c.arch).gguf_name);
   HeaderBuilder kv;
   auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   kv.KvStr("general.architecture", arch);
@@ -168,7 +168,9 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   const DType main_dtype = w.layers.empty() ? w.token_embedding.dtype : w.layers[0].wq.dtype;
   bool mixed = false;
   for (const LayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.wv, &l.w_down}) mixed = mixed || t->dtype != main_dtype;
+    for (const TensorView* t : {&l.wv, c.IsMoe() ? &l.experts_down : &l.w_down}) {
+      mixed = mixed || t->dtype != main_dtype;
+    }
   }
   kv.KvU32("general.file_type", FileType(main_dtype, mixed || w.lm_head.dtype != main_dtype));
   kv.KvU32(arch + ".context_length", u32(c.max_seq_len));
@@ -191,6 +193,25 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     }
     kv.KvU32(arch + ".rope.scaling.original_context_length", u32(rs.original_max_positions));
     kv.KvF32(arch + ".rope.scaling.attn_factor", static_cast<float>(rs.attention_factor));
+  }
+  if (c.IsMoe()) {
+    // llama.cpp's keys (gguf_loader.cc reads them back).
+    kv.KvU32(arch + ".expert_count", u32(c.n_experts));
+    kv.KvU32(arch + ".expert_used_count", u32(c.n_experts_used));
+    if (c.arch == Arch::kQwen3Moe) {
+      kv.KvU32(arch + ".expert_feed_forward_length", u32(c.expert_ffn_dim));
+      if (!c.moe_renormalize) {  // llama.cpp's qwen3moe always renormalises: say otherwise
+        kv.Str(arch + ".expert_weights_norm");
+        kv.U32(kGgufBool);
+        kv.bytes.push_back(0);
+        ++kv.kv_count;
+      }
+    } else if (c.expert_ffn_dim != c.ffn_dim) {
+      return Status::Unsupported("GGUF writer: mixtral's expert FFN size is its "
+                                 "feed_forward_length; expert_ffn_dim " +
+                                 std::to_string(c.expert_ffn_dim) + " != ffn_dim " +
+                                 std::to_string(c.ffn_dim));
+    }
   }
   for (const GgufExtraKv& e : extra) {
     if (e.key.rfind("general.", 0) == 0 || e.key.rfind(arch + ".", 0) == 0) {
@@ -254,7 +275,15 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   for (size_t i = 0; i < entries.size(); ++i) {
     const FileTensor& e = entries[i];
     DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + offsets[i] - sink.offset()));
-    DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, e.view, c.head_dim,
+    TensorView rows = e.view;
+    if (rows.rank == 3) {  // stacked experts, contiguous: written as [n_experts * rows, cols]
+      if (!rows.is_contiguous()) {
+        return Status::Internal("GGUF writer: stacked expert tensor is not contiguous");
+      }
+      rows = TensorView::Contiguous(rows.data, rows.dtype,
+                                    {rows.shape[0] * rows.shape[1], rows.shape[2]});
+    }
+    DETINFER_RETURN_IF_ERROR(WriteTensorRows(sink, rows, c.head_dim,
                                              e.rope_ordered ? c.rope_style : target, target));
   }
   for (size_t i = 0; i < factor_tensors.size(); ++i) {

@@ -80,6 +80,57 @@ Result<const HfArchName*> ParseArch(const json& cfg, const std::string& src) {
   return Status::Unsupported(src + ": model_type '" + name + "' is not supported");
 }
 
+// The experts as MixtralConfig / Qwen3MoeConfig read them, with their defaults. What detinfer
+// does not implement is refused by name: Qwen3-MoE layers with a dense MLP (decoder_sparse_step
+// other than 1, mlp_only_layers) and shared experts (Qwen2-MoE's).
+Status ParseMoe(const json& cfg, const std::string& src, ModelConfig* c) {
+  const bool mixtral = c->arch == Arch::kMixtral;
+  const char* count_key = mixtral ? "num_local_experts" : "num_experts";
+  c->n_experts = mixtral ? 8 : 128;
+  c->n_experts_used = mixtral ? 2 : 8;
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, count_key, src, false, &c->n_experts));
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "num_experts_per_tok", src, false, &c->n_experts_used));
+  if (c->n_experts <= 0) {
+    return Status::InvalidArgument(src + ": field \"" + count_key + "\" must be positive, got " +
+                                   std::to_string(c->n_experts));
+  }
+  if (c->n_experts_used <= 0 || c->n_experts_used > c->n_experts) {
+    return Status::InvalidArgument(src + ": field \"num_experts_per_tok\" " +
+                                   std::to_string(c->n_experts_used) + " must be in [1, " +
+                                   count_key + " = " + std::to_string(c->n_experts) + "]");
+  }
+  for (const char* key : {"shared_expert_intermediate_size", "num_shared_experts",
+                          "n_shared_experts"}) {
+    if (cfg.contains(key) && !cfg[key].is_null() && cfg[key] != 0) {
+      return Status::Unsupported(src + ": field \"" + key + "\": shared experts (Qwen2-MoE's) "
+                                 "are not supported");
+    }
+  }
+  if (mixtral) {
+    c->expert_ffn_dim = c->ffn_dim;  // MixtralConfig: intermediate_size is each expert's
+    c->moe_renormalize = true;
+    return Status::Ok();
+  }
+  c->expert_ffn_dim = 768;
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "moe_intermediate_size", src, false, &c->expert_ffn_dim));
+  c->moe_renormalize = false;  // Qwen3MoeConfig's default
+  DETINFER_RETURN_IF_ERROR(GetBool(cfg, "norm_topk_prob", src, &c->moe_renormalize));
+  int64_t step = 1;
+  DETINFER_RETURN_IF_ERROR(GetInt(cfg, "decoder_sparse_step", src, false, &step));
+  if (step != 1) {
+    return Status::Unsupported(src + ": field \"decoder_sparse_step\" " + std::to_string(step) +
+                               " (dense MLP layers between the sparse ones) is not supported; "
+                               "every layer must be sparse (1)");
+  }
+  if (auto it = cfg.find("mlp_only_layers"); it != cfg.end() && !it->is_null()) {
+    if (!it->is_array() || !it->empty()) {
+      return Status::Unsupported(src + ": field \"mlp_only_layers\" " + it->dump() +
+                                 " (dense MLP layers) is not supported; it must be empty");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& src) {
@@ -151,7 +202,7 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   // object holding rope_theta and rope_type. Both layouts are read, a scaling in either the same
   // way (rope_scaling.h: supported kinds, others refused by name), and two thetas that disagree
   // are an error.
-  c.rope_theta = 10000.0;
+  c.rope_theta = c.arch == Arch::kMixtral ? 1e6 : 10000.0;  // MixtralConfig's default is 1e6
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_theta", src, &c.rope_theta));
   if (auto rp = cfg.find("rope_parameters"); rp != cfg.end() && !rp->is_null()) {
     if (!rp->is_object()) {
@@ -234,6 +285,7 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     return Status::Unsupported(src + ": hidden_act " + act->dump() +
                                " is not supported (only \"silu\")");
   }
+  if (info.moe) DETINFER_RETURN_IF_ERROR(ParseMoe(cfg, src, &c));
   DETINFER_RETURN_IF_ERROR(c.Validate(src));
   if (!(c.norm_eps > 0) || !std::isfinite(c.rope_theta)) {
     return Status::InvalidArgument(src + ": rms_norm_eps " + std::to_string(eps) +

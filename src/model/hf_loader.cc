@@ -135,7 +135,7 @@ Result<ModelWeights> LoadHfDirectory(const std::string& dir) {
   w.source = dir;
   ShardLookup lookup;
   DETINFER_RETURN_IF_ERROR(OpenShards(dir, &lookup));
-  const NameScheme names{&HfTensorName};
+  const NameScheme names{&HfTensorName, {}, &HfExpertTensorName};
   DETINFER_RETURN_IF_ERROR(AssembleWeights(lookup, names, &w));
   for (SafetensorsFile& f : lookup.shards) w.files.push_back(f.TakeFile());
   DETINFER_RETURN_IF_ERROR(ValidateWeights(w));

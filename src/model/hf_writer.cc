@@ -74,6 +74,27 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
     // Phi-3 keeps it at the top level, where longrope reads it (rope_scaling.h).
     j["original_max_position_embeddings"] = c.rope_scaling.original_max_positions;
   }
+  if (c.IsMoe()) {
+    if (c.arch == Arch::kMixtral) {
+      // MixtralConfig: intermediate_size is each expert's; the top-k always renormalised.
+      if (c.expert_ffn_dim != c.ffn_dim) {
+        return Status::Unsupported("Hugging Face writer: mixtral's expert FFN size is its "
+                                   "intermediate_size; expert_ffn_dim " +
+                                   std::to_string(c.expert_ffn_dim) + " != ffn_dim " +
+                                   std::to_string(c.ffn_dim));
+      }
+      j["num_local_experts"] = c.n_experts;
+      j["num_experts_per_tok"] = c.n_experts_used;
+    } else {
+      // Qwen3MoeConfig: every layer sparse (decoder_sparse_step 1, no mlp_only_layers).
+      j["num_experts"] = c.n_experts;
+      j["num_experts_per_tok"] = c.n_experts_used;
+      j["moe_intermediate_size"] = c.expert_ffn_dim;
+      j["norm_topk_prob"] = c.moe_renormalize;
+      j["decoder_sparse_step"] = 1;
+      j["mlp_only_layers"] = nlohmann::json::array();
+    }
+  }
   if (c.RotaryDim() != c.head_dim) {
     // Phi3Config rotates int(head_dim * partial_rotary_factor) entries: the ratio must give
     // rotary_dim back exactly.
@@ -97,8 +118,33 @@ Status WriteHuggingFace(const ModelWeights& w, const std::string& dir) {
                             ListFileTensors(w, RopeStyle::kRotateHalf, &joined));
 
   std::vector<SafetensorsEntry> tensors;
+  // Stacked experts are written one tensor per expert (HfExpertTensorName): views of their
+  // slices, kept here while the entries point at them.
+  std::vector<FileTensor> expanded;
   for (const FileTensor& e : entries) {
-    const std::string name = HfTensorName(w.config.arch, e.role, e.layer);
+    if (e.view.rank != 3) {
+      expanded.push_back(e);
+      continue;
+    }
+    for (int64_t x = 0; x < e.view.shape[0]; ++x) {
+      FileTensor part = e;
+      part.layer = e.layer;
+      part.view = TensorView::Contiguous(e.view.row_bytes(x), e.view.dtype,
+                                         {e.view.shape[1], e.view.shape[2]});
+      expanded.push_back(part);
+    }
+  }
+  std::vector<std::string> expert_names;
+  for (const FileTensor& e : entries) {
+    for (int64_t x = 0; e.view.rank == 3 && x < e.view.shape[0]; ++x) {
+      expert_names.push_back(HfExpertTensorName(w.config.arch, e.role, e.layer, x));
+    }
+  }
+  size_t next_expert = 0;
+  for (const FileTensor& e : expanded) {
+    const std::string name = IsStackedExpertRole(e.role)
+                                 ? expert_names[next_expert++]
+                                 : HfTensorName(w.config.arch, e.role, e.layer);
     if (IsQuantised(e.view.dtype)) {
       return Status::Unsupported(
           "Hugging Face writer: tensor " + name + " is " +

@@ -24,9 +24,15 @@ uint64_t Mix(uint64_t z) {
 // The element-th output of a SplitMix64 stream whose state is keyed by (seed, tensor). Counter-
 // based: element i is computed directly, not by stepping through 0..i-1.
 uint64_t Draw(uint64_t seed, TensorRole role, int64_t layer, int64_t element) {
+  // The roles after kNumTensorRoles (experts) get ids of their own, far above the others, so
+  // that no dense model's draws changed when they were added.
+  const int r = static_cast<int>(role);
   const uint64_t tensor_id =
-      static_cast<uint64_t>(static_cast<int>(role)) +
-      static_cast<uint64_t>(kNumTensorRoles) * static_cast<uint64_t>(layer + 1);
+      r < kNumTensorRoles
+          ? static_cast<uint64_t>(r) +
+                static_cast<uint64_t>(kNumTensorRoles) * static_cast<uint64_t>(layer + 1)
+          : (uint64_t{1} << 48) + static_cast<uint64_t>(r) +
+                uint64_t{64} * static_cast<uint64_t>(layer + 1);
   const uint64_t stream = Mix(seed ^ Mix(tensor_id * kGolden + kGolden));
   return Mix(stream + (static_cast<uint64_t>(element) + 1) * kGolden);
 }
@@ -67,6 +73,7 @@ float RandomInitValue(const ModelConfig& c, uint64_t seed, TensorRole role, int6
     case TensorRole::kKNorm: return 1.0f + Uniform(bits) * 0.125f;
     case TensorRole::kWo: return Uniform(bits) * InvSqrt(c.n_heads * c.head_dim);
     case TensorRole::kDown: return Uniform(bits) * InvSqrt(c.ffn_dim);
+    case TensorRole::kExpertsDown: return Uniform(bits) * InvSqrt(c.expert_ffn_dim);
     default: return Uniform(bits) * InvSqrt(c.dim);  // fan_in = dim (q/k/v, gate, up, lm_head)
   }
 }
@@ -108,8 +115,9 @@ Result<ModelWeights> InitRandomModel(const ModelConfig& config, uint64_t seed,
                      static_cast<size_t>(row_len));
     }
     TensorView& slot = *MutableViewOf(w, role, layer);
-    slot = shape.size() == 1 ? TensorView::Contiguous(data, stored, {shape[0]})
-                             : TensorView::Contiguous(data, stored, {shape[0], shape[1]});
+    slot = shape.size() == 1   ? TensorView::Contiguous(data, stored, {shape[0]})
+           : shape.size() == 2 ? TensorView::Contiguous(data, stored, {shape[0], shape[1]})
+                               : TensorView::Contiguous(data, stored, {shape[0], shape[1], shape[2]});
     w.owned.push_back(std::move(buf).value());
   }
   if (config.tied_embeddings) w.lm_head = w.token_embedding;

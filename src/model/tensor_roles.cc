@@ -31,11 +31,20 @@ const TensorView* ViewOf(const ModelWeights& w, TensorRole role, int64_t layer) 
     case TensorRole::kGate: return &L.w_gate;
     case TensorRole::kUp: return &L.w_up;
     case TensorRole::kDown: return &L.w_down;
+    case TensorRole::kRouter: return &L.router;
+    case TensorRole::kExpertsGate: return &L.experts_gate;
+    case TensorRole::kExpertsUp: return &L.experts_up;
+    case TensorRole::kExpertsDown: return &L.experts_down;
     default: return nullptr;  // kQkv, kGateUp: file tensors only
   }
 }
 
 }  // namespace
+
+bool IsStackedExpertRole(TensorRole role) {
+  return role == TensorRole::kExpertsGate || role == TensorRole::kExpertsUp ||
+         role == TensorRole::kExpertsDown;
+}
 
 TensorView* MutableViewOf(ModelWeights& w, TensorRole role, int64_t layer) {
   return const_cast<TensorView*>(ViewOf(w, role, layer));
@@ -63,6 +72,10 @@ std::vector<int64_t> ExpectedShape(const ModelConfig& c, TensorRole role) {
     case TensorRole::kDown: return {c.dim, c.ffn_dim};
     case TensorRole::kQkv: return {q + 2 * kv, c.dim};
     case TensorRole::kGateUp: return {2 * c.ffn_dim, c.dim};
+    case TensorRole::kRouter: return {c.n_experts, c.dim};
+    case TensorRole::kExpertsGate:
+    case TensorRole::kExpertsUp: return {c.n_experts, c.expert_ffn_dim, c.dim};
+    case TensorRole::kExpertsDown: return {c.n_experts, c.dim, c.expert_ffn_dim};
   }
   return {};
 }
@@ -104,6 +117,11 @@ std::vector<TensorRole> LayerRoles(const ModelConfig& c, bool file) {
   if (c.qkv_bias) out.insert(out.end(), {TensorRole::kBq, TensorRole::kBk, TensorRole::kBv});
   if (c.qk_norm) out.insert(out.end(), {TensorRole::kQNorm, TensorRole::kKNorm});
   out.insert(out.end(), {TensorRole::kWo, TensorRole::kFfnNorm});
+  if (c.IsMoe()) {
+    out.insert(out.end(), {TensorRole::kRouter, TensorRole::kExpertsGate, TensorRole::kExpertsUp,
+                           TensorRole::kExpertsDown});
+    return out;
+  }
   if (file && a.fused_gate_up) {
     out.push_back(TensorRole::kGateUp);
   } else {
@@ -186,6 +204,10 @@ std::string_view RoleName(TensorRole role) {
     case TensorRole::kDown: return "w_down";
     case TensorRole::kQkv: return "wqkv";
     case TensorRole::kGateUp: return "w_gate_up";
+    case TensorRole::kRouter: return "router";
+    case TensorRole::kExpertsGate: return "experts_gate";
+    case TensorRole::kExpertsUp: return "experts_up";
+    case TensorRole::kExpertsDown: return "experts_down";
   }
   return "?";
 }
@@ -199,6 +221,17 @@ Status CheckArchFeatures(const ModelConfig& c, std::string_view who) {
   const bool want_bias = GetArchInfo(c.arch).qkv_bias;
   const bool want_qk_norm = GetArchInfo(c.arch).qk_norm;
   auto yes_no = [](bool b) { return b ? std::string("with") : std::string("without"); };
+  const ArchInfo& a = GetArchInfo(c.arch);
+  if (c.IsMoe() != a.moe) {
+    return Status::Unsupported(std::string(who) + ": arch " + std::string(a.name) + " " +
+                               yes_no(c.IsMoe()) + " experts is not supported (" +
+                               std::string(a.name) + " is always " + yes_no(a.moe) +
+                               " them; mixture of experts: qwen3_moe, mixtral)");
+  }
+  if (a.moe_always_renormalize && !c.moe_renormalize) {
+    return Status::Unsupported(std::string(who) + ": " + std::string(a.name) +
+                               " always renormalises the chosen experts' probabilities");
+  }
   if (c.qkv_bias != want_bias) {
     return Status::Unsupported(std::string(who) + ": arch " + std::string(ArchName(c.arch)) +
                                " " + yes_no(c.qkv_bias) + " q/k/v bias is not supported (" +

@@ -46,8 +46,19 @@ enum class TensorRole : int {
   // are outside kNumTensorRoles (which keys the random initialiser's streams).
   kQkv = 17,
   kGateUp = 18,
+  // Mixture of experts (config.n_experts > 0, in place of kGate / kUp / kDown): the router
+  // [n_experts, dim] and each expert matrix stacked [n_experts, rows, cols] (rank 3). The
+  // random initialiser keys them apart from the roles above (random_init.cc), so that adding
+  // them changed no existing model.
+  kRouter = 19,
+  kExpertsGate = 20,
+  kExpertsUp = 21,
+  kExpertsDown = 22,
 };
 inline constexpr int kNumTensorRoles = 17;
+
+// kExpertsGate, kExpertsUp, kExpertsDown.
+bool IsStackedExpertRole(TensorRole role);
 
 struct TensorEntry {
   TensorRole role;
@@ -59,7 +70,7 @@ struct TensorEntry {
 // has no slot at that level.
 TensorView* MutableViewOf(ModelWeights& w, TensorRole role, int64_t layer);
 
-// The expected shape of a role under `config` (rank 1 or 2; W [out, in]).
+// The expected shape of a role under `config` (rank 1 or 2, stacked experts 3; W [out, in]).
 std::vector<int64_t> ExpectedShape(const ModelConfig& config, TensorRole role);
 
 // True for norms and biases: kept in f32 by HF/GGUF exports whatever the matrices' dtype.

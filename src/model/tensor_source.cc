@@ -1,9 +1,13 @@
 #include "model/tensor_source.h"
 
 #include <algorithm>
+#include <cstring>
 #include <initializer_list>
 #include <set>
 #include <string_view>
+
+#include "core/buffer.h"
+#include "core/storage_format.h"
 
 namespace detinfer {
 
@@ -77,6 +81,52 @@ Status SplitRows(const TensorView& fused, const std::string& name, const std::st
   return Status::Ok();
 }
 
+// The per-expert tensors of a stacked expert role, copied into one [n_experts, rows, cols]
+// buffer the weights own. Each must be a row-major [rows, cols] matrix of the first one's dtype;
+// errors name the tensor.
+Status StackExperts(CountingLookup& lookup, const NameScheme& names, const std::string& where,
+                    TensorRole role, int64_t layer, ModelWeights* w, TensorView* out) {
+  const ModelConfig& c = w->config;
+  const std::vector<int64_t> shape = ExpectedShape(c, role);
+  const int64_t n = shape[0], rows = shape[1], cols = shape[2];
+  std::vector<TensorView> parts;
+  for (int64_t e = 0; e < n; ++e) {
+    const std::string name = names.expert_name(c.arch, role, layer, e);
+    DETINFER_ASSIGN_OR_RETURN(TensorView v, lookup.Get(name));
+    if (v.rank != 2 || v.shape[0] != rows || v.shape[1] != cols || !v.is_contiguous() ||
+        (e > 0 && v.dtype != parts.front().dtype)) {
+      std::string msg = where;
+      msg += ": tensor '";
+      msg += name;
+      msg += "' is ";
+      msg += v.ShapeString();
+      msg += " but the config implies a row-major [";
+      msg += std::to_string(rows);
+      msg += ", ";
+      msg += std::to_string(cols);
+      msg += "]";
+      if (e > 0) {
+        msg += " ";
+        msg += DTypeName(parts.front().dtype);
+        msg += " (every expert's in one dtype)";
+      }
+      return Status::InvalidArgument(msg);
+    }
+    parts.push_back(v);
+  }
+  const DType dtype = parts.front().dtype;
+  const size_t bytes = StorageBytes(dtype, rows * cols);
+  DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
+                            AlignedBuffer::Allocate(static_cast<size_t>(n) * bytes));
+  for (int64_t e = 0; e < n; ++e) {
+    std::memcpy(buf.as<uint8_t>() + static_cast<size_t>(e) * bytes, parts[static_cast<size_t>(e)].data,
+                bytes);
+  }
+  *out = TensorView::Contiguous(buf.data(), dtype, {n, rows, cols});
+  w->owned.push_back(std::move(buf));
+  return Status::Ok();
+}
+
 Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const ModelConfig& c,
                     const std::set<std::string>& used) {
   std::vector<std::string> unused;
@@ -142,6 +192,9 @@ Status AssembleWeights(const TensorLookup& source, const NameScheme& names, Mode
           DETINFER_RETURN_IF_ERROR(SplitRows(fused, name, source.Where(), c.dim,
                                              {{&l.w_gate, c.ffn_dim}, {&l.w_up, c.ffn_dim}}));
         }
+      } else if (IsStackedExpertRole(role) && names.expert_name != nullptr) {
+        DETINFER_RETURN_IF_ERROR(
+            StackExperts(lookup, names, source.Where(), role, i, w, MutableViewOf(*w, role, i)));
       } else {
         DETINFER_RETURN_IF_ERROR(get(role, i, MutableViewOf(*w, role, i)));
       }

@@ -23,6 +23,10 @@ struct NameScheme {
   std::string (*name)(Arch arch, TensorRole role, int64_t layer);
   // Tensors the config reader consumed (GGUF's RoPE frequency divisors), or none.
   std::vector<std::string> read_with_config = {};
+  // Hugging Face: one tensor per expert (HfExpertTensorName), stacked by AssembleWeights into
+  // the [n_experts, rows, cols] views ModelWeights holds. Null (GGUF): `name` gives the
+  // stacked tensor itself.
+  std::string (*expert_name)(Arch arch, TensorRole role, int64_t layer, int64_t expert) = nullptr;
 };
 
 class TensorLookup {

@@ -10,6 +10,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/matmul_pack.h"
 #include "kernels/rms_norm.h"
+#include "kernels/softmax.h"
 #include "model/layer_spec.h"
 #include "model/transformer_faults.h"
 
@@ -91,6 +92,35 @@ Status AppendRotateHalfParts(const TensorView& w, const std::string& name, int64
   return Status::Ok();
 }
 
+// Expert e's [rows, cols] matrix of a stacked [n_experts, rows, cols] tensor (contiguous), in
+// any storage format.
+TensorView ExpertSlice(const TensorView& stacked, int64_t e) {
+  TensorView v;
+  v.data = stacked.row_bytes(e);
+  v.dtype = stacked.dtype;
+  v.rank = 2;
+  v.shape[0] = stacked.shape[1];
+  v.shape[1] = stacked.shape[2];
+  v.stride[0] = stacked.stride[1];
+  v.stride[1] = 1;
+  return v;
+}
+
+// The experts a token's router probabilities `p` [n] choose: the k largest, the lowest expert
+// id first among equal ones (a strict > scan from id 0), returned in ascending expert id.
+void ChooseExperts(const float* p, int64_t n, int64_t k, int32_t* chosen) {
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t best = -1;
+    for (int64_t e = 0; e < n; ++e) {
+      bool taken = false;
+      for (int64_t i = 0; i < j; ++i) taken = taken || chosen[i] == e;
+      if (!taken && (best < 0 || p[e] > p[best])) best = e;
+    }
+    chosen[j] = static_cast<int32_t>(best);
+  }
+  std::sort(chosen, chosen + k);
+}
+
 }  // namespace
 
 // Once packed, a matrix's file pages are not read again (the forward pass reads the packed
@@ -149,9 +179,30 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     p.k_norm = w.k_norm;
     DETINFER_RETURN_IF_ERROR(packer.Add(qkv, &p.qkv));
     DETINFER_RETURN_IF_ERROR(packer.Add(w.wo, &p.wo));
-    const TensorView gate_up[2] = {w.w_gate, w.w_up};
-    DETINFER_RETURN_IF_ERROR(packer.Add(gate_up, &p.gate_up));
-    DETINFER_RETURN_IF_ERROR(packer.Add(w.w_down, &p.down));
+    if (c.IsMoe()) {
+      // Sized first: the packer keeps pointers to the slots until Run.
+      p.expert_gate_up.resize(static_cast<size_t>(c.n_experts));
+      p.expert_down.resize(static_cast<size_t>(c.n_experts));
+      const std::string layer = weights.source + ": layer " + std::to_string(l);
+      for (const TensorView* v : {&w.router, &w.experts_gate, &w.experts_up, &w.experts_down}) {
+        if (!Present(*v) || (v->rank == 3 && !v->is_contiguous())) {
+          return Status::InvalidArgument(layer + " is missing its router or a contiguous "
+                                         "stacked expert tensor");
+        }
+      }
+      DETINFER_RETURN_IF_ERROR(packer.Add(w.router, &p.router));
+      for (int64_t e = 0; e < c.n_experts; ++e) {
+        const TensorView gate_up[2] = {ExpertSlice(w.experts_gate, e),
+                                       ExpertSlice(w.experts_up, e)};
+        DETINFER_RETURN_IF_ERROR(packer.Add(gate_up, &p.expert_gate_up[static_cast<size_t>(e)]));
+        DETINFER_RETURN_IF_ERROR(packer.Add(ExpertSlice(w.experts_down, e),
+                                            &p.expert_down[static_cast<size_t>(e)]));
+      }
+    } else {
+      const TensorView gate_up[2] = {w.w_gate, w.w_up};
+      DETINFER_RETURN_IF_ERROR(packer.Add(gate_up, &p.gate_up));
+      DETINFER_RETURN_IF_ERROR(packer.Add(w.w_down, &p.down));
+    }
     if (c.qkv_bias) {
       for (const TensorView* b : {&w.bq, &w.bk, &w.bv}) {
         if (!Present(*b)) {
@@ -369,8 +420,93 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
   std::vector<float> attn(static_cast<size_t>(t_total * hq * hd));
   std::vector<float> lse(static_cast<size_t>(t_total * hq));
   std::vector<float> proj(x.size());
-  std::vector<float> gate_up(static_cast<size_t>(t_total * 2 * ffn));
-  std::vector<float> act(static_cast<size_t>(t_total * ffn));
+  const int64_t dense_ffn = c.IsMoe() ? 0 : ffn;  // a MoE model's ffn_dim is not run
+  std::vector<float> gate_up(static_cast<size_t>(t_total * 2 * dense_ffn));
+  std::vector<float> act(static_cast<size_t>(t_total * dense_ffn));
+
+  // Mixture of experts, per layer (SPEC §A1: a token's bits never depend on which or how many
+  // other tokens chose the same experts):
+  //   r = h · Wrouter^T                  [T, n_experts] fp32, the K1 matmul
+  //   p = Softmax(r)                     per row, kernels/softmax.h (§K2)
+  //   chosen = the k largest p, ties to the lowest expert id, listed in ascending id
+  //   w_j = p[chosen_j], or with renormalisation p[chosen_j] / s where
+  //         s = ((0 + p[c_0]) + p[c_1]) + ...  in ascending expert id (fp32)
+  //   for each expert e = 0, 1, ... in ascending id: the rows that chose it, gathered in token
+  //     order into one contiguous [n_e, dim] block, through [g | u] = rows · [Wgate_e | Wup_e]^T,
+  //     SwiGlu, · Wdown_e^T — the same M-invariant matmul as every other weight, so a row's
+  //     result does not depend on n_e or on the other rows in the block
+  //   y = ((0 + w_0 * o_0) + w_1 * o_1) + ...   per token over its k experts in ascending
+  //     expert id, each product and sum rounded to fp32 (no FMA: -ffp-contract=off)
+  const int64_t n_exp = c.n_experts, top_k = c.n_experts_used, e_ffn = c.expert_ffn_dim;
+  std::vector<float> moe_logits, moe_probs, moe_rows, moe_gate_up, moe_act, moe_out, moe_slots;
+  std::vector<int32_t> moe_chosen;
+  std::vector<float> moe_weights;
+  const auto moe_ffn = [&](const LayerPacked& p) -> Status {
+    moe_logits.assign(static_cast<size_t>(t_total * n_exp), 0.0f);
+    moe_probs.assign(moe_logits.size(), 0.0f);
+    DETINFER_RETURN_IF_ERROR(
+        Matmul(ctx, Rows(h, t_total, dim), p.router, nullptr, Rows(moe_logits, t_total, n_exp)));
+    DETINFER_RETURN_IF_ERROR(
+        Softmax(ctx, Rows(moe_logits, t_total, n_exp), Rows(moe_probs, t_total, n_exp)));
+    moe_chosen.assign(static_cast<size_t>(t_total * top_k), 0);
+    moe_weights.assign(moe_chosen.size(), 0.0f);
+    for (int64_t t = 0; t < t_total; ++t) {
+      const float* pr = moe_probs.data() + t * n_exp;
+      int32_t* ch = moe_chosen.data() + t * top_k;
+      float* wt = moe_weights.data() + t * top_k;
+      ChooseExperts(pr, n_exp, top_k, ch);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < top_k; ++j) sum = sum + pr[ch[j]];
+      for (int64_t j = 0; j < top_k; ++j) wt[j] = c.moe_renormalize ? pr[ch[j]] / sum : pr[ch[j]];
+    }
+    // Each (token, slot)'s expert output, then the combine.
+    moe_slots.assign(static_cast<size_t>(t_total * top_k * dim), 0.0f);
+    std::vector<int64_t> slot_of;  // flat (token * top_k + j) of each gathered row
+    for (int64_t e = 0; e < n_exp; ++e) {
+      slot_of.clear();
+      for (int64_t t = 0; t < t_total; ++t) {
+        for (int64_t j = 0; j < top_k; ++j) {
+          if (moe_chosen[static_cast<size_t>(t * top_k + j)] == e) slot_of.push_back(t * top_k + j);
+        }
+      }
+      const int64_t n_e = static_cast<int64_t>(slot_of.size());
+      if (n_e == 0) continue;
+      moe_rows.resize(static_cast<size_t>(n_e * dim));
+      for (int64_t i = 0; i < n_e; ++i) {
+        const int64_t t = slot_of[static_cast<size_t>(i)] / top_k;
+        std::copy_n(h.data() + t * dim, dim, moe_rows.data() + i * dim);
+      }
+      moe_gate_up.resize(static_cast<size_t>(n_e * 2 * e_ffn));
+      moe_act.resize(static_cast<size_t>(n_e * e_ffn));
+      moe_out.resize(static_cast<size_t>(n_e * dim));
+      DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(moe_rows, n_e, dim),
+                                      p.expert_gate_up[static_cast<size_t>(e)], nullptr,
+                                      Rows(moe_gate_up, n_e, 2 * e_ffn)));
+      DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(moe_gate_up, n_e, 2 * e_ffn, 0, e_ffn),
+                                      Columns(moe_gate_up, n_e, 2 * e_ffn, e_ffn, e_ffn),
+                                      Rows(moe_act, n_e, e_ffn)));
+      DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(moe_act, n_e, e_ffn),
+                                      p.expert_down[static_cast<size_t>(e)], nullptr,
+                                      Rows(moe_out, n_e, dim)));
+      for (int64_t i = 0; i < n_e; ++i) {
+        std::copy_n(moe_out.data() + i * dim, dim,
+                    moe_slots.data() + slot_of[static_cast<size_t>(i)] * dim);
+      }
+    }
+    for (int64_t t = 0; t < t_total; ++t) {
+      float* y = proj.data() + t * dim;
+      std::fill_n(y, dim, 0.0f);
+      for (int64_t j = 0; j < top_k; ++j) {
+        const float wj = moe_weights[static_cast<size_t>(t * top_k + j)];
+        const float* o = moe_slots.data() + (t * top_k + j) * dim;
+        for (int64_t d = 0; d < dim; ++d) {
+          const float prod = wj * o[d];
+          y[d] = y[d] + prod;
+        }
+      }
+    }
+    return Status::Ok();
+  };
 
   const TensorView xv = Rows(x, t_total, dim), hv = Rows(h, t_total, dim);
   DETINFER_RETURN_IF_ERROR(
@@ -424,13 +560,19 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     tap(l, TapOp::kAttnResidual, x.data(), dim, dim, 0);
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.ffn_norm, c.norm_eps, hv));
     tap(l, TapOp::kFfnNorm, h.data(), dim, dim, 0);
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.gate_up, nullptr, Rows(gate_up, t_total, 2 * ffn)));
-    DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
-                                    Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
-                                    Rows(act, t_total, ffn)));
-    tap(l, TapOp::kFfnAct, act.data(), ffn, ffn, 0);
-    DETINFER_RETURN_IF_ERROR(
-        Matmul(ctx, Rows(act, t_total, ffn), p.down, nullptr, Rows(proj, t_total, dim)));
+    if (c.IsMoe()) {
+      // No kFfnAct tap: each expert's activations cover only its own rows.
+      DETINFER_RETURN_IF_ERROR(moe_ffn(p));
+    } else {
+      DETINFER_RETURN_IF_ERROR(
+          Matmul(ctx, hv, p.gate_up, nullptr, Rows(gate_up, t_total, 2 * ffn)));
+      DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
+                                      Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
+                                      Rows(act, t_total, ffn)));
+      tap(l, TapOp::kFfnAct, act.data(), ffn, ffn, 0);
+      DETINFER_RETURN_IF_ERROR(
+          Matmul(ctx, Rows(act, t_total, ffn), p.down, nullptr, Rows(proj, t_total, dim)));
+    }
     DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
     tap(l, TapOp::kLayerOut, x.data(), dim, dim, 0);
   }

@@ -13,6 +13,8 @@
 //   h = RmsNorm(x, ffn_norm)
 //   [g | u] = h · [Wgate | Wup]^T
 //   x = x + SwiGlu(g, u) · Wdown^T
+// or, for a mixture of experts (Qwen3-MoE, Mixtral), x = x + MoeFfn(h) (transformer.cc says
+// how: each expert's FFN over the rows routed to it, combined per token in ascending expert id)
 // then logits = RmsNorm(x, final_norm) · lm_head^T for the rows the caller asks for.
 //
 // Internally q/k rows are always in the rotate-half layout (files in the interleaved convention
@@ -105,6 +107,11 @@ class Transformer {
     PackedMatrix wo, down;
     std::vector<float> qkv_bias;  // empty when the model has none
     TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
+    // Mixture of experts (gate_up / down then unused): the router and per expert [gate | up]
+    // and down.
+    PackedMatrix router;
+    std::vector<FusedMatrix> expert_gate_up;
+    std::vector<PackedMatrix> expert_down;
   };
   Status CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const;
   // The forward pass; F != kNone plants that fault (a separate instantiation, see Forward).

@@ -31,7 +31,7 @@ Status ExpectShape(const ModelWeights& w, const TensorView& v, const std::string
     return Status::InvalidArgument(where + " has an unknown dtype");
   }
   const StorageFormat& format = FormatOf(v.dtype);
-  if (format.quantised() && want.rank != 2) {
+  if (format.quantised() && want.rank == 1) {
     return Status::InvalidArgument(where + " is " + std::string(format.ggml_name) +
                                    ", but only matrices may be quantised (norms and biases are "
                                    "f32, bf16 or f16)");
@@ -46,7 +46,8 @@ Status ExpectShape(const ModelWeights& w, const TensorView& v, const std::string
     if (bad >= 0) {
       return Status::InvalidArgument(where + " (" + std::string(format.ggml_name) + ") block " +
                                      std::to_string(bad) + " (row " +
-                                     std::to_string(bad * format.block_elems / v.shape[1]) +
+                                     std::to_string(bad * format.block_elems /
+                                                    v.shape[v.rank - 1]) +
                                      ") has a NaN or Inf scale");
     }
   }
@@ -134,6 +135,18 @@ Status ValidateWeights(const ModelWeights& w) {
     }
     DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.ffn_norm, p + "ffn_norm", {dim}, "dim"));
     DETINFER_RETURN_IF_ERROR(CheckFiniteNorm(l.ffn_norm, w.source, p + "ffn_norm"));
+    if (c.IsMoe()) {
+      const int64_t e = c.n_experts, f = c.expert_ffn_dim;
+      DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.router, p + "router", {e, dim},
+                                           "n_experts x dim"));
+      DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.experts_gate, p + "experts_gate", {e, f, dim},
+                                           "n_experts x expert_ffn_dim x dim"));
+      DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.experts_up, p + "experts_up", {e, f, dim},
+                                           "n_experts x expert_ffn_dim x dim"));
+      DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.experts_down, p + "experts_down", {e, dim, f},
+                                           "n_experts x dim x expert_ffn_dim"));
+      continue;
+    }
     DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.w_gate, p + "w_gate", {c.ffn_dim, dim},
                                          "ffn_dim x dim"));
     DETINFER_RETURN_IF_ERROR(ExpectShape(w, l.w_up, p + "w_up", {c.ffn_dim, dim},

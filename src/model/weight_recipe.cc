@@ -1,5 +1,6 @@
 #include "model/weight_recipe.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/buffer.h"
@@ -45,6 +46,9 @@ DType RecipeDType(const WeightRecipe& recipe, TensorRole role, int64_t layer, in
                   int64_t row_len) {
   if (IsVectorRole(role)) return DType::kF32;
   DType d = recipe.base;
+  // llama.cpp's quantize keeps the MoE router (ffn_gate_inp) in f32: a coarser router would
+  // change which experts tokens choose.
+  if (role == TensorRole::kRouter && FormatOf(d).quantised()) return DType::kF32;
   if (recipe.k_mix && (role == TensorRole::kLmHead ||
                        ((role == TensorRole::kWv || role == TensorRole::kDown) &&
                         MoreBits(layer, n_layers)))) {
@@ -60,8 +64,8 @@ Result<ModelWeights> ApplyRecipe(ModelWeights w, const WeightRecipe& recipe) {
   std::vector<float> row;
   for (const TensorEntry& e : entries) {
     TensorView& v = *MutableViewOf(w, e.role, e.layer);
-    const int64_t rows = v.rank == 2 ? v.shape[0] : 1;
-    const int64_t cols = v.rank == 2 ? v.shape[1] : v.shape[0];
+    const int64_t cols = v.shape[v.rank - 1];
+    const int64_t rows = v.numel() / std::max<int64_t>(cols, 1);  // stacked experts: every row
     const DType target = RecipeDType(recipe, e.role, e.layer, c.n_layers, cols);
     if (target == v.dtype) continue;
     auto buf = AlignedBuffer::Allocate(StorageBytes(target, rows * cols));
@@ -73,13 +77,19 @@ Result<ModelWeights> ApplyRecipe(ModelWeights w, const WeightRecipe& recipe) {
     auto* out = static_cast<uint8_t*>(buf->data());
     row.resize(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
-      const uint8_t* src = v.rank == 2 ? v.row_bytes(r) : static_cast<const uint8_t*>(v.data);
+      // Stacked experts are whole contiguous tensors (loaders and init make them so): row r
+      // starts r * cols elements in, in any storage format.
+      const uint8_t* src = v.rank == 2   ? v.row_bytes(r)
+                           : v.rank == 3 ? static_cast<const uint8_t*>(v.data) +
+                                               StorageBytes(v.dtype, r * cols)
+                                         : static_cast<const uint8_t*>(v.data);
       ConvertToF32(v.dtype, src, row.data(), static_cast<size_t>(cols));
       ConvertFromF32(row.data(), target, out + StorageBytes(target, r * cols),
                      static_cast<size_t>(cols));
     }
-    v = v.rank == 2 ? TensorView::Contiguous(out, target, {rows, cols})
-                    : TensorView::Contiguous(out, target, {cols});
+    v = v.rank == 3   ? TensorView::Contiguous(out, target, {v.shape[0], v.shape[1], cols})
+        : v.rank == 2 ? TensorView::Contiguous(out, target, {rows, cols})
+                      : TensorView::Contiguous(out, target, {cols});
     w.owned.push_back(std::move(buf).value());
   }
   if (c.tied_embeddings) w.lm_head = w.token_embedding;

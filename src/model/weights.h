@@ -26,6 +26,13 @@ struct LayerWeights {
   TensorView ffn_norm;         // [dim]
   TensorView w_gate, w_up;     // [ffn_dim, dim]
   TensorView w_down;           // [dim, ffn_dim]
+  // Mixture of experts (config.n_experts > 0; the dense w_gate/w_up/w_down are then absent):
+  // the router and every expert's matrices stacked along a leading expert axis, as GGUF stores
+  // them (the Hugging Face loader stacks its per-expert tensors).
+  TensorView router;           // [n_experts, dim]
+  TensorView experts_gate;     // [n_experts, expert_ffn_dim, dim]
+  TensorView experts_up;       // [n_experts, expert_ffn_dim, dim]
+  TensorView experts_down;     // [n_experts, dim, expert_ffn_dim]
 };
 
 enum class ModelFormat { kLlama2c, kHuggingFace, kGguf };

@@ -11,6 +11,11 @@ namespace detinfer {
 
 Result<ParamLayout> ParamLayout::Create(const ModelConfig& config) {
   DETINFER_RETURN_IF_ERROR(config.Validate("train config"));
+  if (config.IsMoe()) {
+    return Status::Unsupported("train: " + std::string(ArchName(config.arch)) +
+                               " is a mixture of experts, which training does not support yet "
+                               "(routing has no backward pass; inference only)");
+  }
   // Phi-3 is the llama layer once its fused tensors are split (model/arch.h); its partial
   // rotary and longrope reach the training pass through model/layer_spec.h.
   if (config.qkv_bias || config.qk_norm) {

@@ -107,6 +107,11 @@ int RunInfo(const InfoOptions& o) {
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
       {"chat", chat_json},
+      {"experts", c.IsMoe() ? nlohmann::json{{"count", c.n_experts},
+                                             {"used_per_token", c.n_experts_used},
+                                             {"ffn_dim", c.expert_ffn_dim},
+                                             {"renormalize", c.moe_renormalize}}
+                            : nlohmann::json(nullptr)},
   };
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -126,6 +131,12 @@ int RunInfo(const InfoOptions& o) {
                   : std::string(RopeScalingName(c.rope_scaling.kind)).c_str(),
               c.tied_embeddings ? ", tied embeddings" : "", c.qkv_bias ? ", qkv bias" : "",
               c.qk_norm ? ", q/k norm" : "");
+  if (c.IsMoe()) {
+    std::printf("  experts: %lld per layer, %lld chosen per token (top-k, %s), expert ffn %lld\n",
+                (long long)c.n_experts, (long long)c.n_experts_used,
+                c.moe_renormalize ? "renormalised" : "softmax probabilities as they are",
+                (long long)c.expert_ffn_dim);
+  }
   if (c.RotaryDim() != c.head_dim) {
     std::printf("  partial rotary: %lld of head_dim %lld rotated\n", (long long)c.RotaryDim(),
                 (long long)c.head_dim);

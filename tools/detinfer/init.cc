@@ -29,6 +29,13 @@ struct InitOptions {
   const CLI::Option* theta_opt = nullptr;
   bool tied = false;
   uint64_t seed = 0;
+  // Mixture of experts (qwen3_moe, mixtral): experts per layer, experts per token, each
+  // expert's FFN size (default --ffn), and whether the chosen probabilities are renormalised.
+  int64_t experts = 8, experts_used = 2, expert_ffn = 0;
+  bool no_renormalize = false;
+  const CLI::Option* experts_opt = nullptr;
+  const CLI::Option* experts_used_opt = nullptr;
+  const CLI::Option* expert_ffn_opt = nullptr;
 };
 
 Status Bad(const std::string& flag, const std::string& what) {
@@ -98,6 +105,35 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
   c.tied_embeddings = o.tied;
   c.qkv_bias = arch->qkv_bias;
   c.qk_norm = arch->qk_norm;
+  const auto given = [](const CLI::Option* opt) { return opt != nullptr && opt->count() > 0; };
+  if (arch->moe) {
+    DETINFER_RETURN_IF_ERROR(CheckSize("--experts", o.experts));
+    DETINFER_RETURN_IF_ERROR(CheckSize("--experts-used", o.experts_used));
+    if (o.experts_used > o.experts) {
+      return Bad("--experts-used", std::to_string(o.experts_used) + " is more than --experts (" +
+                                       std::to_string(o.experts) + ")");
+    }
+    c.n_experts = o.experts;
+    c.n_experts_used = o.experts_used;
+    c.expert_ffn_dim = given(o.expert_ffn_opt) ? o.expert_ffn : o.ffn;
+    DETINFER_RETURN_IF_ERROR(CheckSize("--expert-ffn", c.expert_ffn_dim));
+    if (arch->moe_always_renormalize && c.expert_ffn_dim != c.ffn_dim) {
+      return Bad("--expert-ffn", std::string(arch->name) + "'s expert FFN size is --ffn");
+    }
+    if (arch->moe_always_renormalize && o.no_renormalize) {
+      return Bad("--no-renormalize", std::string(arch->name) + " always renormalises");
+    }
+    c.moe_renormalize = !o.no_renormalize;
+  } else {
+    for (const auto& [flag, opt] : {std::pair{"--experts", o.experts_opt},
+                                    std::pair{"--experts-used", o.experts_used_opt},
+                                    std::pair{"--expert-ffn", o.expert_ffn_opt}}) {
+      if (given(opt)) return Bad(flag, "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
+    }
+    if (o.no_renormalize) {
+      return Bad("--no-renormalize", "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
+    }
+  }
   DETINFER_RETURN_IF_ERROR(c.Validate("detinfer init"));
   return c;
 }
@@ -150,6 +186,18 @@ void RegisterInit(CLI::App& app) {
   o->theta_opt = cmd->add_option("--theta", o->theta,
                                  "RoPE base (default 10000 for llama and phi3, 1e6 for qwen)");
   cmd->add_flag("--tied", o->tied, "Tie the output head to the token embedding");
+  o->experts_opt = cmd->add_option("--experts", o->experts,
+                                   "Experts per layer (qwen3_moe, mixtral)")
+                       ->capture_default_str();
+  o->experts_used_opt = cmd->add_option("--experts-used", o->experts_used,
+                                        "Experts chosen per token, top-k (qwen3_moe, mixtral)")
+                            ->capture_default_str();
+  o->expert_ffn_opt = cmd->add_option("--expert-ffn", o->expert_ffn,
+                                      "Each expert's SwiGLU hidden size (default --ffn; "
+                                      "mixtral: must be --ffn)");
+  cmd->add_flag("--no-renormalize", o->no_renormalize,
+                "qwen3_moe: keep the chosen experts' softmax probabilities as they are "
+                "(norm_topk_prob false)");
   cmd->add_option("--seed", o->seed, "Seed: the same seed gives the same file bytes")->required();
   cmd->add_option("--dtype", o->dtype, "Matrix dtype: f32, bf16, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, "
                   "q4_k_m or q5_k_m (norms stay f32; block formats need --format gguf)")
