@@ -5,7 +5,9 @@
 // scaling (llama3, linear), the rope_parameters layout, Mistral, Qwen2's biases under
 // attention_bias: false and a Qwen3 config without head_dim, the cases that used to load
 // silently wrong (or not at all); and Phi-3 (fused qkv / gate_up, partial rotary, longrope with
-// either factor list).
+// either factor list); and the mixtures of experts, Qwen3-MoE (with and without norm_topk_prob)
+// and Mixtral, whose wrong routings (no renormalisation, renormalisation where there is none,
+// one expert fewer) the same comparison is shown to catch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,11 +39,13 @@ std::string PythonWithNumpy() {
 }
 
 std::vector<std::vector<double>> OracleLogits(const std::string& python, const std::string& dir,
-                                              const std::vector<int32_t>& ids) {
+                                              const std::vector<int32_t>& ids,
+                                              const std::string& flags = "") {
   std::string cmd = python;
   cmd += " ";
   cmd += DETINFER_SOURCE_DIR;
   cmd += "/tests/oracle/hf_forward.py ";
+  if (!flags.empty()) cmd += flags + " ";
   cmd += dir;
   for (const int32_t id : ids) {
     cmd += ' ';
@@ -64,7 +68,23 @@ struct OracleCase {
   ModelConfig config;
   // Applied to the written config.json (to express what the writer would not write).
   void (*edit)(json* config) = nullptr;
+  // Oracle routings that must NOT match (hf_forward.py --routing=...): the check tells them
+  // apart from the right one.
+  std::vector<std::string> wrong_routings = {};
 };
+
+ModelConfig OracleMoe(Arch arch, int64_t experts, int64_t used, bool renormalize) {
+  ModelConfig c = testing::SmallConfig(arch);
+  c.n_experts = experts;
+  c.n_experts_used = used;
+  c.expert_ffn_dim = arch == Arch::kMixtral ? c.ffn_dim : 24;
+  c.moe_renormalize = renormalize;
+  if (arch == Arch::kQwen3Moe) {
+    c.qk_norm = true;
+    c.head_dim = 16;
+  }
+  return c;
+}
 
 ModelConfig WithScaling(ModelConfig c, const json& scaling, int64_t original_max = 0) {
   auto s = ParseHfRopeScaling(scaling, c.RotaryDim(), c.rope_theta, "test", c.max_seq_len,
@@ -132,6 +152,15 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
       {"phi3, longrope long factors", WithScaling(phi3_full, longrope(8), 8)},
       // Context = original: the short factors, attention factor 1, under both rules.
       {"phi3, partial rotary, longrope short factors", WithScaling(phi3_partial, longrope(6), 128)},
+      {"qwen3_moe, 8 experts, top 2, norm_topk_prob", OracleMoe(Arch::kQwen3Moe, 8, 2, true),
+       nullptr, {"no-renorm", "top-k-minus-1"}},
+      {"qwen3_moe, 6 experts, top 3, no norm_topk_prob", OracleMoe(Arch::kQwen3Moe, 6, 3, false),
+       nullptr, {"renorm", "top-k-minus-1"}},
+      {"mixtral, 8 experts, top 2", OracleMoe(Arch::kMixtral, 8, 2, true), nullptr,
+       {"no-renorm", "top-k-minus-1"}},
+      {"mixtral, sliding window beyond the sequence, 4 experts, top 3",
+       OracleMoe(Arch::kMixtral, 4, 3, true), [](json* c) { (*c)["sliding_window"] = 64; },
+       {"no-renorm"}},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
   for (const OracleCase& c : cases) {
@@ -151,23 +180,35 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
     ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
     auto model = Transformer::Create(std::move(*loaded));
     ASSERT_TRUE(model.ok()) << model.status().ToString();
-    const auto want = OracleLogits(python, dir.path(), ids);
-    ASSERT_EQ(want.size(), ids.size());
-    double worst = 0;
+    std::vector<std::vector<float>> got(ids.size());
     for (size_t t = 1; t <= ids.size(); ++t) {
-      std::vector<float> got;
-      ASSERT_TRUE(model->ForwardNoCache(KernelContext{}, std::span(ids).first(t), &got).ok());
-      const std::vector<double>& ref = want[t - 1];
-      ASSERT_EQ(got.size(), ref.size());
-      double scale = 1.0;
-      for (const double r : ref) scale = std::max(scale, std::fabs(r));
-      for (size_t i = 0; i < got.size(); ++i) {
-        worst = std::max(worst, std::fabs(double(got[i]) - ref[i]) / scale);
-      }
+      ASSERT_TRUE(model->ForwardNoCache(KernelContext{}, std::span(ids).first(t), &got[t - 1]).ok());
     }
+    const auto worst_against = [&](const std::string& flags) {
+      const auto want = OracleLogits(python, dir.path(), ids, flags);
+      EXPECT_EQ(want.size(), ids.size());
+      double worst = 0;
+      for (size_t t = 0; t < ids.size() && t < want.size(); ++t) {
+        const std::vector<double>& ref = want[t];
+        EXPECT_EQ(got[t].size(), ref.size());
+        double scale = 1.0;
+        for (const double r : ref) scale = std::max(scale, std::fabs(r));
+        for (size_t i = 0; i < got[t].size() && i < ref.size(); ++i) {
+          worst = std::max(worst, std::fabs(double(got[t][i]) - ref[i]) / scale);
+        }
+      }
+      return worst;
+    };
     // fp32 arithmetic on these shapes stays within a few ulps of 1 (~1e-6); a wrong frequency,
     // bias or head size is off by 1e-2 or more.
+    const double worst = worst_against("");
     EXPECT_LT(worst, 2e-5) << "largest error relative to the largest logit";
+    std::printf("[ oracle   ] %-62s max error %.3g of the largest logit\n", c.name.c_str(), worst);
+    for (const std::string& routing : c.wrong_routings) {
+      const double wrong = worst_against("--routing=" + routing);
+      EXPECT_GT(wrong, 1e-3) << "the oracle with routing " << routing << " should not match";
+      std::printf("[ oracle   ]   wrong routing %-20s max error %.3g\n", routing.c_str(), wrong);
+    }
   }
 }
 

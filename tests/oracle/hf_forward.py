@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""A float64 forward pass of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 / Phi-3 checkpoint,
-written from the transformers modelling definitions (modeling_llama.py, modeling_mistral.py,
-modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py and modeling_rope_utils.py), with numpy
-only. It shares no code with detinfer: it reads config.json
+"""A float64 forward pass of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 / Phi-3 / Qwen3-MoE /
+Mixtral checkpoint, written from the transformers modelling definitions (modeling_llama.py,
+modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py,
+modeling_qwen3_moe.py, modeling_mixtral.py and modeling_rope_utils.py), with numpy only. It shares no code with detinfer: it reads config.json
 and model.safetensors itself and is the oracle of tests/model/hf_oracle_test.cc.
 
-Usage: hf_forward.py MODEL_DIR ID [ID ...]  -> JSON {"logits": [[...] per position]} on stdout.
+Usage: hf_forward.py [--routing=MODE] MODEL_DIR ID [ID ...]
+  -> JSON {"logits": [[...] per position]} on stdout.
+MODE deliberately breaks the mixture-of-experts routing, so that the test can check that the
+comparison tells a wrong routing apart: "no-renorm" (never renormalise the top-k), "renorm"
+(always), "top-k-minus-1" (one expert fewer per token).
 """
 import json
 import math
@@ -99,15 +103,62 @@ def apply_rope(x, cos, sin):
     return np.concatenate([x_rot * cos + rotate_half(x_rot) * sin, x_pass], axis=-1)
 
 
+def sparse_moe(x, w, p, cfg, arch, routing):
+    """Qwen3MoeSparseMoeBlock / MixtralSparseMoeBlock: router logits x . W_gate^T, softmax over
+    every expert, the top k (torch.topk), renormalised (Mixtral always, Qwen3-MoE when
+    norm_topk_prob), each chosen expert's SwiGLU MLP weighted and summed."""
+    mixtral = arch == "mixtral"
+    block = p + ("block_sparse_moe." if mixtral else "mlp.")
+    n_exp = cfg["num_local_experts"] if mixtral else cfg["num_experts"]
+    k = cfg["num_experts_per_tok"]
+    renorm = True if mixtral else cfg.get("norm_topk_prob", False)
+    if routing == "no-renorm":
+        renorm = False
+    elif routing == "renorm":
+        renorm = True
+    elif routing == "top-k-minus-1":
+        k = k - 1
+    logits = x @ w[block + "gate.weight"].T
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = probs / probs.sum(axis=-1, keepdims=True)
+    # topk by descending probability, the lower index first among equal ones (a stable sort)
+    order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+    out = np.zeros_like(x)
+    for t in range(x.shape[0]):
+        chosen = order[t]
+        weights = probs[t, chosen]
+        if renorm:
+            weights = weights / weights.sum()
+        for e, wt in zip(chosen, weights):
+            q = block + "experts.%d." % e
+            if mixtral:  # w1 gate, w3 up, w2 down
+                gate = x[t] @ w[q + "w1.weight"].T
+                up = x[t] @ w[q + "w3.weight"].T
+                down = w[q + "w2.weight"]
+            else:
+                gate = x[t] @ w[q + "gate_proj.weight"].T
+                up = x[t] @ w[q + "up_proj.weight"].T
+                down = w[q + "down_proj.weight"]
+            out[t] += wt * (((gate / (1 + np.exp(-gate))) * up) @ down.T)
+    return out
+
+
 def main():
-    model_dir, ids = sys.argv[1], [int(t) for t in sys.argv[2:]]
+    args = sys.argv[1:]
+    routing = None
+    if args and args[0].startswith("--routing="):
+        routing = args.pop(0)[len("--routing="):]
+    model_dir, ids = args[0], [int(t) for t in args[1:]]
     cfg = json.load(open(model_dir + "/config.json"))
     w = load_safetensors(model_dir + "/model.safetensors")
     arch = cfg["model_type"]
     dim, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads", heads)
     head_dim = cfg.get("head_dim") or (128 if arch == "qwen3" else dim // heads)
-    eps = cfg.get("rms_norm_eps", 1e-5 if arch == "phi3" else 1e-6)
+    if arch == "qwen3_moe":
+        if cfg.get("decoder_sparse_step", 1) != 1 or cfg.get("mlp_only_layers"):
+            raise SystemExit("dense qwen3_moe layers are not modelled here")
+    eps = cfg.get("rms_norm_eps", 1e-5 if arch in ("phi3", "mixtral") else 1e-6)
     rotary_dim = int(head_dim * cfg.get("partial_rotary_factor", 1.0))
     T = len(ids)
 
@@ -117,7 +168,7 @@ def main():
     cos = np.cos(emb)[:, None, :] * attention_factor
     sin = np.sin(emb)[:, None, :] * attention_factor
     mask = np.triu(np.full((T, T), -np.inf), k=1)
-    window = cfg.get("sliding_window") if arch in ("mistral", "phi3") else None
+    window = cfg.get("sliding_window") if arch in ("mistral", "phi3", "mixtral") else None
     if window:  # a key is seen by the queries less than `window` positions after it
         mask = mask + np.tril(np.full((T, T), -np.inf), k=-window)
 
@@ -140,7 +191,7 @@ def main():
             q = proj("q_proj").reshape(T, heads, head_dim)
             k = proj("k_proj").reshape(T, kv_heads, head_dim)
             v = proj("v_proj").reshape(T, kv_heads, head_dim)
-        if arch == "qwen3":
+        if arch in ("qwen3", "qwen3_moe"):
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
         q = apply_rope(q, cos, sin)
@@ -155,6 +206,9 @@ def main():
         attn = np.einsum("hts,shd->thd", scores, v).reshape(T, heads * head_dim)
         h = h + attn @ w[p + "self_attn.o_proj.weight"].T
         x = rms_norm(h, w[p + "post_attention_layernorm.weight"], eps)
+        if arch in ("qwen3_moe", "mixtral"):
+            h = h + sparse_moe(x, w, p, cfg, arch, routing)
+            continue
         if arch == "phi3":  # one gate_up_proj: gate, up = chunk(2)
             gate, up = np.split(x @ w[p + "mlp.gate_up_proj.weight"].T, 2, axis=-1)
         else:

@@ -1,0 +1,412 @@
+// Mixture of experts (Qwen3-MoE, Mixtral): both file layouts (Hugging Face per-expert tensors,
+// GGUF stacked ffn_*_exps) give the same bits; a token's bits never depend on which or how many
+// other tokens chose the same experts, on chunking, on decode vs prefill, on threads or on the
+// ISA path; ties in routing go to the lowest expert id; and bad files are errors naming the
+// tensor or field. Accuracy against the float64 transformers reference is in hf_oracle_test.cc.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "model/gguf.h"
+#include "model/gguf_writer.h"
+#include "model/hf_loader.h"
+#include "model/hf_writer.h"
+#include "model/loader.h"
+#include "model/model_test_util.h"
+#include "model/random_init.h"
+#include "model/safetensors.h"
+#include "model/transformer.h"
+#include "model/weight_recipe.h"
+#include "model/writer_test_util.h"
+#include "test_util.h"
+#include "train/param_layout.h"
+
+namespace detinfer {
+namespace {
+
+using nlohmann::json;
+
+ModelConfig MoeConfig(Arch arch, int64_t experts = 8, int64_t used = 2) {
+  ModelConfig c = testing::SmallConfig(arch);
+  c.n_experts = experts;
+  c.n_experts_used = used;
+  c.expert_ffn_dim = arch == Arch::kMixtral ? c.ffn_dim : 24;
+  c.moe_renormalize = true;
+  if (arch == Arch::kQwen3Moe) {
+    c.qk_norm = true;
+    c.head_dim = 16;
+  }
+  if (arch == Arch::kMixtral) c.norm_eps = 1e-5f;
+  return c;
+}
+
+std::vector<int32_t> MoeTokens(size_t n, uint64_t seed, int64_t vocab) {
+  std::vector<int32_t> t(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& v : t) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 29;
+    v = static_cast<int32_t>(x % static_cast<uint64_t>(vocab));
+  }
+  return t;
+}
+
+// Logits of every position of `tokens` fed in chunks of `chunk` (1 = decode).
+std::vector<float> MoeRun(const Transformer& m, const KernelContext& ctx,
+                          const std::vector<int32_t>& tokens, size_t chunk) {
+  auto cache = m.NewCache(static_cast<int64_t>(tokens.size()));
+  EXPECT_TRUE(cache.ok());
+  EXPECT_TRUE(cache->AddSequence(0).ok());
+  std::vector<float> all, part;
+  for (size_t i = 0; i < tokens.size(); i += chunk) {
+    const size_t n = std::min(chunk, tokens.size() - i);
+    const Segment seg{0, static_cast<int64_t>(i), std::span(tokens).subspan(i, n), true};
+    const Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &part);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
+std::vector<float> MoeFileLogits(const std::string& path, const std::vector<int32_t>& tokens) {
+  auto w = LoadModel(path);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  if (!w.ok()) return {};
+  auto t = Transformer::Create(std::move(*w));
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  if (!t.ok()) return {};
+  return MoeRun(*t, KernelContext{}, tokens, tokens.size());
+}
+
+TEST(MoeTest, HuggingFaceAndGgufLayoutsGiveTheSameBits) {
+  const std::vector<int32_t> tokens = MoeTokens(13, 3, 37);
+  for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
+    for (const DType dt : {DType::kF32, DType::kBF16}) {
+      SCOPED_TRACE(std::string(ArchName(arch)) + " " + std::string(DTypeName(dt)));
+      const ModelConfig c = MoeConfig(arch);
+      auto w = InitRandomModel(c, 7, dt);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      testing::TempDir dir;
+      ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+      const std::string gguf = dir.file("model.gguf");
+      const Status written = WriteGguf(*w, gguf);
+      ASSERT_TRUE(written.ok()) << written.ToString();
+
+      // Hugging Face: one tensor per expert under the model's own names.
+      auto st = SafetensorsFile::Open(dir.file("model.safetensors"));
+      ASSERT_TRUE(st.ok());
+      const bool mixtral = arch == Arch::kMixtral;
+      EXPECT_NE(st->Find(mixtral ? "model.layers.1.block_sparse_moe.experts.7.w2.weight"
+                                 : "model.layers.1.mlp.experts.7.down_proj.weight"),
+                nullptr);
+      EXPECT_NE(st->Find(mixtral ? "model.layers.1.block_sparse_moe.gate.weight"
+                                 : "model.layers.1.mlp.gate.weight"),
+                nullptr);
+      EXPECT_EQ(st->Find("model.layers.1.mlp.gate_proj.weight"), nullptr);
+      std::ifstream in(dir.file("config.json"));
+      const json config = json::parse(in);
+      EXPECT_EQ(config["architectures"][0], mixtral ? "MixtralForCausalLM" : "Qwen3MoeForCausalLM");
+      EXPECT_EQ(config[mixtral ? "num_local_experts" : "num_experts"], 8);
+      EXPECT_EQ(config["num_experts_per_tok"], 2);
+      // GGUF: llama.cpp's stacked tensors and keys; Mixtral is "llama" with experts.
+      auto g = GgufFile::Open(gguf);
+      ASSERT_TRUE(g.ok());
+      const std::string a = mixtral ? "llama" : "qwen3moe";
+      auto general = g->GetString("general.architecture");
+      ASSERT_TRUE(general.ok());
+      EXPECT_EQ(*general, a);
+      ASSERT_EQ(g->tensors().count("blk.1.ffn_down_exps.weight"), 1u);
+      const auto& ne = g->tensors().at("blk.1.ffn_down_exps.weight").ne;
+      EXPECT_EQ(ne[0], c.expert_ffn_dim);
+      EXPECT_EQ(ne[1], c.dim);
+      EXPECT_EQ(ne[2], c.n_experts);
+      EXPECT_EQ(g->tensors().count("blk.1.ffn_gate_inp.weight"), 1u);
+      EXPECT_EQ(g->tensors().count("blk.1.ffn_gate.weight"), 0u);
+      auto count = g->GetInt(a + ".expert_count", 0, 1000);
+      ASSERT_TRUE(count.ok());
+      EXPECT_EQ(*count, 8);
+
+      auto from_gguf = LoadModel(gguf);
+      ASSERT_TRUE(from_gguf.ok()) << from_gguf.status().ToString();
+      EXPECT_EQ(from_gguf->config.arch, arch);
+      EXPECT_EQ(from_gguf->config.n_experts, 8);
+      EXPECT_EQ(from_gguf->config.n_experts_used, 2);
+      EXPECT_EQ(from_gguf->config.expert_ffn_dim, c.expert_ffn_dim);
+      EXPECT_TRUE(from_gguf->config.moe_renormalize);
+
+      const std::vector<float> hf = MoeFileLogits(dir.path(), tokens);
+      const std::vector<float> gg = MoeFileLogits(gguf, tokens);
+      ASSERT_FALSE(hf.empty());
+      EXPECT_TRUE(testing::BitsEqual(hf, gg));
+      // And as the in-memory weights give them.
+      auto mem = Transformer::Create(std::move(*w));
+      ASSERT_TRUE(mem.ok());
+      EXPECT_TRUE(testing::BitsEqual(MoeRun(*mem, KernelContext{}, tokens, tokens.size()), hf));
+
+      // GGUF -> HF -> GGUF again: the same bytes of expert tensors.
+      testing::TempDir again;
+      ASSERT_TRUE(WriteHuggingFace(*LoadModel(gguf), again.path()).ok());
+      ASSERT_TRUE(WriteGguf(*LoadModel(again.path()), again.file("m.gguf")).ok());
+      EXPECT_EQ(testing::ReadBytes(gguf), testing::ReadBytes(again.file("m.gguf")));
+    }
+  }
+  // Qwen3-MoE without renormalisation keeps it through GGUF (expert_weights_norm false).
+  ModelConfig c = MoeConfig(Arch::kQwen3Moe);
+  c.moe_renormalize = false;
+  auto w = InitRandomModel(c, 7, DType::kF32);
+  ASSERT_TRUE(w.ok());
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteGguf(*w, dir.file("m.gguf")).ok());
+  ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+  auto back = LoadModel(dir.file("m.gguf"));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_FALSE(back->config.moe_renormalize);
+  auto hf_back = LoadModel(dir.path());
+  ASSERT_TRUE(hf_back.ok()) << hf_back.status().ToString();
+  EXPECT_FALSE(hf_back->config.moe_renormalize);
+  EXPECT_TRUE(testing::BitsEqual(MoeFileLogits(dir.path(), tokens),
+                                 MoeFileLogits(dir.file("m.gguf"), tokens)));
+}
+
+// Quantised expert tensors: the stacked ffn_*_exps go through the same block-format matmul as
+// dense weights (the router stays f32, as llama.cpp's quantize keeps it).
+TEST(MoeTest, QuantisedExpertTensorsLoadAndRun) {
+  const std::vector<int32_t> tokens = MoeTokens(9, 4, 37);
+  for (const char* recipe_name : {"q8_0", "q4_k"}) {
+    SCOPED_TRACE(recipe_name);
+    ModelConfig c = MoeConfig(Arch::kQwen3Moe);
+    c.dim = 256;  // K-quants need rows of 256
+    c.expert_ffn_dim = 256;
+    c.n_heads = 4;
+    c.head_dim = 64;
+    auto recipe = ParseWeightRecipe(recipe_name);
+    ASSERT_TRUE(recipe.ok());
+    auto w = InitRandomModel(c, 9, *recipe);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    EXPECT_EQ(w->layers[0].router.dtype, DType::kF32);
+    EXPECT_NE(w->layers[0].experts_gate.dtype, DType::kF32);
+    testing::TempDir dir;
+    const Status s = WriteGguf(*w, dir.file("q.gguf"));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    auto mem = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+    const std::vector<float> want = MoeRun(*mem, KernelContext{}, tokens, tokens.size());
+    for (const float v : want) ASSERT_TRUE(std::isfinite(v));
+    EXPECT_TRUE(testing::BitsEqual(MoeFileLogits(dir.file("q.gguf"), tokens), want));
+    EXPECT_TRUE(testing::BitsEqual(MoeRun(*mem, KernelContext{}, tokens, 1), want));
+  }
+}
+
+// SPEC §A1/§A2/§A3/§A6/§A7 under skewed routing: a sequence alone vs chunked, decoded token by
+// token, and co-batched with sequences that choose the same experts (copies of its tokens, and
+// one token repeated so that every row of the step piles onto the same two experts) or other
+// ones, at every thread count and ISA path.
+TEST(MoeTest, ATokensBitsNeverDependOnWhoElseChoseItsExperts) {
+  for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
+    SCOPED_TRACE(ArchName(arch));
+    const ModelConfig c = MoeConfig(arch, 8, arch == Arch::kMixtral ? 2 : 3);
+    auto w = InitRandomModel(c, 21, DType::kF32);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    auto m = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    const int64_t V = c.vocab_size;
+    const std::vector<int32_t> target = MoeTokens(30, 1, V);
+    auto ref = testing::MakeContext(Isa::kScalar, 1);
+    const std::vector<float> alone = MoeRun(*m, ref.ctx, target, target.size());
+    for (const size_t chunk : {size_t{1}, size_t{4}, size_t{7}}) {
+      EXPECT_TRUE(testing::BitsEqual(MoeRun(*m, ref.ctx, target, chunk), alone)) << chunk;
+    }
+    const std::vector<int32_t> same = target;                       // the same experts
+    const std::vector<int32_t> repeated(40, target[3]);             // all rows on one pair
+    const std::vector<int32_t> other = MoeTokens(40, 2, V);         // other experts
+    for (const Isa isa : testing::TestableIsas()) {
+      for (const int threads : {1, 2, 3}) {
+        SCOPED_TRACE(testing::IsaString(isa) + " x" + std::to_string(threads));
+        auto h = testing::MakeContext(isa, threads);
+        auto cache = m->NewCache(200);
+        ASSERT_TRUE(cache.ok());
+        for (SeqId s : {0, 1, 2, 3}) ASSERT_TRUE(cache->AddSequence(s).ok());
+        std::vector<float> out;
+        // Step 1: the target's first 17 tokens between a copy of itself, a repeated token and
+        // another prompt (the target second in the batch).
+        const Segment step1[4] = {{1, 0, std::span(same).first(12), false},
+                                  {0, 0, std::span(target).first(17), true},
+                                  {2, 0, std::span(repeated).first(25), false},
+                                  {3, 0, std::span(other).first(9), false}};
+        ASSERT_TRUE(m->Forward(h.ctx, *cache, step1, &out).ok());
+        ASSERT_TRUE(testing::BitsEqual(out.data() + V, alone.data(), size_t(17 * V)));
+        // Then one token at a time, first in the batch, beside prefill chunks and decodes.
+        for (int64_t p = 17; p < 30; ++p) {
+          const int64_t r = 25 + (p - 17);
+          const Segment step[3] = {{0, p, std::span(target).subspan(size_t(p), 1), false},
+                                   {2, r, std::span(repeated).subspan(size_t(r), 1), false},
+                                   {1, 12 + (p - 17), std::span(same).subspan(size_t(12 + (p - 17)), 1), false}};
+          ASSERT_TRUE(m->Forward(h.ctx, *cache, step, &out).ok());
+          ASSERT_TRUE(testing::BitsEqual(out.data(), alone.data() + p * V, size_t(V))) << p;
+        }
+      }
+    }
+  }
+}
+
+// Ties go to the lowest expert id: with a zero router every probability is 1/E, so experts
+// 0 .. k-1 must be the chosen ones. The others are poisoned with NaN weights: choosing any of
+// them would make the logits NaN.
+TEST(MoeTest, RoutingTiesGoToTheLowestExpertId) {
+  for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
+    SCOPED_TRACE(ArchName(arch));
+    const ModelConfig c = MoeConfig(arch, 6, 2);
+    auto w = InitRandomModel(c, 3, DType::kF32);
+    ASSERT_TRUE(w.ok());
+    for (LayerWeights& l : w->layers) {
+      std::memset(l.router.data, 0, static_cast<size_t>(l.router.numel()) * sizeof(float));
+      const int64_t per_expert = l.experts_down.shape[1] * l.experts_down.shape[2];
+      auto* down = static_cast<float*>(l.experts_down.data);
+      for (int64_t i = 2 * per_expert; i < l.experts_down.numel(); ++i) {
+        down[i] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+    auto m = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(m.ok());
+    const std::vector<float> logits = MoeRun(*m, KernelContext{}, MoeTokens(8, 5, 37), 8);
+    ASSERT_FALSE(logits.empty());
+    for (const float v : logits) ASSERT_TRUE(std::isfinite(v));
+  }
+}
+
+// Bad files: errors name the field, key or tensor.
+TEST(MoeTest, BadExpertCountsAndTopKAreErrorsNamingTheFieldOrTensor) {
+  auto w = InitRandomModel(MoeConfig(Arch::kQwen3Moe), 7, DType::kF32);
+  ASSERT_TRUE(w.ok());
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+  std::ifstream in(dir.file("config.json"));
+  const json base = json::parse(in);
+  in.close();
+  const auto refused = [&](void (*edit)(json*), const std::string& needle) {
+    json c = base;
+    edit(&c);
+    testing::WriteText(dir.file("config.json"), c.dump());
+    auto r = LoadModel(dir.path());
+    ASSERT_FALSE(r.ok()) << c.dump();
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  };
+  // The file has 8 experts: a config of 4 leaves experts 4.. unused, one of 9 misses expert 8.
+  refused([](json* c) { (*c)["num_experts"] = 4; }, "model.layers.0.mlp.experts.4.");
+  refused([](json* c) { (*c)["num_experts"] = 9; }, "model.layers.0.mlp.experts.8.gate_proj.weight");
+  refused([](json* c) { (*c)["num_experts_per_tok"] = 9; }, "num_experts_per_tok");
+  refused([](json* c) { (*c)["num_experts_per_tok"] = 0; }, "num_experts_per_tok");
+  refused([](json* c) { (*c)["moe_intermediate_size"] = 20; },
+          "model.layers.0.mlp.experts.0.gate_proj.weight");
+  refused([](json* c) { (*c)["decoder_sparse_step"] = 2; }, "decoder_sparse_step");
+  refused([](json* c) { (*c)["mlp_only_layers"] = {1}; }, "mlp_only_layers");
+  refused([](json* c) { (*c)["shared_expert_intermediate_size"] = 64; },
+          "shared_expert_intermediate_size");
+  refused([](json* c) { (*c)["architectures"] = {"Qwen2MoeForCausalLM"}; },
+          "Qwen2MoeForCausalLM");
+
+  // GGUF: the keys patched in place (the u32 after the key and its type).
+  const std::string gguf = dir.file("m.gguf");
+  ASSERT_TRUE(WriteGguf(*w, gguf).ok());
+  const std::vector<uint8_t> bytes = testing::ReadBytes(gguf);
+  const auto patched = [&](const std::string& key, uint32_t value) {
+    std::vector<uint8_t> b = bytes;
+    const auto at = std::search(b.begin(), b.end(), key.begin(), key.end());
+    EXPECT_NE(at, b.end()) << key;
+    const size_t pos = static_cast<size_t>(at - b.begin()) + key.size() + 4;
+    std::memcpy(b.data() + pos, &value, sizeof value);
+    const std::string out = dir.file("patched.gguf");
+    std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
+                                               static_cast<std::streamsize>(b.size()));
+    return out;
+  };
+  auto r = LoadModel(patched("qwen3moe.expert_used_count", 9));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("qwen3moe.expert_used_count 9 exceeds qwen3moe.expert_count 8"),
+            std::string::npos)
+      << r.status().message();
+  r = LoadModel(patched("qwen3moe.expert_count", 4));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("layers.0.router has shape [8, 32] f32, expected [4, 32]"),
+            std::string::npos)
+      << r.status().message();
+  r = LoadModel(patched("qwen3moe.expert_feed_forward_length", 20));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("experts_gate"), std::string::npos) << r.status().message();
+
+  // A Mixtral GGUF without one of its stacked tensors: renamed, so that it is both missing and
+  // unused.
+  auto mix = InitRandomModel(MoeConfig(Arch::kMixtral), 7, DType::kF32);
+  ASSERT_TRUE(mix.ok());
+  ASSERT_TRUE(WriteGguf(*mix, gguf).ok());
+  std::vector<uint8_t> b = testing::ReadBytes(gguf);
+  const std::string name = "blk.1.ffn_up_exps.weight";
+  const auto at = std::search(b.begin(), b.end(), name.begin(), name.end());
+  ASSERT_NE(at, b.end());
+  *(at + 14) = 'X';  // ffn_up_eXps
+  std::ofstream(gguf, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
+                                              static_cast<std::streamsize>(b.size()));
+  r = LoadModel(gguf);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("blk.1.ffn_up_exps.weight"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(MoeTest, ConfigsAreReadAsTransformersReadsThem) {
+  const json mixtral = {{"architectures", {"MixtralForCausalLM"}}, {"hidden_size", 32},
+                        {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                        {"num_key_value_heads", 2}, {"intermediate_size", 48},
+                        {"vocab_size", 37}, {"max_position_embeddings", 4096},
+                        {"sliding_window", nullptr}};
+  auto c = ParseHfConfig(mixtral.dump(), "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->arch, Arch::kMixtral);
+  EXPECT_EQ(c->n_experts, 8);  // MixtralConfig's defaults
+  EXPECT_EQ(c->n_experts_used, 2);
+  EXPECT_EQ(c->expert_ffn_dim, 48);
+  EXPECT_TRUE(c->moe_renormalize);
+  EXPECT_EQ(c->norm_eps, 1e-5f);
+  EXPECT_EQ(c->rope_theta, 1e6);
+  EXPECT_EQ(c->rope_style, RopeStyle::kRotateHalf);
+
+  json qwen = mixtral;
+  qwen["architectures"] = {"Qwen3MoeForCausalLM"};
+  qwen["num_experts"] = 16;
+  qwen["num_experts_per_tok"] = 4;
+  qwen["moe_intermediate_size"] = 24;
+  c = ParseHfConfig(qwen.dump(), "config.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->arch, Arch::kQwen3Moe);
+  EXPECT_EQ(c->n_experts, 16);
+  EXPECT_EQ(c->n_experts_used, 4);
+  EXPECT_EQ(c->expert_ffn_dim, 24);
+  EXPECT_EQ(c->ffn_dim, 48);
+  EXPECT_FALSE(c->moe_renormalize);  // Qwen3MoeConfig's norm_topk_prob default
+  EXPECT_TRUE(c->qk_norm);
+  EXPECT_EQ(c->rope_theta, 10000.0);
+  EXPECT_EQ(c->norm_eps, 1e-6f);
+  qwen["norm_topk_prob"] = true;
+  c = ParseHfConfig(qwen.dump(), "config.json");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->moe_renormalize);
+}
+
+// Training has no backward pass through routing yet: refused, naming the architecture.
+TEST(MoeTest, TrainingRefusesMixturesOfExpertsByName) {
+  for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
+    auto p = ParamLayout::Create(MoeConfig(arch));
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find(std::string(ArchName(arch)) + " is a mixture of experts"),
+              std::string::npos)
+        << p.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace detinfer
