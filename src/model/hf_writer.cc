@@ -119,32 +119,21 @@ Status WriteHuggingFace(const ModelWeights& w, const std::string& dir) {
 
   std::vector<SafetensorsEntry> tensors;
   // Stacked experts are written one tensor per expert (HfExpertTensorName): views of their
-  // slices, kept here while the entries point at them.
-  std::vector<FileTensor> expanded;
+  // slices, kept here (with their names) while the entries point at them.
+  std::vector<std::pair<FileTensor, std::string>> expanded;
   for (const FileTensor& e : entries) {
     if (e.view.rank != 3) {
-      expanded.push_back(e);
+      expanded.emplace_back(e, HfTensorName(w.config.arch, e.role, e.layer));
       continue;
     }
     for (int64_t x = 0; x < e.view.shape[0]; ++x) {
       FileTensor part = e;
-      part.layer = e.layer;
       part.view = TensorView::Contiguous(e.view.row_bytes(x), e.view.dtype,
                                          {e.view.shape[1], e.view.shape[2]});
-      expanded.push_back(part);
+      expanded.emplace_back(part, HfExpertTensorName(w.config.arch, e.role, e.layer, x));
     }
   }
-  std::vector<std::string> expert_names;
-  for (const FileTensor& e : entries) {
-    for (int64_t x = 0; e.view.rank == 3 && x < e.view.shape[0]; ++x) {
-      expert_names.push_back(HfExpertTensorName(w.config.arch, e.role, e.layer, x));
-    }
-  }
-  size_t next_expert = 0;
-  for (const FileTensor& e : expanded) {
-    const std::string name = IsStackedExpertRole(e.role)
-                                 ? expert_names[next_expert++]
-                                 : HfTensorName(w.config.arch, e.role, e.layer);
+  for (const auto& [e, name] : expanded) {
     if (IsQuantised(e.view.dtype)) {
       return Status::Unsupported(
           "Hugging Face writer: tensor " + name + " is " +
