@@ -182,23 +182,68 @@ Result<Transformer> BuildFromTensors(const Transformer& current,
                                      const KernelContext& ctx) {
   const ModelConfig& c = current.config();
   const std::string who = "weight update";
-  if (c.IsMoe()) {
-    // Expert tensors are named one per expert but held stacked: not mapped here yet.
-    return Status::Unsupported(who + ": updating tensors by name is not supported for "
-                               "mixture-of-experts models (" + std::string(ArchName(c.arch)) +
-                               "); update from disk instead");
-  }
   std::map<std::string, std::pair<TensorRole, int64_t>> by_name;
+  // Mixture of experts: each expert's matrix by its own Hugging Face name -> (stacked role,
+  // layer, expert).
+  struct ExpertSlot {
+    TensorRole role;
+    int64_t layer, expert;
+  };
+  std::map<std::string, ExpertSlot> by_expert_name;
   for (const auto& [role, layer] : ListFileRoles(c)) {
+    if (IsStackedExpertRole(role)) {
+      for (int64_t e = 0; e < c.n_experts; ++e) {
+        by_expert_name.emplace(HfExpertTensorName(c.arch, role, layer, e),
+                               ExpertSlot{role, layer, e});
+      }
+      continue;
+    }
     by_name.emplace(HfTensorName(c.arch, role, layer), std::make_pair(role, layer));
   }
   const std::string tied_head = HfTensorName(c.arch, TensorRole::kLmHead, -1);
   ModelWeights next = ViewsOnly(current.weights());
   std::set<std::string> seen;
   const NamedTensor* head_copy = nullptr;  // "lm_head.weight" of a tied model
+  // A stacked expert tensor is copied whole the first time one of its experts is updated; the
+  // experts given then overwrite their slices of the copy.
+  std::map<std::pair<TensorRole, int64_t>, uint8_t*> stacked_copies;
   for (const NamedTensor& t : tensors) {
     const std::string name = who + ": tensor '" + t.name + "'";
     if (!seen.insert(t.name).second) return Status::InvalidArgument(name + " is given twice");
+    if (auto ex = by_expert_name.find(t.name); ex != by_expert_name.end()) {
+      const ExpertSlot slot = ex->second;
+      TensorView& stacked = *MutableViewOf(next, slot.role, slot.layer);
+      const std::vector<int64_t> want = {stacked.shape[1], stacked.shape[2]};
+      if (t.shape != want) {
+        return Status::InvalidArgument(name + " has shape " + UpdateShapeString(t.shape) +
+                                       " but the model's is " + UpdateShapeString(want));
+      }
+      if (t.dtype != stacked.dtype) {
+        return Status::InvalidArgument(
+            name + " is " + std::string(DTypeName(t.dtype)) + " but the model stores it as " +
+            std::string(DTypeName(stacked.dtype)) +
+            " (updates come in the stored dtype: never rounded)");
+      }
+      const size_t expert_bytes = StorageBytes(t.dtype, want[0] * want[1]);
+      if (t.bytes.size() != expert_bytes) {
+        return Status::InvalidArgument(name + " has " + std::to_string(t.bytes.size()) +
+                                       " bytes but " + UpdateShapeString(t.shape) + " " +
+                                       std::string(DTypeName(t.dtype)) + " takes " +
+                                       std::to_string(expert_bytes));
+      }
+      uint8_t*& copy = stacked_copies[{slot.role, slot.layer}];
+      if (copy == nullptr) {
+        const size_t all = expert_bytes * static_cast<size_t>(stacked.shape[0]);
+        DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf, AlignedBuffer::Allocate(all));
+        std::memcpy(buf.data(), stacked.data, all);  // stacked views are contiguous
+        copy = buf.as<uint8_t>();
+        stacked.data = copy;
+        next.owned.push_back(std::move(buf));
+      }
+      std::memcpy(copy + static_cast<size_t>(slot.expert) * expert_bytes, t.bytes.data(),
+                  expert_bytes);
+      continue;
+    }
     auto it = by_name.find(t.name);
     const bool is_tied_head = c.tied_embeddings && t.name == tied_head;
     if (it == by_name.end() && !is_tied_head) {

@@ -33,7 +33,9 @@ namespace detinfer {
 struct NamedTensor {
   // The Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight" (model/arch.h,
   // HfTensorName): for every architecture, whatever file format the served model came from.
-  // Phi-3's fused "qkv_proj" / "gate_up_proj" are accepted as its files hold them.
+  // Phi-3's fused "qkv_proj" / "gate_up_proj" are accepted as its files hold them, and a
+  // mixture of experts' matrices one expert at a time ("model.layers.0.mlp.experts.3.up_proj
+  // .weight", HfExpertTensorName), any subset of the experts.
   std::string name;
   // Must be the dtype the served model stores this tensor in: an update never rounds (a bf16
   // model takes bf16 bytes, an f32 model f32 bytes).

@@ -12,6 +12,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/storage_format.h"
+#include "model/arch.h"
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
 #include "model/hf_loader.h"
@@ -22,6 +24,7 @@
 #include "model/safetensors.h"
 #include "model/transformer.h"
 #include "model/weight_recipe.h"
+#include "model/weight_update.h"
 #include "model/writer_test_util.h"
 #include "test_util.h"
 #include "train/param_layout.h"
@@ -395,6 +398,78 @@ TEST(MoeTest, ConfigsAreReadAsTransformersReadsThem) {
   c = ParseHfConfig(qwen.dump(), "config.json");
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->moe_renormalize);
+}
+
+// SPEC §A11 through updates by name: a mixture of experts takes its matrices one expert at a
+// time under their Hugging Face names. All of a donor's tensors give the donor's bits; one
+// expert's gate alone gives the bits of a fresh model whose stacked tensor differs in that slice.
+TEST(MoeTest, UpdatesByNameTakeOneExpertAtATime) {
+  for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
+    SCOPED_TRACE(ArchName(arch));
+    const ModelConfig c = MoeConfig(arch);
+    const std::vector<int32_t> tokens = MoeTokens(11, 6, c.vocab_size);
+    auto base = InitRandomModel(c, 1, DType::kBF16);
+    auto donor = InitRandomModel(c, 2, DType::kBF16);
+    ASSERT_TRUE(base.ok() && donor.ok());
+    auto current = Transformer::Create(std::move(*base));
+    ASSERT_TRUE(current.ok());
+
+    std::vector<NamedTensor> all;
+    ModelWeights& d = *donor;
+    for (const auto& [role, layer] : ListFileRoles(c)) {
+      const TensorView& v = *MutableViewOf(d, role, layer);
+      const int64_t experts = IsStackedExpertRole(role) ? v.shape[0] : 1;
+      for (int64_t e = 0; e < experts; ++e) {
+        NamedTensor t;
+        t.dtype = v.dtype;
+        if (IsStackedExpertRole(role)) {
+          t.name = HfExpertTensorName(arch, role, layer, e);
+          t.shape = {v.shape[1], v.shape[2]};
+        } else {
+          t.name = HfTensorName(arch, role, layer);
+          t.shape.assign(v.shape, v.shape + v.rank);
+        }
+        const size_t bytes = StorageBytes(v.dtype, v.numel() / experts);
+        t.bytes = std::span(static_cast<const uint8_t*>(v.data) + static_cast<size_t>(e) * bytes,
+                            bytes);
+        all.push_back(std::move(t));
+      }
+    }
+    auto updated = BuildFromTensors(*current, all, KernelContext{});
+    ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+    auto fresh = InitRandomModel(c, 2, DType::kBF16);
+    auto fresh_model = Transformer::Create(std::move(*fresh));
+    ASSERT_TRUE(fresh_model.ok());
+    const std::vector<float> want = MoeRun(*fresh_model, KernelContext{}, tokens, tokens.size());
+    EXPECT_TRUE(testing::BitsEqual(MoeRun(*updated, KernelContext{}, tokens, tokens.size()), want));
+    EXPECT_EQ(updated->weight_hash(), fresh_model->weight_hash());
+
+    // One expert's gate of layer 1: the base model with that slice replaced.
+    const std::string one = HfExpertTensorName(arch, TensorRole::kExpertsGate, 1, 3);
+    const NamedTensor* pick = nullptr;
+    for (const NamedTensor& t : all) {
+      if (t.name == one) pick = &t;
+    }
+    ASSERT_NE(pick, nullptr);
+    auto partial = BuildFromTensors(*current, std::span(pick, 1), KernelContext{});
+    ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+    auto edited = InitRandomModel(c, 1, DType::kBF16);
+    ASSERT_TRUE(edited.ok());
+    std::memcpy(static_cast<uint8_t*>(edited->layers[1].experts_gate.data) + 3 * pick->bytes.size(),
+                pick->bytes.data(), pick->bytes.size());
+    auto edited_model = Transformer::Create(std::move(*edited));
+    ASSERT_TRUE(edited_model.ok());
+    const std::vector<float> want_one = MoeRun(*edited_model, KernelContext{}, tokens, tokens.size());
+    EXPECT_TRUE(testing::BitsEqual(MoeRun(*partial, KernelContext{}, tokens, tokens.size()), want_one));
+    EXPECT_FALSE(testing::BitsEqual(want_one, MoeRun(*current, KernelContext{}, tokens, tokens.size())));
+
+    // A wrong shape names the tensor.
+    NamedTensor bad = *pick;
+    bad.shape = {bad.shape[1], bad.shape[0]};
+    auto refused = BuildFromTensors(*current, std::span(&bad, 1), KernelContext{});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find(one), std::string::npos) << refused.status().message();
+  }
 }
 
 // Training has no backward pass through routing yet: refused, naming the architecture.
