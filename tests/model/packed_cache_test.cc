@@ -131,6 +131,29 @@ TEST_F(PackedCacheTest, EveryFormatGivesTheSameBitsFromTheCacheFile) {
   EXPECT_EQ(CacheFiles().size(), 8u);  // one per format, no temporary files left
 }
 
+TEST_F(PackedCacheTest, MixtureOfExpertsGivesTheSameBitsFromTheCacheFile) {
+  ModelConfig c = CacheShape();
+  c.arch = Arch::kMixtral;
+  c.n_experts = 4;
+  c.n_experts_used = 2;
+  c.expert_ffn_dim = c.ffn_dim;  // Mixtral's experts are feed_forward_length wide
+  c.moe_renormalize = true;
+  const std::string path = (root_ / "moe.gguf").string();
+  {
+    auto w = InitRandomModel(c, 9, ParseWeightRecipe("q8_0").value());
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    const Status written = WriteGguf(*w, path);
+    ASSERT_TRUE(written.ok()) << written.ToString();
+  }
+  const std::vector<float> fresh = Logits(path, nullptr);
+  const PackedCacheOptions cache = Cache();
+  PackedCacheReport first, second;
+  EXPECT_TRUE(SameLogitBits(fresh, Logits(path, &cache, &first)));
+  EXPECT_TRUE(SameLogitBits(fresh, Logits(path, &cache, &second)));
+  EXPECT_EQ(first.outcome, Outcome::kWritten) << first.detail;
+  EXPECT_EQ(second.outcome, Outcome::kHit) << second.detail;
+}
+
 TEST_F(PackedCacheTest, AnotherModelOrLayoutLooksForAnotherFile) {
   const std::string a = Model("bf16", 1), b = Model("bf16", 2);
   PackedCacheOptions ca = Cache(1), cb = Cache(2);
