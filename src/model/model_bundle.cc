@@ -128,12 +128,26 @@ uint64_t ModelFilesHash(const std::vector<MappedFile>& files, const KernelContex
     }
   }
   std::vector<uint64_t> digests(pieces.size());
-  ctx.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t i) {
-    const Piece& p = pieces[static_cast<size_t>(i)];
-    digests[static_cast<size_t>(i)] = XXH3_64bits(p.file->data() + p.at, p.bytes);
-    // Reading a file must not make it resident: the packer, or a packed-weight cache file,
-    // reads again what it needs.
-    p.file->ReleasePages(p.file->data() + p.at, p.bytes);
+  // A task hashes 32 pieces, then releases their pages: reading a file must not make it
+  // resident (the packer, or a packed-weight cache file, reads again what it needs), and one
+  // release per 32 MiB keeps the page-table work (and the other threads' TLB flushes) small.
+  constexpr int64_t kPiecesPerTask = 32;
+  const auto n = static_cast<int64_t>(pieces.size());
+  ctx.ParallelFor((n + kPiecesPerTask - 1) / kPiecesPerTask, [&](int64_t t) {
+    const int64_t first = t * kPiecesPerTask, last = std::min(n, first + kPiecesPerTask);
+    for (int64_t i = first; i < last; ++i) {
+      const Piece& p = pieces[static_cast<size_t>(i)];
+      digests[static_cast<size_t>(i)] = XXH3_64bits(p.file->data() + p.at, p.bytes);
+    }
+    // The task's stretch of each file it touched, in one release each.
+    for (int64_t i = first; i < last;) {
+      const Piece& a = pieces[static_cast<size_t>(i)];
+      int64_t j = i;
+      while (j + 1 < last && pieces[static_cast<size_t>(j + 1)].file == a.file) ++j;
+      const Piece& b = pieces[static_cast<size_t>(j)];
+      a.file->ReleasePages(a.file->data() + a.at, b.at + b.bytes - a.at);
+      i = j + 1;
+    }
   });
   digests.insert(digests.end(), sizes.begin(), sizes.end());
   return XXH3_64bits(digests.data(), digests.size() * sizeof(uint64_t));

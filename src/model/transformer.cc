@@ -12,6 +12,7 @@
 #include "kernels/rms_norm.h"
 #include "kernels/softmax.h"
 #include "model/layer_spec.h"
+#include "model/model_bundle.h"
 #include "model/transformer_faults.h"
 
 namespace detinfer {
@@ -223,9 +224,12 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     if (packer.block_bytes() < cache->min_bytes) {
       t.cache_report_.outcome = Outcome::kTooSmall;
     } else {
-      key = {cache->model_hash, PackedLayoutHash(packer, weights.files), packer.block_bytes()};
+      // The model's content hash names the file (computed here when the caller has none).
+      const uint64_t model_hash =
+          cache->model_hash != 0 ? cache->model_hash : ModelFilesHash(weights.files, ctx);
+      key = {model_hash, PackedLayoutHash(packer, weights.files), packer.block_bytes()};
       t.cache_report_.path = PackedCachePath(cache->dir, key);
-      auto entry = OpenPackedCache(cache->dir, key);
+      auto entry = OpenPackedCache(cache->dir, key, ctx);
       if (entry.ok()) {
         DETINFER_RETURN_IF_ERROR(packer.Adopt(entry->owner, entry->block));
         cached_hash = entry->weight_hash;
@@ -261,16 +265,10 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(t.rope_, LayerRopeTable(c));
   t.weights_ = std::move(weights);
-  t.weight_hash_ = t.HashWeights(ctx);
-  if (hit && t.weight_hash_ != cached_hash) {
-    // The payload is not what was written (a disk error, an edit): never used, packed afresh.
-    RemovePackedCache(cache->dir, key);
-    const std::string path = t.cache_report_.path;
-    DETINFER_ASSIGN_OR_RETURN(Transformer fresh, Create(std::move(t.weights_), ctx, cache));
-    fresh.cache_report_.detail = "packed-weight cache " + path +
-                                 " does not hash to the weights it was written for; rebuilt";
-    return fresh;
-  }
+  // A hit's file was written for these weights (the key) with these packed bytes (its
+  // checksum, verified as read): its recorded hash is theirs, and hashing them again would be
+  // a quarter of the warm load.
+  t.weight_hash_ = hit ? cached_hash : t.HashWeights(ctx);
   if (write) {
     // What can be known now (no directory, no room) is said now; the writing is left to run.
     if (Status room = CheckPackedCacheRoom(cache->dir, key); !room.ok()) {

@@ -1,6 +1,6 @@
 // Packed-weight cache files (model/packed_cache.h): a model loaded from one gives the bits of a
 // fresh pack in every storage format; a file that is stale, cut short, from another packer
-// version, with a bad header or a corrupt payload is never used but rebuilt; processes share one
+// version, with a bad header or a corrupt payload is never used but rebuilt; processes read one
 // file, and several creating it at once all succeed with one valid file left.
 #include "model/packed_cache.h"
 
@@ -85,13 +85,14 @@ class PackedCacheTest : public ::testing::Test {
 
   // Loads `path` (with the cache when given) and returns the last-token logits of a prompt.
   std::vector<float> Logits(const std::string& path, const PackedCacheOptions* cache,
-                            PackedCacheReport* report = nullptr) {
+                            PackedCacheReport* report = nullptr, uint64_t* weight_hash = nullptr) {
     auto w = LoadModel(path);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     auto t = Transformer::Create(std::move(w).value(), KernelContext{}, cache);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     // A file being written is finished first (as the destructor would), so its outcome shows.
     if (report != nullptr) *report = t->WaitForPackedCache();
+    if (weight_hash != nullptr) *weight_hash = t->weight_hash();
     std::vector<float> logits;
     const std::vector<int32_t> prompt = {1, 17, 300, 5, 99, 511, 2, 42};
     EXPECT_TRUE(t->ForwardNoCache(KernelContext{}, prompt, &logits).ok());
@@ -116,17 +117,22 @@ TEST_F(PackedCacheTest, EveryFormatGivesTheSameBitsFromTheCacheFile) {
   for (const char* recipe : {"f32", "bf16", "f16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}) {
     SCOPED_TRACE(recipe);
     const std::string path = Model(recipe);
-    const std::vector<float> fresh = Logits(path, nullptr);
+    uint64_t fresh_hash = 0, written_hash = 0, read_hash = 0;
+    const std::vector<float> fresh = Logits(path, nullptr, nullptr, &fresh_hash);
     PackedCacheOptions cache = Cache(XXH3_64bits(recipe, std::strlen(recipe)));
     PackedCacheReport first, second;
-    const std::vector<float> written = Logits(path, &cache, &first);
-    const std::vector<float> mapped = Logits(path, &cache, &second);
+    const std::vector<float> written = Logits(path, &cache, &first, &written_hash);
+    const std::vector<float> read_back = Logits(path, &cache, &second, &read_hash);
+    // A hit takes the weight hash (the weight version) from the file: the one a fresh pack
+    // computes.
+    EXPECT_EQ(read_hash, fresh_hash);
+    EXPECT_EQ(written_hash, fresh_hash);
     EXPECT_EQ(first.outcome, Outcome::kWritten) << first.detail;
     EXPECT_EQ(second.outcome, Outcome::kHit) << second.detail;
     EXPECT_EQ(first.path, second.path);
     EXPECT_TRUE(second.detail.empty()) << second.detail;
     EXPECT_TRUE(SameLogitBits(fresh, written));
-    EXPECT_TRUE(SameLogitBits(fresh, mapped));
+    EXPECT_TRUE(SameLogitBits(fresh, read_back));
   }
   EXPECT_EQ(CacheFiles().size(), 8u);  // one per format, no temporary files left
 }
@@ -183,7 +189,7 @@ void EditCacheFile(const fs::path& file, const std::function<void(std::vector<ch
     bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   edit(bytes);
-  fs::remove(file);  // a new inode: maps of the old file (none here) keep their bytes
+  fs::remove(file);  // a new inode, as a rewrite makes
   std::ofstream out(file, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
@@ -204,14 +210,14 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
     const char* expect;  // in the report's detail
   };
   const auto rehash_header = [](std::vector<char>& b) {
-    const uint64_t h = XXH3_64bits(b.data(), 56);
-    for (int i = 0; i < 8; ++i) b[56 + static_cast<size_t>(i)] = static_cast<char>(h >> (8 * i));
+    const uint64_t h = XXH3_64bits(b.data(), 64);
+    for (int i = 0; i < 8; ++i) b[64 + static_cast<size_t>(i)] = static_cast<char>(h >> (8 * i));
   };
   const std::vector<Case> cases = {
       {"payload bit", [](std::vector<char>& b) { b[4096 + b.size() / 3] ^= 1; },
-       "does not hash to the weights"},
+       "corrupt payload"},
       {"first matrix byte", [](std::vector<char>& b) { b[4096 + 100] ^= 0x40; },
-       "does not hash to the weights"},
+       "corrupt payload"},
       {"truncated", [](std::vector<char>& b) { b.resize(b.size() - 100); }, "truncated"},
       {"longer", [](std::vector<char>& b) { b.push_back(0); }, "truncated"},
       {"header edited", [](std::vector<char>& b) { b[30] ^= 1; }, "corrupt header"},
@@ -239,7 +245,7 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
     EXPECT_EQ(again.outcome, Outcome::kWritten) << again.detail;
     EXPECT_NE(again.detail.find(c.expect), std::string::npos) << again.detail;
     EXPECT_NE(again.detail.find(file.string()), std::string::npos) << again.detail;
-    // Rebuilt: the next load maps it.
+    // Rebuilt: the next load reads it.
     EXPECT_EQ(fs::file_size(file), size);
     PackedCacheReport next;
     EXPECT_TRUE(SameLogitBits(fresh, Logits(path, &cache, &next)));
@@ -298,11 +304,11 @@ std::vector<int> InChildProcesses(int n, const std::function<int()>& body) {
   return statuses;
 }
 
-TEST_F(PackedCacheTest, ProcessesCreatingAndSharingOneFileAllGetTheSameBits) {
+TEST_F(PackedCacheTest, ProcessesCreatingAndReadingOneFileAllGetTheSameBits) {
   const std::string path = Model("q8_0");
   const std::vector<float> fresh = Logits(path, nullptr);
   const PackedCacheOptions cache = Cache();
-  // Exit 0: the bits of a fresh pack, and the cache was used (written or mapped).
+  // Exit 0: the bits of a fresh pack, and the cache was used (written or read).
   const auto child = [&](bool want_hit) {
     return [&, want_hit]() {
       PackedCacheReport r;
@@ -320,7 +326,7 @@ TEST_F(PackedCacheTest, ProcessesCreatingAndSharingOneFileAllGetTheSameBits) {
   const std::vector<fs::path> files = CacheFiles();
   ASSERT_EQ(files.size(), 1u) << "temporary files left behind";
   EXPECT_EQ(files[0].extension(), ".dpk");
-  // Then three map it at once.
+  // Then three read it at once.
   EXPECT_EQ(InChildProcesses(3, child(true)), std::vector<int>({0, 0, 0}));
 }
 

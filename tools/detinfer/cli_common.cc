@@ -40,7 +40,7 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
                 "Recompute every sequence from scratch at every step (slow; for checks)");
   cmd->add_option("--weight-cache", f->weight_cache,
                   "Directory of packed-weight cache files, or off (default $DETINFER_WEIGHT_CACHE, "
-                  "else ~/.cache/detinfer; models packing to 256 MiB or more): warm loads map "
+                  "else ~/.cache/detinfer; models packing to 256 MiB or more): warm loads read "
                   "the packed weights instead of packing them. Same bits either way");
 }
 
@@ -49,7 +49,7 @@ void NoteWeightCache(const ModelBundle& b) {
   if (!r.detail.empty()) std::fprintf(stderr, "note: %s\n", r.detail.c_str());
   if (r.outcome == PackedCacheReport::Outcome::kWriting) {
     std::fprintf(stderr,
-                 "note: writing the packed weights to %s (once per model: later loads map it "
+                 "note: writing the packed weights to %s (once per model: later loads read it "
                  "instead of packing; --weight-cache off to skip)\n",
                  r.path.c_str());
   }
