@@ -82,6 +82,10 @@ std::string Hex(uint64_t v) {
 
 std::string Errno(int e) { return std::strerror(e); }
 
+Status NotWritten(const std::string& path, const std::string& why) {
+  return Status::IoError("packed-weight cache " + path + " not written: " + why);
+}
+
 
 // The least recently used entries (by mtime, which a hit refreshes) go until the directory
 // holds at most `budget` bytes; `keep` stays whatever its age. Temporary files of writers that
@@ -256,9 +260,7 @@ Result<PackedCacheEntry> OpenPackedCache(const std::string& dir, const PackedCac
 
 Status CheckPackedCacheRoom(const std::string& dir, const PackedCacheKey& key) {
   const std::string path = PackedCachePath(dir, key);
-  const auto fail = [&](const std::string& why) {
-    return Status::IoError("packed-weight cache " + path + " not written: " + why);
-  };
+  const auto fail = [&](const std::string& why) { return NotWritten(path, why); };
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir + ": " + ec.message());
@@ -282,9 +284,7 @@ Status WritePackedCache(const std::string& dir, const PackedCacheKey& key,
                         uint64_t max_dir_bytes) {
   DETINFER_RETURN_IF_ERROR(CheckPackedCacheRoom(dir, key));
   const std::string path = PackedCachePath(dir, key);
-  const auto fail = [&](const std::string& why) {
-    return Status::IoError("packed-weight cache " + path + " not written: " + why);
-  };
+  const auto fail = [&](const std::string& why) { return NotWritten(path, why); };
   std::string tmp = path + ".XXXXXX";
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) return fail(Errno(errno));
@@ -309,7 +309,7 @@ Status WritePackedCache(const std::string& dir, const PackedCacheKey& key,
     return true;
   };
   // No fsync: a file cut short by a crash is refused by its size, one with lost pages by the
-  // weight hash; either is then rewritten. Syncing gigabytes would only slow the first load.
+  // payload checksum; either is then rewritten. Syncing gigabytes would only slow the first load.
   const bool ok = write_all(header.data(), header.size()) &&
                   write_all(block.data(), block.size());
   const int write_errno = errno;
