@@ -218,7 +218,7 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
        "corrupt payload"},
       {"first matrix byte", [](std::vector<char>& b) { b[4096 + 100] ^= 0x40; },
        "corrupt payload"},
-      {"truncated", [](std::vector<char>& b) { b.resize(b.size() - 100); }, "truncated"},
+      {"truncated", [](std::vector<char>& b) { b.erase(b.end() - 100, b.end()); }, "truncated"},
       {"longer", [](std::vector<char>& b) { b.push_back(0); }, "truncated"},
       {"header edited", [](std::vector<char>& b) { b[30] ^= 1; }, "corrupt header"},
       {"other packer version",
