@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <limits>
 
 #include "detinfer/engine.h"
 #include "engine/sample_group.h"
@@ -364,10 +365,19 @@ struct Stream {
       top.push_back(t.top);
     }
     if (req.logprobs && !ids.empty()) {
+      // Each token's offset is where its decoded text starts, as the answer without streaming
+      // says (TextOffsets), whether this chunk carries one token or several (under load, tokens
+      // wait and come together): not the sum of token strings, whose bytes differ from the text's.
+      std::vector<size_t> offsets;
+      if (!chat && st->served.tokenizer != nullptr) {
+        offsets = TextOffsets(*st->served.tokenizer, ids, c.prev, c.echoed_bytes + c.sent,
+                              req.skip_special_tokens, std::numeric_limits<size_t>::max());
+      }
       choice["logprobs"] =
           chat ? ChatLogprobs(st->served.tokenizer, ids, lps, top, c.prev)
                : CompletionLogprobs(st->served.tokenizer, ids, lps, top, c.prev,
-                                    c.echoed_bytes + c.sent, req.top_logprobs);
+                                    c.echoed_bytes + c.sent, req.top_logprobs,
+                                    offsets.empty() ? nullptr : &offsets);
     } else {
       choice["logprobs"] = nullptr;
     }
