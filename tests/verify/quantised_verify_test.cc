@@ -1,6 +1,8 @@
-// `verify` on quantised random models of every family and block format: every invariance axis
-// (cache, batching, chunking, prefix reuse, threads, ISA paths, re-scoring, slot identity,
-// resume) holds bit for bit. dim and ffn are 256 so that the K-quants keep their own format.
+// `verify` on quantised random models of every family and block format, and on
+// mixture-of-experts models (Qwen3-MoE, Mixtral; f32 and a block format): every invariance axis
+// (cache, batching — where the prompts of one batch load the experts unevenly —, chunking, prefix
+// reuse, threads, ISA paths, re-scoring, slot identity, resume) holds bit for bit. dim and ffn
+// are 256 so that the K-quants keep their own format.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -25,7 +27,13 @@ ModelConfig QuantConfig(Arch arch) {
   c.max_seq_len = 128;
   c.rope_style = RopeStyle::kRotateHalf;
   c.qkv_bias = arch == Arch::kQwen2;
-  c.qk_norm = arch == Arch::kQwen3;
+  c.qk_norm = arch == Arch::kQwen3 || arch == Arch::kQwen3Moe;
+  if (arch == Arch::kQwen3Moe || arch == Arch::kMixtral) {
+    c.n_experts = 8;
+    c.n_experts_used = arch == Arch::kQwen3Moe ? 3 : 2;
+    c.expert_ffn_dim = 256;
+    c.moe_renormalize = true;
+  }
   return c;
 }
 
@@ -38,19 +46,22 @@ class QuantisedVerifyTest : public ::testing::TestWithParam<QuantCase> {};
 
 TEST_P(QuantisedVerifyTest, EveryAxisPasses) {
   const auto [arch, name] = GetParam();
-  auto w = InitRandomModel(QuantConfig(arch), 9, ParseWeightRecipe(name).value());
+  const ModelConfig config = QuantConfig(arch);
+  auto w = InitRandomModel(config, 9, ParseWeightRecipe(name).value());
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   auto model = Transformer::Create(std::move(w).value());
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   VerifyOptions o;
-  o.prompts = 2;
+  o.prompts = config.IsMoe() ? 3 : 2;  // three prompts load the experts more unevenly
   o.max_tokens = 5;
   o.long_prompts = 1;
   o.long_tokens = 24;
   o.threads = 2;
-  o.kv_dtype = DType::kBF16;  // also the rounding-once rule
+  // bf16 KV also checks the rounding-once rule; the MoE models keep f32 KV.
+  if (!config.IsMoe()) o.kv_dtype = DType::kBF16;
   auto report = RunVerify(*model, nullptr, o);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_GT(report->results.size(), 0u);
   for (const CaseResult& r : report->results) {
     EXPECT_TRUE(r.pass) << name << " case " << r.case_index << " " << r.axis << " step "
                         << r.first_divergence_step << " " << r.error;
@@ -65,7 +76,9 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{Arch::kLlama, "q5_1"}, QuantCase{Arch::kLlama, "q4_k_m"},
                       QuantCase{Arch::kLlama, "q5_k_m"}, QuantCase{Arch::kLlama, "q6_k"},
                       QuantCase{Arch::kQwen2, "q4_k_m"}, QuantCase{Arch::kQwen2, "q8_0"},
-                      QuantCase{Arch::kQwen3, "q5_k_m"}, QuantCase{Arch::kQwen3, "q4_0"}),
+                      QuantCase{Arch::kQwen3, "q5_k_m"}, QuantCase{Arch::kQwen3, "q4_0"},
+                      QuantCase{Arch::kQwen3Moe, "f32"}, QuantCase{Arch::kMixtral, "f32"},
+                      QuantCase{Arch::kQwen3Moe, "q4_k_m"}, QuantCase{Arch::kMixtral, "q8_0"}),
     [](const auto& p) {
       return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe;
     });
