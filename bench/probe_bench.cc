@@ -18,7 +18,7 @@ constexpr size_t kStreamBytes = size_t{512} << 20;  // far beyond the 32 MiB L3
 void BM_ProbeReadBandwidth(benchmark::State& state) {
   const bool fma = state.range(1) != 0;
   const int threads = static_cast<int>(state.range(0));
-  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  const bool avx512 = BenchIsa() == Isa::kAvx512 || BenchIsa() == Isa::kAvx512Bf16;
   auto buf = AlignedBuffer::Allocate(kStreamBytes);
   const size_t n = kStreamBytes / sizeof(float);
   std::memset(buf->data(), 1, kStreamBytes);
@@ -41,7 +41,7 @@ void BM_ProbeReadBandwidth(benchmark::State& state) {
 
 void BM_ProbeTriadBandwidth(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
-  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  const bool avx512 = BenchIsa() == Isa::kAvx512 || BenchIsa() == Isa::kAvx512Bf16;
   const size_t bytes = kStreamBytes / 4;
   auto a = AlignedBuffer::Allocate(bytes), b = AlignedBuffer::Allocate(bytes),
        c = AlignedBuffer::Allocate(bytes);
@@ -69,7 +69,7 @@ void BM_ProbeTriadBandwidth(benchmark::State& state) {
 
 void BM_ProbeFmaPeak(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
-  const bool avx512 = BenchIsa() == Isa::kAvx512;
+  const bool avx512 = BenchIsa() == Isa::kAvx512 || BenchIsa() == Isa::kAvx512Bf16;
   const int64_t iters = 1 << 22;
   ThreadPool pool(threads);
   for (auto _ : state) {

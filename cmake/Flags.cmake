@@ -29,7 +29,7 @@ if(DETINFER_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# Per-ISA translation units. A file named *_avx2.cc or *_avx512.cc is compiled for that
+# Per-ISA translation units. A file named *_avx2.cc, *_avx512.cc or *_avx512bf16.cc is compiled for that
 # instruction set and is only ever called after runtime detection (src/core/isa.h); a file named
 # *_neon.cc is compiled for aarch64 only (NEON is part of its base architecture). A build holds
 # the files of its own processor family only: x86-64 builds the x86 ones, aarch64 the NEON ones.
@@ -44,6 +44,10 @@ set(DETINFER_AVX2_FLAGS -mavx2 -mfma -mf16c)
 # (GCC only: clang, used for the fuzz build, has no such warning and would warn about the flag.)
 set(DETINFER_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
     $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
+# *_avx512bf16.cc: the avx512bf16 path (src/core/isa.h), AVX-512 plus the VNNI and BF16 dot
+# products. Only those files may hold them: GCC would otherwise be free to emit vpdpbusd in any
+# loop it vectorises, on CPUs whose avx512 path lacks it.
+set(DETINFER_AVX512BF16_FLAGS ${DETINFER_AVX512_FLAGS} -mavx512vnni -mavx512bf16)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(DETINFER_ARCH x86_64)
@@ -58,12 +62,17 @@ endif()
 function(detinfer_isa_sources var)
   set(kept)
   foreach(src IN LISTS ${var})
-    if(src MATCHES "_(avx2|avx512|neon)\\.cc$")
+    if(src MATCHES "_(avx2|avx512|avx512bf16|neon)\\.cc$")
       # Never in a unity batch: a batch is one translation unit, and these files must not share
       # one with anything (see above).
       set_source_files_properties(${src} PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
     endif()
-    if(src MATCHES "_avx512\\.cc$")
+    if(src MATCHES "_avx512bf16\\.cc$")
+      if(NOT DETINFER_ARCH STREQUAL "x86_64")
+        continue()
+      endif()
+      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${DETINFER_AVX512BF16_FLAGS}")
+    elseif(src MATCHES "_avx512\\.cc$")
       if(NOT DETINFER_ARCH STREQUAL "x86_64")
         continue()
       endif()

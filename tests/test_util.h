@@ -25,7 +25,7 @@ inline std::vector<Isa> TestableIsas() {
   static bool reported = false;
   if (!reported) {
     reported = true;
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+    for (Isa isa : kAllIsas) {
       if (!IsaSupported(isa, cpu)) {
         std::fprintf(stderr, "[detinfer] NOTE: ISA path %s not available on this CPU; "
                              "not covered by this run\n", std::string(IsaName(isa)).c_str());

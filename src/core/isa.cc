@@ -35,6 +35,7 @@ std::string_view IsaName(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Bf16: return "avx512bf16";
     case Isa::kNeon: return "neon";
   }
   return "?";
@@ -44,9 +45,10 @@ Result<Isa> ParseIsa(std::string_view name) {
   if (name == "scalar") return Isa::kScalar;
   if (name == "avx2") return Isa::kAvx2;
   if (name == "avx512") return Isa::kAvx512;
+  if (name == "avx512bf16") return Isa::kAvx512Bf16;
   if (name == "neon") return Isa::kNeon;
   return Status::InvalidArgument("unknown ISA path '" + std::string(name) +
-                                 "' (expected scalar, avx2, avx512 or neon)");
+                                 "' (expected scalar, avx2, avx512, avx512bf16 or neon)");
 }
 
 #if defined(__aarch64__)
@@ -93,6 +95,12 @@ CpuFeatures DetectCpuFeatures() {
     f.avx512f = (b >> 16) & 1;
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
+    f.avx512vnni = (c >> 11) & 1;
+    if (a >= 1) {  // leaf 7's subleaf count
+      unsigned a1, b1, c1, d1;
+      __cpuid_count(7, 1, a1, b1, c1, d1);
+      f.avx512bf16 = (a1 >> 5) & 1;
+    }
   }
   unsigned ext_max = __get_cpuid_max(0x80000000u, nullptr);
   if (ext_max >= 0x80000004u) {
@@ -117,6 +125,8 @@ bool IsaSupported(Isa isa, const CpuFeatures& cpu) {
     case Isa::kAvx2: return avx2;
     case Isa::kAvx512:
       return avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.os_saves_zmm;
+    case Isa::kAvx512Bf16:
+      return IsaSupported(Isa::kAvx512, cpu) && cpu.avx512vnni && cpu.avx512bf16;
     case Isa::kNeon: return cpu.neon;
   }
   return false;
@@ -124,7 +134,7 @@ bool IsaSupported(Isa isa, const CpuFeatures& cpu) {
 
 std::vector<Isa> SupportedIsas(const CpuFeatures& cpu) {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : kAllIsas) {
     if (IsaSupported(isa, cpu)) out.push_back(isa);
   }
   return out;

@@ -30,7 +30,8 @@ struct Prims {
 Prims Select(Isa isa) {
   switch (isa) {
 #if defined(DETINFER_ARCH_X86_64)
-    case Isa::kAvx512: return {abk::avx512::Dot, abk::avx512::Axpy, abk::avx512::Scale};
+    case Isa::kAvx512:
+    case Isa::kAvx512Bf16: return {abk::avx512::Dot, abk::avx512::Axpy, abk::avx512::Scale};
     case Isa::kAvx2: return {abk::avx2::Dot, abk::avx2::Axpy, abk::avx2::Scale};
 #endif
     default: break;  // scalar, and the neon path (which runs the scalar loop for this op)

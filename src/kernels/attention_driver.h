@@ -57,7 +57,8 @@ concept TiledKeys = requires(const L& l, void* dst, const void** rows) {
 inline BlockKernel SelectKernel(Isa isa) {
   switch (isa) {
 #if defined(DETINFER_ARCH_X86_64)
-    case Isa::kAvx512: return &avx512::AttendBlock;
+    case Isa::kAvx512:
+    case Isa::kAvx512Bf16: return &avx512::AttendBlock;
     case Isa::kAvx2: return &avx2::AttendBlock;
 #elif defined(DETINFER_ARCH_AARCH64)
     case Isa::kNeon: return &neon::AttendBlock;

@@ -58,8 +58,8 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
   const int64_t m = x.shape[0], k = x.shape[1], n = w.n();
   static const auto kRegistry =
       CpuOpRegistry("quantised matmul", &scalar::QMatmulTile
-          DETINFER_SIMD_PATHS(&avx2::QMatmulTile, &avx512::QMatmulTile,
-                              &neon::QMatmulTile));
+          DETINFER_SIMD_PATHS_BF16(&avx2::QMatmulTile, &avx512::QMatmulTile,
+                                   &avx512bf16::QMatmulTile, &neon::QMatmulTile));
   static const auto kQuantizeRegistry =
       CpuOpRegistry("activation quantisation", &scalar::QuantizeRows
           DETINFER_SIMD_PATHS(&avx2::QuantizeRows, &avx512::QuantizeRows,

@@ -1,6 +1,6 @@
 // The AVX-512 path of the block-format matmul runs the 256-bit integer tile of
-// kernels/simd/qmatmul_tile.h (compiled here with the AVX-512 flags). A 512-bit tile (and
-// VNNI's vpdpbusd, whose integer sums are the same exact integers) is a speed change only.
+// kernels/simd/qmatmul_tile.h (compiled here with the AVX-512 flags; the avx512bf16 path runs it
+// with VNNI, qmatmul_avx512bf16.cc). A 512-bit tile would be a speed change only.
 #include "kernels/qmatmul_isa.h"
 #include "kernels/simd/qmatmul_tile.h"
 

@@ -39,6 +39,9 @@ DETINFER_DECLARE_QMATMUL(avx2)
 DETINFER_DECLARE_QMATMUL(avx512)
 DETINFER_DECLARE_QMATMUL(neon)
 #undef DETINFER_DECLARE_QMATMUL
+namespace avx512bf16 {  // the VNNI tile; activations are quantised by the avx512 loop
+void QMatmulTile(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+}
 
 }  // namespace detinfer::kernels
 

@@ -64,13 +64,20 @@ class OpRegistry {
 
 // The usual CPU registrations, one per processor family: a build holds only its family's SIMD
 // paths (the x86 ones are compiled with x86 instructions, the NEON ones with ARM's), and every
-// path gives the scalar path's bits. Priorities: scalar < avx2 < avx512; scalar < neon.
+// path gives the scalar path's bits. Priorities: scalar < avx2 < avx512 < avx512bf16; scalar <
+// neon. An op with no loop of its own for avx512bf16 runs its avx512 loop there.
 template <typename Fn>
-OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512) {
+OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512,
+                             Fn avx512bf16) {
   using E = typename OpRegistry<Fn>::Entry;
   return OpRegistry<Fn>(op, {E{Device::kCpu, Isa::kScalar, 0, scalar},
                              E{Device::kCpu, Isa::kAvx2, 1, avx2},
-                             E{Device::kCpu, Isa::kAvx512, 2, avx512}});
+                             E{Device::kCpu, Isa::kAvx512, 2, avx512},
+                             E{Device::kCpu, Isa::kAvx512Bf16, 3, avx512bf16}});
+}
+template <typename Fn>
+OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn avx2, Fn avx512) {
+  return CpuOpRegistry(op, scalar, avx2, avx512, avx512);
 }
 template <typename Fn>
 OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar, Fn neon) {
@@ -88,12 +95,17 @@ OpRegistry<Fn> CpuOpRegistry(std::string_view op, Fn scalar) {
 //   CpuOpRegistry("op", scalar::F DETINFER_SIMD_PATHS(avx2::F, avx512::F, neon::F))
 // An op without a NEON loop yet names its scalar loop as the neon argument: the neon path then
 // runs that loop (same bits by definition) and docs/kernels.md lists which ops do.
+// DETINFER_SIMD_PATHS_BF16 is the same for an op with its own avx512bf16 loop.
 #if defined(DETINFER_ARCH_X86_64)
 #define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn) , avx2_fn, avx512_fn
+#define DETINFER_SIMD_PATHS_BF16(avx2_fn, avx512_fn, avx512bf16_fn, neon_fn) \
+  , avx2_fn, avx512_fn, avx512bf16_fn
 #elif defined(DETINFER_ARCH_AARCH64)
 #define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn) , neon_fn
+#define DETINFER_SIMD_PATHS_BF16(avx2_fn, avx512_fn, avx512bf16_fn, neon_fn) , neon_fn
 #else
 #define DETINFER_SIMD_PATHS(avx2_fn, avx512_fn, neon_fn)
+#define DETINFER_SIMD_PATHS_BF16(avx2_fn, avx512_fn, avx512bf16_fn, neon_fn)
 #endif
 
 }  // namespace detinfer

@@ -26,6 +26,15 @@ TEST(IsaTest, EmptyRequestSelectsTheBestPath) {
   CpuFeatures no_zmm = Avx512();
   no_zmm.os_saves_zmm = false;
   EXPECT_EQ(*SelectIsa("", no_zmm), Isa::kAvx2);
+  // VNNI and BF16 on top of AVX-512 make the avx512bf16 path; one of them alone does not.
+  CpuFeatures bf16 = Avx512();
+  bf16.avx512vnni = true;
+  EXPECT_EQ(*SelectIsa("", bf16), Isa::kAvx512);
+  bf16.avx512bf16 = true;
+  EXPECT_EQ(*SelectIsa("", bf16), Isa::kAvx512Bf16);
+  EXPECT_EQ(*SelectIsa("avx512", bf16), Isa::kAvx512);
+  bf16.avx512vnni = false;
+  EXPECT_EQ(SelectIsa("avx512bf16", bf16).status().code(), StatusCode::kUnsupported);
   const CpuFeatures host = DetectCpuFeatures();
   EXPECT_EQ(*SelectIsa("", host), BestIsa(host));
 }
@@ -37,7 +46,7 @@ TEST(IsaTest, NamedPathsAndUnknownNames) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("DETINFER_ISA"), std::string::npos);
   EXPECT_NE(bad.status().message().find("sse9"), std::string::npos);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : kAllIsas) {
     EXPECT_EQ(*ParseIsa(IsaName(isa)), isa);
   }
 }

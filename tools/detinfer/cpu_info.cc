@@ -31,6 +31,7 @@ int RunCpuInfo(const CpuInfoOptions& opts) {
       {"features",
        {{"avx2", cpu.avx2}, {"fma", cpu.fma}, {"f16c", cpu.f16c}, {"avx512f", cpu.avx512f},
         {"avx512bw", cpu.avx512bw}, {"avx512vl", cpu.avx512vl},
+        {"avx512vnni", cpu.avx512vnni}, {"avx512bf16", cpu.avx512bf16},
         {"os_saves_ymm", cpu.os_saves_ymm}, {"os_saves_zmm", cpu.os_saves_zmm},
         {"neon", cpu.neon}}},
       {"isa_paths", paths},

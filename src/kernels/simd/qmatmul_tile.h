@@ -1,5 +1,6 @@
-// The block-format matmul tile on 256-bit integer SIMD (AVX2), included by qmatmul_avx2.cc and
-// qmatmul_avx512.cc (which runs the same instructions: one loop, one statement of the order).
+// The block-format matmul tile on 256-bit integer SIMD, included by qmatmul_avx2.cc,
+// qmatmul_avx512.cc (the same instructions) and qmatmul_avx512bf16.cc (kVnni: the integer dot
+// products by VNNI's vpdpbusd). One loop, one statement of the order.
 //
 // A ymm holds one half-panel (8 output columns) x 4 k as bytes, so one vpmaddubsw + vpmaddwd
 // pair gives each column's 4-product integer sum in its own 32-bit lane: lanes stay output
@@ -8,7 +9,9 @@
 //
 // Saturation: vpmaddubsw adds two u8 x s8 products in int16. Activations are in [-127, 127];
 // weights are at most 63 (6-bit), or for Q8_0 |q| <= 128 via the sign trick (|w| times x with
-// w's sign), so a pair is at most 2 * 128 * 127 = 32512 < 32767: never saturated.
+// w's sign), so a pair is at most 2 * 128 * 127 = 32512 < 32767: never saturated. vpdpbusd
+// adds its four u8 x s8 products straight into int32 (no int16 step, no saturation): the same
+// exact integers, so the VNNI tile changes speed only.
 //
 // Everything here has internal linkage (cmake/Flags.cmake).
 #ifndef DETINFER_KERNELS_SIMD_QMATMUL_TILE_H_
@@ -80,7 +83,7 @@ inline int32_t QLoad4(const int8_t* p) {
 // 2 * umax * 127) and only then widened to int32 by vpmaddwd. The sums are exact either way.
 constexpr size_t kPrefetch = 16384;
 
-template <DType F, int MR>
+template <DType F, int MR, bool kVnni>
 void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
   constexpr QLayout l = LayoutOf(F);
   constexpr int kPairMax = 2 * 127 * (l.bits == 8 ? 128 : (1 << l.bits) - 1);
@@ -126,6 +129,13 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
           const __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
           for (int h = 0; h < 2; ++h) {
             const __m256i x8 = l.bits == 8 ? _mm256_sign_epi8(xb, w[h]) : xb;
+            if constexpr (kVnni) {
+#if defined(__AVX512VNNI__)
+              __m256i& dot = T < 4 ? dot_a[r][h] : dot_b[r][h];
+              dot = _mm256_dpbusd_epi32(dot, wabs[h], x8);
+#endif
+              continue;
+            }
             sum16[r][h] = _mm256_add_epi16(sum16[r][h], _mm256_maddubs_epi16(wabs[h], x8));
             if constexpr ((T + 1) % kSteps16 == 0) {
               const __m256i s32 = _mm256_madd_epi16(sum16[r][h], ones);
@@ -193,10 +203,13 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
 
 using QMicroFn = void (*)(const QMatmulArgs&, int64_t, int64_t);
 
-template <DType F>
+// Rows per tile: without VNNI each row also holds int16 partial sums, so 3 fit the registers;
+// with it, 4.
+template <DType F, bool kVnni>
 void QTileLoop(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  constexpr int kMaxRows = 3;
-  static constexpr QMicroFn kFns[kMaxRows] = {&QMicro<F, 1>, &QMicro<F, 2>, &QMicro<F, 3>};
+  constexpr int kMaxRows = kVnni ? 4 : 3;
+  static constexpr QMicroFn kFns[4] = {&QMicro<F, 1, kVnni>, &QMicro<F, 2, kVnni>,
+                                       &QMicro<F, 3, kVnni>, &QMicro<F, 4, kVnni>};
   // Rows dealt into equal tiles (4 rows -> 2 + 2), as the fp32 matmul does.
   const int64_t tiles = (m1 - m0 + kMaxRows - 1) / kMaxRows;
   const int64_t tile_rows = tiles > 0 ? (m1 - m0 + tiles - 1) / tiles : 1;
@@ -264,16 +277,17 @@ inline void QQuantizeRows(const float* x, int64_t ldx, int64_t r0, int64_t r1, i
   }
 }
 
+template <bool kVnni = false>
 inline void QTileDispatch(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   switch (a.w_dtype) {
-    case DType::kQ8_0: QTileLoop<DType::kQ8_0>(a, m0, m1, p0, p1); break;
-    case DType::kQ4_0: QTileLoop<DType::kQ4_0>(a, m0, m1, p0, p1); break;
-    case DType::kQ4_1: QTileLoop<DType::kQ4_1>(a, m0, m1, p0, p1); break;
-    case DType::kQ5_0: QTileLoop<DType::kQ5_0>(a, m0, m1, p0, p1); break;
-    case DType::kQ5_1: QTileLoop<DType::kQ5_1>(a, m0, m1, p0, p1); break;
-    case DType::kQ4_K: QTileLoop<DType::kQ4_K>(a, m0, m1, p0, p1); break;
-    case DType::kQ5_K: QTileLoop<DType::kQ5_K>(a, m0, m1, p0, p1); break;
-    case DType::kQ6_K: QTileLoop<DType::kQ6_K>(a, m0, m1, p0, p1); break;
+    case DType::kQ8_0: QTileLoop<DType::kQ8_0, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_0: QTileLoop<DType::kQ4_0, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_1: QTileLoop<DType::kQ4_1, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_0: QTileLoop<DType::kQ5_0, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_1: QTileLoop<DType::kQ5_1, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ4_K: QTileLoop<DType::kQ4_K, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ5_K: QTileLoop<DType::kQ5_K, kVnni>(a, m0, m1, p0, p1); break;
+    case DType::kQ6_K: QTileLoop<DType::kQ6_K, kVnni>(a, m0, m1, p0, p1); break;
     default: break;
   }
 }
