@@ -6,6 +6,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_bf16.h"
 #include "kernels/qmatmul.h"
 #include "kernels/reduction_order.h"
 
@@ -23,7 +24,7 @@ std::string ScheduleDescription(const ScheduleInputs& in) {
          "; attention_partition=" + std::to_string(kAttentionPartition) +
          "; matmul_panel=" + std::to_string(kMatmulPanelWidth) +
          "; reduction_lanes=" + std::to_string(kReductionLanes) +
-         "; block_matmul=" + kBlockMatmulRule +
+         "; block_matmul=" + kBlockMatmulRule + "; bf16_matmul=" + kBf16MatmulRule +
          "; kv_dtype=" + std::string(DTypeName(in.kv_dtype)) +
          "; model=" + Hex64(in.model_hash) + "; tokenizer=" + Hex64(in.tokenizer_hash) +
          (in.weight_hash != 0 ? "; weights=" + Hex64(in.weight_hash) : std::string());

@@ -2,8 +2,11 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
 
+#include "kernels/matmul_bf16.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/operand_checks.h"
 #include "kernels/qmatmul.h"
@@ -17,6 +20,29 @@ namespace {
 // outputs; see matmul.h for why it cannot change any bit.
 constexpr int64_t kRowsPerTask = 96;
 constexpr int64_t kPanelsPerTask = 8;
+
+// Step 1 of matmul_bf16.h for rows [r0, r1): each activation rounded to bf16, written as the
+// f32 it stands for, or (paired, the avx512bf16 path's layout: MatmulArgs::x) two per uint32.
+void RoundActivationsToBf16(const float* x, int64_t ldx, int64_t r0, int64_t r1, int64_t k,
+                            bool paired, float* out, int64_t ld_out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * ldx;
+    float* o = out + r * ld_out;
+    if (!paired) {
+      for (int64_t i = 0; i < k; ++i) {
+        const uint32_t u = static_cast<uint32_t>(kernels::Bf16Activation(xr[i])) << 16;
+        std::memcpy(o + i, &u, 4);
+      }
+      continue;
+    }
+    for (int64_t j = 0; 2 * j < k; ++j) {
+      const uint32_t hi = kernels::Bf16Activation(xr[2 * j]);
+      const uint32_t lo = 2 * j + 1 < k ? kernels::Bf16Activation(xr[2 * j + 1]) : 0u;
+      const uint32_t u = hi << 16 | lo;
+      std::memcpy(o + j, &u, 4);
+    }
+  }
+}
 
 }  // namespace
 
@@ -54,15 +80,30 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix&
   if (k > 0 && w.data() == nullptr) return Status::InvalidArgument("matmul: weight is empty");
 
   if (IsQuantised(w.dtype())) return kernels::QuantMatmul(ctx, x, w, bias, y);
-  const kernels::MatmulArgs args{x.as<const float>(), x.stride[0], m, k, n,
-                                 w.data(), w.dtype(),
-                                 bias ? bias->as<const float>() : nullptr,
-                                 y.as<float>(), y.stride[0]};
   static const auto kRegistry =
-      CpuOpRegistry("matmul", &kernels::scalar::MatmulTile DETINFER_SIMD_PATHS(
+      CpuOpRegistry("matmul", &kernels::scalar::MatmulTile DETINFER_SIMD_PATHS_BF16(
                                          &kernels::avx2::MatmulTile, &kernels::avx512::MatmulTile,
+                                         &kernels::avx512bf16::MatmulTile,
                                          &kernels::neon::MatmulTile));
   DETINFER_ASSIGN_OR_RETURN(auto tile, kRegistry.For(Device::kCpu, ctx.isa));
+  const float* xa = x.as<const float>();
+  int64_t ldx = x.stride[0];
+  std::unique_ptr<float[]> rounded;
+  if (w.dtype() == DType::kBF16) {  // matmul_bf16.h step 1, row by row
+    const bool paired = ctx.isa == Isa::kAvx512Bf16;
+    const int64_t ld = paired ? (k + 1) / 2 : k;
+    rounded = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(m * ld));
+    const int64_t rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(k, 1));
+    ctx.ParallelFor((m + rows - 1) / rows, [&](int64_t t) {
+      RoundActivationsToBf16(xa, ldx, t * rows, std::min(m, (t + 1) * rows), k, paired,
+                             rounded.get(), ld);
+    });
+    xa = rounded.get();
+    ldx = ld;
+  }
+  const kernels::MatmulArgs args{xa, ldx, m, k, n, w.data(), w.dtype(),
+                                 bias ? bias->as<const float>() : nullptr,
+                                 y.as<float>(), y.stride[0]};
   kernels::ParallelTiles(ctx, m, w.num_panels(), kRowsPerTask, kPanelsPerTask,
                          [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
                            tile(args, m0, m1, p0, p1);

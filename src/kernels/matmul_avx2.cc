@@ -14,6 +14,7 @@ struct YmmPair {
   struct Reg { __m256 lo, hi; };
   using Bcast = __m256;
   struct Mask { __m256i lo, hi; };
+  static constexpr Bf16Mode kBf16Mode = kBf16Flush;
   static Mask ValidMask(int valid) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lim = _mm256_set1_epi32(valid);
@@ -50,6 +51,13 @@ struct YmmPair {
       }
     }
   }
+  // MXCSR FTZ (bit 15) and DAZ (bit 6) for the bf16 rule's fma chain (matmul_bf16.h).
+  static unsigned EnterFlushMode() {
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+    return csr;
+  }
+  static void LeaveFlushMode(unsigned csr) { _mm_setcsr(csr); }
 };
 
 }  // namespace

@@ -10,7 +10,10 @@ namespace detinfer::kernels {
 
 
 struct MatmulArgs {
-  const float* x;      // [M, K], row stride ldx
+  // [M, K], row stride ldx. For bf16 weights, the activations already rounded to bf16
+  // (matmul_bf16.h step 1): as f32 values, or on the avx512bf16 path as [M, ceil(K/2)] pairs
+  // (uint32: bf16 of k = 2j in the high half, of k = 2j + 1 in the low half, or 0 past K).
+  const float* x;
   int64_t ldx;
   int64_t m, k, n;
   const void* w;       // packed panels: panel p, element (k, j) at (p * K + k) * 16 + j
@@ -27,7 +30,9 @@ DETINFER_DECLARE_MATMUL(scalar)
 DETINFER_DECLARE_MATMUL(avx2)
 DETINFER_DECLARE_MATMUL(avx512)
 DETINFER_DECLARE_MATMUL(neon)
+DETINFER_DECLARE_MATMUL(avx512bf16)
 #undef DETINFER_DECLARE_MATMUL
+
 
 }  // namespace detinfer::kernels
 

@@ -15,6 +15,9 @@ namespace {
 struct QuadQ {
   struct Reg { float32x4_t v[4]; };
   using Bcast = float32x4_t;
+  // bf16 weights run the scalar loop (MatmulTile below): the rule's flush-to-zero is x86's
+  // (matmul_bf16.h), which FPCR.FZ does not promise to match.
+  static constexpr Bf16Mode kBf16Mode = kBf16None;
   // NEON has no masked loads: a partial panel (the last one, past N) goes element by element.
   struct Mask { int valid; };
   static Mask ValidMask(int valid) { return {valid}; }
@@ -73,6 +76,7 @@ struct QuadQ {
 
 // 6 rows x 1 panel = 24 q accumulators, 4 weight registers, 1 broadcast (of 32).
 void MatmulTile(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  if (a.w_dtype == DType::kBF16) return scalar::MatmulTile(a, m0, m1, p0, p1);
   TileDispatch<QuadQ, 6, 1>(a, m0, m1, p0, p1);
 }
 

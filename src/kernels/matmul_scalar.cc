@@ -1,7 +1,9 @@
-// Portable scalar matmul: the reference statement of the order in matmul.h.
+// Portable scalar matmul: the reference statement of the order in matmul.h (and, for bf16
+// weights, matmul_bf16.h).
 #include <cmath>
 
 #include "core/dtype.h"
+#include "kernels/matmul_bf16.h"
 #include "kernels/matmul_isa.h"
 
 namespace detinfer::kernels::scalar {
@@ -29,7 +31,12 @@ void MatmulTile(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t
         if (n >= a.n) break;
         const int64_t base = p * a.k * 16 + j;
         float acc = 0.0f;
-        for (int64_t k = 0; k < a.k; ++k) acc = std::fma(x[k], LoadW(a.w, a.w_dtype, base + k * 16), acc);
+        if (a.w_dtype == DType::kBF16) {  // x holds the activations rounded to bf16 (step 1)
+          const uint16_t* w = static_cast<const uint16_t*>(a.w);
+          for (int64_t k = 0; k < a.k; ++k) acc = Bf16Fma(acc, x[k], Bf16DazToF32(w[base + k * 16]));
+        } else {
+          for (int64_t k = 0; k < a.k; ++k) acc = std::fma(x[k], LoadW(a.w, a.w_dtype, base + k * 16), acc);
+        }
         a.y[m * a.ldy + n] = a.bias ? acc + a.bias[n] : acc;
       }
     }

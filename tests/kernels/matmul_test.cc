@@ -1,6 +1,8 @@
 // Matmul tests. Two independent oracles:
 //  - a plain fp32 loop that states the documented order (acc = fma(x, w, acc) over k from 0,
-//    then + bias) on the *unpacked* weights: every path must equal it bit for bit;
+//    then + bias) on the *unpacked* weights: every path must equal it bit for bit. For bf16
+//    weights (kernels/matmul_bf16.h) the loop rounds x to bf16 and flushes tiny results, written
+//    here from the definitions (x86's tininess after rounding to 24 bits, via frexp);
 //  - a double-precision loop, against which the fp32 result must stay within the rigorous
 //    bound for sequential summation, |err| <= gamma_(K+1) * sum_k |x_k w_k| (+ |bias|),
 //    gamma_n = n u / (1 - n u), u = 2^-24.
@@ -16,6 +18,31 @@
 
 namespace detinfer {
 namespace {
+
+// bf16 round to nearest even of x's value, subnormals to signed zero (vcvtneps2bf16), as the
+// float it stands for: computed with frexp/ldexp, not bit tricks.
+float OracleBf16(float x) {
+  if (std::isnan(x) || std::isinf(x) || x == 0.0f) return x;
+  if (std::fabs(x) < std::numeric_limits<float>::min()) return std::copysign(0.0f, x);
+  int e;
+  const double mant = std::frexp(static_cast<double>(x), &e);  // [0.5, 1)
+  const double r = std::nearbyint(std::ldexp(mant, 8));         // 8 significant bits, ties even
+  return static_cast<float>(std::ldexp(r, e - 8));               // may round up to Inf: right
+}
+
+// One step of the bf16 rule: fma, then zero (of its sign) if the exact result rounded to 24
+// significant bits (unbounded exponent) is below 2^-126. The products are exact in double and
+// so is the sum whenever it is near 2^-126 (both terms then lie within 53 bits of it).
+float OracleBf16Step(float acc, float x, float w) {
+  const float wd = std::fabs(w) < std::numeric_limits<float>::min() ? std::copysign(0.0f, w) : w;
+  const float r = std::fma(x, wd, acc);
+  const double s = static_cast<double>(x) * wd + acc;
+  if (s == 0.0 || !std::isfinite(s)) return r;
+  int e;
+  const double mant = std::frexp(s, &e);
+  const double rounded = std::ldexp(std::nearbyint(std::ldexp(mant, 24)), e - 24);
+  return std::fabs(rounded) < 0x1p-126 ? std::copysign(0.0f, r) : r;
+}
 
 using testing::BitsEqual;
 using testing::MakeContext;
@@ -55,7 +82,11 @@ struct Problem {
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
         float acc = 0.0f;
-        for (int64_t kk = 0; kk < k; ++kk) acc = std::fma(x[i * k + kk], w_f32[j * k + kk], acc);
+        for (int64_t kk = 0; kk < k; ++kk) {
+          acc = dtype == DType::kBF16
+                    ? OracleBf16Step(acc, OracleBf16(x[i * k + kk]), w_f32[j * k + kk])
+                    : std::fma(x[i * k + kk], w_f32[j * k + kk], acc);
+        }
         y[i * n + j] = bias ? acc + b[j] : acc;
       }
     }
@@ -100,6 +131,8 @@ TEST(MatmulTest, WithinTheSequentialSummationBoundOfTheDoubleOracle) {
     const auto y = p.Run(TestableIsas().back(), 2);
     for (int64_t i = 0; i < p.m; ++i) {
       for (int64_t j = 0; j < p.n; ++j) {
+        // bf16: the activations are rounded first (relative error <= 2^-9 each), which the
+        // bound adds; the flushes change each step by less than 2^-126.
         double exact = 0, abs_sum = 0;
         for (int64_t kk = 0; kk < p.k; ++kk) {
           const double t = double(p.x[i * p.k + kk]) * double(p.w_f32[j * p.k + kk]);
@@ -107,8 +140,10 @@ TEST(MatmulTest, WithinTheSequentialSummationBoundOfTheDoubleOracle) {
           abs_sum += std::fabs(t);
         }
         const double nu = double(p.k + 1) * u;
-        const double bound = nu / (1 - nu) * (abs_sum + std::fabs(p.b[j])) +
-                             u * std::fabs(exact + p.b[j]);
+        const double act = dt == DType::kBF16 ? std::ldexp(1.0, -9) * (1 + nu) * abs_sum : 0.0;
+        const double bound = nu / (1 - nu) * (abs_sum * (1 + std::ldexp(1.0, -9)) +
+                                              std::fabs(p.b[j])) +
+                             u * std::fabs(exact + p.b[j]) + act + double(p.k) * 0x1p-126;
         EXPECT_LE(std::fabs(double(y[i * p.n + j]) - (exact + p.b[j])), bound)
             << "row " << i << " col " << j;
       }
@@ -174,6 +209,47 @@ TEST(MatmulTest, NanAndInfPropagateOnlyWithinTheirRow) {
       EXPECT_FALSE(std::isnan(y[3 * 21 + j]));
       const float w = p.w_f32[j * 40 + 7];
       EXPECT_EQ(y[2 * 21 + j], w > 0 ? INFINITY : -INFINITY);
+    }
+  }
+}
+
+// The bf16 rule's edges (kernels/matmul_bf16.h), each with its answer worked out by hand, on
+// every path (on an AVX512_BF16 machine one of them is the hardware's own vdpbf16ps).
+TEST(MatmulTest, Bf16RuleEdgesOnEveryPath) {
+  struct Case {
+    const char* what;
+    std::vector<float> x, w;  // w values are bf16-representable (or bf16 subnormals)
+    float want;
+  };
+  const float tiny = std::numeric_limits<float>::min();  // 2^-126
+  const float sub_bf16 = std::ldexp(1.0f, -133);         // bf16 0x0001, subnormal
+  const std::vector<Case> cases = {
+      {"2^-126 - 2^-150 is tiny after rounding: flushed", {0x1p-63f, 0x1p-75f},
+       {0x1p-63f, -0x1p-75f}, 0.0f},
+      {"2^-126 - 2^-151 rounds to 2^-126: kept", {0x1p-63f, 0x1p-75f}, {0x1p-63f, -0x1p-76f},
+       tiny},
+      {"a subnormal weight reads as zero", {0x1p100f}, {sub_bf16}, 0.0f},
+      {"a subnormal activation rounds to zero", {1e-40f}, {0x1p100f}, 0.0f},
+      {"activations round to bf16, ties to even", {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f},
+       {1.0f, 1.0f}, 1.0f + (1.0f + 0x1p-6f)},
+      {"a tiny negative result keeps its sign (odd K)", {-0x1p-70f}, {0x1p-70f}, -0.0f},
+      {"ascending k, one rounding per k", {1.0f, 1.0f, 1.0f}, {0x1p24f, 1.0f, -0x1p24f}, 0.0f},
+  };
+  for (const Case& c : cases) {
+    const int64_t k = static_cast<int64_t>(c.x.size());
+    std::vector<uint16_t> wb(c.w.size());
+    ConvertFromF32(c.w.data(), DType::kBF16, wb.data(), c.w.size());
+    auto packed = PackedMatrix::Pack(TensorView::Contiguous(wb.data(), DType::kBF16, {1, k}));
+    ASSERT_TRUE(packed.ok());
+    for (Isa isa : TestableIsas()) {
+      auto h = MakeContext(isa, 1);
+      float y = 7.0f;
+      ASSERT_TRUE(Matmul(h.ctx, TensorView::Contiguous(c.x.data(), DType::kF32, {1, k}), *packed,
+                         nullptr, TensorView::Contiguous(&y, DType::kF32, {1, 1}))
+                      .ok());
+      EXPECT_TRUE(BitsEqual(std::vector<float>{y}, std::vector<float>{c.want}))
+          << c.what << " on " << testing::IsaString(isa) << ": got " << y << " (sign "
+          << std::signbit(y) << ")";
     }
   }
 }

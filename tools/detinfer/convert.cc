@@ -149,7 +149,10 @@ int RunConvert(const ConvertOptions& o) {
     }
     for (const std::string& dt : widened) {
       Warn("llama2.c files hold f32 only: the " + dt + " weights were widened to f32 (exactly; "
-           "the file is larger, the values are the same)");
+           "the file is larger, the values are the same" +
+           std::string(dt == "bf16" ? "; the matmuls now keep the activations in f32 where bf16 "
+                                      "weights round them to bf16, so outputs differ slightly: "
+                                      "docs/kernels.md" : "") + ")");
     }
   }
   s = CarryTokenizer(*w, o, format);

@@ -12,6 +12,13 @@
 //    back unchanged, so an MR-row slice of x (MR * kKBlock floats) stays in L1 while the
 //    tile walks across the task's panels, whose kKBlock-deep slices stay in L2;
 //  - small M (decode) takes the whole K in one block: nothing is reused, weights stream once.
+//
+// bf16 weights follow matmul_bf16.h, by P::kBf16Mode:
+//   kBf16Flush: the fp32 FMA loop with MXCSR's FTZ and DAZ set around the tiles (x holds the
+//               activations rounded to bf16, as f32);
+//   kBf16Pairs: vdpbf16ps over pairs of k (x holds bf16 pairs), the AVX512_BF16 path;
+//   kBf16None:  the caller runs another loop (the NEON path runs the scalar one).
+// Either way the bias is added after the tiles, outside the flushing mode (step 3).
 #ifndef DETINFER_KERNELS_SIMD_MATMUL_TILE_H_
 #define DETINFER_KERNELS_SIMD_MATMUL_TILE_H_
 
@@ -22,7 +29,9 @@
 namespace detinfer::kernels {
 namespace {
 
-constexpr int64_t kKBlock = 256;
+constexpr int64_t kKBlock = 256;  // even: a k block never splits a bf16 pair
+
+enum Bf16Mode { kBf16None, kBf16Flush, kBf16Pairs };
 
 template <typename P, DType DT, int MR, int NP>
 void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1) {
@@ -47,6 +56,24 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) xr[r] = a.x + (m + r) * a.ldx;
   const int64_t w0 = p * panel_stride;
+  if constexpr (DT == DType::kBF16 && P::kBf16Mode == kBf16Pairs) {
+    // Pairs (k, k + 1) by one vdpbf16ps each; an odd K's last k pairs with the -0 product.
+    for (int64_t k = k0; k < k1; k += 2) {
+      typename P::Reg w[NP];
+      const bool tail = k + 1 == k1;
+#pragma GCC unroll 8
+      for (int q = 0; q < NP; ++q) {
+        w[q] = tail ? P::LoadBf16Tail(a.w, w0 + q * panel_stride + k * 16)
+                    : P::LoadBf16Pair(a.w, w0 + q * panel_stride + k * 16);
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const typename P::Reg xb = P::BroadcastPair(xr[r] + k / 2);
+#pragma GCC unroll 8
+        for (int q = 0; q < NP; ++q) acc[r][q] = P::DotBf16(xb, w[q], acc[r][q]);
+      }
+    }
+  } else {
   for (int64_t k = k0; k < k1; ++k) {
     typename P::Reg w[NP];
 #pragma GCC unroll 8
@@ -57,6 +84,7 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
 #pragma GCC unroll 8
       for (int q = 0; q < NP; ++q) acc[r][q] = P::Fma(xb, w[q], acc[r][q]);
     }
+  }
   }
   if (last && a.bias != nullptr) {
 #pragma GCC unroll 8
@@ -96,10 +124,30 @@ struct MicroTable {
   }
 };
 
+// y[m0:m1, panels p0:p1] += bias (matmul_bf16.h step 3).
+template <typename P>
+void AddBias(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t valid = a.n - p * 16;
+    const typename P::Mask mask = P::ValidMask(valid >= 16 ? 16 : static_cast<int>(valid));
+    const typename P::Reg b = P::LoadY(a.bias + p * 16, mask);
+    for (int64_t m = m0; m < m1; ++m) {
+      float* y = a.y + m * a.ldy + p * 16;
+      P::StoreY(y, mask, P::Add(P::LoadY(y, mask), b));
+    }
+  }
+}
+
 // Rows [m0, m1) x panels [p0, p1), tiles of up to MRMax x NPMax.
 template <typename P, DType DT, int MRMax, int NPMax>
-void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static constexpr MicroTable<P, DT, MRMax, NPMax> kTable;
+  MatmulArgs a = args;
+  [[maybe_unused]] unsigned csr = 0;
+  if constexpr (DT == DType::kBF16) {
+    a.bias = nullptr;  // added after the tiles
+    if constexpr (P::kBf16Mode == kBf16Flush) csr = P::EnterFlushMode();
+  }
   const bool small_m = (m1 - m0) <= MRMax;
   const int64_t kblock = small_m ? a.k : kKBlock;
   for (int64_t k0 = 0; k0 < a.k || k0 == 0; k0 += kblock) {
@@ -117,13 +165,21 @@ void TileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p
     }
     if (a.k == 0) break;
   }
+  if constexpr (DT == DType::kBF16) {
+    // The micro tiles ran through the function table, so no FP operation of theirs can be
+    // moved across these mode changes.
+    if constexpr (P::kBf16Mode == kBf16Flush) P::LeaveFlushMode(csr);
+    if (args.bias != nullptr) AddBias<P>(args, m0, m1, p0, p1);
+  }
 }
 
 template <typename P, int MRMax, int NPMax>
 void TileDispatch(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   switch (a.w_dtype) {
     case DType::kF32: TileLoop<P, DType::kF32, MRMax, NPMax>(a, m0, m1, p0, p1); break;
-    case DType::kBF16: TileLoop<P, DType::kBF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
+    case DType::kBF16:
+      if constexpr (P::kBf16Mode != kBf16None) TileLoop<P, DType::kBF16, MRMax, NPMax>(a, m0, m1, p0, p1);
+      break;
     case DType::kF16: TileLoop<P, DType::kF16, MRMax, NPMax>(a, m0, m1, p0, p1); break;
     default: break;  // block formats take the quantised kernel (qmatmul.h)
   }
