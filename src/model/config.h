@@ -22,7 +22,7 @@ std::string_view ArchName(Arch arch);
 // (rope_freqs.weight) — so one model read from config.json's rope_scaling and from a GGUF file
 // computes the same table, bit for bit. model/rope_scaling.h computes them.
 struct RopeScaling {
-  enum class Kind { kNone, kLinear, kLlama3, kFreqFactors, kLongRope };
+  enum class Kind { kNone, kLinear, kLlama3, kFreqFactors, kLongRope, kYarn };
   Kind kind = Kind::kNone;
   // Hugging Face's parameters (kLinear: factor; kLlama3: all four), kept to write them back.
   double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
@@ -30,11 +30,16 @@ struct RopeScaling {
   // longrope (Phi-3): HF's two factor lists, kept to write them back; `divisors` holds the one
   // chosen by the fixed rule in rope_scaling.h.
   std::vector<double> short_factor, long_factor;
-  // Multiplies cos and sin (longrope; 1 otherwise): model/layer_spec.h applies it.
+  // yarn: the ramp's rotation bounds and whether they are rounded outwards (HF's defaults
+  // 32, 1, true), and whether config.json named original_max_position_embeddings (then factor
+  // is the context ratio, as transformers recomputes it).
+  double beta_fast = 32.0, beta_slow = 1.0;
+  bool truncate = true, original_in_config = false;
+  // Multiplies cos and sin (longrope, yarn; 1 otherwise): model/layer_spec.h applies it.
   double attention_factor = 1.0;
   std::vector<float> divisors;  // rotary_dim / 2 values; empty for kNone
 };
-// "none", "linear", "llama3", "rope_freqs" (defined in rope_scaling.cc)
+// "none", "linear", "llama3", "rope_freqs", "longrope", "yarn" (defined in rope_scaling.cc)
 std::string_view RopeScalingName(RopeScaling::Kind kind);
 
 struct ModelConfig {

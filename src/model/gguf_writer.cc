@@ -184,6 +184,12 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   kv.KvU32(arch + ".rope.dimension_count", u32(c.RotaryDim()));
   kv.KvF32(arch + ".rope.freq_base", static_cast<float>(c.rope_theta));
   kv.KvF32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+  if (c.rope_scaling.kind == RopeScaling::Kind::kYarn) {
+    // llama.cpp's yarn (ext_factor, its own ramp and mscale) is not transformers' formula
+    // that detinfer runs: a file it would read differently is not written.
+    return Status::Unsupported("GGUF writer: yarn RoPE scaling (transformers' definition) has no "
+                               "GGUF form that llama.cpp reads the same way; write the model as HF");
+  }
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     const RopeScaling& rs = c.rope_scaling;
     if (rs.original_max_positions <= 0 || rs.original_max_positions > int64_t{UINT32_MAX}) {

@@ -1,6 +1,8 @@
 #include "model/rope_scaling.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/portable_math.h"
 
@@ -63,6 +65,7 @@ std::string_view RopeScalingName(RopeScaling::Kind kind) {
     case RopeScaling::Kind::kLlama3: return "llama3";
     case RopeScaling::Kind::kFreqFactors: return "rope_freqs";
     case RopeScaling::Kind::kLongRope: return "longrope";
+    case RopeScaling::Kind::kYarn: return "yarn";
   }
   return "?";
 }
@@ -150,9 +153,71 @@ Result<RopeScaling> ParseHfRopeScaling(const nlohmann::json& obj, int64_t head_d
     // Held in fp32, as transformers multiplies its fp32 cos/sin by it and a GGUF file stores
     // it: the model then has one attention factor whichever file it came from.
     s.attention_factor = static_cast<float>(s.attention_factor);
+  } else if (type == "yarn") {
+    s.kind = RopeScaling::Kind::kYarn;
+    DETINFER_RETURN_IF_ERROR(GetPositive(obj, "factor", src, &s.factor));
+    known.insert(known.end(), {"factor", "original_max_position_embeddings", "attention_factor",
+                               "mscale", "mscale_all_dim", "beta_fast", "beta_slow", "truncate"});
+    const auto given = [&](const char* key) { return obj.contains(key) && !obj[key].is_null(); };
+    if (given("original_max_position_embeddings")) {
+      double original = 0;
+      DETINFER_RETURN_IF_ERROR(GetPositive(obj, "original_max_position_embeddings", src, &original));
+      if (original != std::floor(original) || original > 1e9) {
+        return Status::InvalidArgument(src + ": rope scaling original_max_position_embeddings must "
+                                       "be a whole number of positions");
+      }
+      s.original_max_positions = static_cast<int64_t>(original);
+      s.original_in_config = true;
+      if (max_positions <= 0) {
+        return Status::InvalidArgument(src + ": yarn with original_max_position_embeddings needs "
+                                       "max_position_embeddings");
+      }
+      s.factor = double(max_positions) / original;  // transformers recomputes it so
+    } else {
+      if (max_positions <= 0) {
+        return Status::InvalidArgument(src + ": yarn needs original_max_position_embeddings or "
+                                       "max_position_embeddings");
+      }
+      s.original_max_positions = max_positions;
+    }
+    // transformers reads beta_fast / beta_slow with `or`: absent, null or 0 means the default.
+    for (auto [key, field] : {std::pair{"beta_fast", &s.beta_fast}, {"beta_slow", &s.beta_slow}}) {
+      if (given(key) && !(obj[key].is_number() && obj[key].get<double>() == 0.0)) {
+        DETINFER_RETURN_IF_ERROR(GetPositive(obj, key, src, field));
+      }
+    }
+    if (given("truncate")) {
+      if (!obj["truncate"].is_boolean()) {
+        return Status::InvalidArgument(src + ": rope scaling \"truncate\" must be true or false, got " +
+                                       obj["truncate"].dump());
+      }
+      s.truncate = obj["truncate"].get<bool>();
+    }
+    const auto mscale_of = [](double scale, double m) {
+      return scale <= 1.0 ? 1.0 : 0.1 * m * PortableLn(scale) + 1.0;
+    };
+    if (given("attention_factor")) {
+      DETINFER_RETURN_IF_ERROR(GetPositive(obj, "attention_factor", src, &s.attention_factor));
+    } else {
+      double mscale = 0, mscale_all_dim = 0;
+      if (given("mscale")) DETINFER_RETURN_IF_ERROR(GetPositive(obj, "mscale", src, &mscale));
+      if (given("mscale_all_dim")) {
+        DETINFER_RETURN_IF_ERROR(GetPositive(obj, "mscale_all_dim", src, &mscale_all_dim));
+      }
+      s.attention_factor = mscale > 0 && mscale_all_dim > 0
+                               ? mscale_of(s.factor, mscale) / mscale_of(s.factor, mscale_all_dim)
+                               : mscale_of(s.factor, 1.0);
+    }
+    s.attention_factor = static_cast<float>(s.attention_factor);  // fp32, as for longrope
+  } else if (type == "dynamic") {
+    return Status::Unsupported(
+        src + ": rope scaling type 'dynamic' (NTK) is not supported: it rescales the frequencies "
+              "as a sequence grows past max_position_embeddings, so a token's bits would depend "
+              "on how long its sequence was when it was computed (prefill vs decode, chunking). "
+              "Supported: linear, llama3, longrope, yarn");
   } else {
     return Status::Unsupported(src + ": rope scaling type '" + type +
-                               "' is not supported (linear, llama3, longrope)");
+                               "' is not supported (linear, llama3, longrope, yarn)");
   }
   // A field this kind does not read (yarn's beta_fast under "linear", a typo) is refused: it
   // may mean the file's model is not the one these parameters describe.
@@ -181,8 +246,26 @@ Status ComputeRopeDivisors(int64_t head_dim, double theta, RopeScaling* s,
   }
   const int64_t half = head_dim / 2;
   s->divisors.resize(static_cast<size_t>(half));
+  double low = 0, high = 0;  // yarn's ramp (rope_scaling.h)
+  if (s->kind == RopeScaling::Kind::kYarn) {
+    const double dim = double(head_dim), ln_base = PortableLn(theta);
+    const auto correction_dim = [&](double rotations) {
+      return dim * PortableLn(double(s->original_max_positions) / (rotations * kTwoPi)) /
+             (2.0 * ln_base);
+    };
+    low = correction_dim(s->beta_fast);
+    high = correction_dim(s->beta_slow);
+    if (s->truncate) low = std::floor(low), high = std::ceil(high);
+    low = std::max(low, 0.0);
+    high = std::min(high, dim - 1.0);
+    if (low == high) high += 0.001;  // transformers: "prevent singularity"
+  }
   for (int64_t i = 0; i < half; ++i) {
     double d = s->factor;
+    if (s->kind == RopeScaling::Kind::kYarn) {
+      const double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+      d = 1.0 / (ramp / s->factor + (1.0 - ramp));
+    }
     if (s->kind == RopeScaling::Kind::kLlama3) {
       const double inv = PortablePow(theta, -double(2 * i) / double(head_dim));
       const double wavelen = kTwoPi / inv;
@@ -220,6 +303,14 @@ Result<nlohmann::json> HfRopeScalingJson(const RopeScaling& s) {
                        {"short_factor", s.short_factor},
                        {"long_factor", s.long_factor},
                        {"attention_factor", s.attention_factor}};
+      return j;
+    }
+    case RopeScaling::Kind::kYarn: {
+      // factor and attention_factor as used, so the file reads back to the same divisors.
+      nlohmann::json j{{"rope_type", "yarn"},       {"factor", s.factor},
+                       {"beta_fast", s.beta_fast},  {"beta_slow", s.beta_slow},
+                       {"truncate", s.truncate},    {"attention_factor", s.attention_factor}};
+      if (s.original_in_config) j["original_max_position_embeddings"] = s.original_max_positions;
       return j;
     }
     case RopeScaling::Kind::kFreqFactors:

@@ -1,9 +1,20 @@
 // RoPE frequency scaling as Hugging Face defines it (rope_scaling / rope_parameters in
 // config.json), reduced to the per-frequency divisors the RoPE table takes (config.h,
 // RopeScaling). Supported: "linear" (every frequency / factor), "llama3" (Llama-3.1/3.2:
-// long wavelengths / factor, short ones unchanged, a smooth blend between) and "longrope"
-// ("su" in older Phi-3 files). Other kinds ("dynamic", "yarn", ...) are refused by name, never
-// ignored.
+// long wavelengths / factor, short ones unchanged, a smooth blend between), "longrope"
+// ("su" in older Phi-3 files) and "yarn". Other kinds are refused by name, never ignored:
+// "dynamic" (NTK) rescales the frequencies as a sequence grows past the trained context, so a
+// token's bits would depend on how long its sequence had grown when it was computed.
+//
+// yarn, as transformers' _compute_yarn_parameters defines it: with the original context L
+// (rope_scaling's original_max_position_embeddings, which then also makes factor the ratio
+// max_position_embeddings / L; else the config's max_position_embeddings) and rotary dim D,
+// the ramp runs between low = floor(D ln(L / (2 pi beta_fast)) / (2 ln theta)) and high =
+// ceil(the same with beta_slow) (not rounded when truncate is false), clamped to [0, D - 1];
+// ramp_i = clamp((i - low) / (high - low), 0, 1) and each frequency is divided by
+// 1 / (ramp_i / factor + 1 - ramp_i). cos and sin are multiplied by attention_factor (given;
+// else 0.1 ln(factor) + 1 for factor > 1, or that ratio for mscale / mscale_all_dim).
+// Logarithms are PortableLn, so the bounds are the same on every machine (SPEC §A9).
 //
 // longrope, as transformers' _compute_longrope_parameters defines it: each frequency divided by
 // short_factor[i] or long_factor[i], cos and sin multiplied by attention_factor (given, else
@@ -42,6 +53,7 @@ Result<RopeScaling> ParseHfRopeScaling(const nlohmann::json& obj, int64_t head_d
 //     low_freq_factor) / (high_freq_factor - low_freq_factor)   (transformers'
 //     _compute_llama3_parameters, written as the divisor of inv_i).
 //   longrope: d_i = (max_positions > original ? long_factor : short_factor)[i]
+//   yarn: d_i = 1 / (ramp_i / factor + 1 - ramp_i), ramp_i as above
 Status ComputeRopeDivisors(int64_t head_dim, double theta, RopeScaling* s,
                            int64_t max_positions = 0);
 

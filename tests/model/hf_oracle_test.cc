@@ -2,7 +2,7 @@
 // written from the transformers modelling definitions with numpy (it reads config.json and the
 // safetensors file itself). Random Llama / Qwen2 / Qwen3 models, written as Hugging Face
 // directories, must give detinfer's logits within fp32 noise of it at every position — with RoPE
-// scaling (llama3, linear), the rope_parameters layout, Mistral, Qwen2's biases under
+// scaling (llama3, linear, yarn), the rope_parameters layout, Mistral, Qwen2's biases under
 // attention_bias: false and a Qwen3 config without head_dim, the cases that used to load
 // silently wrong (or not at all); and Phi-3 (fused qkv / gate_up, partial rotary, longrope with
 // either factor list); and the mixtures of experts, Qwen3-MoE (with and without norm_topk_prob)
@@ -86,6 +86,11 @@ ModelConfig OracleMoe(Arch arch, int64_t experts, int64_t used, bool renormalize
   return c;
 }
 
+ModelConfig WithContext(ModelConfig c, int64_t max_seq_len) {
+  c.max_seq_len = max_seq_len;
+  return c;
+}
+
 ModelConfig WithScaling(ModelConfig c, const json& scaling, int64_t original_max = 0) {
   auto s = ParseHfRopeScaling(scaling, c.RotaryDim(), c.rope_theta, "test", c.max_seq_len,
                               original_max);
@@ -127,6 +132,17 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
        WithScaling(testing::SmallConfig(Arch::kLlama),
                    {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
                     {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 1000}})},
+      // yarn: the ramp between the correction dims is partial here (llama: frequencies 0, 1
+      // extrapolated, 2 halfway, 3 interpolated; qwen3: 0, 0.57, then 1), and the attention
+      // factor is derived (0.1 ln 4 + 1; the mscale ratio).
+      {"llama, yarn rope scaling, original in rope_scaling",
+       WithScaling(WithContext(testing::SmallConfig(Arch::kLlama), 16384),
+                   {{"rope_type", "yarn"}, {"factor", 4.0},
+                    {"original_max_position_embeddings", 4096}})},
+      {"qwen3, yarn rope scaling, untruncated, mscale ratio",
+       WithScaling(testing::SmallConfig(Arch::kQwen3),
+                   {{"rope_type", "yarn"}, {"factor", 2.5}, {"truncate", false},
+                    {"mscale", 1.0}, {"mscale_all_dim", 0.5}})},
       {"llama, linear rope scaling",
        WithScaling(testing::SmallConfig(Arch::kLlama), {{"rope_type", "linear"}, {"factor", 4.0}})},
       {"llama, rope_parameters layout", testing::SmallConfig(Arch::kLlama),

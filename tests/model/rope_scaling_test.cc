@@ -1,10 +1,11 @@
-// RoPE scaling: the llama3 and linear divisors against their closed forms, config errors that
+// RoPE scaling: the llama3, linear and yarn divisors against their closed forms, config errors that
 // name the field, and one model read from config.json's rope_scaling and from the GGUF file it
 // converts to (llama.cpp's rope_freqs.weight) computing the same logits bit for bit.
 #include "model/rope_scaling.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -86,8 +87,13 @@ TEST(RopeScalingTest, BadScalingsNameTheField) {
   nlohmann::json inverted = Llama31Scaling();
   inverted["high_freq_factor"] = 0.5;
   const Case cases[] = {
-      {{{"rope_type", "yarn"}, {"factor", 4.0}}, {"'yarn'", "not supported"}},
-      {{{"rope_type", "dynamic"}, {"factor", 2.0}}, {"'dynamic'"}},
+      {{{"rope_type", "ntk-by-parts"}, {"factor", 4.0}}, {"'ntk-by-parts'", "not supported"}},
+      {{{"rope_type", "dynamic"}, {"factor", 2.0}}, {"'dynamic'", "how long its sequence"}},
+      {{{"rope_type", "yarn"}}, {"needs \"factor\""}},
+      {{{"rope_type", "yarn"}, {"factor", 4.0}, {"truncate", 1}}, {"\"truncate\" must be"}},
+      {{{"rope_type", "yarn"}, {"factor", 4.0}, {"beta_fast", -2}}, {"\"beta_fast\""}},
+      {{{"rope_type", "yarn"}, {"factor", 4.0}, {"low_freq_factor", 1}},
+       {"\"low_freq_factor\"", "not used by type 'yarn'"}},
       {{{"factor", 2.0}}, {"names no rope_type"}},
       {{{"rope_type", "linear"}}, {"needs \"factor\""}},
       {{{"rope_type", "linear"}, {"factor", -1.0}}, {"\"factor\" must be a positive number"}},
@@ -96,9 +102,53 @@ TEST(RopeScalingTest, BadScalingsNameTheField) {
       {nlohmann::json::array(), {"must be an object"}},
   };
   for (const Case& c : cases) {
-    const Status s = ParseHfRopeScaling(c.obj, 8, 10000.0, "dir/config.json").status();
+    const Status s = ParseHfRopeScaling(c.obj, 8, 10000.0, "dir/config.json", 128).status();
     EXPECT_TRUE(FailsWith(s, {"dir/config.json"})) << c.obj.dump();
     for (const std::string& w : c.says) EXPECT_TRUE(FailsWith(s, {w})) << c.obj.dump();
+  }
+}
+
+// yarn against its closed form, worked by hand for rotary dim 8, theta 1e4 and an original
+// context of 4096: the correction dims are 8 ln(4096 / (2 pi b)) / (2 ln 1e4) = 1.31 (b = 32)
+// and 2.81 (b = 1), so the ramp runs from 1 to 3 (rounded outwards): frequencies 0 and 1 keep
+// their speed, 2 is halfway (1 / (0.5 / 4 + 0.5)), 3 is slowed by the factor. With the original
+// in rope_scaling the factor is the context ratio 16384 / 4096 = 4 whatever "factor" says, and
+// the attention factor is 0.1 ln 4 + 1.
+TEST(RopeScalingTest, YarnDivisorsAndAttentionFactorFollowTransformers) {
+  auto s = ParseHfRopeScaling({{"rope_type", "yarn"}, {"factor", 7.0},
+                               {"original_max_position_embeddings", 4096}},
+                              8, 10000.0, "c", 16384);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->kind, RopeScaling::Kind::kYarn);
+  EXPECT_EQ(s->factor, 4.0);
+  EXPECT_EQ(s->divisors, (std::vector<float>{1.0f, 1.0f, static_cast<float>(1.0 / 0.625), 4.0f}));
+  EXPECT_NEAR(s->attention_factor, 0.1 * std::log(4.0) + 1.0, 1e-7);
+  // Not rounded outwards: the ramp is (i - 1.31) / 1.5; an explicit attention factor wins.
+  auto u = ParseHfRopeScaling({{"rope_type", "yarn"}, {"factor", 4.0}, {"truncate", false},
+                               {"attention_factor", 1.5}, {"original_max_position_embeddings", 4096}},
+                              8, 10000.0, "c", 16384);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  const double low = 8 * std::log(4096 / (32 * 2 * M_PI)) / (2 * std::log(1e4));
+  const double high = 8 * std::log(4096 / (2 * M_PI)) / (2 * std::log(1e4));
+  for (int i = 0; i < 4; ++i) {
+    const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+    EXPECT_NEAR(u->divisors[size_t(i)], 1.0 / (ramp / 4.0 + 1.0 - ramp), 1e-6) << i;
+  }
+  EXPECT_EQ(u->attention_factor, 1.5);
+  // Without the original in rope_scaling: the config's context is the original, factor as given.
+  auto c = ParseHfRopeScaling({{"rope_type", "yarn"}, {"factor", 2.0}}, 8, 10000.0, "c", 4096);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->factor, 2.0);
+  EXPECT_EQ(c->original_max_positions, 4096);
+  EXPECT_EQ(c->divisors[3], 2.0f);
+  // config.json written back reads to the same divisors and attention factor.
+  for (const RopeScaling& r : {*s, *u, *c}) {
+    auto j = HfRopeScalingJson(r);
+    ASSERT_TRUE(j.ok());
+    auto back = ParseHfRopeScaling(*j, 8, 10000.0, "c", r.original_in_config ? 16384 : 4096);
+    ASSERT_TRUE(back.ok()) << back.status().ToString() << " " << j->dump();
+    EXPECT_EQ(back->divisors, r.divisors) << j->dump();
+    EXPECT_EQ(back->attention_factor, r.attention_factor) << j->dump();
   }
 }
 

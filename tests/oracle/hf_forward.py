@@ -44,7 +44,8 @@ def load_safetensors(path):
 
 def inv_frequencies(cfg, head_dim, seq_len):
     """_compute_default_rope_parameters, _compute_linear_scaling_rope_parameters,
-    _compute_llama3_parameters and _compute_longrope_parameters (modeling_rope_utils.py), in
+    _compute_llama3_parameters, _compute_longrope_parameters and _compute_yarn_parameters
+    (modeling_rope_utils.py), in
     float64. head_dim is the rotary dim (partial rotary). Returns (inv_freq, attention_factor)."""
     params = cfg.get("rope_parameters") or {}
     theta = cfg.get("rope_theta", params.get("rope_theta", 10000.0))
@@ -81,6 +82,38 @@ def inv_frequencies(cfg, head_dim, seq_len):
         smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
         is_medium = ~(wavelen < high_freq_wavelen) & ~(wavelen > low_freq_wavelen)
         inv_freq = np.where(is_medium, smoothed, inv_freq_llama)
+    elif kind == "yarn":
+        # _compute_yarn_parameters: beta_fast / beta_slow read with `or`, the original context
+        # from rope_scaling (which then makes factor the context ratio) or the config.
+        factor = scaling["factor"]
+        original = scaling.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+        if "original_max_position_embeddings" in scaling:
+            factor = cfg["max_position_embeddings"] / original
+
+        def get_mscale(scale, m=1.0):
+            return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+        attention_factor = scaling.get("attention_factor")
+        if attention_factor is None:
+            if scaling.get("mscale") and scaling.get("mscale_all_dim"):
+                attention_factor = get_mscale(factor, scaling["mscale"]) / get_mscale(factor, scaling["mscale_all_dim"])
+            else:
+                attention_factor = get_mscale(factor)
+        beta_fast = scaling.get("beta_fast") or 32
+        beta_slow = scaling.get("beta_slow") or 1
+
+        def correction_dim(rotations):
+            return (head_dim * math.log(original / (rotations * 2 * math.pi))) / (2 * math.log(theta))
+
+        low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+        if scaling.get("truncate", True):
+            low, high = math.floor(low), math.ceil(high)
+        low, high = max(low, 0), min(high, head_dim - 1)
+        if low == high:
+            high += 0.001
+        ramp = np.clip((np.arange(head_dim // 2, dtype=np.float64) - low) / (high - low), 0, 1)
+        extrapolation = 1 - ramp
+        inv_freq = (inv_freq / factor) * (1 - extrapolation) + inv_freq * extrapolation
     elif kind != "default":
         raise SystemExit("rope type " + kind)
     return inv_freq, attention_factor

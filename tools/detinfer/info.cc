@@ -150,6 +150,11 @@ int RunInfo(const InfoOptions& o) {
                 c.max_seq_len > c.rope_scaling.original_max_positions ? "beyond" : "within",
                 (long long)c.rope_scaling.original_max_positions, c.rope_scaling.attention_factor);
   }
+  if (c.rope_scaling.kind == RopeScaling::Kind::kYarn) {
+    std::printf("  yarn: factor %.9g over the original context %lld, attention factor %.9g\n",
+                c.rope_scaling.factor, (long long)c.rope_scaling.original_max_positions,
+                c.rope_scaling.attention_factor);
+  }
   std::printf("  %lld parameters:", (long long)params);
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
