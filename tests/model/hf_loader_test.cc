@@ -226,13 +226,19 @@ TEST(HfLoader, ConfigsReadAsTransformersDoes) {
   ASSERT_TRUE(l3.ok()) << l3.status().ToString();
   EXPECT_EQ(l3->rope_scaling.kind, RopeScaling::Kind::kLlama3);
   EXPECT_EQ(l3->rope_theta, 5e5);
+  auto yarn = ParseHfConfig(with(Arch::kLlama, theta,
+                                 "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": "
+                                 "\"yarn\", \"factor\": 4.0}"),
+                            "c");
+  ASSERT_TRUE(yarn.ok()) << yarn.status().ToString();
+  EXPECT_EQ(yarn->rope_scaling.kind, RopeScaling::Kind::kYarn);
   EXPECT_TRUE(FailsWith(
       ParseHfConfig(with(Arch::kLlama, theta,
-                         "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"yarn\", "
-                         "\"factor\": 4.0}"),
+                         "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": "
+                         "\"dynamic\", \"factor\": 4.0}"),
                     "c")
           .status(),
-      {"rope_parameters", "'yarn'", "not supported"}));
+      {"rope_parameters", "'dynamic'", "not supported"}));
   EXPECT_TRUE(FailsWith(
       ParseHfConfig(with(Arch::kLlama, theta,
                          theta + ", \"rope_parameters\": {\"rope_theta\": 10000.0}"),

@@ -196,8 +196,8 @@ TEST(Phi3Test, ConfigFieldsAndTheirRefusals) {
   c["partial_rotary_factor"] = 0.5;
   refused(c, "partial_rotary_factor");
   c = BaseConfig();
-  c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
-  refused(c, "yarn");
+  c["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 4.0}};
+  refused(c, "dynamic");
 }
 
 }  // namespace
