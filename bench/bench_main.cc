@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
   const double attn_prefill_contig =
       figure("attention_prefill_bf16_s2048_contiguous_gflops",
              "BM_AttentionPrefill/S:2048/tiled:0/real_time", "GFLOP");
+  const double moe_decode = figure("moe_decode_qwen3_moe_8of64_bf16_active_gbs",
+                                   "BM_MoeDecode/threads:2/iterations:1/real_time", "GB");
   std::printf("\n%-76s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
   auto row = [&](const char* what, double v, double limit, const char* key) {
     if (v == 0 || limit == 0) return;  // filtered out of this run
@@ -186,6 +188,8 @@ int main(int argc, char** argv) {
       "attention_decode_contiguous_ratio");
   row("read stream with 8 FMA per 64 B (decode attention's ratio): GB/s vs read BW", read_fma_bw,
       read_bw, "read_with_fma_ratio");
+  row("MoE decode, Qwen3-MoE shape, 8 of 64 experts, bf16: active-weight GB/s vs read BW",
+      moe_decode, read_bw, "moe_decode_ratio");
   row("attention prefill S=2048 causal 32/8 heads D=128 bf16, KV cache layout: GFLOP/s vs peak",
       attn_prefill, peak, "attention_prefill_ratio");
   row("  same, contiguous [S, Hkv, D] K/V: GFLOP/s vs FMA peak", attn_prefill_contig, peak,
