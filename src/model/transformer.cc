@@ -436,7 +436,7 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
   //   y = ((0 + w_0 * o_0) + w_1 * o_1) + ...   per token over its k experts in ascending
   //     expert id, each product and sum rounded to fp32 (no FMA: -ffp-contract=off)
   const int64_t n_exp = c.n_experts, top_k = c.n_experts_used, e_ffn = c.expert_ffn_dim;
-  std::vector<float> moe_logits, moe_probs, moe_rows, moe_gate_up, moe_act, moe_out, moe_slots;
+  std::vector<float> moe_logits, moe_probs, moe_slots;
   std::vector<int32_t> moe_chosen;
   std::vector<float> moe_weights;
   const auto moe_ffn = [&](const LayerPacked& p) -> Status {
@@ -457,40 +457,61 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
       for (int64_t j = 0; j < top_k; ++j) sum = sum + pr[ch[j]];
       for (int64_t j = 0; j < top_k; ++j) wt[j] = c.moe_renormalize ? pr[ch[j]] / sum : pr[ch[j]];
     }
-    // Each (token, slot)'s expert output, then the combine.
+    // Each (token, slot)'s expert output, then the combine. Which thread computes an expert's
+    // rows never changes them (SPEC §A6), so the schedule is chosen for speed only: experts
+    // with many rows (prefill) run one after another, each matmul across the pool; when every
+    // expert has few rows (decode: one each) the experts run side by side, one per thread,
+    // which saves a pool round trip per matmul.
     moe_slots.assign(static_cast<size_t>(t_total * top_k * dim), 0.0f);
-    std::vector<int64_t> slot_of;  // flat (token * top_k + j) of each gathered row
-    for (int64_t e = 0; e < n_exp; ++e) {
-      slot_of.clear();
-      for (int64_t t = 0; t < t_total; ++t) {
-        for (int64_t j = 0; j < top_k; ++j) {
-          if (moe_chosen[static_cast<size_t>(t * top_k + j)] == e) slot_of.push_back(t * top_k + j);
-        }
-      }
-      const int64_t n_e = static_cast<int64_t>(slot_of.size());
-      if (n_e == 0) continue;
-      moe_rows.resize(static_cast<size_t>(n_e * dim));
-      for (int64_t i = 0; i < n_e; ++i) {
-        const int64_t t = slot_of[static_cast<size_t>(i)] / top_k;
-        std::copy_n(h.data() + t * dim, dim, moe_rows.data() + i * dim);
-      }
-      moe_gate_up.resize(static_cast<size_t>(n_e * 2 * e_ffn));
-      moe_act.resize(static_cast<size_t>(n_e * e_ffn));
-      moe_out.resize(static_cast<size_t>(n_e * dim));
-      DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(moe_rows, n_e, dim),
-                                      p.expert_gate_up[static_cast<size_t>(e)], nullptr,
-                                      Rows(moe_gate_up, n_e, 2 * e_ffn)));
-      DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(moe_gate_up, n_e, 2 * e_ffn, 0, e_ffn),
-                                      Columns(moe_gate_up, n_e, 2 * e_ffn, e_ffn, e_ffn),
-                                      Rows(moe_act, n_e, e_ffn)));
-      DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(moe_act, n_e, e_ffn),
-                                      p.expert_down[static_cast<size_t>(e)], nullptr,
-                                      Rows(moe_out, n_e, dim)));
-      for (int64_t i = 0; i < n_e; ++i) {
-        std::copy_n(moe_out.data() + i * dim, dim,
-                    moe_slots.data() + slot_of[static_cast<size_t>(i)] * dim);
+    std::vector<std::vector<int64_t>> slot_of(static_cast<size_t>(n_exp));  // flat t * top_k + j
+    std::vector<int64_t> active;
+    int64_t most_rows = 0;
+    for (int64_t t = 0; t < t_total; ++t) {
+      for (int64_t j = 0; j < top_k; ++j) {
+        const int64_t e = moe_chosen[static_cast<size_t>(t * top_k + j)];
+        slot_of[static_cast<size_t>(e)].push_back(t * top_k + j);
       }
     }
+    for (int64_t e = 0; e < n_exp; ++e) {
+      const int64_t n_e = static_cast<int64_t>(slot_of[static_cast<size_t>(e)].size());
+      if (n_e > 0) active.push_back(e);
+      most_rows = std::max(most_rows, n_e);
+    }
+    constexpr int64_t kSideBySideRows = 4;
+    const bool side_by_side = ctx.num_threads() > 1 && most_rows <= kSideBySideRows;
+    const KernelContext serial{ctx.isa, nullptr};
+    const KernelContext& expert_ctx = side_by_side ? serial : ctx;
+    std::vector<Status> expert_status(active.size());
+    const auto run_expert = [&](int64_t i) {
+      const int64_t e = active[static_cast<size_t>(i)];
+      const std::vector<int64_t>& slots = slot_of[static_cast<size_t>(e)];
+      const int64_t n_e = static_cast<int64_t>(slots.size());
+      std::vector<float> rows(static_cast<size_t>(n_e * dim)), gu(static_cast<size_t>(n_e * 2 * e_ffn)),
+          a(static_cast<size_t>(n_e * e_ffn)), out(static_cast<size_t>(n_e * dim));
+      for (int64_t r = 0; r < n_e; ++r) {
+        std::copy_n(h.data() + slots[static_cast<size_t>(r)] / top_k * dim, dim, rows.data() + r * dim);
+      }
+      Status st = Matmul(expert_ctx, Rows(rows, n_e, dim), p.expert_gate_up[static_cast<size_t>(e)],
+                         nullptr, Rows(gu, n_e, 2 * e_ffn));
+      if (st.ok()) {
+        st = SwiGlu(expert_ctx, Columns(gu, n_e, 2 * e_ffn, 0, e_ffn),
+                    Columns(gu, n_e, 2 * e_ffn, e_ffn, e_ffn), Rows(a, n_e, e_ffn));
+      }
+      if (st.ok()) {
+        st = Matmul(expert_ctx, Rows(a, n_e, e_ffn), p.expert_down[static_cast<size_t>(e)], nullptr,
+                    Rows(out, n_e, dim));
+      }
+      for (int64_t r = 0; st.ok() && r < n_e; ++r) {
+        std::copy_n(out.data() + r * dim, dim, moe_slots.data() + slots[static_cast<size_t>(r)] * dim);
+      }
+      expert_status[static_cast<size_t>(i)] = st;
+    };
+    if (side_by_side) {
+      ctx.ParallelFor(static_cast<int64_t>(active.size()), run_expert);
+    } else {
+      for (int64_t i = 0; i < static_cast<int64_t>(active.size()); ++i) run_expert(i);
+    }
+    for (const Status& st : expert_status) DETINFER_RETURN_IF_ERROR(st);
     for (int64_t t = 0; t < t_total; ++t) {
       float* y = proj.data() + t * dim;
       std::fill_n(y, dim, 0.0f);
