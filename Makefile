@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 600
 UNITY ?= ON
 export DETINFER_UNITY := $(UNITY)
 
-.PHONY: all deps test-deps configure build run test test-default test-sanitize test-arm64 cross-arm64 test-large bench train-default fuzz fuzz-smoke clean
+.PHONY: all deps test-deps configure build run test test-default test-sanitize test-arm64 cross-arm64 test-large bench bench-llamacpp train-default fuzz fuzz-smoke clean
 
 all: build
 
@@ -73,6 +73,11 @@ test-large: build
 bench: build
 	@bash scripts/install-deps.sh gnuplot-nox
 	DETINFER_BENCH_SUMMARY=$(BUILD)/bench-summary.json ./$(BUILD)/detinfer_bench --benchmark_out=$(BUILD)/bench.json --benchmark_out_format=json
+
+# The same 110M files through llama.cpp and detinfer, side by side (needs LLAMA_CPP=<a llama.cpp
+# tree> and bench/llamacpp/make_models.sh first: bench/llamacpp/README.md).
+bench-llamacpp: build
+	bash bench/llamacpp/compare.sh
 
 # Retrain the shipped model with its recorded command (docs/training.md) and record its sha256;
 # the loss-curve PNG needs gnuplot.
