@@ -75,11 +75,11 @@ struct Sampling {
 class PyEngine {
  public:
   PyEngine(const std::string& model, const std::string& tokenizer, int threads,
-           const EngineConfig& config) {
+           const EngineConfig& config, const std::string& weight_cache) {
     Status st;
     {
       py::gil_scoped_release nogil;
-      st = Load(model, tokenizer, threads, config);
+      st = Load(model, tokenizer, threads, config, weight_cache);
     }
     if (!st.ok()) Raise(st);
   }
@@ -251,9 +251,10 @@ class PyEngine {
 
  private:
   Status Load(const std::string& model, const std::string& tokenizer, int threads,
-              const EngineConfig& config) {
+              const EngineConfig& config, const std::string& weight_cache) {
     DETINFER_ASSIGN_OR_RETURN(runtime_, MakeRuntime(threads, NameStyle::kKeyword));
-    DETINFER_ASSIGN_OR_RETURN(bundle_, LoadModelBundle(model, tokenizer, runtime_.ctx, BundleOptionsFor("")));
+    DETINFER_ASSIGN_OR_RETURN(bundle_, LoadModelBundle(model, tokenizer, runtime_.ctx,
+                                                       BundleOptionsFor(weight_cache)));
     DETINFER_ASSIGN_OR_RETURN(
         const EngineOptions opts,
         MakeEngineOptions(config, bundle_.model->config(), NameStyle::kKeyword));
@@ -361,17 +362,18 @@ PYBIND11_MODULE(_detinfer, m) {
   py::class_<PyEngine>(m, "_Engine")
       .def(py::init([](const std::string& model, const std::string& tokenizer, int threads,
                        const std::string& kv_dtype, int64_t chunk, int64_t block,
-                       int64_t kv_capacity, bool prefix_cache) {
+                       int64_t kv_capacity, bool prefix_cache, const std::string& weight_cache) {
              EngineConfig c;
              c.kv_dtype = kv_dtype;
              c.chunk = chunk;
              c.block = block;
              c.kv_capacity = kv_capacity;
              c.prefix_cache = prefix_cache;
-             return std::make_unique<PyEngine>(model, tokenizer, threads, c);
+             return std::make_unique<PyEngine>(model, tokenizer, threads, c, weight_cache);
            }),
            py::arg("model"), py::arg("tokenizer"), py::arg("threads"), py::arg("kv_dtype"),
-           py::arg("chunk"), py::arg("block"), py::arg("kv_capacity"), py::arg("prefix_cache"))
+           py::arg("chunk"), py::arg("block"), py::arg("kv_capacity"), py::arg("prefix_cache"),
+           py::arg("weight_cache"))
       .def("encode", &PyEngine::Encode, py::arg("what"), py::arg("text"), py::arg("bos"))
       .def("generate", &PyEngine::Generate, py::arg("prompts"), py::arg("sampling"))
       .def("score", &PyEngine::Score, py::arg("prompt"), py::arg("completion"))

@@ -112,14 +112,18 @@ class LLM:
 
     threads: 0 = every hardware thread (changes no bit); kv_dtype: f32, bf16 or f16 (part of
     the schedule id); chunk, block, kv_capacity (0: 8 full contexts, or what fits in 3/4 of the available memory), prefix_cache: as the
-    CLI's --chunk, --block, --kv-capacity, --no-prefix-cache.
+    CLI's --chunk, --block, --kv-capacity, --no-prefix-cache. weight_cache: where packed-weight
+    cache files live, as the CLI's --weight-cache: a directory, "off", or None for the default
+    ($DETINFER_WEIGHT_CACHE, else ~/.cache/detinfer); it changes load time and memory, never a bit.
     """
 
     def __init__(self, model: Union[str, os.PathLike], *, tokenizer: Union[str, os.PathLike, None] = None,
                  threads: int = 0, kv_dtype: str = "f32", chunk: int = 64, block: int = 16,
-                 kv_capacity: int = 0, prefix_cache: bool = True):
+                 kv_capacity: int = 0, prefix_cache: bool = True,
+                 weight_cache: Union[str, os.PathLike, None] = None):
         self._engine = _Engine(os.fspath(model), os.fspath(tokenizer) if tokenizer else "",
-                               threads, kv_dtype, chunk, block, kv_capacity, prefix_cache)
+                               threads, kv_dtype, chunk, block, kv_capacity, prefix_cache,
+                               os.fspath(weight_cache) if weight_cache is not None else "")
 
     # -- prompts ---------------------------------------------------------------------------
     def encode(self, text: str, *, bos: bool = True, what: str = "prompt") -> np.ndarray:
