@@ -74,17 +74,17 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
       }
     }
   } else {
-  for (int64_t k = k0; k < k1; ++k) {
-    typename P::Reg w[NP];
+    for (int64_t k = k0; k < k1; ++k) {
+      typename P::Reg w[NP];
 #pragma GCC unroll 8
-    for (int q = 0; q < NP; ++q) w[q] = P::template LoadW<DT>(a.w, w0 + q * panel_stride + k * 16);
+      for (int q = 0; q < NP; ++q) w[q] = P::template LoadW<DT>(a.w, w0 + q * panel_stride + k * 16);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const typename P::Bcast xb = P::Broadcast(xr[r][k]);
+      for (int r = 0; r < MR; ++r) {
+        const typename P::Bcast xb = P::Broadcast(xr[r][k]);
 #pragma GCC unroll 8
-      for (int q = 0; q < NP; ++q) acc[r][q] = P::Fma(xb, w[q], acc[r][q]);
+        for (int q = 0; q < NP; ++q) acc[r][q] = P::Fma(xb, w[q], acc[r][q]);
+      }
     }
-  }
   }
   if (last && a.bias != nullptr) {
 #pragma GCC unroll 8
