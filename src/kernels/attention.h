@@ -4,9 +4,12 @@
 // and every step below is one IEEE fp32 operation, FMAs explicit):
 //   For one query row (sequence s, query index i, head h) at absolute position p = q_pos + i,
 //   with kv head g = h / (Hq / Hkv):
-//   * A key is *visible* iff its position t < kv_len, (not causal or t <= p) and key_mask (if
-//     given) keeps it. Invisible keys are skipped: they never enter any arithmetic (no zero
-//     probability is ever multiplied in, so 0*Inf = NaN or a -0 cannot leak).
+//   * A key is *visible* iff its position t < kv_len, (not causal or t <= p), (window W = 0
+//     or t > p - W: the sliding window, the W positions (p - W, p]) and key_mask (if given)
+//     keeps it. Invisible keys are skipped: they never enter any arithmetic (no zero
+//     probability is ever multiplied in, so 0*Inf = NaN or a -0 cannot leak). The window
+//     only removes keys: the blocks, partitions and order of the keys that remain are those
+//     below, so a query's bits depend on nothing but the keys in its window.
 //   * Keys are visited in blocks of B = kAttentionKeyBlock positions aligned to absolute
 //     position 0, [j*B, (j+1)*B), j = 0, 1, ... in increasing order. A block with no visible key
 //     is skipped entirely. Within block j the visible keys, in increasing position, are
@@ -105,6 +108,9 @@ struct KvView {
 struct AttentionOptions {
   bool causal = true;
   float scale = 0.0f;  // 0 means 1/sqrt(D); otherwise any finite value
+  // Sliding window W (Mistral, Gemma's local layers): a query at position p sees only the keys
+  // at positions (p - W, p]. 0 = no window; negative is an error.
+  int64_t window = 0;
 };
 
 // q: [Tq, Hq, D] f32; out: [Tq, Hq, D] f32; lse: [Tq, Hq] f32. Hq % Hkv == 0; D a multiple of 8,

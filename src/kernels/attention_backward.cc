@@ -61,7 +61,7 @@ class Backward {
            std::span<const AttentionSeq> seqs, const AttentionOptions& opts,
            const TensorView& out, const TensorView& dout, const TensorView& lse,
            const TensorView& dq, const TensorView& dk, const TensorView& dv)
-      : pr_(Select(ctx.isa)), seqs_(seqs), causal_(opts.causal),
+      : pr_(Select(ctx.isa)), seqs_(seqs), causal_(opts.causal), window_(opts.window),
         scale_(kernels::attention_backward_check::EffectiveScale(opts, q.dim(2))),
         group_(q.dim(1) / k.dim(1)), d_(q.dim(2)),
         q_(RowsOf(q)), k_(RowsOf(k)), v_(RowsOf(v)), out_(RowsOf(out)), dout_(RowsOf(dout)),
@@ -80,7 +80,7 @@ class Backward {
       const float* doi = dout_.at(row, h);
       const float delta = pr_.dot(doi, out_.at(row, h), d_);
       // Keys strictly ascending: the one order of dq (header).
-      for (int64_t j = 0, jend = KeyEnd(pos, s.kv_len); j < jend; ++j) {
+      for (int64_t j = KeyBegin(pos), jend = KeyEnd(pos, s.kv_len); j < jend; ++j) {
         if (Masked(s, j)) continue;
         const float* kj = k_.at(s.kv_begin + j, g);
         const float ds = Ds(qi, doi, lse, delta, kj, v_.at(s.kv_begin + j, g), nullptr);
@@ -110,7 +110,7 @@ class Backward {
         const float* qi = q_.at(row, h);
         const float* doi = dout_.at(row, h);
         const float delta = pr_.dot(doi, out_.at(row, h), d_);
-        for (int64_t j = t.begin; j < jend; ++j) {
+        for (int64_t j = std::max(t.begin, KeyBegin(s.q_pos + i)); j < jend; ++j) {
           if (Masked(s, j)) continue;
           const int64_t kr = s.kv_begin + j;
           float p;
@@ -128,6 +128,11 @@ class Backward {
   int64_t KeyEnd(int64_t pos, int64_t cap) const {
     return causal_ ? std::min(cap, pos + 1) : cap;  // pos + 1 can't overflow (validated)
   }
+  // The first key position visible to a query at `pos`: 0, or pos - window + 1 under a
+  // sliding window (attention.h).
+  int64_t KeyBegin(int64_t pos) const {
+    return window_ > 0 ? std::max<int64_t>(0, pos - window_ + 1) : 0;
+  }
   static bool Masked(const AttentionSeq& s, int64_t j) {
     return !s.key_mask.empty() && s.key_mask[static_cast<size_t>(j)] == 0;
   }
@@ -144,6 +149,7 @@ class Backward {
   Prims pr_;
   std::span<const AttentionSeq> seqs_;
   bool causal_;
+  int64_t window_;
   float scale_;
   int64_t group_, d_;
   Rows q_, k_, v_, out_, dout_, lse_, dq_, dk_, dv_;

@@ -4,7 +4,8 @@
 //
 // Math. For sequence s, query row i (absolute position p = q_pos + i), query head h, kv head
 // g = h / G with G = Hq / Hkv, and every key position j *visible* to that query under the
-// forward's rule (j < kv_len, not causal or j <= p, key_mask keeps j):
+// forward's rule (j < kv_len, not causal or j <= p, no window or j > p - window, key_mask
+// keeps j):
 //   Delta_ih = dot(dout_ih, out_ih)
 //   s_ihj    = dot(q_ih, k_jg) * scale             P_ihj  = exp(s_ihj - lse_ih)
 //   dP_ihj   = dot(dout_ih, v_jg)                  dS_ihj = P_ihj * (dP_ihj - Delta_ih)

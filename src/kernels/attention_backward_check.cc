@@ -87,6 +87,9 @@ Status CheckOperands(const TensorView& q, const TensorView& k, const TensorView&
   if (!std::isfinite(opts.scale)) {
     return Err("scale must be finite, got " + std::to_string(opts.scale));
   }
+  if (opts.window < 0) {
+    return Err("window must be >= 0 (0 = no sliding window), got " + std::to_string(opts.window));
+  }
   // Outputs may alias nothing: each is read-modify-written by tasks that also read the inputs.
   const TensorView* outs[] = {&dq, &dk, &dv};
   const char* out_names[] = {"dq", "dk", "dv"};

@@ -83,7 +83,11 @@ Result<attention_driver::Shape> ResolveShape(const std::string& op, const Tensor
     return Status::InvalidArgument(op + ": scale must be finite (or 0 for 1/sqrt(D)), got " +
                                    std::to_string(opts.scale));
   }
-  return attention_driver::Shape{q.dim(1), hkv, d, scale, opts.causal};
+  if (opts.window < 0) {
+    return Status::InvalidArgument(op + ": window must be >= 0 (0 = no sliding window), got " +
+                                   std::to_string(opts.window));
+  }
+  return attention_driver::Shape{q.dim(1), hkv, d, scale, opts.causal, opts.window};
 }
 
 }  // namespace detinfer::kernels::attention_checks

@@ -25,7 +25,8 @@ Status CheckKv(const std::string& op, const TensorView& k, const char* k_name,
 Status CheckNoOverlap(const std::string& op, const TensorView& out, const TensorView& lse,
                       const TensorView* inputs[], const char* const input_names[], int n_inputs);
 
-// The shape summary the driver needs, with scale resolved (0 -> 1/sqrt(D); must be finite).
+// The shape summary the driver needs, with scale resolved (0 -> 1/sqrt(D); must be finite)
+// and the window checked (>= 0).
 Result<attention_driver::Shape> ResolveShape(const std::string& op, const TensorView& q,
                                              int64_t hkv, const AttentionOptions& opts);
 

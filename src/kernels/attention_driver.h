@@ -90,7 +90,13 @@ struct Shape {
   int64_t hq, hkv, d;
   float scale;  // resolved (never 0)
   bool causal;
+  int64_t window;  // sliding window (0 = none): a query at p sees keys (p - window, p]
 };
+
+// The first key position a query at `pos` may see: 0, or pos - window + 1 under a window.
+inline int64_t FirstVisibleKey(const Shape& sh, int64_t pos) {
+  return sh.window > 0 ? std::max<int64_t>(0, pos - sh.window + 1) : 0;
+}
 
 namespace ap = attention_partition;
 inline constexpr int64_t kPart = kAttentionPartition;
@@ -207,7 +213,16 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, DType dty
   const int64_t upper =
       std::min(tk.k_hi, sh.causal ? std::min(seq.kv_len, last_pos + 1) : seq.kv_len);
   int64_t partition = tk.k_lo / kPart;
-  for (int64_t lo = tk.k_lo; lo < upper; lo += kB) {
+  // Under a sliding window, blocks before the first row's window hold no visible key for any
+  // row of the task (later rows' windows start later): the visit starts at the block holding
+  // that row's first key. Skipped partitions end empty (their states are never folded in).
+  int64_t start = tk.k_lo;
+  if (sh.window > 0) {
+    start = std::max(start, FirstVisibleKey(sh, seq.q_pos + r0) / kB * kB);
+    for (; partition < start / kPart && start < upper; ++partition) end_partition();
+  }
+  int32_t row_first[kQueriesPerTask];
+  for (int64_t lo = start; lo < upper; lo += kB) {
     if (lo / kPart != partition) {
       end_partition();
       partition = lo / kPart;
@@ -218,16 +233,29 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, DType dty
       if (seq.key_mask.empty() || seq.key_mask[static_cast<size_t>(t)] != 0) vis[nvis++] = t;
     }
     if (nvis == 0) continue;
-    args.nvis = nvis;
+    // The distinct first list entries of the rows' windows, ascending (0 without a window).
+    int32_t firsts[kQueriesPerTask];
+    int32_t nfirsts = 0;
     for (int64_t r = r0; r < r1; ++r) {
-      // The visible keys of this row: the prefix of the list at or before its position.
+      // The visible keys of this row: the entries [first, count) of the list, those at or
+      // before its position and (under a window) after pos - window.
+      const int64_t pos = seq.q_pos + r;
       int32_t count = nvis;
-      if (sh.causal) {
-        const int64_t pos = seq.q_pos + r;
-        count = static_cast<int32_t>(std::upper_bound(vis, vis + nvis, pos) - vis);
+      if (sh.causal) count = static_cast<int32_t>(std::upper_bound(vis, vis + nvis, pos) - vis);
+      int32_t first = 0;
+      if (sh.window > 0) {
+        first = static_cast<int32_t>(
+            std::lower_bound(vis, vis + nvis, FirstVisibleKey(sh, pos)) - vis);
+        if (first >= count) first = count = 0;  // nothing of this block in the window
       }
       row_count[r - r0] = count;
+      row_first[r - r0] = first;
+      if (count > 0 && std::find(firsts, firsts + nfirsts, first) == firsts + nfirsts) {
+        firsts[nfirsts++] = first;
+      }
     }
+    if (nfirsts == 0) continue;
+    std::sort(firsts, firsts + nfirsts);
     // The task's kv heads one after the other on this block: their rows are adjacent in
     // memory, so the task streams [g0, g1) * D contiguous elements per position.
     // When the task's heads sit side by side at every visible position (the usual [T, Hkv, D]
@@ -241,29 +269,38 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, DType dty
       adjacent = static_cast<const char*>(k1) - static_cast<const char*>(k0) == span &&
                  static_cast<const char*>(v1) - static_cast<const char*>(v0) == span;
     }
-    for (int64_t g = g0; g < tk.g1; ++g) {
+    // Rows whose windows start at different entries of the list see different suffixes of it:
+    // one kernel call per distinct start f, over the list from entry f (so the kernel's key
+    // numbering u = 0, 1, ... is the row's own, attention.h), with the other rows' count 0
+    // (the kernel leaves them untouched). Without a window there is one call, f = 0.
+    for (int64_t call = 0; call < nfirsts * (tk.g1 - g0); ++call) {
+      const int32_t f = firsts[call / (tk.g1 - g0)];
+      const int64_t g = g0 + call % (tk.g1 - g0);
+      const int32_t n = nvis - f;  // the keys of this call's list: vis[f, nvis)
+      const int64_t* const fvis = vis + f;
+      args.nvis = n;
       args.touch_bytes = !adjacent ? row_bytes : g == g0 ? (tk.g1 - g0) * row_bytes : 0;
       AttnQuery* qs = queries.data() + (g - g0) * per_head;
       for (int64_t i = 0; i < per_head; ++i) {
-        const int32_t count = row_count[i / group];
+        const int32_t count = row_first[i / group] == f ? row_count[i / group] - f : 0;
         qs[i].count = count;
         if (count > 0) part_of((g - g0) * per_head + i)[1] = 1.0f;
       }
       if constexpr (!TiledKeys<Locator>) {
-        for (int32_t u = 0; u < nvis; ++u) loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
+        for (int32_t u = 0; u < n; ++u) loc.Row(tk.seq, fvis[u], g, &k_rows[u], &v_rows[u]);
       } else {
-        // Chunks are usable as stored when the visible keys are the block's first nvis
-        // positions (no key mask gap): then key u is position lo + u.
-        if (vis[0] == lo && vis[nvis - 1] == lo + nvis - 1) {
-          loc.ValueRows(tk.seq, lo, nvis, g, v_rows);
-          for (int32_t c = 0; c < (nvis + kAttnLanes - 1) / kAttnLanes; ++c) {
-            k_chunks[c] = loc.KeyChunk(tk.seq, lo + c * kAttnLanes, g);
+        // Chunks are usable as stored when the list's keys are consecutive positions (no key
+        // mask gap) starting at a chunk boundary: then key u is position fvis[0] + u.
+        if (fvis[0] % kAttnLanes == 0 && fvis[n - 1] == fvis[0] + n - 1) {
+          loc.ValueRows(tk.seq, fvis[0], n, g, v_rows);
+          for (int32_t c = 0; c < (n + kAttnLanes - 1) / kAttnLanes; ++c) {
+            k_chunks[c] = loc.KeyChunk(tk.seq, fvis[0] + c * kAttnLanes, g);
           }
           args.k_chunks = k_chunks;
         } else {
-          for (int32_t u = 0; u < nvis; ++u) {
-            loc.Row(tk.seq, vis[u], g, &k_rows[u], &v_rows[u]);
-            loc.KeyRow(tk.seq, vis[u], g, gathered + u * row_bytes);
+          for (int32_t u = 0; u < n; ++u) {
+            loc.Row(tk.seq, fvis[u], g, &k_rows[u], &v_rows[u]);
+            loc.KeyRow(tk.seq, fvis[u], g, gathered + u * row_bytes);
             k_rows[u] = gathered + u * row_bytes;
           }
           args.k_chunks = nullptr;
@@ -312,12 +349,20 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
   const auto key_end = [&](const AttentionSeq& s, int64_t r1) {
     return sh.causal ? std::min(s.kv_len, s.q_pos + r1) : s.kv_len;
   };
+  // The first partition a row block can see: 0, or under a sliding window the one holding its
+  // first row's first key (earlier ones would only be empty states: decode reads no more
+  // than its window, however long the sequence).
+  const auto first_part = [&](const AttentionSeq& s, int64_t r0) {
+    return FirstVisibleKey(sh, s.q_pos + r0) / kPart;
+  };
   const bool split = max_rows <= kSplitMaxRows;
   // Units of work: (sequence, row block, kv heads) and, when split, their partitions.
   int64_t parts_total = 0;  // partitions over all row blocks (split only)
   for (const AttentionSeq& s : seqs) {
     for (int64_t r0 = 0; split && r0 < s.q_len; r0 += rows_per_task) {
-      parts_total += (key_end(s, std::min(s.q_len, r0 + rows_per_task)) + kPart - 1) / kPart;
+      parts_total += std::max<int64_t>(
+          0, (key_end(s, std::min(s.q_len, r0 + rows_per_task)) + kPart - 1) / kPart -
+                 first_part(s, r0));
     }
   }
   // Several kv heads in one task (a task then streams longer contiguous runs of each K/V
@@ -345,7 +390,7 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
   }
   struct Unit {  // a split (sequence, row block, kv heads): its partitions' states
     Task task;
-    int64_t parts;
+    int64_t first, parts;  // partitions [first, first + parts)
     float* slots;
   };
   const int64_t state = ap::StateFloats(sh.d);
@@ -367,8 +412,10 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
           tasks.push_back(t);
           continue;
         }
-        const int64_t parts = (key_end(seqs[s], r1) + kPart - 1) / kPart;
-        units.push_back({t, parts, nullptr});
+        const int64_t first = first_part(seqs[s], r0);
+        const int64_t parts =
+            std::max<int64_t>(0, (key_end(seqs[s], r1) + kPart - 1) / kPart - first);
+        units.push_back({t, first, parts, nullptr});
         slot_floats += static_cast<size_t>(parts * (r1 - r0) * group * heads * state);
       }
     }
@@ -382,8 +429,8 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
       for (int64_t p = 0; p < u.parts; p += parts_per_task) {
         const int64_t n = std::min(parts_per_task, u.parts - p);
         Task t = u.task;
-        t.k_lo = p * kPart;
-        t.k_hi = (p + n) * kPart;
+        t.k_lo = (u.first + p) * kPart;
+        t.k_hi = (u.first + p + n) * kPart;
         t.slots = next;
         tasks.push_back(t);
         next += n * nq * state;

@@ -28,6 +28,8 @@ using testing::TestableIsas;
 
 const Shape kShapes[] = {
     {4, 2, 64, true}, {4, 4, 64, false}, {4, 2, 8, false}, {2, 2, 8, true}, {6, 2, 24, true},
+    // A sliding window shorter than the sequences (Mistral-style training), causal and not.
+    {4, 2, 24, true, 0.0f, 13}, {2, 1, 8, false, 0.0f, 5},
 };
 
 std::string Name(const Shape& s) {
@@ -193,7 +195,7 @@ TEST(AttentionBackwardInvarianceTest, StridedViewsMatchContiguous) {
       lse[static_cast<size_t>(r * (sh.hq + 3) + hh)] = b.lse[static_cast<size_t>(r * sh.hq + hh)];
     }
   }
-  const AttentionOptions opts{sh.causal, sh.scale};
+  const AttentionOptions opts{sh.causal, sh.scale, sh.window};
   ASSERT_TRUE(AttentionBackward(h.ctx, q.view, k.view, v.view, b.seqs, opts, out.view,
                                 dout.view, lv, dq.view, dk.view, dv.view).ok());
   // Gather back and compare; the padding must be untouched.

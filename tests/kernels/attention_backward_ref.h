@@ -18,6 +18,7 @@ struct Shape {
   int64_t hq, hkv, d;
   bool causal;
   float scale = 0.0f;  // as passed in AttentionOptions; 0 = 1/sqrt(D)
+  int64_t window = 0;  // sliding window (AttentionOptions::window); 0 = none
   float Effective() const {
     return scale != 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(d));
   }
@@ -34,6 +35,7 @@ struct SeqData {
 
 inline bool Visible(const Shape& sh, const SeqData& s, int64_t i, int64_t j) {
   return j < s.kv_len && (!sh.causal || j <= s.q_pos + i) &&
+         (sh.window == 0 || j > s.q_pos + i - sh.window) &&
          (s.mask.empty() || s.mask[static_cast<size_t>(j)] != 0);
 }
 
@@ -225,7 +227,7 @@ inline Status RunBackward(const KernelContext& ctx, const Shape& sh, const Batch
   auto k3 = [&](const std::vector<float>& x) {
     return TensorView::Contiguous(x.data(), DType::kF32, {b.tkv, sh.hkv, sh.d});
   };
-  const AttentionOptions opts{sh.causal, sh.scale};
+  const AttentionOptions opts{sh.causal, sh.scale, sh.window};
   return AttentionBackward(ctx, q3(b.q), k3(b.k), k3(b.v), b.seqs, opts, q3(b.out), q3(b.dout),
                            TensorView::Contiguous(b.lse.data(), DType::kF32, {b.tq, sh.hq}),
                            q3(g->dq), k3(g->dk), k3(g->dv));

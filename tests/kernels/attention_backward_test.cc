@@ -37,6 +37,8 @@ constexpr double kFdTol = 5e-6;      // vs central differences of a double forwa
 
 const Shape kBackwardShapes[] = {
     {4, 2, 64, true}, {4, 2, 64, false}, {2, 2, 8, true, 0.3f}, {4, 1, 8, false}, {3, 3, 24, true},
+    // Sliding windows shorter than the sequences (a window of 1: each query sees only itself).
+    {4, 2, 64, true, 0.0f, 17}, {2, 1, 8, true, 0.0f, 1}, {4, 1, 8, false, 0.0f, 9},
 };
 
 std::string BackwardShapeName(const Shape& s) {

@@ -268,6 +268,7 @@ inline OracleOut Oracle(const AttnDims& dm, const SeqData& s, const AttentionOpt
       std::vector<int64_t> keys;
       for (int64_t t = 0; t < s.kv_len; ++t) {
         if (opts.causal && t > pos) continue;
+        if (opts.window > 0 && t <= pos - opts.window) continue;  // outside the sliding window
         if (!s.mask.empty() && !s.mask[static_cast<size_t>(t)]) continue;
         const float* k = s.k.widened.data() + (t * dm.hkv + g) * dm.d;
         double dot = 0;
