@@ -82,6 +82,15 @@ const HfArchName* FindHfModelType(std::string_view model_type) {
   return nullptr;
 }
 
+const HfArchName* HfNameToWrite(Arch arch, bool sliding_window) {
+  for (const HfArchName& n : kHfNames) {
+    if (n.arch != arch) continue;
+    if (!sliding_window && n.architecture == GetArchInfo(arch).hf_architecture) return &n;
+    if (sliding_window && n.sliding_window) return &n;
+  }
+  return nullptr;
+}
+
 std::string HfArchitectureList() {
   std::string s;
   for (const HfArchName& n : kHfNames) {

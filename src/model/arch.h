@@ -67,15 +67,21 @@ const ArchInfo* FindGgufArch(std::string_view gguf_name, bool has_experts);
 std::string ArchNameList();
 
 // A config.json "architectures" / "model_type" value that loads as one of the architectures.
-// Mistral is the Llama architecture plus a sliding window; Phi-3 declares one too.
+// Mistral is the Llama architecture plus a sliding window; Phi-3 and Mixtral declare one too.
 struct HfArchName {
   std::string_view architecture, model_type;
   Arch arch;
-  // The config's sliding_window (when set) limits the context (hf_config.cc says why).
-  bool sliding_window_caps_context;
+  // transformers applies the config's sliding_window (ModelConfig::sliding_window); the other
+  // classes ignore the key (Llama) or switch it off (Qwen2/3's use_sliding_window, refused when
+  // true).
+  bool sliding_window;
 };
 const HfArchName* FindHfArchitecture(std::string_view architecture);
 const HfArchName* FindHfModelType(std::string_view model_type);
+// The name the Hugging Face writer gives a model of `arch`: the arch's own, or with a sliding
+// window the first class of that arch that applies one (a windowed llama is written as
+// MistralForCausalLM); null when no class of the arch has a window.
+const HfArchName* HfNameToWrite(Arch arch, bool sliding_window);
 // "LlamaForCausalLM, MistralForCausalLM, ..." for messages.
 std::string HfArchitectureList();
 

@@ -54,6 +54,10 @@ Status ModelConfig::Validate(const std::string& source) const {
   } else if (n_experts_used != 0 || expert_ffn_dim != 0) {
     return bad("experts used per token / expert_ffn_dim without experts");
   }
+  if (sliding_window < 0) {
+    return bad("sliding_window must be positive (or 0 for none), got " +
+               std::to_string(sliding_window));
+  }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
   return Status::Ok();

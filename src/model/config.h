@@ -70,6 +70,10 @@ struct ModelConfig {
   // The chosen experts' probabilities are divided by their sum (Mixtral always; Qwen3-MoE's
   // norm_topk_prob).
   bool moe_renormalize = false;
+  // Sliding-window attention (Mistral, Phi-3, Mixtral): a query at position p sees only the
+  // keys at (p - sliding_window, p] (kernels/attention.h's window), in prefill, chunked
+  // prefill, decode and re-scoring alike. 0 = none: every earlier key.
+  int64_t sliding_window = 0;
 
   bool IsMoe() const { return n_experts > 0; }
 

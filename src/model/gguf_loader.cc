@@ -155,12 +155,9 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
       }
     }
   }
-  // A sliding window no shorter than the context never binds; a shorter one limits the context
-  // to it, as for Hugging Face files (hf_config.cc).
+  // The sliding window (llama.cpp's key), as for Hugging Face files (hf_config.cc).
   if (has(".attention.sliding_window")) {
-    int64_t window = 0;
-    DETINFER_RETURN_IF_ERROR(get(".attention.sliding_window", &window));
-    c.max_seq_len = std::min(c.max_seq_len, window);
+    DETINFER_RETURN_IF_ERROR(get(".attention.sliding_window", &c.sliding_window));
   }
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     DETINFER_RETURN_IF_ERROR(

@@ -190,6 +190,7 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     return Status::Unsupported("GGUF writer: yarn RoPE scaling (transformers' definition) has no "
                                "GGUF form that llama.cpp reads the same way; write the model as HF");
   }
+  if (c.sliding_window > 0) kv.KvU32(arch + ".attention.sliding_window", u32(c.sliding_window));
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     const RopeScaling& rs = c.rope_scaling;
     if (rs.original_max_positions <= 0 || rs.original_max_positions > int64_t{UINT32_MAX}) {

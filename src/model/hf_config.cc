@@ -259,12 +259,12 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   flag = false;
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "use_sliding_window", src, &flag));
   if (flag) return Status::Unsupported(src + ": use_sliding_window = true is not supported");
-  // Mistral's and Phi-3's sliding window (a key is seen only by the next `sliding_window`
-  // queries) is not implemented in attention; within a context no longer than the window it
-  // never binds, so such a model runs exactly with its context limited to the window
-  // (Mistral-7B-v0.1: 4096; v0.2+ and Nemo declare none; Phi-3-mini-4k: 2047). Qwen configs carry a sliding_window that use_sliding_window
-  // (false above) switches off.
-  if (hf_name->sliding_window_caps_context) {
+  // Mistral's, Phi-3's and Mixtral's sliding window: a key is seen only by the next
+  // `sliding_window` queries (Mistral-7B-v0.1: 4096; v0.2+ and Nemo declare none;
+  // Phi-3-mini-4k: 2047), as transformers' sliding-window causal mask (kv > q - window). Qwen
+  // configs carry a sliding_window that use_sliding_window (false above) switches off; Llama's
+  // class ignores the key.
+  if (hf_name->sliding_window) {
     int64_t window = 0;
     DETINFER_RETURN_IF_ERROR(GetInt(cfg, "sliding_window", src, false, &window));
     if (cfg.contains("sliding_window") && !cfg["sliding_window"].is_null()) {
@@ -272,10 +272,10 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
         return Status::InvalidArgument(src + ": sliding_window must be positive, got " +
                                        std::to_string(window));
       }
-      c.max_seq_len = std::min(c.max_seq_len, window);
+      c.sliding_window = window;
     }
   }
-  // longrope's factors are chosen by the context detinfer runs, after that cap.
+  // longrope's factors are chosen by the context detinfer runs.
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     DETINFER_RETURN_IF_ERROR(
         ComputeRopeDivisors(c.RotaryDim(), c.rope_theta, &c.rope_scaling, c.max_seq_len));

@@ -17,8 +17,9 @@
 namespace detinfer {
 
 // Parses config.json text. `source` names the file in messages. Features detinfer does not
-// implement (rope_scaling, sliding windows, o_proj/MLP biases, an activation other than SiLU)
-// are Unsupported rather than silently ignored: ignoring them would give wrong outputs.
+// implement (other rope_scaling kinds, Qwen's use_sliding_window, o_proj/MLP biases, an
+// activation other than SiLU) are Unsupported rather than silently ignored: ignoring them would
+// give wrong outputs.
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& source);
 
 // Parses model.safetensors.index.json text: the (tensor name, shard file name) pairs of its

@@ -49,9 +49,16 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
   DETINFER_RETURN_IF_ERROR(CheckWeights(w, "Hugging Face writer"));
   const ModelConfig& c = w.config;
   const ArchInfo& arch = GetArchInfo(c.arch);
+  // A windowed llama is a MistralForCausalLM (LlamaForCausalLM ignores sliding_window).
+  const HfArchName* name = HfNameToWrite(c.arch, c.sliding_window > 0);
+  if (name == nullptr) {
+    return Status::Unsupported("Hugging Face writer: sliding_window " +
+                               std::to_string(c.sliding_window) + " has no Hugging Face class "
+                               "for " + std::string(arch.name));
+  }
   nlohmann::json j = {
-      {"architectures", {arch.hf_architecture}},
-      {"model_type", arch.hf_model_type},
+      {"architectures", {name->architecture}},
+      {"model_type", name->model_type},
       {"hidden_act", "silu"},
       {"hidden_size", c.dim},
       {"intermediate_size", c.ffn_dim},
@@ -68,6 +75,7 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
       {"attention_bias", c.qkv_bias},
       {"torch_dtype", TorchDType(w.token_embedding.dtype)},
   };
+  if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
   DETINFER_ASSIGN_OR_RETURN(nlohmann::json scaling, HfRopeScalingJson(c.rope_scaling));
   if (!scaling.is_null()) j["rope_scaling"] = scaling;
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {

@@ -22,7 +22,9 @@ Result<RopeTable> LayerRopeTable(const ModelConfig& config);
 // other model's). That is the same only when all of head_dim rotates: ModelConfig::Validate
 // refuses a factor with partial rotary. Without one the scale is the kernel's own default,
 // unchanged bits.
-AttentionOptions LayerAttentionOptions(const ModelConfig& config);
+// Layer `layer`'s window is the config's sliding_window (every layer of Mistral, Phi-3,
+// Mixtral).
+AttentionOptions LayerAttentionOptions(const ModelConfig& config, int64_t layer);
 
 }  // namespace detinfer
 

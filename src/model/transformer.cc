@@ -530,10 +530,10 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
   const TensorView xv = Rows(x, t_total, dim), hv = Rows(h, t_total, dim);
   DETINFER_RETURN_IF_ERROR(
       EmbeddingGather(ctx, weights_.token_embedding, ids.data(), t_total, xv));
-  const AttentionOptions aopts = LayerAttentionOptions(c);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     const LayerPacked& p = layers_[static_cast<size_t>(l)];
+    const AttentionOptions aopts = LayerAttentionOptions(c, l);  // its window, if any
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.attn_norm, c.norm_eps, hv));
     tap(l, TapOp::kAttnNorm, h.data(), dim, dim, 0);
     const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});

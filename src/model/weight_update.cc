@@ -87,6 +87,7 @@ Status CheckSameArchitecture(const ModelConfig& now, const ModelConfig& next,
       {"n_experts_used", {now.n_experts_used, next.n_experts_used}},
       {"expert_ffn_dim", {now.expert_ffn_dim, next.expert_ffn_dim}},
       {"moe_renormalize", {now.moe_renormalize, next.moe_renormalize}},
+      {"sliding_window", {now.sliding_window, next.sliding_window}},
   };
   for (const auto& [field, values] : sizes) {
     if (values.first != values.second) {

@@ -111,7 +111,6 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
-  const AttentionOptions aopts = LayerAttentionOptions(c);  // the inference forward's
 
   saved->tokens = t;
   saved->layers.resize(static_cast<size_t>(c.n_layers));
@@ -141,6 +140,8 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
     KvView kv;
     kv.k = M3(s.k, t, hkv, hd);
     kv.v = M3(s.v, t, hkv, hd);
+    // The inference forward's options for this layer (its window).
+    const AttentionOptions aopts = LayerAttentionOptions(c, l);
     DETINFER_RETURN_IF_ERROR(Attention(ctx, M3(s.q, t, hq, hd), kv,
                                        std::span<const AttentionSeq>(&aseq, 1), aopts,
                                        M3(s.attn, t, hq, hd), M2(s.lse, t, hq)));
@@ -265,7 +266,6 @@ Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& lay
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
-  const AttentionOptions aopts = LayerAttentionOptions(c);
   Buf dact = Zeros(t * ffn), dgate = Zeros(t * ffn), dup = Zeros(t * ffn),
       dgu = Zeros(t * 2 * ffn), dattn = Zeros(t * hq * hd), dq = Zeros(t * hq * hd),
       dk = Zeros(t * hkv * hd), dv = Zeros(t * hkv * hd), dqkv = Zeros(t * qkv_w);
@@ -294,6 +294,7 @@ Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& lay
         MatmulBackwardInput(ctx, dxv, w(TensorRole::kWo, l), M2(dattn, t, hq * hd)));
     DETINFER_RETURN_IF_ERROR(
         MatmulBackwardWeight(ctx, dxv, M2(a.attn, t, hq * hd), g(TensorRole::kWo, l)));
+    const AttentionOptions aopts = LayerAttentionOptions(c, l);
     DETINFER_RETURN_IF_ERROR(AttentionBackward(
         ctx, M3(a.q, t, hq, hd), M3(a.k, t, hkv, hd), M3(a.v, t, hkv, hd),
         std::span<const AttentionSeq>(&aseq, 1), aopts, M3(a.attn, t, hq, hd),

@@ -256,16 +256,24 @@ TEST(HfLoader, ConfigsReadAsTransformersDoes) {
   auto llama = ParseHfConfig(with(Arch::kLlama, "\"head_dim\": 4, ", ""), "c");
   ASSERT_TRUE(llama.ok());
   EXPECT_EQ(llama->head_dim, 4);  // Llama: hidden_size / heads
-  // Mistral is Llama; a sliding window limits the context to it (where it would never bind).
+  // Mistral is Llama plus its sliding window, which leaves the context as declared.
   auto mistral = ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM", "MistralForCausalLM"), "c");
   ASSERT_TRUE(mistral.ok()) << mistral.status().ToString();
   EXPECT_EQ(mistral->arch, Arch::kLlama);
   EXPECT_EQ(mistral->max_seq_len, 32);
+  EXPECT_EQ(mistral->sliding_window, 0);
   auto windowed = ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM\"]",
                                      "MistralForCausalLM\"], \"sliding_window\": 16"),
                                 "c");
   ASSERT_TRUE(windowed.ok()) << windowed.status().ToString();
-  EXPECT_EQ(windowed->max_seq_len, 16);
+  EXPECT_EQ(windowed->max_seq_len, 32);
+  EXPECT_EQ(windowed->sliding_window, 16);
+  // LlamaForCausalLM ignores the key, as transformers does.
+  auto llama_key = ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM\"]",
+                                      "LlamaForCausalLM\"], \"sliding_window\": 16"),
+                                 "c");
+  ASSERT_TRUE(llama_key.ok()) << llama_key.status().ToString();
+  EXPECT_EQ(llama_key->sliding_window, 0);
   EXPECT_TRUE(FailsWith(ParseHfConfig(with(Arch::kLlama, "LlamaForCausalLM\"]",
                                            "MistralForCausalLM\"], \"sliding_window\": 0"),
                                       "c")

@@ -7,9 +7,13 @@
 // silently wrong (or not at all); and Phi-3 (fused qkv / gate_up, partial rotary, longrope with
 // either factor list); and the mixtures of experts, Qwen3-MoE (with and without norm_topk_prob)
 // and Mixtral, whose wrong routings (no renormalisation, renormalisation where there is none,
-// one expert fewer) the same comparison is shown to catch.
+// one expert fewer) the same comparison is shown to catch; and sliding windows shorter than the
+// sequence (Mistral, Phi-3, Mixtral: transformers' sliding-window mask; the oracle without the
+// window is told apart), with a Mistral model decoding greedily 1,100 tokens past a window of
+// 100.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -68,8 +72,9 @@ struct OracleCase {
   ModelConfig config;
   // Applied to the written config.json (to express what the writer would not write).
   void (*edit)(json* config) = nullptr;
-  // Oracle routings that must NOT match (hf_forward.py --routing=...): the check tells them
-  // apart from the right one.
+  // Oracle routings that must NOT match (hf_forward.py --routing=...; or a whole flag such as
+  // --window=0, the oracle without the sliding window): the check tells them apart from the
+  // right one.
   std::vector<std::string> wrong_routings = {};
 };
 
@@ -156,6 +161,21 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
          (*c)["model_type"] = "mistral";
          (*c)["sliding_window"] = 64;
        }},
+      // Windows shorter than the 18-token sequence: later positions see only their window
+      // (transformers' sliding-window causal mask).
+      {"mistral, sliding window 5", testing::SmallConfig(Arch::kLlama),
+       [](json* c) {
+         (*c)["architectures"] = {"MistralForCausalLM"};
+         (*c)["model_type"] = "mistral";
+         (*c)["sliding_window"] = 5;
+       },
+       {"--window=0"}},
+      {"mistral, sliding window 1", testing::SmallConfig(Arch::kLlama),
+       [](json* c) {
+         (*c)["architectures"] = {"MistralForCausalLM"};
+         (*c)["model_type"] = "mistral";
+         (*c)["sliding_window"] = 1;
+       }},
       {"qwen2, attention_bias false", testing::SmallConfig(Arch::kQwen2),
        [](json* c) { (*c)["attention_bias"] = false; }},
       {"qwen3", testing::SmallConfig(Arch::kQwen3, /*tied=*/true)},
@@ -163,6 +183,8 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
       {"phi3", testing::SmallConfig(Arch::kPhi3)},
       {"phi3, sliding window beyond the sequence", testing::SmallConfig(Arch::kPhi3),
        [](json* c) { (*c)["sliding_window"] = 64; }},
+      {"phi3, sliding window 4", testing::SmallConfig(Arch::kPhi3),
+       [](json* c) { (*c)["sliding_window"] = 4; }, {"--window=0"}},
       // Context 128 > original 8: detinfer's rule takes the long factors, and so does
       // transformers for these 18-token sequences (longer than 8); attention factor derived.
       {"phi3, longrope long factors", WithScaling(phi3_full, longrope(8), 8)},
@@ -177,6 +199,8 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
       {"mixtral, sliding window beyond the sequence, 4 experts, top 3",
        OracleMoe(Arch::kMixtral, 4, 3, true), [](json* c) { (*c)["sliding_window"] = 64; },
        {"no-renorm"}},
+      {"mixtral, sliding window 6, 8 experts, top 2", OracleMoe(Arch::kMixtral, 8, 2, true),
+       [](json* c) { (*c)["sliding_window"] = 6; }, {"no-renorm", "--window=0"}},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
   for (const OracleCase& c : cases) {
@@ -221,11 +245,74 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
     EXPECT_LT(worst, 2e-5) << "largest error relative to the largest logit";
     std::printf("[ oracle   ] %-62s max error %.3g of the largest logit\n", c.name.c_str(), worst);
     for (const std::string& routing : c.wrong_routings) {
-      const double wrong = worst_against("--routing=" + routing);
+      const double wrong =
+          worst_against(routing.rfind("--", 0) == 0 ? routing : "--routing=" + routing);
       EXPECT_GT(wrong, 1e-3) << "the oracle with routing " << routing << " should not match";
-      std::printf("[ oracle   ]   wrong routing %-20s max error %.3g\n", routing.c_str(), wrong);
+      std::printf("[ oracle   ]   wrong oracle %-21s max error %.3g\n", routing.c_str(), wrong);
     }
   }
+}
+
+// Greedy decoding far past the window: a Mistral model (window 100, GQA) decodes 1,100 tokens
+// token by token (decode's partition split, keys of two 512-key partitions in one window); the
+// float64 reference over the whole sequence gives every step's logits within fp32 noise and
+// the same greedy token wherever its top two are not a near tie.
+TEST(HfOracleTest, GreedyDecodeFarPastTheSlidingWindowAgrees) {
+  const std::string python = PythonWithNumpy();
+  if (python.empty()) GTEST_SKIP() << "no python3 with numpy: the float64 reference cannot run";
+  ModelConfig c = testing::SmallConfig(Arch::kLlama);
+  c.max_seq_len = 1200;
+  c.sliding_window = 100;
+  auto w = InitRandomModel(c, 23, DType::kF32);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+  auto loaded = LoadModel(dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->config.sliding_window, 100);
+  auto model = Transformer::Create(std::move(*loaded));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const int64_t V = c.vocab_size, steps = 1100;
+  std::vector<int32_t> ids = {1, 7, 3, 30};
+  auto cache = model->NewCache(steps + 8);
+  ASSERT_TRUE(cache.ok());
+  ASSERT_TRUE(cache->AddSequence(0).ok());
+  std::vector<std::vector<float>> got;  // logits after ids[0..i], i >= 3
+  std::vector<float> out;
+  Segment seg{0, 0, std::span(ids), false};
+  ASSERT_TRUE(model->Forward(KernelContext{}, *cache, std::span<const Segment>(&seg, 1), &out).ok());
+  for (int64_t i = 0; i < steps; ++i) {
+    got.push_back(out);
+    ids.push_back(static_cast<int32_t>(std::max_element(out.begin(), out.end()) - out.begin()));
+    if (static_cast<int64_t>(ids.size()) >= steps) break;
+    seg = Segment{0, static_cast<int64_t>(ids.size()) - 1, std::span(ids).last(1), false};
+    ASSERT_TRUE(
+        model->Forward(KernelContext{}, *cache, std::span<const Segment>(&seg, 1), &out).ok());
+  }
+  const auto want = OracleLogits(python, dir.path(), ids);
+  ASSERT_EQ(want.size(), ids.size());
+  double worst = 0;
+  int64_t agree = 0, compared = 0;
+  for (size_t s = 0; s < got.size(); ++s) {
+    const std::vector<double>& ref = want[s + 3];
+    double scale = 1.0;
+    for (const double r : ref) scale = std::max(scale, std::fabs(r));
+    for (int64_t i = 0; i < V; ++i) {
+      worst = std::max(worst, std::fabs(double(got[s][size_t(i)]) - ref[size_t(i)]) / scale);
+    }
+    std::vector<double> sorted = ref;
+    std::sort(sorted.rbegin(), sorted.rend());
+    if (sorted[0] - sorted[1] < 1e-4 * scale) continue;  // a near tie: either token is right
+    ++compared;
+    const auto best = std::max_element(ref.begin(), ref.end()) - ref.begin();
+    agree += best == ids[s + 4] ? 1 : 0;
+  }
+  EXPECT_LT(worst, 2e-5);
+  EXPECT_EQ(agree, compared);
+  EXPECT_GT(compared, 1000);
+  std::printf("[ oracle   ] greedy %lld steps past a window of 100: max error %.3g, greedy "
+              "agrees on %lld of %lld (non-tied) steps\n",
+              (long long)got.size(), worst, (long long)agree, (long long)compared);
 }
 
 }  // namespace

@@ -162,12 +162,13 @@ json BaseConfig() {
 }
 
 TEST(Phi3Test, ConfigFieldsAndTheirRefusals) {
-  // Phi-3-mini-4k declares a sliding window of 2047: the context stops there.
+  // Phi-3-mini-4k declares a sliding window of 2047: attention slides, the context stays.
   json c = BaseConfig();
   c["sliding_window"] = 2047;
   auto cfg = ParseHfConfig(c.dump(), "config.json");
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-  EXPECT_EQ(cfg->max_seq_len, 2047);
+  EXPECT_EQ(cfg->max_seq_len, 4096);
+  EXPECT_EQ(cfg->sliding_window, 2047);
   EXPECT_EQ(cfg->norm_eps, 1e-5f);  // Phi3Config's default
 
   c = BaseConfig();

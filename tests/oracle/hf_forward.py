@@ -5,11 +5,13 @@ modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py,
 modeling_qwen3_moe.py, modeling_mixtral.py and modeling_rope_utils.py), with numpy only. It shares no code with detinfer: it reads config.json
 and model.safetensors itself and is the oracle of tests/model/hf_oracle_test.cc.
 
-Usage: hf_forward.py [--routing=MODE] MODEL_DIR ID [ID ...]
+Usage: hf_forward.py [--routing=MODE] [--window=N] MODEL_DIR ID [ID ...]
   -> JSON {"logits": [[...] per position]} on stdout.
 MODE deliberately breaks the mixture-of-experts routing, so that the test can check that the
 comparison tells a wrong routing apart: "no-renorm" (never renormalise the top-k), "renorm"
-(always), "top-k-minus-1" (one expert fewer per token).
+(always), "top-k-minus-1" (one expert fewer per token). --window=N replaces the config's
+sliding window (0: none), so that the test can check that the comparison tells a missing or
+wrong window apart.
 """
 import json
 import math
@@ -179,8 +181,15 @@ def sparse_moe(x, w, p, cfg, arch, routing):
 def main():
     args = sys.argv[1:]
     routing = None
-    if args and args[0].startswith("--routing="):
-        routing = args.pop(0)[len("--routing="):]
+    window_override = None
+    while args and args[0].startswith("--"):
+        flag = args.pop(0)
+        if flag.startswith("--routing="):
+            routing = flag[len("--routing="):]
+        elif flag.startswith("--window="):
+            window_override = int(flag[len("--window="):])
+        else:
+            raise SystemExit("unknown flag " + flag)
     model_dir, ids = args[0], [int(t) for t in args[1:]]
     cfg = json.load(open(model_dir + "/config.json"))
     w = load_safetensors(model_dir + "/model.safetensors")
@@ -201,7 +210,11 @@ def main():
     cos = np.cos(emb)[:, None, :] * attention_factor
     sin = np.sin(emb)[:, None, :] * attention_factor
     mask = np.triu(np.full((T, T), -np.inf), k=1)
+    # transformers' sliding-window causal mask (masking_utils.sliding_window_overlay): query i
+    # sees key j iff j <= i and j > i - window.
     window = cfg.get("sliding_window") if arch in ("mistral", "phi3", "mixtral") else None
+    if window_override is not None:
+        window = window_override
     if window:  # a key is seen by the queries less than `window` positions after it
         mask = mask + np.tril(np.full((T, T), -np.inf), k=-window)
 

@@ -34,6 +34,10 @@ std::vector<ModelConfig> Configs() {
   longrope.rope_scaling.divisors = {1.5f, 2.0f, 4.0f, 9.0f};
   longrope.rope_scaling.attention_factor = 1.25;
   out.push_back(longrope);
+  // Mistral: a sliding window of 3, shorter than the test's sequences (forward and backward).
+  ModelConfig windowed = testing::TinyTrainConfig();
+  windowed.sliding_window = 3;
+  out.push_back(windowed);
   return out;
 }
 
@@ -43,6 +47,8 @@ std::string Name(const ModelConfig& c) {
   s += std::to_string(c.RotaryDim());
   s += " attention factor ";
   s += std::to_string(c.rope_scaling.attention_factor);
+  s += " window ";
+  s += std::to_string(c.sliding_window);
   return s;
 }
 

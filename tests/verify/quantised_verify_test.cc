@@ -1,8 +1,9 @@
 // `verify` on quantised random models of every family and block format, and on
 // mixture-of-experts models (Qwen3-MoE, Mixtral; f32 and a block format): every invariance axis
 // (cache, batching — where the prompts of one batch load the experts unevenly —, chunking, prefix
-// reuse, threads, ISA paths, re-scoring, slot identity, resume) holds bit for bit. dim and ffn
-// are 256 so that the K-quants keep their own format.
+// reuse, threads, ISA paths, re-scoring, slot identity, resume) holds bit for bit; and on models
+// with a sliding window shorter than the long prompt (Mistral-style llama, Mixtral). dim and
+// ffn are 256 so that the K-quants keep their own format.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -14,7 +15,7 @@
 namespace detinfer::verify {
 namespace {
 
-ModelConfig QuantConfig(Arch arch) {
+ModelConfig QuantConfig(Arch arch, int64_t window) {
   ModelConfig c;
   c.arch = arch;
   c.dim = 256;
@@ -28,6 +29,7 @@ ModelConfig QuantConfig(Arch arch) {
   c.rope_style = RopeStyle::kRotateHalf;
   c.qkv_bias = arch == Arch::kQwen2;
   c.qk_norm = arch == Arch::kQwen3 || arch == Arch::kQwen3Moe;
+  c.sliding_window = window;
   if (arch == Arch::kQwen3Moe || arch == Arch::kMixtral) {
     c.n_experts = 8;
     c.n_experts_used = arch == Arch::kQwen3Moe ? 3 : 2;
@@ -40,13 +42,15 @@ ModelConfig QuantConfig(Arch arch) {
 struct QuantCase {
   Arch arch;
   const char* recipe;
+  // A sliding window shorter than the long prompt (Mistral, Mixtral); 0 = none.
+  int64_t window = 0;
 };
 
 class QuantisedVerifyTest : public ::testing::TestWithParam<QuantCase> {};
 
 TEST_P(QuantisedVerifyTest, EveryAxisPasses) {
-  const auto [arch, name] = GetParam();
-  const ModelConfig config = QuantConfig(arch);
+  const auto [arch, name, window] = GetParam();
+  const ModelConfig config = QuantConfig(arch, window);
   auto w = InitRandomModel(config, 9, ParseWeightRecipe(name).value());
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   auto model = Transformer::Create(std::move(w).value());
@@ -78,9 +82,11 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{Arch::kQwen2, "q4_k_m"}, QuantCase{Arch::kQwen2, "q8_0"},
                       QuantCase{Arch::kQwen3, "q5_k_m"}, QuantCase{Arch::kQwen3, "q4_0"},
                       QuantCase{Arch::kQwen3Moe, "f32"}, QuantCase{Arch::kMixtral, "f32"},
-                      QuantCase{Arch::kQwen3Moe, "q4_k_m"}, QuantCase{Arch::kMixtral, "q8_0"}),
+                      QuantCase{Arch::kQwen3Moe, "q4_k_m"}, QuantCase{Arch::kMixtral, "q8_0"},
+                      QuantCase{Arch::kLlama, "f32", 7}, QuantCase{Arch::kMixtral, "q8_0", 5}),
     [](const auto& p) {
-      return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe;
+      return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe +
+             (p.param.window > 0 ? "_window" + std::to_string(p.param.window) : "");
     });
 
 }  // namespace

@@ -91,6 +91,8 @@ int RunInfo(const InfoOptions& o) {
       {"rope_style", c.rope_style == RopeStyle::kInterleaved ? "interleaved" : "rotate-half"},
       {"norm_eps", ShortestDouble(c.norm_eps)}, {"tied_embeddings", c.tied_embeddings},
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
+      {"sliding_window", c.sliding_window > 0 ? nlohmann::json(c.sliding_window)
+                                              : nlohmann::json(nullptr)},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
       {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
       {"kv_bytes_per_token", {{"f32", KvBytesPerToken(c, DType::kF32)},
@@ -136,6 +138,10 @@ int RunInfo(const InfoOptions& o) {
                 (long long)c.n_experts, (long long)c.n_experts_used,
                 c.moe_renormalize ? "renormalised" : "softmax probabilities as they are",
                 (long long)c.expert_ffn_dim);
+  }
+  if (c.sliding_window > 0) {
+    std::printf("  sliding window: each query sees its %lld most recent positions\n",
+                (long long)c.sliding_window);
   }
   if (c.RotaryDim() != c.head_dim) {
     std::printf("  partial rotary: %lld of head_dim %lld rotated\n", (long long)c.RotaryDim(),

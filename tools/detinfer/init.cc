@@ -33,6 +33,9 @@ struct InitOptions {
   // expert's FFN size (default --ffn), and whether the chosen probabilities are renormalised.
   int64_t experts = 8, experts_used = 2, expert_ffn = 0;
   bool no_renormalize = false;
+  // Sliding-window attention (llama -> written as Mistral, phi3, mixtral); 0 = none.
+  int64_t sliding_window = 0;
+  const CLI::Option* sliding_window_opt = nullptr;
   const CLI::Option* experts_opt = nullptr;
   const CLI::Option* experts_used_opt = nullptr;
   const CLI::Option* expert_ffn_opt = nullptr;
@@ -134,6 +137,14 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
       return Bad("--no-renormalize", "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
     }
   }
+  if (given(o.sliding_window_opt)) {
+    DETINFER_RETURN_IF_ERROR(CheckSize("--sliding-window", o.sliding_window));
+    if (HfNameToWrite(c.arch, true) == nullptr) {
+      return Bad("--sliding-window", std::string(arch->name) + " has no sliding window "
+                 "(llama, written as Mistral; phi3; mixtral)");
+    }
+    c.sliding_window = o.sliding_window;
+  }
   DETINFER_RETURN_IF_ERROR(c.Validate("detinfer init"));
   return c;
 }
@@ -195,6 +206,10 @@ void RegisterInit(CLI::App& app) {
   o->expert_ffn_opt = cmd->add_option("--expert-ffn", o->expert_ffn,
                                       "Each expert's SwiGLU hidden size (default --ffn; "
                                       "mixtral: must be --ffn)");
+  o->sliding_window_opt = cmd->add_option(
+      "--sliding-window", o->sliding_window,
+      "Sliding-window attention: each query sees its N most recent positions (llama, written "
+      "as MistralForCausalLM; phi3; mixtral)");
   cmd->add_flag("--no-renormalize", o->no_renormalize,
                 "qwen3_moe: keep the chosen experts' softmax probabilities as they are "
                 "(norm_topk_prob false)");

@@ -1,0 +1,53 @@
+// `detinfer init --sliding-window N` (llama written as Mistral, phi3, mixtral) and `info` on the
+// result, in both formats; the flag's errors name it.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cli_run.h"
+#include "model/model_test_util.h"
+
+namespace detinfer {
+namespace {
+
+using testing::Cli;
+
+const char* kWindowShape =
+    "--dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 48 --vocab 40 --seed 3 --context 512";
+
+TEST(CliSlidingWindowTest, InitWritesWindowedModelsThatInfoDescribes) {
+  testing::TempDir dir;
+  for (const std::string arch : {"llama", "phi3", "mixtral"}) {
+    for (const std::string format : {"hf", "gguf"}) {
+      SCOPED_TRACE(arch + " " + format);
+      const std::string out = dir.file(arch + (format == "hf" ? "" : ".gguf"));
+      auto r = Cli("init --arch " + arch + " " + kWindowShape +
+                   " --sliding-window 96 --dtype f32 --format " + format + " --out " + out);
+      ASSERT_EQ(r.rc, 0) << r.out;
+      r = Cli("info " + out);
+      ASSERT_EQ(r.rc, 0) << r.out;
+      EXPECT_NE(r.out.find("context 512"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("sliding window: each query sees its 96 most recent positions"),
+                std::string::npos)
+          << r.out;
+      r = Cli("info --json " + out, true);
+      ASSERT_EQ(r.rc, 0) << r.out;
+      EXPECT_NE(r.out.find("\"sliding_window\": 96"), std::string::npos) << r.out;
+    }
+  }
+}
+
+TEST(CliSlidingWindowTest, FlagErrorsNameTheFlag) {
+  testing::TempDir dir;
+  const std::string tail = " --dtype f32 --format hf --out " + dir.file("m");
+  const auto fails = [&](const std::string& args, const std::string& needle) {
+    auto r = Cli("init " + args + " " + kWindowShape + tail);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+  };
+  fails("--arch llama --sliding-window 0", "--sliding-window: must be positive");
+  fails("--arch qwen2 --sliding-window 8", "--sliding-window: qwen2 has no sliding window");
+}
+
+}  // namespace
+}  // namespace detinfer
