@@ -1,9 +1,12 @@
 // SwiGLU: operand validation and dispatch to the context's ISA path.
 #include "kernels/activation.h"
 
+#include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kernels/activation_isa.h"
+#include "kernels/math.h"
 #include "kernels/operand_checks.h"
 #include "kernels/registry.h"
 
@@ -33,6 +36,74 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
     const int64_t rows = m - r0 < rpt ? m - r0 : rpt;
     fn(gate.row<const float>(r0), gate.stride[0], up.row<const float>(r0), up.stride[0],
        out.row<float>(r0), out.stride[0], f, rows);
+  });
+  return Status::Ok();
+}
+
+namespace {
+
+float CanonicalNaNF() {
+  const uint32_t bits = 0x7fc00000u;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// activation.h's GeGluTanh sequence.
+float GeGluTanhOne(float a, float u) {
+  const float x3 = (a * a) * a;
+  const float inner = 0.7978845608f * (a + 0.044715f * x3);
+  const float t = TanhF(inner);
+  float g = (0.5f * a) * (1.0f + t);
+  if (a == -INFINITY) g = -0.0f;
+  const float v = g * u;
+  return std::isnan(v) ? CanonicalNaNF() : v;
+}
+
+}  // namespace
+
+Status GeGluTanh(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
+  namespace vc = kernels;
+  DETINFER_RETURN_IF_ERROR(CheckTensor(gate, "geglu_tanh: gate", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(up, "geglu_tanh: up", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(out, "geglu_tanh: out", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("geglu_tanh", up, "up", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("geglu_tanh", out, "out", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("geglu_tanh", out, "out", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("geglu_tanh", out, "out", up, "up"));
+  const int64_t m = gate.dim(0), f = gate.dim(1);
+  if (m == 0 || f == 0) return Status::Ok();
+  const int64_t rpt = vc::RowsPerTask(f);
+  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
+    for (int64_t r = t * rpt; r < m && r < (t + 1) * rpt; ++r) {
+      const float* g = gate.row<const float>(r);
+      const float* u = up.row<const float>(r);
+      float* o = out.row<float>(r);
+      for (int64_t i = 0; i < f; ++i) o[i] = GeGluTanhOne(g[i], u[i]);
+    }
+  });
+  return Status::Ok();
+}
+
+Status SoftCap(const KernelContext& ctx, TensorView x, float cap, TensorView out) {
+  namespace vc = kernels;
+  DETINFER_RETURN_IF_ERROR(CheckTensor(x, "soft_cap: x", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(out, "soft_cap: out", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("soft_cap", out, "out", x, "x"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("soft_cap", out, "out", x, "x"));
+  if (!(cap > 0.0f) || !std::isfinite(cap)) {
+    return Status::InvalidArgument("soft_cap: cap must be finite and > 0, got " +
+                                   std::to_string(cap));
+  }
+  const int64_t m = x.dim(0), n = x.dim(1);
+  if (m == 0 || n == 0) return Status::Ok();
+  const int64_t rpt = vc::RowsPerTask(n);
+  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
+    for (int64_t r = t * rpt; r < m && r < (t + 1) * rpt; ++r) {
+      const float* in = x.row<const float>(r);
+      float* o = out.row<float>(r);
+      for (int64_t i = 0; i < n; ++i) o[i] = cap * TanhF(in[i] / cap);
+    }
   });
   return Status::Ok();
 }

@@ -26,6 +26,22 @@ namespace detinfer {
 // gate and up may overlap each other freely (both are only read).
 Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out);
 
+// GeGLU with the tanh GELU (Gemma's MLP, transformers' gelu_pytorch_tanh): out = gelu(gate) * up,
+// elementwise over [M, F] f32, operands as for SwiGlu. Per element, in this order (fp32; the
+// same scalar code on every ISA path, so the bits cannot differ; no SIMD loop yet):
+//   x3    = (a * a) * a                           a = gate element
+//   inner = 0.7978845608f * (a + 0.044715f * x3)  (sqrt(2/pi) and kappa as PyTorch's kernel)
+//   t     = TanhF(inner)                          (kernels/math.h)
+//   g     = (0.5f * a) * (1 + t);  g = (a == -Inf) ? -0 : g   (the limit; -Inf * 0 is NaN)
+//   v     = g * u                                 u = up element
+//   out   = isnan(v) ? qNaN 0x7fc00000 : v
+Status GeGluTanh(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out);
+
+// Soft-capping (Gemma 2's final logits): out = cap * TanhF(x / cap) elementwise over [M, N] f32
+// (one correctly rounded division, TanhF, one multiply; the same scalar code on every path).
+// cap must be finite and > 0; out may be x itself or disjoint from it.
+Status SoftCap(const KernelContext& ctx, TensorView x, float cap, TensorView out);
+
 }  // namespace detinfer
 
 #endif  // DETINFER_KERNELS_ACTIVATION_H_

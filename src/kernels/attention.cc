@@ -11,8 +11,18 @@
 
 #include "kernels/attention_checks.h"
 #include "kernels/attention_driver.h"
+#include "kernels/math.h"
 
 namespace detinfer {
+
+namespace kernels {
+
+void SoftCapScores(float cap, float* scores, int32_t count) {
+  if (cap == 0.0f) return;
+  for (int32_t u = 0; u < count; ++u) scores[u] = cap * TanhF(scores[u] / cap);
+}
+
+}  // namespace kernels
 
 namespace {
 

@@ -16,7 +16,9 @@
 //     numbered u = 0, 1, ..., c-1 (c = their count); u depends only on the positions and the
 //     mask, never on kv_len beyond p, on other queries or on the batch.
 //   * score(u) = dot * scale, where dot = +0; dot = fma(q[d], k_u[d], dot) for d = 0 .. D-1
-//     (one sequential FMA chain over D; k widened exactly from its storage dtype).
+//     (one sequential FMA chain over D; k widened exactly from its storage dtype). With a
+//     soft cap c > 0 (Gemma 2): score(u) = c * TanhF(score(u) / c) (one correctly rounded
+//     division, kernels/math.h's TanhF, one multiply; shared scalar code on every path).
 //   * Block max: 16 lanes start at -Inf; lane u % 16 = MaxCombine(lane, score(u)) for u
 //     ascending; m_b = TreeMax16(lanes) (reduction_order.h; MaxCombine(a, b) = a > b ? a : b).
 //   * m_new = MaxCombine(m, m_b), with the running max m starting at -Inf.
@@ -111,6 +113,9 @@ struct AttentionOptions {
   // Sliding window W (Mistral, Gemma's local layers): a query at position p sees only the keys
   // at positions (p - W, p]. 0 = no window; negative is an error.
   int64_t window = 0;
+  // Attention-logit soft cap c (Gemma 2's attn_logit_softcapping): scores become
+  // c * tanh(score / c). 0 = none; otherwise finite and > 0.
+  float softcap = 0.0f;
 };
 
 // q: [Tq, Hq, D] f32; out: [Tq, Hq, D] f32; lse: [Tq, Hq] f32. Hq % Hkv == 0; D a multiple of 8,

@@ -226,6 +226,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
   for (int r = 0; r < NQ; ++r) maxc = qs[r]->count > maxc ? qs[r]->count : maxc;
   for (int c = 0; c < (maxc + 15) / 16; ++c) Scores16<NQ>(qs, a.kt, a.d, a.scale, c);
   float alpha[NQ];
+  for (int r = 0; r < NQ; ++r) SoftCapScores(a.softcap, qs[r]->scores, qs[r]->count);
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
   int64_t d0 = 0;
   for (; d0 + 16 <= a.d; d0 += 16) Pv<NQ, 2>(qs, alpha, a.v_f32, d0);

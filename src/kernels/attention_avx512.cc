@@ -409,6 +409,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
     ScoresTiledN<NQ, DType::kF32>(qs, nc, a);
   }
   float alpha[NQ];
+  for (int r = 0; r < NQ; ++r) SoftCapScores(a.softcap, qs[r]->scores, qs[r]->count);
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
   const void* const* vf_f32 = reinterpret_cast<const void* const*>(a.v_f32);
   // Prefetching the next block pays only where V streams from memory in this loop (one group).

@@ -87,7 +87,12 @@ Result<attention_driver::Shape> ResolveShape(const std::string& op, const Tensor
     return Status::InvalidArgument(op + ": window must be >= 0 (0 = no sliding window), got " +
                                    std::to_string(opts.window));
   }
-  return attention_driver::Shape{q.dim(1), hkv, d, scale, opts.causal, opts.window};
+  if (!(opts.softcap >= 0.0f) || !std::isfinite(opts.softcap)) {
+    return Status::InvalidArgument(op + ": softcap must be finite and >= 0 (0 = none), got " +
+                                   std::to_string(opts.softcap));
+  }
+  return attention_driver::Shape{q.dim(1), hkv,         d, scale, opts.causal, opts.window,
+                                 opts.softcap};
 }
 
 }  // namespace detinfer::kernels::attention_checks

@@ -91,6 +91,7 @@ struct Shape {
   float scale;  // resolved (never 0)
   bool causal;
   int64_t window;  // sliding window (0 = none): a query at p sees keys (p - window, p]
+  float softcap;   // score soft cap (0 = none)
 };
 
 // The first key position a query at `pos` may see: 0, or pos - window + 1 under a window.
@@ -202,7 +203,8 @@ void RunTask(BlockKernel kernel, const TensorView& q, const Shape& sh, DType dty
   const int64_t row_bytes = dim * static_cast<int64_t>(kv_elem);
   const void* next_chunks[kB / kAttnLanes];
   const void* next_v_rows[kB];
-  AttnBlockArgs args{dim,     sh.scale,    0,           k_rows, v_rows,     nullptr, dtype, kt,
+  AttnBlockArgs args{dim,     sh.scale,    0,           k_rows, v_rows,     nullptr, dtype,
+                     sh.softcap,                                                     kt,
                      vc,      v_f32,       next_chunks, next_v_rows, 0,   nullptr,
                      static_cast<int32_t>(per_head),   row_bytes,  row_bytes};
   // Key-tiled K whose visible keys have gaps (a key mask) is copied out row by row into this.

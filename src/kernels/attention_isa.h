@@ -40,6 +40,7 @@ struct AttnBlockArgs {
   // keys or unwritten slots: a kernel may load them but never uses their scores.
   const void* const* k_chunks;
   DType dtype;
+  float softcap;  // 0 = none; else scores become softcap * TanhF(score / softcap)
   // Scratch, 64-byte aligned: kt [d][kAttnBlock] f32 (K transposed), vc [kAttnBlock][d] f32
   // (V widened), v_f32 [kAttnBlock] row pointers. Contents on entry are irrelevant.
   float* kt;
@@ -60,6 +61,11 @@ struct AttnBlockArgs {
   // instead). Only a performance hint, always within the K/V tensors.
   int64_t touch_bytes;
 };
+
+// attention.h's soft cap on scores[0, count): scores[u] = cap * TanhF(scores[u] / cap); nothing
+// when cap == 0. Every path calls this one scalar function (defined in attention.cc, outside
+// the per-ISA objects) between its scores and its softmax.
+void SoftCapScores(float cap, float* scores, int32_t count);
 
 #define DETINFER_DECLARE_ATTENTION(ns) \
   namespace ns { void AttendBlock(const AttnBlockArgs& a); }

@@ -51,6 +51,7 @@ void AttendBlock(const AttnBlockArgs& a) {
       for (int64_t d = 0; d < dim; ++d) dot = std::fma(q.q[d], KeyAt(a, u, d), dot);
       q.scores[u] = dot * a.scale;
     }
+    SoftCapScores(a.softcap, q.scores, c);
     // Block max over 16 lanes (u % 16), fixed tree.
     float mx[kAttnLanes];
     for (float& v : mx) v = -INFINITY;

@@ -25,6 +25,17 @@
 //   z = f*f;  y = (p * f) * z
 //   y = fma(fe, ln2_lo, y);  y = fma(z, -0.5, y);  r = f + y;  r = fma(fe, ln2_hi, r)
 //
+// TanhF(x), scalar code shared by every path (the SIMD kernels that need it call it):
+//   NaN -> x + x
+//   |x| < 0.5:  a = |x|; x2 = a * a; p = C17; p = fma(p, x2, C15) ... fma(p, x2, C3);
+//               result = copysign(fma(a * x2, p, a), x)   (Taylor series to x^17, C_k = its
+//               coefficients rounded to float: -1/3, 2/15, -17/315, 62/2835, -1382/155925,
+//               21844/6081075, -929569/638512875, 6404582/10854718875)
+//   otherwise:  e = ExpF(-(|x| + |x|)); t = (1 - e) / (1 + e); result = copysign(t, x)
+// Specials: tanh(+-0) = +-0, tanh(+-Inf) = +-1; odd (TanhF(-x) = -TanhF(x) bit for bit). Every
+// step is one IEEE operation (std::fma is exact-then-rounded everywhere), so every machine and
+// path gets the same bits. Within 2.02 ulp of the double tanh (tests/kernels/gemma_kernels_test.cc).
+//
 // Accuracy against double-precision libm (measured by tests/kernels/math_test.cc, recorded in
 // docs/kernels.md): see there; both are within 1 ulp for normal results.
 #ifndef DETINFER_KERNELS_MATH_H_
@@ -39,6 +50,7 @@ namespace detinfer {
 // Scalar reference implementations (the scalar path of every kernel calls these).
 float ExpF(float x);
 float LogF(float x);
+float TanhF(float x);
 
 // Elementwise out = exp(x) / log(x) over a 1-D [N] or 2-D [M, N] f32 view, on the context's
 // ISA path. out must have x's shape; it may be x itself (in place) but may not otherwise

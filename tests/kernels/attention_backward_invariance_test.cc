@@ -195,7 +195,7 @@ TEST(AttentionBackwardInvarianceTest, StridedViewsMatchContiguous) {
       lse[static_cast<size_t>(r * (sh.hq + 3) + hh)] = b.lse[static_cast<size_t>(r * sh.hq + hh)];
     }
   }
-  const AttentionOptions opts{sh.causal, sh.scale, sh.window};
+  const AttentionOptions opts{sh.causal, sh.scale, sh.window, 0.0f};
   ASSERT_TRUE(AttentionBackward(h.ctx, q.view, k.view, v.view, b.seqs, opts, out.view,
                                 dout.view, lv, dq.view, dk.view, dv.view).ok());
   // Gather back and compare; the padding must be untouched.

@@ -227,7 +227,7 @@ inline Status RunBackward(const KernelContext& ctx, const Shape& sh, const Batch
   auto k3 = [&](const std::vector<float>& x) {
     return TensorView::Contiguous(x.data(), DType::kF32, {b.tkv, sh.hkv, sh.d});
   };
-  const AttentionOptions opts{sh.causal, sh.scale, sh.window};
+  const AttentionOptions opts{sh.causal, sh.scale, sh.window, 0.0f};
   return AttentionBackward(ctx, q3(b.q), k3(b.k), k3(b.v), b.seqs, opts, q3(b.out), q3(b.dout),
                            TensorView::Contiguous(b.lse.data(), DType::kF32, {b.tq, sh.hq}),
                            q3(g->dq), k3(g->dk), k3(g->dv));

@@ -273,7 +273,8 @@ inline OracleOut Oracle(const AttnDims& dm, const SeqData& s, const AttentionOpt
         const float* k = s.k.widened.data() + (t * dm.hkv + g) * dm.d;
         double dot = 0;
         for (int64_t d = 0; d < dm.d; ++d) dot += static_cast<double>(q[d]) * k[d];
-        sc.push_back(dot * scale);
+        const double c = opts.softcap;  // Gemma 2's soft cap: c * tanh(score / c)
+        sc.push_back(c > 0 ? c * std::tanh(dot * scale / c) : dot * scale);
         keys.push_back(t);
       }
       if (keys.empty()) continue;

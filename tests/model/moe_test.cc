@@ -118,7 +118,7 @@ TEST(MoeTest, HuggingFaceAndGgufLayoutsGiveTheSameBits) {
       EXPECT_EQ(config[mixtral ? "num_local_experts" : "num_experts"], 8);
       EXPECT_EQ(config["num_experts_per_tok"], 2);
       // GGUF: llama.cpp's stacked tensors and keys; Mixtral is "llama" with experts.
-      auto g = GgufFile::Open(gguf);
+      auto g = ::detinfer::GgufFile::Open(gguf);
       ASSERT_TRUE(g.ok());
       const std::string a = mixtral ? "llama" : "qwen3moe";
       auto general = g->GetString("general.architecture");
