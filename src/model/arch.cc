@@ -9,19 +9,30 @@ constexpr ArchInfo kArchs[] = {
     {Arch::kLlama, "llama", "llama", "LlamaForCausalLM", "llama", RopeStyle::kInterleaved,
      /*qkv_bias=*/false, /*qk_norm=*/false, /*fused_qkv=*/false, /*fused_gate_up=*/false,
      /*partial_rotary=*/false, /*hf_default_head_dim=*/0, /*hf_default_norm_eps=*/1e-6, /*init_theta=*/10000.0,
-     /*init_norm_eps=*/1e-5f, "llama", /*moe=*/false, /*moe_always_renormalize=*/false},
+     /*init_norm_eps=*/1e-5f, "llama", /*moe=*/false, /*moe_always_renormalize=*/false,
+     /*norm_plus_one=*/false, /*post_norms=*/false, /*gelu_tanh=*/false,
+     /*scale_embedding=*/false, /*always_tied=*/false, /*sliding_pattern=*/1},
     {Arch::kQwen2, "qwen2", "qwen2", "Qwen2ForCausalLM", "qwen2", RopeStyle::kRotateHalf, true,
-     false, false, false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)", false, false},
+     false, false, false, false, 0, 1e-6, 1000000.0, 1e-6f, "qwen2 (q/k/v bias)", false, false,
+     false, false, false, false, false, 1},
     {Arch::kQwen3, "qwen3", "qwen3", "Qwen3ForCausalLM", "qwen3", RopeStyle::kRotateHalf, false,
-     true, false, false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)", false, false},
+     true, false, false, false, 128, 1e-6, 1000000.0, 1e-6f, "qwen3 (q/k norm)", false, false,
+     false, false, false, false, false, 1},
     {Arch::kPhi3, "phi3", "phi3", "Phi3ForCausalLM", "phi3", RopeStyle::kRotateHalf, false, false,
-     true, true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)", false, false},
+     true, true, true, 0, 1e-5, 10000.0, 1e-5f, "phi3 (fused qkv and gate_up)", false, false,
+     false, false, false, false, false, 1},
     {Arch::kQwen3Moe, "qwen3_moe", "qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe",
      RopeStyle::kRotateHalf, false, true, false, false, false, 0, 1e-6, 1000000.0, 1e-6f,
-     "qwen3_moe (q/k norm, routed experts)", true, false},
+     "qwen3_moe (q/k norm, routed experts)", true, false, false, false, false, false, false, 1},
     {Arch::kMixtral, "mixtral", "llama", "MixtralForCausalLM", "mixtral",
      RopeStyle::kInterleaved, false, false, false, false, false, 0, 1e-5, 1000000.0, 1e-5f,
-     "mixtral (routed experts, top-k renormalised)", true, true},
+     "mixtral (routed experts, top-k renormalised)", true, true, false, false, false, false,
+     false, 1},
+    {Arch::kGemma2, "gemma2", "gemma2", "Gemma2ForCausalLM", "gemma2", RopeStyle::kRotateHalf,
+     false, false, false, false, false, /*hf_default_head_dim=*/256, 1e-6, 10000.0, 1e-6f,
+     "gemma2 (GeGLU, (1 + w) and post norms, soft caps, local/global layers)", false, false,
+     /*norm_plus_one=*/true, /*post_norms=*/true, /*gelu_tanh=*/true, /*scale_embedding=*/true,
+     /*always_tied=*/true, /*sliding_pattern=*/2},
 };
 
 constexpr HfArchName kHfNames[] = {
@@ -32,6 +43,7 @@ constexpr HfArchName kHfNames[] = {
     {"Phi3ForCausalLM", "phi3", Arch::kPhi3, true},
     {"Qwen3MoeForCausalLM", "qwen3_moe", Arch::kQwen3Moe, false},
     {"MixtralForCausalLM", "mixtral", Arch::kMixtral, true},
+    {"Gemma2ForCausalLM", "gemma2", Arch::kGemma2, true},
 };
 
 }  // namespace
@@ -135,7 +147,14 @@ std::string HfTensorName(Arch arch, TensorRole role, int64_t layer) {
     case TensorRole::kBv: leaf = "self_attn.v_proj.bias"; break;
     case TensorRole::kQNorm: leaf = "self_attn.q_norm.weight"; break;
     case TensorRole::kKNorm: leaf = "self_attn.k_norm.weight"; break;
-    case TensorRole::kFfnNorm: leaf = "post_attention_layernorm.weight"; break;
+    // Gemma 2's post_attention_layernorm is the attention output's norm; its FFN input norm is
+    // pre_feedforward_layernorm.
+    case TensorRole::kFfnNorm:
+      leaf = GetArchInfo(arch).post_norms ? "pre_feedforward_layernorm.weight"
+                                          : "post_attention_layernorm.weight";
+      break;
+    case TensorRole::kPostAttnNorm: leaf = "post_attention_layernorm.weight"; break;
+    case TensorRole::kPostFfnNorm: leaf = "post_feedforward_layernorm.weight"; break;
     case TensorRole::kGate: leaf = "mlp.gate_proj.weight"; break;
     case TensorRole::kUp: leaf = "mlp.up_proj.weight"; break;
     case TensorRole::kDown: leaf = "mlp.down_proj.weight"; break;
@@ -172,6 +191,8 @@ std::string GgufTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
     case TensorRole::kQNorm: leaf = "attn_q_norm.weight"; break;
     case TensorRole::kKNorm: leaf = "attn_k_norm.weight"; break;
     case TensorRole::kFfnNorm: leaf = "ffn_norm.weight"; break;
+    case TensorRole::kPostAttnNorm: leaf = "post_attention_norm.weight"; break;  // llama.cpp's
+    case TensorRole::kPostFfnNorm: leaf = "post_ffw_norm.weight"; break;
     case TensorRole::kGate: leaf = "ffn_gate.weight"; break;
     case TensorRole::kUp: leaf = "ffn_up.weight"; break;
     case TensorRole::kDown: leaf = "ffn_down.weight"; break;

@@ -53,6 +53,14 @@ struct ArchInfo {
   // dense never). `moe_always_renormalize`: the chosen probabilities are always divided by
   // their sum (Mixtral); otherwise the config says (Qwen3-MoE's norm_topk_prob).
   bool moe, moe_always_renormalize;
+  // Gemma 2: RMSNorm multiplies by (1 + w) (the files hold w; llama.cpp's GGUF holds 1 + w),
+  // each layer also normalises its attention and FFN outputs (post norms) before the residual
+  // adds, the MLP is GeGLU with the tanh GELU, the embedding is scaled by sqrt(dim) rounded to
+  // its dtype, and the output head is always the token embedding.
+  bool norm_plus_one, post_norms, gelu_tanh, scale_embedding, always_tied;
+  // Layer l uses the sliding window iff sliding_pattern <= 1 or (l + 1) % sliding_pattern != 0
+  // (Gemma 2: 2, local layers first; every layer of the others).
+  int64_t sliding_pattern;
 };
 
 // Every supported architecture, in Arch order.
@@ -67,7 +75,8 @@ const ArchInfo* FindGgufArch(std::string_view gguf_name, bool has_experts);
 std::string ArchNameList();
 
 // A config.json "architectures" / "model_type" value that loads as one of the architectures.
-// Mistral is the Llama architecture plus a sliding window; Phi-3 and Mixtral declare one too.
+// Mistral is the Llama architecture plus a sliding window; Phi-3, Mixtral and Gemma 2 (its
+// local layers) declare one too.
 struct HfArchName {
   std::string_view architecture, model_type;
   Arch arch;

@@ -1,5 +1,8 @@
 #include "model/config.h"
 
+#include <cmath>
+#include <utility>
+
 namespace detinfer {
 
 Status ModelConfig::Validate(const std::string& source) const {
@@ -57,6 +60,17 @@ Status ModelConfig::Validate(const std::string& source) const {
   if (sliding_window < 0) {
     return bad("sliding_window must be positive (or 0 for none), got " +
                std::to_string(sliding_window));
+  }
+  for (const auto& [name, cap] : {std::pair{"attn_logit_softcapping", attn_logit_softcap},
+                                  std::pair{"final_logit_softcapping", final_logit_softcap}}) {
+    if (!(cap >= 0.0f) || !std::isfinite(cap)) {
+      return bad(std::string(name) + " must be finite and >= 0 (0 = none), got " +
+                 std::to_string(cap));
+    }
+  }
+  if (!(query_pre_attn_scalar >= 0.0) || !std::isfinite(query_pre_attn_scalar)) {
+    return bad("query_pre_attn_scalar must be finite and > 0, got " +
+               std::to_string(query_pre_attn_scalar));
   }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));

@@ -13,8 +13,8 @@
 namespace detinfer {
 
 // model/arch.h holds what each architecture is (names, features, tensor names).
-enum class Arch { kLlama, kQwen2, kQwen3, kPhi3, kQwen3Moe, kMixtral };
-// "llama", "qwen2", "qwen3", "phi3", "qwen3_moe", "mixtral" (arch.cc)
+enum class Arch { kLlama, kQwen2, kQwen3, kPhi3, kQwen3Moe, kMixtral, kGemma2 };
+// "llama", "qwen2", "qwen3", "phi3", "qwen3_moe", "mixtral", "gemma2" (arch.cc)
 std::string_view ArchName(Arch arch);
 
 // RoPE frequency scaling. Every supported kind comes down to one divisor per frequency
@@ -74,6 +74,11 @@ struct ModelConfig {
   // keys at (p - sliding_window, p] (kernels/attention.h's window), in prefill, chunked
   // prefill, decode and re-scoring alike. 0 = none: every earlier key.
   int64_t sliding_window = 0;
+  // Gemma 2 (ArchInfo::sliding_pattern: only its even layers slide). Soft caps c > 0 turn
+  // attention scores / final logits x into c * tanh(x / c) (0 = none); attention scale is
+  // query_pre_attn_scalar^-0.5 (0 = head_dim's, the default 1/sqrt(head_dim)).
+  float attn_logit_softcap = 0.0f, final_logit_softcap = 0.0f;
+  double query_pre_attn_scalar = 0.0;
 
   bool IsMoe() const { return n_experts > 0; }
 

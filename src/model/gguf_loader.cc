@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
 #include "model/arch.h"
 #include "model/rope_scaling.h"
 #include "model/tensor_source.h"
@@ -233,6 +234,36 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
                                  "not supported (Qwen2-MoE's; qwen3moe and mixtral have none)");
     }
   }
+  if (info->post_norms) {
+    // llama.cpp's gemma2 keys (absent: no cap). query_pre_attn_scalar: detinfer's own key when
+    // present, else llama.cpp's rule (the 46-layer 27B model scales by dim / heads, the others
+    // by head_dim).
+    for (const auto& [key, out] : {std::pair{".attn_logit_softcapping", &c.attn_logit_softcap},
+                                   std::pair{".final_logit_softcapping", &c.final_logit_softcap}}) {
+      if (!has(key)) continue;
+      DETINFER_ASSIGN_OR_RETURN(const double v, g.GetFloat(a + key));
+      if (!(v > 0) || !std::isfinite(v)) {
+        return Status::InvalidArgument(path + ": " + a + key + " must be positive, got " +
+                                       std::to_string(v));
+      }
+      *out = static_cast<float>(v);
+    }
+    c.query_pre_attn_scalar =
+        c.n_layers == 46 ? double(c.dim / c.n_heads) : double(c.head_dim);
+    if (has(".attention.query_pre_attn_scalar")) {
+      DETINFER_ASSIGN_OR_RETURN(c.query_pre_attn_scalar,
+                                g.GetFloat(a + ".attention.query_pre_attn_scalar"));
+      if (!(c.query_pre_attn_scalar > 0) || !std::isfinite(c.query_pre_attn_scalar)) {
+        return Status::InvalidArgument(path + ": " + a + ".attention.query_pre_attn_scalar must "
+                                       "be positive, got " +
+                                       std::to_string(c.query_pre_attn_scalar));
+      }
+    }
+    if (!c.tied_embeddings) {
+      return Status::Unsupported(path + ": tensor 'output.weight': " + a + "'s output head is "
+                                 "the token embedding");
+    }
+  }
   DETINFER_RETURN_IF_ERROR(c.Validate(path));
   return c;
 }
@@ -257,6 +288,23 @@ Result<ModelWeights> LoadGguf(GgufFile g) {
     names.read_with_config.push_back(kGgufRopeFactorsShort);
   }
   DETINFER_RETURN_IF_ERROR(AssembleWeights(GgufLookup(g), names, &w));
+  if (GetArchInfo(w.config.arch).norm_plus_one) {
+    // llama.cpp's gemma files hold each norm as 1 + w; ModelWeights holds w (model/arch.h), in
+    // f32: stored - 1 is exact for stored >= 0.5 (and for any value a writer made from w).
+    for (const auto& [role, layer] : ListRoles(w.config)) {
+      if (!IsVectorRole(role)) continue;
+      TensorView* v = MutableViewOf(w, role, layer);
+      if (v->rank != 1) continue;  // ValidateWeights names it
+      const int64_t n = v->shape[0];
+      DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
+                                AlignedBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
+      float* f = buf.as<float>();
+      ConvertToF32(v->dtype, v->data, f, static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) f[i] = f[i] - 1.0f;
+      *v = TensorView::Contiguous(f, DType::kF32, {n});
+      w.owned.push_back(std::move(buf));
+    }
+  }
   w.files.push_back(g.TakeFile());
   DETINFER_RETURN_IF_ERROR(ValidateWeights(w));
   return w;

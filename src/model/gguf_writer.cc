@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/storage_format.h"
+#include "core/dtype.h"
 #include "model/arch.h"
 #include "model/file_sink.h"
 #include "model/file_tensors.h"
@@ -144,8 +145,18 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   DETINFER_RETURN_IF_ERROR(c.Validate("GGUF writer"));
   const RopeStyle target = GgufRopeStyle(c.arch);
   std::vector<AlignedBuffer> joined;  // fused tensors (file_tensors.h)
-  DETINFER_ASSIGN_OR_RETURN(const std::vector<FileTensor> entries,
-                            ListFileTensors(w, target, &joined));
+  DETINFER_ASSIGN_OR_RETURN(std::vector<FileTensor> entries, ListFileTensors(w, target, &joined));
+  // Gemma's norms: llama.cpp's files hold 1 + w (its converter adds the one), in f32.
+  std::vector<std::vector<float>> plus_one;
+  if (GetArchInfo(c.arch).norm_plus_one) {
+    for (FileTensor& e : entries) {
+      if (!IsVectorRole(e.role)) continue;
+      std::vector<float>& v = plus_one.emplace_back(static_cast<size_t>(e.view.numel()));
+      ConvertToF32(e.view.dtype, e.view.data, v.data(), v.size());
+      for (float& x : v) x = 1.0f + x;
+      e.view = TensorView::Contiguous(v.data(), DType::kF32, {e.view.shape[0]});
+    }
+  }
   // GGUF stores these counts as u32 (llama.cpp checks the type).
   const std::pair<const char*, int64_t> counts[] = {
       {"dim", c.dim},           {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
@@ -191,6 +202,17 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
                                "GGUF form that llama.cpp reads the same way; write the model as HF");
   }
   if (c.sliding_window > 0) kv.KvU32(arch + ".attention.sliding_window", u32(c.sliding_window));
+  if (GetArchInfo(c.arch).post_norms) {
+    // llama.cpp's gemma2 keys; query_pre_attn_scalar has none there (llama.cpp derives it from
+    // the model size), so detinfer writes its own key and reads it back.
+    if (c.attn_logit_softcap > 0) kv.KvF32(arch + ".attn_logit_softcapping", c.attn_logit_softcap);
+    if (c.final_logit_softcap > 0) {
+      kv.KvF32(arch + ".final_logit_softcapping", c.final_logit_softcap);
+    }
+    kv.KvF32(arch + ".attention.query_pre_attn_scalar",
+             static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
+                                                            : double(c.head_dim)));
+  }
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     const RopeScaling& rs = c.rope_scaling;
     if (rs.original_max_positions <= 0 || rs.original_max_positions > int64_t{UINT32_MAX}) {

@@ -131,6 +131,50 @@ Status ParseMoe(const json& cfg, const std::string& src, ModelConfig* c) {
   return Status::Ok();
 }
 
+// Gemma2Config: soft caps (null = none), query_pre_attn_scalar, the sliding window of its
+// local layers (the even ones; a layer_types list must say the same).
+Status ParseGemma2(const json& cfg, const std::string& src, ModelConfig* c) {
+  double attn_cap = 50.0, final_cap = 30.0, qpas = 256.0;
+  const auto cap = [&](const char* key, double* v) -> Status {
+    if (auto it = cfg.find(key); it != cfg.end() && it->is_null()) {
+      *v = 0.0;  // explicitly none
+      return Status::Ok();
+    }
+    DETINFER_RETURN_IF_ERROR(GetDouble(cfg, key, src, v));
+    if (!(*v > 0.0) || !std::isfinite(*v)) {
+      return Status::InvalidArgument(src + ": " + key + " must be positive (or null for none), "
+                                     "got " + std::to_string(*v));
+    }
+    return Status::Ok();
+  };
+  DETINFER_RETURN_IF_ERROR(cap("attn_logit_softcapping", &attn_cap));
+  DETINFER_RETURN_IF_ERROR(cap("final_logit_softcapping", &final_cap));
+  DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "query_pre_attn_scalar", src, &qpas));
+  if (!(qpas > 0.0) || !std::isfinite(qpas)) {
+    return Status::InvalidArgument(src + ": query_pre_attn_scalar must be positive, got " +
+                                   std::to_string(qpas));
+  }
+  c->attn_logit_softcap = static_cast<float>(attn_cap);
+  c->final_logit_softcap = static_cast<float>(final_cap);
+  c->query_pre_attn_scalar = qpas;
+  if (!cfg.contains("sliding_window")) c->sliding_window = 4096;  // Gemma2Config's default
+  if (auto lt = cfg.find("layer_types"); lt != cfg.end() && !lt->is_null()) {
+    if (!lt->is_array() || static_cast<int64_t>(lt->size()) != c->n_layers) {
+      return Status::InvalidArgument(src + ": layer_types must list num_hidden_layers (" +
+                                     std::to_string(c->n_layers) + ") entries, got " + lt->dump());
+    }
+    for (int64_t l = 0; l < c->n_layers; ++l) {
+      const std::string want = l % 2 == 0 ? "sliding_attention" : "full_attention";
+      if ((*lt)[static_cast<size_t>(l)] != want) {
+        return Status::Unsupported(src + ": layer_types[" + std::to_string(l) + "] is " +
+                                   (*lt)[static_cast<size_t>(l)].dump() + "; detinfer's gemma2 "
+                                   "alternates sliding (even layers) and full attention");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& src) {
@@ -238,8 +282,12 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   double eps = info.hf_default_norm_eps;  // the transformers config class's default
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rms_norm_eps", src, &eps));
   c.norm_eps = static_cast<float>(eps);
-  c.tied_embeddings = false;
+  c.tied_embeddings = info.always_tied;  // PretrainedConfig's default is true; Gemma2's too
   DETINFER_RETURN_IF_ERROR(GetBool(cfg, "tie_word_embeddings", src, &c.tied_embeddings));
+  if (info.always_tied && !c.tied_embeddings) {
+    return Status::Unsupported(src + ": tie_word_embeddings = false is not supported for " +
+                               std::string(info.name) + " (its head is the embedding)");
+  }
   c.rope_style = RopeStyle::kRotateHalf;
   c.qk_norm = info.qk_norm;
 
@@ -280,11 +328,19 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
     DETINFER_RETURN_IF_ERROR(
         ComputeRopeDivisors(c.RotaryDim(), c.rope_theta, &c.rope_scaling, c.max_seq_len));
   }
-  auto act = cfg.find("hidden_act");
-  if (act != cfg.end() && !(act->is_string() && act->get<std::string>() == "silu")) {
-    return Status::Unsupported(src + ": hidden_act " + act->dump() +
-                               " is not supported (only \"silu\")");
+  // The MLP activation: SiLU (SwiGLU), or for Gemma 2 the tanh GELU (GeGLU); Gemma2Config
+  // reads hidden_activation, older files say hidden_act, both are checked.
+  const std::string want_act = info.gelu_tanh ? "gelu_pytorch_tanh" : "silu";
+  for (const char* key : {"hidden_act", "hidden_activation"}) {
+    auto act = cfg.find(key);
+    if (act == cfg.end() || act->is_null()) continue;
+    if (std::string(key) == "hidden_activation" && !info.gelu_tanh) continue;  // not read
+    if (!(act->is_string() && act->get<std::string>() == want_act)) {
+      return Status::Unsupported(src + ": " + key + " " + act->dump() + " is not supported for " +
+                                 std::string(info.name) + " (only \"" + want_act + "\")");
+    }
   }
+  if (info.post_norms) DETINFER_RETURN_IF_ERROR(ParseGemma2(cfg, src, &c));
   if (info.moe) DETINFER_RETURN_IF_ERROR(ParseMoe(cfg, src, &c));
   DETINFER_RETURN_IF_ERROR(c.Validate(src));
   if (!(c.norm_eps > 0) || !std::isfinite(c.rope_theta)) {

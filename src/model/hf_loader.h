@@ -18,7 +18,7 @@ namespace detinfer {
 
 // Parses config.json text. `source` names the file in messages. Features detinfer does not
 // implement (other rope_scaling kinds, Qwen's use_sliding_window, o_proj/MLP biases, an
-// activation other than SiLU) are Unsupported rather than silently ignored: ignoring them would
+// activation other than SiLU, or Gemma 2's gelu_pytorch_tanh) are Unsupported rather than silently ignored: ignoring them would
 // give wrong outputs.
 Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string& source);
 

@@ -59,7 +59,7 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
   nlohmann::json j = {
       {"architectures", {name->architecture}},
       {"model_type", name->model_type},
-      {"hidden_act", "silu"},
+      {"hidden_act", arch.gelu_tanh ? "gelu_pytorch_tanh" : "silu"},
       {"hidden_size", c.dim},
       {"intermediate_size", c.ffn_dim},
       {"num_hidden_layers", c.n_layers},
@@ -76,6 +76,15 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
       {"torch_dtype", TorchDType(w.token_embedding.dtype)},
   };
   if (c.sliding_window > 0) j["sliding_window"] = c.sliding_window;
+  if (arch.post_norms) {  // Gemma2Config (null = none for the caps and the window)
+    j["hidden_activation"] = "gelu_pytorch_tanh";
+    const auto cap = [](float v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    j["attn_logit_softcapping"] = cap(c.attn_logit_softcap);
+    j["final_logit_softcapping"] = cap(c.final_logit_softcap);
+    j["query_pre_attn_scalar"] =
+        c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : double(c.head_dim);
+    if (c.sliding_window == 0) j["sliding_window"] = nullptr;
+  }
   DETINFER_ASSIGN_OR_RETURN(nlohmann::json scaling, HfRopeScalingJson(c.rope_scaling));
   if (!scaling.is_null()) j["rope_scaling"] = scaling;
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {

@@ -22,9 +22,14 @@ Result<RopeTable> LayerRopeTable(const ModelConfig& config);
 // other model's). That is the same only when all of head_dim rotates: ModelConfig::Validate
 // refuses a factor with partial rotary. Without one the scale is the kernel's own default,
 // unchanged bits.
-// Layer `layer`'s window is the config's sliding_window (every layer of Mistral, Phi-3,
-// Mixtral).
+// Layer `layer`'s window is the config's sliding_window on the layers that slide
+// (LayerSlides: every layer of Mistral, Phi-3, Mixtral; Gemma 2's even layers); Gemma 2's
+// scale is query_pre_attn_scalar^-0.5 (computed in double, rounded once to fp32, as
+// transformers does) and its scores are soft-capped.
 AttentionOptions LayerAttentionOptions(const ModelConfig& config, int64_t layer);
+
+// Whether layer `layer` uses the sliding window (model/arch.h's sliding_pattern).
+bool LayerSlides(const ModelConfig& config, int64_t layer);
 
 }  // namespace detinfer
 

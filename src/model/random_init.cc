@@ -1,5 +1,7 @@
 #include "model/random_init.h"
 
+#include "model/arch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -70,7 +72,11 @@ float RandomInitValue(const ModelConfig& c, uint64_t seed, TensorRole role, int6
     case TensorRole::kFfnNorm:
     case TensorRole::kFinalNorm:
     case TensorRole::kQNorm:
-    case TensorRole::kKNorm: return 1.0f + Uniform(bits) * 0.125f;
+    case TensorRole::kKNorm:
+    case TensorRole::kPostAttnNorm:
+    case TensorRole::kPostFfnNorm:
+      // Gemma's norms multiply by 1 + w (model/arch.h): the same scales, held as w.
+      return (GetArchInfo(c.arch).norm_plus_one ? 0.0f : 1.0f) + Uniform(bits) * 0.125f;
     case TensorRole::kWo: return Uniform(bits) * InvSqrt(c.n_heads * c.head_dim);
     case TensorRole::kDown: return Uniform(bits) * InvSqrt(c.ffn_dim);
     case TensorRole::kExpertsDown: return Uniform(bits) * InvSqrt(c.expert_ffn_dim);

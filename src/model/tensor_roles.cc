@@ -35,6 +35,8 @@ const TensorView* ViewOf(const ModelWeights& w, TensorRole role, int64_t layer) 
     case TensorRole::kExpertsGate: return &L.experts_gate;
     case TensorRole::kExpertsUp: return &L.experts_up;
     case TensorRole::kExpertsDown: return &L.experts_down;
+    case TensorRole::kPostAttnNorm: return &L.post_attn_norm;
+    case TensorRole::kPostFfnNorm: return &L.post_ffn_norm;
     default: return nullptr;  // kQkv, kGateUp: file tensors only
   }
 }
@@ -57,7 +59,9 @@ std::vector<int64_t> ExpectedShape(const ModelConfig& c, TensorRole role) {
     case TensorRole::kLmHead: return {c.vocab_size, c.dim};
     case TensorRole::kFinalNorm:
     case TensorRole::kAttnNorm:
-    case TensorRole::kFfnNorm: return {c.dim};
+    case TensorRole::kFfnNorm:
+    case TensorRole::kPostAttnNorm:
+    case TensorRole::kPostFfnNorm: return {c.dim};
     case TensorRole::kWq: return {q, c.dim};
     case TensorRole::kWk:
     case TensorRole::kWv: return {kv, c.dim};
@@ -85,6 +89,8 @@ bool IsVectorRole(TensorRole role) {
     case TensorRole::kFinalNorm:
     case TensorRole::kAttnNorm:
     case TensorRole::kFfnNorm:
+    case TensorRole::kPostAttnNorm:
+    case TensorRole::kPostFfnNorm:
     case TensorRole::kBq:
     case TensorRole::kBk:
     case TensorRole::kBv:
@@ -116,7 +122,9 @@ std::vector<TensorRole> LayerRoles(const ModelConfig& c, bool file) {
   }
   if (c.qkv_bias) out.insert(out.end(), {TensorRole::kBq, TensorRole::kBk, TensorRole::kBv});
   if (c.qk_norm) out.insert(out.end(), {TensorRole::kQNorm, TensorRole::kKNorm});
-  out.insert(out.end(), {TensorRole::kWo, TensorRole::kFfnNorm});
+  out.push_back(TensorRole::kWo);
+  if (a.post_norms) out.push_back(TensorRole::kPostAttnNorm);
+  out.push_back(TensorRole::kFfnNorm);
   if (c.IsMoe()) {
     out.insert(out.end(), {TensorRole::kRouter, TensorRole::kExpertsGate, TensorRole::kExpertsUp,
                            TensorRole::kExpertsDown});
@@ -128,6 +136,7 @@ std::vector<TensorRole> LayerRoles(const ModelConfig& c, bool file) {
     out.insert(out.end(), {TensorRole::kGate, TensorRole::kUp});
   }
   out.push_back(TensorRole::kDown);
+  if (a.post_norms) out.push_back(TensorRole::kPostFfnNorm);
   return out;
 }
 
@@ -208,6 +217,8 @@ std::string_view RoleName(TensorRole role) {
     case TensorRole::kExpertsGate: return "experts_gate";
     case TensorRole::kExpertsUp: return "experts_up";
     case TensorRole::kExpertsDown: return "experts_down";
+    case TensorRole::kPostAttnNorm: return "post_attn_norm";
+    case TensorRole::kPostFfnNorm: return "post_ffn_norm";
   }
   return "?";
 }
@@ -227,6 +238,10 @@ Status CheckArchFeatures(const ModelConfig& c, std::string_view who) {
                                yes_no(c.IsMoe()) + " experts is not supported (" +
                                std::string(a.name) + " is always " + yes_no(a.moe) +
                                " them; mixture of experts: qwen3_moe, mixtral)");
+  }
+  if (a.always_tied && !c.tied_embeddings) {
+    return Status::Unsupported(std::string(who) + ": " + std::string(a.name) +
+                               "'s output head is always the token embedding (tied)");
   }
   if (a.moe_always_renormalize && !c.moe_renormalize) {
     return Status::Unsupported(std::string(who) + ": " + std::string(a.name) +

@@ -54,6 +54,10 @@ enum class TensorRole : int {
   kExpertsGate = 20,
   kExpertsUp = 21,
   kExpertsDown = 22,
+  // Gemma 2's norms of the attention and FFN outputs (ArchInfo::post_norms), [dim]; keyed
+  // apart in the random initialiser like the expert roles.
+  kPostAttnNorm = 23,
+  kPostFfnNorm = 24,
 };
 inline constexpr int kNumTensorRoles = 17;
 

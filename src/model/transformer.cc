@@ -1,6 +1,7 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "kernels/matmul_pack.h"
 #include "kernels/rms_norm.h"
 #include "kernels/softmax.h"
+#include "model/arch.h"
 #include "model/layer_spec.h"
 #include "model/model_bundle.h"
 #include "model/transformer_faults.h"
@@ -137,6 +139,21 @@ void ReleaseFilePages(const ModelWeights& w, const void* data, size_t bytes) {
   }
 }
 
+Result<TensorView> Transformer::PassNorm(const ModelConfig& c, const TensorView& w) {
+  if (!GetArchInfo(c.arch).norm_plus_one) return w;
+  if (w.data == nullptr || w.rank != 1) {
+    return Status::InvalidArgument("gemma norm " + w.ShapeString() + " is missing or not [dim]");
+  }
+  const int64_t n = w.shape[0];
+  DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
+                            AlignedBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
+  float* f = buf.as<float>();
+  const std::vector<float> src = ToF32(w);
+  for (int64_t i = 0; i < n; ++i) f[i] = 1.0f + src[static_cast<size_t>(i)];
+  owned_.push_back(std::move(buf));
+  return TensorView::Contiguous(f, DType::kF32, {n});
+}
+
 Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContext& ctx,
                                         const PackedCacheOptions* cache) {
   const ModelConfig& c = weights.config;
@@ -178,6 +195,12 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     LayerPacked& p = t.layers_[static_cast<size_t>(l)];
     p.q_norm = w.q_norm;
     p.k_norm = w.k_norm;
+    DETINFER_ASSIGN_OR_RETURN(p.attn_norm, t.PassNorm(c, w.attn_norm));
+    DETINFER_ASSIGN_OR_RETURN(p.ffn_norm, t.PassNorm(c, w.ffn_norm));
+    if (GetArchInfo(c.arch).post_norms) {
+      DETINFER_ASSIGN_OR_RETURN(p.post_attn_norm, t.PassNorm(c, w.post_attn_norm));
+      DETINFER_ASSIGN_OR_RETURN(p.post_ffn_norm, t.PassNorm(c, w.post_ffn_norm));
+    }
     DETINFER_RETURN_IF_ERROR(packer.Add(qkv, &p.qkv));
     DETINFER_RETURN_IF_ERROR(packer.Add(w.wo, &p.wo));
     if (c.IsMoe()) {
@@ -216,6 +239,20 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     }
   }
   DETINFER_RETURN_IF_ERROR(packer.Add(weights.lm_head, &t.lm_head_));
+  DETINFER_ASSIGN_OR_RETURN(t.final_norm_, t.PassNorm(c, weights.final_norm));
+  if (GetArchInfo(c.arch).scale_embedding) {
+    // Gemma: transformers' normalizer = tensor(hidden_size ** 0.5, dtype=embedding dtype): the
+    // double root rounded to fp32, then to the embedding's dtype when that is bf16 / f16 (a
+    // block-format embedding keeps the fp32 value).
+    float s = static_cast<float>(std::sqrt(static_cast<double>(c.dim)));
+    const DType ed = weights.token_embedding.dtype;
+    if (ed == DType::kBF16 || ed == DType::kF16) {
+      uint16_t half = 0;
+      ConvertFromF32(&s, ed, &half, 1);
+      ConvertToF32(ed, &half, &s, 1);
+    }
+    t.embed_scale_ = s;
+  }
   using Outcome = PackedCacheReport::Outcome;
   PackedCacheKey key;
   uint64_t cached_hash = 0;
@@ -530,11 +567,14 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
   const TensorView xv = Rows(x, t_total, dim), hv = Rows(h, t_total, dim);
   DETINFER_RETURN_IF_ERROR(
       EmbeddingGather(ctx, weights_.token_embedding, ids.data(), t_total, xv));
+  const ArchInfo& arch = GetArchInfo(c.arch);
+  if (arch.scale_embedding) {
+    for (float& v : x) v = v * embed_scale_;  // one fp32 multiply per element
+  }
   for (int64_t l = 0; l < c.n_layers; ++l) {
-    const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     const LayerPacked& p = layers_[static_cast<size_t>(l)];
     const AttentionOptions aopts = LayerAttentionOptions(c, l);  // its window, if any
-    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.attn_norm, c.norm_eps, hv));
+    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.attn_norm, c.norm_eps, hv));
     tap(l, TapOp::kAttnNorm, h.data(), dim, dim, 0);
     const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});
     DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias,
@@ -575,9 +615,13 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     tap(l, TapOp::kAttention, attn.data(), hq * hd, hq * hd, hd);
     DETINFER_RETURN_IF_ERROR(
         Matmul(ctx, Rows(attn, t_total, hq * hd), p.wo, nullptr, Rows(proj, t_total, dim)));
+    if (arch.post_norms) {
+      DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, Rows(proj, t_total, dim), p.post_attn_norm,
+                                       c.norm_eps, Rows(proj, t_total, dim)));
+    }
     DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
     tap(l, TapOp::kAttnResidual, x.data(), dim, dim, 0);
-    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, w.ffn_norm, c.norm_eps, hv));
+    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.ffn_norm, c.norm_eps, hv));
     tap(l, TapOp::kFfnNorm, h.data(), dim, dim, 0);
     if (c.IsMoe()) {
       // No kFfnAct tap: each expert's activations cover only its own rows.
@@ -585,12 +629,17 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     } else {
       DETINFER_RETURN_IF_ERROR(
           Matmul(ctx, hv, p.gate_up, nullptr, Rows(gate_up, t_total, 2 * ffn)));
-      DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
-                                      Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
-                                      Rows(act, t_total, ffn)));
+      const auto glu = arch.gelu_tanh ? &GeGluTanh : &SwiGlu;
+      DETINFER_RETURN_IF_ERROR(glu(ctx, Columns(gate_up, t_total, 2 * ffn, 0, ffn),
+                                   Columns(gate_up, t_total, 2 * ffn, ffn, ffn),
+                                   Rows(act, t_total, ffn)));
       tap(l, TapOp::kFfnAct, act.data(), ffn, ffn, 0);
       DETINFER_RETURN_IF_ERROR(
           Matmul(ctx, Rows(act, t_total, ffn), p.down, nullptr, Rows(proj, t_total, dim)));
+    }
+    if (arch.post_norms) {
+      DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, Rows(proj, t_total, dim), p.post_ffn_norm,
+                                       c.norm_eps, Rows(proj, t_total, dim)));
     }
     DETINFER_RETURN_IF_ERROR(Add(ctx, xv, Rows(proj, t_total, dim), xv));
     tap(l, TapOp::kLayerOut, x.data(), dim, dim, 0);
@@ -611,10 +660,14 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     std::copy_n(x.data() + rows[static_cast<size_t>(i)] * dim, dim, picked.data() + i * dim);
   }
   DETINFER_RETURN_IF_ERROR(
-      RmsNorm(ctx, Rows(picked, nr, dim), weights_.final_norm, c.norm_eps, Rows(picked, nr, dim)));
+      RmsNorm(ctx, Rows(picked, nr, dim), final_norm_, c.norm_eps, Rows(picked, nr, dim)));
   logits->assign(static_cast<size_t>(nr * c.vocab_size), 0.0f);
   DETINFER_RETURN_IF_ERROR(
       Matmul(ctx, Rows(picked, nr, dim), lm_head_, nullptr, Rows(*logits, nr, c.vocab_size)));
+  if (c.final_logit_softcap > 0 && nr > 0) {
+    DETINFER_RETURN_IF_ERROR(SoftCap(ctx, Rows(*logits, nr, c.vocab_size), c.final_logit_softcap,
+                                     Rows(*logits, nr, c.vocab_size)));
+  }
   if (observer_ != nullptr) {
     std::vector<TapRow> picked_rows;
     for (int64_t r : rows) picked_rows.push_back(tap_rows[static_cast<size_t>(r)]);

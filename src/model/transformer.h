@@ -13,6 +13,12 @@
 //   h = RmsNorm(x, ffn_norm)
 //   [g | u] = h · [Wgate | Wup]^T
 //   x = x + SwiGlu(g, u) · Wdown^T
+// Gemma 2 (model/arch.h) differs: x starts as the embedding times sqrt(dim) (rounded to the
+// embedding's dtype, one fp32 multiply); every RMSNorm multiplies by 1 + w (1 + w rounded to
+// fp32 once, at Create); the attention and FFN outputs are RMSNorm-ed (post norms) before
+// their residual adds; the MLP is GeGluTanh (kernels/activation.h); attention uses its layer's
+// window (even layers), scale query_pre_attn_scalar^-0.5 and the score soft cap; the logits are
+// soft-capped (kernels/activation.h SoftCap).
 // or, for a mixture of experts (Qwen3-MoE, Mixtral), x = x + MoeFfn(h) (transformer.cc says
 // how: each expert's FFN over the rows routed to it, combined per token in ascending expert id)
 // then logits = RmsNorm(x, final_norm) · lm_head^T for the rows the caller asks for.
@@ -107,6 +113,9 @@ class Transformer {
     PackedMatrix wo, down;
     std::vector<float> qkv_bias;  // empty when the model has none
     TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
+    // The norms as the pass multiplies by them: the weights' own views, or for Gemma's (1 + w)
+    // norms f32 copies holding 1 + w (post norms: Gemma 2 only, else absent).
+    TensorView attn_norm, ffn_norm, post_attn_norm, post_ffn_norm;
     // Mixture of experts (gate_up / down then unused): the router and per expert [gate | up]
     // and down.
     PackedMatrix router;
@@ -120,6 +129,9 @@ class Transformer {
                      std::vector<float>* logits) const;
 
   uint64_t HashWeights(const KernelContext& ctx) const;  // weight_update.cc
+  // The norm `w` as the pass multiplies by it: w itself, or for a norm_plus_one arch (Gemma) an
+  // f32 copy holding 1 + w (rounded once), kept in owned_.
+  Result<TensorView> PassNorm(const ModelConfig& c, const TensorView& w);
 
   ModelWeights weights_;
   uint64_t weight_hash_ = 0;
@@ -127,6 +139,8 @@ class Transformer {
   std::shared_ptr<PackedCacheWriter> cache_writer_;  // null unless a file is being written
   std::vector<LayerPacked> layers_;
   PackedMatrix lm_head_;
+  TensorView final_norm_;           // as the pass multiplies by it (see LayerPacked's norms)
+  float embed_scale_ = 1.0f;        // Gemma 2: sqrt(dim) rounded to the embedding's dtype
   std::vector<AlignedBuffer> owned_;  // reordered q/k norms
   RopeTable rope_;
   RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows

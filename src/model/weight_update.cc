@@ -38,7 +38,7 @@ void ForEachWeightView(const ModelWeights& w, Fn&& fn) {
     for (const TensorView* v : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv,
                                 &l.q_norm, &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up,
                                 &l.w_down, &l.router, &l.experts_gate, &l.experts_up,
-                                &l.experts_down}) {
+                                &l.experts_down, &l.post_attn_norm, &l.post_ffn_norm}) {
       fn(*v);
     }
   }
@@ -96,6 +96,17 @@ Status CheckSameArchitecture(const ModelConfig& now, const ModelConfig& next,
   }
   if (now.rope_theta != next.rope_theta) {
     return mismatch("rope_theta", std::to_string(now.rope_theta), std::to_string(next.rope_theta));
+  }
+  if (now.attn_logit_softcap != next.attn_logit_softcap ||
+      now.final_logit_softcap != next.final_logit_softcap ||
+      now.query_pre_attn_scalar != next.query_pre_attn_scalar) {
+    return mismatch("soft caps / query_pre_attn_scalar",
+                    std::to_string(now.attn_logit_softcap) + ", " +
+                        std::to_string(now.final_logit_softcap) + ", " +
+                        std::to_string(now.query_pre_attn_scalar),
+                    std::to_string(next.attn_logit_softcap) + ", " +
+                        std::to_string(next.final_logit_softcap) + ", " +
+                        std::to_string(next.query_pre_attn_scalar));
   }
   if (now.norm_eps != next.norm_eps) {
     return mismatch("norm_eps", std::to_string(now.norm_eps), std::to_string(next.norm_eps));
@@ -351,6 +362,8 @@ void Transformer::AdoptWeights(Transformer next) {
   weights_ = std::move(next.weights_);
   layers_ = std::move(next.layers_);
   lm_head_ = std::move(next.lm_head_);
+  final_norm_ = next.final_norm_;
+  embed_scale_ = next.embed_scale_;
   owned_ = std::move(next.owned_);
   rope_ = std::move(next.rope_);
   rope_style_ = next.rope_style_;
@@ -421,17 +434,18 @@ uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
   HashSpans h;
   h.View(weights_.token_embedding);
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerWeights& w = weights_.layers[l];
     const LayerPacked& p = layers_[l];
-    h.View(w.attn_norm);
+    h.View(p.attn_norm);  // the norms as the pass multiplies by them (Gemma's: 1 + w)
     for (const PackedMatrix& m : p.qkv.runs) h.Packed(m);
     h.Floats(p.qkv_bias);
     h.View(p.q_norm);
     h.View(p.k_norm);
     h.Packed(p.wo);
-    h.View(w.ffn_norm);
+    if (p.post_attn_norm.data != nullptr) h.View(p.post_attn_norm);
+    h.View(p.ffn_norm);
     for (const PackedMatrix& m : p.gate_up.runs) h.Packed(m);
     h.Packed(p.down);
+    if (p.post_ffn_norm.data != nullptr) h.View(p.post_ffn_norm);
     if (!p.expert_down.empty()) {  // mixture of experts (gate_up / down are then empty)
       h.Packed(p.router);
       for (size_t e = 0; e < p.expert_down.size(); ++e) {
@@ -440,8 +454,8 @@ uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
       }
     }
   }
-  h.View(weights_.final_norm);
-  h.Packed(lm_head_);
+  h.View(final_norm_);
+  h.Packed(lm_head_);  // (Gemma's embedding scale follows from the embedding's shape and dtype)
   // What is read from the model's files (the embedding, norms, biases) leaves memory once
   // hashed, as the packer's sources do: the gather then faults in only the rows of tokens seen,
   // and the load never holds the whole embedding beside the packed weights.

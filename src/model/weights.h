@@ -26,6 +26,8 @@ struct LayerWeights {
   TensorView ffn_norm;         // [dim]
   TensorView w_gate, w_up;     // [ffn_dim, dim]
   TensorView w_down;           // [dim, ffn_dim]
+  // Gemma 2's norms of the attention and FFN outputs ([dim]; rank 0 / null for the others).
+  TensorView post_attn_norm, post_ffn_norm;
   // Mixture of experts (config.n_experts > 0; the dense w_gate/w_up/w_down are then absent):
   // the router and every expert's matrices stacked along a leading expert axis, as GGUF stores
   // them (the Hugging Face loader stacks its per-expert tensors).

@@ -16,6 +16,11 @@ Result<ParamLayout> ParamLayout::Create(const ModelConfig& config) {
                                " is a mixture of experts, which training does not support yet "
                                "(routing has no backward pass; inference only)");
   }
+  if (GetArchInfo(config.arch).post_norms) {
+    return Status::Unsupported("train: " + std::string(ArchName(config.arch)) +
+                               " (GeGLU, (1 + w) and post norms, soft caps) has no backward pass "
+                               "yet; inference only");
+  }
   // Phi-3 is the llama layer once its fused tensors are split (model/arch.h); its partial
   // rotary and longrope reach the training pass through model/layer_spec.h.
   if (config.qkv_bias || config.qk_norm) {

@@ -10,7 +10,8 @@
 // one expert fewer) the same comparison is shown to catch; and sliding windows shorter than the
 // sequence (Mistral, Phi-3, Mixtral: transformers' sliding-window mask; the oracle without the
 // window is told apart), with a Mistral model decoding greedily 1,100 tokens past a window of
-// 100.
+// 100; and Gemma 2 (GeGLU, (1 + w) and post norms, embedding scale, soft caps, local/global
+// layers).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -93,6 +94,18 @@ ModelConfig OracleMoe(Arch arch, int64_t experts, int64_t used, bool renormalize
 
 ModelConfig WithContext(ModelConfig c, int64_t max_seq_len) {
   c.max_seq_len = max_seq_len;
+  return c;
+}
+
+ModelConfig OracleGemma2(int64_t window, float attn_cap, float final_cap, double qpas) {
+  ModelConfig c = testing::SmallConfig(Arch::kGemma2, /*tied=*/true);
+  c.n_layers = 3;  // local, global, local
+  c.head_dim = 16;
+  c.sliding_window = window;
+  c.attn_logit_softcap = attn_cap;
+  c.final_logit_softcap = final_cap;
+  c.query_pre_attn_scalar = qpas;
+  c.norm_eps = 1e-6f;
   return c;
 }
 
@@ -201,6 +214,11 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
        {"no-renorm"}},
       {"mixtral, sliding window 6, 8 experts, top 2", OracleMoe(Arch::kMixtral, 8, 2, true),
        [](json* c) { (*c)["sliding_window"] = 6; }, {"no-renorm", "--window=0"}},
+      // Gemma 2: GeGLU, (1 + w) and post norms, embedding scale, soft caps, a window of 5 on
+      // the local (even) layers, query_pre_attn_scalar other than head_dim.
+      {"gemma2, window 5, soft caps", OracleGemma2(5, 50.0f, 30.0f, 24.0), nullptr, {"--window=0"}},
+      {"gemma2, small caps that bind", OracleGemma2(7, 2.0f, 3.0f, 16.0)},
+      {"gemma2, no soft caps, window beyond the sequence", OracleGemma2(64, 0.0f, 0.0f, 16.0)},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
   for (const OracleCase& c : cases) {

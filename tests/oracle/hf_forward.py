@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A float64 forward pass of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 / Phi-3 / Qwen3-MoE /
-Mixtral checkpoint, written from the transformers modelling definitions (modeling_llama.py,
-modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py,
-modeling_qwen3_moe.py, modeling_mixtral.py and modeling_rope_utils.py), with numpy only. It shares no code with detinfer: it reads config.json
+Mixtral / Gemma 2 checkpoint, written from the transformers modelling definitions
+(modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py,
+modeling_qwen3_moe.py, modeling_mixtral.py, modeling_gemma2.py and modeling_rope_utils.py), with
+numpy only. It shares no code with detinfer: it reads config.json
 and model.safetensors itself and is the oracle of tests/model/hf_oracle_test.cc.
 
 Usage: hf_forward.py [--routing=MODE] [--window=N] MODEL_DIR ID [ID ...]
@@ -201,6 +202,16 @@ def main():
         if cfg.get("decoder_sparse_step", 1) != 1 or cfg.get("mlp_only_layers"):
             raise SystemExit("dense qwen3_moe layers are not modelled here")
     eps = cfg.get("rms_norm_eps", 1e-5 if arch in ("phi3", "mixtral") else 1e-6)
+    gemma = arch == "gemma2"
+    if gemma:
+        head_dim = cfg.get("head_dim") or 256
+
+    def norm(x, name):
+        """Gemma2RMSNorm multiplies by (1 + w) (in float32: 1 + w rounded to fp32 first)."""
+        wt = w[name]
+        if gemma:
+            wt = (np.float32(1.0) + wt.astype(np.float32)).astype(np.float64)
+        return rms_norm(x, wt, eps)
     rotary_dim = int(head_dim * cfg.get("partial_rotary_factor", 1.0))
     T = len(ids)
 
@@ -212,16 +223,22 @@ def main():
     mask = np.triu(np.full((T, T), -np.inf), k=1)
     # transformers' sliding-window causal mask (masking_utils.sliding_window_overlay): query i
     # sees key j iff j <= i and j > i - window.
-    window = cfg.get("sliding_window") if arch in ("mistral", "phi3", "mixtral") else None
+    window = cfg.get("sliding_window") if arch in ("mistral", "phi3", "mixtral", "gemma2") else None
     if window_override is not None:
         window = window_override
+    full_mask = mask
     if window:  # a key is seen by the queries less than `window` positions after it
         mask = mask + np.tril(np.full((T, T), -np.inf), k=-window)
 
     h = w["model.embed_tokens.weight"][ids]
+    if gemma:  # normalizer = tensor(hidden_size ** 0.5, dtype=embedding dtype): float32 here
+        h = h * float(np.float32(cfg["hidden_size"] ** 0.5))
+        scaling = cfg.get("query_pre_attn_scalar", 256) ** -0.5
+        attn_cap = cfg.get("attn_logit_softcapping", 50.0)
+        final_cap = cfg.get("final_logit_softcapping", 30.0)
     for layer in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % layer
-        x = rms_norm(h, w[p + "input_layernorm.weight"], eps)
+        x = norm(h, p + "input_layernorm.weight")
 
         def proj(name):
             y = x @ w[p + "self_attn." + name + ".weight"].T
@@ -245,12 +262,29 @@ def main():
         group = heads // kv_heads
         k = np.repeat(k, group, axis=1)
         v = np.repeat(v, group, axis=1)
-        scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(head_dim)
-        scores = scores + mask
+        if gemma:  # Gemma2Attention: q.k * scaling, soft cap, even layers slide
+            scores = np.einsum("thd,shd->hts", q, k) * scaling
+            if attn_cap:
+                scores = np.tanh(scores / attn_cap) * attn_cap
+            scores = scores + (mask if layer % 2 == 0 else full_mask)
+        else:
+            scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(head_dim)
+            scores = scores + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores = scores / scores.sum(axis=-1, keepdims=True)
         attn = np.einsum("hts,shd->thd", scores, v).reshape(T, heads * head_dim)
-        h = h + attn @ w[p + "self_attn.o_proj.weight"].T
+        o = attn @ w[p + "self_attn.o_proj.weight"].T
+        if gemma:  # Gemma2DecoderLayer: post norms around both blocks
+            h = h + norm(o, p + "post_attention_layernorm.weight")
+            x = norm(h, p + "pre_feedforward_layernorm.weight")
+            gate = x @ w[p + "mlp.gate_proj.weight"].T
+            up = x @ w[p + "mlp.up_proj.weight"].T
+            # gelu_pytorch_tanh
+            act = 0.5 * gate * (1 + np.tanh(math.sqrt(2 / math.pi) * (gate + 0.044715 * gate ** 3)))
+            y = (act * up) @ w[p + "mlp.down_proj.weight"].T
+            h = h + norm(y, p + "post_feedforward_layernorm.weight")
+            continue
+        h = h + o
         x = rms_norm(h, w[p + "post_attention_layernorm.weight"], eps)
         if arch in ("qwen3_moe", "mixtral"):
             h = h + sparse_moe(x, w, p, cfg, arch, routing)
@@ -261,11 +295,14 @@ def main():
             gate = x @ w[p + "mlp.gate_proj.weight"].T
             up = x @ w[p + "mlp.up_proj.weight"].T
         h = h + ((gate / (1 + np.exp(-gate))) * up) @ w[p + "mlp.down_proj.weight"].T
-    h = rms_norm(h, w["model.norm.weight"], eps)
+    h = norm(h, "model.norm.weight")
     head = w.get("lm_head.weight")
-    if head is None or cfg.get("tie_word_embeddings", False):
+    if head is None or cfg.get("tie_word_embeddings", gemma):
         head = w["model.embed_tokens.weight"]
-    json.dump({"logits": (h @ head.T).tolist()}, sys.stdout)
+    logits = h @ head.T
+    if gemma and final_cap:
+        logits = np.tanh(logits / final_cap) * final_cap
+    json.dump({"logits": logits.tolist()}, sys.stdout)
 
 
 if __name__ == "__main__":

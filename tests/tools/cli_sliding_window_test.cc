@@ -37,6 +37,28 @@ TEST(CliSlidingWindowTest, InitWritesWindowedModelsThatInfoDescribes) {
   }
 }
 
+TEST(CliSlidingWindowTest, InitWritesGemma2ModelsThatInfoDescribes) {
+  testing::TempDir dir;
+  for (const std::string format : {"hf", "gguf"}) {
+    SCOPED_TRACE(format);
+    const std::string out = dir.file(format == "hf" ? "g" : "g.gguf");
+    auto r = Cli("init --arch gemma2 " + std::string(kWindowShape) + " --head-dim 16 --dtype f32 "
+                 "--format " + format + " --out " + out);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    r = Cli("info " + out);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("tied embeddings"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("sliding window: each query sees its 4096 most recent positions "
+                         "(local layers: the even ones)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("soft caps 50 (scores) and 30 (logits)"), std::string::npos) << r.out;
+    r = Cli("info --json " + out, true);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("\"query_pre_attn_scalar\": 16.0"), std::string::npos) << r.out;
+  }
+}
+
 TEST(CliSlidingWindowTest, FlagErrorsNameTheFlag) {
   testing::TempDir dir;
   const std::string tail = " --dtype f32 --format hf --out " + dir.file("m");

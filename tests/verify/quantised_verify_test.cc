@@ -2,7 +2,8 @@
 // mixture-of-experts models (Qwen3-MoE, Mixtral; f32 and a block format): every invariance axis
 // (cache, batching — where the prompts of one batch load the experts unevenly —, chunking, prefix
 // reuse, threads, ISA paths, re-scoring, slot identity, resume) holds bit for bit; and on models
-// with a sliding window shorter than the long prompt (Mistral-style llama, Mixtral). dim and
+// with a sliding window shorter than the long prompt (Mistral-style llama, Mixtral, Gemma 2's
+// local layers). dim and
 // ffn are 256 so that the K-quants keep their own format.
 #include <gtest/gtest.h>
 
@@ -30,6 +31,12 @@ ModelConfig QuantConfig(Arch arch, int64_t window) {
   c.qkv_bias = arch == Arch::kQwen2;
   c.qk_norm = arch == Arch::kQwen3 || arch == Arch::kQwen3Moe;
   c.sliding_window = window;
+  if (arch == Arch::kGemma2) {  // its soft caps, scale and tied head; the window on even layers
+    c.tied_embeddings = true;
+    c.attn_logit_softcap = 50.0f;
+    c.final_logit_softcap = 30.0f;
+    c.query_pre_attn_scalar = 64.0;
+  }
   if (arch == Arch::kQwen3Moe || arch == Arch::kMixtral) {
     c.n_experts = 8;
     c.n_experts_used = arch == Arch::kQwen3Moe ? 3 : 2;
@@ -83,7 +90,8 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{Arch::kQwen3, "q5_k_m"}, QuantCase{Arch::kQwen3, "q4_0"},
                       QuantCase{Arch::kQwen3Moe, "f32"}, QuantCase{Arch::kMixtral, "f32"},
                       QuantCase{Arch::kQwen3Moe, "q4_k_m"}, QuantCase{Arch::kMixtral, "q8_0"},
-                      QuantCase{Arch::kLlama, "f32", 7}, QuantCase{Arch::kMixtral, "q8_0", 5}),
+                      QuantCase{Arch::kLlama, "f32", 7}, QuantCase{Arch::kMixtral, "q8_0", 5},
+                      QuantCase{Arch::kGemma2, "f32", 6}, QuantCase{Arch::kGemma2, "q4_k_m", 9}),
     [](const auto& p) {
       return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe +
              (p.param.window > 0 ? "_window" + std::to_string(p.param.window) : "");

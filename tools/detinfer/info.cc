@@ -10,6 +10,7 @@
 #include "core/available_memory.h"
 #include "engine/schedule_id.h"
 #include "core/storage_format.h"
+#include "model/arch.h"
 #include "model/chat_config.h"
 #include "model/model_bundle.h"
 #include "model/tensor_roles.h"
@@ -93,6 +94,15 @@ int RunInfo(const InfoOptions& o) {
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"sliding_window", c.sliding_window > 0 ? nlohmann::json(c.sliding_window)
                                               : nlohmann::json(nullptr)},
+      {"sliding_window_layers", GetArchInfo(c.arch).sliding_pattern > 1 ? "even" : "all"},
+      {"attn_logit_softcapping", c.attn_logit_softcap > 0 ? nlohmann::json(c.attn_logit_softcap)
+                                                          : nlohmann::json(nullptr)},
+      {"final_logit_softcapping", c.final_logit_softcap > 0
+                                      ? nlohmann::json(c.final_logit_softcap)
+                                      : nlohmann::json(nullptr)},
+      {"query_pre_attn_scalar", c.query_pre_attn_scalar > 0
+                                    ? nlohmann::json(c.query_pre_attn_scalar)
+                                    : nlohmann::json(nullptr)},
       {"parameters", params}, {"parameters_by_dtype", dtypes},
       {"weight_bytes", bytes}, {"bits_per_weight", bpw}, {"tensors", tensors},
       {"kv_bytes_per_token", {{"f32", KvBytesPerToken(c, DType::kF32)},
@@ -140,8 +150,16 @@ int RunInfo(const InfoOptions& o) {
                 (long long)c.expert_ffn_dim);
   }
   if (c.sliding_window > 0) {
-    std::printf("  sliding window: each query sees its %lld most recent positions\n",
-                (long long)c.sliding_window);
+    std::printf("  sliding window: each query sees its %lld most recent positions%s\n",
+                (long long)c.sliding_window,
+                GetArchInfo(c.arch).sliding_pattern > 1 ? " (local layers: the even ones)" : "");
+  }
+  if (GetArchInfo(c.arch).post_norms) {
+    std::printf("  gemma2: GeGLU (tanh GELU), (1 + w) and post norms, embedding x sqrt(dim), "
+                "attention scale query_pre_attn_scalar^-0.5 = %g^-0.5, soft caps %g (scores) "
+                "and %g (logits)\n",
+                c.query_pre_attn_scalar, static_cast<double>(c.attn_logit_softcap),
+                static_cast<double>(c.final_logit_softcap));
   }
   if (c.RotaryDim() != c.head_dim) {
     std::printf("  partial rotary: %lld of head_dim %lld rotated\n", (long long)c.RotaryDim(),

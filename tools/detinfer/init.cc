@@ -105,7 +105,7 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
   c.rope_theta = has_theta ? o.theta : arch->init_theta;
   c.norm_eps = arch->init_norm_eps;
   c.rope_style = RopeStyle::kRotateHalf;  // Hugging Face order; the GGUF writer permutes for llama
-  c.tied_embeddings = o.tied;
+  c.tied_embeddings = o.tied || arch->always_tied;
   c.qkv_bias = arch->qkv_bias;
   c.qk_norm = arch->qk_norm;
   const auto given = [](const CLI::Option* opt) { return opt != nullptr && opt->count() > 0; };
@@ -137,11 +137,19 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
       return Bad("--no-renormalize", "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
     }
   }
+  if (arch->post_norms) {
+    // Gemma 2's released defaults: soft caps 50 (scores) and 30 (logits), scale 1/sqrt(head
+    // dim), a window of 4096 on the local (even) layers unless --sliding-window says otherwise.
+    c.attn_logit_softcap = 50.0f;
+    c.final_logit_softcap = 30.0f;
+    c.query_pre_attn_scalar = static_cast<double>(c.head_dim);
+    c.sliding_window = 4096;
+  }
   if (given(o.sliding_window_opt)) {
     DETINFER_RETURN_IF_ERROR(CheckSize("--sliding-window", o.sliding_window));
     if (HfNameToWrite(c.arch, true) == nullptr) {
       return Bad("--sliding-window", std::string(arch->name) + " has no sliding window "
-                 "(llama, written as Mistral; phi3; mixtral)");
+                 "(llama, written as Mistral; phi3; mixtral; gemma2)");
     }
     c.sliding_window = o.sliding_window;
   }
@@ -209,7 +217,7 @@ void RegisterInit(CLI::App& app) {
   o->sliding_window_opt = cmd->add_option(
       "--sliding-window", o->sliding_window,
       "Sliding-window attention: each query sees its N most recent positions (llama, written "
-      "as MistralForCausalLM; phi3; mixtral)");
+      "as MistralForCausalLM; phi3; mixtral; gemma2's local layers, default 4096)");
   cmd->add_flag("--no-renormalize", o->no_renormalize,
                 "qwen3_moe: keep the chosen experts' softmax probabilities as they are "
                 "(norm_topk_prob false)");

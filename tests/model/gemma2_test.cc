@@ -1,0 +1,223 @@
+// Gemma 2 (Gemma2ForCausalLM, GGUF gemma2): both file formats give the same bits (llama.cpp's
+// GGUF holds each norm as 1 + w and its own names for the post norms); a token's bits with
+// local layers whose window is shorter than the sequence never depend on chunking, decode vs
+// prefill, the batch, threads or the ISA path; what is not supported is refused by name.
+// Accuracy against the float64 transformers reference (modeling_gemma2.py) is in
+// hf_oracle_test.cc.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/gguf.h"
+#include "model/gguf_writer.h"
+#include "model/hf_loader.h"
+#include "model/hf_writer.h"
+#include "model/loader.h"
+#include "model/model_test_util.h"
+#include "model/random_init.h"
+#include "model/transformer.h"
+#include "model/writer_test_util.h"
+#include "test_util.h"
+#include "train/param_layout.h"
+
+namespace detinfer {
+namespace {
+
+using nlohmann::json;
+
+ModelConfig Gemma2Config(int64_t window) {
+  ModelConfig c = testing::SmallConfig(Arch::kGemma2, /*tied=*/true);
+  c.n_layers = 3;
+  c.head_dim = 16;
+  c.max_seq_len = 256;
+  c.norm_eps = 1e-6f;
+  c.sliding_window = window;
+  c.attn_logit_softcap = 5.0f;
+  c.final_logit_softcap = 8.0f;
+  c.query_pre_attn_scalar = 24.0;
+  return c;
+}
+
+std::vector<int32_t> GemmaTokens(size_t n, uint64_t seed, int64_t vocab) {
+  std::vector<int32_t> t(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 11;
+  for (auto& v : t) {
+    x ^= x >> 29;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 32;
+    v = static_cast<int32_t>(x % static_cast<uint64_t>(vocab));
+  }
+  return t;
+}
+
+std::vector<float> GemmaRun(const Transformer& m, const KernelContext& ctx,
+                            const std::vector<int32_t>& tokens, size_t chunk,
+                            DType kv = DType::kF32) {
+  auto cache = m.NewCache(static_cast<int64_t>(tokens.size()), kv);
+  EXPECT_TRUE(cache.ok());
+  EXPECT_TRUE(cache->AddSequence(0).ok());
+  std::vector<float> all, part;
+  for (size_t i = 0; i < tokens.size(); i += chunk) {
+    const size_t n = std::min(chunk, tokens.size() - i);
+    const Segment seg{0, static_cast<int64_t>(i), std::span(tokens).subspan(i, n), true};
+    const Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &part);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
+std::vector<float> GemmaFileLogits(const std::string& path, const std::vector<int32_t>& tokens,
+                                   const ModelConfig& want) {
+  auto w = LoadModel(path);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  if (!w.ok()) return {};
+  EXPECT_EQ(w->config.arch, Arch::kGemma2);
+  EXPECT_EQ(w->config.sliding_window, want.sliding_window) << path;
+  EXPECT_EQ(w->config.attn_logit_softcap, want.attn_logit_softcap) << path;
+  EXPECT_EQ(w->config.final_logit_softcap, want.final_logit_softcap) << path;
+  EXPECT_EQ(w->config.query_pre_attn_scalar, want.query_pre_attn_scalar) << path;
+  EXPECT_TRUE(w->config.tied_embeddings);
+  auto t = Transformer::Create(std::move(*w));
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  if (!t.ok()) return {};
+  return GemmaRun(*t, KernelContext{}, tokens, tokens.size());
+}
+
+TEST(Gemma2Test, HuggingFaceAndGgufFilesGiveTheSameBits) {
+  for (const DType dt : {DType::kF32, DType::kBF16}) {
+    SCOPED_TRACE(DTypeName(dt));
+    const ModelConfig c = Gemma2Config(6);
+    auto w = InitRandomModel(c, 17, dt);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    testing::TempDir dir;
+    ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+    const std::string gguf = dir.file("m.gguf");
+    ASSERT_TRUE(WriteGguf(*w, gguf).ok());
+    // llama.cpp's layout: post norms under its names, each norm stored as 1 + w.
+    auto g = ::detinfer::GgufFile::Open(gguf);
+    ASSERT_TRUE(g.ok());
+    EXPECT_EQ(g->tensors().count("blk.1.post_attention_norm.weight"), 1u);
+    EXPECT_EQ(g->tensors().count("blk.1.post_ffw_norm.weight"), 1u);
+    EXPECT_EQ(g->tensors().count("output.weight"), 0u);  // tied
+    std::vector<float> w_norm(static_cast<size_t>(c.dim));
+    ConvertToF32(w->layers[1].attn_norm.dtype, w->layers[1].attn_norm.data, w_norm.data(),
+                 w_norm.size());
+    auto from_gguf = LoadModel(gguf);
+    ASSERT_TRUE(from_gguf.ok()) << from_gguf.status().ToString();
+    const float* back = static_cast<const float*>(from_gguf->layers[1].attn_norm.data);
+    // w itself is not kept (1 + w rounds away its low bits), but the multiplier the pass uses
+    // is: 1 + (stored - 1) == fl(1 + w), bit for bit.
+    for (int64_t i = 0; i < c.dim; ++i) {
+      EXPECT_EQ(1.0f + back[i], 1.0f + w_norm[size_t(i)]) << i;
+    }
+    std::ifstream in(dir.file("config.json"));
+    const json config = json::parse(in);
+    EXPECT_EQ(config["architectures"][0], "Gemma2ForCausalLM");
+    EXPECT_EQ(config["hidden_activation"], "gelu_pytorch_tanh");
+
+    const std::vector<int32_t> tokens = GemmaTokens(30, 3, c.vocab_size);
+    auto mem = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+    const std::vector<float> want = GemmaRun(*mem, KernelContext{}, tokens, tokens.size());
+    for (const float v : want) {
+      ASSERT_TRUE(std::isfinite(v));
+      ASSERT_LE(std::fabs(v), 8.0f);  // the final soft cap
+    }
+    EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(dir.path(), tokens, c), want));
+    EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(gguf, tokens, c), want));
+  }
+}
+
+// SPEC §A1/§A2/§A3/§A6/§A7: local layers with a window (7) much shorter than the sequence
+// (90), soft caps that bind: alone vs chunked, decoded token by token, co-batched with other
+// prefill chunks and decodes, at every thread count and ISA path, f32 and bf16 KV.
+TEST(Gemma2Test, ATokensBitsNeverDependOnChunkingBatchThreadsOrIsa) {
+  for (const DType kv : {DType::kF32, DType::kBF16}) {
+    SCOPED_TRACE(DTypeName(kv));
+    const ModelConfig c = Gemma2Config(7);
+    auto w = InitRandomModel(c, 19, DType::kF32);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    auto m = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    const int64_t V = c.vocab_size;
+    const std::vector<int32_t> target = GemmaTokens(90, 1, V);
+    auto ref = testing::MakeContext(Isa::kScalar, 1);
+    const std::vector<float> alone = GemmaRun(*m, ref.ctx, target, target.size(), kv);
+    for (const size_t chunk : {size_t{1}, size_t{5}, size_t{64}}) {
+      EXPECT_TRUE(testing::BitsEqual(GemmaRun(*m, ref.ctx, target, chunk, kv), alone)) << chunk;
+    }
+    const std::vector<int32_t> other = GemmaTokens(120, 2, V);
+    for (const Isa isa : testing::TestableIsas()) {
+      for (const int threads : {1, 2, 3}) {
+        SCOPED_TRACE(testing::IsaString(isa) + " x" + std::to_string(threads));
+        auto h = testing::MakeContext(isa, threads);
+        auto cache = m->NewCache(400, kv);
+        ASSERT_TRUE(cache.ok());
+        for (SeqId s : {0, 1, 2}) ASSERT_TRUE(cache->AddSequence(s).ok());
+        std::vector<float> out;
+        const Segment step1[3] = {{1, 0, std::span(other).first(50), false},
+                                  {0, 0, std::span(target).first(37), true},
+                                  {2, 0, std::span(target).first(11), false}};
+        ASSERT_TRUE(m->Forward(h.ctx, *cache, step1, &out).ok());
+        ASSERT_TRUE(testing::BitsEqual(out.data() + V, alone.data(), size_t(37 * V)));
+        for (int64_t p = 37; p < 90; ++p) {
+          const int64_t r = 50 + (p - 37);
+          const Segment step[3] = {
+              {2, 11 + (p - 37), std::span(target).subspan(size_t(11 + (p - 37)), 1), false},
+              {0, p, std::span(target).subspan(size_t(p), 1), false},
+              {1, r, std::span(other).subspan(size_t(r), 1), false}};
+          ASSERT_TRUE(m->Forward(h.ctx, *cache, step, &out).ok());
+          ASSERT_TRUE(testing::BitsEqual(out.data() + V, alone.data() + p * V, size_t(V))) << p;
+        }
+      }
+    }
+  }
+}
+
+TEST(Gemma2Test, WhatIsNotSupportedIsRefusedByName) {
+  const json base = {{"architectures", {"Gemma2ForCausalLM"}}, {"hidden_size", 32},
+                     {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                     {"num_key_value_heads", 2}, {"head_dim", 8}, {"intermediate_size", 48},
+                     {"vocab_size", 37}, {"max_position_embeddings", 256}};
+  auto ok = ParseHfConfig(base.dump(), "config.json");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  // Gemma2Config's defaults.
+  EXPECT_EQ(ok->sliding_window, 4096);
+  EXPECT_EQ(ok->attn_logit_softcap, 50.0f);
+  EXPECT_EQ(ok->final_logit_softcap, 30.0f);
+  EXPECT_EQ(ok->query_pre_attn_scalar, 256.0);
+  EXPECT_TRUE(ok->tied_embeddings);
+  const auto refused = [&](const char* key, const json& value, const std::string& needle) {
+    json c = base;
+    c[key] = value;
+    auto r = ParseHfConfig(c.dump(), "config.json");
+    ASSERT_FALSE(r.ok()) << key;
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+  };
+  refused("tie_word_embeddings", false, "tie_word_embeddings");
+  refused("hidden_activation", "gelu", "hidden_activation");
+  refused("hidden_act", "silu", "hidden_act");
+  refused("attn_logit_softcapping", -1.0, "attn_logit_softcapping");
+  refused("query_pre_attn_scalar", 0.0, "query_pre_attn_scalar");
+  refused("layer_types", json{"full_attention", "sliding_attention"}, "layer_types[0]");
+  refused("sliding_window", 0, "sliding_window");
+  // Null caps are none.
+  json none = base;
+  none["attn_logit_softcapping"] = nullptr;
+  none["final_logit_softcapping"] = nullptr;
+  auto n = ParseHfConfig(none.dump(), "config.json");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->attn_logit_softcap, 0.0f);
+  EXPECT_EQ(n->final_logit_softcap, 0.0f);
+  // Training has no backward pass for it.
+  auto layout = ParamLayout::Create(Gemma2Config(4));
+  ASSERT_FALSE(layout.ok());
+  EXPECT_NE(layout.status().message().find("gemma2"), std::string::npos)
+      << layout.status().message();
+}
+
+}  // namespace
+}  // namespace detinfer
