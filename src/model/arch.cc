@@ -33,6 +33,13 @@ constexpr ArchInfo kArchs[] = {
      "gemma2 (GeGLU, (1 + w) and post norms, soft caps, local/global layers)", false, false,
      /*norm_plus_one=*/true, /*post_norms=*/true, /*gelu_tanh=*/true, /*scale_embedding=*/true,
      /*always_tied=*/true, /*sliding_pattern=*/2},
+    // Gemma 3 (text): Gemma 2's layer plus (1 + w) q/k norms, five local layers to one global,
+    // the local ones with their own RoPE base (ModelConfig::rope_local_theta).
+    {Arch::kGemma3, "gemma3", "gemma3", "Gemma3ForCausalLM", "gemma3_text",
+     RopeStyle::kRotateHalf, false, /*qk_norm=*/true, false, false, false,
+     /*hf_default_head_dim=*/256, 1e-6, 1000000.0, 1e-6f,
+     "gemma3 (gemma2's layer, q/k norms, 5 local : 1 global, local RoPE base)", false, false,
+     true, true, true, true, true, /*sliding_pattern=*/6},
 };
 
 constexpr HfArchName kHfNames[] = {
@@ -44,6 +51,7 @@ constexpr HfArchName kHfNames[] = {
     {"Qwen3MoeForCausalLM", "qwen3_moe", Arch::kQwen3Moe, false},
     {"MixtralForCausalLM", "mixtral", Arch::kMixtral, true},
     {"Gemma2ForCausalLM", "gemma2", Arch::kGemma2, true},
+    {"Gemma3ForCausalLM", "gemma3_text", Arch::kGemma3, true},
 };
 
 }  // namespace

@@ -72,6 +72,10 @@ Status ModelConfig::Validate(const std::string& source) const {
     return bad("query_pre_attn_scalar must be finite and > 0, got " +
                std::to_string(query_pre_attn_scalar));
   }
+  if (!(rope_local_theta >= 0.0) || !std::isfinite(rope_local_theta)) {
+    return bad("rope_local_base_freq must be finite and > 0, got " +
+               std::to_string(rope_local_theta));
+  }
   if (!(rope_theta > 0)) return bad("rope_theta must be positive, got " + std::to_string(rope_theta));
   if (!(norm_eps >= 0)) return bad("norm_eps must be >= 0, got " + std::to_string(norm_eps));
   return Status::Ok();

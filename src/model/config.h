@@ -13,8 +13,8 @@
 namespace detinfer {
 
 // model/arch.h holds what each architecture is (names, features, tensor names).
-enum class Arch { kLlama, kQwen2, kQwen3, kPhi3, kQwen3Moe, kMixtral, kGemma2 };
-// "llama", "qwen2", "qwen3", "phi3", "qwen3_moe", "mixtral", "gemma2" (arch.cc)
+enum class Arch { kLlama, kQwen2, kQwen3, kPhi3, kQwen3Moe, kMixtral, kGemma2, kGemma3 };
+// "llama", "qwen2", "qwen3", "phi3", "qwen3_moe", "mixtral", "gemma2", "gemma3" (arch.cc)
 std::string_view ArchName(Arch arch);
 
 // RoPE frequency scaling. Every supported kind comes down to one divisor per frequency
@@ -79,6 +79,9 @@ struct ModelConfig {
   // query_pre_attn_scalar^-0.5 (0 = head_dim's, the default 1/sqrt(head_dim)).
   float attn_logit_softcap = 0.0f, final_logit_softcap = 0.0f;
   double query_pre_attn_scalar = 0.0;
+  // Gemma 3: the RoPE base of the sliding (local) layers, which also take no rope_scaling;
+  // 0 = every layer uses rope_theta and the scaling.
+  double rope_local_theta = 0.0;
 
   bool IsMoe() const { return n_experts > 0; }
 

@@ -263,6 +263,18 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
       return Status::Unsupported(path + ": tensor 'output.weight': " + a + "'s output head is "
                                  "the token embedding");
     }
+    if (c.arch == Arch::kGemma3) {
+      // The local layers' RoPE base: llama.cpp's gemma3 uses 10000 (no key); detinfer's key
+      // when present. The global layers' is rope.freq_base.
+      c.rope_local_theta = 10000.0;
+      if (has(".rope.local_freq_base")) {
+        DETINFER_ASSIGN_OR_RETURN(c.rope_local_theta, g.GetFloat(a + ".rope.local_freq_base"));
+        if (!(c.rope_local_theta > 0) || !std::isfinite(c.rope_local_theta)) {
+          return Status::InvalidArgument(path + ": " + a + ".rope.local_freq_base must be "
+                                         "positive, got " + std::to_string(c.rope_local_theta));
+        }
+      }
+    }
   }
   DETINFER_RETURN_IF_ERROR(c.Validate(path));
   return c;

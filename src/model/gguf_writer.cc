@@ -209,6 +209,9 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     if (c.final_logit_softcap > 0) {
       kv.KvF32(arch + ".final_logit_softcapping", c.final_logit_softcap);
     }
+    if (c.rope_local_theta > 0) {  // llama.cpp's gemma3 hard-codes 10000; detinfer's own key
+      kv.KvF32(arch + ".rope.local_freq_base", static_cast<float>(c.rope_local_theta));
+    }
     kv.KvF32(arch + ".attention.query_pre_attn_scalar",
              static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
                                                             : double(c.head_dim)));

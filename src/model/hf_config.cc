@@ -131,15 +131,19 @@ Status ParseMoe(const json& cfg, const std::string& src, ModelConfig* c) {
   return Status::Ok();
 }
 
-// Gemma2Config: soft caps (null = none), query_pre_attn_scalar, the sliding window of its
-// local layers (the even ones; a layer_types list must say the same).
-Status ParseGemma2(const json& cfg, const std::string& src, ModelConfig* c) {
-  double attn_cap = 50.0, final_cap = 30.0, qpas = 256.0;
+// Gemma2Config / Gemma3TextConfig: soft caps (null = none), query_pre_attn_scalar, the sliding
+// window of the local layers (Gemma 2: the even ones; Gemma 3: all but every sixth; a
+// layer_types list must say the same), Gemma 3's local RoPE base.
+Status ParseGemma(const json& cfg, const std::string& src, ModelConfig* c) {
+  const bool gemma3 = c->arch == Arch::kGemma3;
+  // Gemma 3's caps default to none.
+  double attn_cap = gemma3 ? 0.0 : 50.0, final_cap = gemma3 ? 0.0 : 30.0, qpas = 256.0;
   const auto cap = [&](const char* key, double* v) -> Status {
     if (auto it = cfg.find(key); it != cfg.end() && it->is_null()) {
       *v = 0.0;  // explicitly none
       return Status::Ok();
     }
+    if (!cfg.contains(key)) return Status::Ok();  // the class's default
     DETINFER_RETURN_IF_ERROR(GetDouble(cfg, key, src, v));
     if (!(*v > 0.0) || !std::isfinite(*v)) {
       return Status::InvalidArgument(src + ": " + key + " must be positive (or null for none), "
@@ -157,18 +161,35 @@ Status ParseGemma2(const json& cfg, const std::string& src, ModelConfig* c) {
   c->attn_logit_softcap = static_cast<float>(attn_cap);
   c->final_logit_softcap = static_cast<float>(final_cap);
   c->query_pre_attn_scalar = qpas;
-  if (!cfg.contains("sliding_window")) c->sliding_window = 4096;  // Gemma2Config's default
+  if (!cfg.contains("sliding_window")) c->sliding_window = 4096;  // both classes' default
+  const int64_t pattern = GetArchInfo(c->arch).sliding_pattern;
+  if (gemma3) {
+    c->rope_local_theta = 10000.0;  // Gemma3TextConfig's rope_local_base_freq
+    DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_local_base_freq", src, &c->rope_local_theta));
+    if (!(c->rope_local_theta > 0.0) || !std::isfinite(c->rope_local_theta)) {
+      return Status::InvalidArgument(src + ": rope_local_base_freq must be positive, got " +
+                                     std::to_string(c->rope_local_theta));
+    }
+    int64_t declared = pattern;
+    DETINFER_RETURN_IF_ERROR(GetInt(cfg, "sliding_window_pattern", src, false, &declared));
+    if (declared != pattern) {
+      return Status::Unsupported(src + ": sliding_window_pattern " + std::to_string(declared) +
+                                 " is not supported (gemma3: " + std::to_string(pattern) + ")");
+    }
+  }
   if (auto lt = cfg.find("layer_types"); lt != cfg.end() && !lt->is_null()) {
     if (!lt->is_array() || static_cast<int64_t>(lt->size()) != c->n_layers) {
       return Status::InvalidArgument(src + ": layer_types must list num_hidden_layers (" +
                                      std::to_string(c->n_layers) + ") entries, got " + lt->dump());
     }
     for (int64_t l = 0; l < c->n_layers; ++l) {
-      const std::string want = l % 2 == 0 ? "sliding_attention" : "full_attention";
+      const bool slides = (l + 1) % pattern != 0;
+      const std::string want = slides ? "sliding_attention" : "full_attention";
       if ((*lt)[static_cast<size_t>(l)] != want) {
         return Status::Unsupported(src + ": layer_types[" + std::to_string(l) + "] is " +
-                                   (*lt)[static_cast<size_t>(l)].dump() + "; detinfer's gemma2 "
-                                   "alternates sliding (even layers) and full attention");
+                                   (*lt)[static_cast<size_t>(l)].dump() + "; detinfer's " +
+                                   std::string(ArchName(c->arch)) + " has full attention on "
+                                   "every " + std::to_string(pattern) + "th layer only");
       }
     }
   }
@@ -246,7 +267,8 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   // object holding rope_theta and rope_type. Both layouts are read, a scaling in either the same
   // way (rope_scaling.h: supported kinds, others refused by name), and two thetas that disagree
   // are an error.
-  c.rope_theta = c.arch == Arch::kMixtral ? 1e6 : 10000.0;  // MixtralConfig's default is 1e6
+  // MixtralConfig's and Gemma3TextConfig's default is 1e6.
+  c.rope_theta = c.arch == Arch::kMixtral || c.arch == Arch::kGemma3 ? 1e6 : 10000.0;
   DETINFER_RETURN_IF_ERROR(GetDouble(cfg, "rope_theta", src, &c.rope_theta));
   if (auto rp = cfg.find("rope_parameters"); rp != cfg.end() && !rp->is_null()) {
     if (!rp->is_object()) {
@@ -340,7 +362,7 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
                                  std::string(info.name) + " (only \"" + want_act + "\")");
     }
   }
-  if (info.post_norms) DETINFER_RETURN_IF_ERROR(ParseGemma2(cfg, src, &c));
+  if (info.post_norms) DETINFER_RETURN_IF_ERROR(ParseGemma(cfg, src, &c));
   if (info.moe) DETINFER_RETURN_IF_ERROR(ParseMoe(cfg, src, &c));
   DETINFER_RETURN_IF_ERROR(c.Validate(src));
   if (!(c.norm_eps > 0) || !std::isfinite(c.rope_theta)) {

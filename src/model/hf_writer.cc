@@ -84,6 +84,10 @@ Result<std::string> HuggingFaceConfigJson(const ModelWeights& w) {
     j["query_pre_attn_scalar"] =
         c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : double(c.head_dim);
     if (c.sliding_window == 0) j["sliding_window"] = nullptr;
+    if (c.arch == Arch::kGemma3) {
+      j["rope_local_base_freq"] = c.rope_local_theta > 0 ? c.rope_local_theta : c.rope_theta;
+      j["sliding_window_pattern"] = arch.sliding_pattern;
+    }
   }
   DETINFER_ASSIGN_OR_RETURN(nlohmann::json scaling, HfRopeScalingJson(c.rope_scaling));
   if (!scaling.is_null()) j["rope_scaling"] = scaling;

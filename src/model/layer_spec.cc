@@ -11,6 +11,11 @@ Result<RopeTable> LayerRopeTable(const ModelConfig& c) {
                            c.rope_theta, static_cast<int>(c.max_seq_len), c.rope_scaling.divisors);
 }
 
+Result<RopeTable> LocalRopeTable(const ModelConfig& c) {
+  return RopeTable::Create(static_cast<int>(c.head_dim), static_cast<int>(c.RotaryDim()),
+                           c.rope_local_theta, static_cast<int>(c.max_seq_len), {});
+}
+
 bool LayerSlides(const ModelConfig& c, int64_t layer) {
   const int64_t p = GetArchInfo(c.arch).sliding_pattern;
   return p <= 1 || (layer + 1) % p != 0;

@@ -15,6 +15,9 @@ namespace detinfer {
 // The table for every position of the context: rotary_dim of head_dim rotated (Phi-3's
 // partial rotary), theta, and the scaling's per-frequency divisors.
 Result<RopeTable> LayerRopeTable(const ModelConfig& config);
+// Gemma 3's local layers' table: base rope_local_theta, no frequency scaling (transformers'
+// rotary_emb_local is a default RoPE). Only for configs with rope_local_theta > 0.
+Result<RopeTable> LocalRopeTable(const ModelConfig& config);
 
 // Causal attention with scale 1/sqrt(head_dim), times attention_factor^2 when the RoPE
 // scaling has one (longrope multiplies cos and sin by it, i.e. q and k each, so q.k by its

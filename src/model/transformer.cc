@@ -142,7 +142,7 @@ void ReleaseFilePages(const ModelWeights& w, const void* data, size_t bytes) {
 Result<TensorView> Transformer::PassNorm(const ModelConfig& c, const TensorView& w) {
   if (!GetArchInfo(c.arch).norm_plus_one) return w;
   if (w.data == nullptr || w.rank != 1) {
-    return Status::InvalidArgument("gemma norm " + w.ShapeString() + " is missing or not [dim]");
+    return Status::InvalidArgument("gemma norm " + w.ShapeString() + " is missing or not 1-D");
   }
   const int64_t n = w.shape[0];
   DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
@@ -193,8 +193,10 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
     }
     qkv.push_back(w.wv);
     LayerPacked& p = t.layers_[static_cast<size_t>(l)];
-    p.q_norm = w.q_norm;
-    p.k_norm = w.k_norm;
+    if (c.qk_norm) {  // Gemma 3's are (1 + w) norms too
+      DETINFER_ASSIGN_OR_RETURN(p.q_norm, t.PassNorm(c, w.q_norm));
+      DETINFER_ASSIGN_OR_RETURN(p.k_norm, t.PassNorm(c, w.k_norm));
+    }
     DETINFER_ASSIGN_OR_RETURN(p.attn_norm, t.PassNorm(c, w.attn_norm));
     DETINFER_ASSIGN_OR_RETURN(p.ffn_norm, t.PassNorm(c, w.ffn_norm));
     if (GetArchInfo(c.arch).post_norms) {
@@ -301,6 +303,10 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   }
   t.rope_style_ = reorder ? RopeStyle::kRotateHalf : c.rope_style;
   DETINFER_ASSIGN_OR_RETURN(t.rope_, LayerRopeTable(c));
+  if (c.rope_local_theta > 0) {
+    DETINFER_ASSIGN_OR_RETURN(t.rope_local_, LocalRopeTable(c));
+    t.has_local_rope_ = true;
+  }
   t.weights_ = std::move(weights);
   // A hit's file was written for these weights (the key) with these packed bytes (its
   // checksum, verified as read): its recorded hash is theirs, and hashing them again would be
@@ -585,8 +591,9 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
       DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, p.q_norm, c.norm_eps, q));
       DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, p.k_norm, c.norm_eps, k));
     }
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, q, positions.data()));
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope_, rope_style_, k, positions.data()));
+    const RopeTable& rope = has_local_rope_ && LayerSlides(c, l) ? rope_local_ : rope_;
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope, rope_style_, q, positions.data()));
+    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope, rope_style_, k, positions.data()));
     tap(l, TapOp::kQ, qkv.data(), qkv_w, hq * hd, hd);
     tap(l, TapOp::kK, qkv.data() + hq * hd, qkv_w, hkv * hd, hd);
     tap(l, TapOp::kV, qkv.data() + (hq + hkv) * hd, qkv_w, hkv * hd, hd);

@@ -143,6 +143,9 @@ class Transformer {
   float embed_scale_ = 1.0f;        // Gemma 2: sqrt(dim) rounded to the embedding's dtype
   std::vector<AlignedBuffer> owned_;  // reordered q/k norms
   RopeTable rope_;
+  // Gemma 3's local (sliding) layers' table (ModelConfig::rope_local_theta); unused otherwise.
+  RopeTable rope_local_;
+  bool has_local_rope_ = false;
   RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows
   ForwardObserver* observer_ = nullptr;
   Fault fault_ = Fault::kNone;

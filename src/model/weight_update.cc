@@ -99,7 +99,8 @@ Status CheckSameArchitecture(const ModelConfig& now, const ModelConfig& next,
   }
   if (now.attn_logit_softcap != next.attn_logit_softcap ||
       now.final_logit_softcap != next.final_logit_softcap ||
-      now.query_pre_attn_scalar != next.query_pre_attn_scalar) {
+      now.query_pre_attn_scalar != next.query_pre_attn_scalar ||
+      now.rope_local_theta != next.rope_local_theta) {
     return mismatch("soft caps / query_pre_attn_scalar",
                     std::to_string(now.attn_logit_softcap) + ", " +
                         std::to_string(now.final_logit_softcap) + ", " +
@@ -366,6 +367,8 @@ void Transformer::AdoptWeights(Transformer next) {
   embed_scale_ = next.embed_scale_;
   owned_ = std::move(next.owned_);
   rope_ = std::move(next.rope_);
+  rope_local_ = std::move(next.rope_local_);
+  has_local_rope_ = next.has_local_rope_;
   rope_style_ = next.rope_style_;
   weight_hash_ = next.weight_hash_;
 }

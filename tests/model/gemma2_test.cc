@@ -1,4 +1,5 @@
-// Gemma 2 (Gemma2ForCausalLM, GGUF gemma2): both file formats give the same bits (llama.cpp's
+// Gemma 2 (Gemma2ForCausalLM, GGUF gemma2) and Gemma 3 text (Gemma3ForCausalLM, GGUF gemma3):
+// both file formats give the same bits (llama.cpp's
 // GGUF holds each norm as 1 + w and its own names for the post norms); a token's bits with
 // local layers whose window is shorter than the sequence never depend on chunking, decode vs
 // prefill, the batch, threads or the ISA path; what is not supported is refused by name.
@@ -27,9 +28,13 @@ namespace {
 
 using nlohmann::json;
 
-ModelConfig Gemma2Config(int64_t window) {
-  ModelConfig c = testing::SmallConfig(Arch::kGemma2, /*tied=*/true);
-  c.n_layers = 3;
+ModelConfig Gemma2Config(int64_t window, Arch arch = Arch::kGemma2) {
+  ModelConfig c = testing::SmallConfig(arch, /*tied=*/true);
+  c.n_layers = arch == Arch::kGemma3 ? 7 : 3;  // Gemma 3: layer 5 is its only global one
+  if (arch == Arch::kGemma3) {
+    c.qk_norm = true;
+    c.rope_local_theta = 10000.0;
+  }
   c.head_dim = 16;
   c.max_seq_len = 256;
   c.norm_eps = 1e-6f;
@@ -74,7 +79,8 @@ std::vector<float> GemmaFileLogits(const std::string& path, const std::vector<in
   auto w = LoadModel(path);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   if (!w.ok()) return {};
-  EXPECT_EQ(w->config.arch, Arch::kGemma2);
+  EXPECT_EQ(w->config.arch, want.arch);
+  EXPECT_EQ(w->config.rope_local_theta, want.rope_local_theta) << path;
   EXPECT_EQ(w->config.sliding_window, want.sliding_window) << path;
   EXPECT_EQ(w->config.attn_logit_softcap, want.attn_logit_softcap) << path;
   EXPECT_EQ(w->config.final_logit_softcap, want.final_logit_softcap) << path;
@@ -87,9 +93,10 @@ std::vector<float> GemmaFileLogits(const std::string& path, const std::vector<in
 }
 
 TEST(Gemma2Test, HuggingFaceAndGgufFilesGiveTheSameBits) {
+  for (const Arch arch : {Arch::kGemma2, Arch::kGemma3})
   for (const DType dt : {DType::kF32, DType::kBF16}) {
-    SCOPED_TRACE(DTypeName(dt));
-    const ModelConfig c = Gemma2Config(6);
+    SCOPED_TRACE(std::string(ArchName(arch)) + " " + std::string(DTypeName(dt)));
+    const ModelConfig c = Gemma2Config(6, arch);
     auto w = InitRandomModel(c, 17, dt);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     testing::TempDir dir;
@@ -115,7 +122,8 @@ TEST(Gemma2Test, HuggingFaceAndGgufFilesGiveTheSameBits) {
     }
     std::ifstream in(dir.file("config.json"));
     const json config = json::parse(in);
-    EXPECT_EQ(config["architectures"][0], "Gemma2ForCausalLM");
+    EXPECT_EQ(config["architectures"][0],
+              arch == Arch::kGemma2 ? "Gemma2ForCausalLM" : "Gemma3ForCausalLM");
     EXPECT_EQ(config["hidden_activation"], "gelu_pytorch_tanh");
 
     const std::vector<int32_t> tokens = GemmaTokens(30, 3, c.vocab_size);
@@ -135,9 +143,10 @@ TEST(Gemma2Test, HuggingFaceAndGgufFilesGiveTheSameBits) {
 // (90), soft caps that bind: alone vs chunked, decoded token by token, co-batched with other
 // prefill chunks and decodes, at every thread count and ISA path, f32 and bf16 KV.
 TEST(Gemma2Test, ATokensBitsNeverDependOnChunkingBatchThreadsOrIsa) {
+  for (const Arch arch : {Arch::kGemma2, Arch::kGemma3})
   for (const DType kv : {DType::kF32, DType::kBF16}) {
-    SCOPED_TRACE(DTypeName(kv));
-    const ModelConfig c = Gemma2Config(7);
+    SCOPED_TRACE(std::string(ArchName(arch)) + " " + std::string(DTypeName(kv)));
+    const ModelConfig c = Gemma2Config(7, arch);
     auto w = InitRandomModel(c, 19, DType::kF32);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     auto m = Transformer::Create(std::move(*w));
@@ -212,6 +221,23 @@ TEST(Gemma2Test, WhatIsNotSupportedIsRefusedByName) {
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(n->attn_logit_softcap, 0.0f);
   EXPECT_EQ(n->final_logit_softcap, 0.0f);
+  // Gemma 3: Gemma3TextConfig's defaults (no caps, local RoPE base 10000, theta 1e6); five
+  // local layers to one global only.
+  json g3 = base;
+  g3["architectures"] = {"Gemma3ForCausalLM"};
+  auto ok3 = ParseHfConfig(g3.dump(), "config.json");
+  ASSERT_TRUE(ok3.ok()) << ok3.status().ToString();
+  EXPECT_EQ(ok3->arch, Arch::kGemma3);
+  EXPECT_EQ(ok3->attn_logit_softcap, 0.0f);
+  EXPECT_EQ(ok3->final_logit_softcap, 0.0f);
+  EXPECT_EQ(ok3->rope_local_theta, 10000.0);
+  EXPECT_EQ(ok3->rope_theta, 1e6);
+  EXPECT_TRUE(ok3->qk_norm);
+  g3["sliding_window_pattern"] = 4;
+  auto bad3 = ParseHfConfig(g3.dump(), "config.json");
+  ASSERT_FALSE(bad3.ok());
+  EXPECT_NE(bad3.status().message().find("sliding_window_pattern"), std::string::npos)
+      << bad3.status().message();
   // Training has no backward pass for it.
   auto layout = ParamLayout::Create(Gemma2Config(4));
   ASSERT_FALSE(layout.ok());

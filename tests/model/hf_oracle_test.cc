@@ -11,7 +11,7 @@
 // sequence (Mistral, Phi-3, Mixtral: transformers' sliding-window mask; the oracle without the
 // window is told apart), with a Mistral model decoding greedily 1,100 tokens past a window of
 // 100; and Gemma 2 (GeGLU, (1 + w) and post norms, embedding scale, soft caps, local/global
-// layers).
+// layers) and Gemma 3 (q/k norms, 5 local : 1 global, the local layers' own RoPE base).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -106,6 +106,18 @@ ModelConfig OracleGemma2(int64_t window, float attn_cap, float final_cap, double
   c.final_logit_softcap = final_cap;
   c.query_pre_attn_scalar = qpas;
   c.norm_eps = 1e-6f;
+  return c;
+}
+
+// Gemma 3 (text): 7 layers, so that layers 0-4 and 6 are local (their own RoPE base) and layer
+// 5 global.
+ModelConfig OracleGemma3(int64_t window) {
+  ModelConfig c = OracleGemma2(window, 0.0f, 0.0f, 16.0);
+  c.arch = Arch::kGemma3;
+  c.n_layers = 7;
+  c.qk_norm = true;
+  c.rope_theta = 1000000.0;
+  c.rope_local_theta = 10000.0;
   return c;
 }
 
@@ -219,6 +231,12 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
       {"gemma2, window 5, soft caps", OracleGemma2(5, 50.0f, 30.0f, 24.0), nullptr, {"--window=0"}},
       {"gemma2, small caps that bind", OracleGemma2(7, 2.0f, 3.0f, 16.0)},
       {"gemma2, no soft caps, window beyond the sequence", OracleGemma2(64, 0.0f, 0.0f, 16.0)},
+      // Gemma 3: (1 + w) q/k norms, 5 local : 1 global, the local layers' own RoPE base and
+      // no scaling there (the global layers' linear scaling must not reach them).
+      {"gemma3, window 4", OracleGemma3(4), nullptr, {"--window=0", "--one-rope"}},
+      {"gemma3, linear rope scaling on the global layers",
+       WithScaling(OracleGemma3(6), {{"rope_type", "linear"}, {"factor", 8.0}}), nullptr,
+       {"--one-rope"}},
   };
   const std::vector<int32_t> ids = {1, 7, 3, 30, 12, 5, 9, 21, 2, 14, 33, 8, 19, 4, 27, 11, 6, 25};
   for (const OracleCase& c : cases) {

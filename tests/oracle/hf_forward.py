@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A float64 forward pass of a Hugging Face Llama / Mistral / Qwen2 / Qwen3 / Phi-3 / Qwen3-MoE /
-Mixtral / Gemma 2 checkpoint, written from the transformers modelling definitions
+Mixtral / Gemma 2 / Gemma 3 (text) checkpoint, written from the transformers modelling definitions
 (modeling_llama.py, modeling_mistral.py, modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py,
-modeling_qwen3_moe.py, modeling_mixtral.py, modeling_gemma2.py and modeling_rope_utils.py), with
+modeling_qwen3_moe.py, modeling_mixtral.py, modeling_gemma2.py, modeling_gemma3.py and
+modeling_rope_utils.py), with
 numpy only. It shares no code with detinfer: it reads config.json
 and model.safetensors itself and is the oracle of tests/model/hf_oracle_test.cc.
 
@@ -12,7 +13,7 @@ MODE deliberately breaks the mixture-of-experts routing, so that the test can ch
 comparison tells a wrong routing apart: "no-renorm" (never renormalise the top-k), "renorm"
 (always), "top-k-minus-1" (one expert fewer per token). --window=N replaces the config's
 sliding window (0: none), so that the test can check that the comparison tells a missing or
-wrong window apart.
+wrong window apart; --one-rope gives Gemma 3's local layers the global RoPE (wrong, likewise).
 """
 import json
 import math
@@ -183,12 +184,15 @@ def main():
     args = sys.argv[1:]
     routing = None
     window_override = None
+    one_rope = False
     while args and args[0].startswith("--"):
         flag = args.pop(0)
         if flag.startswith("--routing="):
             routing = flag[len("--routing="):]
         elif flag.startswith("--window="):
             window_override = int(flag[len("--window="):])
+        elif flag == "--one-rope":  # Gemma 3 with the global RoPE on every layer (wrong)
+            one_rope = True
         else:
             raise SystemExit("unknown flag " + flag)
     model_dir, ids = args[0], [int(t) for t in args[1:]]
@@ -202,7 +206,8 @@ def main():
         if cfg.get("decoder_sparse_step", 1) != 1 or cfg.get("mlp_only_layers"):
             raise SystemExit("dense qwen3_moe layers are not modelled here")
     eps = cfg.get("rms_norm_eps", 1e-5 if arch in ("phi3", "mixtral") else 1e-6)
-    gemma = arch == "gemma2"
+    gemma = arch in ("gemma2", "gemma3_text")
+    gemma3 = arch == "gemma3_text"
     if gemma:
         head_dim = cfg.get("head_dim") or 256
 
@@ -223,7 +228,8 @@ def main():
     mask = np.triu(np.full((T, T), -np.inf), k=1)
     # transformers' sliding-window causal mask (masking_utils.sliding_window_overlay): query i
     # sees key j iff j <= i and j > i - window.
-    window = cfg.get("sliding_window") if arch in ("mistral", "phi3", "mixtral", "gemma2") else None
+    window = (cfg.get("sliding_window")
+              if arch in ("mistral", "phi3", "mixtral", "gemma2", "gemma3_text") else None)
     if window_override is not None:
         window = window_override
     full_mask = mask
@@ -234,8 +240,14 @@ def main():
     if gemma:  # normalizer = tensor(hidden_size ** 0.5, dtype=embedding dtype): float32 here
         h = h * float(np.float32(cfg["hidden_size"] ** 0.5))
         scaling = cfg.get("query_pre_attn_scalar", 256) ** -0.5
-        attn_cap = cfg.get("attn_logit_softcapping", 50.0)
-        final_cap = cfg.get("final_logit_softcapping", 30.0)
+        attn_cap = cfg.get("attn_logit_softcapping", None if gemma3 else 50.0)
+        final_cap = cfg.get("final_logit_softcapping", None if gemma3 else 30.0)
+    if gemma3:  # rotary_emb_local: a default RoPE with base rope_local_base_freq
+        base = cfg.get("rope_local_base_freq", 10000.0)
+        local_freq = 1.0 / (base ** (np.arange(0, rotary_dim, 2, dtype=np.float64) / rotary_dim))
+        local_angles = np.outer(np.arange(T, dtype=np.float64), local_freq)
+        local_emb = np.concatenate([local_angles, local_angles], axis=-1)
+        local_cos, local_sin = np.cos(local_emb)[:, None, :], np.sin(local_emb)[:, None, :]
     for layer in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % layer
         x = norm(h, p + "input_layernorm.weight")
@@ -254,11 +266,17 @@ def main():
             q = proj("q_proj").reshape(T, heads, head_dim)
             k = proj("k_proj").reshape(T, kv_heads, head_dim)
             v = proj("v_proj").reshape(T, kv_heads, head_dim)
-        if arch in ("qwen3", "qwen3_moe"):
-            q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
-            k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
+        if arch in ("qwen3", "qwen3_moe", "gemma3_text"):
+            q = norm(q, p + "self_attn.q_norm.weight")
+            k = norm(k, p + "self_attn.k_norm.weight")
+        # Gemma 2: even layers slide; Gemma 3: all but every sixth, with their own RoPE base.
+        sliding = layer % 2 == 0 if arch == "gemma2" else (layer + 1) % 6 != 0
+        if gemma3 and sliding and not one_rope:
+            q = apply_rope(q, local_cos, local_sin)
+            k = apply_rope(k, local_cos, local_sin)
+        else:
+            q = apply_rope(q, cos, sin)
+            k = apply_rope(k, cos, sin)
         group = heads // kv_heads
         k = np.repeat(k, group, axis=1)
         v = np.repeat(v, group, axis=1)
@@ -266,7 +284,7 @@ def main():
             scores = np.einsum("thd,shd->hts", q, k) * scaling
             if attn_cap:
                 scores = np.tanh(scores / attn_cap) * attn_cap
-            scores = scores + (mask if layer % 2 == 0 else full_mask)
+            scores = scores + (mask if sliding else full_mask)
         else:
             scores = np.einsum("thd,shd->hts", q, k) / math.sqrt(head_dim)
             scores = scores + mask

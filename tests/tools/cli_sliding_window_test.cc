@@ -59,6 +59,28 @@ TEST(CliSlidingWindowTest, InitWritesGemma2ModelsThatInfoDescribes) {
   }
 }
 
+TEST(CliSlidingWindowTest, InitWritesGemma3ModelsThatInfoDescribes) {
+  testing::TempDir dir;
+  for (const std::string format : {"hf", "gguf"}) {
+    SCOPED_TRACE(format);
+    const std::string out = dir.file(format == "hf" ? "g3" : "g3.gguf");
+    auto r = Cli("init --arch gemma3 --dim 32 --layers 6 --heads 4 --kv-heads 2 --ffn 48 "
+                 "--vocab 40 --seed 3 --context 512 --head-dim 16 --sliding-window 32 "
+                 "--dtype bf16 --format " + format + " --out " + out);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    r = Cli("info " + out);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("q/k norm"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("sliding window: each query sees its 32 most recent positions "
+                         "(local layers: all but every 6th)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("local layers' rope theta 10000 (global layers: 1e+06)"),
+              std::string::npos)
+        << r.out;
+  }
+}
+
 TEST(CliSlidingWindowTest, FlagErrorsNameTheFlag) {
   testing::TempDir dir;
   const std::string tail = " --dtype f32 --format hf --out " + dir.file("m");

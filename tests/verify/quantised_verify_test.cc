@@ -31,7 +31,12 @@ ModelConfig QuantConfig(Arch arch, int64_t window) {
   c.qkv_bias = arch == Arch::kQwen2;
   c.qk_norm = arch == Arch::kQwen3 || arch == Arch::kQwen3Moe;
   c.sliding_window = window;
-  if (arch == Arch::kGemma2) {  // its soft caps, scale and tied head; the window on even layers
+  if (arch == Arch::kGemma3) {  // q/k norms, local RoPE base; layer 5 of 7 global
+    c.qk_norm = true;
+    c.rope_local_theta = 10000.0;
+    c.n_layers = 7;
+  }
+  if (arch == Arch::kGemma2 || arch == Arch::kGemma3) {  // caps, scale, tied head
     c.tied_embeddings = true;
     c.attn_logit_softcap = 50.0f;
     c.final_logit_softcap = 30.0f;
@@ -91,7 +96,8 @@ INSTANTIATE_TEST_SUITE_P(
                       QuantCase{Arch::kQwen3Moe, "f32"}, QuantCase{Arch::kMixtral, "f32"},
                       QuantCase{Arch::kQwen3Moe, "q4_k_m"}, QuantCase{Arch::kMixtral, "q8_0"},
                       QuantCase{Arch::kLlama, "f32", 7}, QuantCase{Arch::kMixtral, "q8_0", 5},
-                      QuantCase{Arch::kGemma2, "f32", 6}, QuantCase{Arch::kGemma2, "q4_k_m", 9}),
+                      QuantCase{Arch::kGemma2, "f32", 6}, QuantCase{Arch::kGemma2, "q4_k_m", 9},
+                      QuantCase{Arch::kGemma3, "f32", 6}),
     [](const auto& p) {
       return std::string(ArchName(p.param.arch)) + "_" + p.param.recipe +
              (p.param.window > 0 ? "_window" + std::to_string(p.param.window) : "");

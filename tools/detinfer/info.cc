@@ -94,12 +94,16 @@ int RunInfo(const InfoOptions& o) {
       {"qkv_bias", c.qkv_bias}, {"qk_norm", c.qk_norm},
       {"sliding_window", c.sliding_window > 0 ? nlohmann::json(c.sliding_window)
                                               : nlohmann::json(nullptr)},
-      {"sliding_window_layers", GetArchInfo(c.arch).sliding_pattern > 1 ? "even" : "all"},
+      {"sliding_window_layers", GetArchInfo(c.arch).sliding_pattern == 2  ? "even"
+                                : GetArchInfo(c.arch).sliding_pattern > 2 ? "all but every 6th"
+                                                                           : "all"},
       {"attn_logit_softcapping", c.attn_logit_softcap > 0 ? nlohmann::json(c.attn_logit_softcap)
                                                           : nlohmann::json(nullptr)},
       {"final_logit_softcapping", c.final_logit_softcap > 0
                                       ? nlohmann::json(c.final_logit_softcap)
                                       : nlohmann::json(nullptr)},
+      {"rope_local_theta", c.rope_local_theta > 0 ? nlohmann::json(c.rope_local_theta)
+                                                  : nlohmann::json(nullptr)},
       {"query_pre_attn_scalar", c.query_pre_attn_scalar > 0
                                     ? nlohmann::json(c.query_pre_attn_scalar)
                                     : nlohmann::json(nullptr)},
@@ -152,13 +156,20 @@ int RunInfo(const InfoOptions& o) {
   if (c.sliding_window > 0) {
     std::printf("  sliding window: each query sees its %lld most recent positions%s\n",
                 (long long)c.sliding_window,
-                GetArchInfo(c.arch).sliding_pattern > 1 ? " (local layers: the even ones)" : "");
+                GetArchInfo(c.arch).sliding_pattern == 2   ? " (local layers: the even ones)"
+                : GetArchInfo(c.arch).sliding_pattern > 2 ? " (local layers: all but every 6th)"
+                                                          : "");
+  }
+  if (c.rope_local_theta > 0) {
+    std::printf("  local layers' rope theta %g (global layers: %g)\n", c.rope_local_theta,
+                c.rope_theta);
   }
   if (GetArchInfo(c.arch).post_norms) {
-    std::printf("  gemma2: GeGLU (tanh GELU), (1 + w) and post norms, embedding x sqrt(dim), "
+    std::printf("  %s: GeGLU (tanh GELU), (1 + w) and post norms, embedding x sqrt(dim), "
                 "attention scale query_pre_attn_scalar^-0.5 = %g^-0.5, soft caps %g (scores) "
                 "and %g (logits)\n",
-                c.query_pre_attn_scalar, static_cast<double>(c.attn_logit_softcap),
+                std::string(ArchName(c.arch)).c_str(), c.query_pre_attn_scalar,
+                static_cast<double>(c.attn_logit_softcap),
                 static_cast<double>(c.final_logit_softcap));
   }
   if (c.RotaryDim() != c.head_dim) {

@@ -144,12 +144,17 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
     c.final_logit_softcap = 30.0f;
     c.query_pre_attn_scalar = static_cast<double>(c.head_dim);
     c.sliding_window = 4096;
+    if (c.arch == Arch::kGemma3) {  // no caps; local layers' RoPE base 10000
+      c.attn_logit_softcap = 0.0f;
+      c.final_logit_softcap = 0.0f;
+      c.rope_local_theta = 10000.0;
+    }
   }
   if (given(o.sliding_window_opt)) {
     DETINFER_RETURN_IF_ERROR(CheckSize("--sliding-window", o.sliding_window));
     if (HfNameToWrite(c.arch, true) == nullptr) {
       return Bad("--sliding-window", std::string(arch->name) + " has no sliding window "
-                 "(llama, written as Mistral; phi3; mixtral; gemma2)");
+                 "(llama, written as Mistral; phi3; mixtral; gemma2; gemma3)");
     }
     c.sliding_window = o.sliding_window;
   }
@@ -217,7 +222,7 @@ void RegisterInit(CLI::App& app) {
   o->sliding_window_opt = cmd->add_option(
       "--sliding-window", o->sliding_window,
       "Sliding-window attention: each query sees its N most recent positions (llama, written "
-      "as MistralForCausalLM; phi3; mixtral; gemma2's local layers, default 4096)");
+      "as MistralForCausalLM; phi3; mixtral; gemma2/gemma3's local layers, default 4096)");
   cmd->add_flag("--no-renormalize", o->no_renormalize,
                 "qwen3_moe: keep the chosen experts' softmax probabilities as they are "
                 "(norm_topk_prob false)");
