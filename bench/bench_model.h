@@ -6,6 +6,10 @@
 #include "core/dtype.h"
 #include "model/transformer.h"
 
+namespace benchmark {
+class State;  // declared only: the server benchmark includes this header without the library
+}  // namespace benchmark
+
 namespace detinfer::bench {
 
 // Inline so that the server benchmark (a separate executable) measures the same shape.
@@ -36,6 +40,11 @@ inline constexpr const char* kBenchFormats[] = {"f32", "bf16", "f16", "q8_0", "q
                                                 "q4_k_m", "q5_k_m", "q6_k"};
 inline constexpr int kNumBenchFormats = 8;
 const Transformer& Bench110MFormat(int format);
+
+// `steps` decode steps of one sequence from a one-token prompt (token ids below 32000), each
+// error reported on `state` (model_bench.cc).
+void DecodeSteps(const Transformer& m, const KernelContext& ctx, int steps,
+                 benchmark::State& state);
 
 }  // namespace detinfer::bench
 

@@ -65,6 +65,24 @@ double MatmulFlopsPerToken() {
   return 2.0 * (per_layer * double(c.n_layers) + double(c.vocab_size) * double(c.dim));
 }
 
+}  // namespace
+
+void DecodeSteps(const Transformer& m, const KernelContext& ctx, int steps,
+                 benchmark::State& state) {
+  std::vector<float> logits;
+  auto cache = m.NewCache(steps + 1);
+  (void)cache->AddSequence(0);
+  int32_t tok = 1;
+  for (int p = 0; p < steps; ++p) {
+    const Segment seg{0, p, std::span<const int32_t>(&tok, 1), false};
+    Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits);
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    tok = static_cast<int32_t>((p * 7919 + 13) % 32000);
+  }
+}
+
+namespace {
+
 void BM_ModelDecode(benchmark::State& state) {
   const int format = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
@@ -72,18 +90,7 @@ void BM_ModelDecode(benchmark::State& state) {
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   const int steps = 128;
-  std::vector<float> logits;
-  for (auto _ : state) {
-    auto cache = m.NewCache(steps + 1);
-    (void)cache->AddSequence(0);
-    int32_t tok = 1;
-    for (int p = 0; p < steps; ++p) {
-      const Segment seg{0, p, std::span<const int32_t>(&tok, 1), false};
-      Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits);
-      if (!s.ok()) state.SkipWithError(s.ToString().c_str());
-      tok = static_cast<int32_t>((p * 7919 + 13) % 32000);
-    }
-  }
+  for (auto _ : state) DecodeSteps(m, ctx, steps, state);
   state.counters["tok/s"] = benchmark::Counter(steps, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB"] = benchmark::Counter(steps * WeightBytesPerToken(m) * 1e-9,
                                             benchmark::Counter::kIsIterationInvariantRate);

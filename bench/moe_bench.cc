@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "bench_common.h"
+#include "bench_model.h"
 #include "core/storage_format.h"
 #include "model/random_init.h"
 #include "model/transformer.h"
@@ -68,18 +69,7 @@ void BM_MoeDecode(benchmark::State& state) {
   ThreadPool pool(static_cast<int>(state.range(0)));
   const KernelContext ctx{BenchIsa(), &pool};
   const int steps = 64;
-  std::vector<float> logits;
-  for (auto _ : state) {
-    auto cache = m.NewCache(steps + 1);
-    (void)cache->AddSequence(0);
-    int32_t tok = 1;
-    for (int p = 0; p < steps; ++p) {
-      const Segment seg{0, p, std::span<const int32_t>(&tok, 1), false};
-      Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &logits);
-      if (!s.ok()) state.SkipWithError(s.ToString().c_str());
-      tok = static_cast<int32_t>((p * 7919 + 13) % 32000);
-    }
-  }
+  for (auto _ : state) DecodeSteps(m, ctx, steps, state);
   state.counters["tok/s"] = benchmark::Counter(steps, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB"] = benchmark::Counter(steps * ActiveBytesPerToken(m) * 1e-9,
                                             benchmark::Counter::kIsIterationInvariantRate);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/storage_format.h"
+#include "model/forward_test_util.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "model/gguf_writer.h"
@@ -48,35 +49,6 @@ ModelConfig MoeConfig(Arch arch, int64_t experts = 8, int64_t used = 2) {
   return c;
 }
 
-std::vector<int32_t> MoeTokens(size_t n, uint64_t seed, int64_t vocab) {
-  std::vector<int32_t> t(n);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& v : t) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 29;
-    v = static_cast<int32_t>(x % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
-
-// Logits of every position of `tokens` fed in chunks of `chunk` (1 = decode).
-std::vector<float> MoeRun(const Transformer& m, const KernelContext& ctx,
-                          const std::vector<int32_t>& tokens, size_t chunk) {
-  auto cache = m.NewCache(static_cast<int64_t>(tokens.size()));
-  EXPECT_TRUE(cache.ok());
-  EXPECT_TRUE(cache->AddSequence(0).ok());
-  std::vector<float> all, part;
-  for (size_t i = 0; i < tokens.size(); i += chunk) {
-    const size_t n = std::min(chunk, tokens.size() - i);
-    const Segment seg{0, static_cast<int64_t>(i), std::span(tokens).subspan(i, n), true};
-    const Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &part);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  return all;
-}
-
 std::vector<float> MoeFileLogits(const std::string& path, const std::vector<int32_t>& tokens) {
   auto w = LoadModel(path);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
@@ -84,11 +56,11 @@ std::vector<float> MoeFileLogits(const std::string& path, const std::vector<int3
   auto t = Transformer::Create(std::move(*w));
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   if (!t.ok()) return {};
-  return MoeRun(*t, KernelContext{}, tokens, tokens.size());
+  return testing::LogitsInChunks(*t, KernelContext{}, tokens, tokens.size());
 }
 
 TEST(MoeTest, HuggingFaceAndGgufLayoutsGiveTheSameBits) {
-  const std::vector<int32_t> tokens = MoeTokens(13, 3, 37);
+  const std::vector<int32_t> tokens = testing::MixedTokens(13, 3, 37);
   for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
     for (const DType dt : {DType::kF32, DType::kBF16}) {
       SCOPED_TRACE(std::string(ArchName(arch)) + " " + std::string(DTypeName(dt)));
@@ -150,7 +122,7 @@ TEST(MoeTest, HuggingFaceAndGgufLayoutsGiveTheSameBits) {
       // And as the in-memory weights give them.
       auto mem = Transformer::Create(std::move(*w));
       ASSERT_TRUE(mem.ok());
-      EXPECT_TRUE(testing::BitsEqual(MoeRun(*mem, KernelContext{}, tokens, tokens.size()), hf));
+      EXPECT_TRUE(testing::BitsEqual(testing::LogitsInChunks(*mem, KernelContext{}, tokens, tokens.size()), hf));
 
       // GGUF -> HF -> GGUF again: the same bytes of expert tensors.
       testing::TempDir again;
@@ -180,7 +152,7 @@ TEST(MoeTest, HuggingFaceAndGgufLayoutsGiveTheSameBits) {
 // Quantised expert tensors: the stacked ffn_*_exps go through the same block-format matmul as
 // dense weights (the router stays f32, as llama.cpp's quantize keeps it).
 TEST(MoeTest, QuantisedExpertTensorsLoadAndRun) {
-  const std::vector<int32_t> tokens = MoeTokens(9, 4, 37);
+  const std::vector<int32_t> tokens = testing::MixedTokens(9, 4, 37);
   for (const char* recipe_name : {"q8_0", "q4_k"}) {
     SCOPED_TRACE(recipe_name);
     ModelConfig c = MoeConfig(Arch::kQwen3Moe);
@@ -199,10 +171,10 @@ TEST(MoeTest, QuantisedExpertTensorsLoadAndRun) {
     ASSERT_TRUE(s.ok()) << s.ToString();
     auto mem = Transformer::Create(std::move(*w));
     ASSERT_TRUE(mem.ok()) << mem.status().ToString();
-    const std::vector<float> want = MoeRun(*mem, KernelContext{}, tokens, tokens.size());
+    const std::vector<float> want = testing::LogitsInChunks(*mem, KernelContext{}, tokens, tokens.size());
     for (const float v : want) ASSERT_TRUE(std::isfinite(v));
     EXPECT_TRUE(testing::BitsEqual(MoeFileLogits(dir.file("q.gguf"), tokens), want));
-    EXPECT_TRUE(testing::BitsEqual(MoeRun(*mem, KernelContext{}, tokens, 1), want));
+    EXPECT_TRUE(testing::BitsEqual(testing::LogitsInChunks(*mem, KernelContext{}, tokens, 1), want));
   }
 }
 
@@ -219,15 +191,15 @@ TEST(MoeTest, ATokensBitsNeverDependOnWhoElseChoseItsExperts) {
     auto m = Transformer::Create(std::move(*w));
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     const int64_t V = c.vocab_size;
-    const std::vector<int32_t> target = MoeTokens(30, 1, V);
+    const std::vector<int32_t> target = testing::MixedTokens(30, 1, V);
     auto ref = testing::MakeContext(Isa::kScalar, 1);
-    const std::vector<float> alone = MoeRun(*m, ref.ctx, target, target.size());
+    const std::vector<float> alone = testing::LogitsInChunks(*m, ref.ctx, target, target.size());
     for (const size_t chunk : {size_t{1}, size_t{4}, size_t{7}}) {
-      EXPECT_TRUE(testing::BitsEqual(MoeRun(*m, ref.ctx, target, chunk), alone)) << chunk;
+      EXPECT_TRUE(testing::BitsEqual(testing::LogitsInChunks(*m, ref.ctx, target, chunk), alone)) << chunk;
     }
     const std::vector<int32_t> same = target;                       // the same experts
     const std::vector<int32_t> repeated(40, target[3]);             // all rows on one pair
-    const std::vector<int32_t> other = MoeTokens(40, 2, V);         // other experts
+    const std::vector<int32_t> other = testing::MixedTokens(40, 2, V);         // other experts
     for (const Isa isa : testing::TestableIsas()) {
       for (const int threads : {1, 2, 3}) {
         SCOPED_TRACE(testing::IsaString(isa) + " x" + std::to_string(threads));
@@ -277,7 +249,7 @@ TEST(MoeTest, RoutingTiesGoToTheLowestExpertId) {
     }
     auto m = Transformer::Create(std::move(*w));
     ASSERT_TRUE(m.ok());
-    const std::vector<float> logits = MoeRun(*m, KernelContext{}, MoeTokens(8, 5, 37), 8);
+    const std::vector<float> logits = testing::LogitsInChunks(*m, KernelContext{}, testing::MixedTokens(8, 5, 37), 8);
     ASSERT_FALSE(logits.empty());
     for (const float v : logits) ASSERT_TRUE(std::isfinite(v));
   }
@@ -407,7 +379,7 @@ TEST(MoeTest, UpdatesByNameTakeOneExpertAtATime) {
   for (const Arch arch : {Arch::kQwen3Moe, Arch::kMixtral}) {
     SCOPED_TRACE(ArchName(arch));
     const ModelConfig c = MoeConfig(arch);
-    const std::vector<int32_t> tokens = MoeTokens(11, 6, c.vocab_size);
+    const std::vector<int32_t> tokens = testing::MixedTokens(11, 6, c.vocab_size);
     auto base = InitRandomModel(c, 1, DType::kBF16);
     auto donor = InitRandomModel(c, 2, DType::kBF16);
     ASSERT_TRUE(base.ok() && donor.ok());
@@ -440,8 +412,8 @@ TEST(MoeTest, UpdatesByNameTakeOneExpertAtATime) {
     auto fresh = InitRandomModel(c, 2, DType::kBF16);
     auto fresh_model = Transformer::Create(std::move(*fresh));
     ASSERT_TRUE(fresh_model.ok());
-    const std::vector<float> want = MoeRun(*fresh_model, KernelContext{}, tokens, tokens.size());
-    EXPECT_TRUE(testing::BitsEqual(MoeRun(*updated, KernelContext{}, tokens, tokens.size()), want));
+    const std::vector<float> want = testing::LogitsInChunks(*fresh_model, KernelContext{}, tokens, tokens.size());
+    EXPECT_TRUE(testing::BitsEqual(testing::LogitsInChunks(*updated, KernelContext{}, tokens, tokens.size()), want));
     EXPECT_EQ(updated->weight_hash(), fresh_model->weight_hash());
 
     // One expert's gate of layer 1: the base model with that slice replaced.
@@ -459,9 +431,9 @@ TEST(MoeTest, UpdatesByNameTakeOneExpertAtATime) {
                 pick->bytes.data(), pick->bytes.size());
     auto edited_model = Transformer::Create(std::move(*edited));
     ASSERT_TRUE(edited_model.ok());
-    const std::vector<float> want_one = MoeRun(*edited_model, KernelContext{}, tokens, tokens.size());
-    EXPECT_TRUE(testing::BitsEqual(MoeRun(*partial, KernelContext{}, tokens, tokens.size()), want_one));
-    EXPECT_FALSE(testing::BitsEqual(want_one, MoeRun(*current, KernelContext{}, tokens, tokens.size())));
+    const std::vector<float> want_one = testing::LogitsInChunks(*edited_model, KernelContext{}, tokens, tokens.size());
+    EXPECT_TRUE(testing::BitsEqual(testing::LogitsInChunks(*partial, KernelContext{}, tokens, tokens.size()), want_one));
+    EXPECT_FALSE(testing::BitsEqual(want_one, testing::LogitsInChunks(*current, KernelContext{}, tokens, tokens.size())));
 
     // A wrong shape names the tensor.
     NamedTensor bad = *pick;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/forward_test_util.h"
 #include "model/gguf_writer.h"
 #include "model/hf_loader.h"
 #include "model/hf_writer.h"
@@ -38,36 +39,6 @@ ModelConfig WindowedConfig(Arch arch, int64_t window) {
   return c;
 }
 
-std::vector<int32_t> WindowTokens(size_t n, uint64_t seed, int64_t vocab) {
-  std::vector<int32_t> t(n);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
-  for (auto& v : t) {
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    v = static_cast<int32_t>(x % static_cast<uint64_t>(vocab));
-  }
-  return t;
-}
-
-// Logits of every position of `tokens` fed in chunks of `chunk` (1 = decode).
-std::vector<float> WindowRun(const Transformer& m, const KernelContext& ctx,
-                             const std::vector<int32_t>& tokens, size_t chunk,
-                             DType kv = DType::kF32) {
-  auto cache = m.NewCache(static_cast<int64_t>(tokens.size()), kv);
-  EXPECT_TRUE(cache.ok());
-  EXPECT_TRUE(cache->AddSequence(0).ok());
-  std::vector<float> all, part;
-  for (size_t i = 0; i < tokens.size(); i += chunk) {
-    const size_t n = std::min(chunk, tokens.size() - i);
-    const Segment seg{0, static_cast<int64_t>(i), std::span(tokens).subspan(i, n), true};
-    const Status s = m.Forward(ctx, *cache, std::span<const Segment>(&seg, 1), &part);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  return all;
-}
-
 std::vector<float> WindowFileLogits(const std::string& path, const std::vector<int32_t>& tokens,
                                     int64_t want_window) {
   auto w = LoadModel(path);
@@ -78,7 +49,7 @@ std::vector<float> WindowFileLogits(const std::string& path, const std::vector<i
   auto t = Transformer::Create(std::move(*w));
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   if (!t.ok()) return {};
-  return WindowRun(*t, KernelContext{}, tokens, tokens.size());
+  return testing::LogitsInChunks(*t, KernelContext{}, tokens, tokens.size());
 }
 
 TEST(SlidingWindowTest, HuggingFaceAndGgufFilesCarryTheWindowAndGiveTheSameBits) {
@@ -98,10 +69,10 @@ TEST(SlidingWindowTest, HuggingFaceAndGgufFilesCarryTheWindowAndGiveTheSameBits)
     if (arch == Arch::kLlama) {
       EXPECT_EQ(config["architectures"][0], "MistralForCausalLM");
     }
-    const std::vector<int32_t> tokens = WindowTokens(40, 3, c.vocab_size);
+    const std::vector<int32_t> tokens = testing::MixedTokens(40, 3, c.vocab_size);
     auto mem = Transformer::Create(std::move(*w));
     ASSERT_TRUE(mem.ok()) << mem.status().ToString();
-    const std::vector<float> want = WindowRun(*mem, KernelContext{}, tokens, tokens.size());
+    const std::vector<float> want = testing::LogitsInChunks(*mem, KernelContext{}, tokens, tokens.size());
     EXPECT_TRUE(testing::BitsEqual(WindowFileLogits(dir.path(), tokens, window), want));
     EXPECT_TRUE(testing::BitsEqual(WindowFileLogits(dir.file("m.gguf"), tokens, window), want));
   }
@@ -121,9 +92,9 @@ TEST(SlidingWindowTest, WithinTheWindowTheBitsAreTheUnwindowedModels) {
   auto plain = Transformer::Create(std::move(*plain_w));
   ASSERT_TRUE(windowed.ok() && plain.ok());
   const int64_t V = c.vocab_size;
-  const std::vector<int32_t> tokens = WindowTokens(30, 5, V);
-  const std::vector<float> a = WindowRun(*windowed, KernelContext{}, tokens, 30);
-  const std::vector<float> b = WindowRun(*plain, KernelContext{}, tokens, 30);
+  const std::vector<int32_t> tokens = testing::MixedTokens(30, 5, V);
+  const std::vector<float> a = testing::LogitsInChunks(*windowed, KernelContext{}, tokens, 30);
+  const std::vector<float> b = testing::LogitsInChunks(*plain, KernelContext{}, tokens, 30);
   EXPECT_TRUE(testing::BitsEqual(a.data(), b.data(), static_cast<size_t>(window * V)));
   for (int64_t p = window; p < 30; ++p) {
     EXPECT_FALSE(testing::BitsEqual(a.data() + p * V, b.data() + p * V, static_cast<size_t>(V)))
@@ -143,40 +114,7 @@ TEST(SlidingWindowTest, ATokensBitsNeverDependOnChunkingBatchThreadsOrIsa) {
       ASSERT_TRUE(w.ok()) << w.status().ToString();
       auto m = Transformer::Create(std::move(*w));
       ASSERT_TRUE(m.ok()) << m.status().ToString();
-      const int64_t V = c.vocab_size;
-      const std::vector<int32_t> target = WindowTokens(90, 1, V);
-      auto ref = testing::MakeContext(Isa::kScalar, 1);
-      const std::vector<float> alone = WindowRun(*m, ref.ctx, target, target.size(), kv);
-      for (const size_t chunk : {size_t{1}, size_t{5}, size_t{64}}) {
-        EXPECT_TRUE(testing::BitsEqual(WindowRun(*m, ref.ctx, target, chunk, kv), alone)) << chunk;
-      }
-      const std::vector<int32_t> other = WindowTokens(120, 2, V);
-      for (const Isa isa : testing::TestableIsas()) {
-        for (const int threads : {1, 2, 3}) {
-          SCOPED_TRACE(testing::IsaString(isa) + " x" + std::to_string(threads));
-          auto h = testing::MakeContext(isa, threads);
-          auto cache = m->NewCache(400, kv);
-          ASSERT_TRUE(cache.ok());
-          for (SeqId s : {0, 1, 2}) ASSERT_TRUE(cache->AddSequence(s).ok());
-          std::vector<float> out;
-          // The target's first 37 tokens between two other prompts.
-          const Segment step1[3] = {{1, 0, std::span(other).first(50), false},
-                                    {0, 0, std::span(target).first(37), true},
-                                    {2, 0, std::span(target).first(11), false}};
-          ASSERT_TRUE(m->Forward(h.ctx, *cache, step1, &out).ok());
-          ASSERT_TRUE(testing::BitsEqual(out.data() + V, alone.data(), size_t(37 * V)));
-          // Then one token at a time beside a prefill chunk and a decode.
-          for (int64_t p = 37; p < 90; ++p) {
-            const int64_t r = 50 + (p - 37);
-            const Segment step[3] = {
-                {2, 11 + (p - 37), std::span(target).subspan(size_t(11 + (p - 37)), 1), false},
-                {0, p, std::span(target).subspan(size_t(p), 1), false},
-                {1, r, std::span(other).subspan(size_t(r), 1), false}};
-            ASSERT_TRUE(m->Forward(h.ctx, *cache, step, &out).ok());
-            ASSERT_TRUE(testing::BitsEqual(out.data() + V, alone.data() + p * V, size_t(V))) << p;
-          }
-        }
-      }
+      testing::ExpectTokenBitsInvariant(*m, c.vocab_size, kv);
     }
   }
 }
