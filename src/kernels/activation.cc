@@ -12,15 +12,28 @@
 
 namespace detinfer {
 
+namespace {
+
+// The operands of a gated activation `op` (swiglu, geglu_tanh): f32 [M, F] each, out equal to
+// or disjoint from each input. Errors name the op and the operand.
+Status CheckGatedOperands(const char* op, const TensorView& gate, const TensorView& up,
+                          const TensorView& out) {
+  namespace vc = kernels;
+  const std::string o = op;
+  DETINFER_RETURN_IF_ERROR(CheckTensor(gate, o + ": gate", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(up, o + ": up", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(out, o + ": out", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, up, "up", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, out, "out", gate, "gate"));
+  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint(op, out, "out", gate, "gate"));
+  return vc::CheckInPlaceOrDisjoint(op, out, "out", up, "up");
+}
+
+}  // namespace
+
 Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
   namespace vc = kernels;
-  DETINFER_RETURN_IF_ERROR(CheckTensor(gate, "swiglu: gate", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(up, "swiglu: up", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(out, "swiglu: out", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("swiglu", up, "up", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("swiglu", out, "out", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("swiglu", out, "out", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("swiglu", out, "out", up, "up"));
+  DETINFER_RETURN_IF_ERROR(CheckGatedOperands("swiglu", gate, up, out));
   const int64_t m = gate.dim(0), f = gate.dim(1);
   if (m == 0 || f == 0) return Status::Ok();
 
@@ -64,13 +77,7 @@ float GeGluTanhOne(float a, float u) {
 
 Status GeGluTanh(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
   namespace vc = kernels;
-  DETINFER_RETURN_IF_ERROR(CheckTensor(gate, "geglu_tanh: gate", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(up, "geglu_tanh: up", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(out, "geglu_tanh: out", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("geglu_tanh", up, "up", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape("geglu_tanh", out, "out", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("geglu_tanh", out, "out", gate, "gate"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint("geglu_tanh", out, "out", up, "up"));
+  DETINFER_RETURN_IF_ERROR(CheckGatedOperands("geglu_tanh", gate, up, out));
   const int64_t m = gate.dim(0), f = gate.dim(1);
   if (m == 0 || f == 0) return Status::Ok();
   const int64_t rpt = vc::RowsPerTask(f);

@@ -4,13 +4,14 @@
 #include <cstdint>
 
 #include "kernels/matmul_isa.h"
+#include "kernels/simd/flush_mode_x86.h"
 #include "kernels/simd/matmul_tile.h"
 
 namespace detinfer::kernels::avx2 {
 
 namespace {
 
-struct YmmPair {
+struct YmmPair : X86FlushMode {
   struct Reg { __m256 lo, hi; };
   using Bcast = __m256;
   struct Mask { __m256i lo, hi; };
@@ -51,13 +52,6 @@ struct YmmPair {
       }
     }
   }
-  // MXCSR FTZ (bit 15) and DAZ (bit 6) for the bf16 rule's fma chain (matmul_bf16.h).
-  static unsigned EnterFlushMode() {
-    const unsigned csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040u);
-    return csr;
-  }
-  static void LeaveFlushMode(unsigned csr) { _mm_setcsr(csr); }
 };
 
 }  // namespace

@@ -8,12 +8,13 @@
 
 #include <cstdint>
 
+#include "kernels/simd/flush_mode_x86.h"
 #include "kernels/simd/matmul_tile.h"
 
 namespace detinfer::kernels {
 namespace {
 
-struct Zmm {
+struct Zmm : X86FlushMode {
   using Reg = __m512;
   using Bcast = __m512;
   using Mask = __mmask16;
@@ -41,13 +42,6 @@ struct Zmm {
       }
     }
   }
-  // MXCSR FTZ (bit 15) and DAZ (bit 6) for the bf16 rule's fma chain (matmul_bf16.h).
-  static unsigned EnterFlushMode() {
-    const unsigned csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040u);
-    return csr;
-  }
-  static void LeaveFlushMode(unsigned csr) { _mm_setcsr(csr); }
 };
 
 }  // namespace
