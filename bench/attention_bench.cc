@@ -3,6 +3,8 @@
 // ascending order) or contiguous [S, Hkv, D] (tiled:0):
 //   BM_AttentionDecode: one query per head against 4096 cached keys. Counter GB = K/V bytes read
 //     per call (the figure to hold against read-stream bandwidth: decode attention is a stream).
+//   BM_AttentionDecodeWindow: the same decode with a sliding window (S = 1k, 4k, 16k; window 512
+//     and none), whose time should not grow with S.
 //   BM_AttentionPrefill: causal prefill of S = 2048. Counter GFLOP = 4 * S*S/2 * D * Hq per call
 //     (QK^T and PV, 2 flops per multiply-add, half the square visible).
 #include <benchmark/benchmark.h>
@@ -118,6 +120,37 @@ void BM_AttentionDecode(benchmark::State& state) {
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Decode with a sliding window of 512 (Mistral, Gemma's local layers) against S cached keys in
+// the KV cache's layout: the query visits only its window's keys, so the time should stay flat as
+// S grows (issue #18). One copy of K/V (the window's 2 MiB stays in cache, as in a real decode
+// step that reads it every layer).
+void BM_AttentionDecodeWindow(benchmark::State& state) {
+  const int64_t s = state.range(0), window = state.range(1);
+  const size_t kv_elems = static_cast<size_t>(s * kHkv * kD);
+  const AlignedBuffer k = Arrange(Bf16Values(kv_elems, 1), s, true, true);
+  const AlignedBuffer v = Arrange(Bf16Values(kv_elems, 8), s, true, false);
+  const std::vector<int32_t> blocks = InOrderBlocks(s);
+  std::vector<float> q(static_cast<size_t>(kHq * kD), 0.05f), out(q.size()), lse(kHq);
+  AttentionSeq seq;
+  seq.q_len = 1;
+  seq.q_pos = s - 1;
+  seq.kv_len = s;
+  seq.blocks = blocks;
+  AttentionOptions opts;
+  opts.window = window;
+  ThreadPool pool(2);
+  const KernelContext ctx{BenchIsa(), &pool};
+  for (auto _ : state) {
+    const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {1, kHq, kD}),
+                                MakeKv(k, v, s, true), std::span<const AttentionSeq>(&seq, 1), opts,
+                                TensorView::Contiguous(out.data(), DType::kF32, {1, kHq, kD}),
+                                TensorView::Contiguous(lse.data(), DType::kF32, {1, kHq}));
+    benchmark::DoNotOptimize(out.data());
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+  }
+  state.counters["calls"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_AttentionPrefill(benchmark::State& state) {
   const int64_t s = state.range(0);
   const bool tiled = state.range(1) != 0;
@@ -153,6 +186,7 @@ void BM_AttentionPrefill(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_AttentionDecode)->ArgNames({"S", "cold", "tiled"})->ArgsProduct({{4096}, {1, 0}, {1, 0}})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionDecodeWindow)->ArgNames({"S", "window"})->ArgsProduct({{1024, 4096, 16384}, {512, 0}})->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_AttentionPrefill)->ArgNames({"S", "tiled"})->ArgsProduct({{2048}, {1, 0}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace detinfer::bench

@@ -4,6 +4,7 @@
 // Every benchmark runs with repetitions; the summary uses medians.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -172,6 +173,18 @@ int main(int argc, char** argv) {
   const double attn_prefill_contig =
       figure("attention_prefill_bf16_s2048_contiguous_gflops",
              "BM_AttentionPrefill/S:2048/tiled:0/real_time", "GFLOP");
+  // Sliding-window decode: the time at 16k keys over the time at 1k, window 512 (flat = 1).
+  const std::string win = "BM_AttentionDecodeWindow/S:";
+  if (Ran(collector, win + "1024/window:512/real_time") &&
+      Ran(collector, win + "16384/window:512/real_time")) {
+    const double t1 = 1.0 / Get(collector, win + "1024/window:512/real_time", "calls");
+    const double t16 = 1.0 / Get(collector, win + "16384/window:512/real_time", "calls");
+    if (t1 > 0 && std::isfinite(t1) && std::isfinite(t16)) {
+      put("attention_decode_window512_s16k_over_s1k_time", t16 / t1, true);
+      std::printf("\nsliding-window decode (window 512): time at S=16384 / time at S=1024 = %.2f\n",
+                  t16 / t1);
+    }
+  }
   const double moe_decode = figure("moe_decode_qwen3_moe_8of64_bf16_active_gbs",
                                    "BM_MoeDecode/threads:2/iterations:1/real_time", "GB");
   std::printf("\n%-76s %10s %10s %8s\n", "figure (median, 2 threads)", "value", "limit", "ratio");
