@@ -77,6 +77,33 @@ std::vector<int32_t> InOrderBlocks(int64_t s) {
   return blocks;
 }
 
+// One decode step: a query per head at position s - 1 over s cached keys, in the KV cache's
+// block order when `tiled`; each call's error is reported on `state`.
+struct DecodeQuery {
+  std::vector<float> q = std::vector<float>(static_cast<size_t>(kHq * kD), 0.05f);
+  std::vector<float> out = q, lse = std::vector<float>(kHq);
+  std::vector<int32_t> blocks;
+  AttentionSeq seq;
+  DecodeQuery(int64_t s, bool tiled) {
+    seq.q_len = 1;
+    seq.q_pos = s - 1;
+    seq.kv_len = s;
+    if (tiled) {
+      blocks = InOrderBlocks(s);
+      seq.blocks = blocks;
+    }
+  }
+  void Run(const KernelContext& ctx, const KvView& kv, const AttentionOptions& opts,
+           benchmark::State& state) {
+    const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {1, kHq, kD}), kv,
+                                std::span<const AttentionSeq>(&seq, 1), opts,
+                                TensorView::Contiguous(out.data(), DType::kF32, {1, kHq, kD}),
+                                TensorView::Contiguous(lse.data(), DType::kF32, {1, kHq}));
+    benchmark::DoNotOptimize(out.data());
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+  }
+};
+
 void BM_AttentionDecode(benchmark::State& state) {
   const int64_t s = state.range(0);
   const bool cold = state.range(1) != 0;
@@ -94,25 +121,13 @@ void BM_AttentionDecode(benchmark::State& state) {
     ks.push_back(Arrange(Bf16Values(kv_elems, static_cast<int>(ks.size())), s, tiled, true));
     vs.push_back(Arrange(Bf16Values(kv_elems, static_cast<int>(ks.size()) + 7), s, tiled, false));
   }
-  const std::vector<int32_t> blocks = InOrderBlocks(s);
-  std::vector<float> q(static_cast<size_t>(kHq * kD), 0.05f), out(q.size()), lse(kHq);
-  AttentionSeq seq;
-  seq.q_len = 1;
-  seq.q_pos = s - 1;
-  seq.kv_len = s;
-  if (tiled) seq.blocks = blocks;
+  DecodeQuery query(s, tiled);
   ThreadPool pool(threads);
   const KernelContext ctx{BenchIsa(), &pool};
   size_t next = 0;
   for (auto _ : state) {
-    const KvView kv = MakeKv(ks[next], vs[next], s, tiled);
-    const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {1, kHq, kD}), kv,
-                                std::span<const AttentionSeq>(&seq, 1), {},
-                                TensorView::Contiguous(out.data(), DType::kF32, {1, kHq, kD}),
-                                TensorView::Contiguous(lse.data(), DType::kF32, {1, kHq}));
+    query.Run(ctx, MakeKv(ks[next], vs[next], s, tiled), {}, state);
     next = (next + 1) % ks.size();
-    benchmark::DoNotOptimize(out.data());
-    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
   }
   state.counters["GB"] = benchmark::Counter(static_cast<double>(kv_bytes) * 1e-9,
                                             benchmark::Counter::kIsIterationInvariantRate);
@@ -129,25 +144,12 @@ void BM_AttentionDecodeWindow(benchmark::State& state) {
   const size_t kv_elems = static_cast<size_t>(s * kHkv * kD);
   const AlignedBuffer k = Arrange(Bf16Values(kv_elems, 1), s, true, true);
   const AlignedBuffer v = Arrange(Bf16Values(kv_elems, 8), s, true, false);
-  const std::vector<int32_t> blocks = InOrderBlocks(s);
-  std::vector<float> q(static_cast<size_t>(kHq * kD), 0.05f), out(q.size()), lse(kHq);
-  AttentionSeq seq;
-  seq.q_len = 1;
-  seq.q_pos = s - 1;
-  seq.kv_len = s;
-  seq.blocks = blocks;
+  DecodeQuery query(s, true);
   AttentionOptions opts;
   opts.window = window;
   ThreadPool pool(2);
   const KernelContext ctx{BenchIsa(), &pool};
-  for (auto _ : state) {
-    const Status st = Attention(ctx, TensorView::Contiguous(q.data(), DType::kF32, {1, kHq, kD}),
-                                MakeKv(k, v, s, true), std::span<const AttentionSeq>(&seq, 1), opts,
-                                TensorView::Contiguous(out.data(), DType::kF32, {1, kHq, kD}),
-                                TensorView::Contiguous(lse.data(), DType::kF32, {1, kHq}));
-    benchmark::DoNotOptimize(out.data());
-    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
-  }
+  for (auto _ : state) query.Run(ctx, MakeKv(k, v, s, true), opts, state);
   state.counters["calls"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
 }
 
