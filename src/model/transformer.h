@@ -1,27 +1,11 @@
 // Transformer: the decoder-only Llama-family forward pass over a batch of segments.
 //
 // One call takes any mix of segments — (sequence, first absolute position, tokens) — so prefill
-// chunks and decode tokens of many sequences run in one step. Per layer (as llama2.c reads):
-//
-//   h = RmsNorm(x, attn_norm)
-//   [q | k | v] = h · [Wq | Wk | Wv]^T (+ bias)         one matmul over the fused weight
-//   q, k = RmsNormHeads(q, q_norm), RmsNormHeads(k, k_norm)          (Qwen3 only)
-//   q, k = RoPE(q, pos), RoPE(k, pos)                     rotate-half pairs, the file's theta
-//   cache[layer, seq, pos] = round(k), round(v)           the one rounding of K/V (SPEC §K5)
-//   a = Attention(q, cache)                               kernels/attention.h, paged
-//   x = x + a · Wo^T
-//   h = RmsNorm(x, ffn_norm)
-//   [g | u] = h · [Wgate | Wup]^T
-//   x = x + SwiGlu(g, u) · Wdown^T
-// Gemma 2 (model/arch.h) differs: x starts as the embedding times sqrt(dim) (rounded to the
-// embedding's dtype, one fp32 multiply); every RMSNorm multiplies by 1 + w (1 + w rounded to
-// fp32 once, at Create); the attention and FFN outputs are RMSNorm-ed (post norms) before
-// their residual adds; the MLP is GeGluTanh (kernels/activation.h); attention uses its layer's
-// window (even layers), scale query_pre_attn_scalar^-0.5 and the score soft cap; the logits are
-// soft-capped (kernels/activation.h SoftCap).
-// or, for a mixture of experts (Qwen3-MoE, Mixtral), x = x + MoeFfn(h) (transformer.cc says
-// how: each expert's FFN over the rows routed to it, combined per token in ascending expert id)
-// then logits = RmsNorm(x, final_norm) · lm_head^T for the rows the caller asks for.
+// chunks and decode tokens of many sequences run in one step. Each layer is
+// model/decoder_layer.h's RunDecoderLayer (the one layer routine, shared with training), whose
+// attention writes the step's K/V to the cache, rounded once (SPEC §K5), and attends over the
+// cache (kernels/attention.h, paged); then logits = RmsNorm(x, final_norm) · lm_head^T for the
+// rows the caller asks for.
 //
 // Internally q/k rows are always in the rotate-half layout (files in the interleaved convention
 // are reordered once, at Create), so the same weights give the same bits from any file format;
@@ -44,6 +28,7 @@
 #include "kernels/matmul.h"
 #include "kernels/rope.h"
 #include "kv/paged_kv_cache.h"
+#include "model/decoder_layer.h"
 #include "model/forward_probe.h"
 #include "model/packed_cache.h"
 #include "model/weights.h"
@@ -108,20 +93,6 @@ class Transformer {
   Fault fault() const { return fault_; }
 
  private:
-  struct LayerPacked {
-    FusedMatrix qkv, gate_up;
-    PackedMatrix wo, down;
-    std::vector<float> qkv_bias;  // empty when the model has none
-    TensorView q_norm, k_norm;    // Qwen3; in the internal (rotate-half) layout
-    // The norms as the pass multiplies by them: the weights' own views, or for Gemma's (1 + w)
-    // norms f32 copies holding 1 + w (post norms: Gemma 2 only, else absent).
-    TensorView attn_norm, ffn_norm, post_attn_norm, post_ffn_norm;
-    // Mixture of experts (gate_up / down then unused): the router and per expert [gate | up]
-    // and down.
-    PackedMatrix router;
-    std::vector<FusedMatrix> expert_gate_up;
-    std::vector<PackedMatrix> expert_down;
-  };
   Status CheckSegments(const PagedKvCache& cache, std::span<const Segment> segs) const;
   // The forward pass; F != kNone plants that fault (a separate instantiation, see Forward).
   template <Fault F>
@@ -129,24 +100,12 @@ class Transformer {
                      std::vector<float>* logits) const;
 
   uint64_t HashWeights(const KernelContext& ctx) const;  // weight_update.cc
-  // The norm `w` as the pass multiplies by it: w itself, or for a norm_plus_one arch (Gemma) an
-  // f32 copy holding 1 + w (rounded once), kept in owned_.
-  Result<TensorView> PassNorm(const ModelConfig& c, const TensorView& w);
 
   ModelWeights weights_;
   uint64_t weight_hash_ = 0;
   PackedCacheReport cache_report_;
   std::shared_ptr<PackedCacheWriter> cache_writer_;  // null unless a file is being written
-  std::vector<LayerPacked> layers_;
-  PackedMatrix lm_head_;
-  TensorView final_norm_;           // as the pass multiplies by it (see LayerPacked's norms)
-  float embed_scale_ = 1.0f;        // Gemma 2: sqrt(dim) rounded to the embedding's dtype
-  std::vector<AlignedBuffer> owned_;  // reordered q/k norms
-  RopeTable rope_;
-  // Gemma 3's local (sliding) layers' table (ModelConfig::rope_local_theta); unused otherwise.
-  RopeTable rope_local_;
-  bool has_local_rope_ = false;
-  RopeStyle rope_style_ = RopeStyle::kRotateHalf;  // the layout of the packed q/k rows
+  DecoderParams params_;  // model/decoder_layer.h: all the forward reads but the embedding
   ForwardObserver* observer_ = nullptr;
   Fault fault_ = Fault::kNone;
 };

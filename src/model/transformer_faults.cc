@@ -37,12 +37,11 @@ int64_t StaleKvLayer(std::span<const Segment> segs, int64_t layer, int64_t n_lay
 
 Status AttendUnrounded(const KernelContext& ctx, const PagedKvCache& cache, int64_t layer,
                        std::span<const Segment> segs, const TensorView& q,
-                       const std::vector<float>& qkv, int64_t qkv_w,
+                       const TensorView& step_k, const TensorView& step_v,
                        std::span<const AttentionSeq> aseqs, const AttentionOptions& opts,
                        const TensorView& out, const TensorView& lse) {
   const KvCacheConfig& c = cache.config();
   const int64_t width = c.n_kv_heads * c.head_dim;
-  const int64_t q_width = q.shape[1] * q.shape[2];
   int64_t total = 0;
   for (const AttentionSeq& a : aseqs) total += a.kv_len;
   std::vector<float> k(static_cast<size_t>(total * width)), v(k.size());
@@ -58,9 +57,9 @@ Status AttendUnrounded(const KernelContext& ctx, const PagedKvCache& cache, int6
       if (p < a.q_pos) {  // earlier steps: the cache's rounded rows
         DETINFER_RETURN_IF_ERROR(cache.ReadRow(layer, segs[i].seq, p, kr, vr));
       } else {  // this step: the unrounded rows (the fault)
-        const float* row = qkv.data() + (a.q_begin + p - a.q_pos) * qkv_w;
-        std::memcpy(kr, row + q_width, static_cast<size_t>(width) * sizeof(float));
-        std::memcpy(vr, row + q_width + width, static_cast<size_t>(width) * sizeof(float));
+        const int64_t r = a.q_begin + p - a.q_pos;
+        std::memcpy(kr, step_k.row_bytes(r), static_cast<size_t>(width) * sizeof(float));
+        std::memcpy(vr, step_v.row_bytes(r), static_cast<size_t>(width) * sizeof(float));
       }
     }
     at += a.kv_len;

@@ -27,10 +27,10 @@ std::vector<int32_t> OffByOnePositions(std::span<const Segment> segs, int64_t ma
 int64_t StaleKvLayer(std::span<const Segment> segs, int64_t layer, int64_t n_layers);
 
 // Fault::kKvDtypeSkipRounding: attention where the step's own tokens use their unrounded K/V
-// (taken from the fused qkv rows) and earlier positions the cache's rounded ones.
+// (the step's k, v rows [T, Hkv, hd]) and earlier positions the cache's rounded ones.
 Status AttendUnrounded(const KernelContext& ctx, const PagedKvCache& cache, int64_t layer,
                        std::span<const Segment> segs, const TensorView& q,
-                       const std::vector<float>& qkv, int64_t qkv_w,
+                       const TensorView& step_k, const TensorView& step_v,
                        std::span<const AttentionSeq> aseqs, const AttentionOptions& opts,
                        const TensorView& out, const TensorView& lse);
 

@@ -361,15 +361,7 @@ void Transformer::AdoptWeights(Transformer next) {
     }
   }
   weights_ = std::move(next.weights_);
-  layers_ = std::move(next.layers_);
-  lm_head_ = std::move(next.lm_head_);
-  final_norm_ = next.final_norm_;
-  embed_scale_ = next.embed_scale_;
-  owned_ = std::move(next.owned_);
-  rope_ = std::move(next.rope_);
-  rope_local_ = std::move(next.rope_local_);
-  has_local_rope_ = next.has_local_rope_;
-  rope_style_ = next.rope_style_;
+  params_ = std::move(next.params_);
   weight_hash_ = next.weight_hash_;
 }
 
@@ -436,8 +428,8 @@ uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
   // embedding, the norms and the biases as the pass uses them.
   HashSpans h;
   h.View(weights_.token_embedding);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerPacked& p = layers_[l];
+  for (size_t l = 0; l < params_.layers.size(); ++l) {
+    const LayerParams& p = params_.layers[l];
     h.View(p.attn_norm);  // the norms as the pass multiplies by them (Gemma's: 1 + w)
     for (const PackedMatrix& m : p.qkv.runs) h.Packed(m);
     h.Floats(p.qkv_bias);
@@ -457,8 +449,8 @@ uint64_t Transformer::HashWeights(const KernelContext& ctx) const {
       }
     }
   }
-  h.View(final_norm_);
-  h.Packed(lm_head_);  // (Gemma's embedding scale follows from the embedding's shape and dtype)
+  h.View(params_.final_norm);
+  h.Packed(params_.lm_head);  // (Gemma's embedding scale follows from the embedding's shape and dtype)
   // What is read from the model's files (the embedding, norms, biases) leaves memory once
   // hashed, as the packer's sources do: the gather then faults in only the rows of tokens seen,
   // and the load never holds the whole embedding beside the packed weights.
