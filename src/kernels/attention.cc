@@ -17,9 +17,16 @@ namespace detinfer {
 
 namespace kernels {
 
+float SoftCapScore(float cap, float score, float* tanh_out) {
+  const float t = TanhF(score / cap);
+  *tanh_out = t;
+  return cap * t;
+}
+
 void SoftCapScores(float cap, float* scores, int32_t count) {
   if (cap == 0.0f) return;
-  for (int32_t u = 0; u < count; ++u) scores[u] = cap * TanhF(scores[u] / cap);
+  float t;
+  for (int32_t u = 0; u < count; ++u) scores[u] = SoftCapScore(cap, scores[u], &t);
 }
 
 }  // namespace kernels

@@ -1,7 +1,8 @@
 // AttentionBackward: operand validation, the split into tasks, and the loops that fix every
 // reduction order (attention_backward.h). All arithmetic over D goes through the per-ISA
 // primitives of attention_backward_isa.h, which agree bit for bit; the per-element scalar steps
-// here (score scaling, exp, dS) are shared by every path, so they cannot make paths differ.
+// here (score scaling, the soft cap, exp, dS) are shared by every path, so they cannot make
+// paths differ.
 #include "kernels/attention_backward.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "kernels/attention_backward_check.h"
 #include "kernels/attention_backward_isa.h"
+#include "kernels/attention_isa.h"
 #include "kernels/math.h"
 
 namespace detinfer {
@@ -62,6 +64,7 @@ class Backward {
            const TensorView& out, const TensorView& dout, const TensorView& lse,
            const TensorView& dq, const TensorView& dk, const TensorView& dv)
       : pr_(Select(ctx.isa)), seqs_(seqs), causal_(opts.causal), window_(opts.window),
+        softcap_(opts.softcap),
         scale_(kernels::attention_backward_check::EffectiveScale(opts, q.dim(2))),
         group_(q.dim(1) / k.dim(1)), d_(q.dim(2)),
         q_(RowsOf(q)), k_(RowsOf(k)), v_(RowsOf(v)), out_(RowsOf(out)), dout_(RowsOf(dout)),
@@ -137,19 +140,25 @@ class Backward {
     return !s.key_mask.empty() && s.key_mask[static_cast<size_t>(j)] == 0;
   }
   // dS for one (query, head, key), in the header's operation order; P is returned through p.
+  // With a soft cap, the score is capped by the forward's own function before P, and the
+  // result is the gradient w.r.t. the raw (uncapped) score: dS * (1 - t^2).
   float Ds(const float* qi, const float* doi, float lse, float delta, const float* kj,
            const float* vj, float* p_out) const {
-    const float sc = pr_.dot(qi, kj, d_) * scale_;
+    float sc = pr_.dot(qi, kj, d_) * scale_;
+    float t = 0.0f;
+    if (softcap_ != 0.0f) sc = kernels::SoftCapScore(softcap_, sc, &t);
     const float p = ExpF(sc - lse);
     const float dp = pr_.dot(doi, vj, d_);
     if (p_out != nullptr) *p_out = p;
-    return p * (dp - delta);
+    const float ds = p * (dp - delta);
+    return softcap_ != 0.0f ? ds * std::fma(-t, t, 1.0f) : ds;
   }
 
   Prims pr_;
   std::span<const AttentionSeq> seqs_;
   bool causal_;
   int64_t window_;
+  float softcap_;  // 0 = none
   float scale_;
   int64_t group_, d_;
   Rows q_, k_, v_, out_, dout_, lse_, dq_, dk_, dv_;

@@ -7,8 +7,12 @@
 // forward's rule (j < kv_len, not causal or j <= p, no window or j > p - window, key_mask
 // keeps j):
 //   Delta_ih = dot(dout_ih, out_ih)
-//   s_ihj    = dot(q_ih, k_jg) * scale             P_ihj  = exp(s_ihj - lse_ih)
+//   r_ihj    = dot(q_ih, k_jg) * scale             (the raw score)
+//   s_ihj    = r_ihj, or with a soft cap c > 0 (Gemma 2, opts.softcap):
+//              s_ihj = c * tanh(r_ihj / c), t_ihj = tanh(r_ihj / c)
+//   P_ihj    = exp(s_ihj - lse_ih)
 //   dP_ihj   = dot(dout_ih, v_jg)                  dS_ihj = P_ihj * (dP_ihj - Delta_ih)
+//   with a soft cap: dS_ihj = dS_ihj * (1 - t_ihj^2)   (the gradient w.r.t. the raw score)
 //   dq_ih = scale * sum_j dS_ihj k_jg
 //   dk_jg = scale * sum_{i, h in group g} dS_ihj q_ih
 //   dv_jg =         sum_{i, h in group g} P_ihj dout_ih
@@ -18,9 +22,16 @@
 // Reduction orders (the contract; every ISA path implements exactly this, fp32 throughout):
 //   dot(a, b) over D: the canonical 16-lane order of reduction_order.h, lane acc = fma(a_d, b_d,
 //     acc) starting from +0, lanes combined by reduce_tree::TreeSum16. Depends only on D.
-//   Per (query row, head, key): s = dot(q, k) * scale; t = s - lse; P = ExpF(t);
-//     dP = dot(dout, v); dS = P * (dP - Delta). Each operation rounds once, in this order.
-//     Delta = dot(dout, out) once per (query row, head).
+//   Per (query row, head, key): s = dot(q, k) * scale;
+//     soft cap c != 0 only: s = SoftCapScore(c, s, &t) (attention_isa.h: t = TanhF(s / c),
+//       s = c * t; the very function the forward's SoftCapScores applies to its scores);
+//     e = s - lse; P = ExpF(e); dP = dot(dout, v); dS = P * (dP - Delta);
+//     soft cap c != 0 only: dS = dS * fma(-t, t, 1).
+//     Each operation rounds once, in this order. Delta = dot(dout, out) once per (query row,
+//     head). dv uses P, dq and dk use the final dS. With c == 0 no cap step runs at all.
+//     The raw score's dot is the canonical 16-lane order above, not the forward's sequential
+//     chain, so s (and P) may differ from the forward's by a rounding: an accuracy matter
+//     (documented tolerances), never a reproducibility one.
 //   dq_ih[d]: acc = +0; for j over the visible keys in ASCENDING position:
 //     acc = fma(dS_ihj, k_jg[d], acc); finally dq_ih[d] = acc * scale.
 //   dk_jg[d], dv_jg[d]: acc = +0; for i in ASCENDING query position (q_pos + i), and for each i
@@ -42,7 +53,8 @@
 //
 // Restrictions (all checked; violations are errors naming the operand, sequence and sizes):
 //   - f32 everywhere; contiguous K/V ([Tkv, Hkv, D], AttentionSeq::blocks must be empty);
-//     D a multiple of 8 in [8, 256]; Hq % Hkv == 0 (both >= 1); scale finite.
+//     D a multiple of 8 in [8, 256]; Hq % Hkv == 0 (both >= 1); scale finite; softcap finite
+//     and >= 0 (0 = none), as the forward; window >= 0.
 //   - The sequences' query row ranges must be pairwise disjoint, and so must their K/V row
 //     ranges [kv_begin, kv_begin + kv_len): a shared K/V row would need its gradient summed
 //     across sequences, which would make one sequence's result depend on the batch (SPEC §A1).

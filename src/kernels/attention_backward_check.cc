@@ -87,9 +87,8 @@ Status CheckOperands(const TensorView& q, const TensorView& k, const TensorView&
   if (!std::isfinite(opts.scale)) {
     return Err("scale must be finite, got " + std::to_string(opts.scale));
   }
-  if (opts.softcap != 0.0f) {
-    return Err("softcap (attention-logit soft-capping) has no backward pass, got " +
-               std::to_string(opts.softcap));
+  if (!(opts.softcap >= 0.0f) || !std::isfinite(opts.softcap)) {
+    return Err("softcap must be finite and >= 0 (0 = none), got " + std::to_string(opts.softcap));
   }
   if (opts.window < 0) {
     return Err("window must be >= 0 (0 = no sliding window), got " + std::to_string(opts.window));

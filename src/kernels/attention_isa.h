@@ -67,6 +67,11 @@ struct AttnBlockArgs {
 // the per-ISA objects) between its scores and its softmax.
 void SoftCapScores(float cap, float* scores, int32_t count);
 
+// The same cap on one score, cap > 0: returns cap * TanhF(score / cap) and stores the TanhF
+// value in *tanh_out. SoftCapScores calls this, and so does AttentionBackward (which needs t
+// for the derivative 1 - t^2), so the forward and backward capped scores are one function.
+float SoftCapScore(float cap, float score, float* tanh_out);
+
 #define DETINFER_DECLARE_ATTENTION(ns) \
   namespace ns { void AttendBlock(const AttnBlockArgs& a); }
 DETINFER_DECLARE_ATTENTION(scalar)

@@ -67,6 +67,12 @@ TEST(AttentionBackwardErrorsTest, BadInputsNameTheOperand) {
        [](Call& c) { c.tq.shape[2] = 4; }, "head dim D=4 must be a multiple of 8"},
       {"GQA ratio", [](Call& c) { c.tq.shape[1] = 3; }, "Hq=3 heads and k has Hkv=2"},
       {"scale", [](Call& c) { c.opts.scale = NAN; }, "scale must be finite"},
+      {"softcap negative", [](Call& c) { c.opts.softcap = -1.0f; },
+       "attention_backward: softcap must be finite and >= 0"},
+      {"softcap NaN", [](Call& c) { c.opts.softcap = NAN; }, "attention_backward: softcap must be finite"},
+      {"softcap Inf", [](Call& c) { c.opts.softcap = INFINITY; },
+       "attention_backward: softcap must be finite"},
+      {"window", [](Call& c) { c.opts.window = -3; }, "attention_backward: window must be >= 0"},
       {"dq aliases q", [](Call& c) { c.tdq.data = c.q.data(); }, "dq [6, 4, 8] f32 overlaps q"},
       {"dk aliases dv", [](Call& c) { c.tdk.data = c.dv.data(); }, "dk [8, 2, 8] f32 overlaps dv"},
       // lse moved inside dv's buffer: dv pointed at lse instead would also run over whatever

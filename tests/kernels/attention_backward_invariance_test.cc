@@ -30,13 +30,17 @@ const Shape kShapes[] = {
     {4, 2, 64, true}, {4, 4, 64, false}, {4, 2, 8, false}, {2, 2, 8, true}, {6, 2, 24, true},
     // A sliding window shorter than the sequences (Mistral-style training), causal and not.
     {4, 2, 24, true, 0.0f, 13}, {2, 1, 8, false, 0.0f, 5},
+    // Attention-logit soft caps (Gemma 2), alone and with a sliding window.
+    {4, 2, 64, true, 0.0f, 0, 1.5f}, {4, 4, 24, false, 0.0f, 0, 50.0f},
+    {4, 2, 24, true, 0.0f, 13, 0.9f},
 };
 
 std::string Name(const Shape& s) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "Hq=%lld Hkv=%lld D=%lld %s", static_cast<long long>(s.hq),
-                static_cast<long long>(s.hkv), static_cast<long long>(s.d),
-                s.causal ? "causal" : "non-causal");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "Hq=%lld Hkv=%lld D=%lld %s window=%lld softcap=%g",
+                static_cast<long long>(s.hq), static_cast<long long>(s.hkv),
+                static_cast<long long>(s.d), s.causal ? "causal" : "non-causal",
+                static_cast<long long>(s.window), static_cast<double>(s.softcap));
   return buf;
 }
 
@@ -86,7 +90,8 @@ TEST(AttentionBackwardInvarianceTest, BatchCompositionAndPosition) {
   const auto isas = TestableIsas();
   for (const Shape& sh : kShapes) {
     SCOPED_TRACE(Name(sh));
-    std::mt19937_64 rng(static_cast<uint64_t>(sh.hq * 1000 + sh.d * 10 + sh.causal));
+    std::mt19937_64 rng(static_cast<uint64_t>(sh.hq * 1000 + sh.d * 10 + sh.causal + sh.window * 7 +
+                                              static_cast<int64_t>(sh.softcap * 64)));
     // Crosses a 64-key task block and a 64-query task block; masked.
     const SeqData target = MakeSeq(sh, 66, 5, 75, rng(), true);
     const Batch alone = Pack(sh, {&target}, nullptr);

@@ -19,6 +19,7 @@ struct Shape {
   bool causal;
   float scale = 0.0f;  // as passed in AttentionOptions; 0 = 1/sqrt(D)
   int64_t window = 0;  // sliding window (AttentionOptions::window); 0 = none
+  float softcap = 0.0f;  // attention-logit soft cap c (AttentionOptions::softcap); 0 = none
   float Effective() const {
     return scale != 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(d));
   }
@@ -43,6 +44,18 @@ inline std::vector<double> ToDouble(const std::vector<float>& f) {
   return std::vector<double>(f.begin(), f.end());
 }
 
+// The score of a raw (scaled) dot product: itself, or c * tanh(raw / c) under a soft cap c.
+inline double CappedScoreD(const Shape& sh, double raw) {
+  return sh.softcap != 0.0f ? sh.softcap * std::tanh(raw / sh.softcap) : raw;
+}
+
+// d score / d raw: 1, or 1 - tanh^2(raw / c) under a soft cap c (the closed form).
+inline double CapGradD(const Shape& sh, double raw) {
+  if (sh.softcap == 0.0f) return 1.0;
+  const double t = std::tanh(raw / sh.softcap);
+  return 1.0 - t * t;
+}
+
 // Plain double softmax attention of one sequence (probabilities kept for the gradients).
 // p[(i*hq + h)*kv_len + j] = P_ihj (0 when invisible). A row with no visible key: out 0, lse -Inf.
 inline void ForwardD(const Shape& sh, const SeqData& s, const double* q, const double* k,
@@ -60,7 +73,7 @@ inline void ForwardD(const Shape& sh, const SeqData& s, const double* q, const d
         if (!Visible(sh, s, i, j)) continue;
         double dot = 0;
         for (int64_t e = 0; e < d; ++e) dot += qi[e] * k[(j * sh.hkv + g) * d + e];
-        sc[static_cast<size_t>(j)] = dot * scale;
+        sc[static_cast<size_t>(j)] = CappedScoreD(sh, dot * scale);
         m = std::fmax(m, sc[static_cast<size_t>(j)]);
       }
       double* o = out + (i * hq + h) * d;
@@ -120,7 +133,8 @@ struct GradsD {
   std::vector<double> dq, dk, dv;
 };
 
-// The analytic gradients of attention_backward.h, in double, from a double forward.
+// The analytic gradients of attention_backward.h, in double, from a double forward (with a soft
+// cap, dS is taken w.r.t. the raw score: times 1 - tanh^2(raw / c)).
 inline GradsD OracleGrads(const Shape& sh, const SeqData& s) {
   const int64_t hq = sh.hq, hkv = sh.hkv, d = sh.d, grp = hq / hkv, n = s.kv_len;
   const double scale = sh.Effective();
@@ -138,9 +152,10 @@ inline GradsD OracleGrads(const Shape& sh, const SeqData& s) {
         if (!Visible(sh, s, i, j) || lse[i * hq + h] == -INFINITY) continue;
         const int64_t ko = (j * hkv + kh) * d;
         const double pj = p[static_cast<size_t>((i * hq + h) * n + j)];
-        double dp = 0;
+        double dp = 0, raw = 0;
         for (int64_t e = 0; e < d; ++e) dp += dout[qo + e] * v[ko + e];
-        const double ds = pj * (dp - delta);
+        for (int64_t e = 0; e < d; ++e) raw += q[qo + e] * k[ko + e];
+        const double ds = pj * (dp - delta) * CapGradD(sh, raw * scale);
         for (int64_t e = 0; e < d; ++e) {
           g.dq[qo + e] += scale * ds * k[ko + e];
           g.dk[ko + e] += scale * ds * q[qo + e];
@@ -227,7 +242,7 @@ inline Status RunBackward(const KernelContext& ctx, const Shape& sh, const Batch
   auto k3 = [&](const std::vector<float>& x) {
     return TensorView::Contiguous(x.data(), DType::kF32, {b.tkv, sh.hkv, sh.d});
   };
-  const AttentionOptions opts{sh.causal, sh.scale, sh.window, 0.0f};
+  const AttentionOptions opts{sh.causal, sh.scale, sh.window, sh.softcap};
   return AttentionBackward(ctx, q3(b.q), k3(b.k), k3(b.v), b.seqs, opts, q3(b.out), q3(b.dout),
                            TensorView::Contiguous(b.lse.data(), DType::kF32, {b.tq, sh.hq}),
                            q3(g->dq), k3(g->dk), k3(g->dv));

@@ -39,13 +39,20 @@ const Shape kBackwardShapes[] = {
     {4, 2, 64, true}, {4, 2, 64, false}, {2, 2, 8, true, 0.3f}, {4, 1, 8, false}, {3, 3, 24, true},
     // Sliding windows shorter than the sequences (a window of 1: each query sees only itself).
     {4, 2, 64, true, 0.0f, 17}, {2, 1, 8, true, 0.0f, 1}, {4, 1, 8, false, 0.0f, 9},
+    // Attention-logit soft caps (Gemma 2: 50; small caps that bend most scores), alone and
+    // with a sliding window (Gemma 2's local layers).
+    {4, 2, 64, true, 0.0f, 0, 50.0f}, {4, 2, 64, true, 0.0f, 0, 1.5f},
+    {2, 1, 24, false, 0.7f, 0, 0.8f}, {4, 2, 64, true, 0.0f, 17, 2.0f},
+    {4, 1, 8, false, 0.0f, 9, 1.0f},
 };
 
 std::string BackwardShapeName(const Shape& s) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "Hq=%lld Hkv=%lld D=%lld %s", static_cast<long long>(s.hq),
-                static_cast<long long>(s.hkv), static_cast<long long>(s.d),
-                s.causal ? "causal" : "non-causal");
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "Hq=%lld Hkv=%lld D=%lld %s scale=%g window=%lld softcap=%g",
+                static_cast<long long>(s.hq), static_cast<long long>(s.hkv),
+                static_cast<long long>(s.d), s.causal ? "causal" : "non-causal",
+                static_cast<double>(s.scale), static_cast<long long>(s.window),
+                static_cast<double>(s.softcap));
   return buf;
 }
 
@@ -83,7 +90,8 @@ TEST(AttentionBackwardTest, MatchesDoubleOracle) {
 TEST(AttentionBackwardTest, MatchesFiniteDifferences) {
   auto h = MakeContext(Isa::kScalar, 1);
   double worst = 0;
-  const Shape shapes[] = {{4, 2, 8, true}, {4, 2, 8, false}, {2, 1, 24, true, 0.5f}};
+  const Shape shapes[] = {{4, 2, 8, true}, {4, 2, 8, false}, {2, 1, 24, true, 0.5f},
+                          {4, 2, 8, true, 0.0f, 0, 1.5f}, {2, 1, 24, false, 0.5f, 4, 0.9f}};
   for (const Shape& sh : shapes) {
     SCOPED_TRACE(BackwardShapeName(sh));
     const SeqData seqs[] = {MakeSeq(sh, 5, 3, 9, 11, true), MakeSeq(sh, 4, 0, 6, 12, false)};
@@ -166,6 +174,59 @@ TEST(AttentionBackwardTest, FullyMaskedRowsGiveZeroGradients) {
     EXPECT_LT(RelErr(g2.dq, want.dq), kOracleTol);
     EXPECT_LT(RelErr(g2.dk, want.dk), kOracleTol);
     EXPECT_LT(RelErr(g2.dv, want.dv), kOracleTol);
+  }
+}
+
+// The soft cap is really applied: with a cap small enough to bend the scores, the uncapped
+// oracle is far from the kernel, and the capped one close (so the test above can fail).
+TEST(AttentionBackwardTest, SoftCapChangesTheGradientAsTheOracleSays) {
+  auto h = MakeContext(Isa::kScalar, 1);
+  const Shape capped{4, 2, 64, true, 0.0f, 0, 0.5f};
+  Shape plain = capped;
+  plain.softcap = 0.0f;
+  const SeqData s = MakeSeq(capped, 30, 0, 30, 31, false);  // out/lse of the capped forward
+  const Batch b = Pack(capped, {&s}, nullptr);
+  Grads g;
+  ASSERT_TRUE(RunBackward(h.ctx, capped, b, &g).ok());
+  const attn_bwd_test::GradsD want = OracleGrads(capped, s);
+  // The uncapped formula on the same saved forward, for contrast.
+  const attn_bwd_test::GradsD other = OracleGrads(plain, s);
+  EXPECT_LT(RelErr(g.dq, want.dq), kOracleTol);
+  EXPECT_GT(RelErr(g.dq, other.dq), 100 * kOracleTol);
+  EXPECT_GT(RelErr(g.dk, other.dk), 100 * kOracleTol);
+}
+
+// With out and lse from the engine's own capped forward (Attention with opts.softcap), on
+// every path: the backward's recomputed capped scores agree with the forward's lse (P sums to
+// one), so the gradients still match the double oracle, sliding window included.
+TEST(AttentionBackwardTest, SoftCapWithTheEnginesForwardMatchesTheOracle) {
+  for (const Shape& sh : {Shape{4, 2, 64, true, 0.0f, 0, 1.5f}, Shape{4, 2, 64, true, 0.0f, 17, 2.0f}}) {
+    SCOPED_TRACE(BackwardShapeName(sh));
+    const SeqData seqs[] = {MakeSeq(sh, 70, 0, 70, 51, false), MakeSeq(sh, 9, 3, 30, 52, true)};
+    Batch b = Pack(sh, {&seqs[0], &seqs[1]}, nullptr);
+    auto q3 = [&](std::vector<float>& x) {
+      return TensorView::Contiguous(x.data(), DType::kF32, {b.tq, sh.hq, sh.d});
+    };
+    auto k3 = [&](std::vector<float>& x) {
+      return TensorView::Contiguous(x.data(), DType::kF32, {b.tkv, sh.hkv, sh.d});
+    };
+    const AttentionOptions opts{sh.causal, sh.scale, sh.window, sh.softcap};
+    for (Isa isa : testing::TestableIsas()) {
+      SCOPED_TRACE(testing::IsaString(isa));
+      auto h = MakeContext(isa, 2);
+      ASSERT_TRUE(Attention(h.ctx, q3(b.q), KvView{k3(b.k), k3(b.v), KvLayout::kContiguous}, b.seqs, opts, q3(b.out),
+                            TensorView::Contiguous(b.lse.data(), DType::kF32, {b.tq, sh.hq}))
+                      .ok());
+      Grads g;
+      ASSERT_TRUE(RunBackward(h.ctx, sh, b, &g).ok());
+      for (size_t i = 0; i < 2; ++i) {
+        const Grads gs = Extract(sh, b, i, g);
+        const attn_bwd_test::GradsD want = OracleGrads(sh, seqs[i]);
+        EXPECT_LT(RelErr(gs.dq, want.dq), kOracleTol) << "seq " << i;
+        EXPECT_LT(RelErr(gs.dk, want.dk), kOracleTol) << "seq " << i;
+        EXPECT_LT(RelErr(gs.dv, want.dv), kOracleTol) << "seq " << i;
+      }
+    }
   }
 }
 
