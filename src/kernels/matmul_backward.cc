@@ -124,4 +124,36 @@ Status MatmulBackwardWeight(const KernelContext& ctx, const TensorView& dy, cons
   return Status::Ok();
 }
 
+Status BiasBackward(const KernelContext& ctx, const TensorView& dy, const TensorView& dbias) {
+  const char* op = "bias_backward";
+  DETINFER_RETURN_IF_ERROR(CheckTensor(dy, "bias_backward: dy", 2, DType::kF32));
+  DETINFER_RETURN_IF_ERROR(CheckTensor(dbias, "bias_backward: dbias", 1, DType::kF32));
+  const int64_t m = dy.dim(0), n = dy.dim(1);
+  if (dbias.dim(0) != n) {
+    std::string msg = op;
+    msg += ": dbias is ";
+    msg += dbias.ShapeString();
+    msg += " but must be [";
+    msg += std::to_string(n);
+    msg += "] f32 (";
+    msg += From("N from dy", dy);
+    msg += ")";
+    return Status::InvalidArgument(msg);
+  }
+  DETINFER_RETURN_IF_ERROR(CheckDisjoint(op, dbias, "dbias", dy, "dy"));
+  if (m == 0 || n == 0) return Status::Ok();  // an empty chain: dbias keeps its value
+  float* db = dbias.as<float>();
+  const int64_t col_tasks = (n + kColsPerTask - 1) / kColsPerTask;
+  ctx.ParallelFor(col_tasks, [&](int64_t t) {
+    const int64_t c0 = t * kColsPerTask, c1 = std::min(n, c0 + kColsPerTask);
+    // Rows ascending, each column's running sum stored back after every row: the stores are
+    // exact, so this is the one chain per column of the header.
+    for (int64_t r = 0; r < m; ++r) {
+      const float* row = dy.row<const float>(r);
+      for (int64_t c = c0; c < c1; ++c) db[c] = db[c] + row[c];
+    }
+  });
+  return Status::Ok();
+}
+
 }  // namespace detinfer

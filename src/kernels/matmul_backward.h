@@ -26,6 +26,15 @@
 // may be larger). The weight is the plain [N, K] f32 tensor (not a PackedMatrix): its rows are
 // already contiguous in k, which is what the k-lanes of both gradients read.
 // Special values follow IEEE fma: NaN/Inf propagate; nothing is canonicalised.
+//
+// BiasBackward: the gradient of a bias added to the matmul's output (y[m,n] += b[n]), i.e. the
+// column sums of dy, accumulated into dbias like dw:
+//   dbias[n]: acc = dbias[n]; for m = 0, 1, ..., M-1: acc = acc + dy[m,n]; dbias[n] = acc
+// One sequential chain of correctly rounded additions per column (no fma, no lanes within a
+// column), continued from the value already in dbias, so one call per sequence in ascending
+// order gives the bits of one call over the concatenated rows, exactly as dw. Threads split
+// the columns only; a column's chain is never split. One portable path for every ISA (it
+// vectorises across columns, which are independent outputs). NaN/Inf follow IEEE addition.
 #ifndef DETINFER_KERNELS_MATMUL_BACKWARD_H_
 #define DETINFER_KERNELS_MATMUL_BACKWARD_H_
 
@@ -43,6 +52,10 @@ Status MatmulBackwardInput(const KernelContext& ctx, const TensorView& dy, const
 // dw[N,K] += dy[M,N]^T · x[M,K]. dw must not overlap dy or x. M = 0 leaves dw unchanged.
 Status MatmulBackwardWeight(const KernelContext& ctx, const TensorView& dy, const TensorView& x,
                             const TensorView& dw);
+
+// dy: [M, N] f32; dbias: [N] f32, accumulated into (M = 0 leaves it unchanged). dbias must not
+// overlap dy.
+Status BiasBackward(const KernelContext& ctx, const TensorView& dy, const TensorView& dbias);
 
 }  // namespace detinfer
 

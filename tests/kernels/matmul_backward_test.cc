@@ -5,11 +5,13 @@
 //    gamma_(S+1) * sum |terms| (+ |initial dw|);
 //  - central finite differences of L = sum dy * (x w^T), computed in double.
 // Invariance (exact): ISA paths, 1-3 threads, a row of dx alone vs in a batch, and dw
-// accumulated over a split of the rows vs in one call.
+// accumulated over a split of the rows vs in one call. BiasBackward: the same three oracles
+// (plain chain, summation bound, finite differences) and the same invariances.
 #include "kernels/matmul_backward.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -247,6 +249,124 @@ TEST(MatmulBackwardTest, ErrorsNameTheOperand) {
                                            TensorView::Contiguous(out.data(), DType::kF32, {4, 6}));
   EXPECT_FALSE(dtype.ok());
   EXPECT_NE(dtype.ToString().find("matmul_backward_input: w"), std::string::npos) << dtype.ToString();
+}
+
+// ---- BiasBackward: dbias[n] continues acc = acc + dy[m,n] over m ascending ----
+
+struct BiasProblem {
+  int64_t m, n;
+  std::vector<float> dy, db0;
+  BiasProblem(int64_t m_, int64_t n_, uint64_t seed) : m(m_), n(n_) {
+    dy = RandomFloats(static_cast<size_t>(m * n), seed);
+    db0 = RandomFloats(static_cast<size_t>(n), seed + 1);
+  }
+  TensorView Dy() const { return TensorView::Contiguous(dy.data(), DType::kF32, {m, n}); }
+  std::vector<float> Run(const KernelContext& ctx) const {
+    std::vector<float> db = db0;
+    const Status st = BiasBackward(ctx, Dy(), TensorView::Contiguous(db.data(), DType::kF32, {n}));
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return db;
+  }
+};
+
+// Within the rigorous bound of an M-step fp32 summation of the column (initial value included)
+// against the sum in double; and the gradient of L = sum dy * (x w^T + b) w.r.t. b (finite
+// differences in double) when dbias starts at zero.
+TEST(MatmulBackwardTest, BiasWithinTheSummationBoundOfADoubleOracle) {
+  const BiasProblem p(300, 77, 21);
+  const std::vector<float> db = p.Run(MakeContext(TestableIsas().back(), 2).ctx);
+  for (int64_t j = 0; j < p.n; ++j) {
+    double want = p.db0[size_t(j)], mag = std::fabs(want);
+    for (int64_t i = 0; i < p.m; ++i) {
+      want += p.dy[size_t(i * p.n + j)];
+      mag += std::fabs(double(p.dy[size_t(i * p.n + j)]));
+    }
+    ASSERT_LE(std::fabs(db[size_t(j)] - want), Gamma(p.m) * mag) << "column " << j;
+  }
+  BiasProblem z(4, 6, 22);
+  std::fill(z.db0.begin(), z.db0.end(), 0.0f);
+  auto loss = [&](const std::vector<double>& b) {
+    double l = 0;
+    for (int64_t i = 0; i < z.m; ++i)
+      for (int64_t j = 0; j < z.n; ++j) l += z.dy[size_t(i * z.n + j)] * (0.25 + b[size_t(j)]);
+    return l;
+  };
+  EXPECT_TRUE(MatchesFiniteDifferences(loss, std::vector<double>(6, 0.5), z.Run(MakeContext(Isa::kScalar, 1).ctx),
+                                       1e-6, "dbias"));
+}
+
+// Every path equals the documented chain written as plain fp32 code, bit for bit; 1-3 threads;
+// columns crossing the task blocks.
+TEST(MatmulBackwardTest, BiasEveryPathEqualsTheDocumentedChain) {
+  const BiasProblem p(45, 700, 23);
+  std::vector<float> want = p.db0;
+  for (int64_t j = 0; j < p.n; ++j) {
+    float acc = want[size_t(j)];
+    for (int64_t i = 0; i < p.m; ++i) acc = acc + p.dy[size_t(i * p.n + j)];
+    want[size_t(j)] = acc;
+  }
+  EXPECT_TRUE(BitsEqual(want, p.Run(MakeContext(Isa::kScalar, 1).ctx)));
+  EXPECT_TRUE(SameBitsEverywhere([&](const KernelContext& c) { return p.Run(c); }));
+}
+
+// The accumulation contract: calls over consecutive row ranges continue one chain, so any split
+// of the rows (one call per sequence, ascending) gives the bits of one call over all rows.
+TEST(MatmulBackwardTest, BiasAccumulatedOverARowSplitEqualsOneCall) {
+  const BiasProblem p(70, 300, 24);
+  for (Isa isa : TestableIsas()) {
+    for (int threads : {1, 3}) {
+      const auto h = MakeContext(isa, threads);
+      const std::vector<float> whole = p.Run(h.ctx);
+      for (const std::vector<int64_t>& cuts :
+           {std::vector<int64_t>{1}, {35}, {69}, {3, 10, 50}, {0, 70}}) {
+        std::vector<float> db = p.db0;
+        const TensorView dbv = TensorView::Contiguous(db.data(), DType::kF32, {p.n});
+        int64_t begin = 0;
+        std::vector<int64_t> ends = cuts;
+        ends.push_back(p.m);
+        for (int64_t end : ends) {
+          const TensorView dy =
+              TensorView::Contiguous(p.dy.data() + begin * p.n, DType::kF32, {end - begin, p.n});
+          ASSERT_TRUE(BiasBackward(h.ctx, dy, dbv).ok());
+          begin = end;
+        }
+        EXPECT_TRUE(BitsEqual(whole, db)) << IsaName(isa) << " threads " << threads << " split at "
+                                          << cuts[0];
+      }
+    }
+  }
+}
+
+TEST(MatmulBackwardTest, BiasStridedRowsAndErrors) {
+  const BiasProblem p(9, 20, 25);
+  std::vector<float> wide(size_t(9 * 27), 1e30f);
+  for (int64_t i = 0; i < 9; ++i) std::copy_n(p.dy.begin() + i * 20, 20, wide.begin() + i * 27);
+  TensorView dyw = TensorView::Contiguous(wide.data(), DType::kF32, {9, 20});
+  dyw.stride[0] = 27;
+  const auto h = MakeContext(TestableIsas().back(), 2);
+  std::vector<float> db = p.db0;
+  ASSERT_TRUE(BiasBackward(h.ctx, dyw, TensorView::Contiguous(db.data(), DType::kF32, {20})).ok());
+  EXPECT_TRUE(BitsEqual(p.Run(h.ctx), db));
+
+  std::vector<float> out(30);
+  const Status shape = BiasBackward(h.ctx, p.Dy(), TensorView::Contiguous(out.data(), DType::kF32, {21}));
+  EXPECT_NE(shape.ToString().find("bias_backward: dbias is [21] f32 but must be [20] f32"), std::string::npos)
+      << shape.ToString();
+  const Status rank = BiasBackward(h.ctx, p.Dy(), TensorView::Contiguous(out.data(), DType::kF32, {1, 20}));
+  EXPECT_NE(rank.ToString().find("bias_backward: dbias"), std::string::npos) << rank.ToString();
+  std::vector<float> shared(200);
+  const Status overlap = BiasBackward(h.ctx, TensorView::Contiguous(shared.data(), DType::kF32, {9, 20}),
+                                      TensorView::Contiguous(shared.data() + 170, DType::kF32, {20}));
+  EXPECT_NE(overlap.ToString().find("bias_backward: dbias overlaps dy"), std::string::npos) << overlap.ToString();
+  std::vector<uint16_t> half(180);
+  const Status dtype = BiasBackward(h.ctx, TensorView::Contiguous(half.data(), DType::kBF16, {9, 20}),
+                                    TensorView::Contiguous(out.data(), DType::kF32, {20}));
+  EXPECT_NE(dtype.ToString().find("bias_backward: dy"), std::string::npos) << dtype.ToString();
+  // M = 0: dbias keeps its bits.
+  std::vector<float> keep = p.db0;
+  ASSERT_TRUE(BiasBackward(h.ctx, TensorView::Contiguous(p.dy.data(), DType::kF32, {0, 20}),
+                           TensorView::Contiguous(keep.data(), DType::kF32, {20})).ok());
+  EXPECT_TRUE(BitsEqual(p.db0, keep));
 }
 
 }  // namespace
