@@ -3,9 +3,10 @@
 // Parameters, gradients and the optimiser's moments are all flat vectors with this layout, so
 // summing per-sequence gradients, clipping and AdamW are plain loops over one index range whose
 // order is the index order, and nothing depends on how tensors are grouped. Slices follow
-// model/tensor_roles.h's ListRoles order (embedding; per layer attn_norm, wq, wk, wv, wo,
-// ffn_norm, gate, up, down; final norm; lm_head), so wq|wk|wv and gate|up are adjacent and can
-// be used as the fused [(Hq + 2 Hkv) hd, dim] and [2 ffn, dim] matrices the forward packs.
+// model/tensor_roles.h's ListRoles order (embedding; per layer attn_norm, wq, wk, wv, [bq, bk,
+// bv], [q_norm, k_norm], wo, ..., ffn_norm, gate, up, down, ...; final norm; lm_head), so
+// wq|wk|wv, bq|bk|bv and gate|up are adjacent and can be used as the fused
+// [(Hq + 2 Hkv) hd, dim], [(Hq + 2 Hkv) hd] and [2 ffn, dim] tensors the forward reads.
 #ifndef DETINFER_TRAIN_PARAM_LAYOUT_H_
 #define DETINFER_TRAIN_PARAM_LAYOUT_H_
 
@@ -25,14 +26,17 @@ struct ParamSlice {
   TensorRole role;
   int64_t layer;  // -1 for global tensors
   int64_t offset;
-  int64_t rows, cols;  // rank-1 tensors have rows = 1
+  int64_t rows, cols;  // rank-1 tensors have rows = 1; rank 3: rows = experts * rows of one
   int rank;
+  int64_t experts = 1;  // rank 3 (stacked experts [experts, rows / experts, cols])
 };
 
 class ParamLayout {
  public:
-  // The config must validate, be arch llama without biases / q-k norms, rotate-half RoPE,
-  // untied embeddings (what the trainer supports; errors say which field is unsupported).
+  // The config must validate and use rotate-half RoPE (what the trainer supports; errors say
+  // which field is unsupported). Every architecture the inference layer runs trains
+  // (model/decoder_layer.h): biases, q/k norms, Gemma's norms, GeGLU and soft caps, mixtures
+  // of experts (stacked expert slices, rank 3), tied embeddings (no kLmHead slice then).
   static Result<ParamLayout> Create(const ModelConfig& config);
 
   const ModelConfig& config() const { return config_; }
@@ -42,6 +46,8 @@ class ParamLayout {
 
   // A view of the tensor (role, layer) inside `buf` (a flat vector of size()).
   TensorView View(const float* buf, TensorRole role, int64_t layer) const;
+  // Expert e's [rows, cols] matrix of a stacked expert tensor (role, layer) inside `buf`.
+  TensorView Expert(const float* buf, TensorRole role, int64_t layer, int64_t e) const;
   // The fused q|k|v and gate|up matrices of a layer inside `buf`.
   TensorView Qkv(const float* buf, int64_t layer) const;
   TensorView GateUp(const float* buf, int64_t layer) const;
@@ -52,10 +58,14 @@ class ParamLayout {
   int64_t size_ = 0;
 };
 
-// Deterministic initial values from `seed`: matrices and the embedding as model/random_init.h
-// draws them (RandomInitValue, the same on any machine), every norm gain exactly 1.
+// Deterministic initial values from `seed`: matrices, biases and the embedding as
+// model/random_init.h draws them (RandomInitValue, the same on any machine), every norm gain
+// exactly 1 (Gemma's (1 + w) norms: w = 0).
 std::vector<float> InitParams(const ParamLayout& layout, uint64_t seed);
 
+// ModelWeights viewing `params` (no copy; params must outlive it): every slice in its role's
+// slot, a tied head viewing the embedding.
+ModelWeights ParamViews(const ParamLayout& layout, const float* params);
 // ModelWeights (f32, owning a copy of `params`) for Transformer::Create and the HF writer.
 Result<ModelWeights> ParamsToWeights(const ParamLayout& layout, const std::vector<float>& params);
 

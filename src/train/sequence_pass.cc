@@ -15,7 +15,9 @@
 #include "kernels/rms_norm.h"
 #include "kernels/rms_norm_backward.h"
 #include "kernels/rope_backward.h"
+#include "model/arch.h"
 #include "model/layer_spec.h"
+#include "train/moe_backward.h"
 
 namespace detinfer {
 
@@ -31,26 +33,7 @@ TensorView M2(Buf& b, int64_t rows, int64_t cols) {
 TensorView M3(Buf& b, int64_t rows, int64_t heads, int64_t hd) {
   return TensorView::Contiguous(b.data(), DType::kF32, {rows, heads, hd});
 }
-// Columns [col0, col0 + cols) of a row-major [rows, width] buffer, as [rows, cols] or
-// [rows, cols / hd, hd].
-TensorView Cols(Buf& b, int64_t rows, int64_t width, int64_t col0, int64_t cols) {
-  TensorView v = TensorView::Contiguous(b.data() + col0, DType::kF32, {rows, cols});
-  v.stride[0] = width;
-  return v;
-}
-TensorView ColHeads(Buf& b, int64_t rows, int64_t width, int64_t col0, int64_t heads,
-                    int64_t hd) {
-  TensorView v = TensorView::Contiguous(b.data() + col0, DType::kF32, {rows, heads, hd});
-  v.stride[0] = width;
-  return v;
-}
-// Copies columns [col0, col0 + cols) of src [rows, width] into dst [rows, cols], or back.
-void CopyCols(const Buf& src, int64_t rows, int64_t width, int64_t col0, int64_t cols, Buf* dst) {
-  dst->resize(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    std::copy_n(src.data() + r * width + col0, cols, dst->data() + r * cols);
-  }
-}
+// Pastes src [rows, cols] into columns [col0, col0 + cols) of dst [rows, width].
 void PasteCols(const Buf& src, int64_t rows, int64_t width, int64_t col0, int64_t cols,
                Buf* dst) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -72,27 +55,13 @@ AttentionSeq WholeSequence(int64_t t) {
 
 Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
                                 const KernelContext& ctx) {
-  const ModelConfig& c = layout.config();
+  // The inference pass's own parameter builder over views of the flat vector: the same fused
+  // matrices, norms and tables Transformer::Create makes from these weights.
+  const ModelWeights views = ParamViews(layout, params);
   PackedParams p;
-  p.layers.resize(static_cast<size_t>(c.n_layers));
   MatrixPacker packer;  // one block, one parallel pass (kernels/matmul_pack.h)
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    PackedParams::Layer& pl = p.layers[static_cast<size_t>(l)];
-    // The three parts fused, as Transformer::Create does (each column keeps its own
-    // arithmetic, so this is also what packing the adjacent slices as one matrix would give).
-    const TensorView qkv[3] = {layout.View(params, TensorRole::kWq, l),
-                               layout.View(params, TensorRole::kWk, l),
-                               layout.View(params, TensorRole::kWv, l)};
-    DETINFER_RETURN_IF_ERROR(packer.Add(qkv, &pl.qkv));
-    DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kWo, l), &pl.wo));
-    const TensorView gu[2] = {layout.View(params, TensorRole::kGate, l),
-                              layout.View(params, TensorRole::kUp, l)};
-    DETINFER_RETURN_IF_ERROR(packer.Add(gu, &pl.gate_up));
-    DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kDown, l), &pl.down));
-  }
-  DETINFER_RETURN_IF_ERROR(packer.Add(layout.View(params, TensorRole::kLmHead, -1), &p.lm_head));
+  DETINFER_RETURN_IF_ERROR(QueueDecoderParams(views, &packer, &p));
   DETINFER_RETURN_IF_ERROR(packer.Run(ctx));
-  DETINFER_ASSIGN_OR_RETURN(p.rope, LayerRopeTable(c));
   return p;
 }
 
@@ -106,68 +75,35 @@ Status ForwardSequence(const KernelContext& ctx, const ParamLayout& layout, cons
                                    " input tokens is outside [1, max_seq_len = " +
                                    std::to_string(c.max_seq_len) + "]");
   }
-  const int64_t dim = c.dim, hd = c.head_dim, hq = c.n_heads, hkv = c.n_kv_heads;
-  const int64_t qkv_w = (hq + 2 * hkv) * hd, ffn = c.ffn_dim, vocab = c.vocab_size;
+  const int64_t hd = c.head_dim, hkv = c.n_kv_heads;
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
 
   saved->tokens = t;
-  saved->layers.resize(static_cast<size_t>(c.n_layers));
-  Buf x = Zeros(t * dim), qkv = Zeros(t * qkv_w), proj = Zeros(t * dim),
-      gate_up = Zeros(t * 2 * ffn);
-  const TensorView xv = M2(x, t, dim);
-  DETINFER_RETURN_IF_ERROR(EmbeddingGather(ctx, layout.View(params, TensorRole::kTokenEmbedding, -1),
-                                           tokens.data(), t, xv));
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    SavedActivations::Layer& s = saved->layers[static_cast<size_t>(l)];
-    const PackedParams::Layer& p = packed.layers[static_cast<size_t>(l)];
-    s.x_in = x;
-    s.h1 = Zeros(t * dim);
-    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, layout.View(params, TensorRole::kAttnNorm, l),
-                                     c.norm_eps, M2(s.h1, t, dim)));
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, M2(s.h1, t, dim), p.qkv, nullptr, M2(qkv, t, qkv_w)));
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, packed.rope, RopeStyle::kRotateHalf,
-                                       ColHeads(qkv, t, qkv_w, 0, hq, hd), positions.data()));
-    DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, packed.rope, RopeStyle::kRotateHalf,
-                                       ColHeads(qkv, t, qkv_w, hq * hd, hkv, hd),
-                                       positions.data()));
-    CopyCols(qkv, t, qkv_w, 0, hq * hd, &s.q);
-    CopyCols(qkv, t, qkv_w, hq * hd, hkv * hd, &s.k);
-    CopyCols(qkv, t, qkv_w, (hq + hkv) * hd, hkv * hd, &s.v);
-    s.attn = Zeros(t * hq * hd);
-    s.lse = Zeros(t * hq);
+  saved->layers.assign(static_cast<size_t>(c.n_layers), LayerRecord{});
+  std::vector<float> x;
+  DETINFER_RETURN_IF_ERROR(EmbedTokens(ctx, c, layout.View(params, TensorRole::kTokenEmbedding, -1),
+                                       packed, tokens, &x));
+  LayerHooks hooks;
+  // Within the sequence: the record already holds this layer's k, v (contiguous, after RoPE).
+  hooks.attend = [&](int64_t l, const TensorView& q, const TensorView&, const TensorView&,
+                     const AttentionOptions& aopts, const TensorView& av,
+                     const TensorView& lsev) -> Status {
+    LayerRecord& r = saved->layers[static_cast<size_t>(l)];
     KvView kv;
-    kv.k = M3(s.k, t, hkv, hd);
-    kv.v = M3(s.v, t, hkv, hd);
-    // The inference forward's options for this layer (its window).
-    const AttentionOptions aopts = LayerAttentionOptions(c, l);
-    DETINFER_RETURN_IF_ERROR(Attention(ctx, M3(s.q, t, hq, hd), kv,
-                                       std::span<const AttentionSeq>(&aseq, 1), aopts,
-                                       M3(s.attn, t, hq, hd), M2(s.lse, t, hq)));
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, M2(s.attn, t, hq * hd), p.wo, nullptr, M2(proj, t, dim)));
-    DETINFER_RETURN_IF_ERROR(Add(ctx, xv, M2(proj, t, dim), xv));
-    s.x_mid = x;
-    s.h2 = Zeros(t * dim);
-    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, layout.View(params, TensorRole::kFfnNorm, l),
-                                     c.norm_eps, M2(s.h2, t, dim)));
-    DETINFER_RETURN_IF_ERROR(
-        Matmul(ctx, M2(s.h2, t, dim), p.gate_up, nullptr, M2(gate_up, t, 2 * ffn)));
-    s.act = Zeros(t * ffn);
-    DETINFER_RETURN_IF_ERROR(SwiGlu(ctx, Cols(gate_up, t, 2 * ffn, 0, ffn),
-                                    Cols(gate_up, t, 2 * ffn, ffn, ffn), M2(s.act, t, ffn)));
-    CopyCols(gate_up, t, 2 * ffn, 0, ffn, &s.gate);
-    CopyCols(gate_up, t, 2 * ffn, ffn, ffn, &s.up);
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, M2(s.act, t, ffn), p.down, nullptr, M2(proj, t, dim)));
-    DETINFER_RETURN_IF_ERROR(Add(ctx, xv, M2(proj, t, dim), xv));
+    kv.k = M3(r.k, t, hkv, hd);
+    kv.v = M3(r.v, t, hkv, hd);
+    return Attention(ctx, q, kv, std::span<const AttentionSeq>(&aseq, 1), aopts, av, lsev);
+  };
+  LayerScratch scratch;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    hooks.record = &saved->layers[static_cast<size_t>(l)];
+    DETINFER_RETURN_IF_ERROR(RunDecoderLayer(ctx, c, packed, l, positions, &x, &scratch, hooks));
   }
   saved->x_final = x;
-  saved->h_final = Zeros(t * dim);
-  DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, layout.View(params, TensorRole::kFinalNorm, -1),
-                                   c.norm_eps, M2(saved->h_final, t, dim)));
-  saved->logits = Zeros(t * vocab);
-  return Matmul(ctx, M2(saved->h_final, t, dim), packed.lm_head, nullptr,
-                M2(saved->logits, t, vocab));
+  saved->h_final = std::move(x);
+  return RunHead(ctx, c, packed, &saved->h_final, &saved->logits, &saved->logits_uncapped);
 }
 
 namespace {
@@ -254,68 +190,113 @@ Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& lay
     }
   }
 
-  Buf dx = Zeros(t * dim), dh = Zeros(t * dim), tmp = Zeros(t * dim);
+  if (c.final_logit_softcap > 0) {  // through the cap: the gradient of the uncapped logits
+    DETINFER_RETURN_IF_ERROR(SoftCapBackward(ctx, M2(s.logits_uncapped, t, vocab),
+                                             c.final_logit_softcap, M2(dlogits, t, vocab),
+                                             M2(dlogits, t, vocab)));
+  }
+
+  const ArchInfo& arch = GetArchInfo(c.arch);
+  // A tied head is the embedding: its weight gradient goes to the embedding's slice first, the
+  // gather's rows are added after (EmbeddingBackward accumulates).
+  const TensorRole head = c.tied_embeddings ? TensorRole::kTokenEmbedding : TensorRole::kLmHead;
+  Buf dx = Zeros(t * dim), dh = Zeros(t * dim), tmp = Zeros(t * dim), dproj = Zeros(t * dim);
   const TensorView dxv = M2(dx, t, dim);
+  DETINFER_RETURN_IF_ERROR(MatmulBackwardInput(ctx, M2(dlogits, t, vocab), w(head, -1), M2(dh, t, dim)));
   DETINFER_RETURN_IF_ERROR(
-      MatmulBackwardInput(ctx, M2(dlogits, t, vocab), w(TensorRole::kLmHead, -1), M2(dh, t, dim)));
-  DETINFER_RETURN_IF_ERROR(MatmulBackwardWeight(ctx, M2(dlogits, t, vocab),
-                                                M2(s.h_final, t, dim), g(TensorRole::kLmHead, -1)));
-  DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(s.x_final, t, dim),
-                                           w(TensorRole::kFinalNorm, -1), c.norm_eps,
-                                           M2(dh, t, dim), dxv, g(TensorRole::kFinalNorm, -1)));
+      MatmulBackwardWeight(ctx, M2(dlogits, t, vocab), M2(s.h_final, t, dim), g(head, -1)));
+  DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(s.x_final, t, dim), packed.final_norm,
+                                           c.norm_eps, M2(dh, t, dim), dxv,
+                                           g(TensorRole::kFinalNorm, -1)));
   std::vector<int32_t> positions(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   const AttentionSeq aseq = WholeSequence(t);
   Buf dact = Zeros(t * ffn), dgate = Zeros(t * ffn), dup = Zeros(t * ffn),
       dgu = Zeros(t * 2 * ffn), dattn = Zeros(t * hq * hd), dq = Zeros(t * hq * hd),
       dk = Zeros(t * hkv * hd), dv = Zeros(t * hkv * hd), dqkv = Zeros(t * qkv_w);
+  // The residual branch's output gradient: through the post norm where the model has one
+  // (its input was recorded), else the residual's own.
+  const auto branch_grad = [&](Buf& pre_norm, const TensorView& norm, TensorRole role,
+                               int64_t l) -> Result<TensorView> {
+    if (!arch.post_norms) return dxv;
+    DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(pre_norm, t, dim), norm,
+                                             c.norm_eps, dxv, M2(dproj, t, dim), g(role, l)));
+    return M2(dproj, t, dim);
+  };
   for (int64_t l = c.n_layers - 1; l >= 0; --l) {
-    SavedActivations::Layer& a = s.layers[static_cast<size_t>(l)];
-    // x_out = x_mid + act · Wdown^T
-    DETINFER_RETURN_IF_ERROR(
-        MatmulBackwardInput(ctx, dxv, w(TensorRole::kDown, l), M2(dact, t, ffn)));
-    DETINFER_RETURN_IF_ERROR(
-        MatmulBackwardWeight(ctx, dxv, M2(a.act, t, ffn), g(TensorRole::kDown, l)));
-    DETINFER_RETURN_IF_ERROR(SwiGluBackward(ctx, M2(a.gate, t, ffn), M2(a.up, t, ffn),
+    LayerRecord& a = s.layers[static_cast<size_t>(l)];
+    const LayerParams& p = packed.layers[static_cast<size_t>(l)];
+    // x_out = x_mid + PostNorm(act · Wdown^T)
+    DETINFER_ASSIGN_OR_RETURN(const TensorView dffn,
+                              branch_grad(a.ffn_out, p.post_ffn_norm, TensorRole::kPostFfnNorm, l));
+    if (c.IsMoe()) {
+      Buf& dy = arch.post_norms ? dproj : dx;
+      DETINFER_RETURN_IF_ERROR(MoeFfnBackward(ctx, layout, params, grad, l, a, a.h2, dy, &dh));
+    } else {
+      DETINFER_RETURN_IF_ERROR(
+          MatmulBackwardInput(ctx, dffn, w(TensorRole::kDown, l), M2(dact, t, ffn)));
+      DETINFER_RETURN_IF_ERROR(
+          MatmulBackwardWeight(ctx, dffn, M2(a.act, t, ffn), g(TensorRole::kDown, l)));
+      const auto glu_backward = arch.gelu_tanh ? &GeGluTanhBackward : &SwiGluBackward;
+      DETINFER_RETURN_IF_ERROR(glu_backward(ctx, M2(a.gate, t, ffn), M2(a.up, t, ffn),
                                             M2(dact, t, ffn), M2(dgate, t, ffn), M2(dup, t, ffn)));
-    PasteCols(dgate, t, 2 * ffn, 0, ffn, &dgu);
-    PasteCols(dup, t, 2 * ffn, ffn, ffn, &dgu);
-    DETINFER_RETURN_IF_ERROR(
-        MatmulBackwardInput(ctx, M2(dgu, t, 2 * ffn), layout.GateUp(params, l), M2(dh, t, dim)));
-    DETINFER_RETURN_IF_ERROR(MatmulBackwardWeight(ctx, M2(dgu, t, 2 * ffn), M2(a.h2, t, dim),
-                                                  layout.GateUp(grad, l)));
-    DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.x_mid, t, dim),
-                                             w(TensorRole::kFfnNorm, l), c.norm_eps,
+      PasteCols(dgate, t, 2 * ffn, 0, ffn, &dgu);
+      PasteCols(dup, t, 2 * ffn, ffn, ffn, &dgu);
+      DETINFER_RETURN_IF_ERROR(
+          MatmulBackwardInput(ctx, M2(dgu, t, 2 * ffn), layout.GateUp(params, l), M2(dh, t, dim)));
+      DETINFER_RETURN_IF_ERROR(MatmulBackwardWeight(ctx, M2(dgu, t, 2 * ffn), M2(a.h2, t, dim),
+                                                    layout.GateUp(grad, l)));
+    }
+    DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.x_mid, t, dim), p.ffn_norm, c.norm_eps,
                                              M2(dh, t, dim), M2(tmp, t, dim),
                                              g(TensorRole::kFfnNorm, l)));
     DETINFER_RETURN_IF_ERROR(Add(ctx, dxv, M2(tmp, t, dim), dxv));
-    // x_mid = x_in + attn · Wo^T
+    // x_mid = x_in + PostNorm(attn · Wo^T)
+    DETINFER_ASSIGN_OR_RETURN(
+        const TensorView dout, branch_grad(a.attn_out, p.post_attn_norm, TensorRole::kPostAttnNorm, l));
     DETINFER_RETURN_IF_ERROR(
-        MatmulBackwardInput(ctx, dxv, w(TensorRole::kWo, l), M2(dattn, t, hq * hd)));
+        MatmulBackwardInput(ctx, dout, w(TensorRole::kWo, l), M2(dattn, t, hq * hd)));
     DETINFER_RETURN_IF_ERROR(
-        MatmulBackwardWeight(ctx, dxv, M2(a.attn, t, hq * hd), g(TensorRole::kWo, l)));
+        MatmulBackwardWeight(ctx, dout, M2(a.attn, t, hq * hd), g(TensorRole::kWo, l)));
     const AttentionOptions aopts = LayerAttentionOptions(c, l);
     DETINFER_RETURN_IF_ERROR(AttentionBackward(
         ctx, M3(a.q, t, hq, hd), M3(a.k, t, hkv, hd), M3(a.v, t, hkv, hd),
         std::span<const AttentionSeq>(&aseq, 1), aopts, M3(a.attn, t, hq, hd),
         M3(dattn, t, hq, hd), M2(a.lse, t, hq), M3(dq, t, hq, hd), M3(dk, t, hkv, hd),
         M3(dv, t, hkv, hd)));
-    DETINFER_RETURN_IF_ERROR(RopeBackwardInPlace(ctx, packed.rope, RopeStyle::kRotateHalf,
-                                                 M3(dq, t, hq, hd), positions.data()));
-    DETINFER_RETURN_IF_ERROR(RopeBackwardInPlace(ctx, packed.rope, RopeStyle::kRotateHalf,
-                                                 M3(dk, t, hkv, hd), positions.data()));
+    const RopeTable& rope = packed.LayerRope(c, l);
+    DETINFER_RETURN_IF_ERROR(
+        RopeBackwardInPlace(ctx, rope, packed.rope_style, M3(dq, t, hq, hd), positions.data()));
+    DETINFER_RETURN_IF_ERROR(
+        RopeBackwardInPlace(ctx, rope, packed.rope_style, M3(dk, t, hkv, hd), positions.data()));
+    if (c.qk_norm) {  // per head: [T * heads, hd] rows, each normalised alone
+      DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.q_pre, t * hq, hd), p.q_norm, c.norm_eps,
+                                               M2(dq, t * hq, hd), M2(dq, t * hq, hd),
+                                               g(TensorRole::kQNorm, l)));
+      DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.k_pre, t * hkv, hd), p.k_norm,
+                                               c.norm_eps, M2(dk, t * hkv, hd),
+                                               M2(dk, t * hkv, hd), g(TensorRole::kKNorm, l)));
+    }
     PasteCols(dq, t, qkv_w, 0, hq * hd, &dqkv);
     PasteCols(dk, t, qkv_w, hq * hd, hkv * hd, &dqkv);
     PasteCols(dv, t, qkv_w, (hq + hkv) * hd, hkv * hd, &dqkv);
+    if (c.qkv_bias) {  // bq | bk | bv are adjacent slices: the fused bias's gradient
+      const ParamSlice& bq = layout.Slice(TensorRole::kBq, l);
+      DETINFER_RETURN_IF_ERROR(
+          BiasBackward(ctx, M2(dqkv, t, qkv_w),
+                       TensorView::Contiguous(grad + bq.offset, DType::kF32, {qkv_w})));
+    }
     DETINFER_RETURN_IF_ERROR(
         MatmulBackwardInput(ctx, M2(dqkv, t, qkv_w), layout.Qkv(params, l), M2(dh, t, dim)));
     DETINFER_RETURN_IF_ERROR(MatmulBackwardWeight(ctx, M2(dqkv, t, qkv_w), M2(a.h1, t, dim),
                                                   layout.Qkv(grad, l)));
-    DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.x_in, t, dim),
-                                             w(TensorRole::kAttnNorm, l), c.norm_eps,
+    DETINFER_RETURN_IF_ERROR(RmsNormBackward(ctx, M2(a.x_in, t, dim), p.attn_norm, c.norm_eps,
                                              M2(dh, t, dim), M2(tmp, t, dim),
                                              g(TensorRole::kAttnNorm, l)));
     DETINFER_RETURN_IF_ERROR(Add(ctx, dxv, M2(tmp, t, dim), dxv));
+  }
+  if (arch.scale_embedding) {  // x = embedding[id] * scale: each row's gradient times scale
+    for (float& v : dx) v = v * packed.embed_scale;
   }
   return EmbeddingBackward(ctx, inputs, dxv, g(TensorRole::kTokenEmbedding, -1));
 }

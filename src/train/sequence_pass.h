@@ -1,16 +1,18 @@
 // The training forward (with saved activations) and backward pass of ONE sequence.
 //
-// The forward calls exactly the inference kernels, in exactly Transformer::Forward's order
-// (model/transformer.h), on the same packed weights, so a sequence's training logits are the
-// bits Transformer::ForwardNoCache gives (tested). K/V are kept contiguous in f32 here (the
-// cache's f32 rounding is the identity, and attention's bits do not depend on where K/V live).
+// The forward is the inference forward's own layer routine (model/decoder_layer.h's
+// RunDecoderLayer) on the same DecoderParams, so a sequence's training logits are the bits
+// Transformer::ForwardNoCache gives (tested) and every architecture the layer runs is trained by
+// the same code. K/V are kept contiguous in f32 here (the cache's f32 rounding is the identity,
+// and attention's bits do not depend on where K/V live).
 //
 // The backward pass runs the layers in reverse with the backward kernels (kernels/*_backward.h,
-// kernels/cross_entropy.h);
-// each kernel has one documented order fixed by the sequence's own shapes. A sequence's
-// gradient is computed on its own, into its own zeroed buffer, so it cannot depend on which
-// other sequences share the batch; the trainer then sums these buffers in ascending sequence
-// index (train/trainer.h).
+// kernels/cross_entropy.h); each kernel has one documented order fixed by the sequence's own
+// shapes. Where one tensor's gradient has two sources (a tied embedding: the head's weight
+// gradient, then the gather's rows) they are accumulated in that order into the one slice. A
+// sequence's gradient is computed on its own, into its own zeroed buffer, so it cannot depend on
+// which other sequences share the batch; the trainer then sums these buffers in ascending
+// sequence index (train/trainer.h).
 #ifndef DETINFER_TRAIN_SEQUENCE_PASS_H_
 #define DETINFER_TRAIN_SEQUENCE_PASS_H_
 
@@ -23,37 +25,26 @@
 #include "kernels/context.h"
 #include "kernels/matmul.h"
 #include "kernels/rope.h"
+#include "model/decoder_layer.h"
 #include "train/param_layout.h"
 
 namespace detinfer {
 
-// The current parameters packed for the forward matmuls; rebuilt after every optimiser step.
-struct PackedParams {
-  struct Layer {
-    PackedMatrix qkv, wo, gate_up, down;
-  };
-  std::vector<Layer> layers;
-  PackedMatrix lm_head;
-  RopeTable rope;
-};
+// The current parameters as the forward reads them (packed matrices, norms as multiplied, RoPE
+// tables); rebuilt after every optimiser step.
+using PackedParams = DecoderParams;
 // ctx packs the matrices (ISA path, threads): the packed bytes are the same whatever it is.
 Result<PackedParams> PackParams(const ParamLayout& layout, const float* params,
                                 const KernelContext& ctx = {});
 
-// What the backward pass needs from the forward, per layer and at the top.
+// What the backward pass needs from the forward, per layer (model/decoder_layer.h) and at the
+// top.
 struct SavedActivations {
-  struct Layer {
-    std::vector<float> x_in, h1;    // [T, dim] residual input, attn_norm output
-    std::vector<float> q, k, v;     // [T, Hq|Hkv, hd] after RoPE (q, k), contiguous
-    std::vector<float> attn, lse;   // [T, Hq, hd], [T, Hq]
-    std::vector<float> x_mid, h2;   // [T, dim] after the attention residual, ffn_norm output
-    std::vector<float> gate, up;    // [T, ffn] each
-    std::vector<float> act;         // [T, ffn] SwiGLU output
-  };
   int64_t tokens = 0;
-  std::vector<Layer> layers;
+  std::vector<LayerRecord> layers;
   std::vector<float> x_final, h_final;  // [T, dim] before / after the final norm
-  std::vector<float> logits;            // [T, vocab]
+  std::vector<float> logits;            // [T, vocab] (soft-capped where the model caps them)
+  std::vector<float> logits_uncapped;   // [T, vocab] before the cap (capped models only)
 };
 
 // Runs the forward over `tokens` (positions 0 .. T-1) and keeps the activations.

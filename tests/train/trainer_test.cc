@@ -156,9 +156,9 @@ TEST(TrainRun, BadOptionsAreClearErrors) {
   EXPECT_NE(r.status().message().find("token id 99 is outside the vocabulary [0, 24)"),
             std::string::npos)
       << r.status().message();
-  o.model.tied_embeddings = true;
+  o.model.rope_style = RopeStyle::kInterleaved;
   EXPECT_EQ(Train({{1, 2}}, o, nullptr).status().message(),
-            "train: tied embeddings are not supported");
+            "train: only rotate-half RoPE is supported");
 }
 
 }  // namespace
