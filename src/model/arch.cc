@@ -88,6 +88,24 @@ std::string ArchNameList() {
   return s;
 }
 
+void ApplyArchFeatures(const ArchInfo& arch, ModelConfig* c) {
+  c->arch = arch.arch;
+  c->tied_embeddings = c->tied_embeddings || arch.always_tied;
+  c->qkv_bias = arch.qkv_bias;
+  c->qk_norm = arch.qk_norm;
+  if (arch.post_norms) {
+    c->attn_logit_softcap = 50.0f;
+    c->final_logit_softcap = 30.0f;
+    c->query_pre_attn_scalar = static_cast<double>(c->head_dim);
+    c->sliding_window = 4096;
+    if (c->arch == Arch::kGemma3) {
+      c->attn_logit_softcap = 0.0f;
+      c->final_logit_softcap = 0.0f;
+      c->rope_local_theta = 10000.0;
+    }
+  }
+}
+
 const HfArchName* FindHfArchitecture(std::string_view architecture) {
   for (const HfArchName& n : kHfNames) {
     if (n.architecture == architecture) return &n;

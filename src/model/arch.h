@@ -74,6 +74,13 @@ const ArchInfo* FindGgufArch(std::string_view gguf_name, bool has_experts);
 // "llama, qwen2, qwen3, phi3" for messages.
 std::string ArchNameList();
 
+// Sets the structural fields a new model of `arch` gets by default (`detinfer init` and
+// `detinfer train`; c->head_dim must be set): arch, q/k/v biases, q/k norms, a tied head where
+// the family always ties, and Gemma's released defaults (score and logit soft caps 50 / 30 and
+// scale 1/sqrt(head_dim) for Gemma 2, a local window of 4096; Gemma 3: no caps, local RoPE base
+// 10000). RoPE theta, eps and the expert fields are left to the caller.
+void ApplyArchFeatures(const ArchInfo& arch, ModelConfig* c);
+
 // A config.json "architectures" / "model_type" value that loads as one of the architectures.
 // Mistral is the Llama architecture plus a sliding window; Phi-3, Mixtral and Gemma 2 (its
 // local layers) declare one too.

@@ -105,9 +105,8 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
   c.rope_theta = has_theta ? o.theta : arch->init_theta;
   c.norm_eps = arch->init_norm_eps;
   c.rope_style = RopeStyle::kRotateHalf;  // Hugging Face order; the GGUF writer permutes for llama
-  c.tied_embeddings = o.tied || arch->always_tied;
-  c.qkv_bias = arch->qkv_bias;
-  c.qk_norm = arch->qk_norm;
+  c.tied_embeddings = o.tied;
+  ApplyArchFeatures(*arch, &c);
   const auto given = [](const CLI::Option* opt) { return opt != nullptr && opt->count() > 0; };
   if (arch->moe) {
     DETINFER_RETURN_IF_ERROR(CheckSize("--experts", o.experts));
@@ -135,19 +134,6 @@ Result<ModelConfig> BuildConfig(const InitOptions& o) {
     }
     if (o.no_renormalize) {
       return Bad("--no-renormalize", "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
-    }
-  }
-  if (arch->post_norms) {
-    // Gemma 2's released defaults: soft caps 50 (scores) and 30 (logits), scale 1/sqrt(head
-    // dim), a window of 4096 on the local (even) layers unless --sliding-window says otherwise.
-    c.attn_logit_softcap = 50.0f;
-    c.final_logit_softcap = 30.0f;
-    c.query_pre_attn_scalar = static_cast<double>(c.head_dim);
-    c.sliding_window = 4096;
-    if (c.arch == Arch::kGemma3) {  // no caps; local layers' RoPE base 10000
-      c.attn_logit_softcap = 0.0f;
-      c.final_logit_softcap = 0.0f;
-      c.rope_local_theta = 10000.0;
     }
   }
   if (given(o.sliding_window_opt)) {

@@ -17,6 +17,7 @@
 #include "corpus/tense_eval.h"
 #include "corpus/verb_corpus.h"
 #include "engine/engine.h"
+#include "model/arch.h"
 #include "model/hf_writer.h"
 #include "model/model_bundle.h"
 #include "subcommands.h"
@@ -40,6 +41,11 @@ struct TrainFlags {
   double lr = 3e-3;
   int64_t warmup = 100;
   int64_t sentences = 50000;
+  // The architecture (model/arch.h); its structural defaults, the recipe's theta and eps.
+  std::string arch = "llama";
+  int64_t experts = 4, experts_used = 2;  // mixture-of-experts archs (expert FFN = --ffn)
+  CLI::Option* experts_opt = nullptr;
+  CLI::Option* experts_used_opt = nullptr;
 };
 
 Status Bad(const std::string& flag, const std::string& what) {
@@ -70,9 +76,13 @@ Result<TrainOptions> BuildOptions(const TrainFlags& f, int64_t vocab) {
     return Bad("--dim", "--dim / --heads = " + std::to_string(hd) +
                             " must be a multiple of 8 (the attention kernels' head size)");
   }
+  const ArchInfo* arch = FindArch(f.arch);
+  if (arch == nullptr) {
+    return Bad("--arch", "unknown architecture '" + f.arch + "' (expected one of " +
+                             ArchNameList() + ")");
+  }
   TrainOptions o;
   ModelConfig& c = o.model;
-  c.arch = Arch::kLlama;
   c.dim = f.dim;
   c.n_layers = f.layers;
   c.n_heads = f.heads;
@@ -83,6 +93,26 @@ Result<TrainOptions> BuildOptions(const TrainFlags& f, int64_t vocab) {
   c.max_seq_len = f.context;
   c.rope_theta = 10000.0;
   c.norm_eps = 1e-5f;
+  ApplyArchFeatures(*arch, &c);
+  const auto given = [](const CLI::Option* opt) { return opt != nullptr && opt->count() > 0; };
+  if (arch->moe) {
+    for (const auto& [flag, v] : {std::pair{"--experts", f.experts},
+                                  std::pair{"--experts-used", f.experts_used}}) {
+      if (v <= 0 || v > 256) return Bad(flag, "must be in [1, 256], got " + std::to_string(v));
+    }
+    if (f.experts_used > f.experts) {
+      return Bad("--experts-used", std::to_string(f.experts_used) + " is more than --experts (" +
+                                       std::to_string(f.experts) + ")");
+    }
+    c.n_experts = f.experts;
+    c.n_experts_used = f.experts_used;
+    c.expert_ffn_dim = f.ffn;
+    c.moe_renormalize = true;
+  } else if (given(f.experts_opt) || given(f.experts_used_opt)) {
+    return Bad(given(f.experts_opt) ? "--experts" : "--experts-used",
+               "only for the mixture-of-experts archs (qwen3_moe, mixtral)");
+  }
+  DETINFER_RETURN_IF_ERROR(c.Validate("detinfer train"));
   o.seed = f.seed;
   o.steps = f.steps;
   o.batch_size = f.batch;
@@ -250,7 +280,16 @@ Status RunTrain(const TrainFlags& f) {
 void RegisterTrain(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "train", "Train a small Llama-style model, bit-reproducibly (same seed, same bytes)");
+      "train", "Train a small model of any supported architecture, bit-reproducibly (same seed, "
+               "same bytes)");
+  cmd->add_option("--arch", f->arch,
+                  "Architecture (" + ArchNameList() + "): its layer, the default recipe")
+      ->capture_default_str();
+  f->experts_opt = cmd->add_option("--experts", f->experts, "Experts (qwen3_moe, mixtral)")
+                       ->capture_default_str();
+  f->experts_used_opt =
+      cmd->add_option("--experts-used", f->experts_used, "Experts per token (qwen3_moe, mixtral)")
+          ->capture_default_str();
   cmd->add_option("--corpus", f->corpus, "Training corpus: verbs")->required();
   cmd->add_option("--steps", f->steps, "Optimiser steps")->required();
   cmd->add_option("--seed", f->seed, "Seed of the corpus, initialisation and batches")->required();
@@ -261,7 +300,8 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--layers", f->layers, "Layers")->capture_default_str();
   cmd->add_option("--heads", f->heads, "Query heads")->capture_default_str();
   cmd->add_option("--kv-heads", f->kv_heads, "Key/value heads")->capture_default_str();
-  cmd->add_option("--ffn", f->ffn, "SwiGLU hidden size")->capture_default_str();
+  cmd->add_option("--ffn", f->ffn, "FFN hidden size (each expert's, for MoE archs)")
+      ->capture_default_str();
   cmd->add_option("--context", f->context, "Context length")->capture_default_str();
   cmd->add_option("--batch", f->batch, "Sentences per step")->capture_default_str();
   cmd->add_option("--lr", f->lr, "Peak learning rate")->capture_default_str();
