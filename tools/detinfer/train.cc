@@ -238,7 +238,8 @@ Status RunTrain(const TrainFlags& f) {
               curve_dir.c_str(), png ? (" and " + curve_dir + "/loss.png").c_str()
                                      : " (no PNG: gnuplot not installed)");
   nlohmann::json report = {
-      {"corpus", f.corpus}, {"seed", f.seed}, {"steps", o.steps}, {"batch", o.batch_size},
+      {"corpus", f.corpus}, {"arch", f.arch}, {"seed", f.seed}, {"steps", o.steps},
+      {"batch", o.batch_size},
       {"threads", o.threads}, {"isa", IsaName(o.isa)}, {"parameters", layout.size()},
       {"final_train_loss", r.log.back().loss}, {"train_tokens", tokens},
       {"seconds", seconds}, {"tokens_per_second", tok_s}};
