@@ -122,33 +122,21 @@ Status GeGluTanhBackward(const KernelContext& ctx, const TensorView& gate, const
 
 Status SoftCapBackward(const KernelContext& ctx, const TensorView& x, float cap,
                        const TensorView& dout, const TensorView& dx) {
-  namespace vc = kernels;
-  const char* op = "soft_cap_backward";
-  DETINFER_RETURN_IF_ERROR(CheckTensor(x, "soft_cap_backward: x", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(dout, "soft_cap_backward: dout", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(dx, "soft_cap_backward: dx", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, dout, "dout", x, "x"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, dx, "dx", x, "x"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint(op, dx, "dx", x, "x"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint(op, dx, "dx", dout, "dout"));
+  DETINFER_RETURN_IF_ERROR(
+      kernels::CheckRowwiseBackward("soft_cap_backward", x, "x", dout, "dout", dx, "dx"));
   if (!(cap > 0.0f) || !std::isfinite(cap)) {
     return Status::InvalidArgument("soft_cap_backward: cap must be finite and > 0, got " +
                                    std::to_string(cap));
   }
-  const int64_t m = x.dim(0), n = x.dim(1);
-  if (m == 0 || n == 0) return Status::Ok();
-  const int64_t rpt = vc::RowsPerTask(n);
-  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
-    const int64_t r1 = (t + 1) * rpt < m ? (t + 1) * rpt : m;
-    for (int64_t r = t * rpt; r < r1; ++r) {
-      const float* xr = x.row<const float>(r);
-      const float* dr = dout.row<const float>(r);
-      float* o = dx.row<float>(r);
-      // Element i is read before it is written: in-place aliasing is safe.
-      for (int64_t i = 0; i < n; ++i) {
-        const float th = TanhF(xr[i] / cap);
-        o[i] = Canon(dr[i] * std::fma(-th, th, 1.0f));
-      }
+  const int64_t n = x.dim(1);
+  kernels::ForEachRow(ctx, x.dim(0), n, [&](int64_t r) {
+    const float* xr = x.row<const float>(r);
+    const float* dr = dout.row<const float>(r);
+    float* o = dx.row<float>(r);
+    // Element i is read before it is written: in-place aliasing is safe.
+    for (int64_t i = 0; i < n; ++i) {
+      const float th = TanhF(xr[i] / cap);
+      o[i] = Canon(dr[i] * std::fma(-th, th, 1.0f));
     }
   });
   return Status::Ok();

@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "core/storage_format.h"
 #include "core/tensor.h"
+#include "kernels/context.h"
 
 namespace detinfer::kernels {
 
@@ -75,6 +76,31 @@ inline constexpr int64_t kElementsPerTask = 16384;
 inline int64_t RowsPerTask(int64_t n) {
   const int64_t r = kElementsPerTask / (n > 0 ? n : 1);
   return r > 0 ? r : 1;
+}
+
+// fn(r) for every row r of an [m, n] op, RowsPerTask(n) rows per ParallelFor task.
+template <typename Fn>
+void ForEachRow(const KernelContext& ctx, int64_t m, int64_t n, Fn&& fn) {
+  const int64_t rpt = RowsPerTask(n);
+  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
+    const int64_t r1 = (t + 1) * rpt < m ? (t + 1) * rpt : m;
+    for (int64_t r = t * rpt; r < r1; ++r) fn(r);
+  });
+}
+
+// The operands of a row-wise backward op: `in` (the forward's input or output) and `dy` in,
+// `dx` out, all [M, N] f32 of one shape; dx may be exactly in or dy (in place), no other overlap.
+inline Status CheckRowwiseBackward(const char* op, const TensorView& in, const char* in_name,
+                                   const TensorView& dy, const char* dy_name,
+                                   const TensorView& dx, const char* dx_name) {
+  for (const auto& [v, name] : {std::pair{&in, in_name}, std::pair{&dy, dy_name},
+                                std::pair{&dx, dx_name}}) {
+    DETINFER_RETURN_IF_ERROR(CheckTensor(*v, std::string(op) + ": " + name, 2, DType::kF32));
+  }
+  DETINFER_RETURN_IF_ERROR(CheckSameShape(op, dy, dy_name, in, in_name));
+  DETINFER_RETURN_IF_ERROR(CheckSameShape(op, dx, dx_name, in, in_name));
+  DETINFER_RETURN_IF_ERROR(CheckInPlaceOrDisjoint(op, dx, dx_name, in, in_name));
+  return CheckInPlaceOrDisjoint(op, dx, dx_name, dy, dy_name);
 }
 
 }  // namespace detinfer::kernels

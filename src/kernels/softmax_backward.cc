@@ -37,23 +37,11 @@ void SoftmaxBwdRow(const float* p, const float* dp, float* dx, int64_t n) {
 
 Status SoftmaxBackward(const KernelContext& ctx, const TensorView& p, const TensorView& dp,
                        const TensorView& dx) {
-  namespace vc = kernels;
-  const char* op = "softmax_backward";
-  DETINFER_RETURN_IF_ERROR(CheckTensor(p, "softmax_backward: p", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(dp, "softmax_backward: dp", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(CheckTensor(dx, "softmax_backward: dx", 2, DType::kF32));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, dp, "dp", p, "p"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckSameShape(op, dx, "dx", p, "p"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint(op, dx, "dx", p, "p"));
-  DETINFER_RETURN_IF_ERROR(vc::CheckInPlaceOrDisjoint(op, dx, "dx", dp, "dp"));
-  const int64_t m = p.dim(0), n = p.dim(1);
-  if (m == 0 || n == 0) return Status::Ok();
-  const int64_t rpt = vc::RowsPerTask(n);
-  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
-    const int64_t r1 = (t + 1) * rpt < m ? (t + 1) * rpt : m;
-    for (int64_t r = t * rpt; r < r1; ++r) {
-      SoftmaxBwdRow(p.row<const float>(r), dp.row<const float>(r), dx.row<float>(r), n);
-    }
+  DETINFER_RETURN_IF_ERROR(
+      kernels::CheckRowwiseBackward("softmax_backward", p, "p", dp, "dp", dx, "dx"));
+  const int64_t n = p.dim(1);
+  kernels::ForEachRow(ctx, p.dim(0), n, [&](int64_t r) {
+    SoftmaxBwdRow(p.row<const float>(r), dp.row<const float>(r), dx.row<float>(r), n);
   });
   return Status::Ok();
 }
