@@ -165,7 +165,8 @@ Status WeightedSequenceGradient(const KernelContext& ctx, const ParamLayout& lay
   DETINFER_RETURN_IF_ERROR(ForwardSequence(ctx, layout, params, packed, inputs, &s));
   const int64_t t = s.tokens;
   const int64_t dim = c.dim, hd = c.head_dim, hq = c.n_heads, hkv = c.n_kv_heads;
-  const int64_t qkv_w = (hq + 2 * hkv) * hd, ffn = c.ffn_dim, vocab = c.vocab_size;
+  const int64_t qkv_w = (hq + 2 * hkv) * hd, vocab = c.vocab_size;
+  const int64_t ffn = c.IsMoe() ? 0 : c.ffn_dim;  // a MoE model's ffn_dim is not run
   std::fill_n(grad, layout.size(), 0.0f);
   auto g = [&](TensorRole role, int64_t layer) { return layout.View(grad, role, layer); };
   auto w = [&](TensorRole role, int64_t layer) { return layout.View(params, role, layer); };
