@@ -1,7 +1,7 @@
-// What a decoder layer's RoPE and attention are for a config, in one place for the inference
-// forward (model/transformer.cc) and the training pass (train/sequence_pass.cc), so that an
-// architecture's RoPE variant (partial rotary, frequency scaling, longrope's attention factor)
-// reaches both the same way and the training logits stay the inference bits.
+// What a decoder layer's RoPE and attention are for a config, in one place for the layer routine
+// (model/decoder_layer.cc, run by inference and training) and the training backward
+// (train/sequence_pass.cc), so that an architecture's RoPE variant (partial rotary, frequency
+// scaling, longrope's attention factor) reaches both passes the same way.
 #ifndef DETINFER_MODEL_LAYER_SPEC_H_
 #define DETINFER_MODEL_LAYER_SPEC_H_
 
