@@ -31,19 +31,20 @@ Status CheckGatedOperands(const char* op, const TensorView& gate, const TensorVi
 
 }  // namespace
 
-Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
-  namespace vc = kernels;
-  DETINFER_RETURN_IF_ERROR(CheckGatedOperands("swiglu", gate, up, out));
+namespace {
+
+using GatedRowsFn = decltype(&kernels::scalar::SwiGluRows);
+
+// Row tasks of a gated activation on the context's ISA path (every row is one task's, with the
+// same arithmetic whatever its neighbours).
+Status RunGatedRows(const KernelContext& ctx, const char* op, const TensorView& gate,
+                    const TensorView& up, const TensorView& out,
+                    const OpRegistry<GatedRowsFn>& registry) {
+  DETINFER_RETURN_IF_ERROR(CheckGatedOperands(op, gate, up, out));
   const int64_t m = gate.dim(0), f = gate.dim(1);
   if (m == 0 || f == 0) return Status::Ok();
-
-  using RowsFn = decltype(&kernels::scalar::SwiGluRows);
-  static const auto kRegistry =
-      CpuOpRegistry<RowsFn>("swiglu", kernels::scalar::SwiGluRows
-          DETINFER_SIMD_PATHS(kernels::avx2::SwiGluRows, kernels::avx512::SwiGluRows,
-                              kernels::neon::SwiGluRows));
-  const RowsFn fn = kRegistry.For(Device::kCpu, ctx.isa).value();
-  const int64_t rpt = vc::RowsPerTask(f);
+  const GatedRowsFn fn = registry.For(Device::kCpu, ctx.isa).value();
+  const int64_t rpt = kernels::RowsPerTask(f);
   ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
     const int64_t r0 = t * rpt;
     const int64_t rows = m - r0 < rpt ? m - r0 : rpt;
@@ -53,43 +54,23 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
   return Status::Ok();
 }
 
-namespace {
-
-float CanonicalNaNF() {
-  const uint32_t bits = 0x7fc00000u;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-// activation.h's GeGluTanh sequence.
-float GeGluTanhOne(float a, float u) {
-  const float x3 = (a * a) * a;
-  const float inner = 0.7978845608f * (a + 0.044715f * x3);
-  const float t = TanhF(inner);
-  float g = (0.5f * a) * (1.0f + t);
-  if (a == -INFINITY) g = -0.0f;
-  const float v = g * u;
-  return std::isnan(v) ? CanonicalNaNF() : v;
-}
-
 }  // namespace
 
+Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
+  static const auto kRegistry =
+      CpuOpRegistry<GatedRowsFn>("swiglu", kernels::scalar::SwiGluRows
+          DETINFER_SIMD_PATHS(kernels::avx2::SwiGluRows, kernels::avx512::SwiGluRows,
+                              kernels::neon::SwiGluRows));
+  return RunGatedRows(ctx, "swiglu", gate, up, out, kRegistry);
+}
+
 Status GeGluTanh(const KernelContext& ctx, TensorView gate, TensorView up, TensorView out) {
-  namespace vc = kernels;
-  DETINFER_RETURN_IF_ERROR(CheckGatedOperands("geglu_tanh", gate, up, out));
-  const int64_t m = gate.dim(0), f = gate.dim(1);
-  if (m == 0 || f == 0) return Status::Ok();
-  const int64_t rpt = vc::RowsPerTask(f);
-  ctx.ParallelFor((m + rpt - 1) / rpt, [&](int64_t t) {
-    for (int64_t r = t * rpt; r < m && r < (t + 1) * rpt; ++r) {
-      const float* g = gate.row<const float>(r);
-      const float* u = up.row<const float>(r);
-      float* o = out.row<float>(r);
-      for (int64_t i = 0; i < f; ++i) o[i] = GeGluTanhOne(g[i], u[i]);
-    }
-  });
-  return Status::Ok();
+  // NEON runs the scalar loop (same bits by definition; docs/kernels.md).
+  static const auto kRegistry =
+      CpuOpRegistry<GatedRowsFn>("geglu_tanh", kernels::scalar::GeGluTanhRows
+          DETINFER_SIMD_PATHS(kernels::avx2::GeGluTanhRows, kernels::avx512::GeGluTanhRows,
+                              kernels::scalar::GeGluTanhRows));
+  return RunGatedRows(ctx, "geglu_tanh", gate, up, out, kRegistry);
 }
 
 Status SoftCap(const KernelContext& ctx, TensorView x, float cap, TensorView out) {

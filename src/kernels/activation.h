@@ -28,7 +28,8 @@ Status SwiGlu(const KernelContext& ctx, TensorView gate, TensorView up, TensorVi
 
 // GeGLU with the tanh GELU (Gemma's MLP, transformers' gelu_pytorch_tanh): out = gelu(gate) * up,
 // elementwise over [M, F] f32, operands as for SwiGlu. Per element, in this order (fp32; the
-// same scalar code on every ISA path, so the bits cannot differ; no SIMD loop yet):
+// AVX2 / AVX-512 loops run the same operations per lane, TanhF's included, so every path gives
+// the scalar bits):
 //   x3    = (a * a) * a                           a = gate element
 //   inner = 0.7978845608f * (a + 0.044715f * x3)  (sqrt(2/pi) and kappa as PyTorch's kernel)
 //   t     = TanhF(inner)                          (kernels/math.h)

@@ -1,4 +1,4 @@
-// Raw-pointer SwiGLU, one per ISA path (declarations only: included by the per-ISA translation
+// Raw-pointer SwiGLU and GeGLU (tanh), one per ISA path (NEON runs the scalar GeGLU) (declarations only: included by the per-ISA translation
 // units, see cmake/Flags.cmake). activation.cc validates operands; activation.h documents the
 // operation order. `rows` rows of f elements; row r of each operand starts at ptr + r * stride.
 #ifndef DETINFER_KERNELS_ACTIVATION_ISA_H_
@@ -8,7 +8,9 @@
 
 #define DETINFER_ACTIVATION_KERNELS                                                     \
   void SwiGluRows(const float* gate, int64_t gate_stride, const float* up,              \
-                  int64_t up_stride, float* out, int64_t out_stride, int64_t f, int64_t rows);
+                  int64_t up_stride, float* out, int64_t out_stride, int64_t f, int64_t rows); \
+  void GeGluTanhRows(const float* gate, int64_t gate_stride, const float* up,           \
+                     int64_t up_stride, float* out, int64_t out_stride, int64_t f, int64_t rows);
 
 namespace detinfer::kernels {
 namespace scalar { DETINFER_ACTIVATION_KERNELS }  // namespace scalar

@@ -1,4 +1,4 @@
-// Scalar SwiGLU: the reference sequence of activation.h, with ExpF.
+// Scalar SwiGLU and GeGLU (tanh): the reference sequences of activation.h, with ExpF and TanhF.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -26,7 +26,28 @@ inline float SwiGluOne(float a, float u) {
   return std::isnan(v) ? CanonicalNaN() : v;
 }
 
+// activation.h's GeGluTanh sequence.
+inline float GeGluTanhOne(float a, float u) {
+  const float x3 = (a * a) * a;
+  const float inner = 0.7978845608f * (a + 0.044715f * x3);
+  const float t = TanhF(inner);
+  float g = (0.5f * a) * (1.0f + t);
+  if (a == -INFINITY) g = -0.0f;
+  const float v = g * u;
+  return std::isnan(v) ? CanonicalNaN() : v;
+}
+
 }  // namespace
+
+void GeGluTanhRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
+                   float* out, int64_t out_stride, int64_t f, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate + r * gate_stride;
+    const float* u = up + r * up_stride;
+    float* o = out + r * out_stride;
+    for (int64_t i = 0; i < f; ++i) o[i] = GeGluTanhOne(g[i], u[i]);
+  }
+}
 
 void SwiGluRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
                 float* out, int64_t out_stride, int64_t f, int64_t rows) {

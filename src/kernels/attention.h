@@ -18,7 +18,7 @@
 //   * score(u) = dot * scale, where dot = +0; dot = fma(q[d], k_u[d], dot) for d = 0 .. D-1
 //     (one sequential FMA chain over D; k widened exactly from its storage dtype). With a
 //     soft cap c > 0 (Gemma 2): score(u) = c * TanhF(score(u) / c) (one correctly rounded
-//     division, kernels/math.h's TanhF, one multiply; shared scalar code on every path).
+//     division, kernels/math.h's TanhF, one multiply; the x86 paths run them 8 / 16 lanes at a time).
 //   * Block max: 16 lanes start at -Inf; lane u % 16 = MaxCombine(lane, score(u)) for u
 //     ascending; m_b = TreeMax16(lanes) (reduction_order.h; MaxCombine(a, b) = a > b ? a : b).
 //   * m_new = MaxCombine(m, m_b), with the running max m starting at -Inf.

@@ -139,6 +139,18 @@ void Scores16(AttnQuery* const* qs, const float* kt, int64_t dim, float scale, i
 inline float Shift(float x, float y) { return x == y ? 0.0f : x - y; }
 inline float ExpScalar(float x) { return _mm256_cvtss_f32(avx2_math::Exp8(_mm256_set1_ps(x))); }
 
+// attention.h's soft cap, scores[u] = cap * TanhF(scores[u] / cap), 8 scores at a time: the
+// same three operations per score as the shared scalar SoftCapScores.
+inline void SoftCapScores8(float cap, float* scores, int32_t count) {
+  if (cap == 0.0f) return;
+  const __m256 c = _mm256_set1_ps(cap);
+  for (int32_t u = 0; u < count; u += 8) {
+    const __m256i m = TailMask8(count - u);
+    const __m256 s = _mm256_maskload_ps(scores + u, m);
+    _mm256_maskstore_ps(scores + u, m, _mm256_mul_ps(c, avx2_math::Tanh8(_mm256_div_ps(s, c))));
+  }
+}
+
 // p = Exp(Shift(x, m)) lane-wise (lanes equal to m get +0 before the exp).
 inline __m256 ShiftedExp(__m256 x, __m256 vm) {
   return avx2_math::Exp8(_mm256_andnot_ps(_mm256_cmp_ps(x, vm, _CMP_EQ_OQ), _mm256_sub_ps(x, vm)));
@@ -226,7 +238,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a) {
   for (int r = 0; r < NQ; ++r) maxc = qs[r]->count > maxc ? qs[r]->count : maxc;
   for (int c = 0; c < (maxc + 15) / 16; ++c) Scores16<NQ>(qs, a.kt, a.d, a.scale, c);
   float alpha[NQ];
-  for (int r = 0; r < NQ; ++r) SoftCapScores(a.softcap, qs[r]->scores, qs[r]->count);
+  for (int r = 0; r < NQ; ++r) SoftCapScores8(a.softcap, qs[r]->scores, qs[r]->count);
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
   int64_t d0 = 0;
   for (; d0 + 16 <= a.d; d0 += 16) Pv<NQ, 2>(qs, alpha, a.v_f32, d0);

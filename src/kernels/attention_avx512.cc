@@ -273,6 +273,19 @@ void ScoresN(AttnQuery* const* qs, int nc, const float* kt, int64_t dim, float s
 inline float Shift(float x, float y) { return x == y ? 0.0f : x - y; }
 inline float ExpScalar(float x) { return _mm512_cvtss_f32(avx512_math::Exp16(_mm512_set1_ps(x))); }
 
+// attention.h's soft cap, scores[u] = cap * TanhF(scores[u] / cap), 16 scores at a time: the
+// same three operations per score as the shared scalar SoftCapScores.
+inline void SoftCapScores16(float cap, float* scores, int32_t count) {
+  if (cap == 0.0f) return;
+  const __m512 c = _mm512_set1_ps(cap);
+  for (int32_t u = 0; u < count; u += 16) {
+    const __mmask16 m = count - u >= 16 ? kAll16 : avx512_math::TailMask16(count - u);
+    const __m512 s = _mm512_maskz_loadu_ps(m, scores + u);
+    _mm512_mask_storeu_ps(scores + u, m,
+                          _mm512_mul_ps(c, avx512_math::Tanh16(_mm512_div_ps(s, c))));
+  }
+}
+
 // One query's block max, alpha, probabilities (in place of the scores) and running-sum lanes.
 // Returns alpha.
 float OnlineSoftmax(AttnQuery& q) {
@@ -409,7 +422,7 @@ void Group(AttnQuery* const* qs, const AttnBlockArgs& a, bool direct_v) {
     ScoresTiledN<NQ, DType::kF32>(qs, nc, a);
   }
   float alpha[NQ];
-  for (int r = 0; r < NQ; ++r) SoftCapScores(a.softcap, qs[r]->scores, qs[r]->count);
+  for (int r = 0; r < NQ; ++r) SoftCapScores16(a.softcap, qs[r]->scores, qs[r]->count);
   for (int r = 0; r < NQ; ++r) alpha[r] = OnlineSoftmax(*qs[r]);
   const void* const* vf_f32 = reinterpret_cast<const void* const*>(a.v_f32);
   // Prefetching the next block pays only where V streams from memory in this loop (one group).

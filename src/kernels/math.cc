@@ -94,18 +94,16 @@ float LogF(float x) {
 
 // tanh's Taylor coefficients x^3 .. x^17 (math.h), rounded to float.
 float TanhF(float x) {
+  namespace mc = kernels::math_constants;
   if (std::isnan(x)) return x + x;
   const float a = std::fabs(x);
-  if (a < 0.5f) {
+  if (a < mc::kTanhSmall) {
     const float x2 = a * a;
-    float p = 6404582.0f / 10854718875.0f;
-    p = std::fma(p, x2, -929569.0f / 638512875.0f);
-    p = std::fma(p, x2, 21844.0f / 6081075.0f);
-    p = std::fma(p, x2, -1382.0f / 155925.0f);
-    p = std::fma(p, x2, 62.0f / 2835.0f);
-    p = std::fma(p, x2, -17.0f / 315.0f);
-    p = std::fma(p, x2, 2.0f / 15.0f);
-    p = std::fma(p, x2, -1.0f / 3.0f);
+    float p = mc::kTanhC17;
+    for (const float c : {mc::kTanhC15, mc::kTanhC13, mc::kTanhC11, mc::kTanhC9, mc::kTanhC7,
+                          mc::kTanhC5, mc::kTanhC3}) {
+      p = std::fma(p, x2, c);
+    }
     return std::copysign(std::fma(a * x2, p, a), x);
   }
   const float e = ExpF(-(a + a));

@@ -25,7 +25,7 @@
 //   z = f*f;  y = (p * f) * z
 //   y = fma(fe, ln2_lo, y);  y = fma(z, -0.5, y);  r = f + y;  r = fma(fe, ln2_hi, r)
 //
-// TanhF(x), scalar code shared by every path (the SIMD kernels that need it call it):
+// TanhF(x) (simd/math_avx2.h's Tanh8 and math_avx512.h's Tanh16 are the same steps per lane):
 //   NaN -> x + x
 //   |x| < 0.5:  a = |x|; x2 = a * a; p = C17; p = fma(p, x2, C15) ... fma(p, x2, C3);
 //               result = copysign(fma(a * x2, p, a), x)   (Taylor series to x^17, C_k = its

@@ -78,6 +78,48 @@ TEST(GemmaKernelsTest, GeGluTanhMatchesTheGeluFormulaOnEveryPath) {
   }
 }
 
+// The SIMD GeGLU loops evaluate TanhF's two branches on every lane and keep the lane's own, so
+// every edge of TanhF and of the GELU around it must give the scalar loop's bits: gates whose
+// tanh argument sits on both sides of the |x| = 0.5 switch, tiny and subnormal gates, huge ones
+// (x^3 overflows), signed zeros, infinities and NaNs, and arbitrary bit patterns; row lengths
+// that leave every tail width.
+TEST(GemmaKernelsTest, GeGluTanhSimdLoopsGiveTheScalarBitsOnEdgeInputs) {
+  std::vector<float> gate;
+  // inner = 0.79788 * (a + 0.044715 a^3) = 0.5 near a = 0.6045: step across it by ulps.
+  for (float a = 0.6f; a < 0.61f; a = std::nextafter(a, 1.0f) + 1e-6f) {
+    gate.push_back(a);
+    gate.push_back(-a);
+  }
+  for (float v : {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-38f, 3e-20f, 1e13f, -1e13f, 4e12f, 88.0f,
+                  -88.0f, 1e30f, INFINITY, -INFINITY, NAN, -NAN}) {
+    gate.push_back(v);
+  }
+  uint32_t state = 12345;
+  while (gate.size() < 4096) {  // arbitrary bit patterns (every exponent, NaN payloads)
+    state = state * 1664525u + 1013904223u;
+    gate.push_back(std::bit_cast<float>(state));
+  }
+  std::vector<float> up(gate.size());
+  for (size_t i = 0; i < up.size(); ++i) up[i] = (i % 7 == 3) ? -1.5f : 0.75f + float(i % 5);
+  for (const int64_t f : {int64_t{1}, int64_t{7}, int64_t{15}, int64_t{17}, int64_t{64}}) {
+    const int64_t m = static_cast<int64_t>(gate.size()) / f;
+    const auto view = [&](std::vector<float>& v) {
+      return TensorView::Contiguous(v.data(), DType::kF32, {m, f});
+    };
+    std::vector<float> ref(gate.size());
+    ASSERT_TRUE(GeGluTanh(MakeContext(Isa::kScalar, 1).ctx, view(gate), view(up), view(ref)).ok());
+    for (Isa isa : TestableIsas()) {
+      std::vector<float> out(gate.size());
+      ASSERT_TRUE(GeGluTanh(MakeContext(isa, 2).ctx, view(gate), view(up), view(out)).ok());
+      for (int64_t i = 0; i < m * f; ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(out[static_cast<size_t>(i)]),
+                  std::bit_cast<uint32_t>(ref[static_cast<size_t>(i)]))
+            << IsaString(isa) << " f " << f << " gate " << gate[static_cast<size_t>(i)];
+      }
+    }
+  }
+}
+
 TEST(GemmaKernelsTest, SoftCapIsCapTimesTanhOfXOverCap) {
   const int64_t m = 5, n = 33;
   std::vector<float> x = RandomFloats(static_cast<size_t>(m * n), 9, -200.0f, 200.0f);

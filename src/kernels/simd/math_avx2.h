@@ -1,4 +1,4 @@
-// exp and log on 8 fp32 lanes (AVX2 + FMA): the exact operation sequence of ExpF/LogF
+// exp, log and tanh on 8 fp32 lanes (AVX2 + FMA): the exact operation sequence of ExpF/LogF
 // (kernels/math.h documents it), so every lane returns the scalar bits.
 //
 // Every function here is `static inline` (internal linkage), as cmake/Flags.cmake requires of
@@ -100,6 +100,30 @@ static inline __m256 Log8(__m256 x) {
 static inline __m256i TailMask8(int64_t count) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), idx);
+}
+
+// TanhF on 8 lanes: both branches computed, each lane keeps its own; copysign, then NaN -> x + x.
+static inline __m256 Tanh8(__m256 x) {
+  namespace mc = math_constants;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 a = _mm256_andnot_ps(sign, x);
+  const __m256 x2 = _mm256_mul_ps(a, a);
+  __m256 p = _mm256_set1_ps(mc::kTanhC17);
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC15));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC13));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC11));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC9));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC7));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC5));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(mc::kTanhC3));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(a, x2), p, a);
+  const __m256 e = Exp8(_mm256_xor_ps(_mm256_add_ps(a, a), sign));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 large = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  const __m256 t = _mm256_blendv_ps(large, small,
+                                    _mm256_cmp_ps(a, _mm256_set1_ps(mc::kTanhSmall), _CMP_LT_OQ));
+  const __m256 r = _mm256_or_ps(_mm256_andnot_ps(sign, t), _mm256_and_ps(sign, x));
+  return _mm256_blendv_ps(r, _mm256_add_ps(x, x), _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 }  // namespace detinfer::kernels::avx2_math

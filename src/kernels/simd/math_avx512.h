@@ -1,4 +1,4 @@
-// exp and log on 16 fp32 lanes (AVX-512F): the exact operation sequence of ExpF/LogF
+// exp, log and tanh on 16 fp32 lanes (AVX-512F): the exact operation sequence of ExpF/LogF/TanhF
 // (kernels/math.h documents it), so every lane returns the scalar bits.
 //
 // Every function here is `static inline` (internal linkage), as cmake/Flags.cmake requires of
@@ -103,6 +103,34 @@ static inline __m512 Log16(__m512 x) {
 // Lanes [0, count) set (count in [0, 16]): the mask for masked loads/stores of a tail.
 static inline __mmask16 TailMask16(int64_t count) {
   return static_cast<__mmask16>((1u << static_cast<unsigned>(count)) - 1u);
+}
+
+// TanhF on 16 lanes: both branches computed, each lane keeps its own; copysign, then NaN -> x + x.
+static inline __m512 Tanh16(__m512 x) {
+  namespace mc = math_constants;
+  const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  const __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(x)));
+  const __m512 x2 = _mm512_mul_ps(a, a);
+  __m512 p = _mm512_set1_ps(mc::kTanhC17);
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC15));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC13));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC11));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC9));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC7));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC5));
+  p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(mc::kTanhC3));
+  const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(a, x2), p, a);
+  const __m512 two_a = _mm512_add_ps(a, a);
+  const __m512 e =
+      Exp16(_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(two_a), sign)));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 large = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+  const __m512 t = _mm512_mask_mov_ps(
+      large, _mm512_cmp_ps_mask(a, _mm512_set1_ps(mc::kTanhSmall), _CMP_LT_OQ), small);
+  const __m512 r = _mm512_castsi512_ps(_mm512_or_si512(
+      _mm512_andnot_si512(sign, _mm512_castps_si512(t)),
+      _mm512_and_si512(sign, _mm512_castps_si512(x))));
+  return _mm512_mask_add_ps(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x, x);
 }
 
 }  // namespace detinfer::kernels::avx512_math

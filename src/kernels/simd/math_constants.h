@@ -1,4 +1,4 @@
-// The constants of detinfer's exp and log (SPEC §K4), shared by the scalar code (math.cc) and
+// The constants of detinfer's exp, log and tanh (SPEC §K4), shared by the scalar code (math.cc) and
 // the SIMD headers (math_avx2.h, math_avx512.h) so that every path uses the very same bits.
 //
 // Only constants live here (no functions), so the per-ISA translation units may include it
@@ -61,6 +61,19 @@ static constexpr int32_t kLogExpOffset = 126;               // 0.5 * 2^e has fie
 static constexpr uint32_t kQuietNaNBits = 0x7fc00000u;
 static constexpr uint32_t kPosInfBits = 0x7f800000u;
 static constexpr uint32_t kNegInfBits = 0xff800000u;
+
+// ---- tanh ----
+// |x| < kTanhSmall: the Taylor series of tanh to x^17, its coefficients rounded to float
+// (Horner from kTanhC17 down to kTanhC3); otherwise (1 - e) / (1 + e) with e = exp(-2|x|).
+static constexpr float kTanhSmall = 0.5f;
+static constexpr float kTanhC17 = 6404582.0f / 10854718875.0f;
+static constexpr float kTanhC15 = -929569.0f / 638512875.0f;
+static constexpr float kTanhC13 = 21844.0f / 6081075.0f;
+static constexpr float kTanhC11 = -1382.0f / 155925.0f;
+static constexpr float kTanhC9 = 62.0f / 2835.0f;
+static constexpr float kTanhC7 = -17.0f / 315.0f;
+static constexpr float kTanhC5 = 2.0f / 15.0f;
+static constexpr float kTanhC3 = -1.0f / 3.0f;
 
 }  // namespace detinfer::kernels::math_constants
 
