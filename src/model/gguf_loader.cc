@@ -116,14 +116,44 @@ Result<ModelConfig> GgufModelConfig(const GgufFile& g) {
     }
     c.rotary_dim = rot == c.head_dim ? 0 : rot;
   }
+  // Linear scaling as llama.cpp reads it: rope.scaling.type (absent means linear) and the
+  // factor in rope.scaling.factor (or the older rope.scale_linear); no factor, or 0, is no
+  // scaling, and type "none" switches a factor off. Every frequency is divided by the factor,
+  // as transformers' "linear" (the same divisors as a config.json {"rope_type": "linear"}):
+  // on Gemma 3 the global layers only, as llama.cpp's gemma3 (its sliding layers keep base
+  // 10000 and scale 1) and transformers' rotary_emb_local.
+  std::string scaling_type = "linear";
   if (has(".rope.scaling.type")) {
     DETINFER_ASSIGN_OR_RETURN(std::string_view s, g.GetString(a + ".rope.scaling.type"));
-    if (s != "none") {
+    scaling_type = std::string(s);
+    if (s != "none" && s != "linear") {
       return Status::Unsupported(path + ": " + a + ".rope.scaling.type '" + std::string(s) +
-                                 "' is not supported");
+                                 "' is not supported (none, linear)");
     }
   }
+  std::string factor_key;
+  for (const char* k : {".rope.scaling.factor", ".rope.scale_linear"}) {
+    if (factor_key.empty() && has(k)) factor_key = a + k;
+  }
   const int64_t half = c.RotaryDim() / 2;
+  if (scaling_type == "linear" && !factor_key.empty()) {
+    DETINFER_ASSIGN_OR_RETURN(const double factor, g.GetFloat(factor_key));
+    if (!(factor >= 0) || !std::isfinite(factor)) {
+      return Status::InvalidArgument(path + ": " + factor_key + " " + std::to_string(factor) +
+                                     " must be finite and positive (0: no scaling)");
+    }
+    if (factor != 0) {
+      for (const char* t : {kGgufRopeFreqsName, kGgufRopeFactorsLong, kGgufRopeFactorsShort}) {
+        if (g.tensors().count(t) != 0) {
+          return Status::InvalidArgument(path + ": both " + factor_key + " (linear RoPE "
+                                         "scaling) and tensor '" + t + "'");
+        }
+      }
+      c.rope_scaling.kind = RopeScaling::Kind::kLinear;
+      c.rope_scaling.factor = factor;
+      DETINFER_RETURN_IF_ERROR(ComputeRopeDivisors(c.RotaryDim(), c.rope_theta, &c.rope_scaling));
+    }
+  }
   if (g.tensors().count(kGgufRopeFreqsName) != 0) {
     std::vector<float> v;
     DETINFER_RETURN_IF_ERROR(ReadFactors(g, kGgufRopeFreqsName, half, &v));

@@ -216,6 +216,12 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
              static_cast<float>(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
                                                             : double(c.head_dim)));
   }
+  if (c.rope_scaling.kind == RopeScaling::Kind::kLinear) {
+    // llama.cpp's form (its converter's add_rope_scaling_type / _factor); the loader reads it
+    // back to the same divisors (fp32 of the factor).
+    kv.KvStr(arch + ".rope.scaling.type", "linear");
+    kv.KvF32(arch + ".rope.scaling.factor", static_cast<float>(c.rope_scaling.factor));
+  }
   if (c.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
     const RopeScaling& rs = c.rope_scaling;
     if (rs.original_max_positions <= 0 || rs.original_max_positions > int64_t{UINT32_MAX}) {
@@ -276,7 +282,8 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
                                 std::vector<float>(rs.long_factor.begin(), rs.long_factor.end()));
     factor_tensors.emplace_back(kGgufRopeFactorsShort,
                                 std::vector<float>(rs.short_factor.begin(), rs.short_factor.end()));
-  } else if (!c.rope_scaling.divisors.empty()) {
+  } else if (c.rope_scaling.kind != RopeScaling::Kind::kLinear &&
+             !c.rope_scaling.divisors.empty()) {
     factor_tensors.emplace_back(kGgufRopeFreqsName, c.rope_scaling.divisors);
   }
   std::vector<uint64_t> factor_offsets;

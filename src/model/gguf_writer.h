@@ -48,6 +48,10 @@ std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g);
 
 // Writes `path` (through a temporary file renamed into place). Errors name the tensor or path;
 // an `extra` key the writer sets itself (general.*, <arch>.*) is an error naming it.
+// RoPE scaling: linear as llama.cpp's keys rope.scaling.type = "linear" and rope.scaling.factor
+// (f32; llama.cpp's gemma3 applies it to the global layers only, as transformers does); the
+// other kinds with per-frequency divisors as the tensor rope_freqs.weight (longrope: its two
+// factor lists); yarn is refused.
 Status WriteGguf(const ModelWeights& w, const std::string& path,
                  std::span<const GgufExtraKv> extra = {});
 

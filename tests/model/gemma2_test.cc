@@ -19,6 +19,7 @@
 #include "model/loader.h"
 #include "model/model_test_util.h"
 #include "model/random_init.h"
+#include "model/rope_scaling.h"
 #include "model/transformer.h"
 #include "model/writer_test_util.h"
 #include "test_util.h"
@@ -108,6 +109,77 @@ TEST(Gemma2Test, HuggingFaceAndGgufFilesGiveTheSameBits) {
     }
     EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(dir.path(), tokens, c), want));
     EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(gguf, tokens, c), want));
+  }
+}
+
+// Gemma 3 4B/12B/27B declare linear RoPE scaling (factor 8) for the global layers only;
+// llama.cpp's converter writes it as gemma3.rope.scaling.type / .factor, and llama.cpp's gemma3
+// keeps the sliding layers at base 10000, scale 1 (transformers' rotary_emb_local). One such
+// model written as HF (rope_scaling) and as GGUF (the keys) gives the same bits, and the
+// scaling changes them (layer 5, the global one, sees it).
+TEST(Gemma2Test, Gemma3LinearRopeScalingGivesTheSameBitsFromHuggingFaceAndGguf) {
+  for (const DType dt : {DType::kF32, DType::kBF16}) {
+    SCOPED_TRACE(std::string(DTypeName(dt)));
+    const ModelConfig plain = Gemma2Config(6, Arch::kGemma3);
+    ModelConfig c = plain;
+    auto scaling = ParseHfRopeScaling(json{{"rope_type", "linear"}, {"factor", 8.0}},
+                                      c.RotaryDim(), c.rope_theta, "test");
+    ASSERT_TRUE(scaling.ok()) << scaling.status().ToString();
+    c.rope_scaling = *scaling;
+    auto w = InitRandomModel(c, 29, dt);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    testing::TempDir dir;
+    ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
+    const std::string gguf = dir.file("m.gguf");
+    const Status written = WriteGguf(*w, gguf);
+    ASSERT_TRUE(written.ok()) << written.ToString();
+    {
+      std::ifstream in(dir.file("config.json"));
+      const json config = json::parse(in);
+      EXPECT_EQ(config["rope_scaling"], (json{{"rope_type", "linear"}, {"factor", 8.0}}));
+    }
+    // llama.cpp's form: the two keys, no rope_freqs.weight (llama.cpp's gemma3 has no such
+    // tensor and would refuse the file).
+    auto g = ::detinfer::GgufFile::Open(gguf);
+    ASSERT_TRUE(g.ok());
+    auto type = g->GetString("gemma3.rope.scaling.type");
+    ASSERT_TRUE(type.ok()) << type.status().ToString();
+    EXPECT_EQ(*type, "linear");
+    auto factor = g->GetFloat("gemma3.rope.scaling.factor");
+    ASSERT_TRUE(factor.ok()) << factor.status().ToString();
+    EXPECT_EQ(*factor, 8.0);
+    EXPECT_EQ(g->tensors().count("rope_freqs.weight"), 0u);
+    for (const std::string& path : {dir.path(), gguf}) {
+      auto back = LoadModel(path);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(back->config.rope_scaling.kind, RopeScaling::Kind::kLinear) << path;
+      EXPECT_EQ(back->config.rope_scaling.factor, 8.0) << path;
+      EXPECT_EQ(back->config.rope_scaling.divisors, c.rope_scaling.divisors) << path;
+    }
+    // The GGUF form has a config.json form again (as rope_freqs.weight has not).
+    testing::TempDir again;
+    ASSERT_TRUE(WriteHuggingFace(*LoadModel(gguf), again.path()).ok());
+    {
+      std::ifstream in(again.file("config.json"));
+      const json config = json::parse(in);
+      EXPECT_EQ(config["rope_scaling"], (json{{"rope_type", "linear"}, {"factor", 8.0}}));
+    }
+
+    const std::vector<int32_t> tokens = testing::MixedTokens(40, 3, c.vocab_size);
+    auto mem = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+    const std::vector<float> want =
+        testing::LogitsInChunks(*mem, KernelContext{}, tokens, tokens.size());
+    EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(dir.path(), tokens, c), want));
+    EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(gguf, tokens, c), want));
+    EXPECT_TRUE(testing::BitsEqual(GemmaFileLogits(again.path(), tokens, c), want));
+    auto unscaled = InitRandomModel(plain, 29, dt);
+    ASSERT_TRUE(unscaled.ok());
+    auto u = Transformer::Create(std::move(*unscaled));
+    ASSERT_TRUE(u.ok());
+    EXPECT_FALSE(testing::BitsEqual(
+        testing::LogitsInChunks(*u, KernelContext{}, tokens, tokens.size()), want))
+        << "the scaling changed nothing";
   }
 }
 

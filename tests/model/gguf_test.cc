@@ -208,5 +208,63 @@ TEST(Gguf, InconsistentModelsAreRejected) {
   EXPECT_TRUE(FailsWith(Load(dir, g), {"rope.dimension_count 2"}));
 }
 
+// llama.cpp's linear RoPE scaling keys, read as llama.cpp reads them: rope.scaling.type absent
+// means linear, the factor in rope.scaling.factor or the older rope.scale_linear, 0 or type
+// "none" is no scaling; every frequency divided by the factor (head_dim 4: two divisors).
+TEST(Gguf, LinearRopeScalingKeysAreReadAsLlamaCppReadsThem) {
+  TempDir dir;
+  const GgufBuilder q3 = testing::TinyGguf(Arch::kQwen3);
+  const auto scaling = [&](GgufBuilder g) -> Result<RopeScaling> {
+    testing::WriteFile(dir.file("m.gguf"), g.Build());
+    DETINFER_ASSIGN_OR_RETURN(ModelWeights w, LoadModel(dir.file("m.gguf")));
+    return w.config.rope_scaling;
+  };
+  const auto expect_linear = [&](const GgufBuilder& g, float factor) {
+    auto s = scaling(g);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->kind, RopeScaling::Kind::kLinear);
+    EXPECT_EQ(s->factor, double(factor));
+    EXPECT_EQ(s->divisors, std::vector<float>(2, factor));
+  };
+  const auto expect_none = [&](const GgufBuilder& g) {
+    auto s = scaling(g);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->kind, RopeScaling::Kind::kNone);
+    EXPECT_TRUE(s->divisors.empty());
+  };
+  GgufBuilder g = q3;
+  g.KvString("qwen3.rope.scaling.type", "linear");
+  g.KvF32("qwen3.rope.scaling.factor", 8.0f);
+  expect_linear(g, 8.0f);
+  g = q3;  // no type: linear, as llama.cpp's default
+  g.KvF32("qwen3.rope.scaling.factor", 2.5f);
+  expect_linear(g, 2.5f);
+  g = q3;  // the older key
+  g.KvF32("qwen3.rope.scale_linear", 4.0f);
+  expect_linear(g, 4.0f);
+  g = q3;  // type none switches a factor off (llama.cpp: "never scale if scaling type is none")
+  g.KvString("qwen3.rope.scaling.type", "none");
+  g.KvF32("qwen3.rope.scaling.factor", 8.0f);
+  expect_none(g);
+  g = q3;  // a factor of 0 is none
+  g.KvF32("qwen3.rope.scaling.factor", 0.0f);
+  expect_none(g);
+  g = q3;
+  g.KvString("qwen3.rope.scaling.type", "linear");
+  expect_none(g);
+  // Refused by name.
+  g = q3;
+  g.KvString("qwen3.rope.scaling.type", "yarn");
+  g.KvF32("qwen3.rope.scaling.factor", 4.0f);
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"qwen3.rope.scaling.type 'yarn'"}));
+  g = q3;
+  g.KvF32("qwen3.rope.scaling.factor", -2.0f);
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"qwen3.rope.scaling.factor -2"}));
+  g = q3;
+  g.KvF32("qwen3.rope.scaling.factor", 8.0f);
+  g.AddF32("rope_freqs.weight", {2}, {1.0f, 8.0f});
+  EXPECT_TRUE(FailsWith(Load(dir, g), {"qwen3.rope.scaling.factor", "'rope_freqs.weight'"}));
+}
+
 }  // namespace
 }  // namespace detinfer
