@@ -235,4 +235,17 @@ std::string GgufTensorName(Arch /*arch*/, TensorRole role, int64_t layer) {
   return p + leaf;
 }
 
+std::string GgufExpertTensorName(Arch /*arch*/, TensorRole role, int64_t layer, int64_t expert) {
+  std::string p = "blk.";
+  p += std::to_string(layer);
+  switch (role) {
+    case TensorRole::kExpertsGate: p += ".ffn_gate."; break;
+    case TensorRole::kExpertsUp: p += ".ffn_up."; break;
+    case TensorRole::kExpertsDown: p += ".ffn_down."; break;
+    default: p += ".?."; break;
+  }
+  p += std::to_string(expert);
+  return p + ".weight";
+}
+
 }  // namespace detinfer

@@ -110,6 +110,11 @@ std::string GgufTensorName(Arch arch, TensorRole role, int64_t layer);
 // "model.layers.L.block_sparse_moe.experts.E.w1.weight" (w1 gate, w3 up, w2 down). GGUF holds
 // each role as one stacked tensor (GgufTensorName: blk.L.ffn_gate_exps.weight, ...).
 std::string HfExpertTensorName(Arch arch, TensorRole role, int64_t layer, int64_t expert);
+// The per-expert GGUF name of early Mixtral files (llama.cpp's LLM_TENSOR_FFN_*_EXP, before
+// the stacked ffn_*_exps): "blk.L.ffn_gate.E.weight", "blk.L.ffn_up.E.weight",
+// "blk.L.ffn_down.E.weight", each one expert's [rows, cols] matrix. The GGUF loader stacks them
+// (model/tensor_source.h); detinfer's writer writes them only when asked (GgufWriteOptions).
+std::string GgufExpertTensorName(Arch arch, TensorRole role, int64_t layer, int64_t expert);
 
 }  // namespace detinfer
 

@@ -322,6 +322,12 @@ Result<ModelWeights> LoadGguf(GgufFile g) {
   w.format = ModelFormat::kGguf;
   w.source = path;
   NameScheme names{&GgufTensorName};
+  if (w.config.arch == Arch::kMixtral) {
+    // Early Mixtral files hold one tensor per expert (blk.L.ffn_gate.E.weight), which
+    // llama.cpp still reads by stacking them; so does this loader (a copy, as for Hugging Face).
+    names.expert_name = &GgufExpertTensorName;
+    names.stacked_or_per_expert = true;
+  }
   if (w.config.rope_scaling.kind == RopeScaling::Kind::kFreqFactors) {
     names.read_with_config.push_back(kGgufRopeFreqsName);
   }

@@ -140,7 +140,7 @@ std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g) {
 }
 
 Status WriteGguf(const ModelWeights& w, const std::string& path,
-                 std::span<const GgufExtraKv> extra) {
+                 std::span<const GgufExtraKv> extra, const GgufWriteOptions& options) {
   const ModelConfig& c = w.config;
   DETINFER_RETURN_IF_ERROR(c.Validate("GGUF writer"));
   const RopeStyle target = GgufRopeStyle(c.arch);
@@ -259,12 +259,42 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
     kv.KvValue(e.key, *e.value);
   }
 
+  // The file's tensors by name: stacked experts as one [n_experts * rows, cols] tensor (GGUF
+  // dims [cols, rows, n_experts]), or with per_expert_tensors one [rows, cols] tensor each.
+  if (options.per_expert_tensors && c.arch != Arch::kMixtral) {
+    return Status::InvalidArgument("GGUF writer: per-expert tensors are early Mixtral files' "
+                                   "layout; a " + std::string(ArchName(c.arch)) +
+                                   " model has none");
+  }
+  struct Named {
+    std::string name;
+    FileTensor t;
+  };
+  std::vector<Named> named;
+  for (const FileTensor& e : entries) {
+    if (e.view.rank == 3 && options.per_expert_tensors) {
+      if (!e.view.is_contiguous()) {
+        return Status::Internal("GGUF writer: stacked expert tensor is not contiguous");
+      }
+      const int64_t rows = e.view.shape[1], cols = e.view.shape[2];
+      const size_t bytes = StorageBytes(e.view.dtype, rows * cols);
+      for (int64_t x = 0; x < e.view.shape[0]; ++x) {
+        FileTensor one = e;
+        one.view = TensorView::Contiguous(static_cast<uint8_t*>(e.view.data) + size_t(x) * bytes,
+                                          e.view.dtype, {rows, cols});
+        named.push_back({GgufExpertTensorName(c.arch, e.role, e.layer, x), one});
+      }
+    } else {
+      named.push_back({GgufTensorName(c.arch, e.role, e.layer), e});
+    }
+  }
+
   HeaderBuilder infos;
   std::vector<uint64_t> offsets;
   uint64_t data_size = 0;
-  for (const FileTensor& e : entries) {
-    const TensorView& t = e.view;
-    infos.Str(GgufTensorName(c.arch, e.role, e.layer));
+  for (const Named& n : named) {
+    const TensorView& t = n.t.view;
+    infos.Str(n.name);
     infos.U32(static_cast<uint32_t>(t.rank));
     for (int d = t.rank - 1; d >= 0; --d) infos.U64(static_cast<uint64_t>(t.shape[d]));
     infos.U32(GgmlType(t.dtype));
@@ -301,7 +331,7 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   HeaderBuilder head;
   head.U32(0x46554747u);  // "GGUF" read as a little-endian u32
   head.U32(3);
-  head.U64(entries.size() + factor_tensors.size());
+  head.U64(named.size() + factor_tensors.size());
   head.U64(kv.kv_count);
 
   FileSink sink;
@@ -311,8 +341,8 @@ Status WriteGguf(const ModelWeights& w, const std::string& path,
   DETINFER_RETURN_IF_ERROR(sink.Write(infos.bytes.data(), infos.bytes.size()));
   const uint64_t data_start = AlignUp(sink.offset(), kGgufWriteAlignment);
   DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start - sink.offset()));
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const FileTensor& e = entries[i];
+  for (size_t i = 0; i < named.size(); ++i) {
+    const FileTensor& e = named[i].t;
     DETINFER_RETURN_IF_ERROR(sink.WriteZeros(data_start + offsets[i] - sink.offset()));
     TensorView rows = e.view;
     if (rows.rank == 3) {  // stacked experts, contiguous: written as [n_experts * rows, cols]

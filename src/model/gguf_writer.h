@@ -46,6 +46,13 @@ struct GgufExtraKv {
 // order, for WriteGguf's `extra`.
 std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g);
 
+struct GgufWriteOptions {
+  // Mixtral only: each expert's matrices as their own tensors (blk.L.ffn_gate.E.weight, ...),
+  // the layout of early llama.cpp Mixtral files, instead of the stacked ffn_*_exps. For tests
+  // of the loader's support of such files; llama.cpp reads both, the default is the current one.
+  bool per_expert_tensors = false;
+};
+
 // Writes `path` (through a temporary file renamed into place). Errors name the tensor or path;
 // an `extra` key the writer sets itself (general.*, <arch>.*) is an error naming it.
 // RoPE scaling: linear as llama.cpp's keys rope.scaling.type = "linear" and rope.scaling.factor
@@ -53,7 +60,7 @@ std::vector<GgufExtraKv> GgufTokenizerMetadata(const GgufFile& g);
 // other kinds with per-frequency divisors as the tensor rope_freqs.weight (longrope: its two
 // factor lists); yarn is refused.
 Status WriteGguf(const ModelWeights& w, const std::string& path,
-                 std::span<const GgufExtraKv> extra = {});
+                 std::span<const GgufExtraKv> extra = {}, const GgufWriteOptions& options = {});
 
 }  // namespace detinfer
 

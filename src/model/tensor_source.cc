@@ -93,8 +93,7 @@ Status StackExperts(CountingLookup& lookup, const NameScheme& names, const std::
   for (int64_t e = 0; e < n; ++e) {
     const std::string name = names.expert_name(c.arch, role, layer, e);
     DETINFER_ASSIGN_OR_RETURN(TensorView v, lookup.Get(name));
-    if (v.rank != 2 || v.shape[0] != rows || v.shape[1] != cols || !v.is_contiguous() ||
-        (e > 0 && v.dtype != parts.front().dtype)) {
+    if (v.rank != 2 || v.shape[0] != rows || v.shape[1] != cols || !v.is_contiguous()) {
       std::string msg = where;
       msg += ": tensor '";
       msg += name;
@@ -105,11 +104,19 @@ Status StackExperts(CountingLookup& lookup, const NameScheme& names, const std::
       msg += ", ";
       msg += std::to_string(cols);
       msg += "]";
-      if (e > 0) {
-        msg += " ";
-        msg += DTypeName(parts.front().dtype);
-        msg += " (every expert's in one dtype)";
-      }
+      return Status::InvalidArgument(msg);
+    }
+    if (e > 0 && v.dtype != parts.front().dtype) {
+      std::string msg = where;
+      msg += ": tensor '";
+      msg += name;
+      msg += "' is ";
+      msg += DTypeName(v.dtype);
+      msg += " but '";
+      msg += names.expert_name(c.arch, role, layer, 0);
+      msg += "' is ";
+      msg += DTypeName(parts.front().dtype);
+      msg += " (the experts of one matrix are stacked into one tensor of one dtype)";
       return Status::InvalidArgument(msg);
     }
     parts.push_back(v);
@@ -125,6 +132,34 @@ Status StackExperts(CountingLookup& lookup, const NameScheme& names, const std::
   *out = TensorView::Contiguous(buf.data(), dtype, {n, rows, cols});
   w->owned.push_back(std::move(buf));
   return Status::Ok();
+}
+
+// NameScheme::stacked_or_per_expert: the stacked tensor when present (read in place), else
+// the per-expert ones (copied into one stacked buffer); both forms in one layer is an error.
+Status StackedOrPerExpert(const TensorLookup& source, CountingLookup& lookup,
+                          const NameScheme& names, TensorRole role, int64_t layer,
+                          ModelWeights* w, TensorView* out) {
+  const ModelConfig& c = w->config;
+  const std::string stacked = names.name(c.arch, role, layer);
+  // Expert 0's tensor tells the layouts apart (n_experts comes from the file: no loop over
+  // it before a tensor is found missing); other experts' tensors beside a stacked one are named
+  // as unused (CheckAllUsed).
+  const std::string per_expert = names.expert_name(c.arch, role, layer, 0);
+  const bool has_per_expert = source.Has(per_expert);
+  if (source.Has(stacked)) {
+    if (has_per_expert) {
+      return Status::InvalidArgument(source.Where() + ": tensor '" + stacked + "' (stacked "
+                                     "experts) and '" + per_expert + "' (one expert's) are both "
+                                     "present; a file holds one layout or the other");
+    }
+    DETINFER_ASSIGN_OR_RETURN(*out, lookup.Get(stacked));
+    return Status::Ok();
+  }
+  if (!has_per_expert) {
+    return Status::NotFound(source.Where() + ": missing tensor '" + stacked + "' (nor the "
+                            "per-expert '" + per_expert + "', ... of early files)");
+  }
+  return StackExperts(lookup, names, source.Where(), role, layer, w, out);
 }
 
 Status CheckAllUsed(const TensorLookup& lookup, const NameScheme& names, const ModelConfig& c,
@@ -192,6 +227,9 @@ Status AssembleWeights(const TensorLookup& source, const NameScheme& names, Mode
           DETINFER_RETURN_IF_ERROR(SplitRows(fused, name, source.Where(), c.dim,
                                              {{&l.w_gate, c.ffn_dim}, {&l.w_up, c.ffn_dim}}));
         }
+      } else if (IsStackedExpertRole(role) && names.stacked_or_per_expert) {
+        DETINFER_RETURN_IF_ERROR(
+            StackedOrPerExpert(source, lookup, names, role, i, w, MutableViewOf(*w, role, i)));
       } else if (IsStackedExpertRole(role) && names.expert_name != nullptr) {
         DETINFER_RETURN_IF_ERROR(
             StackExperts(lookup, names, source.Where(), role, i, w, MutableViewOf(*w, role, i)));

@@ -27,6 +27,10 @@ struct NameScheme {
   // the [n_experts, rows, cols] views ModelWeights holds. Null (GGUF): `name` gives the
   // stacked tensor itself.
   std::string (*expert_name)(Arch arch, TensorRole role, int64_t layer, int64_t expert) = nullptr;
+  // GGUF Mixtral: a layer's expert role is the stacked tensor (`name`) when the file has it,
+  // else its per-expert tensors (`expert_name`, early files), stacked like Hugging Face's; a
+  // layer holding both forms is an error naming both.
+  bool stacked_or_per_expert = false;
 };
 
 class TensorLookup {

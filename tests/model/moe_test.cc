@@ -333,6 +333,112 @@ TEST(MoeTest, BadExpertCountsAndTopKAreErrorsNamingTheFieldOrTensor) {
       << r.status().message();
 }
 
+// Early Mixtral GGUF files hold each expert's matrices as their own tensors
+// (blk.L.ffn_gate.E.weight, ...; llama.cpp's LLM_TENSOR_FFN_*_EXP) instead of the stacked
+// ffn_*_exps. The loader stacks them (a copy, as for Hugging Face's per-expert tensors): one
+// random Mixtral written in both layouts gives the same bits, in f32, bf16 and Q8_0; a missing
+// expert, a shape or dtype that disagrees, both layouts in one layer are errors naming the
+// tensor.
+TEST(MoeTest, EarlyMixtralGgufPerExpertTensorsGiveTheStackedFilesBits) {
+  const std::vector<int32_t> tokens = testing::MixedTokens(13, 3, 37);
+  ModelConfig c = MoeConfig(Arch::kMixtral);
+  c.ffn_dim = 64;  // rows of whole Q8_0 blocks for the down matrices
+  c.expert_ffn_dim = 64;
+  std::vector<uint8_t> per_expert_bytes, stacked_bytes;  // the f32 files, patched below
+  testing::TempDir dir;
+  for (const char* recipe_name : {"f32", "bf16", "q8_0"}) {
+    SCOPED_TRACE(recipe_name);
+    auto recipe = ParseWeightRecipe(recipe_name);
+    ASSERT_TRUE(recipe.ok()) << recipe.status().ToString();
+    auto w = InitRandomModel(c, 31, *recipe);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    const std::string stacked = dir.file(std::string("stacked-") + recipe_name + ".gguf");
+    const std::string split = dir.file(std::string("split-") + recipe_name + ".gguf");
+    ASSERT_TRUE(WriteGguf(*w, stacked).ok());
+    GgufWriteOptions options;
+    options.per_expert_tensors = true;
+    const Status written = WriteGguf(*w, split, {}, options);
+    ASSERT_TRUE(written.ok()) << written.ToString();
+    auto g = ::detinfer::GgufFile::Open(split);
+    ASSERT_TRUE(g.ok());
+    EXPECT_EQ(g->tensors().count("blk.1.ffn_down_exps.weight"), 0u);
+    ASSERT_EQ(g->tensors().count("blk.1.ffn_down.7.weight"), 1u);
+    const auto& ne = g->tensors().at("blk.1.ffn_down.7.weight").ne;
+    ASSERT_EQ(ne.size(), 2u);
+    EXPECT_EQ(ne[0], c.expert_ffn_dim);
+    EXPECT_EQ(ne[1], c.dim);
+    EXPECT_EQ(g->tensors().count("blk.0.ffn_gate.0.weight"), 1u);
+    EXPECT_EQ(g->tensors().count("blk.0.ffn_up.3.weight"), 1u);
+
+    auto a = LoadModel(stacked), b = LoadModel(split);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      const LayerWeights &x = a->layers[size_t(l)], &y = b->layers[size_t(l)];
+      for (const auto& [s, t] : {std::pair{&x.experts_gate, &y.experts_gate},
+                                 std::pair{&x.experts_up, &y.experts_up},
+                                 std::pair{&x.experts_down, &y.experts_down}}) {
+        ASSERT_EQ(t->rank, 3);
+        ASSERT_EQ(s->ShapeString(), t->ShapeString());
+        EXPECT_EQ(std::memcmp(s->data, t->data, StorageBytes(s->dtype, s->numel())), 0) << l;
+      }
+    }
+    const std::vector<float> want = MoeFileLogits(stacked, tokens);
+    ASSERT_FALSE(want.empty());
+    EXPECT_TRUE(testing::BitsEqual(MoeFileLogits(split, tokens), want));
+    auto mem = Transformer::Create(std::move(*w));
+    ASSERT_TRUE(mem.ok());
+    EXPECT_TRUE(testing::BitsEqual(
+        testing::LogitsInChunks(*mem, KernelContext{}, tokens, tokens.size()), want));
+    if (std::string(recipe_name) == "f32") {
+      per_expert_bytes = testing::ReadBytes(split);
+      stacked_bytes = testing::ReadBytes(stacked);
+    }
+  }
+
+  // Errors, from the f32 files patched in place: `n` bytes of `value` written `after` bytes
+  // past the end of `name` in its tensor info (name, u32 n_dims, u64 ne[], u32 type, u64
+  // offset); `after` 0 with a new name of the same length renames the tensor.
+  const auto patched = [&](std::vector<uint8_t> b, const std::string& name, size_t after,
+                           const void* value, size_t n) {
+    const auto at = std::search(b.begin(), b.end(), name.begin(), name.end());
+    EXPECT_NE(at, b.end()) << name;
+    if (at != b.end()) {
+      std::memcpy(&*at + (after == 0 ? 0 : name.size() + after), value, n);
+    }
+    const std::string out = dir.file("patched.gguf");
+    std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
+                                               static_cast<std::streamsize>(b.size()));
+    return LoadModel(out).status();
+  };
+  // A missing expert (renamed: missing and unused).
+  EXPECT_TRUE(testing::FailsWith(patched(per_expert_bytes, "blk.1.ffn_up.5.weight", 0, "blk.1.ffn_up.5.weighX", 21),
+                        {"missing tensor 'blk.1.ffn_up.5.weight'"}));
+  // One expert's rows disagree with the config (and its fellows).
+  const uint64_t rows = 16;
+  EXPECT_TRUE(testing::FailsWith(patched(per_expert_bytes, "blk.0.ffn_down.2.weight", 4 + 8, &rows, 8),
+                        {"'blk.0.ffn_down.2.weight' is [16, 64] f32", "row-major [32, 64]"}));
+  // One expert in another dtype (f16, ggml type 1).
+  const uint32_t f16 = 1;
+  EXPECT_TRUE(testing::FailsWith(patched(per_expert_bytes, "blk.0.ffn_gate.1.weight", 4 + 16, &f16, 4),
+                        {"'blk.0.ffn_gate.1.weight' is f16", "'blk.0.ffn_gate.0.weight' is f32"}));
+  // Both layouts in one layer: the stacked file with a per-expert tensor beside the stacked one
+  // (blk.1.ffn_norm.weight renamed; layer 0 is read first).
+  EXPECT_TRUE(testing::FailsWith(patched(stacked_bytes, "blk.1.ffn_norm.weight", 0, "blk.0.ffn_up.0.weight", 21),
+                        {"'blk.0.ffn_up_exps.weight' (stacked experts) and 'blk.0.ffn_up.0.weight'",
+                         "both present"}));
+  // Neither: the stacked tensor is named as missing, with the per-expert form.
+  EXPECT_TRUE(testing::FailsWith(patched(stacked_bytes, "blk.1.ffn_gate_exps.weight", 0, "blk.1.ffn_gate_eXps.weight", 26),
+                        {"missing tensor 'blk.1.ffn_gate_exps.weight'", "'blk.1.ffn_gate.0.weight'"}));
+  // Only Mixtral has the per-expert layout: Qwen3-MoE's is refused by the writer (and its
+  // loader takes the stacked tensors only).
+  auto q = InitRandomModel(MoeConfig(Arch::kQwen3Moe), 7, DType::kF32);
+  ASSERT_TRUE(q.ok());
+  GgufWriteOptions options;
+  options.per_expert_tensors = true;
+  EXPECT_TRUE(testing::FailsWith(WriteGguf(*q, dir.file("q.gguf"), {}, options), {"qwen3_moe"}));
+}
+
 TEST(MoeTest, ConfigsAreReadAsTransformersReadsThem) {
   const json mixtral = {{"architectures", {"MixtralForCausalLM"}}, {"hidden_size", 32},
                         {"num_hidden_layers", 1}, {"num_attention_heads", 4},
