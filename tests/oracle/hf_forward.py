@@ -13,7 +13,14 @@ MODE deliberately breaks the mixture-of-experts routing, so that the test can ch
 comparison tells a wrong routing apart: "no-renorm" (never renormalise the top-k), "renorm"
 (always), "top-k-minus-1" (one expert fewer per token). --window=N replaces the config's
 sliding window (0: none), so that the test can check that the comparison tells a missing or
-wrong window apart; --one-rope gives Gemma 3's local layers the global RoPE (wrong, likewise).
+wrong window apart; --one-rope gives Gemma 3's local layers the global RoPE (wrong, likewise);
+--unrounded-normalizer scales a bf16 / f16 Gemma's embedding by the fp32 sqrt(hidden_size)
+instead of transformers' value rounded to the embedding's dtype (wrong, likewise).
+
+Weights in BF16 / F16 are read exactly and computed in float64 like the rest; what transformers
+itself rounds to the weights' dtype is modelled where the check needs it: Gemma's embedding
+normalizer (torch.tensor(hidden_size ** 0.5, dtype=bf16), Gemma 3's embed_scale.to(bf16): the
+Python float rounded to float32, then to the dtype, as torch converts a scalar).
 """
 import json
 import math
@@ -23,7 +30,49 @@ import sys
 import numpy as np
 
 
-def load_safetensors(path):
+def round_to_dtype(x, dtype):
+    """A Python float as torch holds it in `dtype` ("F32", "BF16", "F16"): rounded to float32
+    first, then to the narrower type to nearest, ties to even (c10's round_to_nearest_even for
+    bf16; IEEE conversion for f16)."""
+    f = np.float32(x)
+    if dtype == "BF16":
+        b = int(np.array(f, dtype=np.float32).view(np.uint32))
+        b = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) << 16
+        return float(np.array(b, dtype=np.uint32).view(np.float32))
+    if dtype == "F16":
+        return float(np.float16(f))
+    return float(f)
+
+
+def to_bf16(a):
+    """Each value rounded to bf16 as a bf16 matmul reads its activations (docs/kernels.md, "bf16
+    weights": float32, then bf16 to nearest even; a subnormal becomes a signed zero), as
+    float64."""
+    f = np.asarray(a, dtype=np.float64).astype(np.float32)
+    b = f.view(np.uint32).astype(np.uint64)
+    b = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) << 16
+    r = b.astype(np.uint32).view(np.float32)
+    r = np.where(np.abs(f) < np.float32(2.0 ** -126), np.copysign(np.float32(0), f), r)
+    return r.astype(np.float64)
+
+
+# Tensor name -> stored dtype ("F32", "BF16", "F16"), filled by main().
+DTYPES = {}
+
+
+def mm(x, w, name):
+    """x . W^T for the weight `name`. With bf16 weights the activations are rounded to bf16
+    first: transformers' bf16 model holds its hidden states in bf16 when they enter a Linear,
+    and detinfer's bf16 matmul rounds them likewise (its one defined order for bf16 weights);
+    the products and sums stay float64 here."""
+    if DTYPES.get(name) == "BF16":
+        x = to_bf16(x)
+    return x @ w[name].T
+
+
+def load_safetensors(path, dtypes=None):
+    """Every tensor as float64 (exact for F32 / BF16 / F16); `dtypes` (a dict) gets each
+    tensor's stored dtype name."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
@@ -32,6 +81,8 @@ def load_safetensors(path):
     for name, t in header.items():
         if name == "__metadata__":
             continue
+        if dtypes is not None:
+            dtypes[name] = t["dtype"]
         a, b = t["data_offsets"]
         raw = data[a:b]
         if t["dtype"] == "F32":
@@ -155,7 +206,7 @@ def sparse_moe(x, w, p, cfg, arch, routing):
         renorm = True
     elif routing == "top-k-minus-1":
         k = k - 1
-    logits = x @ w[block + "gate.weight"].T
+    logits = mm(x, w, block + "gate.weight")
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = probs / probs.sum(axis=-1, keepdims=True)
     # topk by descending probability, the lower index first among equal ones (a stable sort)
@@ -169,14 +220,14 @@ def sparse_moe(x, w, p, cfg, arch, routing):
         for e, wt in zip(chosen, weights):
             q = block + "experts.%d." % e
             if mixtral:  # w1 gate, w3 up, w2 down
-                gate = x[t] @ w[q + "w1.weight"].T
-                up = x[t] @ w[q + "w3.weight"].T
-                down = w[q + "w2.weight"]
+                gate = mm(x[t], w, q + "w1.weight")
+                up = mm(x[t], w, q + "w3.weight")
+                down = q + "w2.weight"
             else:
-                gate = x[t] @ w[q + "gate_proj.weight"].T
-                up = x[t] @ w[q + "up_proj.weight"].T
-                down = w[q + "down_proj.weight"]
-            out[t] += wt * (((gate / (1 + np.exp(-gate))) * up) @ down.T)
+                gate = mm(x[t], w, q + "gate_proj.weight")
+                up = mm(x[t], w, q + "up_proj.weight")
+                down = q + "down_proj.weight"
+            out[t] += wt * mm((gate / (1 + np.exp(-gate))) * up, w, down)
     return out
 
 
@@ -185,6 +236,7 @@ def main():
     routing = None
     window_override = None
     one_rope = False
+    unrounded_normalizer = False
     while args and args[0].startswith("--"):
         flag = args.pop(0)
         if flag.startswith("--routing="):
@@ -193,11 +245,14 @@ def main():
             window_override = int(flag[len("--window="):])
         elif flag == "--one-rope":  # Gemma 3 with the global RoPE on every layer (wrong)
             one_rope = True
+        elif flag == "--unrounded-normalizer":  # Gemma's fp32 normalizer for any dtype (wrong)
+            unrounded_normalizer = True
         else:
             raise SystemExit("unknown flag " + flag)
     model_dir, ids = args[0], [int(t) for t in args[1:]]
     cfg = json.load(open(model_dir + "/config.json"))
-    w = load_safetensors(model_dir + "/model.safetensors")
+    dtypes = DTYPES
+    w = load_safetensors(model_dir + "/model.safetensors", dtypes)
     arch = cfg["model_type"]
     dim, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads", heads)
@@ -237,8 +292,16 @@ def main():
         mask = mask + np.tril(np.full((T, T), -np.inf), k=-window)
 
     h = w["model.embed_tokens.weight"][ids]
-    if gemma:  # normalizer = tensor(hidden_size ** 0.5, dtype=embedding dtype): float32 here
-        h = h * float(np.float32(cfg["hidden_size"] ** 0.5))
+    if gemma:
+        # Gemma2Model: normalizer = torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype);
+        # Gemma3TextScaledWordEmbedding: embed_scale (a float32 tensor) .to(weight.dtype). The
+        # embedding's dtype: bf16 / f16 round the root, f32 keeps float32's.
+        embed_dtype = dtypes["model.embed_tokens.weight"]
+        normalizer = round_to_dtype(cfg["hidden_size"] ** 0.5,
+                                    "F32" if unrounded_normalizer else embed_dtype)
+        # transformers multiplies in the embedding's dtype: a bf16 (f16) value times a bf16
+        # (f16) normalizer is exact in float32 and float64, so float64 here is the same product.
+        h = h * normalizer
         scaling = cfg.get("query_pre_attn_scalar", 256) ** -0.5
         attn_cap = cfg.get("attn_logit_softcapping", None if gemma3 else 50.0)
         final_cap = cfg.get("final_logit_softcapping", None if gemma3 else 30.0)
@@ -253,7 +316,7 @@ def main():
         x = norm(h, p + "input_layernorm.weight")
 
         def proj(name):
-            y = x @ w[p + "self_attn." + name + ".weight"].T
+            y = mm(x, w, p + "self_attn." + name + ".weight")
             bias = w.get(p + "self_attn." + name + ".bias")
             return y if bias is None else y + bias
 
@@ -291,15 +354,15 @@ def main():
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores = scores / scores.sum(axis=-1, keepdims=True)
         attn = np.einsum("hts,shd->thd", scores, v).reshape(T, heads * head_dim)
-        o = attn @ w[p + "self_attn.o_proj.weight"].T
+        o = mm(attn, w, p + "self_attn.o_proj.weight")
         if gemma:  # Gemma2DecoderLayer: post norms around both blocks
             h = h + norm(o, p + "post_attention_layernorm.weight")
             x = norm(h, p + "pre_feedforward_layernorm.weight")
-            gate = x @ w[p + "mlp.gate_proj.weight"].T
-            up = x @ w[p + "mlp.up_proj.weight"].T
+            gate = mm(x, w, p + "mlp.gate_proj.weight")
+            up = mm(x, w, p + "mlp.up_proj.weight")
             # gelu_pytorch_tanh
             act = 0.5 * gate * (1 + np.tanh(math.sqrt(2 / math.pi) * (gate + 0.044715 * gate ** 3)))
-            y = (act * up) @ w[p + "mlp.down_proj.weight"].T
+            y = mm(act * up, w, p + "mlp.down_proj.weight")
             h = h + norm(y, p + "post_feedforward_layernorm.weight")
             continue
         h = h + o
@@ -308,16 +371,16 @@ def main():
             h = h + sparse_moe(x, w, p, cfg, arch, routing)
             continue
         if arch == "phi3":  # one gate_up_proj: gate, up = chunk(2)
-            gate, up = np.split(x @ w[p + "mlp.gate_up_proj.weight"].T, 2, axis=-1)
+            gate, up = np.split(mm(x, w, p + "mlp.gate_up_proj.weight"), 2, axis=-1)
         else:
-            gate = x @ w[p + "mlp.gate_proj.weight"].T
-            up = x @ w[p + "mlp.up_proj.weight"].T
-        h = h + ((gate / (1 + np.exp(-gate))) * up) @ w[p + "mlp.down_proj.weight"].T
+            gate = mm(x, w, p + "mlp.gate_proj.weight")
+            up = mm(x, w, p + "mlp.up_proj.weight")
+        h = h + mm((gate / (1 + np.exp(-gate))) * up, w, p + "mlp.down_proj.weight")
     h = norm(h, "model.norm.weight")
-    head = w.get("lm_head.weight")
-    if head is None or cfg.get("tie_word_embeddings", gemma):
-        head = w["model.embed_tokens.weight"]
-    logits = h @ head.T
+    head = "lm_head.weight"
+    if head not in w or cfg.get("tie_word_embeddings", gemma):
+        head = "model.embed_tokens.weight"
+    logits = mm(h, w, head)
     if gemma and final_cap:
         logits = np.tanh(logits / final_cap) * final_cap
     json.dump({"logits": logits.tolist()}, sys.stdout)
