@@ -104,11 +104,13 @@ void PlotTtft(const std::string& dir) {
 
 namespace detinfer::bench {
 int MemoryProbeMain(const char* path, const char* cache_dir);  // memory_bench.cc: the fresh process BM_ModelMemory runs
+int DecodeAbMain(const char* path, const char* cache_dir, const char* tokens);  // memory_bench.cc
 }  // namespace detinfer::bench
 
 int main(int argc, char** argv) {
   using namespace detinfer::bench;
   if (argc == 4 && std::string(argv[1]) == "--memory-probe") return MemoryProbeMain(argv[2], argv[3]);
+  if (argc == 5 && std::string(argv[1]) == "--decode-ab") return DecodeAbMain(argv[2], argv[3], argv[4]);
   // Medians of 5 unless the caller says otherwise.
   std::vector<char*> args(argv, argv + argc);
   std::string reps = "--benchmark_repetitions=5";

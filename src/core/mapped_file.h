@@ -11,6 +11,8 @@
 
 #include "core/status.h"
 
+struct stat;
+
 namespace detinfer {
 
 class MappedFile {
@@ -32,6 +34,15 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Which file was mapped, as fstat saw it when it was opened: all zero for a FromBytes copy.
+  // A change to a file's contents changes its ctime, which no program can set (touch sets
+  // mtime): model/packed_cache.h remembers a model's content hash by these.
+  struct Identity {
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+  const Identity& identity() const { return identity_; }
   bool Contains(const void* p, size_t n) const {
     const auto* b = static_cast<const uint8_t*>(p);
     return data_ != nullptr && b >= data_ && n <= size_ && b - data_ <= static_cast<ptrdiff_t>(size_ - n);
@@ -49,7 +60,11 @@ class MappedFile {
   size_t size_ = 0;
   bool owned_ = false;  // data_ is a FromBytes copy (freed), not a map (unmapped)
   std::string path_;
+  Identity identity_;
 };
+
+// The identity fstat/stat `st` gives (MappedFile::identity).
+MappedFile::Identity IdentityOf(const struct stat& st);
 
 }  // namespace detinfer
 

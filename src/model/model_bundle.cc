@@ -234,7 +234,21 @@ Result<ModelBundle> LoadModelBundle(const std::string& model_path,
                                     const BundleOptions& options) {
   DETINFER_ASSIGN_OR_RETURN(ModelWeights weights, LoadModel(model_path));
   ModelBundle b;
-  b.model_hash = ModelFilesHash(weights.files, ctx);
+  // With a packed-weight cache directory, a model big enough to use it has its hash remembered
+  // there by its files' identities (packed_cache.h says why that is safe): a warm load then
+  // reads none of the model file to name it.
+  const PackedCacheOptions& co = options.cache;
+  uint64_t file_bytes = 0;
+  for (const MappedFile& f : weights.files) file_bytes += f.size();
+  const bool memo = options.recall_model_hash && !co.dir.empty() && file_bytes >= co.min_bytes;
+  if (auto recalled = memo ? RecallModelHash(co.dir, weights.files) : std::nullopt) {
+    b.model_hash = *recalled;
+    b.model_hash_recalled = true;
+  } else {
+    const int64_t started = WallClockNs();
+    b.model_hash = ModelFilesHash(weights.files, ctx);
+    if (memo) RememberModelHash(co.dir, weights.files, b.model_hash, started);
+  }
   const ModelFormat format = weights.format;
   const int64_t vocab = weights.config.vocab_size;
   PackedCacheOptions cache = options.cache;

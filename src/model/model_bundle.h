@@ -25,6 +25,7 @@ struct ModelBundle {
   // there is none, why ("no tokenizer file beside the model", "the GGUF file has no vocabulary").
   std::string tokenizer_source;
   uint64_t model_hash = 0;               // ModelFilesHash of the model's files
+  bool model_hash_recalled = false;      // remembered for these files (RecallModelHash), not computed
   uint64_t tokenizer_hash = 0;           // XXH3-64 of the tokenizer file bytes, 0 without one
 };
 
@@ -55,8 +56,12 @@ Result<ModelTokenizer> LoadModelTokenizer(const std::string& model_path,
 // size differs from the model's is an error naming both. `ctx` packs the weights (its ISA path
 // and threads; Transformer::Create). `options.cache` says where packed-weight cache files live
 // (model/packed_cache.h; the model hash is filled in here); an empty dir: none.
+// ModelFilesHash's definition is also remembered hashes' (kHashMemoVersion, packed_cache.cc).
 struct BundleOptions {
   PackedCacheOptions cache;
+  // With a cache directory, the model hash is remembered there for the files' identities and
+  // recalled by later loads (RecallModelHash, packed_cache.h); false: always computed.
+  bool recall_model_hash = true;
 };
 Result<ModelBundle> LoadModelBundle(const std::string& model_path,
                                     const std::string& tokenizer_path = "",

@@ -46,12 +46,14 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
           cache->model_hash != 0 ? cache->model_hash : ModelFilesHash(weights.files, ctx);
       key = {model_hash, PackedLayoutHash(packer, weights.files), packer.block_bytes()};
       t.cache_report_.path = PackedCachePath(cache->dir, key);
-      auto entry = OpenPackedCache(cache->dir, key, ctx);
+      auto entry = OpenPackedCache(cache->dir, key, ctx, cache->read);
       if (entry.ok()) {
         DETINFER_RETURN_IF_ERROR(packer.Adopt(entry->owner, entry->block));
         cached_hash = entry->weight_hash;
         hit = true;
         t.cache_report_.outcome = Outcome::kHit;
+        t.cache_report_.mapped = entry->mapped;
+        t.cache_report_.read_note = entry->note;
       } else {
         write = true;
         if (entry.status().code() != StatusCode::kNotFound) {

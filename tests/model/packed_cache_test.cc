@@ -5,12 +5,15 @@
 #include "model/packed_cache.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -117,12 +120,21 @@ TEST_F(PackedCacheTest, EveryFormatGivesTheSameBitsFromTheCacheFile) {
   for (const char* recipe : {"f32", "bf16", "f16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}) {
     SCOPED_TRACE(recipe);
     const std::string path = Model(recipe);
-    uint64_t fresh_hash = 0, written_hash = 0, read_hash = 0;
+    uint64_t fresh_hash = 0, written_hash = 0, read_hash = 0, mapped_hash = 0;
     const std::vector<float> fresh = Logits(path, nullptr, nullptr, &fresh_hash);
     PackedCacheOptions cache = Cache(XXH3_64bits(recipe, std::strlen(recipe)));
-    PackedCacheReport first, second;
+    cache.read = PackedCacheRead::kCopy;
+    PackedCacheReport first, second, third;
     const std::vector<float> written = Logits(path, &cache, &first, &written_hash);
     const std::vector<float> read_back = Logits(path, &cache, &second, &read_hash);
+    // The file's pages themselves, mapped (shared with other processes), give the same bits.
+    cache.read = PackedCacheRead::kMap;
+    const std::vector<float> mapped = Logits(path, &cache, &third, &mapped_hash);
+    EXPECT_EQ(third.outcome, Outcome::kHit) << third.detail;
+    EXPECT_TRUE(third.mapped);
+    EXPECT_FALSE(second.mapped);
+    EXPECT_EQ(mapped_hash, fresh_hash);
+    EXPECT_TRUE(SameLogitBits(fresh, mapped));
     // A hit takes the weight hash (the weight version) from the file: the one a fresh pack
     // computes.
     EXPECT_EQ(read_hash, fresh_hash);
@@ -214,10 +226,21 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
     for (int i = 0; i < 8; ++i) b[64 + static_cast<size_t>(i)] = static_cast<char>(h >> (8 * i));
   };
   const std::vector<Case> cases = {
-      {"payload bit", [](std::vector<char>& b) { b[4096 + b.size() / 3] ^= 1; },
+      {"payload bit",
+       [](std::vector<char>& b) {
+         b[kPackedCachePayloadOffset + (b.size() - kPackedCachePayloadOffset) / 3] ^= 1;
+       },
        "corrupt payload"},
-      {"first matrix byte", [](std::vector<char>& b) { b[4096 + 100] ^= 0x40; },
+      {"first matrix byte", [](std::vector<char>& b) { b[kPackedCachePayloadOffset + 100] ^= 0x40; },
        "corrupt payload"},
+      {"last payload byte", [](std::vector<char>& b) { b.back() ^= 0x01; }, "corrupt payload"},
+      {"cut to the header", [](std::vector<char>& b) { b.resize(4096); }, "truncated"},
+      {"file version 1",
+       [&](std::vector<char>& b) {
+         b[16] = 1;
+         rehash_header(b);
+       },
+       "file version 1"},
       {"truncated", [](std::vector<char>& b) { b.erase(b.end() - 100, b.end()); }, "truncated"},
       {"longer", [](std::vector<char>& b) { b.push_back(0); }, "truncated"},
       {"header edited", [](std::vector<char>& b) { b[30] ^= 1; }, "corrupt header"},
@@ -236,11 +259,17 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
       {"not a cache file", [](std::vector<char>& b) { b[0] = 'X'; },
        "not a packed-weight cache file"},
   };
+  // Mapped (the default where the page cache gives 2 MiB pages, forced here) and read: a bad
+  // file is refused either way.
+  for (const PackedCacheRead how : {PackedCacheRead::kMap, PackedCacheRead::kCopy})
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
+    SCOPED_TRACE(how == PackedCacheRead::kMap ? "mapped" : "read");
+    PackedCacheOptions cache_how = cache;
+    cache_how.read = how;
     EditCacheFile(file, c.edit);
     PackedCacheReport again;
-    const std::vector<float> logits = Logits(path, &cache, &again);
+    const std::vector<float> logits = Logits(path, &cache_how, &again);
     EXPECT_TRUE(SameLogitBits(fresh, logits));
     EXPECT_EQ(again.outcome, Outcome::kWritten) << again.detail;
     EXPECT_NE(again.detail.find(c.expect), std::string::npos) << again.detail;
@@ -248,8 +277,9 @@ TEST_F(PackedCacheTest, BadFilesAreDetectedAndRebuiltNeverUsed) {
     // Rebuilt: the next load reads it.
     EXPECT_EQ(fs::file_size(file), size);
     PackedCacheReport next;
-    EXPECT_TRUE(SameLogitBits(fresh, Logits(path, &cache, &next)));
+    EXPECT_TRUE(SameLogitBits(fresh, Logits(path, &cache_how, &next)));
     EXPECT_EQ(next.outcome, Outcome::kHit) << next.detail;
+    EXPECT_EQ(next.mapped, how == PackedCacheRead::kMap);
   }
 }
 
@@ -351,6 +381,111 @@ TEST_F(PackedCacheTest, LeastRecentlyUsedFilesGoOverTheBudget) {
   EXPECT_TRUE(fs::exists(ra.path));
   EXPECT_FALSE(fs::exists(rb.path));
   EXPECT_TRUE(fs::exists(rc.path));
+}
+
+// Rss and Pss (bytes) of this process's mapping that starts at `start`.
+struct MappingUse {
+  uint64_t rss = 0, pss = 0;
+};
+MappingUse UseOfMapping(const void* start) {
+  MappingUse u;
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in = false;
+  const auto want = reinterpret_cast<uintptr_t>(start);
+  while (std::getline(smaps, line)) {
+    unsigned long long lo = 0, hi = 0, kb = 0;
+    char dash = 0;
+    if (std::sscanf(line.c_str(), "%llx%c%llx ", &lo, &dash, &hi) == 3 && dash == '-') {
+      if (in) break;
+      in = lo == want;
+    } else if (in && std::sscanf(line.c_str(), "Rss: %llu kB", &kb) == 1) {
+      u.rss = kb << 10;
+    } else if (in && std::sscanf(line.c_str(), "Pss: %llu kB", &kb) == 1) {
+      u.pss = kb << 10;
+    }
+  }
+  return u;
+}
+
+// Two processes that map one cache file hold one copy of it: each one's mapping is resident and
+// each is charged half of it (Pss).
+TEST_F(PackedCacheTest, TwoProcessesShareOneMappedFile) {
+  const std::string path = Model("f32");
+  const PackedCacheOptions cache = Cache();
+  PackedCacheReport r;
+  Logits(path, &cache, &r);
+  ASSERT_EQ(r.outcome, Outcome::kWritten) << r.detail;
+  // This process's own mapping, opened directly (the parent holds it while the child looks).
+  const std::vector<fs::path> files = CacheFiles();
+  ASSERT_EQ(files.size(), 1u);
+  const uint64_t bytes = fs::file_size(files[0]) - kPackedCachePayloadOffset;
+  const std::string name = files[0].stem().string();  // <model hash>-<layout hash>
+  PackedCacheKey k;
+  k.model_hash = std::stoull(name.substr(0, 16), nullptr, 16);
+  k.layout_hash = std::stoull(name.substr(17, 16), nullptr, 16);
+  k.bytes = bytes;
+  auto mine = OpenPackedCache(cache.dir, k, KernelContext{}, PackedCacheRead::kMap);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  ASSERT_TRUE(mine->mapped);
+  const std::vector<int> statuses = InChildProcesses(1, [&]() {
+    // The child's copy of the parent's mapping goes first, so only its own open can share.
+    mine->owner.reset();
+    auto own = OpenPackedCache(cache.dir, k, KernelContext{}, PackedCacheRead::kMap);
+    if (!own.ok() || !own->mapped) return 1;
+    const MappingUse u = UseOfMapping(own->block.data());
+    if (u.rss < bytes * 9 / 10) return 2;  // resident (it was hashed)
+    // Charged about half: the parent maps the same pages. (Pss, not Shared_Clean: Linux 6.18
+    // counts a 2 MiB-mapped file folio mapped by two processes as private there.)
+    if (u.pss > u.rss * 6 / 10) return 3;
+    return 0;
+  });
+  EXPECT_EQ(statuses, std::vector<int>({0}));
+  const MappingUse parent = UseOfMapping(mine->block.data());
+  EXPECT_GE(parent.rss, bytes * 9 / 10);
+}
+
+// A model's hash is remembered beside the cache files by its file's identity and recalled by the
+// next load (no read of the model file); an edit to the file, even one that keeps its size and
+// mtime, changes its ctime and so is hashed afresh.
+TEST_F(PackedCacheTest, TheModelHashIsRecalledOnlyForAnUnchangedFile) {
+  const std::string path = Model("f32");
+  BundleOptions options;
+  options.cache = Cache(0);
+  // Old enough to be remembered (a ctime within 2 s of the hash is not).
+  ::timespec old[2] = {{1700000000, 0}, {1700000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old, 0), 0);
+  ::sleep(3);
+  auto first = LoadModelBundle(path, "", KernelContext{}, options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->model_hash_recalled);
+  auto second = LoadModelBundle(path, "", KernelContext{}, options);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->model_hash_recalled);
+  EXPECT_EQ(second->model_hash, first->model_hash);
+  // Not when asked not to (replay).
+  options.recall_model_hash = false;
+  auto hashed = LoadModelBundle(path, "", KernelContext{}, options);
+  ASSERT_TRUE(hashed.ok());
+  EXPECT_FALSE(hashed->model_hash_recalled);
+  EXPECT_EQ(hashed->model_hash, first->model_hash);
+  options.recall_model_hash = true;
+  // One byte of the file changed in place, its size and mtime put back: another ctime.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(path) - 7));
+    f.put('\x5a');
+  }
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old, 0), 0);
+  auto edited = LoadModelBundle(path, "", KernelContext{}, options);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  EXPECT_FALSE(edited->model_hash_recalled);
+  EXPECT_NE(edited->model_hash, first->model_hash);
+  // Just changed: not remembered yet (racy), so hashed again.
+  auto again = LoadModelBundle(path, "", KernelContext{}, options);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->model_hash_recalled);
+  EXPECT_EQ(again->model_hash, edited->model_hash);
 }
 
 // The model hash (the cache key's first half, and the schedule id's) by its definition: XXH3-64

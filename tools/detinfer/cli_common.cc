@@ -47,6 +47,9 @@ void AddEngineFlags(CLI::App* cmd, EngineFlags* f) {
 void NoteWeightCache(const ModelBundle& b) {
   const PackedCacheReport& r = b.model->packed_cache();
   if (!r.detail.empty()) std::fprintf(stderr, "note: %s\n", r.detail.c_str());
+  if (!r.read_note.empty()) {
+    std::fprintf(stderr, "note: packed-weight cache %s %s\n", r.path.c_str(), r.read_note.c_str());
+  }
   if (r.outcome == PackedCacheReport::Outcome::kWriting) {
     std::fprintf(stderr,
                  "note: writing the packed weights to %s (once per model: later loads read it "

@@ -119,7 +119,10 @@ int RunInfo(const InfoOptions& o) {
       {"model_hash", Hex64(b->model_hash)},
       {"packed_weight_cache", {{"outcome", PackedCacheOutcomeName(b->model->packed_cache().outcome)},
                                {"path", b->model->packed_cache().path},
-                               {"detail", b->model->packed_cache().detail}}},
+                               {"detail", b->model->packed_cache().detail},
+                               {"mapped", b->model->packed_cache().mapped},
+                               {"read_note", b->model->packed_cache().read_note}}},
+      {"model_hash_recalled", b->model_hash_recalled},
       {"tokenizer_missing", b->tokenizer ? nlohmann::json(nullptr) : nlohmann::json(b->tokenizer_source)},
       {"tokenizer", tokenizer},
       {"chat", chat_json},
@@ -194,9 +197,11 @@ int RunInfo(const InfoOptions& o) {
   for (const auto& [dt, n] : dtypes) std::printf(" %s %lld", dt.c_str(), (long long)n);
   std::printf("\n  %.1f MB of weights, %.2f bits per weight\n", static_cast<double>(bytes) / 1e6, bpw);
   const PackedCacheReport& pc = b->model->packed_cache();
-  std::printf("  packed-weight cache: %s%s%s%s%s\n",
-              std::string(PackedCacheOutcomeName(pc.outcome)).c_str(), pc.path.empty() ? "" : " ",
-              pc.path.c_str(), pc.detail.empty() ? "" : "; ", pc.detail.c_str());
+  std::printf("  packed-weight cache: %s%s%s%s%s%s%s%s\n",
+              std::string(PackedCacheOutcomeName(pc.outcome)).c_str(),
+              pc.mapped ? " (mapped, shared)" : "", pc.path.empty() ? "" : " ", pc.path.c_str(),
+              pc.detail.empty() ? "" : "; ", pc.detail.c_str(), pc.read_note.empty() ? "" : "; ",
+              pc.read_note.c_str());
   std::string why = std::to_string(kDefaultKvContexts) + " full contexts";
   if (kv.memory_bound) {
     why = "what fits in 3/4 of the ";

@@ -54,7 +54,10 @@ int RunReplay(ReplayOptions o) {
 
   auto rt = MakeRuntime(o.engine.threads);
   if (!rt.ok()) return Fail(rt.status());
-  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, BundleOptionsFor(o.engine.weight_cache));
+  // A replay checks the receipt's model hash against the model's bytes: hashed, never recalled.
+  BundleOptions bundle_options = BundleOptionsFor(o.engine.weight_cache);
+  bundle_options.recall_model_hash = false;
+  auto b = LoadModelBundle(o.model, o.tokenizer, rt->ctx, bundle_options);
   if (!b.ok()) return Fail(b.status());
   NoteWeightCache(*b);
   // Receipts written before the model hash was computed piecewise name the model by its
