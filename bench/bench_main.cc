@@ -280,6 +280,23 @@ int main(int argc, char** argv) {
     put(key + "load_cold_ms", cold, true);
     put(key + "load_warm_ms", warm, true);
   }
+  // The 1B shape (bf16): peak RSS, and the warm load from its packed-weight cache file.
+  const std::string one_b = "BM_ModelMemory1B/iterations:1/repeats:1/real_time";
+  if (Ran(collector, one_b)) {
+    const double wmb = Get(collector, one_b, "weights_mb"), kv = Get(collector, one_b, "kv_used_mb");
+    const double rss = Get(collector, one_b, "peak_rss_mb");
+    const double ratio = Get(collector, one_b, "rss_vs_weights_plus_kv");
+    const double hit = Get(collector, one_b, "load_cache_hit_ms");
+    std::printf("\n%-8s %10s %10s %12s %12s %12s %12s\n", "1B", "weights", "KV used", "peak RSS",
+                "RSS / (w+KV)", "warm load", "cache hit");
+    std::printf("%-8s %8.1f MB %8.1f MB %9.1f MB %12.2f %9.1f ms %9.1f ms\n", "bf16", wmb, kv, rss,
+                ratio, Get(collector, one_b, "load_warm_ms"), hit);
+    put("model_1b.bf16.weights_mb", wmb, false);
+    put("model_1b.bf16.peak_rss_mb", rss, false);
+    put("model_1b.bf16.rss_vs_weights_plus_kv", ratio, false);
+    put("model_1b.bf16.load_warm_ms", Get(collector, one_b, "load_warm_ms"), true);
+    put("model_1b.bf16.load_cache_hit_ms", hit, true);
+  }
   const std::string load = "BM_ModelLoad/iterations:3/real_time";
   if (Ran(collector, load)) {
     put("model_load_map_validate_ms", Get(collector, load, "map_validate_ms"), true);
