@@ -312,23 +312,36 @@ TEST(HfOracleTest, LogitsMatchAFloat64ReferenceAtEveryPosition) {
   }
 }
 
-// Greedy decoding far past the window: a Mistral model (window 100, GQA) decodes 1,100 tokens
-// token by token (decode's partition split, keys of two 512-key partitions in one window); the
-// float64 reference over the whole sequence gives every step's logits within fp32 noise and
-// the same greedy token wherever its top two are not a near tie.
+// Greedy decoding far past the window, for each architecture with a window (and a mixture of
+// experts without one): the model decodes 1,100 tokens token by token (decode's partition split,
+// keys of two 512-key partitions in one window); the float64 reference over the whole sequence
+// gives every step's logits within fp32 noise and the same greedy token wherever its top two are
+// not a near tie.
 TEST(HfOracleTest, GreedyDecodeFarPastTheSlidingWindowAgrees) {
   const std::string python = PythonWithNumpy();
   if (python.empty()) GTEST_SKIP() << "no python3 with numpy: the float64 reference cannot run";
-  ModelConfig c = testing::SmallConfig(Arch::kLlama);
+  ModelConfig mistral = testing::SmallConfig(Arch::kLlama);
+  mistral.sliding_window = 100;
+  ModelConfig mixtral = OracleMoe(Arch::kMixtral, 4, 2, true);
+  mixtral.sliding_window = 100;
+  const std::pair<const char*, ModelConfig> cases[] = {
+      {"mistral, window 100", mistral},
+      {"gemma2, window 100, caps 50 / 30", OracleGemma2(100, 50.0f, 30.0f, 16.0)},
+      {"gemma3, window 100", OracleGemma3(100)},
+      {"mixtral, window 100, 4 experts, top 2", mixtral},
+      {"qwen3_moe, 8 experts, top 2", OracleMoe(Arch::kQwen3Moe, 8, 2, true)},
+  };
+  for (const auto& [name, base] : cases) {
+  SCOPED_TRACE(name);
+  ModelConfig c = base;
   c.max_seq_len = 1200;
-  c.sliding_window = 100;
   auto w = InitRandomModel(c, 23, DType::kF32);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   testing::TempDir dir;
   ASSERT_TRUE(WriteHuggingFace(*w, dir.path()).ok());
   auto loaded = LoadModel(dir.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-  ASSERT_EQ(loaded->config.sliding_window, 100);
+  ASSERT_EQ(loaded->config.sliding_window, c.sliding_window);
   auto model = Transformer::Create(std::move(*loaded));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const int64_t V = c.vocab_size, steps = 1100;
@@ -369,9 +382,10 @@ TEST(HfOracleTest, GreedyDecodeFarPastTheSlidingWindowAgrees) {
   EXPECT_LT(worst, 2e-5);
   EXPECT_EQ(agree, compared);
   EXPECT_GT(compared, 1000);
-  std::printf("[ oracle   ] greedy %lld steps past a window of 100: max error %.3g, greedy "
-              "agrees on %lld of %lld (non-tied) steps\n",
-              (long long)got.size(), worst, (long long)agree, (long long)compared);
+  std::printf("[ oracle   ] %s: greedy %lld steps: max error %.3g, greedy agrees on %lld of "
+              "%lld (non-tied) steps\n",
+              name, (long long)got.size(), worst, (long long)agree, (long long)compared);
+  }
 }
 
 }  // namespace
