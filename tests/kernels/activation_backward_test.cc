@@ -49,13 +49,14 @@ struct Problem {
 
 double Silu(double a) { return a / (1 + std::exp(-a)); }
 
-TEST(SwiGluBackwardTest, MatchesFiniteDifferencesOfTheForward) {
-  const Problem p(3, 7, 5);
-  const std::vector<float> out = p.Run(MakeContext(Isa::kScalar, 1).ctx);
+// out = [dgate | dup] of loss = sum(dout * act(gate) * up) against central finite differences
+// of that loss in double.
+void ExpectGatedGradientsMatchFiniteDifferences(const Problem& p, const std::vector<float>& out,
+                                                double (*act)(double)) {
   const size_t n = p.gate.size();
   auto loss = [&](const std::vector<double>& g, const std::vector<double>& u) {
     double l = 0;
-    for (size_t i = 0; i < n; ++i) l += p.dout[i] * Silu(g[i]) * u[i];
+    for (size_t i = 0; i < n; ++i) l += p.dout[i] * act(g[i]) * u[i];
     return l;
   };
   const auto gd = ToDouble(p.gate), ud = ToDouble(p.up);
@@ -63,6 +64,12 @@ TEST(SwiGluBackwardTest, MatchesFiniteDifferencesOfTheForward) {
                                        std::vector<float>(out.begin(), out.begin() + long(n)), 1e-6, "dgate"));
   EXPECT_TRUE(MatchesFiniteDifferences([&](const std::vector<double>& v) { return loss(gd, v); }, ud,
                                        std::vector<float>(out.begin() + long(n), out.end()), 1e-6, "dup"));
+}
+
+TEST(SwiGluBackwardTest, MatchesFiniteDifferencesOfTheForward) {
+  const Problem p(3, 7, 5);
+  const std::vector<float> out = p.Run(MakeContext(Isa::kScalar, 1).ctx);
+  ExpectGatedGradientsMatchFiniteDifferences(p, out, Silu);
 }
 
 // Elementwise against the analytic derivative in double, over a wide range of gate values
@@ -180,17 +187,7 @@ struct SoftCapProblem {
 TEST(ActivationBackwardTest, GeGluTanhMatchesFiniteDifferencesOfTheForward) {
   const Problem p(3, 7, 15, 4.f);
   const std::vector<float> out = RunGeGluBackward(p, MakeContext(Isa::kScalar, 1).ctx);
-  const size_t n = p.gate.size();
-  auto loss = [&](const std::vector<double>& g, const std::vector<double>& u) {
-    double l = 0;
-    for (size_t i = 0; i < n; ++i) l += p.dout[i] * GeluTanhD(g[i]) * u[i];
-    return l;
-  };
-  const auto gd = ToDouble(p.gate), ud = ToDouble(p.up);
-  EXPECT_TRUE(MatchesFiniteDifferences([&](const std::vector<double>& v) { return loss(v, ud); }, gd,
-                                       std::vector<float>(out.begin(), out.begin() + long(n)), 1e-6, "dgate"));
-  EXPECT_TRUE(MatchesFiniteDifferences([&](const std::vector<double>& v) { return loss(gd, v); }, ud,
-                                       std::vector<float>(out.begin() + long(n), out.end()), 1e-6, "dup"));
+  ExpectGatedGradientsMatchFiniteDifferences(p, out, GeluTanhD);
 }
 
 // Elementwise against the closed form in double over a wide range of gate values (tanh

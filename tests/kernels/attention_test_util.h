@@ -122,6 +122,26 @@ inline std::vector<AttnOut> RunPacked(const KernelContext& ctx, const AttnDims& 
   return res;
 }
 
+// Attention with `opts` on a tiny fixed problem (2 queries at positions 2 and 3 over 4 f32 keys,
+// scalar path): the status, for the tests of the options' checks.
+inline Status AttentionStatusWith(const AttentionOptions& opts, uint64_t seed) {
+  const AttnDims dm{2, 1, 8, DType::kF32};
+  const SeqData s = MakeSeq(dm, 2, 4, seed);
+  std::vector<float> q = s.q, out(q.size()), lse(static_cast<size_t>(2 * dm.hq));
+  KvView kv;
+  kv.k = TensorView::Contiguous(s.k.bytes.data(), dm.dtype, {4, dm.hkv, dm.d});
+  kv.v = TensorView::Contiguous(s.v.bytes.data(), dm.dtype, {4, dm.hkv, dm.d});
+  AttentionSeq a;
+  a.q_len = 2;
+  a.q_pos = 2;
+  a.kv_len = 4;
+  return Attention(MakeContext(Isa::kScalar, 1).ctx,
+                   TensorView::Contiguous(q.data(), DType::kF32, {2, dm.hq, dm.d}), kv,
+                   std::span<const AttentionSeq>(&a, 1), opts,
+                   TensorView::Contiguous(out.data(), DType::kF32, {2, dm.hq, dm.d}),
+                   TensorView::Contiguous(lse.data(), DType::kF32, {2, dm.hq}));
+}
+
 inline AttnOut RunOne(const KernelContext& ctx, const AttnDims& dm, const SeqData& s,
                       const AttentionOptions& opts) {
   return RunPacked(ctx, dm, {&s}, opts)[0];

@@ -196,22 +196,8 @@ TEST(GemmaKernelsTest, SoftCappedAttentionIsBitwiseInvariant) {
 }
 
 TEST(GemmaKernelsTest, BadSoftCapsAreErrorsNamingIt) {
-  const AttnDims dm{2, 1, 8, DType::kF32};
-  const SeqData s = MakeSeq(dm, 2, 4, 81);
-  std::vector<float> q = s.q, out(q.size()), lse(static_cast<size_t>(2 * dm.hq));
-  KvView kv;
-  kv.k = TensorView::Contiguous(s.k.bytes.data(), dm.dtype, {4, dm.hkv, dm.d});
-  kv.v = TensorView::Contiguous(s.v.bytes.data(), dm.dtype, {4, dm.hkv, dm.d});
-  AttentionSeq a;
-  a.q_len = 2;
-  a.q_pos = 2;
-  a.kv_len = 4;
   for (const float bad : {-1.0f, NAN, INFINITY}) {
-    const Status st = Attention(MakeContext(Isa::kScalar, 1).ctx,
-                                TensorView::Contiguous(q.data(), DType::kF32, {2, dm.hq, dm.d}), kv,
-                                std::span<const AttentionSeq>(&a, 1), Capped(bad),
-                                TensorView::Contiguous(out.data(), DType::kF32, {2, dm.hq, dm.d}),
-                                TensorView::Contiguous(lse.data(), DType::kF32, {2, dm.hq}));
+    const Status st = AttentionStatusWith(Capped(bad), 81);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("softcap"), std::string::npos) << st.message();
   }
