@@ -37,26 +37,27 @@ inline float GeGluTanhOne(float a, float u) {
   return std::isnan(v) ? CanonicalNaN() : v;
 }
 
-}  // namespace
-
-void GeGluTanhRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
-                   float* out, int64_t out_stride, int64_t f, int64_t rows) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* g = gate + r * gate_stride;
-    const float* u = up + r * up_stride;
-    float* o = out + r * out_stride;
-    for (int64_t i = 0; i < f; ++i) o[i] = GeGluTanhOne(g[i], u[i]);
-  }
-}
-
-void SwiGluRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
+template <float (*Op)(float, float)>
+void GatedRows1(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
                 float* out, int64_t out_stride, int64_t f, int64_t rows) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate + r * gate_stride;
     const float* u = up + r * up_stride;
     float* o = out + r * out_stride;
-    for (int64_t i = 0; i < f; ++i) o[i] = SwiGluOne(g[i], u[i]);
+    for (int64_t i = 0; i < f; ++i) o[i] = Op(g[i], u[i]);
   }
+}
+
+}  // namespace
+
+void GeGluTanhRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
+                   float* out, int64_t out_stride, int64_t f, int64_t rows) {
+  GatedRows1<GeGluTanhOne>(gate, gate_stride, up, up_stride, out, out_stride, f, rows);
+}
+
+void SwiGluRows(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride,
+                float* out, int64_t out_stride, int64_t f, int64_t rows) {
+  GatedRows1<SwiGluOne>(gate, gate_stride, up, up_stride, out, out_stride, f, rows);
 }
 
 }  // namespace detinfer::kernels::scalar
