@@ -28,7 +28,8 @@ ThreadPool::ThreadPool(int num_threads) {
   // going: a worker scheduled late would otherwise read a generation already bumped by the
   // first Run() and sleep through that job (harmless now that Run() never waits for it, but
   // it would give up its share of the work).
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(0); });
+  shares_ = std::make_unique<Share[]>(static_cast<size_t>(std::max(num_threads, 1)));
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i, 0); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -47,18 +48,41 @@ constexpr int kCountBits = 24;
 constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
 constexpr int64_t kMaxBatch = int64_t{1} << (kCountBits - 1);
 
-void ThreadPool::DrainTasks(uint64_t tag) {
-  uint64_t v = claim_.load(std::memory_order_acquire);
+namespace {
+
+constexpr uint64_t ShareWord(uint64_t tag, int64_t first, int64_t end) {
+  return (tag & 0xffff) << (2 * kCountBits) | static_cast<uint64_t>(first) << kCountBits |
+         static_cast<uint64_t>(end);
+}
+
+// Claims one task of `share` for the job `tag`, from the front or the back; -1 when none is left.
+int64_t Claim(std::atomic<uint64_t>& share, uint64_t tag, bool from_back) {
+  uint64_t v = share.load(std::memory_order_acquire);
   for (;;) {
-    const uint64_t next = v & kCountMask, count = (v >> kCountBits) & kCountMask;
-    if ((v >> (2 * kCountBits)) != (tag & 0xffff) || next >= count) return;
-    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel,
-                                      std::memory_order_acquire)) {
-      continue;  // v now holds the current word
+    const int64_t first = static_cast<int64_t>((v >> kCountBits) & kCountMask);
+    const int64_t end = static_cast<int64_t>(v & kCountMask);
+    if ((v >> (2 * kCountBits)) != (tag & 0xffff) || first >= end) return -1;
+    const uint64_t next = from_back ? v - 1 : v + (uint64_t{1} << kCountBits);
+    if (share.compare_exchange_weak(v, next, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+      return from_back ? end - 1 : first;
     }
-    job_fn_(job_ctx_, job_base_ + static_cast<int64_t>(next));
+    // v now holds the current word
+  }
+}
+
+}  // namespace
+
+void ThreadPool::DrainTasks(int slot, uint64_t tag) {
+  const int n = num_threads();
+  for (;;) {
+    int64_t task = Claim(shares_[size_t(slot)].word, tag, /*from_back=*/false);
+    for (int i = 1; task < 0 && i < n; ++i) {
+      task = Claim(shares_[size_t((slot + i) % n)].word, tag, /*from_back=*/true);
+    }
+    if (task < 0) return;
+    job_fn_(job_ctx_, job_base_ + task);
     done_.fetch_add(1, std::memory_order_acq_rel);
-    v = claim_.load(std::memory_order_acquire);
   }
 }
 
@@ -74,12 +98,16 @@ void ThreadPool::RunBatch(int64_t base, int64_t count, TaskFn fn, void* ctx) {
   job_base_ = base;
   done_.store(0, std::memory_order_relaxed);
   const uint64_t tag = ++jobs_run_ & 0xffff;
-  // Publishes the job (release: the fields above are visible to whoever claims a task).
-  claim_.store((tag << (2 * kCountBits)) | (static_cast<uint64_t>(count) << kCountBits),
-               std::memory_order_release);
+  // Publishes the job (release: the fields above are visible to whoever claims a task). Shares
+  // are equal contiguous ranges, the caller's first.
+  const int n = num_threads();
+  for (int s = 0; s < n; ++s) {
+    shares_[size_t(s)].word.store(ShareWord(tag, count * s / n, count * (s + 1) / n),
+                                  std::memory_order_release);
+  }
   generation_.store(tag, std::memory_order_release);
   generation_.notify_all();
-  DrainTasks(tag);
+  DrainTasks(0, tag);
   // Every task is claimed; wait for those other threads are still running.
   int spins = 0;
   while (done_.load(std::memory_order_acquire) != count) {
@@ -91,7 +119,7 @@ void ThreadPool::RunBatch(int64_t base, int64_t count, TaskFn fn, void* ctx) {
   }
 }
 
-void ThreadPool::WorkerLoop(uint64_t seen) {
+void ThreadPool::WorkerLoop(int slot, uint64_t seen) {
   for (;;) {
     int spins = 0;
     uint64_t now;
@@ -104,7 +132,7 @@ void ThreadPool::WorkerLoop(uint64_t seen) {
     }
     seen = now;
     if (stop_.load(std::memory_order_acquire)) return;
-    DrainTasks(now);
+    DrainTasks(slot, now);
   }
 }
 

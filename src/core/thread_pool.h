@@ -4,12 +4,17 @@
 // kernels define (e.g. "output columns 64..127 of this matmul"), every task writes outputs no
 // other task writes, and a task's arithmetic never depends on which thread runs it or on how
 // many threads exist. Threads only decide *who* computes a task, never *how*. Tasks are claimed
-// dynamically (an atomic counter), which balances load without affecting any bit.
+// dynamically, which balances load without affecting any bit: each thread owns a contiguous
+// share of the tasks and takes them from the front, in order (a thread streaming a weight keeps
+// streaming it, its prefetches running ahead into its own next task); a thread whose share is
+// done takes the others' from the back, one task at a time, so all finish within about a task
+// of each other however unevenly the threads were scheduled.
 #ifndef DETINFER_CORE_THREAD_POOL_H_
 #define DETINFER_CORE_THREAD_POOL_H_
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -48,23 +53,30 @@ class ThreadPool {
   using TaskFn = void (*)(void*, int64_t);
   void Run(int64_t num_tasks, TaskFn fn, void* ctx);
   void RunBatch(int64_t base, int64_t count, TaskFn fn, void* ctx);
-  // `seen` is the generation the worker starts from (see the constructor).
-  void WorkerLoop(uint64_t seen);
-  // Claims and runs tasks of the job whose tag is `tag` until none is left.
-  void DrainTasks(uint64_t tag);
+  // `seen` is the generation the worker starts from (see the constructor); `slot` its share.
+  void WorkerLoop(int slot, uint64_t seen);
+  // Claims and runs tasks of the job whose tag is `tag` until none is left: those of `slot`
+  // from the front, then the other slots' from the back.
+  void DrainTasks(int slot, uint64_t tag);
+
+  // A thread's share of the current job: job tag (16 bits) | first task left (24 bits) | end
+  // (24 bits). A task is claimed by a compare-and-swap that moves the first task up (the owner)
+  // or the end down (another thread) under the tag the claimer was woken for, so a worker that
+  // wakes late, after its job is over, finds another tag (or no task left) and touches nothing;
+  // and the caller never waits for workers that did not take part. One cache line each: the
+  // owner's claims must not contend with the other threads'.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> word{0};
+  };
 
   std::vector<std::thread> workers_;
-  // The current job. Written by the caller before it publishes the job's claim word, read by a
+  std::unique_ptr<Share[]> shares_;  // [num_threads()]: 0 the caller, i worker i
+  // The current job. Written by the caller before it publishes the job's shares, read by a
   // thread only after it has claimed one of the job's tasks: the caller cannot move on to
   // another job before every claimed task is done, so these never change under a reader.
   TaskFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
   int64_t job_base_ = 0;
-  // The claim word: job tag (16 bits) | task count (24 bits) | next task (24 bits). A thread
-  // claims task i by a compare-and-swap from i to i + 1 under the tag it was woken for, so a
-  // worker that wakes late, after its job is over, finds another tag (or no task left) and
-  // touches nothing; and the caller never waits for workers that did not take part.
-  std::atomic<uint64_t> claim_{0};
   std::atomic<int64_t> done_{0};  // tasks of the current job finished
   uint64_t jobs_run_ = 0;         // caller only
   std::atomic<uint64_t> generation_{0};  // wakes workers

@@ -80,12 +80,11 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
                          w.dtype(), static_cast<const uint8_t*>(w.data()),
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
                          y.as<float>(), y.stride[0]};
-  // Decode (a few rows) streams the weight once: each task then takes a long run of panels,
-  // so the prefetch ahead of the stream (qmatmul_tile.h) stays inside the task for most of it,
-  // where short tasks would start every 55 KB on demand misses.
+  // Decode (a few rows) streams the weight once. Short tasks cost it nothing: each thread takes
+  // a contiguous share of them in order (core/thread_pool.h), so the prefetch ahead of the
+  // stream (qmatmul_tile.h) runs on into the thread's next task.
   const int64_t panels = w.num_panels();
-  const int64_t panels_per_task =
-      m <= 4 ? std::max(kPanelsPerTask, panels / (2 * int64_t{ctx.num_threads()})) : kPanelsPerTask;
+  const int64_t panels_per_task = kPanelsPerTask;
   ParallelTiles(ctx, m, panels, kQuantRowsPerTask, panels_per_task,
                 [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { tile(args, m0, m1, p0, p1); });
   return Status::Ok();

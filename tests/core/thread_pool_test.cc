@@ -1,5 +1,6 @@
 // ThreadPool: every task runs exactly once, for many task counts and pool sizes, repeatedly;
-// fresh pools used at once (the start-up race) and pools destroyed while idle.
+// a thread stuck in one task does not hold up the rest of its share; fresh pools used at once
+// (the start-up race) and pools destroyed while idle.
 #include "core/thread_pool.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +28,36 @@ TEST(ThreadPoolTest, EveryTaskRunsExactlyOnce) {
     EXPECT_EQ(pool.num_threads(), threads);
     for (int rep = 0; rep < 20; ++rep) {
       for (int64_t n : {0, 1, 2, 3, 4, 5, 7, 64, 1000}) ExpectEachTaskOnce(pool, n);
+    }
+  }
+}
+
+TEST(ThreadPoolTest, AStuckThreadsShareIsTakenByTheOthers) {
+  // Each thread owns a contiguous share of the tasks; one held up in a task must not hold up
+  // the rest of its share. Here whoever runs task 0 (the caller's first) waits until every
+  // other task is done: only the other threads taking the caller's share from the back lets it
+  // finish. The wait gives up after 20 s, so a pool that cannot steal fails instead of hanging.
+  for (int threads : {2, 3, 5}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {2, 3, 8, 64}) {
+      std::atomic<int64_t> others{0};
+      std::atomic<bool> gave_up{false};
+      pool.ParallelFor(n, [&](int64_t t) {
+        if (t != 0) {
+          others.fetch_add(1);
+          return;
+        }
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (others.load() != n - 1) {
+          if (std::chrono::steady_clock::now() > until) {
+            gave_up = true;
+            return;
+          }
+          std::this_thread::yield();
+        }
+      });
+      EXPECT_FALSE(gave_up.load()) << threads << " threads, " << n << " tasks";
+      EXPECT_EQ(others.load(), n - 1);
     }
   }
 }
