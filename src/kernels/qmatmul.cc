@@ -81,8 +81,8 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
                          y.as<float>(), y.stride[0]};
   // Decode (a few rows) streams the weight once. Short tasks cost it nothing: each thread takes
-  // a contiguous share of them in order (core/thread_pool.h), so the prefetch ahead of the
-  // stream (qmatmul_tile.h) runs on into the thread's next task.
+  // a contiguous share of them in order (core/thread_pool.h), so its stream runs on from one
+  // task into the next, as the prefetchers expect (qmatmul_tile.h).
   const int64_t panels = w.num_panels();
   const int64_t panels_per_task = kPanelsPerTask;
   ParallelTiles(ctx, m, panels, kQuantRowsPerTask, panels_per_task,
