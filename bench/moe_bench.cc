@@ -69,10 +69,13 @@ void BM_MoeDecode(benchmark::State& state) {
   ThreadPool pool(static_cast<int>(state.range(0)));
   const KernelContext ctx{BenchIsa(), &pool};
   const int steps = 64;
+  const double probe_before = ReadProbeGbs(pool, 3);
   for (auto _ : state) DecodeSteps(m, ctx, steps, state);
+  const double probe_after = ReadProbeGbs(pool, 3);
   state.counters["tok/s"] = benchmark::Counter(steps, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GB"] = benchmark::Counter(steps * ActiveBytesPerToken(m) * 1e-9,
                                             benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["probe_GB/s"] = (probe_before + probe_after) / 2;  // bench_common.h
   state.SetLabel("qwen3_moe 8/64 bf16");
 }
 

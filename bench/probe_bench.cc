@@ -2,6 +2,7 @@
 // at the thread count the kernels use, on the best ISA path of this CPU.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "bench_common.h"
@@ -14,27 +15,28 @@ namespace {
 
 constexpr size_t kStreamBytes = size_t{512} << 20;  // far beyond the 32 MiB L3
 
-// fma: 0 = plain read stream; 1 = each 64 bytes also feed 8 FMAs (StreamFmaLoop).
+// One pass over buf[0, bytes) in 64 equal slices (each thread claims whole slices); fma: each
+// 64 bytes also feed 8 FMAs (StreamFmaLoop).
+void ReadPass(ThreadPool& pool, const AlignedBuffer& buf, size_t bytes, bool fma) {
+  const bool avx512 = BenchIsa() == Isa::kAvx512 || BenchIsa() == Isa::kAvx512Bf16;
+  const int64_t chunks = 64;
+  const size_t per = bytes / sizeof(float) / chunks;
+  pool.ParallelFor(chunks, [&](int64_t c) {
+    const float* p = buf.as<float>() + static_cast<size_t>(c) * per;
+    const float s = fma ? (avx512 ? StreamFmaAvx512(p, per) : StreamFmaAvx2(p, per))
+                        : (avx512 ? ReadStreamAvx512(p, per) : ReadStreamAvx2(p, per));
+    benchmark::DoNotOptimize(s);
+  });
+}
+
+// fma: 0 = plain read stream; 1 = each 64 bytes also feed 8 FMAs.
 void BM_ProbeReadBandwidth(benchmark::State& state) {
   const bool fma = state.range(1) != 0;
   const int threads = static_cast<int>(state.range(0));
-  const bool avx512 = BenchIsa() == Isa::kAvx512 || BenchIsa() == Isa::kAvx512Bf16;
   auto buf = AlignedBuffer::Allocate(kStreamBytes);
-  const size_t n = kStreamBytes / sizeof(float);
   std::memset(buf->data(), 1, kStreamBytes);
   ThreadPool pool(threads);
-  const int64_t chunks = 64;  // equal slices; each thread claims whole slices
-  const size_t per = n / chunks;
-  float sink = 0;
-  for (auto _ : state) {
-    pool.ParallelFor(chunks, [&](int64_t c) {
-      const float* p = buf->as<float>() + static_cast<size_t>(c) * per;
-      const float s = fma ? (avx512 ? StreamFmaAvx512(p, per) : StreamFmaAvx2(p, per))
-                          : (avx512 ? ReadStreamAvx512(p, per) : ReadStreamAvx2(p, per));
-      benchmark::DoNotOptimize(s);
-    });
-    benchmark::DoNotOptimize(sink);
-  }
+  for (auto _ : state) ReadPass(pool, *buf, kStreamBytes, fma);
   state.counters["GB"] = benchmark::Counter(static_cast<double>(kStreamBytes) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -84,6 +86,20 @@ void BM_ProbeFmaPeak(benchmark::State& state) {
 }
 
 }  // namespace
+
+double ReadProbeGbs(ThreadPool& pool, int rounds) {
+  constexpr size_t kBytes = size_t{256} << 20;  // 8x the L3: every pass comes from DRAM
+  static const AlignedBuffer buf = [] {
+    AlignedBuffer b = AlignedBuffer::Allocate(kBytes).value();
+    std::memset(b.data(), 1, kBytes);
+    return b;
+  }();
+  ReadPass(pool, buf, kBytes, false);  // warm-up: page tables, the pool's threads
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < rounds; ++r) ReadPass(pool, buf, kBytes, false);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s > 0 ? double(kBytes) * rounds * 1e-9 / s : 0.0;
+}
 
 BENCHMARK(BM_ProbeReadBandwidth)->ArgNames({"threads", "fma"})->Args({1, 0})->Args({2, 0})->Args({2, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ProbeTriadBandwidth)->ArgName("threads")->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
