@@ -221,8 +221,9 @@ int main(int argc, char** argv) {
   // shape and files (2 threads, AVX-512, on a machine of this kind whose read probe gave
   // 50.7 GB/s; issue #16). Machines of this kind differ by 1.5x, so the anchor ratio is a guide;
   // the roofline ratio (weight bytes per token x tok/s over the read probe taken around it) is
-  // the figure that transfers. Anchors: tg128 F32/BF16/F16/Q8_0/Q4_0/Q4_K_M 98/196/193/294/468/466 tok/s,
-  // pp512 1460/2300/1750/1510/2553/1920 tok/s (none published here for Q5_K_M, Q6_K).
+  // the figure that transfers. Anchors: tg128 F32/BF16/F16/Q8_0/Q4_0/Q4_K_M
+  // 98/196/193/294/468/466 tok/s, pp512 1460/2300/1750/1510/2553/1920 tok/s (none published
+  // here for Q5_K_M, Q6_K).
   const double kDecodeAnchor[kNumBenchFormats] = {98, 196, 193, 294, 468, 466, 0, 0};
   const double kPrefillAnchor[kNumBenchFormats] = {1460, 2300, 1750, 1510, 2553, 1920, 0, 0};
   bool any_model = false;  // a filtered run prints no empty table

@@ -83,9 +83,7 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
   // Decode (a few rows) streams the weight once. Short tasks cost it nothing: each thread takes
   // a contiguous share of them in order (core/thread_pool.h), so its stream runs on from one
   // task into the next, as the prefetchers expect (qmatmul_tile.h).
-  const int64_t panels = w.num_panels();
-  const int64_t panels_per_task = kPanelsPerTask;
-  ParallelTiles(ctx, m, panels, kQuantRowsPerTask, panels_per_task,
+  ParallelTiles(ctx, m, w.num_panels(), kQuantRowsPerTask, kPanelsPerTask,
                 [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) { tile(args, m0, m1, p0, p1); });
   return Status::Ok();
 }
