@@ -114,15 +114,28 @@ TensorView ExpertSlice(const TensorView& stacked, int64_t e) {
   return v;
 }
 
-// The norm `w` as the pass multiplies by it: w itself, or for a norm_plus_one arch (Gemma) an
-// f32 copy holding 1 + w (rounded once), kept in `owned`.
+// The norm `w` as the pass multiplies by it, kept in `owned`: a copy of its bytes, or for a
+// norm_plus_one arch (Gemma) an f32 copy holding 1 + w (rounded once). A copy, not a view into
+// the model file, because every forward reads the norms: a read of a few bytes of a mapped file
+// maps the whole page-cache folio around them (up to 2 MiB on recent kernels), so views kept
+// the neighbouring matrices' file pages resident beside their packed copies (a q4_0 110M model
+// held 20 MB of them).
 Result<TensorView> PassNorm(const ModelConfig& c, const TensorView& w,
                             std::vector<AlignedBuffer>* owned) {
-  if (!GetArchInfo(c.arch).norm_plus_one) return w;
-  if (w.data == nullptr || w.rank != 1) {
-    return Status::InvalidArgument("gemma norm " + w.ShapeString() + " is missing or not 1-D");
+  const bool plus_one = GetArchInfo(c.arch).norm_plus_one;
+  if (w.data == nullptr && !plus_one) return w;  // absent: the loader checked it may be
+  if (w.data == nullptr || w.rank != 1 || !w.is_contiguous()) {
+    return Status::InvalidArgument("norm " + w.ShapeString() + " is missing or not 1-D");
   }
   const int64_t n = w.shape[0];
+  if (!plus_one) {
+    const size_t bytes = StorageBytes(w.dtype, n);
+    DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf, AlignedBuffer::Allocate(bytes));
+    std::memcpy(buf.data(), w.data, bytes);
+    TensorView v = TensorView::Contiguous(buf.data(), w.dtype, {n});
+    owned->push_back(std::move(buf));
+    return v;
+  }
   DETINFER_ASSIGN_OR_RETURN(AlignedBuffer buf,
                             AlignedBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
   float* f = buf.as<float>();

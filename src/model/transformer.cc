@@ -86,6 +86,13 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   // checksum, verified as read): its recorded hash is theirs, and hashing them again would be
   // a quarter of the warm load.
   t.weight_hash_ = hit ? cached_hash : t.HashWeights(ctx);
+  // Released above range by range, while other threads read the neighbouring ranges: a read
+  // maps the whole page-cache folio it lands in (up to 2 MiB on recent kernels), so pages
+  // released by one thread came back with the next tensor's first read (20 MB of a 72 MB q4_0
+  // file stayed). Nothing the forward pass reads lives in the files now but the embedding rows
+  // of the tokens it sees, which it faults in again: one sweep over every file, once all reading
+  // is done.
+  for (const MappedFile& f : t.weights_.files) f.ReleasePages(f.data(), f.size());
   if (write) {
     // What can be known now (no directory, no room) is said now; the writing is left to run.
     if (Status room = CheckPackedCacheRoom(cache->dir, key); !room.ok()) {
