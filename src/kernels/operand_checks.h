@@ -48,7 +48,20 @@ inline bool Overlaps(const TensorView& a, const TensorView& b) {
   };
   uintptr_t ab, ae, bb, be;
   if (!span(a, &ab, &ae) || !span(b, &bb, &be)) return false;
-  return ab < be && bb < ae;
+  if (!(ab < be && bb < ae)) return false;
+  // Spans that meet may still share no element: two [rows, cols] column ranges of one wider
+  // row-major buffer (the gate and up halves of [T, 2F]) step by the same row stride, and
+  // within that stride b's columns sit wholly in the gap after a's, whatever the rows.
+  if (a.rank == 2 && b.rank == 2 && a.dtype == b.dtype && !IsQuantised(a.dtype) &&
+      a.stride[1] == 1 && b.stride[1] == 1 && a.stride[0] == b.stride[0] &&
+      a.stride[0] >= a.shape[1] && a.stride[0] >= b.shape[1]) {
+    const auto row = static_cast<intptr_t>(StorageBytes(a.dtype, a.stride[0]));
+    const auto wa = static_cast<intptr_t>(StorageBytes(a.dtype, a.shape[1]));
+    const auto wb = static_cast<intptr_t>(StorageBytes(a.dtype, b.shape[1]));
+    const intptr_t at = ((static_cast<intptr_t>(bb - ab) % row) + row) % row;  // b's start in a's row
+    return !(at >= wa && at + wb <= row);
+  }
+  return true;
 }
 
 // "<op>: out has shape [3, 5] f32 but x is [3, 4] f32" unless the shapes (and dtypes) agree.

@@ -277,7 +277,6 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   s->lse.resize(static_cast<size_t>(t * hq));
   s->proj.resize(static_cast<size_t>(t * dim));
   s->gate_up.resize(static_cast<size_t>(t * 2 * ffn));
-  s->act.resize(static_cast<size_t>(t * ffn));
   LayerRecord* rec = hooks.record;
   const auto tap = [&](TapOp op, const float* data, int64_t stride, int64_t width,
                        int64_t head_dim) {
@@ -342,17 +341,19 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
     DETINFER_RETURN_IF_ERROR(MoeFfn(ctx, c, p, s->h, t, &s->proj, rec));
   } else {
     DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.gate_up, nullptr, RowsOf(s->gate_up, t, 2 * ffn)));
-    const auto glu = arch.gelu_tanh ? &GeGluTanh : &SwiGlu;
-    DETINFER_RETURN_IF_ERROR(glu(ctx, ColumnsOf(s->gate_up, t, 2 * ffn, 0, ffn),
-                                 ColumnsOf(s->gate_up, t, 2 * ffn, ffn, ffn),
-                                 RowsOf(s->act, t, ffn)));
-    tap(TapOp::kFfnAct, s->act.data(), ffn, ffn, 0);
     if (rec != nullptr) {
       CopyColumns(s->gate_up, t, 2 * ffn, 0, ffn, &rec->gate);
       CopyColumns(s->gate_up, t, 2 * ffn, ffn, ffn, &rec->up);
-      rec->act = s->act;
     }
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, RowsOf(s->act, t, ffn), p.down, nullptr, proj));
+    // The activation overwrites the gate it is made from (each element is read before it is
+    // written): no [T, ffn] buffer of its own, 4 MiB less at a 512-token chunk of the 110M
+    // shape. The down projection reads those columns in place (row stride 2 * ffn).
+    const TensorView act = ColumnsOf(s->gate_up, t, 2 * ffn, 0, ffn);
+    const auto glu = arch.gelu_tanh ? &GeGluTanh : &SwiGlu;
+    DETINFER_RETURN_IF_ERROR(glu(ctx, act, ColumnsOf(s->gate_up, t, 2 * ffn, ffn, ffn), act));
+    tap(TapOp::kFfnAct, s->gate_up.data(), 2 * ffn, ffn, 0);
+    if (rec != nullptr) CopyColumns(s->gate_up, t, 2 * ffn, 0, ffn, &rec->act);
+    DETINFER_RETURN_IF_ERROR(Matmul(ctx, act, p.down, nullptr, proj));
   }
   if (arch.post_norms) {
     if (rec != nullptr) rec->ffn_out = s->proj;

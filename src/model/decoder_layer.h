@@ -123,7 +123,7 @@ struct LayerHooks {
 
 // Buffers one layer uses, reused layer after layer (sized on first use).
 struct LayerScratch {
-  std::vector<float> h, qkv, attn, lse, proj, gate_up, act;
+  std::vector<float> h, qkv, attn, lse, proj, gate_up;  // gate_up's gate half becomes the activation
 };
 
 // Runs layer `layer` over the T rows of x ([T, dim] f32, updated in place) at `positions`.

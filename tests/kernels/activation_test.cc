@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -93,6 +95,41 @@ TEST(SwiGluTest, InPlaceOnGateOrUp) {
     ASSERT_TRUE(SwiGlu(h.ctx, View(g, m, f), View(uu, m, f), View(uu, m, f)).ok());
     EXPECT_TRUE(BitsEqual(gg, want));
     EXPECT_TRUE(BitsEqual(uu, want));
+  }
+}
+
+// The model's feed-forward layout: gate and up are the two column halves of one [M, 2F] buffer,
+// and the activation overwrites the gate half. The halves' byte spans interleave but share no
+// element, so this is accepted and gives the contiguous operands' bits.
+TEST(SwiGluTest, InPlaceOnTheGateHalfOfAFusedBuffer) {
+  const int64_t m = 5, f = 19;
+  const auto g = testing::RandomFloats(static_cast<size_t>(m * f), 7, -6.f, 6.f);
+  const auto u = testing::RandomFloats(static_cast<size_t>(m * f), 8);
+  auto half = [&](std::vector<float>& buf, int64_t col0) {
+    TensorView v = TensorView::Contiguous(buf.data() + col0, DType::kF32, {m, f});
+    v.stride[0] = 2 * f;
+    return v;
+  };
+  for (Isa isa : TestableIsas()) {
+    auto h = MakeContext(isa, 2);
+    const auto want = RunSwiGlu(h.ctx, g, u, m, f);
+    std::vector<float> fused(static_cast<size_t>(2 * m * f));
+    for (int64_t r = 0; r < m; ++r) {
+      std::copy_n(g.data() + r * f, f, fused.data() + r * 2 * f);
+      std::copy_n(u.data() + r * f, f, fused.data() + r * 2 * f + f);
+    }
+    const Status s = SwiGlu(h.ctx, half(fused, 0), half(fused, f), half(fused, 0));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    for (int64_t r = 0; r < m; ++r) {
+      EXPECT_EQ(std::memcmp(fused.data() + r * 2 * f, want.data() + r * f, f * sizeof(float)), 0)
+          << testing::IsaString(isa) << " row " << r;
+      EXPECT_EQ(std::memcmp(fused.data() + r * 2 * f + f, u.data() + r * f, f * sizeof(float)), 0)
+          << "up changed, row " << r;
+    }
+    // Overlapping columns stay refused: out shifted one column into up, or up one column
+    // into the gate half.
+    EXPECT_FALSE(SwiGlu(h.ctx, half(fused, 0), half(fused, f), half(fused, 1)).ok());
+    EXPECT_FALSE(SwiGlu(h.ctx, half(fused, 0), half(fused, f - 1), half(fused, 0)).ok());
   }
 }
 
