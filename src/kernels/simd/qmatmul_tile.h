@@ -97,6 +97,12 @@ constexpr size_t kPrefetch = 16384;
 template <DType F, int MR, bool kVnni>
 void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
   constexpr QLayout l = LayoutOf(F);
+  // Q8_0 under VNNI: vpdpbusd takes u8 weights, so each signed q becomes q + 128 by one xor
+  // (q ^ 0x80) and the group's activation sum times 128 is taken off after, as the offset
+  // formats do: one instruction per weight vector instead of the sign trick's vpabsb per weight
+  // vector and vpsignb per row. The same exact integer dot product (|sum| < 2^31).
+  constexpr bool kBias128 = kVnni && l.bits == 8;
+  constexpr int kOffset = kBias128 ? 128 : l.offset;
   constexpr int kPairMax = 2 * 127 * (l.bits == 8 ? 128 : (1 << l.bits) - 1);
   constexpr int kSteps16 = 32767 / kPairMax;  // 8-bit 1, 6-bit 2, 5-bit 4, 4-bit 8
   static_assert((kSteps16 >= 1 && 4 % kSteps16 == 0) || kSteps16 == 8, "flushes must split at k 16");
@@ -135,11 +141,16 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
         constexpr int T = decltype(t)::value;
         const __m256i w[2] = {QUnpack<F, 2 * T>(grp), QUnpack<F, 2 * T + 1>(grp)};
         __m256i wabs[2] = {w[0], w[1]};
-        if constexpr (l.bits == 8) wabs[0] = _mm256_abs_epi8(w[0]), wabs[1] = _mm256_abs_epi8(w[1]);
+        if constexpr (kBias128) {
+          const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+          wabs[0] = _mm256_xor_si256(w[0], bias), wabs[1] = _mm256_xor_si256(w[1], bias);
+        } else if constexpr (l.bits == 8) {
+          wabs[0] = _mm256_abs_epi8(w[0]), wabs[1] = _mm256_abs_epi8(w[1]);
+        }
         for (int r = 0; r < MR; ++r) {
           const __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
           for (int h = 0; h < 2; ++h) {
-            const __m256i x8 = l.bits == 8 ? _mm256_sign_epi8(xb, w[h]) : xb;
+            const __m256i x8 = l.bits == 8 && !kBias128 ? _mm256_sign_epi8(xb, w[h]) : xb;
             if constexpr (kVnni) {
 #if defined(__AVX512VNNI__)
               // One int32 sum per column for the formats whose group has one scale; Q6_K
@@ -188,7 +199,7 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
                 _mm256_mullo_epi32(sc_b, _mm256_sub_epi32(dot_b[r][h], _mm256_set1_epi32(l.offset * bs_b))));
           } else {
             pi = _mm256_add_epi32(dot_a[r][h], dot_b[r][h]);
-            if constexpr (l.offset != 0) pi = _mm256_sub_epi32(pi, _mm256_set1_epi32(l.offset * (bs_a + bs_b)));
+            if constexpr (kOffset != 0) pi = _mm256_sub_epi32(pi, _mm256_set1_epi32(kOffset * (bs_a + bs_b)));
           }
           const __m256 dx = _mm256_set1_ps(a.xd[(m + r) * a.ldd + g]);
           acc[r][h] = _mm256_fmadd_ps(_mm256_mul_ps(dx, s), _mm256_cvtepi32_ps(pi), acc[r][h]);
