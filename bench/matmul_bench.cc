@@ -75,6 +75,12 @@ void MatmulArgs(benchmark::internal::Benchmark* b) {
     for (int64_t m : {1, 512}) b->Args({m, 4096, 4096, int64_t(d), 2});
   }
   b->Args({512, 4096, 4096, int64_t(DType::kF32), 1});
+  // One thread, weights hot in L2 (768 x 768, 0.3-0.6 MB): the block-format tile's own cost at
+  // decode (1 row) and one full VNNI tile (4 rows), without the memory system, whose bandwidth
+  // moves by half within minutes on the machines this runs on.
+  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    for (int64_t m : {1, 4}) b->Args({m, 768, 768, int64_t(d), 1});
+  }
 }
 
 // Training shapes (M = 512 tokens, small square weights, hot in cache as in a training step):
