@@ -58,7 +58,8 @@ inline bool Overlaps(const TensorView& a, const TensorView& b) {
     const auto row = static_cast<intptr_t>(StorageBytes(a.dtype, a.stride[0]));
     const auto wa = static_cast<intptr_t>(StorageBytes(a.dtype, a.shape[1]));
     const auto wb = static_cast<intptr_t>(StorageBytes(a.dtype, b.shape[1]));
-    const intptr_t at = ((static_cast<intptr_t>(bb - ab) % row) + row) % row;  // b's start in a's row
+    // Where b's first element falls within a's row period.
+    const intptr_t at = ((static_cast<intptr_t>(bb - ab) % row) + row) % row;
     return !(at >= wa && at + wb <= row);
   }
   return true;

@@ -156,8 +156,8 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
               // Q6_K keeps its two 16-k halves apart (each has its own sub-scale). The 4- and
               // 5-bit formats alternate two sums (added in the epilogue, an exact integer
               // addition): two chains of 4 dependent vpdpbusd instead of one of 8. One core,
-              // weights in L2, alternating runs: Q5_K 4 rows 35 -> 28 us, Q4_0 1 row 9.8 ->
-              // 8.8 us; Q8_0 was 8 % slower with it, so it keeps one chain.
+              // weights in L2, medians of 7 alternating runs: Q5_K 4 rows 34 -> 28 us, Q4_0
+              // 1 row 9.3 -> 8.8 us; Q8_0 was 8 % slower with it, so it keeps one chain.
               constexpr bool kTwoChains = !l.q6_scales && l.bits < 8;
               __m256i& dot = (l.q6_scales && T >= 4) || (kTwoChains && T % 2 == 1) ? dot_b[r][h]
                                                                                     : dot_a[r][h];
