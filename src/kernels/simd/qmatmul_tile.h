@@ -103,6 +103,12 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
   // vector and vpsignb per row. The same exact integer dot product (|sum| < 2^31).
   constexpr bool kBias128 = kVnni && l.bits == 8;
   constexpr int kOffset = kBias128 ? 128 : l.offset;
+  // Under VNNI, Q6_K keeps its two 16-k halves apart in dot_a / dot_b (each has its own
+  // sub-scale), and the 4- and 5-bit formats alternate the two sums by step (added in the
+  // epilogue, an exact integer addition): two chains of 4 dependent vpdpbusd instead of one of
+  // 8. One core, weights in L2, medians of 7 alternating runs: Q5_K 4 rows 34 -> 28 us, Q4_0
+  // 1 row 9.3 -> 8.8 us; Q8_0 was 8 % slower with it, so it keeps one chain.
+  [[maybe_unused]] constexpr bool kTwoChains = kVnni && !l.q6_scales && l.bits < 8;
   constexpr int kPairMax = 2 * 127 * (l.bits == 8 ? 128 : (1 << l.bits) - 1);
   constexpr int kSteps16 = 32767 / kPairMax;  // 8-bit 1, 6-bit 2, 5-bit 4, 4-bit 8
   static_assert((kSteps16 >= 1 && 4 % kSteps16 == 0) || kSteps16 == 8, "flushes must split at k 16");
@@ -140,12 +146,13 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
       QUnroll<0, 8>([&](auto t) {
         constexpr int T = decltype(t)::value;
         const __m256i w[2] = {QUnpack<F, 2 * T>(grp), QUnpack<F, 2 * T + 1>(grp)};
-        __m256i wabs[2] = {w[0], w[1]};
+        // The u8 operand of vpmaddubsw / vpdpbusd: the weights, |q| (sign trick) or q + 128.
+        __m256i wu[2] = {w[0], w[1]};
         if constexpr (kBias128) {
           const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-          wabs[0] = _mm256_xor_si256(w[0], bias), wabs[1] = _mm256_xor_si256(w[1], bias);
+          wu[0] = _mm256_xor_si256(w[0], bias), wu[1] = _mm256_xor_si256(w[1], bias);
         } else if constexpr (l.bits == 8) {
-          wabs[0] = _mm256_abs_epi8(w[0]), wabs[1] = _mm256_abs_epi8(w[1]);
+          wu[0] = _mm256_abs_epi8(w[0]), wu[1] = _mm256_abs_epi8(w[1]);
         }
         for (int r = 0; r < MR; ++r) {
           const __m256i xb = _mm256_set1_epi32(QLoad4(xq[r] + 4 * T));
@@ -153,19 +160,13 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
             const __m256i x8 = l.bits == 8 && !kBias128 ? _mm256_sign_epi8(xb, w[h]) : xb;
             if constexpr (kVnni) {
 #if defined(__AVX512VNNI__)
-              // Q6_K keeps its two 16-k halves apart (each has its own sub-scale). The 4- and
-              // 5-bit formats alternate two sums (added in the epilogue, an exact integer
-              // addition): two chains of 4 dependent vpdpbusd instead of one of 8. One core,
-              // weights in L2, medians of 7 alternating runs: Q5_K 4 rows 34 -> 28 us, Q4_0
-              // 1 row 9.3 -> 8.8 us; Q8_0 was 8 % slower with it, so it keeps one chain.
-              constexpr bool kTwoChains = !l.q6_scales && l.bits < 8;
               __m256i& dot = (l.q6_scales && T >= 4) || (kTwoChains && T % 2 == 1) ? dot_b[r][h]
                                                                                     : dot_a[r][h];
-              dot = _mm256_dpbusd_epi32(dot, wabs[h], x8);
+              dot = _mm256_dpbusd_epi32(dot, wu[h], x8);
 #endif
               continue;
             }
-            sum16[r][h] = _mm256_add_epi16(sum16[r][h], _mm256_maddubs_epi16(wabs[h], x8));
+            sum16[r][h] = _mm256_add_epi16(sum16[r][h], _mm256_maddubs_epi16(wu[h], x8));
             if constexpr ((T + 1) % kSteps16 == 0) {
               const __m256i s32 = _mm256_madd_epi16(sum16[r][h], ones);
               sum16[r][h] = _mm256_setzero_si256();
