@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <string>
 #include <utility>
 
 namespace detinfer {
@@ -34,6 +35,7 @@ MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       owned_(std::exchange(other.owned_, false)),
+      fd_(std::exchange(other.fd_, -1)),
       path_(std::move(other.path_)),
       identity_(std::exchange(other.identity_, {})) {}
 
@@ -43,6 +45,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     owned_ = std::exchange(other.owned_, false);
+    fd_ = std::exchange(other.fd_, -1);
     path_ = std::move(other.path_);
     identity_ = std::exchange(other.identity_, {});
   }
@@ -55,6 +58,8 @@ void MappedFile::Reset() {
   } else if (data_ != nullptr) {
     munmap(const_cast<uint8_t*>(data_), size_);
   }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
   data_ = nullptr;
   owned_ = false;
   size_ = 0;
@@ -109,6 +114,8 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
       return Status::IoError("cannot map '" + path + "': " + std::strerror(err));
     }
     file.data_ = static_cast<const uint8_t*>(p);
+    file.fd_ = fd;  // for ReadInto
+    return file;
   }
   ::close(fd);
   return file;
@@ -122,6 +129,35 @@ void MappedFile::ReleasePages(const void* p, size_t n) const {
   // Advice on a read-only private file map: the kernel may drop the pages and refills them from
   // the file on the next read. A refusal only keeps them resident, so it is not an error.
   if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+Status MappedFile::ReadInto(const void* p, size_t n, void* out) const {
+  if (n == 0) return Status::Ok();
+  if (!Contains(p, n)) {
+    return Status::InvalidArgument("ReadInto: the range is not inside '" + path_ + "'");
+  }
+  if (fd_ < 0) {  // a FromBytes copy: its memory is all there is
+    std::memcpy(out, p, n);
+    return Status::Ok();
+  }
+  auto offset = static_cast<off_t>(static_cast<const uint8_t*>(p) - data_);
+  auto* dst = static_cast<uint8_t*>(out);
+  while (n > 0) {
+    const ssize_t got = ::pread(fd_, dst, n, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return Status::IoError("cannot read '" + path_ + "' at byte " + std::to_string(offset) +
+                             ": " + std::strerror(errno));
+    }
+    if (got == 0) {
+      return Status::IoError("'" + path_ + "' ends at byte " + std::to_string(offset) +
+                             ", before the end of the map: it was cut short after it was opened");
+    }
+    dst += got;
+    offset += got;
+    n -= static_cast<size_t>(got);
+  }
+  return Status::Ok();
 }
 
 }  // namespace detinfer

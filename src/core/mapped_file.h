@@ -54,11 +54,20 @@ class MappedFile {
   // the file. A FromBytes copy has no file to refill from: nothing is dropped there.
   void ReleasePages(const void* p, size_t n) const;
 
+  // Copies the n bytes of the view at p (inside it) into out. From a map they are read from
+  // the file (pread), not through the map, so no page of it becomes resident in this process:
+  // a read through the map would map the whole page-cache folio it lands in (up to 2 MiB), and
+  // the embedding rows of a 512-token prompt brought a 14 MB q4_0 table wholly back that way.
+  // The bytes are the map's either way (a private read-only map of an unwritten file shows the
+  // file). Fails, naming the path, on an I/O error or a file cut short since it was mapped.
+  Status ReadInto(const void* p, size_t n, void* out) const;
+
  private:
   void Reset();
   const uint8_t* data_ = nullptr;  // null for an empty file
   size_t size_ = 0;
   bool owned_ = false;  // data_ is a FromBytes copy (freed), not a map (unmapped)
+  int fd_ = -1;          // the mapped file, kept open for ReadInto; -1 for a FromBytes copy
   std::string path_;
   Identity identity_;
 };

@@ -1,7 +1,10 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/storage_format.h"
 #include "kernels/attention.h"
@@ -11,18 +14,52 @@
 
 namespace detinfer {
 
-// Once packed, a matrix's file pages are not read again (the forward pass reads the packed
-// copy), so they leave this process's memory instead of staying resident beside it: a 110M bf16
-// model peaked at 528 MB with them, 315 MB without (512-token prompt, KV included). A tied
-// head's source is the embedding: released too, since the gather reads only the rows of the
-// tokens seen (a 1B tied bf16 model peaked 525 MB higher while its embedding stayed). Reading a
-// released page again just faults it back in from the file, so no bit depends on this. Memory
-// the weights own (no file behind it) is never released.
-void ReleaseFilePages(const ModelWeights& w, const void* data, size_t bytes) {
+namespace {
+
+// The table the embedding gather reads and the ids into it. A table in a model file's map is
+// not gathered through the map: each row of `ids` is read from the file into `rows` (in the
+// order of ids, so the ids become 0..n-1), and nothing of the table enters this process's
+// memory. Through the map, the rows of a 512-token prompt mapped the whole 14 MB table of a
+// 110M q4_0 model (each read maps the page-cache folio it lands in), a sixth of its peak RSS.
+// The bytes are the file's either way, so are the bits. An id outside the table leaves the
+// table as it is, for the gather to refuse with its own message.
+struct EmbeddingRows {
+  TensorView table;
+  std::span<const int32_t> ids;
+  std::vector<uint8_t> rows;
+  std::vector<int32_t> row_ids;
+};
+
+Status ReadEmbeddingRows(const ModelWeights& w, std::span<const int32_t> ids, EmbeddingRows* out) {
+  const TensorView& e = w.token_embedding;
+  out->table = e;
+  out->ids = ids;
+  if (e.data == nullptr || e.rank != 2 || !e.is_contiguous()) return Status::Ok();
+  const int64_t vocab = e.dim(0);
+  const size_t row_bytes = StorageBytes(e.dtype, e.dim(1));
+  const MappedFile* file = nullptr;
   for (const MappedFile& f : w.files) {
-    if (f.Contains(data, bytes)) f.ReleasePages(data, bytes);
+    if (f.Contains(e.data, row_bytes * static_cast<size_t>(vocab))) file = &f;
   }
+  if (file == nullptr) return Status::Ok();  // memory the weights own: gathered in place
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab) return Status::Ok();
+  }
+  out->rows.resize(row_bytes * ids.size());
+  out->row_ids.resize(ids.size());
+  const auto* base = static_cast<const uint8_t*>(e.data);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    DETINFER_RETURN_IF_ERROR(file->ReadInto(base + row_bytes * static_cast<size_t>(ids[i]),
+                                            row_bytes, out->rows.data() + row_bytes * i));
+    out->row_ids[i] = static_cast<int32_t>(i);
+  }
+  out->table = TensorView::Contiguous(out->rows.data(), e.dtype,
+                                      {static_cast<int64_t>(ids.size()), e.dim(1)});
+  out->ids = out->row_ids;
+  return Status::Ok();
 }
+
+}  // namespace
 
 Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContext& ctx,
                                         const PackedCacheOptions* cache) {
@@ -64,18 +101,21 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   }
   MatrixPacker::Block block;
   if (!hit) {
-    // Each stretch of a contiguous source leaves memory as soon as the packer has read it, so
-    // the load never holds a whole file and its packed copy at once. q/k reordered to
-    // rotate-half are packed from strided views, which the packer does not report: released
-    // once all is packed.
+    // Once packed, a matrix's file pages are not read again (the forward pass reads the packed
+    // copy), so each stretch of a contiguous source leaves memory as soon as the packer has
+    // read it: the load never holds a whole file and its packed copy at once (a 110M bf16
+    // model peaked at 528 MB with them, 315 MB without; 512-token prompt, KV included). A tied
+    // head's source is the embedding: released too (the gather reads its rows from the file).
+    // q/k reordered to rotate-half are packed from strided views, which the packer does not
+    // report: released once all is packed.
     DETINFER_RETURN_IF_ERROR(packer.Run(
-        ctx, [&weights](const void* data, size_t bytes) { ReleaseFilePages(weights, data, bytes); },
+        ctx, [&weights](const void* data, size_t bytes) { weights.ReleaseFilePages(data, bytes); },
         &block));
     if (reorder) {
       for (const LayerWeights& l : weights.layers) {
         for (const TensorView* m : {&l.wq, &l.wk}) {
           if (m->data != nullptr && m->is_contiguous()) {
-            ReleaseFilePages(weights, m->data, StorageBytes(m->dtype, m->numel()));
+            weights.ReleaseFilePages(m->data, StorageBytes(m->dtype, m->numel()));
           }
         }
       }
@@ -89,9 +129,9 @@ Result<Transformer> Transformer::Create(ModelWeights weights, const KernelContex
   // Released above range by range, while other threads read the neighbouring ranges: a read
   // maps the whole page-cache folio it lands in (up to 2 MiB on recent kernels), so pages
   // released by one thread came back with the next tensor's first read (20 MB of a 72 MB q4_0
-  // file stayed). Nothing the forward pass reads lives in the files now but the embedding rows
-  // of the tokens it sees, which it faults in again: one sweep over every file, once all reading
-  // is done.
+  // file stayed). Nothing the forward pass reads lives in the maps now (the embedding rows it
+  // needs are read from the file: ReadEmbeddingRows): one sweep over every file, once all
+  // reading is done.
   for (const MappedFile& f : t.weights_.files) f.ReleasePages(f.data(), f.size());
   if (write) {
     // What can be known now (no directory, no room) is said now; the writing is left to run.
@@ -267,7 +307,11 @@ Status Transformer::ForwardImpl(const KernelContext& ctx, PagedKvCache& cache,
     };
   }
   std::vector<float> x;
-  DETINFER_RETURN_IF_ERROR(EmbedTokens(ctx, c, weights_.token_embedding, params_, ids, &x));
+  {
+    EmbeddingRows e;
+    DETINFER_RETURN_IF_ERROR(ReadEmbeddingRows(weights_, ids, &e));
+    DETINFER_RETURN_IF_ERROR(EmbedTokens(ctx, c, e.table, params_, e.ids, &x));
+  }
   LayerScratch scratch;
   for (int64_t l = 0; l < c.n_layers; ++l) {
     DETINFER_RETURN_IF_ERROR(RunDecoderLayer(ctx, c, params_, l, positions, &x, &scratch, hooks));

@@ -11,4 +11,10 @@ std::string_view ModelFormatName(ModelFormat format) {
   return "?";
 }
 
+void ModelWeights::ReleaseFilePages(const void* data, size_t bytes) const {
+  for (const MappedFile& f : files) {
+    if (f.Contains(data, bytes)) f.ReleasePages(data, bytes);
+  }
+}
+
 }  // namespace detinfer

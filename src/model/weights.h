@@ -52,6 +52,12 @@ struct ModelWeights {
   // What the views point into. Kept alive as long as the weights.
   std::vector<MappedFile> files;
   std::vector<AlignedBuffer> owned;
+
+  // Drops the resident pages of [data, data + bytes) when a file map holds them
+  // (MappedFile::ReleasePages): a later read faults them in again, unchanged, so no bit depends
+  // on it; memory the weights own is never released. For what no later step reads in place
+  // (a packed matrix's source, a block format's scales once checked).
+  void ReleaseFilePages(const void* data, size_t bytes) const;
 };
 
 }  // namespace detinfer

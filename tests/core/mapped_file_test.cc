@@ -92,5 +92,33 @@ TEST(MappedFileTest, FromBytesCopiesIntoAlignedMemory) {
   EXPECT_EQ(empty.data(), nullptr);
 }
 
+// ReadInto gives the bytes the map shows, from a map (read from the file) and from a FromBytes
+// copy alike; a range outside the view, or a file cut short after it was mapped (where a read
+// through the map would be a SIGBUS), is an error naming the path.
+TEST(MappedFileTest, ReadIntoCopiesTheViewsBytes) {
+  TempDir dir;
+  std::string contents(10000, '\0');
+  for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<char>(i * 31 + 7);
+  const std::string path = dir.Write("w.bin", contents);
+  auto f = MappedFile::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const MappedFile copy = MappedFile::FromBytes(f->data(), f->size(), "copy");
+  for (const MappedFile* m : {static_cast<const MappedFile*>(&f.value()), &copy}) {
+    std::string got(5000, 'x');
+    ASSERT_TRUE(m->ReadInto(m->data() + 4097, got.size(), got.data()).ok());
+    EXPECT_EQ(got, contents.substr(4097, got.size())) << m->path();
+    EXPECT_TRUE(m->ReadInto(m->data() + m->size(), 0, got.data()).ok());
+    const Status outside = m->ReadInto(m->data() + 9000, 1001, got.data());
+    EXPECT_EQ(outside.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(outside.message().find(m->path()), std::string::npos) << outside.ToString();
+  }
+  ASSERT_EQ(::truncate(path.c_str(), 6000), 0);
+  std::string got(5000, 'x');
+  const Status cut = f->ReadInto(f->data() + 4097, got.size(), got.data());
+  EXPECT_EQ(cut.code(), StatusCode::kIoError);
+  EXPECT_NE(cut.message().find(path), std::string::npos) << cut.ToString();
+  EXPECT_NE(cut.message().find("cut short"), std::string::npos) << cut.ToString();
+}
+
 }  // namespace
 }  // namespace detinfer
