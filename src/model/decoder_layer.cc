@@ -25,33 +25,49 @@ std::vector<float> LayerToF32(const TensorView& v) {
   return out;
 }
 
+TensorView Rows(float* buf, int64_t rows, int64_t cols) {
+  return TensorView::Contiguous(buf, DType::kF32, {rows, cols});
+}
 TensorView RowsOf(std::vector<float>& buf, int64_t rows, int64_t cols) {
-  return TensorView::Contiguous(buf.data(), DType::kF32, {rows, cols});
+  return Rows(buf.data(), rows, cols);
 }
 
 // A [rows, cols] view of columns [col0, col0 + cols) of a row-major buffer of width `width`.
-TensorView ColumnsOf(std::vector<float>& buf, int64_t rows, int64_t width, int64_t col0,
-                     int64_t cols) {
-  TensorView v = TensorView::Contiguous(buf.data() + col0, DType::kF32, {rows, cols});
+TensorView Columns(float* buf, int64_t rows, int64_t width, int64_t col0, int64_t cols) {
+  TensorView v = TensorView::Contiguous(buf + col0, DType::kF32, {rows, cols});
   v.stride[0] = width;
   return v;
 }
 
 // The same columns seen as [rows, heads, head_dim].
-TensorView HeadsOf(std::vector<float>& buf, int64_t rows, int64_t width, int64_t col0,
-                   int64_t heads, int64_t head_dim) {
-  TensorView v = TensorView::Contiguous(buf.data() + col0, DType::kF32, {rows, heads, head_dim});
+TensorView Heads(float* buf, int64_t rows, int64_t width, int64_t col0, int64_t heads,
+                 int64_t head_dim) {
+  TensorView v = TensorView::Contiguous(buf + col0, DType::kF32, {rows, heads, head_dim});
   v.stride[0] = width;
   return v;
 }
 
 // Columns [col0, col0 + cols) of a [rows, width] buffer copied out contiguously.
-void CopyColumns(const std::vector<float>& src, int64_t rows, int64_t width, int64_t col0,
-                 int64_t cols, std::vector<float>* dst) {
+void CopyColumns(const float* src, int64_t rows, int64_t width, int64_t col0, int64_t cols,
+                 std::vector<float>* dst) {
   dst->resize(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r) {
-    std::copy_n(src.data() + r * width + col0, cols, dst->data() + r * cols);
+    std::copy_n(src + r * width + col0, cols, dst->data() + r * cols);
   }
+}
+
+// Rows per block of the dense FFN over t rows: as many as the room [q | k | v] (qkv_row_width
+// floats a row) leaves in scratch g, so that [gate | up] needs none of its own (the 110M shape
+// at 512 rows: 256 rows, 4.5 instead of 8 MiB). At least 64 rows: each block streams the FFN
+// weights once, as each 64-row task of the matmuls does anyway (kernels/qmatmul.cc; 96 rows in
+// kernels/matmul.cc), so blocks of a few hundred rows add no weight traffic. Observed runs
+// (verification taps, training records) take all rows in one block, so observers see a whole
+// [t, ffn] activation. Rows never mix (SPEC §A1), so no bit depends on the blocks.
+int64_t FfnBlockRows(int64_t t, int64_t qkv_row_width, int64_t ffn, bool observed) {
+  if (observed || ffn == 0) return t;
+  constexpr int64_t kMinRows = 64;
+  const int64_t rows = std::max(kMinRows, t * qkv_row_width / (2 * ffn) / kMinRows * kMinRows);
+  return std::min(rows, t);
 }
 
 // Rows of a q or k projection (or bias, or norm) reordered from the interleaved RoPE
@@ -271,35 +287,40 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   const int64_t qkv_w = (hq + 2 * hkv) * hd;
   const int64_t ffn = c.IsMoe() ? 0 : c.ffn_dim;  // a MoE model's ffn_dim is not run
   std::vector<float>& x = *x_buf;
-  s->h.resize(static_cast<size_t>(t * dim));
-  s->qkv.resize(static_cast<size_t>(t * qkv_w));
-  s->attn.resize(static_cast<size_t>(t * hq * hd));
+  // model/decoder_layer.h (LayerScratch): what each of the two buffers holds, in turn.
+  s->a.resize(static_cast<size_t>(t * std::max(dim, hq * hd)));
+  const int64_t ffn_rows = FfnBlockRows(t, std::max(qkv_w, dim), ffn,
+                                        hooks.record != nullptr || hooks.tap != nullptr);
+  s->g.resize(static_cast<size_t>(std::max(t * std::max(qkv_w, dim), ffn_rows * 2 * ffn)));
   s->lse.resize(static_cast<size_t>(t * hq));
-  s->proj.resize(static_cast<size_t>(t * dim));
-  s->gate_up.resize(static_cast<size_t>(t * 2 * ffn));
+  float* const a = s->a.data();
+  float* const g = s->g.data();
   LayerRecord* rec = hooks.record;
   const auto tap = [&](TapOp op, const float* data, int64_t stride, int64_t width,
                        int64_t head_dim) {
     if (hooks.tap) hooks.tap(l, op, data, stride, width, head_dim);
   };
-  const TensorView xv = RowsOf(x, t, dim), hv = RowsOf(s->h, t, dim);
-  const TensorView proj = RowsOf(s->proj, t, dim);
+  // The first `rows x cols` floats of a buffer, copied (the buffers are larger than a value).
+  const auto keep = [](const float* src, int64_t rows, int64_t cols, std::vector<float>* dst) {
+    dst->assign(src, src + rows * cols);
+  };
+  const TensorView xv = RowsOf(x, t, dim), hv = Rows(a, t, dim);
   if (rec != nullptr) rec->x_in = x;
 
   // Attention.
   DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.attn_norm, c.norm_eps, hv));
-  tap(TapOp::kAttnNorm, s->h.data(), dim, dim, 0);
-  if (rec != nullptr) rec->h1 = s->h;
+  tap(TapOp::kAttnNorm, a, dim, dim, 0);
+  if (rec != nullptr) keep(a, t, dim, &rec->h1);
   const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});
-  DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias,
-                                  RowsOf(s->qkv, t, qkv_w)));
-  const TensorView q = HeadsOf(s->qkv, t, qkv_w, 0, hq, hd);
-  const TensorView k = HeadsOf(s->qkv, t, qkv_w, hq * hd, hkv, hd);
-  const TensorView v = HeadsOf(s->qkv, t, qkv_w, (hq + hkv) * hd, hkv, hd);
+  DETINFER_RETURN_IF_ERROR(
+      Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias, Rows(g, t, qkv_w)));
+  const TensorView q = Heads(g, t, qkv_w, 0, hq, hd);
+  const TensorView k = Heads(g, t, qkv_w, hq * hd, hkv, hd);
+  const TensorView v = Heads(g, t, qkv_w, (hq + hkv) * hd, hkv, hd);
   if (c.qk_norm) {
     if (rec != nullptr) {
-      CopyColumns(s->qkv, t, qkv_w, 0, hq * hd, &rec->q_pre);
-      CopyColumns(s->qkv, t, qkv_w, hq * hd, hkv * hd, &rec->k_pre);
+      CopyColumns(g, t, qkv_w, 0, hq * hd, &rec->q_pre);
+      CopyColumns(g, t, qkv_w, hq * hd, hkv * hd, &rec->k_pre);
     }
     DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, q, p.q_norm, c.norm_eps, q));
     DETINFER_RETURN_IF_ERROR(RmsNormHeads(ctx, k, p.k_norm, c.norm_eps, k));
@@ -307,59 +328,74 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   const RopeTable& rope = params.LayerRope(c, l);
   DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope, params.rope_style, q, positions.data()));
   DETINFER_RETURN_IF_ERROR(ApplyRope(ctx, rope, params.rope_style, k, positions.data()));
-  tap(TapOp::kQ, s->qkv.data(), qkv_w, hq * hd, hd);
-  tap(TapOp::kK, s->qkv.data() + hq * hd, qkv_w, hkv * hd, hd);
-  tap(TapOp::kV, s->qkv.data() + (hq + hkv) * hd, qkv_w, hkv * hd, hd);
+  tap(TapOp::kQ, g, qkv_w, hq * hd, hd);
+  tap(TapOp::kK, g + hq * hd, qkv_w, hkv * hd, hd);
+  tap(TapOp::kV, g + (hq + hkv) * hd, qkv_w, hkv * hd, hd);
   if (rec != nullptr) {
-    CopyColumns(s->qkv, t, qkv_w, 0, hq * hd, &rec->q);
-    CopyColumns(s->qkv, t, qkv_w, hq * hd, hkv * hd, &rec->k);
-    CopyColumns(s->qkv, t, qkv_w, (hq + hkv) * hd, hkv * hd, &rec->v);
+    CopyColumns(g, t, qkv_w, 0, hq * hd, &rec->q);
+    CopyColumns(g, t, qkv_w, hq * hd, hkv * hd, &rec->k);
+    CopyColumns(g, t, qkv_w, (hq + hkv) * hd, hkv * hd, &rec->v);
   }
-  const TensorView av = TensorView::Contiguous(s->attn.data(), DType::kF32, {t, hq, hd});
+  // h was last read by the qkv matmul: the attention output takes its place.
+  const TensorView av = TensorView::Contiguous(a, DType::kF32, {t, hq, hd});
   const TensorView lsev = TensorView::Contiguous(s->lse.data(), DType::kF32, {t, hq});
   DETINFER_RETURN_IF_ERROR(hooks.attend(l, q, k, v, LayerAttentionOptions(c, l), av, lsev));
-  tap(TapOp::kAttention, s->attn.data(), hq * hd, hq * hd, hd);
+  tap(TapOp::kAttention, a, hq * hd, hq * hd, hd);
   if (rec != nullptr) {
-    rec->attn = s->attn;
+    keep(a, t, hq * hd, &rec->attn);
     rec->lse = s->lse;
   }
-  DETINFER_RETURN_IF_ERROR(Matmul(ctx, RowsOf(s->attn, t, hq * hd), p.wo, nullptr, proj));
+  // q, k, v were last read by attention: the projection takes their place.
+  const TensorView proj = Rows(g, t, dim);
+  DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(a, t, hq * hd), p.wo, nullptr, proj));
   if (arch.post_norms) {
-    if (rec != nullptr) rec->attn_out = s->proj;
+    if (rec != nullptr) keep(g, t, dim, &rec->attn_out);
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, proj, p.post_attn_norm, c.norm_eps, proj));
   }
   DETINFER_RETURN_IF_ERROR(Add(ctx, xv, proj, xv));
   tap(TapOp::kAttnResidual, x.data(), dim, dim, 0);
   if (rec != nullptr) rec->x_mid = x;
 
-  // Feed-forward.
+  // Feed-forward: h in a again (the attention output was last read by Wo), its result in g (the
+  // projection was last read by the residual add), the down projection in a (h was last read
+  // by the gate/up matmul).
   DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.ffn_norm, c.norm_eps, hv));
-  tap(TapOp::kFfnNorm, s->h.data(), dim, dim, 0);
-  if (rec != nullptr) rec->h2 = s->h;
+  tap(TapOp::kFfnNorm, a, dim, dim, 0);
+  if (rec != nullptr) keep(a, t, dim, &rec->h2);
+  float* ffn_out = a;
   if (c.IsMoe()) {
     // No kFfnAct tap: each expert's activations cover only its own rows.
-    DETINFER_RETURN_IF_ERROR(MoeFfn(ctx, c, p, s->h, t, &s->proj, rec));
+    DETINFER_RETURN_IF_ERROR(MoeFfn(ctx, c, p, a, t, g, rec));
+    ffn_out = g;
   } else {
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, hv, p.gate_up, nullptr, RowsOf(s->gate_up, t, 2 * ffn)));
-    if (rec != nullptr) {
-      CopyColumns(s->gate_up, t, 2 * ffn, 0, ffn, &rec->gate);
-      CopyColumns(s->gate_up, t, 2 * ffn, ffn, ffn, &rec->up);
+    // In blocks of ffn_rows rows: the down projection's rows replace the block's h rows, which
+    // the block's gate/up matmul was the last to read.
+    for (int64_t r0 = 0; r0 < t; r0 += ffn_rows) {
+      const int64_t n = std::min(ffn_rows, t - r0);
+      float* const h_rows = a + r0 * dim;
+      DETINFER_RETURN_IF_ERROR(
+          Matmul(ctx, Rows(h_rows, n, dim), p.gate_up, nullptr, Rows(g, n, 2 * ffn)));
+      if (rec != nullptr) {  // observed: one block of all t rows (FfnBlockRows)
+        CopyColumns(g, n, 2 * ffn, 0, ffn, &rec->gate);
+        CopyColumns(g, n, 2 * ffn, ffn, ffn, &rec->up);
+      }
+      // The activation overwrites the gate it is made from (each element is read before it
+      // is written): no [n, ffn] buffer of its own. The down projection reads those columns in
+      // place (row stride 2 * ffn).
+      const TensorView act = Columns(g, n, 2 * ffn, 0, ffn);
+      const auto glu = arch.gelu_tanh ? &GeGluTanh : &SwiGlu;
+      DETINFER_RETURN_IF_ERROR(glu(ctx, act, Columns(g, n, 2 * ffn, ffn, ffn), act));
+      tap(TapOp::kFfnAct, g, 2 * ffn, ffn, 0);
+      if (rec != nullptr) CopyColumns(g, n, 2 * ffn, 0, ffn, &rec->act);
+      DETINFER_RETURN_IF_ERROR(Matmul(ctx, act, p.down, nullptr, Rows(h_rows, n, dim)));
     }
-    // The activation overwrites the gate it is made from (each element is read before it is
-    // written): no [T, ffn] buffer of its own, 4 MiB less at a 512-token chunk of the 110M
-    // shape. The down projection reads those columns in place (row stride 2 * ffn).
-    const TensorView act = ColumnsOf(s->gate_up, t, 2 * ffn, 0, ffn);
-    const auto glu = arch.gelu_tanh ? &GeGluTanh : &SwiGlu;
-    DETINFER_RETURN_IF_ERROR(glu(ctx, act, ColumnsOf(s->gate_up, t, 2 * ffn, ffn, ffn), act));
-    tap(TapOp::kFfnAct, s->gate_up.data(), 2 * ffn, ffn, 0);
-    if (rec != nullptr) CopyColumns(s->gate_up, t, 2 * ffn, 0, ffn, &rec->act);
-    DETINFER_RETURN_IF_ERROR(Matmul(ctx, act, p.down, nullptr, proj));
   }
+  const TensorView out = Rows(ffn_out, t, dim);
   if (arch.post_norms) {
-    if (rec != nullptr) rec->ffn_out = s->proj;
-    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, proj, p.post_ffn_norm, c.norm_eps, proj));
+    if (rec != nullptr) keep(ffn_out, t, dim, &rec->ffn_out);
+    DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, out, p.post_ffn_norm, c.norm_eps, out));
   }
-  DETINFER_RETURN_IF_ERROR(Add(ctx, xv, proj, xv));
+  DETINFER_RETURN_IF_ERROR(Add(ctx, xv, out, xv));
   tap(TapOp::kLayerOut, x.data(), dim, dim, 0);
   return Status::Ok();
 }

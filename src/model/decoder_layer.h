@@ -122,8 +122,15 @@ struct LayerHooks {
 };
 
 // Buffers one layer uses, reused layer after layer (sized on first use).
+// Two buffers hold every intermediate of a layer, each value written only once the last read
+// of the one before it in the same buffer is done:
+//   a: h (attention norm) → attention output → h (FFN norm) → FFN output (down projection)
+//   g: [q | k | v] → attention output projection → [gate | up] (the gate half becomes the
+//      activation in place) or the MoE output
+// One [t, dim] and one [t, 2 ffn] buffer instead of six: 18 → 9.5 MiB at a 512-token chunk of
+// the 110M shape. Which buffer holds a value changes no arithmetic, so no bit.
 struct LayerScratch {
-  std::vector<float> h, qkv, attn, lse, proj, gate_up;  // gate_up's gate half becomes the activation
+  std::vector<float> a, g, lse;
 };
 
 // Runs layer `layer` over the T rows of x ([T, dim] f32, updated in place) at `positions`.

@@ -13,8 +13,8 @@ namespace {
 TensorView MoeRows(std::vector<float>& buf, int64_t rows, int64_t cols) {
   return TensorView::Contiguous(buf.data(), DType::kF32, {rows, cols});
 }
-TensorView MoeRows(const std::vector<float>& buf, int64_t rows, int64_t cols) {
-  return TensorView::Contiguous(static_cast<const void*>(buf.data()), DType::kF32, {rows, cols});
+TensorView MoeRows(const float* buf, int64_t rows, int64_t cols) {
+  return TensorView::Contiguous(static_cast<const void*>(buf), DType::kF32, {rows, cols});
 }
 
 TensorView MoeColumns(std::vector<float>& buf, int64_t rows, int64_t width, int64_t col0,
@@ -40,8 +40,7 @@ void ChooseExperts(const float* p, int64_t n, int64_t k, int32_t* chosen) {
 }
 
 Status MoeFfn(const KernelContext& ctx, const ModelConfig& c, const LayerParams& p,
-              const std::vector<float>& h, int64_t t_total, std::vector<float>* out,
-              LayerRecord* record) {
+              const float* h, int64_t t_total, float* out, LayerRecord* record) {
   const int64_t dim = c.dim, n_exp = c.n_experts, top_k = c.n_experts_used,
                 e_ffn = c.expert_ffn_dim;
   std::vector<float> logits(static_cast<size_t>(t_total * n_exp)), probs(logits.size());
@@ -93,7 +92,7 @@ Status MoeFfn(const KernelContext& ctx, const ModelConfig& c, const LayerParams&
     std::vector<float> rows(static_cast<size_t>(n_e * dim)), gu(static_cast<size_t>(n_e * 2 * e_ffn)),
         a(static_cast<size_t>(n_e * e_ffn)), o(static_cast<size_t>(n_e * dim));
     for (int64_t r = 0; r < n_e; ++r) {
-      std::copy_n(h.data() + ss[static_cast<size_t>(r)] / top_k * dim, dim, rows.data() + r * dim);
+      std::copy_n(h + ss[static_cast<size_t>(r)] / top_k * dim, dim, rows.data() + r * dim);
     }
     Status st = Matmul(expert_ctx, MoeRows(rows, n_e, dim), p.expert_gate_up[static_cast<size_t>(e)],
                        nullptr, MoeRows(gu, n_e, 2 * e_ffn));
@@ -122,9 +121,8 @@ Status MoeFfn(const KernelContext& ctx, const ModelConfig& c, const LayerParams&
     for (int64_t i = 0; i < static_cast<int64_t>(active.size()); ++i) run_expert(i);
   }
   for (const Status& st : expert_status) DETINFER_RETURN_IF_ERROR(st);
-  out->resize(static_cast<size_t>(t_total * dim));
   for (int64_t t = 0; t < t_total; ++t) {
-    float* y = out->data() + t * dim;
+    float* y = out + t * dim;
     std::fill_n(y, dim, 0.0f);
     for (int64_t j = 0; j < top_k; ++j) {
       const float wj = weights[static_cast<size_t>(t * top_k + j)];

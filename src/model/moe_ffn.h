@@ -27,11 +27,11 @@
 
 namespace detinfer {
 
-// h: [t, dim] (the ffn_norm output); *out: [t, dim], overwritten with y. record (null: none)
-// receives the routing and each (token, slot)'s expert activations (LayerRecord).
+// h: [t, dim] (the ffn_norm output); out: [t, dim], overwritten with y (not overlapping h).
+// record (null: none) receives the routing and each (token, slot)'s expert activations
+// (LayerRecord).
 Status MoeFfn(const KernelContext& ctx, const ModelConfig& c, const LayerParams& p,
-              const std::vector<float>& h, int64_t t, std::vector<float>* out,
-              LayerRecord* record);
+              const float* h, int64_t t, float* out, LayerRecord* record);
 
 // The experts a token's router probabilities `p` [n] choose: the k largest, the lowest expert
 // id first among equal ones (a strict > scan from id 0), returned in ascending expert id.

@@ -87,7 +87,9 @@ TEST(TransformerTest, MatchesTheDoublePrecisionReference) {
 }
 
 // §A3: full prefill, chunked prefill (1, 7, 16, 64) and token-by-token decode agree bitwise;
-// §A5: cache off (recompute from scratch) agrees with the cached last-token logits.
+// §A5: cache off (recompute from scratch) agrees with the cached last-token logits. The whole
+// 70-token prefill runs its FFN in two row blocks (64 + 6: FfnBlockRows in
+// model/decoder_layer.cc), every chunk in one.
 TEST(TransformerTest, ChunkingAndCacheOffNeverChangeBits) {
   for (const Variant& v : kVariants) {
     const ModelConfig c = SmallConfig(v.style, v.gqa, v.qk_norm, v.bias);
