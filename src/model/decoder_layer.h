@@ -121,14 +121,14 @@ struct LayerHooks {
   LayerRecord* record = nullptr;  // training: keep what the backward pass reads
 };
 
-// Buffers one layer uses, reused layer after layer (sized on first use).
-// Two buffers hold every intermediate of a layer, each value written only once the last read
-// of the one before it in the same buffer is done:
+// Buffers one layer uses, reused layer after layer (sized on first use). Two hold every
+// intermediate, each value written only once the last read of the one before it in the same
+// buffer is done:
 //   a: h (attention norm) → attention output → h (FFN norm) → FFN output (down projection)
-//   g: [q | k | v] → attention output projection → [gate | up] (the gate half becomes the
-//      activation in place) or the MoE output
-// One [t, dim] and one [t, 2 ffn] buffer instead of six: 18 → 9.5 MiB at a 512-token chunk of
-// the 110M shape. Which buffer holds a value changes no arithmetic, so no bit.
+//   g: [q | k | v] → attention output projection → [gate | up] of a block of rows (the gate
+//      half becomes the activation in place; FfnBlockRows in decoder_layer.cc) or the MoE output
+// 6 MiB at a 512-token chunk of the 110M shape, where six buffers took 17. Which buffer holds a
+// value changes no arithmetic, so no bit.
 struct LayerScratch {
   std::vector<float> a, g, lse;
 };
