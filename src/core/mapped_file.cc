@@ -146,8 +146,9 @@ Status MappedFile::ReadInto(const void* p, size_t n, void* out) const {
     const ssize_t got = ::pread(fd_, dst, n, offset);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
+      const int err = errno;
       return Status::IoError("cannot read '" + path_ + "' at byte " + std::to_string(offset) +
-                             ": " + std::strerror(errno));
+                             ": " + std::strerror(err));
     }
     if (got == 0) {
       return Status::IoError("'" + path_ + "' ends at byte " + std::to_string(offset) +

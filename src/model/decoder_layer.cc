@@ -300,17 +300,13 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
                        int64_t head_dim) {
     if (hooks.tap) hooks.tap(l, op, data, stride, width, head_dim);
   };
-  // The first `rows x cols` floats of a buffer, copied (the buffers are larger than a value).
-  const auto keep = [](const float* src, int64_t rows, int64_t cols, std::vector<float>* dst) {
-    dst->assign(src, src + rows * cols);
-  };
   const TensorView xv = RowsOf(x, t, dim), hv = Rows(a, t, dim);
   if (rec != nullptr) rec->x_in = x;
 
   // Attention.
   DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.attn_norm, c.norm_eps, hv));
   tap(TapOp::kAttnNorm, a, dim, dim, 0);
-  if (rec != nullptr) keep(a, t, dim, &rec->h1);
+  if (rec != nullptr) CopyColumns(a, t, dim, 0, dim, &rec->h1);
   const TensorView bias = TensorView::Contiguous(p.qkv_bias.data(), DType::kF32, {qkv_w});
   DETINFER_RETURN_IF_ERROR(
       Matmul(ctx, hv, p.qkv, p.qkv_bias.empty() ? nullptr : &bias, Rows(g, t, qkv_w)));
@@ -342,14 +338,14 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   DETINFER_RETURN_IF_ERROR(hooks.attend(l, q, k, v, LayerAttentionOptions(c, l), av, lsev));
   tap(TapOp::kAttention, a, hq * hd, hq * hd, hd);
   if (rec != nullptr) {
-    keep(a, t, hq * hd, &rec->attn);
+    CopyColumns(a, t, hq * hd, 0, hq * hd, &rec->attn);
     rec->lse = s->lse;
   }
   // q, k, v were last read by attention: the projection takes their place.
   const TensorView proj = Rows(g, t, dim);
   DETINFER_RETURN_IF_ERROR(Matmul(ctx, Rows(a, t, hq * hd), p.wo, nullptr, proj));
   if (arch.post_norms) {
-    if (rec != nullptr) keep(g, t, dim, &rec->attn_out);
+    if (rec != nullptr) CopyColumns(g, t, dim, 0, dim, &rec->attn_out);
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, proj, p.post_attn_norm, c.norm_eps, proj));
   }
   DETINFER_RETURN_IF_ERROR(Add(ctx, xv, proj, xv));
@@ -361,7 +357,7 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   // by the gate/up matmul).
   DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, xv, p.ffn_norm, c.norm_eps, hv));
   tap(TapOp::kFfnNorm, a, dim, dim, 0);
-  if (rec != nullptr) keep(a, t, dim, &rec->h2);
+  if (rec != nullptr) CopyColumns(a, t, dim, 0, dim, &rec->h2);
   float* ffn_out = a;
   if (c.IsMoe()) {
     // No kFfnAct tap: each expert's activations cover only its own rows.
@@ -392,7 +388,7 @@ Status RunDecoderLayer(const KernelContext& ctx, const ModelConfig& c, const Dec
   }
   const TensorView out = Rows(ffn_out, t, dim);
   if (arch.post_norms) {
-    if (rec != nullptr) keep(ffn_out, t, dim, &rec->ffn_out);
+    if (rec != nullptr) CopyColumns(ffn_out, t, dim, 0, dim, &rec->ffn_out);
     DETINFER_RETURN_IF_ERROR(RmsNorm(ctx, out, p.post_ffn_norm, c.norm_eps, out));
   }
   DETINFER_RETURN_IF_ERROR(Add(ctx, xv, out, xv));
