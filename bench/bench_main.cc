@@ -34,7 +34,9 @@ Isa BenchIsa() {
 
 namespace {
 
-// Keeps the median of every benchmark's counters, by run name.
+// Keeps the median of every benchmark's counters, by run name, and for the benchmarks that
+// compute them (ComputeStatistics) their lowest and highest over the repetitions, as
+// "<counter>.min" / "<counter>.max".
 class MedianCollector : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -43,13 +45,24 @@ class MedianCollector : public benchmark::ConsoleReporter {
         auto& c = medians_[r.run_name.str()];
         for (const auto& [name, counter] : r.counters) c[name] = counter.value;
       }
+      if (r.aggregate_name == "min" || r.aggregate_name == "max") {  // where a bench asks for them
+        auto& c = spread_[r.run_name.str()];
+        for (const auto& [name, counter] : r.counters) c[name + "." + r.aggregate_name] = counter.value;
+      }
     }
     ConsoleReporter::ReportRuns(runs);
   }
   const std::map<std::string, std::map<std::string, double>>& medians() const { return medians_; }
+  double Spread(const std::string& run, const std::string& counter) const {
+    const auto it = spread_.find(run);
+    if (it == spread_.end()) return 0;
+    const auto jt = it->second.find(counter);
+    return jt == it->second.end() ? 0 : jt->second;
+  }
 
  private:
   std::map<std::string, std::map<std::string, double>> medians_;
+  std::map<std::string, std::map<std::string, double>> spread_;
 };
 
 // Whether `name` ran in this process (a filtered run leaves most out).
@@ -233,22 +246,26 @@ int main(int argc, char** argv) {
                  Ran(collector, "BM_ModelPrefill/format:" + fargs);
   }
   if (any_model) {
-    std::printf("\n%-8s %10s %10s %10s %9s %10s %11s %9s %10s\n", "110M", "decode", "weight",
-                "read probe", "vs read", "vs llama", "prefill", "vs llama", "GFLOP/s");
-    std::printf("%-8s %10s %10s %10s %9s %10s %11s %9s %10s\n", "format", "tok/s", "GB/s",
-                "GB/s (adj)", "probe", "decode", "pp512 tok/s", "pp512", "vs peak");
+    // "vs read probe": the median over repetitions of each decode pass's weight GB/s over the
+    // probe taken around it (model_bench.cc), with the lowest and highest of them.
+    std::printf("\n%-8s %10s %10s %10s %9s %10s %10s %11s %9s %10s\n", "110M", "decode", "weight",
+                "read probe", "vs read", "(passes", "vs llama", "prefill", "vs llama", "GFLOP/s");
+    std::printf("%-8s %10s %10s %10s %9s %10s %10s %11s %9s %10s\n", "format", "tok/s", "GB/s",
+                "GB/s (adj)", "probe", "lo-hi)", "decode", "pp512 tok/s", "pp512", "vs peak");
   }
   for (int f = 0; f < kNumBenchFormats; ++f) {
     const std::string fargs = std::to_string(f) + "/threads:2/iterations:1/real_time";
     const std::string dn = "BM_ModelDecode/format:" + fargs, pn = "BM_ModelPrefill/format:" + fargs;
     const double tps = Get(collector, dn, "tok/s"), gbs = Get(collector, dn, "GB");
     const double dprobe = adjacent_probe(dn);
+    const double roofline = Get(collector, dn, "vs_probe");
+    const double roof_lo = collector.Spread(dn, "vs_probe.min"), roof_hi = collector.Spread(dn, "vs_probe.max");
     const double pps = Get(collector, pn, "tok/s"), gflops = Get(collector, pn, "GFLOP");
     if (tps == 0 && pps == 0) continue;  // filtered out of this run
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-    std::printf("%-8s %10.1f %10.1f %10.1f %8.0f%% %9.0f%% %11.1f %8.0f%% %9.0f%%\n",
-                kBenchFormats[f], tps, gbs, tps > 0 ? dprobe : 0.0, 100 * ratio(gbs, dprobe),
-                100 * ratio(tps, kDecodeAnchor[f]), pps,
+    std::printf("%-8s %10.1f %10.1f %10.1f %8.0f%% %4.0f-%3.0f%% %9.0f%% %11.1f %8.0f%% %9.0f%%\n",
+                kBenchFormats[f], tps, gbs, tps > 0 ? dprobe : 0.0, 100 * roofline, 100 * roof_lo,
+                100 * roof_hi, 100 * ratio(tps, kDecodeAnchor[f]), pps,
                 100 * ratio(pps, kPrefillAnchor[f]), 100 * ratio(gflops, peak));
     // Only what this run measured, and a ratio only to a limit it measured (a 0 would
     // overwrite a real figure of an earlier run).
@@ -260,7 +277,9 @@ int main(int argc, char** argv) {
       put(key + "decode_tok_s", tps, true);
       put(key + "decode_weight_gbs", gbs, true);
       put(key + "decode_adjacent_read_probe_gbs", dprobe, true);
-      put_ratio("decode_roofline_ratio", gbs, dprobe);
+      put(key + "decode_roofline_ratio", roofline, true);
+      put(key + "decode_roofline_ratio_lowest_repetition", roof_lo, true);
+      put(key + "decode_roofline_ratio_highest_repetition", roof_hi, true);
       put_ratio("decode_vs_llama_cpp_anchor", tps, kDecodeAnchor[f]);
     }
     if (Ran(collector, pn)) {
