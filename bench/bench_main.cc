@@ -249,9 +249,9 @@ int main(int argc, char** argv) {
     // "vs read probe": the median over repetitions of each decode pass's weight GB/s over the
     // probe taken around it (model_bench.cc), with the lowest and highest of them.
     std::printf("\n%-8s %10s %10s %10s %9s %10s %10s %11s %9s %10s\n", "110M", "decode", "weight",
-                "read probe", "vs read", "(passes", "vs llama", "prefill", "vs llama", "GFLOP/s");
+                "read probe", "vs read", "lo-hi", "vs llama", "prefill", "vs llama", "GFLOP/s");
     std::printf("%-8s %10s %10s %10s %9s %10s %10s %11s %9s %10s\n", "format", "tok/s", "GB/s",
-                "GB/s (adj)", "probe", "lo-hi)", "decode", "pp512 tok/s", "pp512", "vs peak");
+                "GB/s (adj)", "probe", "(reps)", "decode", "pp512 tok/s", "pp512", "vs peak");
   }
   for (int f = 0; f < kNumBenchFormats; ++f) {
     const std::string fargs = std::to_string(f) + "/threads:2/iterations:1/real_time";

@@ -177,11 +177,11 @@ void FormatArgs(benchmark::internal::Benchmark* b) {
   }
 }
 
-}  // namespace
-
 // The lowest and highest repetition beside the median: how far the machine moved meanwhile.
 double Lowest(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); }
 double Highest(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); }
+
+}  // namespace
 
 BENCHMARK(BM_ModelDecode)->Apply(FormatArgs)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1)
     ->ComputeStatistics("min", Lowest)->ComputeStatistics("max", Highest);
