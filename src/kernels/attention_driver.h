@@ -434,7 +434,10 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
         const int64_t parts =
             std::max<int64_t>(0, (key_end(seqs[s], r1) + kPart - 1) / kPart - first);
         units.push_back({t, first, parts, nullptr});
-        slot_floats += static_cast<size_t>(parts * (r1 - r0) * group * heads * state);
+        // Slots only for a unit split over several tasks (below).
+        if (parts > parts_per_task) {
+          slot_floats += static_cast<size_t>(parts * (r1 - r0) * group * heads * state);
+        }
       }
     }
   }
@@ -444,18 +447,11 @@ void Run(const KernelContext& ctx, const TensorView& q, const Shape& sh, DType k
     // (the same states, folded in the same ascending order). Decode up to parts_per_task
     // partitions per kv head is all such units, and then the second parallel region below is
     // not run at all (one fewer dispatch per layer: 17 -> 13 us per call at 64 keys).
-    const auto one_task = [&](const Unit& u) { return u.parts <= parts_per_task; };
-    for (const Unit& u : units) {
-      if (one_task(u)) {
-        const int64_t nq = (u.task.r1 - u.task.r0) * group * (u.task.g1 - u.task.g0);
-        slot_floats -= static_cast<size_t>(u.parts * nq * state);
-      }
-    }
     if (slot_buf.size() < slot_floats) slot_buf.resize(slot_floats);
     float* next = slot_buf.data();
     std::vector<Unit> folded;
     for (Unit& u : units) {
-      if (one_task(u)) {
+      if (u.parts <= parts_per_task) {
         Task t = u.task;
         t.k_lo = u.first * kPart;
         t.k_hi = (u.first + u.parts) * kPart;
