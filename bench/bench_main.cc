@@ -35,7 +35,7 @@ Isa BenchIsa() {
 namespace {
 
 // Keeps the median of every benchmark's counters, by run name, and for the benchmarks that
-// compute them (ComputeStatistics) their lowest and highest over the repetitions, as
+// compute them (ComputeStatistics) their lowest and highest over the repetitions beside it, as
 // "<counter>.min" / "<counter>.max".
 class MedianCollector : public benchmark::ConsoleReporter {
  public:
@@ -46,23 +46,16 @@ class MedianCollector : public benchmark::ConsoleReporter {
         for (const auto& [name, counter] : r.counters) c[name] = counter.value;
       }
       if (r.aggregate_name == "min" || r.aggregate_name == "max") {  // where a bench asks for them
-        auto& c = spread_[r.run_name.str()];
+        auto& c = medians_[r.run_name.str()];
         for (const auto& [name, counter] : r.counters) c[name + "." + r.aggregate_name] = counter.value;
       }
     }
     ConsoleReporter::ReportRuns(runs);
   }
   const std::map<std::string, std::map<std::string, double>>& medians() const { return medians_; }
-  double Spread(const std::string& run, const std::string& counter) const {
-    const auto it = spread_.find(run);
-    if (it == spread_.end()) return 0;
-    const auto jt = it->second.find(counter);
-    return jt == it->second.end() ? 0 : jt->second;
-  }
 
  private:
   std::map<std::string, std::map<std::string, double>> medians_;
-  std::map<std::string, std::map<std::string, double>> spread_;
 };
 
 // Whether `name` ran in this process (a filtered run leaves most out).
@@ -259,7 +252,7 @@ int main(int argc, char** argv) {
     const double tps = Get(collector, dn, "tok/s"), gbs = Get(collector, dn, "GB");
     const double dprobe = adjacent_probe(dn);
     const double roofline = Get(collector, dn, "vs_probe");
-    const double roof_lo = collector.Spread(dn, "vs_probe.min"), roof_hi = collector.Spread(dn, "vs_probe.max");
+    const double roof_lo = Get(collector, dn, "vs_probe.min"), roof_hi = Get(collector, dn, "vs_probe.max");
     const double pps = Get(collector, pn, "tok/s"), gflops = Get(collector, pn, "GFLOP");
     if (tps == 0 && pps == 0) continue;  // filtered out of this run
     auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
