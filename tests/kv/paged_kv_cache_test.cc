@@ -130,6 +130,40 @@ TEST(PagedKvCacheTest, KeyTiledLayoutPlacesEveryElementWhereTheViewSays) {
   EXPECT_FALSE(cache->CopyStoredRow(2, true, 1, 0, &stored).ok());   // no layer 2
 }
 
+// The same formula for f32 keys written one position at a time (decode), with more heads than
+// the row's skewed write order cycles through (StoreRow scatters a row to the heads' tiles d by
+// d, each head starting further along its row): every element lands where the view says.
+TEST(PagedKvCacheTest, KeyTiledF32RowsWrittenOneByOneLandWhereTheViewSays) {
+  KvCacheConfig c = SmallConfig(DType::kF32);
+  c.n_kv_heads = 7;
+  c.head_dim = 16;
+  c.block_size = 16;
+  c.capacity_tokens = 16 * 4;
+  auto cache = PagedKvCache::Create(c);
+  ASSERT_TRUE(cache.ok());
+  ASSERT_EQ(cache->layout(), KvLayout::kPagedTiled);
+  ASSERT_TRUE(cache->AddSequence(0).ok());
+  const int64_t h = 7, d = 16, row = h * d, n = 40, nb = cache->num_blocks();
+  ASSERT_TRUE(cache->Reserve(0, n).ok());
+  const auto table = cache->BlockTable(0);
+  const auto k = testing::RandomFloats(n * row, 7), v = testing::RandomFloats(n * row, 8);
+  for (int64_t p = 0; p < n; ++p) {
+    ASSERT_TRUE(cache->Write(0, 0, p, 1, k.data() + p * row, v.data() + p * row, row).ok());
+  }
+  const KvView view = cache->View(0);
+  const float* ks = view.k.as<float>();
+  for (int64_t p = 0; p < n; ++p) {
+    const int64_t chunk = table[static_cast<size_t>(p / 16)];  // block size 16: one chunk each
+    for (int64_t g = 0; g < h; ++g) {
+      for (int64_t e = 0; e < d; ++e) {
+        const float got = ks[((g * nb + chunk) * d + e) * 16 + p % 16];
+        ASSERT_EQ(std::memcmp(&got, &k[static_cast<size_t>(p * row + g * d + e)], 4), 0)
+            << p << " " << g << " " << e;
+      }
+    }
+  }
+}
+
 TEST(PagedKvCacheTest, OutOfMemoryIsAnErrorThatLosesNothing) {
   auto cache = PagedKvCache::Create(SmallConfig(DType::kF16));
   ASSERT_TRUE(cache->AddSequence(1).ok());
