@@ -44,7 +44,7 @@ const Transformer& Bench110MFormat(int format);
 // A KV cache for `steps` decode steps whose memory has been written once, untimed: decode
 // passes over it measure the steady state of an engine that reuses its KV blocks (as
 // llama-bench reuses one context's KV buffer across repetitions), not the first-touch page
-// faults of fresh memory (about 2 % of a 128-step pass of the 110M shape).
+// faults of fresh memory (1-3 % of a 128-step pass of the 110M shape).
 Result<PagedKvCache> WarmDecodeCache(const Transformer& m, const KernelContext& ctx, int steps);
 
 // `steps` decode steps of one sequence (sequence 0 of `cache`, started afresh) from a one-token
