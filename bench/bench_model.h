@@ -47,8 +47,9 @@ const Transformer& Bench110MFormat(int format);
 // faults of fresh memory (1-3 % of a 128-step pass of the 110M shape).
 Result<PagedKvCache> WarmDecodeCache(const Transformer& m, const KernelContext& ctx, int steps);
 
-// `steps` decode steps of one sequence (sequence 0 of `cache`, started afresh) from a one-token
-// prompt (token ids below 32000), each error reported on `state` (model_bench.cc).
+// `steps` decode steps of one sequence (sequence 0 of `cache`, added and freed again) from a
+// one-token prompt (token ids below 32000); an error stops the pass and is reported on `state`
+// (model_bench.cc).
 void DecodeSteps(const Transformer& m, const KernelContext& ctx, PagedKvCache& cache, int steps,
                  benchmark::State& state);
 

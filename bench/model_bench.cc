@@ -87,15 +87,15 @@ Result<PagedKvCache> WarmDecodeCache(const Transformer& m, const KernelContext& 
 void DecodeSteps(const Transformer& m, const KernelContext& ctx, PagedKvCache& cache, int steps,
                  benchmark::State& state) {
   std::vector<float> logits;
-  (void)cache.FreeSequence(0);  // the previous pass's, if any
-  if (Status s = cache.AddSequence(0); !s.ok()) state.SkipWithError(s.ToString().c_str());
+  Status s = cache.AddSequence(0);
   int32_t tok = 1;
-  for (int p = 0; p < steps; ++p) {
+  for (int p = 0; s.ok() && p < steps; ++p) {
     const Segment seg{0, p, std::span<const int32_t>(&tok, 1), false};
-    Status s = m.Forward(ctx, cache, std::span<const Segment>(&seg, 1), &logits);
-    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    s = m.Forward(ctx, cache, std::span<const Segment>(&seg, 1), &logits);
     tok = static_cast<int32_t>((p * 7919 + 13) % 32000);
   }
+  if (s.ok()) s = cache.FreeSequence(0);  // its blocks stay written for the next pass
+  if (!s.ok()) state.SkipWithError(s.ToString().c_str());
 }
 
 namespace {
