@@ -59,6 +59,9 @@ void PackQuantPanels(std::span<const TensorView> views, std::span<const int64_t>
                      int64_t n_total, int64_t k, DType dtype, int64_t p0, int64_t p1,
                      uint8_t* dst);
 float QuantPackedAt(DType dtype, const void* data, int64_t k_total, int64_t n, int64_t k);
+// Bytes ahead of its panel stream a tile of an m-row call prefetches on this path and CPU
+// (QMatmulArgs::prefetch_bytes): a hint that changes the speed only.
+size_t PanelPrefetchBytes(Isa isa, int64_t m);
 }  // namespace kernels
 
 }  // namespace detinfer

@@ -22,6 +22,9 @@ struct QMatmulArgs {
   const float* bias;  // [N] or null
   float* y;           // [M, N], row stride ldy
   int64_t ldy;
+  // How far ahead of its panel stream a tile prefetches, in bytes (0: not at all). A hint: it
+  // changes the speed, never a bit (PanelPrefetchBytes in qmatmul.cc says who gets what).
+  size_t prefetch_bytes = 0;
 };
 
 // QMatmulTile computes y rows [m0, m1) for the output columns of panels [p0, p1).

@@ -79,8 +79,6 @@ inline int32x4_t S8x4(const uint8_t* p) {
   return vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(p)))));
 }
 
-constexpr size_t kPrefetch = 16384;
-
 // MR rows from m, panel p: y[m + r, 16p ...] for the columns that exist. Half-panels (8
 // columns) one after the other; per row and half, four int32x4 pair accumulators.
 template <DType F, int MR>
@@ -97,8 +95,10 @@ void Micro(const QMatmulArgs& a, int64_t m, int64_t p) {
     for (int gi = 0; gi < l.groups(); ++gi) {
       const int64_t g = rb * l.groups() + gi;
       const uint8_t* grp = rec + l.header_bytes + static_cast<size_t>(gi) * l.group_bytes;
-      for (size_t off = 0; off < l.group_bytes; off += 64) {
-        __builtin_prefetch(grp + kPrefetch + off, 0, 3);
+      if (a.prefetch_bytes != 0) {
+        for (size_t off = 0; off < l.group_bytes; off += 64) {
+          __builtin_prefetch(grp + a.prefetch_bytes + off, 0, 3);
+        }
       }
       const int8_t* xq[MR];
       int32_t bs_a[MR], bs_b[MR];

@@ -82,19 +82,11 @@ inline int32_t QLoad4(const int8_t* p) {
 // sums are accumulated for as many steps as cannot overflow (kSteps16: a pair is at most
 // 2 * umax * 127) and only then widened to int32 by vpmaddwd. The sums are exact either way.
 //
-// Software prefetch of the panel stream, kPrefetch bytes ahead: only in the AVX2 build. Each
-// thread streams one contiguous share of the panels (core/thread_pool.h), which the hardware
-// prefetcher follows on its own; on the AVX-512 builds the extra prefetches only cost, and
-// dropping them raised 110M decode (Zen 4, 2 threads, alternating runs) by 17 % (Q8_0), 10 %
-// (Q4_K_M), 20 % (Q5_K_M) and 24 % (Q6_K), Q4_0 within noise, prefill by 2-7 %. The AVX2 build,
-// measured on the same CPU, kept Q6_K 10 % faster with them.
-#if defined(__AVX512F__)
-constexpr size_t kPrefetch = 0;
-#else
-constexpr size_t kPrefetch = 16384;
-#endif
-
-template <DType F, int MR, bool kVnni>
+// Software prefetch of the panel stream, a.prefetch_bytes ahead (kPrefetch, chosen by
+// QTileLoop when that is not 0): qmatmul.cc's PanelPrefetchBytes decides by ISA, CPU and batch,
+// from measurements (docs/kernels.md). A template argument rather than a test in the loop: the
+// test alone cost prefill 5-8 % (Q8_0, Q4_0 on AVX-512 VNNI), where no prefetch is issued.
+template <DType F, int MR, bool kVnni, bool kPrefetch>
 void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
   constexpr QLayout l = LayoutOf(F);
   // Q8_0 under VNNI: vpdpbusd takes u8 weights, so each signed q becomes q + 128 by one xor
@@ -130,9 +122,9 @@ void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
     for (int gi = 0; gi < l.groups(); ++gi) {
       const int64_t g = rb * l.groups() + gi;
       const uint8_t* grp = rec + l.header_bytes + static_cast<size_t>(gi) * l.group_bytes;
-      if constexpr (kPrefetch > 0) {
+      if constexpr (kPrefetch) {
         for (size_t off = 0; off < l.group_bytes; off += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(grp) + kPrefetch + off, _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(grp) + a.prefetch_bytes + off, _MM_HINT_T0);
         }
       }
       __m256i dot_a[MR][2], dot_b[MR][2], sum16[MR][2];
@@ -240,19 +232,24 @@ template <DType F, bool kVnni>
 void QTileLoop(const QMatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   constexpr int kMaxRows = kVnni ? 4 : 3;
   struct Table {
-    QMicroFn fn[kMaxRows];
+    QMicroFn fn[2][kMaxRows];  // [prefetch][rows - 1]
   };
-  static constexpr Table kFns = [] {
+  static constexpr Table kTable = [] {
     Table f{};
-    QUnroll<0, kMaxRows>([&](auto t) { f.fn[decltype(t)::value] = &QMicro<F, decltype(t)::value + 1, kVnni>; });
+    QUnroll<0, kMaxRows>([&](auto t) {
+      constexpr int kRows = decltype(t)::value + 1;
+      f.fn[0][kRows - 1] = &QMicro<F, kRows, kVnni, false>;
+      f.fn[1][kRows - 1] = &QMicro<F, kRows, kVnni, true>;
+    });
     return f;
   }();
+  const QMicroFn* const fns = kTable.fn[a.prefetch_bytes != 0 ? 1 : 0];
   // Rows dealt into equal tiles (4 rows -> 2 + 2), as the fp32 matmul does.
   const int64_t tiles = (m1 - m0 + kMaxRows - 1) / kMaxRows;
   const int64_t tile_rows = tiles > 0 ? (m1 - m0 + tiles - 1) / tiles : 1;
   for (int64_t m = m0; m < m1; m += tile_rows) {
     const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
-    for (int64_t p = p0; p < p1; ++p) kFns.fn[mr - 1](a, m, p);
+    for (int64_t p = p0; p < p1; ++p) fns[mr - 1](a, m, p);
   }
 }
 
