@@ -124,6 +124,34 @@ TEST(MatmulTest, EveryPathEqualsTheDocumentedOrderBitForBit) {
   }
 }
 
+// The avx512bf16 path runs bf16 weights by vdpbf16ps or by the flushed FMA loop, whichever is
+// faster on the CPU (kernels::Bf16PairsAreFaster); both must give the documented bits on any
+// machine, whichever this one's choice is.
+TEST(MatmulTest, BothBf16LoopsEqualTheDocumentedOrder) {
+  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
+           {1, 3, 17}, {7, 100, 33}, {13, 257, 100}, {129, 300, 47}}) {
+    Problem p(m, k, n, DType::kBF16, true, static_cast<uint64_t>(m * 31 + k));
+    const auto want = p.Oracle();
+    for (Isa isa : TestableIsas()) {
+      for (int threads : {1, 2}) {
+        auto h = MakeContext(isa, threads);
+        for (auto loop : {kernels::Bf16Loop::kPairs, kernels::Bf16Loop::kFlushedFma,
+                          kernels::Bf16Loop::kCpuDefault}) {
+          std::vector<float> y(static_cast<size_t>(m * n), -7.0f);
+          const TensorView bv = TensorView::Contiguous(p.b.data(), DType::kF32, {n});
+          ASSERT_TRUE(kernels::MatmulWithBf16Loop(
+                          h.ctx, TensorView::Contiguous(p.x.data(), DType::kF32, {m, k}),
+                          p.packed, &bv, TensorView::Contiguous(y.data(), DType::kF32, {m, n}),
+                          loop)
+                          .ok());
+          EXPECT_TRUE(BitsEqual(y, want)) << testing::IsaString(isa) << " loop "
+                                          << static_cast<int>(loop) << " M=" << m << " K=" << k;
+        }
+      }
+    }
+  }
+}
+
 TEST(MatmulTest, WithinTheSequentialSummationBoundOfTheDoubleOracle) {
   const double u = std::ldexp(1.0, -24);
   for (DType dt : {DType::kF32, DType::kBF16}) {
@@ -243,13 +271,16 @@ TEST(MatmulTest, Bf16RuleEdgesOnEveryPath) {
     ASSERT_TRUE(packed.ok());
     for (Isa isa : TestableIsas()) {
       auto h = MakeContext(isa, 1);
-      float y = 7.0f;
-      ASSERT_TRUE(Matmul(h.ctx, TensorView::Contiguous(c.x.data(), DType::kF32, {1, k}), *packed,
-                         nullptr, TensorView::Contiguous(&y, DType::kF32, {1, 1}))
-                      .ok());
-      EXPECT_TRUE(BitsEqual(std::vector<float>{y}, std::vector<float>{c.want}))
-          << c.what << " on " << testing::IsaString(isa) << ": got " << y << " (sign "
-          << std::signbit(y) << ")";
+      for (auto loop : {kernels::Bf16Loop::kPairs, kernels::Bf16Loop::kFlushedFma}) {
+        float y = 7.0f;
+        ASSERT_TRUE(kernels::MatmulWithBf16Loop(
+                        h.ctx, TensorView::Contiguous(c.x.data(), DType::kF32, {1, k}), *packed,
+                        nullptr, TensorView::Contiguous(&y, DType::kF32, {1, 1}), loop)
+                        .ok());
+        EXPECT_TRUE(BitsEqual(std::vector<float>{y}, std::vector<float>{c.want}))
+            << c.what << " on " << testing::IsaString(isa) << " (loop " << static_cast<int>(loop)
+            << "): got " << y << " (sign " << std::signbit(y) << ")";
+      }
     }
   }
 }
