@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "kernels/cpu_tuning.h"
 #include "kernels/matmul_bf16.h"
 #include "kernels/matmul_isa.h"
 #include "kernels/operand_checks.h"
@@ -46,24 +47,13 @@ void RoundActivationsToBf16(const float* x, int64_t ldx, int64_t r0, int64_t r1,
 
 }  // namespace
 
-namespace kernels {
-
-// Measured, 110M shape, 2 threads (docs/kernels.md): on AMD Zen 4 vdpbf16ps makes bf16 prefill
-// 1.6x the f32 speed; on Intel Xeon (Emerald Rapids) the same M = 512 bf16 matmul runs 1.6x
-// *slower* by vdpbf16ps than by the flushed FMA loop (8.3-9.0 ms against 5.2 ms for 512 x 768 x
-// 2048), and decode is the same either way.
-bool Bf16PairsAreFaster(const CpuFeatures& cpu) { return cpu.vendor == "AuthenticAMD"; }
-
-}  // namespace kernels
-
 Status Matmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
               const TensorView* bias, const TensorView& y) {
-  return kernels::MatmulWithBf16Loop(ctx, x, w, bias, y, kernels::Bf16Loop::kCpuDefault);
+  return kernels::MatmulTuned(ctx, x, w, bias, y, kernels::ThisCpuTuning());
 }
 
-Status kernels::MatmulWithBf16Loop(const KernelContext& ctx, const TensorView& x,
-                                   const PackedMatrix& w, const TensorView* bias,
-                                   const TensorView& y, Bf16Loop loop) {
+Status kernels::MatmulTuned(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+                            const TensorView* bias, const TensorView& y, const CpuTuning& tuning) {
   DETINFER_RETURN_IF_ERROR(CheckTensor(x, "matmul: x", 2, DType::kF32));
   DETINFER_RETURN_IF_ERROR(CheckTensor(y, "matmul: y", 2, DType::kF32));
   const int64_t m = x.shape[0], k = x.shape[1], n = w.n();
@@ -95,7 +85,7 @@ Status kernels::MatmulWithBf16Loop(const KernelContext& ctx, const TensorView& x
   if (m == 0 || n == 0) return Status::Ok();
   if (k > 0 && w.data() == nullptr) return Status::InvalidArgument("matmul: weight is empty");
 
-  if (IsQuantised(w.dtype())) return kernels::QuantMatmul(ctx, x, w, bias, y);
+  if (IsQuantised(w.dtype())) return kernels::QuantMatmul(ctx, x, w, bias, y, tuning);
   static const auto kRegistry =
       CpuOpRegistry("matmul", &kernels::scalar::MatmulTile DETINFER_SIMD_PATHS_BF16(
                                          &kernels::avx2::MatmulTile, &kernels::avx512::MatmulTile,
@@ -106,11 +96,9 @@ Status kernels::MatmulWithBf16Loop(const KernelContext& ctx, const TensorView& x
   int64_t ldx = x.stride[0];
   std::unique_ptr<float[]> rounded;
   if (w.dtype() == DType::kBF16) {  // matmul_bf16.h step 1, row by row
-    static const bool kPairsAreFaster = kernels::Bf16PairsAreFaster(DetectCpuFeatures());
-    const bool paired = ctx.isa == Isa::kAvx512Bf16 &&
-                        (loop == kernels::Bf16Loop::kPairs ||
-                         (loop == kernels::Bf16Loop::kCpuDefault && kPairsAreFaster));
-    if (ctx.isa == Isa::kAvx512Bf16 && !paired) {  // the avx512 path's flushed FMA loop
+    // vdpbf16ps or the avx512 path's flushed FMA loop: the same bits, whichever is faster here.
+    const bool paired = ctx.isa == Isa::kAvx512Bf16 && tuning.bf16_pairs;
+    if (ctx.isa == Isa::kAvx512Bf16 && !paired) {
       DETINFER_ASSIGN_OR_RETURN(tile, kRegistry.For(Device::kCpu, Isa::kAvx512));
     }
     const int64_t ld = paired ? (k + 1) / 2 : k;
@@ -125,7 +113,8 @@ Status kernels::MatmulWithBf16Loop(const KernelContext& ctx, const TensorView& x
   }
   const kernels::MatmulArgs args{xa, ldx, m, k, n, w.data(), w.dtype(),
                                  bias ? bias->as<const float>() : nullptr,
-                                 y.as<float>(), y.stride[0]};
+                                 y.as<float>(), y.stride[0],
+                                 kernels::DensePrefetchBytes(tuning, ctx.isa, w.dtype(), m)};
   kernels::ParallelTiles(ctx, m, w.num_panels(), kRowsPerTask, kPanelsPerTask,
                          [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
                            tile(args, m0, m1, p0, p1);

@@ -84,15 +84,12 @@ Status Matmul(const KernelContext& ctx, const TensorView& x, const FusedMatrix& 
               const TensorView* bias, const TensorView& y);
 
 namespace kernels {
-// How the avx512bf16 path multiplies bf16 weights: by vdpbf16ps over pairs of k, or by the
-// avx512 path's fp32 FMA loop with FTZ and DAZ. matmul_bf16.h's rule gives both the same bits,
-// so which one runs is a matter of speed: kCpuDefault takes the pairs where
-// Bf16PairsAreFaster(cpu) (measured per vendor; matmul.cc). Other paths and dtypes ignore it.
-enum class Bf16Loop { kCpuDefault, kPairs, kFlushedFma };
-bool Bf16PairsAreFaster(const CpuFeatures& cpu);
-// Matmul (over a PackedMatrix) with the bf16 loop named; tests run both on any machine.
-Status MatmulWithBf16Loop(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
-                          const TensorView* bias, const TensorView& y, Bf16Loop loop);
+struct CpuTuning;  // kernels/cpu_tuning.h
+// Matmul (over a PackedMatrix) with the CPU-dependent speed choices given (Matmul passes
+// ThisCpuTuning()): which bf16 loop the avx512bf16 path runs, and the decode prefetch distances.
+// None changes a bit; tests pass each machine's choices to every machine.
+Status MatmulTuned(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
+                   const TensorView* bias, const TensorView& y, const CpuTuning& tuning);
 
 // The split of an [M rows x panels] output into ParallelFor tasks of rows_per_task x
 // panels_per_task; tile(m0, m1, p0, p1) computes one. It decides who computes which outputs,

@@ -2,6 +2,7 @@
 #ifndef DETINFER_KERNELS_MATMUL_ISA_H_
 #define DETINFER_KERNELS_MATMUL_ISA_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype_id.h"
@@ -21,6 +22,9 @@ struct MatmulArgs {
   const float* bias;   // [N] or null
   float* y;            // [M, N], row stride ldy
   int64_t ldy;
+  // How far ahead of each panel stream a decode tile (whole K in one block) prefetches, in
+  // bytes; 0: not at all. A hint: the speed changes, never a bit (kernels/cpu_tuning.h).
+  size_t prefetch_bytes = 0;
 };
 
 // Computes y rows [m0, m1) for the output columns of panels [p0, p1).

@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "kernels/cpu_tuning.h"
 #include "kernels/qmatmul_isa.h"
 #include "kernels/registry.h"
 #include "kernels/simd/qmatmul_layout.h"
@@ -53,36 +54,8 @@ constexpr int64_t kPanelsPerTask = 8;
 
 }  // namespace
 
-// How far ahead of its panel stream a tile prefetches (QMatmulArgs::prefetch_bytes). Only the
-// speed depends on it, so it may follow the CPU. Measured on 110M decode (2 threads, variants
-// alternated run by run; docs/kernels.md):
-//  - AVX-512 on AMD Zen 4: each thread streams one contiguous share of the panels and the
-//    hardware prefetcher follows it on its own; prefetches 16 KiB ahead cost Q8_0 17 %, Q4_K_M
-//    10 %, Q5_K_M 20 %, Q6_K 24 % (Q4_0 within noise), and 2-8 KiB did no better.
-//  - AVX-512 on Intel Xeon (Emerald Rapids, 2 MiB L2 per core): the opposite. An M = 1 stream
-//    over 768 x 32000 weights reads 1.2x (Q8_0) to 1.6x (Q4_K, Q6_K) faster with T0 prefetches
-//    4 KiB ahead, and decode gains Q8_0 3-8 %, Q4_0 12-18 %, Q4_K_M 22-26 %, Q6_K 25-32 % (2 and
-//    8 KiB about alike, T1 and T2 worse). Prefill lost up to 10 % with them (a task re-reads its
-//    panels from L2 for each tile of rows), so only calls of at most one tile of rows prefetch.
-//  - AVX2 (measured on Zen 4: Q6_K 10 % faster) and NEON: 16 KiB, every call.
-size_t PanelPrefetchBytes(Isa isa, int64_t m) {
-  switch (isa) {
-    case Isa::kAvx2:
-    case Isa::kNeon:
-      return 16384;
-    case Isa::kAvx512:
-    case Isa::kAvx512Bf16: {
-      static const bool kIntel = DetectCpuFeatures().vendor == "GenuineIntel";
-      return kIntel && m <= 4 ? 4096 : 0;
-    }
-    case Isa::kScalar:
-      return 0;
-  }
-  return 0;
-}
-
 Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
-                   const TensorView* bias, const TensorView& y) {
+                   const TensorView* bias, const TensorView& y, const CpuTuning& tuning) {
   const int64_t m = x.shape[0], k = x.shape[1], n = w.n();
   static const auto kRegistry =
       CpuOpRegistry("quantised matmul", &scalar::QMatmulTile
@@ -107,7 +80,7 @@ Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMa
   const QMatmulArgs args{xq.get(), xd.get(), xs.get(), k, k / 32, k / 16, m, k, n,
                          w.dtype(), static_cast<const uint8_t*>(w.data()),
                          QPanelBytes(w.dtype(), k), bias ? bias->as<const float>() : nullptr,
-                         y.as<float>(), y.stride[0], PanelPrefetchBytes(ctx.isa, m)};
+                         y.as<float>(), y.stride[0], QuantPrefetchBytes(tuning, ctx.isa, m)};
   // Decode (a few rows) streams the weight once. Short tasks cost it nothing: each thread takes
   // a contiguous share of them in order (core/thread_pool.h), so its stream runs on from one
   // task into the next, as the prefetchers expect (qmatmul_tile.h).

@@ -50,7 +50,7 @@ void QuantizeActivationRow(const float* x, int64_t k, int8_t* q, float* dx, int3
 namespace kernels {
 // Step 2 (validated by Matmul): called for a packed weight in a block format.
 Status QuantMatmul(const KernelContext& ctx, const TensorView& x, const PackedMatrix& w,
-                   const TensorView* bias, const TensorView& y);
+                   const TensorView* bias, const TensorView& y, const CpuTuning& tuning);
 // Packing (qmatmul_pack.cc): bytes of one panel of a [*, k] weight; panels [p0, p1) of the
 // fused weight whose part i holds rows [start[i], start[i] + rows_i), into zeroed dst; and the
 // widened value of W[n, k] read back from the packed panels (tests, debugging).
@@ -59,9 +59,6 @@ void PackQuantPanels(std::span<const TensorView> views, std::span<const int64_t>
                      int64_t n_total, int64_t k, DType dtype, int64_t p0, int64_t p1,
                      uint8_t* dst);
 float QuantPackedAt(DType dtype, const void* data, int64_t k_total, int64_t n, int64_t k);
-// Bytes ahead of its panel stream a tile of an m-row call prefetches on this path and CPU
-// (QMatmulArgs::prefetch_bytes): a hint that changes the speed only.
-size_t PanelPrefetchBytes(Isa isa, int64_t m);
 }  // namespace kernels
 
 }  // namespace detinfer

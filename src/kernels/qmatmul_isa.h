@@ -23,7 +23,7 @@ struct QMatmulArgs {
   float* y;           // [M, N], row stride ldy
   int64_t ldy;
   // How far ahead of its panel stream a tile prefetches, in bytes (0: not at all). A hint: it
-  // changes the speed, never a bit (PanelPrefetchBytes in qmatmul.cc says who gets what).
+  // changes the speed, never a bit (kernels/cpu_tuning.h says who gets what).
   size_t prefetch_bytes = 0;
 };
 

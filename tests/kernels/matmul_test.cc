@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu_tuning.h"
 #include "test_util.h"
 
 namespace detinfer {
@@ -124,28 +125,41 @@ TEST(MatmulTest, EveryPathEqualsTheDocumentedOrderBitForBit) {
   }
 }
 
-// The avx512bf16 path runs bf16 weights by vdpbf16ps or by the flushed FMA loop, whichever is
-// faster on the CPU (kernels::Bf16PairsAreFaster); both must give the documented bits on any
-// machine, whichever this one's choice is.
-TEST(MatmulTest, BothBf16LoopsEqualTheDocumentedOrder) {
-  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
-           {1, 3, 17}, {7, 100, 33}, {13, 257, 100}, {129, 300, 47}}) {
-    Problem p(m, k, n, DType::kBF16, true, static_cast<uint64_t>(m * 31 + k));
-    const auto want = p.Oracle();
-    for (Isa isa : TestableIsas()) {
-      for (int threads : {1, 2}) {
-        auto h = MakeContext(isa, threads);
-        for (auto loop : {kernels::Bf16Loop::kPairs, kernels::Bf16Loop::kFlushedFma,
-                          kernels::Bf16Loop::kCpuDefault}) {
-          std::vector<float> y(static_cast<size_t>(m * n), -7.0f);
-          const TensorView bv = TensorView::Contiguous(p.b.data(), DType::kF32, {n});
-          ASSERT_TRUE(kernels::MatmulWithBf16Loop(
-                          h.ctx, TensorView::Contiguous(p.x.data(), DType::kF32, {m, k}),
-                          p.packed, &bv, TensorView::Contiguous(y.data(), DType::kF32, {m, n}),
-                          loop)
-                          .ok());
-          EXPECT_TRUE(BitsEqual(y, want)) << testing::IsaString(isa) << " loop "
-                                          << static_cast<int>(loop) << " M=" << m << " K=" << k;
+// The speed choices of each CPU (kernels/cpu_tuning.h): Intel's and AMD's, and prefetches that
+// run far past the weights. Every machine runs all of them.
+std::vector<kernels::CpuTuning> EveryCpusTuning() {
+  CpuFeatures intel, amd;
+  intel.vendor = "GenuineIntel";
+  amd.vendor = "AuthenticAMD";
+  kernels::CpuTuning far = kernels::TuningFor(intel);
+  far.quant_decode_prefetch = far.half_decode_prefetch = size_t{1} << 20;
+  return {kernels::TuningFor(amd), kernels::TuningFor(intel), far};
+}
+
+// Whichever loop (vdpbf16ps or the flushed FMA loop) and prefetch distances a CPU picks, every
+// path gives the documented bits, at decode (where the prefetches run) and prefill shapes.
+TEST(MatmulTest, EveryCpusChoicesEqualTheDocumentedOrder) {
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
+             {1, 3, 17}, {1, 1000, 70}, {4, 257, 33}, {13, 257, 100}, {129, 300, 47}}) {
+      Problem p(m, k, n, dt, true, static_cast<uint64_t>(m * 31 + k));
+      const auto want = p.Oracle();
+      for (Isa isa : TestableIsas()) {
+        for (int threads : {1, 2}) {
+          auto h = MakeContext(isa, threads);
+          for (const kernels::CpuTuning& tuning : EveryCpusTuning()) {
+            std::vector<float> y(static_cast<size_t>(m * n), -7.0f);
+            const TensorView bv = TensorView::Contiguous(p.b.data(), DType::kF32, {n});
+            ASSERT_TRUE(kernels::MatmulTuned(
+                            h.ctx, TensorView::Contiguous(p.x.data(), DType::kF32, {m, k}),
+                            p.packed, &bv, TensorView::Contiguous(y.data(), DType::kF32, {m, n}),
+                            tuning)
+                            .ok());
+            EXPECT_TRUE(BitsEqual(y, want))
+                << testing::IsaString(isa) << " " << DTypeName(dt) << " bf16 pairs "
+                << tuning.bf16_pairs << " prefetch " << tuning.half_decode_prefetch << " M=" << m
+                << " K=" << k;
+          }
         }
       }
     }
@@ -242,7 +256,8 @@ TEST(MatmulTest, NanAndInfPropagateOnlyWithinTheirRow) {
 }
 
 // The bf16 rule's edges (kernels/matmul_bf16.h), each with its answer worked out by hand, on
-// every path (on an AVX512_BF16 machine one of them is the hardware's own vdpbf16ps).
+// every path and with every CPU's choice of loop (on an AVX512_BF16 machine one of them is the
+// hardware's own vdpbf16ps).
 TEST(MatmulTest, Bf16RuleEdgesOnEveryPath) {
   struct Case {
     const char* what;
@@ -271,15 +286,15 @@ TEST(MatmulTest, Bf16RuleEdgesOnEveryPath) {
     ASSERT_TRUE(packed.ok());
     for (Isa isa : TestableIsas()) {
       auto h = MakeContext(isa, 1);
-      for (auto loop : {kernels::Bf16Loop::kPairs, kernels::Bf16Loop::kFlushedFma}) {
+      for (const kernels::CpuTuning& tuning : EveryCpusTuning()) {
         float y = 7.0f;
-        ASSERT_TRUE(kernels::MatmulWithBf16Loop(
+        ASSERT_TRUE(kernels::MatmulTuned(
                         h.ctx, TensorView::Contiguous(c.x.data(), DType::kF32, {1, k}), *packed,
-                        nullptr, TensorView::Contiguous(&y, DType::kF32, {1, 1}), loop)
+                        nullptr, TensorView::Contiguous(&y, DType::kF32, {1, 1}), tuning)
                         .ok());
         EXPECT_TRUE(BitsEqual(std::vector<float>{y}, std::vector<float>{c.want}))
-            << c.what << " on " << testing::IsaString(isa) << " (loop " << static_cast<int>(loop)
-            << "): got " << y << " (sign " << std::signbit(y) << ")";
+            << c.what << " on " << testing::IsaString(isa) << " (bf16 pairs "
+            << tuning.bf16_pairs << "): got " << y << " (sign " << std::signbit(y) << ")";
       }
     }
   }

@@ -165,7 +165,7 @@ TEST_P(QMatmulTest, EveryPathEqualsTheDocumentedOrderForAnyBatch) {
   }
 }
 
-// The prefetch distance is a hint chosen per CPU (PanelPrefetchBytes): whatever this machine's
+// The prefetch distance is a hint chosen per CPU (kernels/cpu_tuning.h): whatever this machine's
 // choice, every path's tile gives the documented bits with prefetching off, at the distances
 // the paths use, and at one that runs past the end of the panels.
 TEST_P(QMatmulTest, PrefetchDistanceChangesNoBit) {

@@ -11,7 +11,9 @@
 //  - over k the tile runs in blocks of kKBlock: the partial accumulators go to y and come
 //    back unchanged, so an MR-row slice of x (MR * kKBlock floats) stays in L1 while the
 //    tile walks across the task's panels, whose kKBlock-deep slices stay in L2;
-//  - small M (decode) takes the whole K in one block: nothing is reused, weights stream once.
+//  - small M (decode) takes the whole K in one block: nothing is reused, weights stream once;
+//    where a.prefetch_bytes is set (kernels/cpu_tuning.h: bf16 / f16 weights on Intel) the
+//    tile then prefetches each of its panel streams that far ahead, one line per 64 bytes.
 //
 // bf16 weights follow matmul_bf16.h, by P::kBf16Mode:
 //   kBf16Flush: the fp32 FMA loop with MXCSR's FTZ and DAZ set around the tiles (x holds the
@@ -33,7 +35,7 @@ constexpr int64_t kKBlock = 256;  // even: a k block never splits a bf16 pair
 
 enum Bf16Mode { kBf16None, kBf16Flush, kBf16Pairs };
 
-template <typename P, DType DT, int MR, int NP>
+template <typename P, DType DT, int MR, int NP, bool kPrefetch>
 void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   typename P::Reg acc[MR][NP];
   typename P::Mask mask[NP];
@@ -75,6 +77,16 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
     }
   } else {
     for (int64_t k = k0; k < k1; ++k) {
+      if constexpr (kPrefetch) {
+        constexpr int64_t kRowBytes = DT == DType::kF32 ? 64 : 32;  // one panel row
+        if (kRowBytes == 64 || k % 2 == 0) {
+#pragma GCC unroll 8
+          for (int q = 0; q < NP; ++q) {
+            __builtin_prefetch(static_cast<const char*>(a.w) + (w0 + q * panel_stride + k * 16) *
+                                   (kRowBytes / 16) + a.prefetch_bytes, 0, 3);
+          }
+        }
+      }
       typename P::Reg w[NP];
 #pragma GCC unroll 8
       for (int q = 0; q < NP; ++q) w[q] = P::template LoadW<DT>(a.w, w0 + q * panel_stride + k * 16);
@@ -104,7 +116,7 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
 using MicroFn = void (*)(const MatmulArgs&, int64_t, int64_t, int64_t, int64_t);
 
 // kTable[mr-1][np-1] for 1 <= mr <= MRMax, 1 <= np <= NPMax.
-template <typename P, DType DT, int MRMax, int NPMax>
+template <typename P, DType DT, int MRMax, int NPMax, bool kPrefetch>
 struct MicroTable {
   MicroFn fn[MRMax][NPMax];
   constexpr MicroTable() : fn() { Fill<1>(); }
@@ -118,7 +130,7 @@ struct MicroTable {
   template <int MR, int NP>
   constexpr void FillRow() {
     if constexpr (NP <= NPMax) {
-      fn[MR - 1][NP - 1] = &MicroTile<P, DT, MR, NP>;
+      fn[MR - 1][NP - 1] = &MicroTile<P, DT, MR, NP, kPrefetch>;
       FillRow<MR, NP + 1>();
     }
   }
@@ -141,7 +153,7 @@ void AddBias(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1
 // Rows [m0, m1) x panels [p0, p1), tiles of up to MRMax x NPMax.
 template <typename P, DType DT, int MRMax, int NPMax>
 void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-  static constexpr MicroTable<P, DT, MRMax, NPMax> kTable;
+  static constexpr MicroTable<P, DT, MRMax, NPMax, false> kTable;
   MatmulArgs a = args;
   [[maybe_unused]] unsigned csr = 0;
   if constexpr (DT == DType::kBF16) {
@@ -150,6 +162,14 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
   }
   const bool small_m = (m1 - m0) <= MRMax;
   const int64_t kblock = small_m ? a.k : kKBlock;
+  // The prefetching tiles: a template argument, so the other tiles carry no test for it; and
+  // only for the 16-bit weights, the only ones that asked for it (kernels/cpu_tuning.h).
+  const MicroTable<P, DT, MRMax, NPMax, false>* table = &kTable;
+  [[maybe_unused]] const MicroTable<P, DT, MRMax, NPMax, true>* prefetching = nullptr;
+  if constexpr (DT != DType::kF32) {
+    static constexpr MicroTable<P, DT, MRMax, NPMax, true> kPrefetchTable;
+    if (small_m && a.prefetch_bytes != 0) prefetching = &kPrefetchTable;
+  }
   for (int64_t k0 = 0; k0 < a.k || k0 == 0; k0 += kblock) {
     const int64_t k1 = k0 + kblock < a.k ? k0 + kblock : a.k;
     // Rows are dealt into equal tiles (8 rows with MRMax 6 -> 4 + 4, not 6 + 2): a thin tail
@@ -160,7 +180,7 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
       const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
       for (int64_t p = p0; p < p1; p += NPMax) {
         const int64_t np = p1 - p < NPMax ? p1 - p : NPMax;
-        kTable.fn[mr - 1][np - 1](a, m, p, k0, k1);
+        (prefetching != nullptr ? prefetching->fn : table->fn)[mr - 1][np - 1](a, m, p, k0, k1);
       }
     }
     if (a.k == 0) break;

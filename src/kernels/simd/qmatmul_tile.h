@@ -83,8 +83,8 @@ inline int32_t QLoad4(const int8_t* p) {
 // 2 * umax * 127) and only then widened to int32 by vpmaddwd. The sums are exact either way.
 //
 // Software prefetch of the panel stream, a.prefetch_bytes ahead (kPrefetch, chosen by
-// QTileLoop when that is not 0): qmatmul.cc's PanelPrefetchBytes decides by ISA, CPU and batch,
-// from measurements (docs/kernels.md). A template argument rather than a test in the loop: the
+// QTileLoop when that is not 0): kernels/cpu_tuning.h decides by ISA, CPU and batch, from
+// measurements (docs/kernels.md). A template argument rather than a test in the loop: the
 // test alone cost prefill 5-8 % (Q8_0, Q4_0 on AVX-512 VNNI), where no prefetch is issued.
 template <DType F, int MR, bool kVnni, bool kPrefetch>
 void QMicro(const QMatmulArgs& a, int64_t m, int64_t p) {
