@@ -17,7 +17,10 @@ struct MatmulArgs {
   const float* x;
   int64_t ldx;
   int64_t m, k, n;
-  const void* w;       // packed panels: panel p, element (k, j) at (p * K + k) * 16 + j
+  // Packed panels: panel p, element (k, j) at (p * K + k) * 16 + j. Or a slice of them
+  // (w_rows != 0): panels from w_p0 on, k rows [w_k0, w_k0 + w_rows) of each, element (k, j) of
+  // panel p at ((p - w_p0) * w_rows + k - w_k0) * 16 + j (the widened copy of matmul_tile.h).
+  const void* w;
   DType w_dtype;
   const float* bias;   // [N] or null
   float* y;            // [M, N], row stride ldy
@@ -25,6 +28,7 @@ struct MatmulArgs {
   // How far ahead of each panel stream a decode tile (whole K in one block) prefetches, in
   // bytes; 0: not at all. A hint: the speed changes, never a bit (kernels/cpu_tuning.h).
   size_t prefetch_bytes = 0;
+  int64_t w_p0 = 0, w_k0 = 0, w_rows = 0;
 };
 
 // Computes y rows [m0, m1) for the output columns of panels [p0, p1).

@@ -39,7 +39,7 @@ template <typename P, DType DT, int MR, int NP, bool kPrefetch>
 void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1) {
   typename P::Reg acc[MR][NP];
   typename P::Mask mask[NP];
-  const int64_t panel_stride = a.k * 16;
+  const int64_t panel_stride = (a.w_rows != 0 ? a.w_rows : a.k) * 16;
 #pragma GCC unroll 8
   for (int q = 0; q < NP; ++q) {
     const int64_t valid = a.n - (p + q) * 16;
@@ -57,7 +57,7 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
   const float* xr[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) xr[r] = a.x + (m + r) * a.ldx;
-  const int64_t w0 = p * panel_stride;
+  const int64_t w0 = (p - a.w_p0) * panel_stride - a.w_k0 * 16;  // + k * 16: row k
   if constexpr (DT == DType::kBF16 && P::kBf16Mode == kBf16Pairs) {
     // Pairs (k, k + 1) by one vdpbf16ps each; an odd K's last k pairs with the -0 product.
     for (int64_t k = k0; k < k1; k += 2) {
@@ -150,6 +150,50 @@ void AddBias(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1
   }
 }
 
+// Rows dealt into equal tiles (8 rows with MRMax 6 -> 4 + 4, not 6 + 2): a thin tail tile
+// would convert and load every weight vector for too few FMAs.
+template <int MRMax>
+int64_t TileRows(int64_t m0, int64_t m1) {
+  const int64_t tiles = (m1 - m0 + MRMax - 1) / MRMax;
+  return (m1 - m0 + tiles - 1) / tiles;
+}
+
+// Prefill (more rows than one tile) with 16-bit weights: every row tile would widen the same
+// weights again, which costs a third of the FMA ports' time (a widening per panel row per tile,
+// beside its MR FMAs). So each k block of each panel group is widened once, exactly, into an
+// fp32 copy, and every row tile runs the f32 tile over it. The values the FMAs see are the
+// same (a bf16 subnormal stays subnormal and still reads as zero in the flushing mode), and so
+// is the order: for each row tile and panel group the k blocks still come in ascending order,
+// each continuing the accumulators the last one stored. Only the loop nest differs (panel
+// group outside the row tiles).
+template <typename P, DType DT, int MRMax, int NPMax>
+void WidenedTileLoop(const MatmulArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+  static constexpr MicroTable<P, DType::kF32, MRMax, NPMax, false> kTable;
+  alignas(64) float wide[kKBlock * 16 * NPMax];
+  const typename P::Mask all = P::ValidMask(16);
+  const int64_t tile_rows = TileRows<MRMax>(m0, m1);
+  for (int64_t k0 = 0; k0 < a.k; k0 += kKBlock) {
+    const int64_t k1 = k0 + kKBlock < a.k ? k0 + kKBlock : a.k;
+    for (int64_t p = p0; p < p1; p += NPMax) {
+      const int64_t np = p1 - p < NPMax ? p1 - p : NPMax;
+      for (int64_t q = 0; q < np; ++q) {
+        for (int64_t k = k0; k < k1; ++k) {
+          P::StoreY(wide + (q * (k1 - k0) + k - k0) * 16, all,
+                    P::template LoadW<DT>(a.w, ((p + q) * a.k + k) * 16));
+        }
+      }
+      MatmulArgs wa = a;
+      wa.w = wide;
+      wa.w_dtype = DType::kF32;
+      wa.w_p0 = p, wa.w_k0 = k0, wa.w_rows = k1 - k0;
+      for (int64_t m = m0; m < m1; m += tile_rows) {
+        const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
+        kTable.fn[mr - 1][np - 1](wa, m, p, k0, k1);
+      }
+    }
+  }
+}
+
 // Rows [m0, m1) x panels [p0, p1), tiles of up to MRMax x NPMax.
 template <typename P, DType DT, int MRMax, int NPMax>
 void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
@@ -162,6 +206,16 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
   }
   const bool small_m = (m1 - m0) <= MRMax;
   const int64_t kblock = small_m ? a.k : kKBlock;
+  if constexpr (DT != DType::kF32 && !(DT == DType::kBF16 && P::kBf16Mode == kBf16Pairs)) {
+    if (!small_m && a.k > 0) {
+      WidenedTileLoop<P, DT, MRMax, NPMax>(a, m0, m1, p0, p1);
+      if constexpr (DT == DType::kBF16) {
+        if constexpr (P::kBf16Mode == kBf16Flush) P::LeaveFlushMode(csr);
+        if (args.bias != nullptr) AddBias<P>(args, m0, m1, p0, p1);
+      }
+      return;
+    }
+  }
   // The prefetching tiles: a template argument, so the other tiles carry no test for it; and
   // only for the 16-bit weights, the only ones that asked for it (kernels/cpu_tuning.h).
   const MicroTable<P, DT, MRMax, NPMax, false>* table = &kTable;
@@ -172,10 +226,7 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
   }
   for (int64_t k0 = 0; k0 < a.k || k0 == 0; k0 += kblock) {
     const int64_t k1 = k0 + kblock < a.k ? k0 + kblock : a.k;
-    // Rows are dealt into equal tiles (8 rows with MRMax 6 -> 4 + 4, not 6 + 2): a thin tail
-    // tile would convert and load every weight vector for too few FMAs.
-    const int64_t tiles = (m1 - m0 + MRMax - 1) / MRMax;
-    const int64_t tile_rows = (m1 - m0 + tiles - 1) / tiles;
+    const int64_t tile_rows = TileRows<MRMax>(m0, m1);
     for (int64_t m = m0; m < m1; m += tile_rows) {
       const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
       for (int64_t p = p0; p < p1; p += NPMax) {
