@@ -77,13 +77,12 @@ void MicroTile(const MatmulArgs& a, int64_t m, int64_t p, int64_t k0, int64_t k1
     }
   } else {
     for (int64_t k = k0; k < k1; ++k) {
-      if constexpr (kPrefetch) {
-        constexpr int64_t kRowBytes = DT == DType::kF32 ? 64 : 32;  // one panel row
-        if (kRowBytes == 64 || k % 2 == 0) {
+      if constexpr (kPrefetch) {  // 16-bit weights only: one 64-byte line per two panel rows
+        if (k % 2 == 0) {
 #pragma GCC unroll 8
           for (int q = 0; q < NP; ++q) {
-            __builtin_prefetch(static_cast<const char*>(a.w) + (w0 + q * panel_stride + k * 16) *
-                                   (kRowBytes / 16) + a.prefetch_bytes, 0, 3);
+            __builtin_prefetch(static_cast<const char*>(a.w) + (w0 + q * panel_stride + k * 16) * 2 +
+                                   a.prefetch_bytes, 0, 3);
           }
         }
       }
@@ -218,7 +217,6 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
   }
   // The prefetching tiles: a template argument, so the other tiles carry no test for it; and
   // only for the 16-bit weights, the only ones that asked for it (kernels/cpu_tuning.h).
-  const MicroTable<P, DT, MRMax, NPMax, false>* table = &kTable;
   [[maybe_unused]] const MicroTable<P, DT, MRMax, NPMax, true>* prefetching = nullptr;
   if constexpr (DT != DType::kF32) {
     static constexpr MicroTable<P, DT, MRMax, NPMax, true> kPrefetchTable;
@@ -231,7 +229,7 @@ void TileLoop(const MatmulArgs& args, int64_t m0, int64_t m1, int64_t p0, int64_
       const int64_t mr = m1 - m < tile_rows ? m1 - m : tile_rows;
       for (int64_t p = p0; p < p1; p += NPMax) {
         const int64_t np = p1 - p < NPMax ? p1 - p : NPMax;
-        (prefetching != nullptr ? prefetching->fn : table->fn)[mr - 1][np - 1](a, m, p, k0, k1);
+        (prefetching != nullptr ? prefetching->fn : kTable.fn)[mr - 1][np - 1](a, m, p, k0, k1);
       }
     }
     if (a.k == 0) break;
