@@ -15,6 +15,7 @@
 #include "core/isa.h"
 #include "core/thread_pool.h"
 #include "kernels/context.h"
+#include "kernels/cpu_tuning.h"
 
 namespace detinfer::testing {
 
@@ -48,6 +49,18 @@ inline ContextHolder MakeContext(Isa isa, int threads) {
   h.ctx.isa = isa;
   h.ctx.pool = h.pool.get();
   return h;
+}
+
+// The speed choices of each CPU (kernels/cpu_tuning.h): AMD's, Intel's, and Intel's with
+// prefetches that run far past the weights. Tests pass each to kernels::MatmulTuned, so every
+// machine runs every vendor's loops and prefetching tiles, whatever it would choose itself.
+inline std::vector<kernels::CpuTuning> EveryCpusTuning() {
+  CpuFeatures intel, amd;
+  intel.vendor = "GenuineIntel";
+  amd.vendor = "AuthenticAMD";
+  kernels::CpuTuning far = kernels::TuningFor(intel);
+  far.quant_decode_prefetch = far.half_decode_prefetch = size_t{1} << 20;
+  return {kernels::TuningFor(amd), kernels::TuningFor(intel), far};
 }
 
 // Seeded uniform floats in [lo, hi).

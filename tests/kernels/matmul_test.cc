@@ -14,7 +14,6 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/cpu_tuning.h"
 #include "test_util.h"
 
 namespace detinfer {
@@ -46,6 +45,7 @@ float OracleBf16Step(float acc, float x, float w) {
 }
 
 using testing::BitsEqual;
+using testing::EveryCpusTuning;
 using testing::MakeContext;
 using testing::RandomFloats;
 using testing::TestableIsas;
@@ -123,17 +123,6 @@ TEST(MatmulTest, EveryPathEqualsTheDocumentedOrderBitForBit) {
       }
     }
   }
-}
-
-// The speed choices of each CPU (kernels/cpu_tuning.h): Intel's and AMD's, and prefetches that
-// run far past the weights. Every machine runs all of them.
-std::vector<kernels::CpuTuning> EveryCpusTuning() {
-  CpuFeatures intel, amd;
-  intel.vendor = "GenuineIntel";
-  amd.vendor = "AuthenticAMD";
-  kernels::CpuTuning far = kernels::TuningFor(intel);
-  far.quant_decode_prefetch = far.half_decode_prefetch = size_t{1} << 20;
-  return {kernels::TuningFor(amd), kernels::TuningFor(intel), far};
 }
 
 // Whichever loop (vdpbf16ps or the flushed FMA loop) and prefetch distances a CPU picks, every

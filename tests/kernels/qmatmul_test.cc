@@ -21,7 +21,6 @@
 #include "core/quant_blocks.h"
 #include "core/storage_format.h"
 #include "kernels/matmul.h"
-#include "kernels/registry.h"
 #include "test_util.h"
 
 namespace detinfer {
@@ -165,40 +164,31 @@ TEST_P(QMatmulTest, EveryPathEqualsTheDocumentedOrderForAnyBatch) {
   }
 }
 
-// The prefetch distance is a hint chosen per CPU (kernels/cpu_tuning.h): whatever this machine's
-// choice, every path's tile gives the documented bits with prefetching off, at the distances
-// the paths use, and at one that runs past the end of the panels.
+// The prefetch distance is a hint chosen per CPU (kernels/cpu_tuning.h): every vendor's choice
+// (no prefetch, 4 KiB, 1 MiB past the end of the panels; AVX2 and NEON always 16 KiB) gives the
+// documented bits on every path, at decode (where the AVX-512 tiles prefetch) and beyond.
 TEST_P(QMatmulTest, PrefetchDistanceChangesNoBit) {
   const DType f = GetParam();
   const int64_t n = 40, k = K();
   const QWeight w = MakeWeight(f, n, k, 11);
-  const auto x = RandomFloats(static_cast<size_t>(4 * k), 12, -3.0f, 3.0f);
-  static const auto kTiles = CpuOpRegistry(
-      "quantised matmul tile", &kernels::scalar::QMatmulTile
-      DETINFER_SIMD_PATHS_BF16(&kernels::avx2::QMatmulTile, &kernels::avx512::QMatmulTile,
-                               &kernels::avx512bf16::QMatmulTile, &kernels::neon::QMatmulTile));
-  for (int64_t m : {1, 4}) {
-    std::vector<int8_t> xq(static_cast<size_t>(m * k));
-    std::vector<float> xd(static_cast<size_t>(m * (k / 32)));
-    std::vector<int32_t> xs(static_cast<size_t>(m * (k / 16)));
+  const auto x = RandomFloats(static_cast<size_t>(7 * k), 12, -3.0f, 3.0f);
+  for (int64_t m : {1, 4, 7}) {
     std::vector<float> want(static_cast<size_t>(m * n));
     for (int64_t r = 0; r < m; ++r) {
-      QuantizeActivationRow(x.data() + r * k, k, xq.data() + r * k, xd.data() + r * (k / 32),
-                            xs.data() + r * (k / 16));
       const QuantRow xr = QuantiseRow(x.data() + r * k, k);
       for (int64_t j = 0; j < n; ++j) want[r * n + j] = OracleOutput(w, xr, j, nullptr);
     }
     for (Isa isa : TestableIsas()) {
-      auto tile = kTiles.For(Device::kCpu, isa);
-      ASSERT_TRUE(tile.ok()) << tile.status().ToString();
-      for (size_t prefetch : {size_t{0}, size_t{64}, size_t{4096}, size_t{16384}, size_t{1} << 20}) {
+      auto h = MakeContext(isa, 2);
+      for (const kernels::CpuTuning& tuning : testing::EveryCpusTuning()) {
         std::vector<float> y(static_cast<size_t>(m * n), -7.0f);
-        kernels::QMatmulArgs a{xq.data(), xd.data(), xs.data(), k, k / 32, k / 16, m, k, n, f,
-                               static_cast<const uint8_t*>(w.packed.data()),
-                               kernels::QuantPanelBytes(f, k), nullptr, y.data(), n, prefetch};
-        (*tile)(a, 0, m, 0, w.packed.num_panels());
+        ASSERT_TRUE(kernels::MatmulTuned(h.ctx, TensorView::Contiguous(x.data(), DType::kF32, {m, k}),
+                                         w.packed, nullptr,
+                                         TensorView::Contiguous(y.data(), DType::kF32, {m, n}), tuning)
+                        .ok());
         ASSERT_TRUE(BitsEqual(y.data(), want.data(), y.size()))
-            << FormatOf(f).name << " " << IsaName(isa) << " M " << m << " prefetch " << prefetch;
+            << FormatOf(f).name << " " << IsaName(isa) << " M " << m << " prefetch "
+            << tuning.quant_decode_prefetch;
       }
     }
   }
