@@ -208,8 +208,15 @@ TEST(ServerSlowClientsTest, ChunkedUploadOverTheLimitIs413AndMemoryStaysWithinTw
   const long peak = peak_reset ? StatusKb("VmHWM") : StatusKb("VmRSS");
   std::printf("chunked upload: sent %zu bytes, RSS %ld kB before, peak %ld kB\n", sent, rss_before,
               peak);
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(peak - rss_before, static_cast<long>(2 * kLimit / 1024))
       << "RSS before " << rss_before << " kB, peak " << peak << " kB, sent " << sent;
+#else
+  // The sanitizer's quarantine keeps freed buffers resident, so the peak is its allocator's, not
+  // the server's (measured 2244 kB against the 2048 kB bound in one of five runs): the bound is held
+  // in the release build, which runs this same test.
+  std::printf("chunked upload: RSS bound not checked under AddressSanitizer (quarantine)\n");
+#endif
   ExpectCanaryAnswered(server);
 }
 
